@@ -1,0 +1,334 @@
+"""The project: one video clip, its tracks, mixer state, spatial keyframes and tempo map.
+
+Saved as JSON with a schema version next to an ``assets/`` folder (rendered audio, imported
+files). Saves are atomic (temp file + rename); ``autosave()`` writes a sibling copy that a
+crash leaves behind for recovery. Files from older schema versions are migrated on load;
+files from a newer version are refused with a clear message instead of being misread.
+
+The model is plain data with no Qt: the UI wraps edits in undo commands, engines produce
+values (notes, audio, events) that go into tracks.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable
+
+from studio.errors import ProjectError
+from studio.fsutil import write_text_atomic
+from studio.music import Note, TempoMap
+
+SCHEMA_VERSION = 2
+PROJECT_SUFFIX = ".json"
+AUTOSAVE_SUFFIX = ".autosave.json"
+
+
+class TrackKind(str, Enum):
+    MIDI = "midi"  # notes, rendered with a GM soundfont
+    AUDIO = "audio"  # an audio file in assets/
+    FOLEY = "foley"  # impact events, synthesised by the Foley engine
+    SOUNDTRACK = "soundtrack"  # a generated music bed (MIDI parts and/or audio)
+
+
+@dataclass(frozen=True)
+class Mixer:
+    gain_db: float = 0.0
+    pan: float = 0.0  # -1 left .. +1 right
+    mute: bool = False
+    solo: bool = False
+
+    def __post_init__(self) -> None:
+        if not -1.0 <= self.pan <= 1.0:
+            raise ValueError("pan must be within -1..1")
+
+
+@dataclass(frozen=True)
+class SpatialKeyframe:
+    """Where a track's source is in its room at a time (metres, room coordinates)."""
+
+    time_s: float
+    x: float
+    y: float
+    z: float = 1.5
+
+
+@dataclass(frozen=True)
+class FoleyEvent:
+    """One impact to be voiced: when, where on screen, how hard, what it is made of."""
+
+    time_s: float
+    x: float = 0.5  # 0..1 in the frame
+    y: float = 0.5
+    strength: float = 0.5  # 0..1
+    material: str = "wood"
+    size: float = 0.5  # 0 small .. 1 large
+    seed: int = 0
+
+
+@dataclass
+class Track:
+    name: str
+    kind: TrackKind
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    mixer: Mixer = Mixer()
+    # MIDI / soundtrack parts
+    notes: list[Note] = field(default_factory=list)
+    program: int = 0  # GM program, 0-based
+    channel: int = 0  # 0..15; 9 = drums
+    # audio (rendered or imported), path relative to the project folder
+    audio_path: str | None = None
+    offset_s: float = 0.0
+    # Foley
+    events: list[FoleyEvent] = field(default_factory=list)
+    # spatialisation
+    room: str | None = None
+    spatial: list[SpatialKeyframe] = field(default_factory=list)
+    # provenance, so a track can be re-generated
+    engine: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_drums(self) -> bool:
+        return self.channel == 9
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["kind"] = self.kind.value
+        d["notes"] = [[n.start_s, n.dur_s, n.pitch, n.velocity, n.channel] for n in self.notes]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Track":
+        d = dict(d)
+        d["kind"] = TrackKind(d["kind"])
+        d["mixer"] = Mixer(**d.get("mixer", {}))
+        d["notes"] = [Note(*n) for n in d.get("notes", [])]
+        d["events"] = [FoleyEvent(**e) for e in d.get("events", [])]
+        d["spatial"] = [SpatialKeyframe(**k) for k in d.get("spatial", [])]
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class VideoClip:
+    """The project's video; ``path`` is relative to the project folder when inside it."""
+
+    path: str
+    duration_s: float
+    fps: float
+    width: int
+    height: int
+    content_hash: str = ""
+    has_audio: bool = False
+
+
+@dataclass
+class Project:
+    name: str = "Untitled"
+    sample_rate: int = 48000
+    video: VideoClip | None = None
+    tracks: list[Track] = field(default_factory=list)
+    tempo: TempoMap = TempoMap()
+    created: float = field(default_factory=time.time)
+    path: Path | None = field(default=None, compare=False)  # where it was loaded from / saved to
+
+    # -- tracks -------------------------------------------------------------------------
+    def add_track(self, track: Track) -> Track:
+        if any(t.id == track.id for t in self.tracks):
+            raise ProjectError(f"a track with id {track.id} already exists")
+        self.tracks.append(track)
+        return track
+
+    def track(self, track_id: str) -> Track:
+        for t in self.tracks:
+            if t.id == track_id:
+                return t
+        raise ProjectError(f"no track with id {track_id}")
+
+    def remove_track(self, track_id: str) -> Track:
+        t = self.track(track_id)
+        self.tracks.remove(t)
+        return t
+
+    def audible_tracks(self) -> list[Track]:
+        """Tracks the mix should play, honouring mute and solo."""
+        soloed = [t for t in self.tracks if t.mixer.solo]
+        return [t for t in (soloed or self.tracks) if not t.mixer.mute]
+
+    @property
+    def duration_s(self) -> float:
+        return self.video.duration_s if self.video else 0.0
+
+    # -- paths --------------------------------------------------------------------------
+    @property
+    def folder(self) -> Path:
+        if self.path is None:
+            raise ProjectError("the project has not been saved yet; save it to a folder first")
+        return self.path.parent
+
+    @property
+    def assets_dir(self) -> Path:
+        return self.folder / "assets"
+
+    def resolve(self, relative: str) -> Path:
+        """A path stored in the project (relative to its folder, or absolute) as a real path."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.folder / p
+
+    def relative(self, path: str | os.PathLike) -> str:
+        """How to store a path: relative to the project folder when inside it."""
+        p = Path(path).resolve()
+        try:
+            return str(p.relative_to(self.folder.resolve()))
+        except ValueError:
+            return str(p)
+
+    def missing_assets(self) -> list[str]:
+        """Referenced files (video, audio) that are not where the project says they are."""
+        refs = ([self.video.path] if self.video else []) + [
+            t.audio_path for t in self.tracks if t.audio_path
+        ]
+        return [r for r in refs if not self.resolve(r).exists()]
+
+    # -- (de)serialisation ----------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "name": self.name,
+            "sample_rate": self.sample_rate,
+            "video": asdict(self.video) if self.video else None,
+            "tempo": self.tempo.to_dict(),
+            "tracks": [t.to_dict() for t in self.tracks],
+            "created": self.created,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Project":
+        d = migrate(d)
+        return cls(
+            name=d["name"],
+            sample_rate=int(d["sample_rate"]),
+            video=VideoClip(**d["video"]) if d.get("video") else None,
+            tempo=TempoMap.from_dict(d["tempo"]),
+            tracks=[Track.from_dict(t) for t in d["tracks"]],
+            created=float(d.get("created", time.time())),
+        )
+
+    def save(self, path: str | os.PathLike | None = None) -> Path:
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise ProjectError("no file name given for the project")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(target, json.dumps(self.to_dict(), indent=1), error=ProjectError)
+        self.path = target
+        autosave_path(target).unlink(missing_ok=True)  # a fresh save supersedes the autosave
+        return target
+
+    def autosave(self) -> Path:
+        """Write the recovery copy beside the project file (the project file is untouched)."""
+        target = autosave_path(self.folder / (self.path.name if self.path else "project.json"))
+        write_text_atomic(target, json.dumps(self.to_dict(), indent=1), error=ProjectError)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Project":
+        path = Path(path)
+        if path.is_dir():
+            path = path / "project.json"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ProjectError(f"project file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ProjectError(f"cannot read project file {path}: {exc}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ProjectError(
+                f"{path} is not a valid project file (JSON error at line {exc.lineno}); "
+                f"an autosave copy may exist at {autosave_path(path).name}"
+            ) from None
+        try:
+            project = cls.from_dict(data)
+        except ProjectError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProjectError(f"{path} is damaged or not a studio project ({exc})") from None
+        project.path = path
+        return project
+
+
+def autosave_path(project_path: Path) -> Path:
+    name = project_path.name.removesuffix(PROJECT_SUFFIX)
+    return project_path.with_name(name + AUTOSAVE_SUFFIX)
+
+
+def has_newer_autosave(project_path: str | os.PathLike) -> bool:
+    """True when a crash left an autosave more recent than the saved project."""
+    p = Path(project_path)
+    a = autosave_path(p)
+    return a.exists() and (not p.exists() or a.stat().st_mtime > p.stat().st_mtime)
+
+
+# -- schema migrations ---------------------------------------------------------------------
+# v1 (first draft format): flat per-track "gain_db"/"pan"/"mute"/"solo" fields and a single
+# project "bpm" instead of a tempo map. Each step takes the dict of version N to N+1.
+
+
+def _v1_to_v2(d: dict) -> dict:
+    d = dict(d)
+    d["tempo"] = {"changes": [[0.0, float(d.pop("bpm", 120.0))]], "beats_per_bar": 4, "beat_unit": 4}
+    tracks = []
+    for t in d.get("tracks", []):
+        t = dict(t)
+        t["mixer"] = {k: t.pop(k) for k in ("gain_db", "pan", "mute", "solo") if k in t}
+        tracks.append(t)
+    d["tracks"] = tracks
+    d["schema_version"] = 2
+    return d
+
+
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+
+
+def migrate(d: dict) -> dict:
+    if not isinstance(d, dict) or "schema_version" not in d:
+        raise ProjectError("not a studio project file (no schema_version)")
+    version = d["schema_version"]
+    if not isinstance(version, int) or version < 1:
+        raise ProjectError(f"unknown project schema version {version!r}")
+    if version > SCHEMA_VERSION:
+        raise ProjectError(
+            f"this project was saved by a newer studio (schema {version}, this one reads up to "
+            f"{SCHEMA_VERSION}); update the studio to open it"
+        )
+    while version < SCHEMA_VERSION:
+        d = MIGRATIONS[version](d)
+        version = d["schema_version"]
+    return d
+
+
+def new_project_for_video(video_path: str | os.PathLike, project_path: str | os.PathLike) -> Project:
+    """A fresh project around a video file (probed with studio.media), saved at project_path."""
+    from studio import media  # local: media pulls PyAV, which plain project edits do not need
+
+    info = media.probe(video_path)
+    if not info.has_video:
+        raise ProjectError(f"{video_path} has no video stream to build a project on")
+    project = Project(name=Path(video_path).stem)
+    project.path = Path(project_path)
+    project.video = VideoClip(
+        path=project.relative(video_path),
+        duration_s=info.duration_s,
+        fps=info.video.fps,
+        width=info.video.width,
+        height=info.video.height,
+        content_hash=media.file_hash(video_path),
+        has_audio=info.has_audio,
+    )
+    return project
+
