@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install the Debian packages the studio needs at run time and in tests, if any are missing.
+#   libfluidsynth3       MIDI synthesis (pyfluidsynth loads it)
+#   fluidsynth           command-line synth, used by tests to check exported MIDI files
+#   fluid-soundfont-gm   the General MIDI soundfont (FluidR3_GM.sf2, MIT licence)
+# As root it installs them; otherwise it prints the apt-get line to run and fails.
+set -euo pipefail
+packages=(libfluidsynth3 fluidsynth fluid-soundfont-gm)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing Debian packages: ${missing[*]}" >&2
+  echo "Run as root:  apt-get update && $cmd" >&2
+  exit 1
+fi
+echo "Installing Debian packages: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+$cmd -q >/dev/null

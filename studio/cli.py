@@ -1,0 +1,176 @@
+"""``python -m studio`` / ``studio``: the command-line front end (see DESIGN.md, CLI contract).
+
+Results go to stdout (JSON where asked), progress bars and errors to stderr. A user error is
+one line ``studio: error: ...`` and exit status 2; nothing prints a traceback unless
+``STUDIO_DEBUG=1`` is set.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from studio import __version__
+from studio.errors import JobCancelled, StudioError
+from studio.progress import ProgressBar
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from studio.analysis import AnalysisParams, analyze
+
+    params = AnalysisParams(beats_per_bar=args.beats_per_bar)
+    with ProgressBar("analysing", not args.quiet) as job:
+        timeline = analyze(args.video, params, job=job, use_cache=not args.no_cache)
+    summary = timeline.summary()
+    if args.json:
+        json.dump(summary, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        _print_summary(summary)
+    return 0
+
+
+def _fmt_times(times, limit: int = 12) -> str:
+    shown = ", ".join(f"{t:.2f}" for t in times[:limit])
+    return shown + (f", ... ({len(times)} in all)" if len(times) > limit else "")
+
+
+def _print_summary(s: dict) -> None:
+    print(f"video      {s['source']}")
+    print(f"duration   {s['duration_s']:.2f} s, features at {s['rate_hz']:g} Hz")
+    print(f"tempo      {s['tempo_bpm']:.1f} BPM, {len(s['beat_times_s'])} beats")
+    print(f"beats (s)  {_fmt_times(s['beat_times_s'])}")
+    print(f"downbeats  {_fmt_times(s['downbeat_times_s'])}")
+    impacts = s["impacts"]
+    print(f"impacts    {len(impacts)}" + (":" if impacts else ""))
+    for imp in impacts[:12]:
+        print(f"  {imp['time_s']:7.3f} s  at ({imp['x']:.2f}, {imp['y']:.2f})  strength {imp['strength']:.2f}")
+    if len(impacts) > 12:
+        print(f"  ... ({len(impacts) - 12} more)")
+    print(f"cuts (s)   {_fmt_times(s['cuts_s']) or 'none'}")
+    if "analysis_wall_s" in s:
+        print(f"analysis   {s['analysis_wall_s']:.2f} s" + (" (cached)" if s.get("cached") else ""))
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from studio.generate import GenerateSettings, generate
+
+    engines = tuple(n for n in ("rhythm", "foley", "soundtrack") if getattr(args, n))
+    if args.spatial:
+        engines += ("spatial",)
+    settings = GenerateSettings(engines=engines, seed=args.seed, room=args.spatial, style=args.style)
+    with ProgressBar("generating", not args.quiet) as job:
+        project = generate(args.video, args.out, settings, overwrite=args.overwrite, job=job)
+    print(f"wrote {Path(args.out) / 'project.json'} ({len(project.tracks)} tracks)")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from export import export_project
+    from studio.project import Project
+
+    project = Project.load(args.project)
+    if not any((args.stems, args.mix, args.midi, args.video, args.rpp)):
+        raise StudioError("nothing to export: give at least one of --stems, --mix, --midi, --video, --rpp")
+    with ProgressBar("exporting", not args.quiet) as job:
+        report = export_project(
+            project,
+            stems_dir=args.stems,
+            mix_path=args.mix,
+            midi_path=args.midi,
+            video_path=args.video,
+            rpp_path=args.rpp,
+            sample_rate=args.sample_rate,
+            bit_depth=args.bit_depth,
+            limiter=args.limiter,
+            overwrite=args.overwrite,
+            job=job,
+        )
+    for path in report.written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from studio import bench
+
+    names = args.names or bench.available()
+    info = bench.machine_info()
+    for name in names:
+        run = bench.load(name)
+        with ProgressBar(f"bench {name}", not args.quiet) as job:
+            result = run(job=job)
+        result.setdefault("name", name)
+        result["machine"] = info
+        print(json.dumps(result), flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="studio", description="Video-to-sound studio")
+    p.add_argument("--version", action="version", version=f"studio {__version__}")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar on stderr")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    a = sub.add_parser("analyze", help="tempo, beats, impacts and cuts of a video")
+    a.add_argument("video")
+    a.add_argument("--json", action="store_true", help="print the analysis summary as JSON")
+    a.add_argument("--beats-per-bar", type=int, default=4, metavar="N")
+    a.add_argument("--no-cache", action="store_true", help="analyse again even if cached")
+    a.set_defaults(func=_analyze)
+
+    g = sub.add_parser("generate", help="analyse a video and generate sound for it")
+    g.add_argument("video")
+    g.add_argument("--rhythm", action="store_true", help="MIDI drums and parts from the visual rhythm")
+    g.add_argument("--foley", action="store_true", help="impact sounds for collisions")
+    g.add_argument("--soundtrack", action="store_true", help="a music soundtrack for the whole video")
+    g.add_argument("--spatial", metavar="ROOM", help="binaural rendering in ROOM")
+    g.add_argument("--style", help="style word for the engines that take one")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", required=True, metavar="DIR")
+    g.add_argument("--overwrite", action="store_true")
+    g.set_defaults(func=_generate)
+
+    e = sub.add_parser("export", help="write stems, mix, MIDI, video or a REAPER project")
+    e.add_argument("project", help="project.json or its folder")
+    e.add_argument("--stems", metavar="DIR", help="one WAV per track")
+    e.add_argument("--mix", metavar="FILE", help="the mixdown")
+    e.add_argument("--midi", metavar="FILE", help="Standard MIDI File of the MIDI tracks")
+    e.add_argument("--video", metavar="FILE", help="the video with the new sound")
+    e.add_argument("--rpp", metavar="FILE", help="REAPER project with every stem and MIDI track")
+    e.add_argument("--sample-rate", type=int, choices=(44100, 48000, 96000))
+    e.add_argument("--bit-depth", choices=("16", "24", "float32"), default="24")
+    e.add_argument("--limiter", action="store_true", help="peak limiter on the mixdown")
+    e.add_argument("--overwrite", action="store_true")
+    e.set_defaults(func=_export)
+
+    b = sub.add_parser("bench", help="run benchmarks; one JSON object per line on stdout")
+    b.add_argument("names", nargs="*", metavar="NAME")
+    b.set_defaults(func=_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except JobCancelled:
+        print("studio: cancelled", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("studio: interrupted", file=sys.stderr)
+        return 130
+    except StudioError as exc:
+        if os.environ.get("STUDIO_DEBUG"):
+            raise
+        print(f"studio: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: still one line, with a way to get the traceback
+        if os.environ.get("STUDIO_DEBUG"):
+            raise
+        print(f"studio: internal error: {type(exc).__name__}: {exc} (set STUDIO_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 1

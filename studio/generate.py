@@ -1,0 +1,99 @@
+"""``studio generate``: video -> analysed project -> engine tracks -> stems, MIDI and mix.
+
+Each engine plugs in through ``ADAPTERS``: a name (the CLI flag) mapped to the module path of
+a function ``generate(project, timeline, settings, job) -> list[Track]``. The adapter lives in
+studio (it turns the engine's plain data into tracks); the engine itself never imports studio.
+An engine that is not part of this build is simply absent from ``available_engines()``.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from studio.errors import StudioError
+from studio.jobs import Job
+from studio.music import TempoMap
+from studio.project import Project, Track, new_project_for_video
+
+ENGINE_NAMES = ("rhythm", "foley", "soundtrack", "spatial")
+# engine name -> "module:function" of its adapter; filled in as engines land
+ADAPTERS: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    engines: tuple[str, ...] = ()  # empty = every available engine
+    seed: int = 0
+    room: str | None = None  # for the spatial engine
+    style: str | None = None
+
+
+def available_engines() -> list[str]:
+    return [name for name in ENGINE_NAMES if name in ADAPTERS]
+
+
+def _adapter(name: str) -> Callable[..., list[Track]]:
+    if name not in ADAPTERS:
+        have = ", ".join(available_engines()) or "none yet"
+        raise StudioError(f"the {name} engine is not part of this build (available engines: {have})")
+    module, func = ADAPTERS[name].split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings = GenerateSettings(),
+             *, overwrite: bool = False, job: Job | None = None) -> Project:
+    """Analyse ``video``, run the chosen engines and write project, stems, MIDI and mix to ``out_dir``."""
+    from studio.analysis import analyze  # heavy imports only when generating
+
+    job = Job.quiet(job)
+    out_dir = Path(out_dir)
+    project_file = out_dir / "project.json"
+    if project_file.exists() and not overwrite:
+        raise StudioError(f"{project_file} already exists; pass --overwrite to replace it")
+    engines = settings.engines or tuple(available_engines())
+    adapters = [(name, _adapter(name)) for name in engines]  # fail before any work is done
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    project = new_project_for_video(video, project_file)
+    timeline = analyze(video, job=job.sub(0.0, 0.4))
+    if len(timeline.beat_times_s) >= 2:
+        project.tempo = TempoMap.from_beats(timeline.beat_times_s[
+            max(0, _first_downbeat_index(timeline)):], beats_per_bar=timeline.params.beats_per_bar)
+    timeline.save(out_dir / "analysis.npz")
+
+    span = 0.4 / max(1, len(adapters))
+    for i, (name, adapter) in enumerate(adapters):
+        sub = job.sub(0.4 + i * span, 0.4 + (i + 1) * span)
+        sub.report(0.0, f"generating {name}")
+        for track in adapter(project, timeline, settings, sub):
+            project.add_track(track)
+
+    project.save(project_file)
+    _export(project, out_dir, overwrite=overwrite, job=job.sub(0.8, 1.0))
+    job.report(1.0, "done")
+    return project
+
+
+def _first_downbeat_index(timeline) -> int:
+    """Index of the first beat that is a downbeat, so bar 1 starts on a visual downbeat."""
+    import numpy as np
+
+    if len(timeline.downbeat_times_s) == 0:
+        return 0
+    return int(np.argmin(np.abs(timeline.beat_times_s - timeline.downbeat_times_s[0])))
+
+
+def _export(project: Project, out_dir: Path, *, overwrite: bool, job: Job) -> None:
+    from export import export_project
+
+    has_midi = any(t.notes for t in project.tracks)
+    export_project(
+        project,
+        stems_dir=out_dir / "stems",
+        mix_path=out_dir / "mix.wav",
+        midi_path=out_dir / f"{project.name}.mid" if has_midi else None,
+        overwrite=overwrite,
+        job=job,
+    )

@@ -1,0 +1,23 @@
+"""Shared test set-up: headless Qt, a private analysis cache, tests/ importable for fixtures."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).parent))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Analysis results are cached on disk; tests must never read a developer's cache."""
+    old = os.environ.get("STUDIO_CACHE_DIR")
+    os.environ["STUDIO_CACHE_DIR"] = str(tmp_path_factory.mktemp("studio-cache"))
+    yield
+    if old is None:
+        os.environ.pop("STUDIO_CACHE_DIR", None)
+    else:
+        os.environ["STUDIO_CACHE_DIR"] = old

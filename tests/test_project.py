@@ -1,0 +1,155 @@
+import json
+import os
+import stat
+
+import pytest
+
+from studio.errors import ProjectError
+from studio.music import Note, TempoChange, TempoMap
+from studio.project import (
+    SCHEMA_VERSION, FoleyEvent, Mixer, Project, SpatialKeyframe, Track, TrackKind, VideoClip,
+    autosave_path, has_newer_autosave,
+)
+
+
+def full_project() -> Project:
+    p = Project(name="Demo", sample_rate=44100)
+    p.video = VideoClip("clip.mp4", 12.5, 29.97, 1280, 720, "abc123", has_audio=True)
+    p.tempo = TempoMap((TempoChange(0.4, 100.0), TempoChange(8.0, 104.5)), beats_per_bar=3)
+    p.add_track(Track("Drums", TrackKind.MIDI, channel=9, mixer=Mixer(gain_db=-3, pan=0.2, solo=True),
+                      notes=[Note(0.4, 0.1, 36, 110, 9), Note(1.0, 0.1, 38, 90, 9)], engine="rhythm",
+                      settings={"style": "funk", "seed": 7}))
+    p.add_track(Track("Bass", TrackKind.MIDI, program=33, channel=1, notes=[Note(0.4, 0.5, 40, 80, 1)]))
+    p.add_track(Track("Hits", TrackKind.FOLEY, events=[FoleyEvent(2.0, 0.3, 0.9, 0.8, "glass", 0.2, 5)],
+                      room="studio", spatial=[SpatialKeyframe(0.0, 1, 2, 1.2), SpatialKeyframe(3.0, 4, 2)]))
+    p.add_track(Track("Dialogue", TrackKind.AUDIO, audio_path="assets/dialogue.wav", offset_s=1.5,
+                      mixer=Mixer(mute=True)))
+    return p
+
+
+def test_save_load_round_trip(tmp_path):
+    p = full_project()
+    path = p.save(tmp_path / "project.json")
+    q = Project.load(path)
+    assert q == p
+    assert q.path == path
+    assert q.tracks[2].events[0].material == "glass"
+    assert q.tempo.bpm_at(9.0) == 104.5
+    # the folder form loads the same project
+    assert Project.load(tmp_path) == p
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
+    p = full_project()
+    path = p.save(tmp_path / "project.json")
+    before = path.read_text()
+    p.name = "Changed"
+
+    def fail(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(ProjectError, match="disk is full"):
+        p.save()
+    assert path.read_text() == before
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["project.json"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
+def test_save_into_read_only_folder(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        with pytest.raises(ProjectError, match="read-only"):
+            full_project().save(ro / "project.json")
+    finally:
+        ro.chmod(stat.S_IRWXU)
+
+
+def test_save_on_read_only_filesystem_simulated(tmp_path, monkeypatch):
+    """Root ignores folder permissions, so also simulate EROFS the way a read-only mount fails."""
+    import tempfile
+
+    def erofs(*a, **k):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", erofs)
+    with pytest.raises(ProjectError, match="read-only"):
+        full_project().save(tmp_path / "project.json")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_autosave_is_beside_and_superseded_by_save(tmp_path):
+    p = full_project()
+    path = p.save(tmp_path / "project.json")
+    p.name = "Edited"
+    a = p.autosave()
+    assert a == autosave_path(path) == tmp_path / "project.autosave.json"
+    assert Project.load(path).name == "Demo"  # the project file itself is untouched
+    assert Project.load(a).name == "Edited"
+    os.utime(path, (1, 1))  # make the saved file clearly older
+    assert has_newer_autosave(path)
+    p.save()
+    assert not a.exists() and not has_newer_autosave(path)
+
+
+def test_loads_schema_v1(tmp_path):
+    v1 = {
+        "schema_version": 1, "name": "Old", "sample_rate": 48000, "video": None, "bpm": 96.0,
+        "tracks": [{"name": "Piano", "kind": "midi", "id": "t1", "gain_db": -6.0, "pan": -0.5,
+                    "mute": False, "solo": False, "notes": [[0.0, 1.0, 60, 100, 0]], "program": 0,
+                    "channel": 0}],
+    }
+    (tmp_path / "old.json").write_text(json.dumps(v1))
+    p = Project.load(tmp_path / "old.json")
+    assert p.tempo.bpm_at(0) == 96.0
+    assert p.tracks[0].mixer == Mixer(gain_db=-6.0, pan=-0.5)
+    assert p.tracks[0].notes == [Note(0.0, 1.0, 60, 100, 0)]
+    # saving writes the current schema
+    p.save()
+    assert json.loads((tmp_path / "old.json").read_text())["schema_version"] == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"schema_version": 99, "name": "x"}', "newer studio"),
+        ("{not json", "not a valid project file"),
+        ('{"name": "no version"}', "not a studio project"),
+        ('{"schema_version": 2, "name": "x"}', "damaged"),
+        ('[1, 2, 3]', "not a studio project"),
+    ],
+)
+def test_bad_project_files_raise_project_error(tmp_path, content, message):
+    f = tmp_path / "p.json"
+    f.write_text(content)
+    with pytest.raises(ProjectError, match=message):
+        Project.load(f)
+
+
+def test_missing_file_and_missing_assets(tmp_path):
+    with pytest.raises(ProjectError, match="does not exist"):
+        Project.load(tmp_path / "nope.json")
+    p = full_project()
+    p.save(tmp_path / "project.json")
+    assert sorted(Project.load(tmp_path).missing_assets()) == ["assets/dialogue.wav", "clip.mp4"]
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    assert Project.load(tmp_path).missing_assets() == ["assets/dialogue.wav"]
+
+
+def test_mute_and_solo():
+    p = full_project()
+    assert [t.name for t in p.audible_tracks()] == ["Drums"]  # solo wins
+    p.tracks[0].mixer = Mixer()
+    assert [t.name for t in p.audible_tracks()] == ["Drums", "Bass", "Hits"]  # muted one left out
+
+
+def test_track_ids_are_unique_and_tracks_removable():
+    p = full_project()
+    t = p.tracks[1]
+    with pytest.raises(ProjectError):
+        p.add_track(Track("dup", TrackKind.MIDI, id=t.id))
+    assert p.remove_track(t.id) is t
+    with pytest.raises(ProjectError):
+        p.track(t.id)
