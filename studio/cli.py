@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from studio import __version__
-from studio.errors import JobCancelled, StudioError
+from studio.errors import EngineError, JobCancelled, StudioError
 from studio.progress import ProgressBar
 
 
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("studio: interrupted", file=sys.stderr)
         return 130
-    except StudioError as exc:
+    except (StudioError, EngineError) as exc:
         if os.environ.get("STUDIO_DEBUG"):
             raise
         print(f"studio: error: {exc}", file=sys.stderr)

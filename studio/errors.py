@@ -6,6 +6,10 @@ single line; the UI shows it in a dialog. Anything else escaping is a bug.
 """
 from __future__ import annotations
 
+# Engines never import studio, so their errors have their own base; re-exported here so that
+# callers catch every user-facing error as ``(StudioError, EngineError)``.
+from engines.errors import EngineError, ModelError  # noqa: F401
+
 
 class StudioError(Exception):
     """Base class: a problem the user can understand and act on."""
@@ -25,10 +29,6 @@ class ProjectError(StudioError):
 
 class ExportError(StudioError):
     """An export cannot be written (target exists, read-only, disk full)."""
-
-
-class ModelError(StudioError):
-    """A shipped model file is missing, corrupt (checksum mismatch) or cannot be loaded."""
 
 
 class DeviceError(StudioError):

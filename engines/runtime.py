@@ -1,0 +1,119 @@
+"""Shared ONNX runtime for the engines: model lookup, integrity checks, provider choice, caching.
+
+Models ship in ``engines/models/`` beside ``manifest.json``, which records for each model its
+file, sha256, input/output names, training data and metrics. ``session(name)`` verifies the
+checksum once, opens an onnxruntime session on CUDA when onnxruntime-gpu can really use it,
+else on the CPU, and caches it per process. The provider actually in use comes from
+``session.get_providers()`` (onnxruntime-gpu lists CUDA as available even when it cannot
+load it and silently falls back to the CPU).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from engines.errors import ModelError
+
+MODELS_DIR = Path(__file__).parent / "models"
+_lock = threading.Lock()
+_sessions: dict[tuple[str, str], "object"] = {}
+_verified: set[str] = set()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: Path
+    sha256: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    entry: dict
+
+
+def load_manifest(models_dir: Path = MODELS_DIR) -> dict:
+    path = models_dir / "manifest.json"
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"the model manifest {path} is unreadable ({exc}); reinstall the studio") from None
+
+
+def model_info(name: str, models_dir: Path = MODELS_DIR) -> ModelInfo:
+    manifest = load_manifest(models_dir)
+    if name not in manifest:
+        raise ModelError(f"no model named {name!r} in {models_dir / 'manifest.json'}")
+    e = manifest[name]
+    return ModelInfo(name, models_dir / e["file"], e["sha256"], tuple(e.get("inputs", ())),
+                     tuple(e.get("outputs", ())), e)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(info: ModelInfo) -> None:
+    """Raise ModelError unless the file exists and matches the manifest's checksum."""
+    key = str(info.path)
+    if key in _verified:
+        return
+    if not info.path.exists():
+        raise ModelError(f"model file {info.path} is missing; reinstall the studio or rebuild it "
+                         f"with the engine's training script")
+    if sha256_of(info.path) != info.sha256:
+        raise ModelError(f"model file {info.path} is corrupt (checksum mismatch); reinstall the "
+                         f"studio or rebuild it with the engine's training script")
+    _verified.add(key)
+
+
+def preferred_providers() -> list[str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    chosen = [p for p in ("CUDAExecutionProvider",) if p in available]
+    return chosen + ["CPUExecutionProvider"]
+
+
+def session(name: str, models_dir: Path = MODELS_DIR, *, cpu_only: bool = False):
+    """A cached onnxruntime InferenceSession for a manifest model, integrity-checked."""
+    import onnxruntime as ort
+
+    providers = ["CPUExecutionProvider"] if cpu_only else preferred_providers()
+    info = model_info(name, models_dir)
+    key = (str(info.path), ",".join(providers))
+    with _lock:
+        if key in _sessions:
+            return _sessions[key]
+        verify(info)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3  # no provider probing noise on stderr
+        try:
+            sess = ort.InferenceSession(str(info.path), opts, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"model {name} ({info.path.name}) cannot be loaded: {exc}") from None
+        names = tuple(i.name for i in sess.get_inputs())
+        if info.inputs and names != info.inputs:
+            raise ModelError(f"model {name} has inputs {names}, the manifest expects {info.inputs}; "
+                             f"the file and manifest are out of step")
+        _sessions[key] = sess
+        return sess
+
+
+def providers_in_use() -> dict[str, list[str]]:
+    """For every session opened so far: the providers onnxruntime really runs it on."""
+    with _lock:
+        return {Path(k[0]).stem: s.get_providers() for k, s in _sessions.items()}
+
+
+def clear_cache() -> None:
+    with _lock:
+        _sessions.clear()
+        _verified.clear()
