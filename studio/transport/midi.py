@@ -1,0 +1,299 @@
+"""MIDI output: a port (virtual "Studio" or an existing one) and a scheduler thread.
+
+The scheduler sends note and clock events at their time against the master clock: it sleeps
+coarsely until shortly before an event, then in short steps until the clock says the frame is
+heard (``MasterClock.heard_frames() >= u``), so it follows the audio callback instead of
+accumulating ``time.sleep`` drift. MIDI clock (24 ppqn, following the tempo map) is sent with
+Song Position Pointer and Start/Continue/Stop so a DAW follows. Sounding notes get their
+note-off (and every used channel an All Notes Off) on stop, seek, loop wrap and close.
+A port that vanishes is reported and re-opened when it comes back; sends meanwhile are dropped.
+"""
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from studio.errors import DeviceError
+from studio.music import Note, TempoMap
+from studio.transport.clock import MasterClock, Timeline
+from studio.transport.devices import _api_constant, _rtmidi, choose_midi_api
+
+CLOCK, START, CONTINUE, STOP, SPP = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
+_PRIO_CLOCK, _PRIO_OFF, _PRIO_ON = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class MidiPart:
+    """Notes of one track; ``channel`` (0..15) overrides the notes' own channel when given."""
+
+    notes: Sequence[Note]
+    channel: int | None = None
+    name: str = ""
+
+
+class NoteTable:
+    """All parts' note-on/off messages sorted by time (off before on at the same time)."""
+
+    def __init__(self, parts: Iterable[MidiPart]) -> None:
+        rows = []
+        for part in parts:
+            for n in part.notes:
+                ch = n.channel if part.channel is None else part.channel
+                rows.append((n.start_s, _PRIO_ON, 0x90 | ch, n.pitch, n.velocity))
+                rows.append((n.end_s, _PRIO_OFF, 0x80 | ch, n.pitch, 0))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        self.times = np.array([r[0] for r in rows], float)
+        self.msgs = [list(r[2:]) for r in rows]
+        self.channels = sorted({m[0] & 0x0F for m in self.msgs})
+
+    @property
+    def end_s(self) -> float:
+        return float(self.times[-1]) if self.times.size else 0.0
+
+    def between(self, t0: float, t1: float) -> Iterator[tuple[float, list[int]]]:
+        i, j = np.searchsorted(self.times, [t0, t1], side="left")
+        for k in range(i, j):
+            yield float(self.times[k]), self.msgs[k]
+
+
+class MidiPort:
+    """One rtmidi output: a virtual port named ``name`` (default), or the existing ``port``."""
+
+    def __init__(self, port: str | None = None, name: str = "Studio", api: str | None = None) -> None:
+        self.api = choose_midi_api(api)
+        self.name, self.target = name, port
+        self.error: str | None = None  # why sends are being dropped, None when fine
+        self.sent = 0
+        self.dropped = 0
+        self._out = None
+        self._lock = threading.Lock()  # serialises sends between scheduler and control thread
+        self._open()
+        _open_ports.add(self)
+
+    @property
+    def label(self) -> str:
+        return f"{self.target or self.name + ' (virtual)'} [{self.api}]"
+
+    def _open(self) -> None:
+        rtmidi = _rtmidi()
+        try:
+            out = rtmidi.MidiOut(_api_constant(self.api), name=self.name)
+        except Exception as exc:
+            raise DeviceError(f"cannot open the {self.api} MIDI system: {exc}") from None
+        try:
+            if self.target is None:
+                out.open_virtual_port(self.name)
+            else:
+                ports = out.get_ports()
+                i = _match(ports, self.target)
+                if i is None:
+                    raise DeviceError(f"no MIDI port {self.target!r} on {self.api}; available: "
+                                      f"{', '.join(ports) or 'none'}")
+                out.open_port(i, self.name)
+        except DeviceError:
+            out.delete()
+            raise
+        except Exception as exc:  # e.g. virtual ports unsupported (Windows MM)
+            out.delete()
+            hint = " (Windows has no virtual ports: use loopMIDI and pick its port)" if self.target is None else ""
+            raise DeviceError(f"cannot open MIDI port {self.target or self.name!r}: {exc}{hint}") from None
+        self._out = out
+
+    def send(self, msg: list[int]) -> bool:
+        with self._lock:
+            if self._out is None or self.error is not None:
+                self.dropped += 1
+                return False
+            try:
+                self._out.send_message(msg)
+            except Exception as exc:
+                self.error = f"MIDI port {self.label} failed: {exc}"
+                self.dropped += 1
+                return False
+            self.sent += 1
+            return True
+
+    def check(self) -> str | None:
+        """Notice a vanished destination (and re-open it when it is back); returns the error."""
+        if self.target is None or self._out is None:
+            return self.error
+        try:
+            present = _match(self._out.get_ports(), self.target) is not None
+        except Exception as exc:
+            present, why = False, str(exc)
+        else:
+            why = "it disappeared"
+        with self._lock:
+            if not present and self.error is None:
+                self.error = f"MIDI port {self.label} is gone ({why}); notes are dropped until it returns"
+            elif present and self.error is not None:
+                try:
+                    self._out.close_port()
+                    self._out.open_port(_match(self._out.get_ports(), self.target), self.name)
+                    self.error = None
+                except Exception as exc:
+                    self.error = f"MIDI port {self.label} is back but cannot be re-opened: {exc}"
+        return self.error
+
+    def all_notes_off(self, channels: Iterable[int] = range(16)) -> None:
+        for ch in channels:
+            self.send([0xB0 | ch, 64, 0])  # sustain off
+            self.send([0xB0 | ch, 123, 0])  # all notes off
+
+    def close(self) -> None:
+        if self._out is None:
+            return
+        self.all_notes_off()
+        with self._lock:
+            out, self._out = self._out, None
+        try:
+            out.close_port()
+            out.delete()
+        except Exception:
+            pass
+        _open_ports.discard(self)
+
+
+def _match(ports: list[str], target: str) -> int | None:
+    for i, p in enumerate(ports):
+        if p == target:
+            return i
+    t = target.lower()
+    return next((i for i, p in enumerate(ports) if t in p.lower()), None)
+
+
+_open_ports: "weakref.WeakSet[MidiPort]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all_ports() -> None:  # all notes off on exit, whatever happened before
+    for port in list(_open_ports):
+        port.close()
+
+
+def _spp(sixteenth: int) -> list[int]:
+    s = max(0, min(int(sixteenth), 0x3FFF))
+    return [SPP, s & 0x7F, s >> 7]
+
+
+class MidiScheduler:
+    """Sends a run's notes (and MIDI clock) on its own thread, timed by the master clock."""
+
+    def __init__(self, port: MidiPort, send_clock: bool = True, lead_s: float = 0.0) -> None:
+        self.port, self.send_clock, self.lead_s = port, send_clock, lead_s
+        self.table = NoteTable(())
+        self.tempo = TempoMap()
+        self.log: list[tuple[float, float, list[int]]] | None = None  # (song s, unwrapped s, msg)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._sounding: set[tuple[int, int]] = set()
+
+    def set_parts(self, parts: Iterable[MidiPart], tempo: TempoMap) -> None:
+        self.table, self.tempo = NoteTable(parts), tempo
+
+    # -- run control (control thread) ------------------------------------------------------
+    def start_run(self, timeline: Timeline, clock: MasterClock) -> None:
+        self.stop_run()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=(timeline, clock), daemon=True, name="midi-scheduler")
+        self._thread.start()
+
+    def stop_run(self) -> None:
+        """Stop sending; sounding notes get their note-off, the DAW a Stop."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(2.0)
+        self._thread = None
+        self._silence()
+        if self.send_clock:
+            self.port.send([STOP])
+
+    def _silence(self) -> None:
+        for ch, pitch in sorted(self._sounding):
+            self.port.send([0x80 | ch, pitch, 0])
+        self._sounding.clear()
+        self.port.all_notes_off(self.table.channels)
+
+    # -- the thread --------------------------------------------------------------------------
+    def _events(self, timeline: Timeline) -> Iterator[tuple[int, float, list[int]]]:
+        """(unwrapped frame, song time, message) for the whole run, in order; lazily."""
+        sr = timeline.sample_rate
+        for seg in timeline.segments():
+            t0 = seg.pos0 / sr
+            t1 = (seg.pos0 + seg.frames) / sr if seg.frames < Timeline.OPEN else float("inf")
+            notes = self.table.between(t0, t1)
+            ticks = self._clock_events(t0, t1, first=seg.u0 == 0) if self.send_clock else iter(())
+            merged = _merge(notes, ticks)
+            for t, msg in merged:
+                yield seg.u0 + int(round((t - t0) * sr)), t, msg
+            if seg.frames >= Timeline.OPEN:
+                return
+            yield seg.u0 + seg.frames, t1, [-1]  # wrap marker: silence, re-position the DAW
+
+    def _clock_events(self, t0: float, t1: float, first: bool) -> Iterator[tuple[float, list[int]]]:
+        tempo = self.tempo
+        b0 = tempo.beat_at(t0)
+        s = max(0, int(np.ceil(b0 * 4 - 1e-6)))  # next sixteenth (the DAW positions on these)
+        t_start = tempo.time_at(s / 4)
+        if t_start >= t1:
+            return
+        yield t0, _spp(s)
+        yield t_start, [START] if s == 0 else [CONTINUE]
+        k = 6 * s
+        while True:
+            t = tempo.time_at(k / 24)
+            if t >= t1:
+                return
+            yield t, [CLOCK]
+            k += 1
+
+    def _run(self, timeline: Timeline, clock: MasterClock) -> None:
+        sr, lead = timeline.sample_rate, self.lead_s * timeline.sample_rate
+        for u, t, msg in self._events(timeline):
+            if not self._wait_until(clock, u - lead):
+                return
+            if msg[0] == -1:
+                self._silence()
+                if self.send_clock:
+                    self.port.send([STOP])
+                continue
+            st = msg[0] & 0xF0
+            if st == 0x90:
+                self._sounding.add((msg[0] & 0x0F, msg[1]))
+            elif st == 0x80:
+                key = (msg[0] & 0x0F, msg[1])
+                if key not in self._sounding:
+                    continue  # its note-on was before the run started or cut at a wrap
+                self._sounding.discard(key)
+            self.port.send(msg)
+            if self.log is not None:
+                self.log.append((t, u / sr, msg))
+
+    def _wait_until(self, clock: MasterClock, u: float) -> bool:
+        """Block until frame ``u`` is heard; False when the run is stopped meanwhile."""
+        while not self._stop.is_set():
+            now = time.perf_counter_ns()
+            if clock.heard_frames(now) >= u:
+                return True
+            due = clock.wall_ns_of(u)
+            left = 0.005 if due is None else (due - now) * 1e-9
+            if left > 0.003:
+                self._stop.wait(min(left - 0.002, 0.02))
+            else:
+                time.sleep(0.0002 if left > 0.0004 else 0.00005)
+        return False
+
+
+def _merge(a: Iterator, b: Iterator) -> Iterator[tuple[float, list[int]]]:
+    """Merge two time-ordered streams; clock messages first at equal times."""
+    import heapq
+
+    merged = heapq.merge(((t, 1, m) for t, m in a), ((t, 0, m) for t, m in b), key=lambda e: (e[0], e[1]))
+    return ((t, m) for t, _, m in merged)

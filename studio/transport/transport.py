@@ -1,0 +1,259 @@
+"""The transport: play / pause / stop / seek / loop, one master clock for audio, MIDI and video.
+
+State machine: STOPPED -> PLAYING <-> PAUSED, any -> STOPPED. Each start is a *run* (see
+clock.py): the audio ring is refilled from the new position and faded in over a few ms; each
+halt fades out first, so starts, stops and seeks do not click. The master clock is the audio
+callback's when an audio output is open, else the system clock (the "no audio device" state:
+MIDI and the video preview still play). The video preview reads :attr:`Transport.position_s`
+at its own frame rate; the MIDI scheduler waits on the same clock.
+
+A monitor thread (20 Hz, not real-time) stops at the song end, notices a lost audio device
+(transport stops, position kept, a DeviceError message for the user, the stream is closed and
+playback can resume on another device or none) and a vanished MIDI port (reported; MIDI resumes
+when it is back). Listeners get ``(event, transport)`` with event in {"state", "error", "midi"}
+from whichever thread made the change; a Qt adapter queues them to the GUI thread.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from enum import Enum
+from typing import Callable
+
+from studio.errors import DeviceError
+from studio.music import TempoMap
+from studio.transport.audio import AudioOutput
+from studio.transport.clock import MasterClock, Timeline
+from studio.transport.midi import MidiScheduler
+
+Listener = Callable[[str, "Transport"], None]
+
+
+class State(str, Enum):
+    STOPPED = "stopped"
+    PLAYING = "playing"
+    PAUSED = "paused"
+
+
+class Transport:
+    def __init__(self, sample_rate: int = 48000, tempo: TempoMap | None = None, duration_s: float = 0.0,
+                 audio: AudioOutput | None = None, midi: MidiScheduler | None = None) -> None:
+        self.sample_rate = int(audio.sample_rate if audio else sample_rate)
+        self.tempo = tempo or TempoMap()
+        self.duration_s = float(duration_s)  # 0: no automatic stop at the end
+        self.audio, self.midi = audio, midi
+        self.state = State.STOPPED
+        self.loop: tuple[float, float] | None = None
+        self.error: str | None = None  # the last problem for the user (device lost, port gone)
+        self._pos = 0.0
+        self._home = 0.0  # where stop() returns: the position the last play started from
+        self._timeline: Timeline | None = None
+        self._clock: MasterClock | None = None
+        self._system_clock = MasterClock(self.sample_rate)
+        self._lock = threading.RLock()
+        self._listeners: list[Listener] = []
+        self._monitor: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._midi_error: str | None = None
+
+    # -- observers ----------------------------------------------------------------------------
+    def add_listener(self, fn: Listener) -> None:
+        self._listeners.append(fn)
+
+    def _emit(self, event: str) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(event, self)
+            except Exception:  # a broken listener must not stop the transport
+                pass
+
+    # -- position and tempo -------------------------------------------------------------------
+    @property
+    def position_s(self) -> float:
+        """Song position being heard now (the master clock); the video preview shows this frame."""
+        with self._lock:
+            if self.state is State.PLAYING and self._timeline is not None:
+                return self._timeline.position_s(self._clock.heard_frames())
+            return self._pos
+
+    @property
+    def clock(self) -> MasterClock:
+        return self.audio.clock if self.audio and self.audio.is_open else self._system_clock
+
+    def beat(self) -> float:
+        return self.tempo.beat_at(self.position_s)
+
+    def bar_beat(self) -> tuple[int, float]:
+        """(bar from 1, beat in bar from 1) of the current position; bar 0 and below are pickups."""
+        b = self.beat()
+        bar, beat = divmod(b, self.tempo.beats_per_bar)
+        return int(bar) + 1, beat + 1
+
+    def bpm(self) -> float:
+        return self.tempo.bpm_at(self.position_s)
+
+    # -- commands -----------------------------------------------------------------------------
+    def play(self) -> None:
+        with self._lock:
+            if self.state is State.PLAYING:
+                return
+            if self.duration_s and self._pos >= self.duration_s and not self.loop:
+                self._pos = 0.0
+            if self.state is State.STOPPED:
+                self._home = self._pos
+            self._start_run()
+            self._set_state(State.PLAYING)
+        self._ensure_monitor()
+
+    def pause(self) -> None:
+        with self._lock:
+            if self.state is State.PLAYING:
+                self._pos = self._halt_run()
+                self._set_state(State.PAUSED)
+
+    def stop(self) -> None:
+        """Stop and return to where playback last started (press again to go to the start)."""
+        with self._lock:
+            if self.state is State.PLAYING:
+                self._halt_run()
+                self._pos = self._home
+            else:
+                self._pos = self._home = 0.0 if self.state is State.STOPPED else self._home
+            self._set_state(State.STOPPED)
+
+    def seek(self, time_s: float) -> None:
+        with self._lock:
+            t = max(0.0, float(time_s))
+            if self.duration_s:
+                t = min(t, self.duration_s)
+            if self.state is State.PLAYING:
+                self._halt_run()
+                self._pos = t
+                self._start_run()
+            else:
+                self._pos = t
+                if self.state is State.STOPPED:
+                    self._home = t
+
+    def set_loop(self, start_s: float | None, end_s: float | None = None) -> None:
+        """Loop [start_s, end_s) (None clears); applied at once when playing."""
+        with self._lock:
+            if start_s is None:
+                self.loop = None
+            else:
+                if end_s is None or end_s - start_s < 1.0 / self.sample_rate:
+                    raise ValueError("a loop needs an end after its start")
+                self.loop = (max(0.0, float(start_s)), float(end_s))
+            if self.state is State.PLAYING:
+                self._pos = self._halt_run()
+                self._start_run()
+
+    def set_audio(self, audio: AudioOutput | None) -> None:
+        """Switch audio output (None: no audio device); playback continues where it was."""
+        with self._lock:
+            playing = self.state is State.PLAYING
+            if playing:
+                self._pos = self._halt_run()
+            old, self.audio = self.audio, audio
+            if old is not None and old is not audio:
+                old.close()
+            if audio is not None:
+                self.sample_rate = audio.sample_rate
+                self._system_clock = MasterClock(self.sample_rate)
+            if playing:
+                self._start_run()
+
+    def close(self) -> None:
+        """Stop, silence MIDI, close the devices; safe to call twice."""
+        self._closing.set()
+        with self._lock:
+            if self.state is State.PLAYING:
+                self._halt_run()
+            self.state = State.STOPPED
+        if self._monitor is not None and self._monitor is not threading.current_thread():
+            self._monitor.join(1.0)
+        if self.midi is not None:
+            self.midi.port.close()
+        if self.audio is not None:
+            self.audio.close()
+
+    # -- runs ---------------------------------------------------------------------------------
+    def _start_run(self) -> None:
+        sr = self.sample_rate
+        loop = (int(round(self.loop[0] * sr)), int(round(self.loop[1] * sr))) if self.loop else None
+        self._timeline = Timeline(sr, int(round(self._pos * sr)), loop)
+        self._clock = self.clock
+        if self.audio is not None and self.audio.is_open:
+            self.audio.start_run(self._timeline)
+        else:
+            self._clock.start()
+        if self.midi is not None:
+            self.midi.start_run(self._timeline, self._clock)
+
+    def _halt_run(self) -> float:
+        """Stop MIDI and audio (fading out); returns the position heard when asked to halt."""
+        pos = self._timeline.position_s(self._clock.heard_frames())
+        if self.midi is not None:
+            self.midi.stop_run()
+        if self.audio is not None and self.audio.is_open:
+            self.audio.halt()
+        else:
+            self._clock.halt()
+        self._timeline = None
+        return pos
+
+    def _set_state(self, state: State) -> None:
+        changed = state is not self.state
+        self.state = state
+        if changed:
+            self._emit("state")
+
+    # -- monitor ------------------------------------------------------------------------------
+    def _ensure_monitor(self) -> None:
+        if self._monitor is None or not self._monitor.is_alive():
+            self._monitor = threading.Thread(target=self._watch, daemon=True, name="transport-monitor")
+            self._monitor.start()
+
+    def _watch(self) -> None:
+        last_port_check = 0.0
+        while not self._closing.wait(0.05):
+            if self.state is State.PLAYING:
+                if self.audio is not None and self.audio.is_open:
+                    reason = self.audio.lost_reason()
+                    if reason:
+                        self._device_lost(reason)
+                        continue
+                if self.duration_s and not self.loop and self.position_s >= self.duration_s:
+                    with self._lock:
+                        if self.state is State.PLAYING and not self.loop:
+                            self._halt_run()
+                            self._pos = self._home
+                            self._set_state(State.STOPPED)
+            now = time.monotonic()
+            if self.midi is not None and now - last_port_check > 0.5:
+                last_port_check = now
+                err = self.midi.port.check()
+                if err != self._midi_error:
+                    self._midi_error = err
+                    if err:
+                        self.error = err
+                    self._emit("midi")
+
+    def _device_lost(self, reason: str) -> None:
+        with self._lock:
+            if self.state is not State.PLAYING:
+                return
+            pos = self._timeline.position_s(self._clock.heard_frames())
+            name = self.audio.device_name
+            if self.midi is not None:
+                self.midi.stop_run()
+            self._timeline = None
+            self.audio.close(timeout_s=0.5)
+            self.audio = None
+            self._pos = pos
+            self.error = str(DeviceError(
+                f"audio device {name!r} was lost ({reason}); playback stopped at {pos:.2f} s. "
+                f"Reconnect it or choose another device, then press play to continue from there"))
+            self._set_state(State.STOPPED)
+            self._home = pos
+        self._emit("error")

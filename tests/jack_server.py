@@ -1,0 +1,35 @@
+"""Pytest fixtures around a private JACK dummy server (studio.transport.jack).
+
+Tests that need it skip with a clear reason only when the JACK tools are not installed.
+"""
+from __future__ import annotations
+
+import pytest
+
+from studio.transport.jack import JackServer, MidiDump, jackd_missing_reason
+
+__all__ = ["JackServer", "MidiDump", "jack_server", "midi_dump", "require_jack"]
+
+
+def require_jack() -> None:
+    reason = jackd_missing_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def jack_server():
+    """A running dummy JACK server (48 kHz, 256 frames) private to this test module."""
+    require_jack()
+    with JackServer(48000, 256) as server:
+        from studio.transport.devices import rescan_audio
+
+        rescan_audio()  # PortAudio scans host APIs once; make it see this server
+        yield server
+
+
+@pytest.fixture
+def midi_dump(jack_server):
+    dump = MidiDump(jack_server).start()
+    yield dump
+    dump.stop()
