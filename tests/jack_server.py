@@ -26,6 +26,15 @@ def jack_server():
 
         rescan_audio()  # PortAudio scans host APIs once; make it see this server
         yield server
+        release_portaudio()
+
+
+def release_portaudio() -> None:
+    """Shut PortAudio down while the server still runs (its JACK host API asserts otherwise)."""
+    import sounddevice as sd
+
+    while sd._initialized:
+        sd._terminate()
 
 
 @pytest.fixture

@@ -45,7 +45,8 @@ def rescan_audio() -> None:
     if not audio.portaudio_usable():
         raise DeviceError("the audio system hung when a device was lost; restart the studio to use audio again")
     sd = import_sounddevice()
-    sd._terminate()
+    if sd._initialized:
+        sd._terminate()
     sd._initialize()
 
 
@@ -144,6 +145,8 @@ def choose_midi_api(prefer: str | None = None) -> str:
             raise DeviceError(f"unknown MIDI API {prefer!r}; choose from {', '.join(MIDI_APIS)}")
         if prefer not in compiled:
             raise DeviceError(f"this python-rtmidi was built without {prefer} (it has {', '.join(compiled)})")
+        if prefer == "alsa" and not alsa_sequencer_present():
+            raise DeviceError("this machine has no ALSA sequencer (/dev/snd/seq); load snd-seq or use JACK")
         if prefer == "jack" and not jack_server_running():
             raise DeviceError("no JACK server is running; start jackd (or PipeWire's JACK) first")
         return prefer

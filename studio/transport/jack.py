@@ -136,3 +136,16 @@ class MidiDump:
         if self._reader is not None:
             self._reader.join(2)
         self.proc = None
+
+
+def timing_errors_s(arrival_frames, scheduled_s, sample_rate: int):
+    """Per-event timing error (s) of arrivals against their scheduled times with the constant
+    offset removed (the median: clock origins differ, and a DAW compensates a fixed latency);
+    returns (errors, offset_s)."""
+    import numpy as np
+
+    arr = np.asarray(arrival_frames, float) / sample_rate
+    sched = np.asarray(scheduled_s, float)
+    offset = arr - sched
+    median = float(np.median(offset))
+    return offset - median, median
