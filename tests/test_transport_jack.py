@@ -204,3 +204,20 @@ def test_losing_the_audio_device_stops_the_transport_and_keeps_the_position(jack
     assert "was lost" in out["ERROR"] and "press play" in out["ERROR"]
     state, pos = out["NOAUDIO"].split()
     assert state == "playing" and float(pos) > after
+
+
+def test_open_transport_plays_a_project_to_an_existing_port(jack_server, midi_dump):
+    from studio.project import Project, Track, TrackKind
+    from studio.transport.transport import open_transport
+
+    p = Project()
+    p.add_track(Track("drums", TrackKind.MIDI, notes=[Note(0.05 * i, 0.02, 36, 100, 0) for i in range(6)],
+                      channel=9))
+    t = open_transport(p, stems=[(np.zeros((2, 12000), np.float32), 24000)], midi_port="midi-monitor")
+    assert t.audio is not None and t.audio.sources[0].sample_rate == SR  # resampled to the device
+    t.play()
+    while t.state is State.PLAYING:
+        time.sleep(0.05)
+    t.close()
+    time.sleep(0.1)
+    assert [b for _, b in midi_dump.events() if b[0] == 0x99] == [bytes([0x99, 36, 100])] * 6

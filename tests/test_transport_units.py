@@ -10,7 +10,7 @@ from studio.music import Note, TempoChange, TempoMap
 from studio.transport import audio as A
 from studio.transport.audio import AudioOutput, BufferSource
 from studio.transport.clock import MasterClock, Timeline
-from studio.transport.midi import CLOCK, CONTINUE, SPP, START, STOP, MidiPart, MidiScheduler, NoteTable
+from studio.transport.midi import CLOCK, CONTINUE, SPP, START, MidiPart, MidiScheduler, NoteTable
 from studio.transport.transport import State, Transport
 
 
@@ -184,3 +184,17 @@ def test_transport_without_audio_device_plays_pauses_seeks_and_stops():
     assert t.position_s == 0.0
     assert not [m for _, m in port.sent if m[0] == 0x90]  # the note at 0.5 s was never reached
     t.close()
+
+
+def test_midi_parts_for_a_project_honour_solo_and_the_track_channel():
+    from studio.project import Mixer, Project, Track, TrackKind
+    from studio.transport.transport import midi_parts_for
+
+    p = Project()
+    drums = p.add_track(Track("drums", TrackKind.MIDI, notes=[Note(0, 0.1, 36, 100, 0)], channel=9))
+    p.add_track(Track("bass", TrackKind.MIDI, notes=[Note(0, 0.1, 40, 100, 0)], channel=1))
+    assert [(x.name, x.channel) for x in midi_parts_for(p)] == [("drums", 9), ("bass", 1)]
+    drums.mixer = Mixer(solo=True)
+    parts = midi_parts_for(p)
+    assert [x.name for x in parts] == ["drums"]
+    assert [m for _, m in NoteTable(parts).between(0, 1)][0] == [0x99, 36, 100]

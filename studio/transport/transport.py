@@ -257,3 +257,47 @@ class Transport:
             self._set_state(State.STOPPED)
             self._home = pos
         self._emit("error")
+
+
+def midi_parts_for(project) -> list:
+    """One MidiPart per audible track with notes (mute/solo honoured), on the track's channel."""
+    from studio.transport.midi import MidiPart
+
+    return [MidiPart(t.notes, t.channel, t.name) for t in project.audible_tracks() if t.notes]
+
+
+def open_transport(project=None, stems=None, sample_rate: int = 48000, audio_device=None,
+                   blocksize: int = 256, midi_port: str | None = None, midi_api: str | None = None,
+                   virtual_port: bool = True, no_audio: bool = False) -> Transport:
+    """A ready transport for `studio play`: audio on ``audio_device`` (None: the default; no
+    audio device at all is allowed and falls back to the system clock), MIDI of the project's
+    tracks to ``midi_port`` (an existing port) or the virtual "Studio" port.
+
+    ``stems`` is a list of ((channels, n) float32 array, sample_rate) pairs, e.g. a render's
+    stems for the chosen tracks. Raises DeviceError with a user message when a named device or
+    port cannot be opened."""
+    from studio.errors import DeviceError
+    from studio.transport.audio import AudioOutput, BufferSource
+    from studio.transport.midi import MidiPort
+
+    tempo = project.tempo if project is not None else TempoMap()
+    duration = project.duration_s if project is not None else 0.0
+    audio = None
+    if not no_audio:
+        audio = AudioOutput(sample_rate, blocksize, device=audio_device)
+        try:
+            audio.open()
+        except DeviceError:
+            if audio_device is not None:
+                raise
+            audio = None  # nothing to play on: run on the system clock
+        else:
+            audio.set_sources([BufferSource(a, sr) for a, sr in (stems or [])])
+            duration = max([duration] + [s.end_s for s in audio.sources])
+    midi = None
+    parts = midi_parts_for(project) if project is not None else []
+    if parts and (midi_port is not None or virtual_port):
+        midi = MidiScheduler(MidiPort(port=midi_port, api=midi_api))
+        midi.set_parts(parts, tempo)
+        duration = max(duration, midi.table.end_s)
+    return Transport(sample_rate, tempo, duration, audio, midi)
