@@ -1,0 +1,1 @@
+"""Foley engine: modal impact synthesis, material presets, parameter analysis (Physics-Diff)."""
