@@ -27,14 +27,13 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import percentile_filter, uniform_filter1d
-from scipy.optimize import nnls
 from scipy.signal import find_peaks
 from scipy.signal.windows import blackmanharris, hann
 
 from engines.errors import EngineError
 from engines.foley.dsp import DB_PER_NEPER, damped_modes
 from engines.foley.params import (
-    BAND_TOP_HZ, CONTACT_RANGE_S, K_MODES, LEVEL_FLOOR_DB, N_BANDS, PAD_DECAY_DBPS, ModalParams,
+    BAND_BANDWIDTHS_HZ, BAND_TOP_HZ, CONTACT_RANGE_S, K_MODES, LEVEL_FLOOR_DB, N_BANDS, PAD_DECAY_DBPS, ModalParams,
     band_psd,
 )
 
@@ -98,7 +97,8 @@ def _detect(x: np.ndarray, sr: int, dyn_db: float, max_modes: int) -> np.ndarray
         floor = percentile_filter(db, 25, size=8 * 40 + 1, mode="nearest")  # +-20 bins
         peaks, _ = find_peaks(db, prominence=8.0)
         peaks = peaks[(db[peaks] > floor[peaks] + PEAK_OVER_FLOOR_DB) & (db[peaks] > db.max() - dyn_db)]
-        peaks = peaks[(peaks > 2) & (peaks < db.size - 2)]
+        peaks = peaks[(peaks > 2) & (peaks < db.size - 2)
+                      & (peaks * sr / nfft < 0.95 * min(sr / 2, BAND_TOP_HZ))]
         a, b, c = db[peaks - 1], db[peaks], db[peaks + 1]
         off = 0.5 * (a - c) / (a - 2 * b + c)
         f = (peaks + off) * sr / nfft
@@ -182,39 +182,80 @@ def _mode_params(x: np.ndarray, sr: int, f: float, others: np.ndarray, avoid: np
     return f, 20 * np.log10(2.0) + icpt - 20 * np.log10(gain), lam
 
 
+def _band_region(db: np.ndarray, margin_db: float = 10.0, max_drop_db: float = 50.0) -> int:
+    valid = db[np.isfinite(db)]
+    if valid.size < 3:
+        return 0
+    floor = float(np.median(np.sort(valid)[: max(1, valid.size // 4)]))
+    start = float(np.nanmax(db[:3])) if np.isfinite(db[:3]).any() else -np.inf
+    above = np.isfinite(db) & (db > max(floor + margin_db, start - max_drop_db))
+    below = np.flatnonzero(~above)
+    return int(below[0]) if below.size else db.size
+
+
 def _residual(r: np.ndarray, sr: int, modes_f: np.ndarray, modes_lam: np.ndarray):
-    n = _pow2(sr * 0.02)
-    hop = n // 4
-    w = hann(n, sym=False)
-    fr = _frames(r, n, hop) * w
-    spec = np.abs(np.fft.rfft(fr, axis=1)) ** 2 * 2.0 / (sr * np.sum(w * w))  # one-sided PSD
-    fk = np.fft.rfftfreq(n, 1.0 / sr)
-    use = (fk > 0) & (fk < min(sr / 2, BAND_TOP_HZ))
-    for f, lam in zip(modes_f, modes_lam):
-        half = 3 * sr / n + 5 * lam / DB_PER_NEPER / (2 * np.pi)
-        use &= np.abs(fk - f) > half
-    shapes = band_psd(fk[use]).T  # (bins, B)
-    present = shapes.sum(axis=0) > 0
-    power = np.zeros((fr.shape[0], N_BANDS))
-    for j in range(fr.shape[0]):
-        power[j, present] = nnls(shapes[:, present], spec[j, use], maxiter=200)[0]
-    t = (np.arange(fr.shape[0]) * hop + n / 2) / sr
+    """Octave-band levels (dB RMS at t = 0) and decays (dB/s) of the residual ``r``."""
     levels = np.full(N_BANDS, LEVEL_FLOOR_DB)
     decays = np.full(N_BANDS, PAD_DECAY_DBPS)
-    with np.errstate(divide="ignore"):
-        db = 10 * np.log10(power)
-    top = np.max(db[np.isfinite(db)]) if np.isfinite(db).any() else -np.inf
-    for b in np.flatnonzero(present):
-        m = _fit_region(db[:, b])
-        if m < 3 or db[0, b] < top - 80:
+    # Each band prefers a Hann frame long enough to hold ~8 bins of it; a band too short-lived
+    # for that frame falls back to shorter ones.
+    sizes = [_pow2(sr * 0.005) * 2 ** k for k in range(6)]  # ~5 ms .. ~170 ms
+    pref = [max(i for i, nn in enumerate(sizes) if nn <= max(_pow2(8 * sr / bw), sizes[0]))
+            for bw in BAND_BANDWIDTHS_HZ]
+    cache: dict[int, tuple] = {}
+
+    def trajectories(n: int):
+        if n not in cache:
+            hop = n // 4
+            w = hann(n, sym=False)
+            fr = _frames(r, n, hop) * w
+            spec = np.abs(np.fft.rfft(fr, axis=1)) ** 2 * 2.0 / (sr * np.sum(w * w))  # PSD
+            fk = np.fft.rfftfreq(n, 1.0 / sr)
+            use = (fk > 0) & (fk < min(0.98 * sr / 2, BAND_TOP_HZ))
+            for f, lam in zip(modes_f, modes_lam):  # mask what is left of the modes
+                use &= np.abs(fk - f) > 3 * sr / n + 5 * lam / DB_PER_NEPER / (2 * np.pi)
+            shapes = band_psd(fk[use]).T  # (bins, B)
+            present = shapes.sum(axis=0) > 0.02 * shapes.sum(axis=0).max()
+            # All frames in one least-squares solve; negative (noise) powers are dropped.
+            sol = np.linalg.lstsq(shapes[:, present], spec[:, use].T, rcond=None)[0]
+            power = np.zeros((fr.shape[0], N_BANDS))
+            power[:, present] = uniform_filter1d(sol.T, 3, axis=0, mode="nearest")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                db = 10 * np.log10(np.where(power > 0, power, np.nan))
+            cache[n] = (db, (np.arange(fr.shape[0]) * hop + n / 2) / sr, w, present)
+        return cache[n]
+
+    top_db = np.nanmax(trajectories(sizes[pref[N_BANDS // 2]])[0])
+    single: list[tuple[int, float, float]] = []  # bands seen in one frame only: (b, dB, t)
+    for b in range(N_BANDS):
+        for i in range(pref[b], -1, -1):
+            db, t, w, present = trajectories(sizes[i])
+            if not present[b]:
+                break
+            m = _band_region(db[:, b])
+            ok = np.isfinite(db[:m, b])
+            if ok.sum() >= 3:
+                break
+        else:
+            ok = np.zeros(0, bool)
+        if not present[b] or ok.sum() == 0 or np.nanmax(db[:m, b]) < top_db - 80:
             continue
-        slope, icpt, _ = _robust_line(t[:m], db[:m, b])
+        if ok.sum() < 3:
+            j = int(np.flatnonzero(ok)[0])
+            single.append((b, float(db[j, b]), float(t[j])))
+            continue
+        slope, icpt, _ = _robust_line(t[:m][ok], db[:m, b][ok])
         if slope >= 0:
             continue
+        n = w.size
         delta = -slope * np.log(10) / 10  # power decay rate, 1/s
         g = np.sum(w * w * np.exp(-delta * (np.arange(n) - n / 2) / sr)) / np.sum(w * w)
         levels[b] = icpt - 10 * np.log10(g)
         decays[b] = -slope
+    fitted = decays[levels > LEVEL_FLOOR_DB]
+    typical = float(np.median(fitted)) if fitted.size else PAD_DECAY_DBPS
+    for b, lvl, t0 in single:  # too short to fit: the typical decay, level extrapolated to 0
+        levels[b], decays[b] = lvl + typical * t0, typical
     return levels, decays
 
 
