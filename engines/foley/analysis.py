@@ -39,6 +39,7 @@ from engines.foley.params import (
 
 BH_HALF_LOBE_BINS = 4.0  # Blackman-Harris main-lobe half width
 PEAK_OVER_FLOOR_DB = 15.0  # detection: peak height over the local 25th-percentile spectrum
+SNR_MIN_DB = 6.0  # decay fit: frames where the mode is this far above the noise beside it
 
 
 def _pow2(x: float) -> int:
@@ -68,15 +69,17 @@ def _robust_line(t: np.ndarray, y: np.ndarray, iters: int = 3):
     return float(slope), float(icpt), keep
 
 
-def _fit_region(db: np.ndarray, margin_db: float = 10.0, max_drop_db: float = 60.0) -> int:
-    """Number of leading frames to fit: above the trajectory's floor + margin and within
-    ``max_drop_db`` of its start (deeper down, float rounding and leakage take over)."""
+def _fit_region(db: np.ndarray, snr: np.ndarray, margin_db: float = 10.0,
+                max_drop_db: float = 60.0) -> int:
+    """Number of leading frames to fit: above the trajectory's floor + margin, SNR_MIN_DB
+    above the noise probed beside the mode (``snr``) and within ``max_drop_db`` of the start
+    (deeper down, float rounding and leakage take over)."""
     finite = db[np.isfinite(db)]
     if finite.size == 0:
         return 0
     floor = float(np.median(np.sort(finite)[: max(1, finite.size // 4)]))
     start = float(np.max(db[: min(3, db.size)]))
-    above = np.isfinite(db) & (db > max(floor + margin_db, start - max_drop_db))
+    above = np.isfinite(db) & (db > max(floor + margin_db, start - max_drop_db)) & (snr >= SNR_MIN_DB)
     below = np.flatnonzero(~above)
     return int(below[0]) if below.size else db.size
 
@@ -150,15 +153,16 @@ def _mode_params(x: np.ndarray, sr: int, f: float, others: np.ndarray, avoid: np
     sep_hz = float(np.min(np.abs(others - f))) if others.size else f
     sep_hz = min(sep_hz, f)
     n_min, n_max = _pow2(sr * 0.005), _pow2(sr * 0.4)
-    n = int(np.clip(_pow2(1.5 * BH_HALF_LOBE_BINS * sr / max(sep_hz, 1.0)), n_min, n_max))
+    n_sep = _pow2(1.5 * BH_HALF_LOBE_BINS * sr / max(sep_hz, 1.0))
+    n = int(np.clip(max(n_sep, _pow2(sr * 0.02)), n_min, n_max))
     db, t, w, snr, phase = _track(x, sr, f, n, avoid)
-    m = _fit_region(db)
+    m = _fit_region(db, snr)
     for _ in range(2):  # short-lived: shorter frames (fewer than 3 above the floor)
         if m >= 3 or n <= n_min:
             break
         n = max(n // 2, n_min)
         db, t, w, snr, phase = _track(x, sr, f, n, avoid)
-        m = _fit_region(db)
+        m = _fit_region(db, snr)
     if m < 3:
         return None
     slope, icpt, keep = _robust_line(t[:m], db[:m])
@@ -279,8 +283,7 @@ def estimate(audio, sample_rate: int, max_modes: int = K_MODES, *,
     cand, height = _detect(x, sr, dynamic_range_db, max_modes)
     res = []
     for f, h in zip(cand, height):
-        # noise is probed beside the mode, away from candidates that could matter
-        est = _mode_params(x, sr, float(f), cand[cand != f], cand[(cand != f) & (height > h - 10)])
+        est = _mode_params(x, sr, float(f), cand[cand != f], cand[cand != f])
         if est is not None:
             res.append(est)
     res.sort(key=lambda r: -r[1])

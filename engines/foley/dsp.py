@@ -98,10 +98,11 @@ def band_noise(band_levels_db, band_decays_dbps, sample_rate: int, n_samples: in
     gain = np.sqrt((N * sample_rate / 4.0) * (pw @ psd)).astype(np.float32)  # (F, bins)
     # Uniform variates of unit variance (3x cheaper than normals); every output sample is a
     # windowed sum of hundreds of them, hence Gaussian to CLT accuracy.
-    z = rng.random((2, F, fk.size), dtype=np.float32)
+    # Drawn frame by frame, so a shorter render of the same hit is an exact prefix.
+    z = rng.random((F, 2, fk.size), dtype=np.float32)
     z -= 0.5
     z *= np.float32(np.sqrt(12.0))
-    spec = (z[0] + 1j * z[1]) * gain
+    spec = (z[:, 0] + 1j * z[:, 1]) * gain
     spec[:, 0] = spec[:, 0].real * np.sqrt(2.0)  # DC and Nyquist bins are real
     if N % 2 == 0:
         spec[:, -1] = spec[:, -1].real * np.sqrt(2.0)
