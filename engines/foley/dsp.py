@@ -130,7 +130,13 @@ def synthesize(params: ModalParams, sample_rate: int, duration_s: float | None =
     ok = (params.freqs_hz < sr / 2) & (lv > SILENT_DB)
     y = damped_modes(params.freqs_hz[ok], 10.0 ** (lv[ok] / 20.0), params.decays_dbps[ok], sr, n)
     bl = params.band_levels_db + contact_gain_db(BAND_CENTRES_HZ, params.contact_s)
-    y += band_noise(bl, params.band_decays_dbps, sr, n, np.random.default_rng(seed))
+    # The residual usually dies long before the modes: render it only while above -90 dBFS.
+    on = bl > TAIL_FLOOR_DB
+    n_res = 0
+    if np.any(on):
+        t_res = float(np.max((bl[on] - TAIL_FLOOR_DB) / params.band_decays_dbps[on]))
+        n_res = min(n, int(np.ceil(min(t_res, MAX_TAIL_S) * sr)) + 1)
+    y[:n_res] += band_noise(bl, params.band_decays_dbps, sr, n_res, np.random.default_rng(seed))
     return y
 
 
