@@ -264,12 +264,14 @@ def test_pack_keeps_the_loudest_modes():
 # ------------------------------------------------------------------------------ analysis
 
 def resolvable(par: ModalParams, sr: int, y: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
-    """Objective 'well resolved' flags. A mode counts when (a) its level is within 40 dB of the
-    strongest; (b) it lasts: 60 dB of decay take >= 50 ms (lambda <= 1200 dB/s) and, with
-    added steady noise, it stays above that noise (same frame as in (c)) for >= 50 ms; (c) in a 40 ms
-    Blackman-Harris frame at the onset, its own DFT at its frequency is >= 6 dB above that of
-    everything else in the analysed signal y (other modes, residual, added noise); (d) no mode within 20 dB of it lies closer than
-    the resolution its life allows, 6 / T Hz with T = min(0.17 s, 60 dB / lambda)."""
+    """Objective 'well resolved' flags. A mode counts when
+    (a) its level is within 40 dB of the strongest;
+    (b) it lasts: 60 dB of decay take >= 50 ms (lambda <= 1200 dB/s) and, with added steady
+        noise, it stays above that noise (same frame as in (c)) for >= 50 ms;
+    (c) in a 40 ms Blackman-Harris frame at the onset, its own DFT at its frequency is >= 6 dB
+        above that of everything else in the analysed signal y (other modes, residual, noise);
+    (d) no mode within 20 dB of it lies closer than the resolution its life allows,
+        6 / T Hz with T = min(0.17 s, 60 dB / lambda)."""
     n = 2048 if sr >= 44_100 else 1024
     w = blackmanharris(n)
     full = np.asarray(y[:n], float)
@@ -342,8 +344,12 @@ def test_estimate_levels_and_resynthesis():
     assert est.n_modes == 5
     np.testing.assert_allclose(est.effective_levels_db(), par.effective_levels_db(), atol=0.5)
     np.testing.assert_allclose(est.decays_dbps, par.decays_dbps, rtol=0.02)
-    # an onset later in the file is found, and a recording in (channels, samples) works
+    # the captured physics re-synthesises the recording (same zero-phase modes)
     y = synthesize(par, sr)
+    again = synthesize(est, sr, y.size / sr)
+    assert 10 * np.log10(np.sum((again - y) ** 2) / np.sum(y ** 2)) < -20.0
+    assert estimate(y, sr, max_modes=3).n_modes == 3
+    # an onset later in the file is found, and a recording in (channels, samples) works
     rec = np.concatenate([np.zeros(3000, np.float32), y])
     est2 = estimate(np.stack([rec, rec]), sr)
     np.testing.assert_allclose(est2.freqs_hz, par.freqs_hz, rtol=1e-3)
@@ -374,3 +380,5 @@ def test_estimate_rejects_bad_input():
         estimate(np.ones(10), 48_000)
     with pytest.raises(EngineError):
         estimate(np.full(4800, np.nan), 48_000)
+    with pytest.raises(EngineError):
+        estimate(np.ones(4800), 48_000, max_modes=0)

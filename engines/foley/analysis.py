@@ -4,20 +4,22 @@ Method (README has the equations and the measured accuracy):
 
 1. Onset: first sample above -60 dB re the peak (minus one sample); everything is timed from it.
 2. Detection: Blackman-Harris STFT frames that start at the onset (no onset step inside a
-   window, so leakage stays at the window's -92 dB), mean power over the early frames, at two
-   resolutions (~43 ms and ~170 ms at 48 kHz); local maxima with >= 8 dB prominence, 10 dB
-   above a median-filtered floor and within ``dynamic_range_db`` of the strongest peak.
-   Frequencies are refined by parabolic interpolation of the dB spectrum (8x zero padding).
-3. Decay: for each mode the DFT *at its own frequency* is taken in Blackman-Harris frames whose
-   length clears the nearest neighbour by 1.5 main lobes (one complex matrix product per mode);
-   a robust straight line is fitted to the dB trajectory over the frames above the noise floor.
-   The slope is the decay lambda (a decaying envelope under a fixed window changes the frame
-   magnitude only by a constant factor), the intercept at t = 0 gives the level p after
+   window, so leakage stays at the window's -92 dB), mean power of the first five frames at
+   three resolutions (~10, 40, 160 ms), 8x zero padding; local maxima with >= 8 dB prominence,
+   PEAK_OVER_FLOOR_DB above the local 25th-percentile spectrum and within ``dynamic_range_db``
+   of the strongest; parabolic interpolation of the dB spectrum.
+3. Decay: for each candidate the DFT *at its own frequency* is taken in BH frames whose length
+   clears the nearest other candidate by 1.5 main lobes (one complex matrix product); the
+   noise power probed 2.5 main lobes to either side is subtracted, and a robust straight line
+   is fitted to the dB trajectory over the frames above the floor and SNR_MIN_DB above that
+   noise. The slope is the decay lambda (a decaying envelope under a fixed window changes the
+   frame magnitude only by a constant factor); the intercept at t = 0 gives the level p after
    dividing out the window's gain for that decay: |X(t_c)| = A/2 e^(-sigma t_c) |sum w[n]
-   e^(-sigma (n - N/2)/sr)|.
+   e^(-sigma (n - N/2)/sr)|. Candidates that do not stand above the noise beside them or do not
+   follow a line are dropped; the frequency is refined from the frame-to-frame phase advance.
 4. Residual: the fitted modes are resynthesised and subtracted; bins near modes are masked; per
-   frame the octave-band powers are the non-negative least-squares fit of the band PSD shapes to
-   the measured PSD; a line through each band's dB trajectory gives its level and decay.
+   frame the octave-band powers are the least-squares fit of the band PSD shapes to the
+   measured PSD; a robust line through each band's dB trajectory gives its level and decay.
 
 The result has ``contact_s`` = CONTACT_RANGE_S[0] (10 us) with levels compensated, so it
 re-synthesises what was measured and packs without loss.
@@ -33,8 +35,8 @@ from scipy.signal.windows import blackmanharris, hann
 from engines.errors import EngineError
 from engines.foley.dsp import DB_PER_NEPER, damped_modes
 from engines.foley.params import (
-    BAND_BANDWIDTHS_HZ, BAND_TOP_HZ, CONTACT_RANGE_S, K_MODES, LEVEL_FLOOR_DB, N_BANDS, PAD_DECAY_DBPS, ModalParams,
-    band_psd,
+    BAND_BANDWIDTHS_HZ, BAND_TOP_HZ, CONTACT_RANGE_S, K_MODES, LEVEL_FLOOR_DB, N_BANDS,
+    PAD_DECAY_DBPS, ModalParams, band_psd,
 )
 
 BH_HALF_LOBE_BINS = 4.0  # Blackman-Harris main-lobe half width
@@ -84,7 +86,8 @@ def _fit_region(db: np.ndarray, snr: np.ndarray, margin_db: float = 10.0,
     return int(below[0]) if below.size else db.size
 
 
-def _detect(x: np.ndarray, sr: int, dyn_db: float, max_modes: int) -> np.ndarray:
+def _detect(x: np.ndarray, sr: int, dyn_db: float,
+            max_modes: int) -> tuple[np.ndarray, np.ndarray]:
     """Candidate mode frequencies (Hz) and peak heights (dB), strongest first."""
     found: list[tuple[float, float, float]] = []  # (freq, height dB, resolution Hz)
     for seconds in (0.01, 0.04, 0.16):
@@ -99,7 +102,8 @@ def _detect(x: np.ndarray, sr: int, dyn_db: float, max_modes: int) -> np.ndarray
         db = 10 * np.log10(spec + 1e-30)
         floor = percentile_filter(db, 25, size=8 * 40 + 1, mode="nearest")  # +-20 bins
         peaks, _ = find_peaks(db, prominence=8.0)
-        peaks = peaks[(db[peaks] > floor[peaks] + PEAK_OVER_FLOOR_DB) & (db[peaks] > db.max() - dyn_db)]
+        peaks = peaks[(db[peaks] > floor[peaks] + PEAK_OVER_FLOOR_DB)
+                      & (db[peaks] > db.max() - dyn_db)]
         peaks = peaks[(peaks > 2) & (peaks < db.size - 2)
                       & (peaks * sr / nfft < 0.95 * min(sr / 2, BAND_TOP_HZ))]
         a, b, c = db[peaks - 1], db[peaks], db[peaks + 1]
@@ -149,19 +153,20 @@ def _track(x: np.ndarray, sr: int, f: float, n: int, avoid: np.ndarray):
     return db, t, w, snr, phasor / np.maximum(np.abs(phasor), 1e-300)
 
 
-def _mode_params(x: np.ndarray, sr: int, f: float, others: np.ndarray, avoid: np.ndarray):
+def _mode_params(x: np.ndarray, sr: int, f: float, others: np.ndarray):
+    """(refined f, level p dB, decay dB/s) of the candidate at f, or None if it is not a mode."""
     sep_hz = float(np.min(np.abs(others - f))) if others.size else f
     sep_hz = min(sep_hz, f)
     n_min, n_max = _pow2(sr * 0.005), _pow2(sr * 0.4)
     n_sep = _pow2(1.5 * BH_HALF_LOBE_BINS * sr / max(sep_hz, 1.0))
     n = int(np.clip(max(n_sep, _pow2(sr * 0.02)), n_min, n_max))
-    db, t, w, snr, phase = _track(x, sr, f, n, avoid)
+    db, t, w, snr, phase = _track(x, sr, f, n, others)
     m = _fit_region(db, snr)
     for _ in range(2):  # short-lived: shorter frames (fewer than 3 above the floor)
         if m >= 3 or n <= n_min:
             break
         n = max(n // 2, n_min)
-        db, t, w, snr, phase = _track(x, sr, f, n, avoid)
+        db, t, w, snr, phase = _track(x, sr, f, n, others)
         m = _fit_region(db, snr)
     if m < 3:
         return None
@@ -266,6 +271,8 @@ def _residual(r: np.ndarray, sr: int, modes_f: np.ndarray, modes_lam: np.ndarray
 def estimate(audio, sample_rate: int, max_modes: int = K_MODES, *,
              dynamic_range_db: float = 60.0) -> ModalParams:
     """Modal parameters of one hit (mono (n,) or (channels, n) float audio, onset inside)."""
+    if int(max_modes) < 1:
+        raise EngineError("max_modes must be at least 1")
     x = np.asarray(audio, dtype=np.float64)
     if x.ndim == 2:
         x = x.mean(axis=0)
@@ -280,10 +287,10 @@ def estimate(audio, sample_rate: int, max_modes: int = K_MODES, *,
     onset = max(int(np.argmax(np.abs(x) > peak * 1e-3)) - 1, 0)
     x = x[onset:]
 
-    cand, height = _detect(x, sr, dynamic_range_db, max_modes)
+    cand, _ = _detect(x, sr, dynamic_range_db, max_modes)
     res = []
-    for f, h in zip(cand, height):
-        est = _mode_params(x, sr, float(f), cand[cand != f], cand[cand != f])
+    for f in cand:
+        est = _mode_params(x, sr, float(f), cand[cand != f])
         if est is not None:
             res.append(est)
     res.sort(key=lambda r: -r[1])
