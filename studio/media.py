@@ -39,7 +39,6 @@ __all__ = [
 
 MAX_SIDE_PX = 16384
 MAX_DURATION_S = 24 * 3600.0
-_EPS = 1e-4  # seconds: timestamps this close count as equal (stream time bases round)
 _SEEK_GAP_S = 3.0  # thumbnails: decode forward across gaps shorter than this instead of seeking
 _AV_ERRORS = (av.error.FFmpegError, OSError, EOFError)
 
@@ -412,6 +411,9 @@ class _Reader:
         self.stream = vs
         self.tb = vs.time_base or Fraction(1, 90000)
         self.origin = vs.start_time  # pts of t=0; from the first frame when unknown
+        # Timestamps are rounded to the time base: a frame meant for time t is stored within half
+        # a unit of it, so times this close count as equal (5.6 us at 1/90000, 0.5 ms in mkv).
+        self.eps = float(self.tb) / 2 + 1e-7
         self.decoded_any = False
         self.first_ts: float | None = None
 
@@ -513,6 +515,7 @@ def iter_frames(path, *, size: tuple[int, int] | None = None, pixel_format: str 
 
 
 def _iter(reader: _Reader, size, pixel_format, start_s, end_s, rate_hz, job: Job) -> Iterator[Frame]:
+    eps = reader.eps
     if start_s > 0:
         reader.seek(start_s)
     span = max(1e-6, (end_s if end_s is not None else reader.duration_s) - start_s)
@@ -528,7 +531,7 @@ def _iter(reader: _Reader, size, pixel_format, start_s, end_s, rate_hz, job: Job
         except StopIteration:
             break
         if convert is None:
-            if ts > start_s + _EPS and start_s > 0 and not restarted:  # seek overshot: from the top
+            if ts > start_s + eps and start_s > 0 and not restarted:  # seek overshot: from the top
                 restarted = True
                 reader.seek(0.0)
                 source = reader.frames()
@@ -541,25 +544,25 @@ def _iter(reader: _Reader, size, pixel_format, start_s, end_s, rate_hz, job: Job
             job.report((ts - start_s) / span)
             next_report = ts + 0.5
         if rate_hz is None:
-            if end_s is not None and ts >= end_s - _EPS:
+            if end_s is not None and ts >= end_s - eps:
                 break
-            if ts >= start_s - _EPS:
+            if ts >= start_s - eps:
                 emitted += 1
                 yield Frame(ts, convert(fr))
             continue
         if held is not None:
-            while (tick := k / rate_hz) < ts - _EPS and (end_s is None or tick < end_s - _EPS):
+            while (tick := k / rate_hz) < ts - eps and (end_s is None or tick < end_s - eps):
                 emitted += 1
                 yield Frame(tick, convert(held[1]))
                 k += 1
         held = (ts, fr)
-        if end_s is not None and ts >= end_s - _EPS:
+        if end_s is not None and ts >= end_s - eps:
             break
     if rate_hz is not None and held is not None:
         stop = held[0] + reader.frame_duration(held[1], step)
         if end_s is not None:
             stop = min(stop, end_s)
-        while (tick := k / rate_hz) < stop - _EPS:
+        while (tick := k / rate_hz) < stop - eps:
             emitted += 1
             yield Frame(tick, convert(held[1]))
             k += 1
@@ -570,12 +573,12 @@ def _iter(reader: _Reader, size, pixel_format, start_s, end_s, rate_hz, job: Job
 
 def _frames_at(reader: _Reader, times: Sequence[float], convert_for) -> list[Frame]:
     """The frame displayed at each time (sorted ascending), seeking only where it saves work."""
-    keyframes = _keyframe_times(reader)
+    keyframes, eps = _keyframe_times(reader), reader.eps
     out: list[Frame] = []
     source = pending = current = None  # current: latest (ts, frame) at or before the target
     for t in times:
         pos = current[0] if current is not None else -math.inf
-        if source is None or (t - pos > _SEEK_GAP_S and _seek_helps(keyframes, t, pos)):
+        if source is None or (t - pos > _SEEK_GAP_S and _seek_helps(keyframes, t, pos, eps)):
             reader.seek(t)
             source, pending, current = reader.frames(), None, None
         for attempt in (0, 1):
@@ -584,7 +587,7 @@ def _frames_at(reader: _Reader, times: Sequence[float], convert_for) -> list[Fra
                     pending = next(source, None)
                     if pending is None:
                         break
-                if pending[0] > t + _EPS:
+                if pending[0] > t + eps:
                     break
                 current, pending = pending, None
             if current is not None or attempt == 1 or t <= 0:
@@ -601,12 +604,12 @@ def _frames_at(reader: _Reader, times: Sequence[float], convert_for) -> list[Fra
     return out
 
 
-def _seek_helps(keyframes: list[float], t: float, pos: float) -> bool:
+def _seek_helps(keyframes: list[float], t: float, pos: float, eps: float) -> bool:
     """Seeking pays off only if a keyframe lies between the decode position and the target."""
     if not keyframes:
         return True
-    i = bisect.bisect_right(keyframes, t + _EPS) - 1
-    return i >= 0 and keyframes[i] > pos + _EPS
+    i = bisect.bisect_right(keyframes, t + eps) - 1
+    return i >= 0 and keyframes[i] > pos + eps
 
 
 def _keyframe_times(reader: _Reader) -> list[float]:
