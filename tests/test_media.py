@@ -365,3 +365,70 @@ def test_file_hash(tmp_path, clip_av: Clip, clip_60fps: Clip):
         assert media.file_hash(big) != h1
     big.write_bytes(bytes(data) + b"x")  # size is part of the hash
     assert media.file_hash(big) != h1
+
+
+# ----------------------------------------------------------------------------- the bundled demo
+
+DEMO = Path(__file__).resolve().parents[1] / "studio" / "assets" / "demo.mp4"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    import json
+
+    from studio import demo as demo_mod
+
+    if not DEMO.exists():
+        pytest.skip("studio/assets/demo.mp4 is not built; run python -m studio.demo")
+    truth = json.loads(DEMO.with_name("demo_truth.json").read_text())
+    frames = {i: f.image for i, f in enumerate(media.iter_frames(DEMO))}
+    return demo_mod, truth, frames
+
+
+def test_demo_file_matches_spec(demo):
+    _, truth, frames = demo
+    info = media.probe(DEMO)
+    v = info.video
+    assert not info.has_audio and info.size_bytes < 2_000_000
+    assert (v.codec, v.pix_fmt, v.width, v.height) == ("h264", "yuv420p", 640, 360)
+    assert v.fps == pytest.approx(30.0) and 12.0 <= v.duration_s <= 16.0 and len(frames) == v.frame_count
+    with open(DEMO, "rb") as fh:  # faststart: the index (moov) comes before the media data
+        head = fh.read(4096)
+    assert 0 <= head.find(b"moov") < (head.find(b"mdat") if b"mdat" in head else 4096)
+    beats = np.array(truth["beat_times_s"])
+    assert truth["tempo_bpm"] == 100 and np.allclose(np.diff(beats), 0.6)
+    assert truth["downbeat_times_s"] == list(beats[::4])
+    assert len(truth["impacts"]) >= 20 and truth["cut_times_s"] == [7.3]
+
+
+def test_demo_truth_matches_pictures(demo):
+    mod, truth, frames = demo
+    cut = round(truth["cut_times_s"][0] * 30)
+    sky = lambda i: frames[i][5:40, 300:500].reshape(-1, 3).mean(0)  # noqa: E731
+    steps = [np.abs(sky(i + 1) - sky(i)).sum() for i in range(len(frames) - 1)]
+    assert int(np.argmax(steps)) + 1 == cut  # the only hard palette change is the cut
+    # every listed impact shows that ball at the contact point in the nearest frame (a ball at
+    # ~900 px/s moves up to 15 px in the half frame between the impact and the nearest frame)
+    balls = {b["name"]: b for b in truth["balls"]}
+    for imp in truth["impacts"]:
+        ball = balls[imp["object"]]
+        img = frames[int(round(imp["time_s"] * 30))].astype(int)
+        x, y, r = imp["x"] * 640, imp["y"] * 360, ball["radius_px"]
+        x0, y0 = int(max(0, x - r - 30)), int(max(0, y - 2 * r - 30))
+        win = img[y0 : int(y + 30), x0 : int(x + r + 30)]
+        rgb = np.array(ball["rgb"])
+        near = (np.abs(win - rgb).sum(-1) < 50) | (np.abs(win - rgb * 0.72).sum(-1) < 50)
+        ys, xs = np.nonzero(near)
+        assert len(ys) > 20, imp
+        assert np.hypot(xs + x0 - x, ys + y0 - y).min() < 17, imp
+    # the figure lands on each beat: its head is lowest there, higher half a beat later
+    backgrounds = [mod._background(p).astype(int) for p in mod.PALETTES]
+
+    def head_top(i):  # first row (from the top) where the figure covers the centre columns
+        diff = np.abs(frames[i][40:300, 110:126].astype(int) - backgrounds[int(i >= cut)][40:300, 110:126])
+        rows = np.nonzero((diff.sum(-1) > 60).mean(1) > 0.5)[0]
+        return rows[0] if len(rows) else 999
+
+    for b in truth["beat_times_s"][1:-1]:
+        on, mid = int(round(b * 30)), int(round((b + 0.3) * 30))
+        assert head_top(on) > head_top(mid) + 10, b
