@@ -465,6 +465,13 @@ class _Reader:
             if packet is None:
                 break
 
+    def display_coded(self, fr) -> tuple[int, int]:
+        """Unrotated picture size with a non-square sample aspect ratio applied (for size=None)."""
+        sar = self.stream.sample_aspect_ratio
+        if sar and float(sar) > 0 and sar != 1:
+            return max(1, int(round(fr.width * float(sar)))), fr.height
+        return fr.width, fr.height
+
     def frame_duration(self, fr, fallback: float | None) -> float:
         d = _secs(fr.duration, self.tb) if getattr(fr, "duration", None) else None
         if d and d > 0:
@@ -499,15 +506,20 @@ def iter_frames(path, *, size: tuple[int, int] | None = None, pixel_format: str 
     ``rate_hz=None`` yields every frame in [start_s, end_s) with its own timestamp. With
     ``rate_hz``, yields one frame per tick k/rate_hz in [start_s, end_s) (grid anchored at 0):
     the latest frame whose timestamp <= tick, so the output is uniform whatever the input's
-    frame timing; the last tick is before the end of the last frame.
+    frame timing; the last tick is before the end of the last frame. Arguments and the file
+    are checked on the call (ValueError / MediaError), decoding errors while iterating.
     """
     _check_args(size, pixel_format, rate_hz)
     start_s = max(0.0, float(start_s))
     if end_s is not None and end_s <= start_s:
-        return
+        return iter(())
     reader = _Reader(path)
+    return _guarded(reader, size, pixel_format, start_s, end_s, rate_hz, Job.quiet(job))
+
+
+def _guarded(reader: _Reader, *args) -> Iterator[Frame]:
     try:
-        yield from _iter(reader, size, pixel_format, start_s, end_s, rate_hz, Job.quiet(job))
+        yield from _iter(reader, *args)
     except _AV_ERRORS as exc:
         raise MediaError(f"cannot decode {reader.path} ({_why(exc)}); the file may be damaged") from None
     finally:
@@ -536,7 +548,7 @@ def _iter(reader: _Reader, size, pixel_format, start_s, end_s, rate_hz, job: Job
                 reader.seek(0.0)
                 source = reader.frames()
                 continue
-            convert = _Converter(size, pixel_format, _rotation_cw(fr), (fr.width, fr.height))
+            convert = _Converter(size, pixel_format, _rotation_cw(fr), reader.display_coded(fr))
         if last_ts is not None and ts > last_ts:
             step = ts - last_ts
         last_ts = ts
@@ -621,12 +633,12 @@ def _keyframe_times(reader: _Reader) -> list[float]:
         return []
 
 
-def _converter_cache(size, pixel_format):
+def _converter_cache(reader: _Reader, size, pixel_format):
     state: dict[str, _Converter] = {}
 
     def convert_for(fr) -> _Converter:
         if "c" not in state:
-            state["c"] = _Converter(size, pixel_format, _rotation_cw(fr), (fr.width, fr.height))
+            state["c"] = _Converter(size, pixel_format, _rotation_cw(fr), reader.display_coded(fr))
         return state["c"]
     return convert_for
 
@@ -638,7 +650,7 @@ def frame_at(path, time_s: float, *, size: tuple[int, int] | None = None,
     _check_args(size, pixel_format)
     reader = _Reader(path, threads=False)
     try:
-        return _frames_at(reader, [max(0.0, float(time_s))], _converter_cache(size, pixel_format))[0]
+        return _frames_at(reader, [max(0.0, float(time_s))], _converter_cache(reader, size, pixel_format))[0]
     except _AV_ERRORS as exc:
         raise MediaError(f"cannot decode {reader.path} ({_why(exc)}); the file may be damaged") from None
     finally:
@@ -658,7 +670,7 @@ def thumbnails(path, times_s: Sequence[float], *, height: int = 72) -> list[Fram
         h = max(2, int(height) // 2 * 2)
         w = max(2, int(round(info_w * h / max(1, info_h) / 2.0)) * 2)
         order = sorted(range(len(times)), key=lambda i: times[i])
-        got = _frames_at(reader, [times[i] for i in order], _converter_cache((w, h), "rgb24"))
+        got = _frames_at(reader, [times[i] for i in order], _converter_cache(reader, (w, h), "rgb24"))
         out: list[Frame | None] = [None] * len(times)
         for i, fr in zip(order, got):
             out[i] = fr
@@ -673,7 +685,7 @@ def _display_dims(reader: _Reader) -> tuple[int, int, int]:
     """Display (w, h, rotation) from the first decoded frame; rewinds afterwards."""
     for _, fr in reader.frames():
         rot = _rotation_cw(fr)
-        w, h = fr.width, fr.height
+        w, h = reader.display_coded(fr)
         reader.seek(0.0)
         return (h, w, rot) if rot in (90, 270) else (w, h, rot)
     raise _no_frames(reader.path)

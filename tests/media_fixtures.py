@@ -16,7 +16,7 @@ import videogen
 
 __all__ = [
     "Clip", "media_dir", "clip_av", "clip_noaudio", "audio_only", "clip_truncated", "clip_odd_size",
-    "clip_rotated", "clip_vfr", "clip_60fps", "clip_23976", "clip_cuts", "bad_files",
+    "clip_rotated", "clip_rgb", "clip_vfr", "clip_60fps", "clip_23976", "clip_cuts", "bad_files",
     "SCENE_COLOURS", "TONES_HZ",
 ]
 
@@ -135,6 +135,16 @@ def clip_rotated(media_dir) -> Clip:
     p = videogen.write_video(media_dir / "rot90.mp4", draw, frame_times_s=times, fps=30,
                              size=(160, 96), rotation=90)
     return Clip(p, tuple(times), (160, 96), 30.0, rotation=90, duration_s=0.5)
+
+
+@pytest.fixture(scope="session")
+def clip_rgb(media_dir) -> Clip:
+    """Lossless RGB H.264 (decodes to planar GBR, not YUV): exercises the swscale path."""
+    times = _cfr(0.5, 30)
+    p = videogen.write_video(media_dir / "rgb.mkv", _indexed((160, 120), times, base=(200, 60, 50)),
+                             frame_times_s=times, fps=30, size=(160, 120), codec="libx264rgb",
+                             pix_fmt="rgb24")
+    return Clip(p, tuple(times), (160, 120), 30.0, duration_s=0.5)
 
 
 @pytest.fixture(scope="session")

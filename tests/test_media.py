@@ -157,6 +157,16 @@ def test_small_and_full_size_colours_agree(clip_cuts: Clip):
         assert abs(gray[i].image[2:8, 2:10].mean() - luma) < 6
 
 
+def test_non_yuv_frames_take_the_swscale_path(clip_rgb: Clip):
+    assert media.probe(clip_rgb.path).video.pix_fmt.startswith("gbr")
+    small = list(media.iter_frames(clip_rgb.path, size=(80, 60)))
+    gray = list(media.iter_frames(clip_rgb.path, size=(80, 60), pixel_format="gray"))
+    assert indices(small) == indices(gray) == list(range(15))
+    bg = small[0].image[-6:, :].reshape(-1, 3).mean(0)  # lossless: exact background colour
+    assert np.abs(bg - [200, 60, 50]).max() < 3
+    assert abs(gray[0].image[-6:, :].mean() - (0.299 * 200 + 0.587 * 60 + 0.114 * 50)) < 4
+
+
 def test_scene_cuts_at_known_frames(clip_cuts: Clip):
     frames = list(media.iter_frames(clip_cuts.path, size=(32, 18)))
     means = np.array([f.image[:6].reshape(-1, 3).mean(0) for f in frames])

@@ -55,7 +55,7 @@ def write_video(
     stream = container.add_stream(codec, rate=rate)
     stream.width, stream.height = width, height
     stream.pix_fmt = pix_fmt
-    if codec == "libx264":
+    if codec in ("libx264", "libx264rgb"):
         stream.options = {"preset": "ultrafast", "crf": str(crf), "bf": str(bframes)}
         if keyint is not None:
             stream.options["x264-params"] = f"keyint={keyint}:min-keyint={min(keyint, 25)}:scenecut=0"
