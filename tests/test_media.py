@@ -157,6 +157,20 @@ def test_small_and_full_size_colours_agree(clip_cuts: Clip):
         assert abs(gray[i].image[2:8, 2:10].mean() - luma) < 6
 
 
+def test_small_frames_match_shrunk_full_frames(clip_av: Clip):
+    """Fast path (plane shrink + YUV matrix, deblocking skipped on non-reference B-frames)
+    against full-size swscale RGB shrunk afterwards: the same pictures within rounding."""
+    import cv2
+
+    small = list(media.iter_frames(clip_av.path, size=(80, 60)))
+    full = list(media.iter_frames(clip_av.path))
+    assert len(small) == len(full) == 60
+    for s, f in zip(small, full):
+        ref = cv2.resize(f.image, (80, 60), interpolation=cv2.INTER_AREA).astype(int)
+        diff = np.abs(s.image.astype(int) - ref)
+        assert diff.mean() < 2.0 and np.percentile(diff, 99) < 16
+
+
 def test_non_yuv_frames_take_the_swscale_path(clip_rgb: Clip):
     assert media.probe(clip_rgb.path).video.pix_fmt.startswith("gbr")
     small = list(media.iter_frames(clip_rgb.path, size=(80, 60)))
