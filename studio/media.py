@@ -669,7 +669,7 @@ def frame_at(path, time_s: float, *, size: tuple[int, int] | None = None,
     """The frame displayed at ``time_s`` (latest timestamp <= time_s; the first/last frame
     outside the stream). Frame-accurate: seeks to the previous keyframe and decodes forward."""
     _check_args(size, pixel_format)
-    reader = _Reader(path, threads=False)
+    reader = _Reader(path)
     try:
         return _frames_at(reader, [max(0.0, float(time_s))], _converter_cache(reader, size, pixel_format))[0]
     except _AV_ERRORS as exc:
