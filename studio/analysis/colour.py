@@ -1,0 +1,51 @@
+"""Per-frame colour statistics and their per-second summaries (1 Hz appearance descriptors)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def colour_stats(rgb: np.ndarray) -> np.ndarray:
+    """(5,) for one small RGB frame: mean R, G, B, brightness (HSV V), saturation (HSV S), 0..1."""
+    small = rgb if rgb.shape[0] * rgb.shape[1] <= 4096 else cv2.resize(
+        rgb, (max(1, rgb.shape[1] // 2), max(1, rgb.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+    r, g, b, _ = cv2.mean(small)
+    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
+    _, s, v, _ = cv2.mean(hsv)
+    return np.array([r, g, b, v, s], dtype=np.float64) / 255.0
+
+
+def per_second(times_s: np.ndarray, values: np.ndarray, n_seconds: int) -> np.ndarray:
+    """Mean of ``values`` (F, C) over frames in each second [s, s+1); empty seconds take the
+    nearest earlier (or later) filled second."""
+    values = np.asarray(values, dtype=np.float64).reshape(len(times_s), -1)
+    out = np.full((n_seconds, values.shape[1]), np.nan)
+    if len(times_s):
+        sec = np.clip(np.floor(np.asarray(times_s) + 1e-9).astype(int), 0, max(0, n_seconds - 1))
+        for s in range(n_seconds):
+            sel = sec == s
+            if sel.any():
+                out[s] = values[sel].mean(axis=0)
+    return _fill(out)
+
+
+def per_second_stats(grid_t: np.ndarray, x: np.ndarray, n_seconds: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of a grid signal in each second."""
+    mean, var = np.zeros(n_seconds), np.zeros(n_seconds)
+    sec = np.floor(np.asarray(grid_t) + 1e-9).astype(int)
+    for s in range(n_seconds):
+        sel = x[sec == s]
+        if len(sel):
+            mean[s], var[s] = float(sel.mean()), float(sel.var())
+    return mean, var
+
+
+def _fill(a: np.ndarray) -> np.ndarray:
+    ok = ~np.isnan(a[:, 0]) if len(a) else np.zeros(0, bool)
+    if not ok.any():
+        return np.zeros_like(a)
+    idx = np.where(ok, np.arange(len(a)), -1)
+    np.maximum.accumulate(idx, out=idx)
+    first = int(np.argmax(ok))
+    idx[idx < 0] = first
+    return a[idx]

@@ -1,0 +1,114 @@
+"""Optical-flow motion features per pair of consecutive analysed frames.
+
+Farneback flow on small gray frames; velocities are expressed in frame heights per second
+(flow / (frame height * dt)), so results do not depend on the analysis size or the frame rate.
+Per pair we keep: motion energy (mean speed), the directogram (10 angle bins weighted by speed;
+angle measured from +x towards +y, y pointing down) and per-grid-cell sums used to find impacts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from studio.analysis.timeline import N_DIRECTIONS, AnalysisParams
+
+# channels of the per-cell sums (cell means of w, w*vx, w*vy, w*x, w*y; w = speed of moving pixels)
+CELL_W, CELL_VX, CELL_VY, CELL_X, CELL_Y = range(5)
+
+
+def flow_size(frame_size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """(w, h) for optical flow: the long side ``max_side`` (never enlarged), at least 16 px."""
+    w, h = frame_size
+    scale = min(1.0, max_side / max(w, h))
+    return max(16, int(round(w * scale))), max(16, int(round(h * scale)))
+
+
+@dataclass
+class PairFeatures:
+    t0: float
+    t1: float
+    energy: float
+    directions: np.ndarray  # (10,)
+    cells: np.ndarray  # (gh, gw, 5)
+
+
+class MotionAnalyzer:
+    """Feed gray frames in time order; collects one :class:`PairFeatures` per consecutive pair."""
+
+    def __init__(self, params: AnalysisParams, size: tuple[int, int]) -> None:
+        self.p = params
+        self.w, self.h = size
+        ys, xs = np.mgrid[0:self.h, 0:self.w].astype(np.float32)
+        self._x = (xs + 0.5) / self.w  # 0..1 positions of pixel centres
+        self._y = (ys + 0.5) / self.h
+        self._planes = np.empty((self.h, self.w, 5), np.float32)
+        self._prev: tuple[float, np.ndarray] | None = None
+        self.pairs: list[PairFeatures] = []
+
+    def add(self, time_s: float, gray: np.ndarray) -> None:
+        if gray.shape != (self.h, self.w):
+            gray = cv2.resize(gray, (self.w, self.h), interpolation=cv2.INTER_AREA)
+        if self._prev is not None and time_s > self._prev[0]:
+            self.pairs.append(self._pair(self._prev[0], self._prev[1], time_s, gray))
+        self._prev = (time_s, gray)
+
+    def _pair(self, t0: float, a: np.ndarray, t1: float, b: np.ndarray) -> PairFeatures:
+        p = self.p
+        flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, p.flow_levels, p.flow_winsize,
+                                            p.flow_iterations, p.flow_poly_n, p.flow_poly_sigma, 0)
+        scale = 1.0 / (self.h * (t1 - t0))
+        flow *= scale  # frame heights per second
+        fx, fy = flow[..., 0], flow[..., 1]
+        mag, ang = cv2.cartToPolar(fx, fy)
+        energy = float(mag.mean())
+        w = np.where(mag > p.motion_threshold, mag, 0.0).astype(np.float32)
+        bins = (ang * (N_DIRECTIONS / (2 * np.pi))).astype(np.int32) % N_DIRECTIONS
+        directions = np.bincount(bins.ravel(), weights=w.ravel(), minlength=N_DIRECTIONS) / w.size
+        planes = self._planes
+        planes[..., CELL_W] = w
+        np.multiply(w, fx, out=planes[..., CELL_VX])
+        np.multiply(w, fy, out=planes[..., CELL_VY])
+        np.multiply(w, self._x, out=planes[..., CELL_X])
+        np.multiply(w, self._y, out=planes[..., CELL_Y])
+        gw, gh = p.impact_grid
+        cells = cv2.resize(planes, (gw, gh), interpolation=cv2.INTER_AREA)
+        return PairFeatures(t0, t1, energy, directions.astype(np.float32), cells)
+
+
+def stack_pairs(pairs: list[PairFeatures], grid: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Arrays over pairs: t0, t1 (K,), energy (K,), directions (K, 10), cells (K, gh, gw, 5)."""
+    gw, gh = grid
+    if not pairs:
+        return {"t0": np.zeros(0), "t1": np.zeros(0), "energy": np.zeros(0),
+                "directions": np.zeros((0, N_DIRECTIONS), np.float32),
+                "cells": np.zeros((0, gh, gw, 5), np.float32)}
+    return {
+        "t0": np.array([q.t0 for q in pairs]),
+        "t1": np.array([q.t1 for q in pairs]),
+        "energy": np.array([q.energy for q in pairs]),
+        "directions": np.stack([q.directions for q in pairs]),
+        "cells": np.stack([q.cells for q in pairs]),
+    }
+
+
+def resample_pairs(values: np.ndarray, t0: np.ndarray, t1: np.ndarray, grid_t: np.ndarray,
+                   valid: np.ndarray | None = None) -> np.ndarray:
+    """Per-pair rates (located at the pair midpoints) interpolated onto ``grid_t``.
+
+    Pairs marked invalid (e.g. spanning a scene cut) are replaced by their neighbours first.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    out_shape = (len(grid_t),) + values.shape[1:]
+    if len(values) == 0:
+        return np.zeros(out_shape)
+    mid = 0.5 * (t0 + t1)
+    keep = np.ones(len(values), bool) if valid is None else np.asarray(valid, bool)
+    if not keep.any():
+        return np.zeros(out_shape)
+    flat = values.reshape(len(values), -1)[keep]
+    res = np.empty((len(grid_t), flat.shape[1]))
+    for j in range(flat.shape[1]):
+        res[:, j] = np.interp(grid_t, mid[keep], flat[:, j])
+    return res.reshape(out_shape)

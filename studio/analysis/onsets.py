@@ -1,0 +1,43 @@
+"""Visual onset envelope: positive flux of the directogram (DESIGN.md, visual rhythm).
+
+The flux between pair k-1 and pair k (half-wave rectified difference of their direction
+histograms, summed over the 10 bins) belongs to the frame the two pairs share, i.e. time
+``t0[k]``: a motion that reverses or starts at a frame produces its flux at that frame.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+
+def directogram_flux(directions: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(K,) positive flux per pair (0 for the first pair and next to invalid pairs)."""
+    k = len(directions)
+    flux = np.zeros(k)
+    if k < 2:
+        return flux
+    diff = np.maximum(0.0, np.diff(directions, axis=0)).sum(axis=1)
+    ok = valid[1:] & valid[:-1]
+    flux[1:] = np.where(ok, diff, 0.0)
+    return flux
+
+
+def onset_envelope(flux: np.ndarray, frame_t: np.ndarray, grid_t: np.ndarray, rate_hz: float,
+                   smooth_s: float) -> np.ndarray:
+    """Flux at frame times spread linearly onto the grid (peak-preserving), lightly smoothed,
+    scaled to 0..1 by its 99.5th percentile (a single outlier cannot flatten the rest)."""
+    env = np.zeros(len(grid_t))
+    if len(env) == 0 or len(flux) == 0:
+        return env
+    pos = np.asarray(frame_t) * rate_hz
+    lo = np.floor(pos).astype(int)
+    frac = pos - lo
+    for idx, wgt in ((lo, 1.0 - frac), (lo + 1, frac)):
+        ok = (idx >= 0) & (idx < len(env))
+        np.maximum.at(env, idx[ok], (flux * wgt)[ok])
+    if smooth_s > 0:
+        env = gaussian_filter1d(env, smooth_s * rate_hz, mode="nearest")
+    top = float(np.percentile(env, 99.5)) if len(env) else 0.0
+    if top <= 1e-12:
+        return np.zeros_like(env)
+    return np.clip(env / top, 0.0, 1.0)

@@ -1,0 +1,151 @@
+"""The analysis pass: decode once, compute per-frame/per-pair features on a worker thread
+(overlapping decode, which releases the GIL, with optical flow, which does too), then derive the
+uniform-grid timeline."""
+from __future__ import annotations
+
+import math
+import queue
+import threading
+
+import cv2
+import numpy as np
+
+from studio.analysis import beats as _beats
+from studio.analysis.colour import colour_stats, per_second, per_second_stats
+from studio.analysis.cuts import colour_histogram, detect_cuts, histogram_distances
+from studio.analysis.impacts import detect_impacts
+from studio.analysis.motion import MotionAnalyzer, flow_size, resample_pairs, stack_pairs
+from studio.analysis.onsets import directogram_flux, onset_envelope
+from studio.analysis.timeline import N_DIRECTIONS, AnalysisParams, AnalysisTimeline
+from studio.errors import AnalysisError
+from studio.jobs import Job
+
+_QUEUE = 16
+_STOP = object()
+
+
+class _FrameWorker:
+    """Per-frame features (flow pair, histogram, colour) of the frames it is given, in order."""
+
+    def __init__(self, params: AnalysisParams, size: tuple[int, int]) -> None:
+        self.motion = MotionAnalyzer(params, flow_size(size, params.flow_max_side))
+        self.times: list[float] = []
+        self.hists: list[np.ndarray] = []
+        self.colours: list[np.ndarray] = []
+
+    def add(self, t: float, rgb: np.ndarray) -> None:
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        self.motion.add(t, gray)
+        self.times.append(t)
+        self.hists.append(colour_histogram(rgb))
+        self.colours.append(colour_stats(rgb))
+
+
+def _run_threaded(frames, worker: _FrameWorker, min_step: float) -> tuple[int, float]:
+    """Feed decoded frames to ``worker`` on a thread; returns (frames decoded, typical step)."""
+    q: queue.Queue = queue.Queue(maxsize=_QUEUE)
+    failure: list[BaseException] = []
+    stop = threading.Event()
+
+    def consume() -> None:
+        while True:
+            item = q.get()
+            if item is _STOP:
+                return
+            if failure or stop.is_set():
+                continue
+            try:
+                worker.add(*item)
+            except BaseException as exc:  # handed to the decoding thread
+                failure.append(exc)
+
+    thread = threading.Thread(target=consume, name="analysis-features", daemon=True)
+    thread.start()
+    n, last_kept, steps, last_t = 0, -math.inf, [], None
+    try:
+        for fr in frames:
+            if failure:
+                break
+            n += 1
+            if last_t is not None and fr.time_s > last_t:
+                steps.append(fr.time_s - last_t)
+            last_t = fr.time_s
+            if fr.time_s >= last_kept + min_step:
+                last_kept = fr.time_s
+                q.put((fr.time_s, fr.image))
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        q.put(_STOP)
+        thread.join()
+    if failure:
+        raise failure[0]
+    step = float(np.median(steps)) if steps else 0.0
+    return n, step
+
+
+def compute(path, info, content_hash: str, params: AnalysisParams, job: Job) -> AnalysisTimeline:
+    from studio import media
+
+    rate = float(params.rate_hz)
+    if not rate > 0:
+        raise AnalysisError(f"the feature rate must be positive, not {rate}")
+    size = media.analysis_size(info.video, params.max_side)
+    worker = _FrameWorker(params, size)
+    frames = media.iter_frames(path, size=size, pixel_format="rgb24", job=job.sub(0.0, 0.9))
+    saved = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # tiny images: OpenCV's pool only contends with the decoder threads
+    try:
+        _, step = _run_threaded(frames, worker, 0.75 / rate)
+    finally:
+        cv2.setNumThreads(saved)
+    job.report(0.9, "deriving rhythm, impacts and cuts")
+    times = np.asarray(worker.times, dtype=np.float64)
+    if len(times) == 0:
+        raise AnalysisError(f"{path}: no video frames could be decoded")
+    frame_step = step if step > 0 else (1.0 / info.video.fps if info.video.fps > 0 else 1.0 / rate)
+    duration = float(times[-1] + frame_step)
+    return _derive(str(path), content_hash, params, duration, times, worker)
+
+
+def _derive(source: str, content_hash: str, params: AnalysisParams, duration: float,
+            times: np.ndarray, worker: _FrameWorker) -> AnalysisTimeline:
+    rate = float(params.rate_hz)
+    n = max(1, int(math.ceil(duration * rate - 1e-6)))
+    grid = np.arange(n) / rate
+    pairs = stack_pairs(worker.motion.pairs, params.impact_grid)
+    hists = np.stack(worker.hists)
+    cut_idx = detect_cuts(times, histogram_distances(hists), params)
+    cuts_s = tuple(float(times[i + 1]) for i in cut_idx)
+    valid = np.ones(len(pairs["t0"]), bool)
+    valid[cut_idx[cut_idx < len(valid)]] = False  # pair i spans frames i and i+1
+
+    energy = resample_pairs(pairs["energy"], pairs["t0"], pairs["t1"], grid, valid)
+    directogram = resample_pairs(pairs["directions"], pairs["t0"], pairs["t1"], grid, valid)
+    if directogram.ndim == 1:
+        directogram = directogram.reshape(n, N_DIRECTIONS)
+    flux = directogram_flux(pairs["directions"], valid)
+    env = onset_envelope(flux, pairs["t0"], grid, rate, params.onset_smooth_s)
+
+    tempo = _beats.estimate_tempo(env, rate, params)
+    beat_times = _beats.track_beats(env, rate, tempo)
+    if len(beat_times) < 2:
+        tempo, beat_times = (tempo if len(beat_times) else 0.0), beat_times
+    down = _beats.downbeats(beat_times, env, energy, rate, params.beats_per_bar)
+    impacts = detect_impacts(pairs["t0"], pairs["t1"], pairs["cells"], valid, params)
+
+    m = max(1, int(math.ceil(duration - 1e-6)))
+    colours = per_second(times, np.stack(worker.colours), m)
+    motion_mean, motion_var = per_second_stats(grid, energy, m)
+    cut_rate = np.bincount(np.clip(np.floor(np.asarray(cuts_s)).astype(int), 0, m - 1), minlength=m)[:m]
+    return AnalysisTimeline(
+        source=source, content_hash=content_hash, params=params, duration_s=duration, rate_hz=rate,
+        times_s=grid, motion_energy=energy.astype(np.float32),
+        directogram=directogram.astype(np.float32), onset_envelope=env.astype(np.float32),
+        tempo_bpm=float(tempo), beat_times_s=np.asarray(beat_times, dtype=np.float64),
+        downbeat_times_s=np.asarray(down, dtype=np.float64), impacts=impacts, cuts_s=cuts_s,
+        seconds_s=np.arange(m, dtype=np.float64), brightness=colours[:, 3].astype(np.float32),
+        saturation=colours[:, 4].astype(np.float32), colour_rgb=colours[:, :3].astype(np.float32),
+        motion_mean=motion_mean.astype(np.float32), motion_var=motion_var.astype(np.float32),
+        cut_rate=cut_rate.astype(np.float32))
