@@ -39,11 +39,11 @@ def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells: np.ndarray, valid: np.
                    params: AnalysisParams) -> tuple[Impact, ...]:
     if len(t0) < 5:
         return ()
-    pooled = _pool(cells.astype(np.float64))
+    raw = cells.astype(np.float64)
+    pooled = _pool(raw)
     w = pooled[..., CELL_W]
     has = w > MIN_WEIGHT
     safe = np.where(has, w, 1.0)
-    cx, cy = pooled[..., CELL_X] / safe, pooled[..., CELL_Y] / safe
     found = []
     for channel in (CELL_VY, CELL_VX):
         v = np.where(has, pooled[..., channel] / safe, 0.0)
@@ -54,12 +54,20 @@ def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells: np.ndarray, valid: np.
             if cand is None:
                 continue
             t, dv, m = cand
-            sel = slice(max(0, m - 1), m + 2)
-            wt = w[sel, gy, gx]
-            x = float(np.average(cx[sel, gy, gx], weights=wt)) if wt.sum() > 0 else (gx + 0.5) / cells.shape[2]
-            y = float(np.average(cy[sel, gy, gx], weights=wt)) if wt.sum() > 0 else (gy + 0.5) / cells.shape[1]
+            x, y = _position(raw, m, int(gy), int(gx))
             found.append((dv, t, x, y))
     return _suppress(found, params)
+
+
+def _position(raw: np.ndarray, m: int, gy: int, gx: int) -> tuple[float, float]:
+    """Centroid of the moving pixels around cell (gy, gx) in the pairs next to the impact,
+    from the unpooled cells within two cells of it (the object whole, not a clipped part)."""
+    k, gh, gw, _ = raw.shape
+    block = raw[max(0, m - 1):m + 2, max(0, gy - 2):gy + 3, max(0, gx - 2):gx + 3]
+    wsum = float(block[..., CELL_W].sum())
+    if wsum <= 0:
+        return (gx + 0.5) / gw, (gy + 0.5) / gh
+    return float(block[..., CELL_X].sum() / wsum), float(block[..., CELL_Y].sum() / wsum)
 
 
 def _candidate(j: int, v: np.ndarray, w: np.ndarray, t0, t1, valid, params: AnalysisParams):

@@ -44,6 +44,12 @@ class MotionAnalyzer:
         self._x = (xs + 0.5) / self.w  # 0..1 positions of pixel centres
         self._y = (ys + 0.5) / self.h
         self._planes = np.empty((self.h, self.w, 5), np.float32)
+        gw, gh = params.impact_grid
+        self._ye = np.round(np.linspace(0, self.h, gh + 1)).astype(int)[:-1]
+        self._xe = np.round(np.linspace(0, self.w, gw + 1)).astype(int)[:-1]
+        rows = np.diff(np.append(self._ye, self.h))
+        cols = np.diff(np.append(self._xe, self.w))
+        self._inv_area = (1.0 / np.outer(rows, cols)).astype(np.float32)[..., None]  # cell means
         self._prev: tuple[float, np.ndarray] | None = None
         self.pairs: list[PairFeatures] = []
 
@@ -72,8 +78,8 @@ class MotionAnalyzer:
         np.multiply(w, fy, out=planes[..., CELL_VY])
         np.multiply(w, self._x, out=planes[..., CELL_X])
         np.multiply(w, self._y, out=planes[..., CELL_Y])
-        gw, gh = p.impact_grid
-        cells = cv2.resize(planes, (gw, gh), interpolation=cv2.INTER_AREA)
+        cells = np.add.reduceat(np.add.reduceat(planes, self._ye, axis=0), self._xe, axis=1)
+        cells *= self._inv_area
         return PairFeatures(t0, t1, energy, directions.astype(np.float32), cells)
 
 

@@ -1,0 +1,207 @@
+"""studio.analysis on synthetic videos with analytic ground truth (tests/rhythm_fixtures.py)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mir_eval
+import numpy as np
+import pytest
+
+import rhythm_fixtures as rf
+from studio import analysis as A
+from studio import media
+from studio.analysis import AnalysisParams, AnalysisTimeline, analyze
+from studio.errors import JobCancelled, MediaError
+from studio.jobs import Job
+from videogen import write_audio_only, write_video
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _beat_check(truth: rf.BeatTruth, tl: AnalysisTimeline) -> float:
+    f = mir_eval.beat.f_measure(truth.beat_times_s, tl.beat_times_s)  # 70 ms window
+    assert f >= 0.9, (truth.bpm, f, tl.beat_times_s)
+    assert abs(tl.tempo_bpm - truth.bpm) <= 0.04 * truth.bpm, (truth.bpm, tl.tempo_bpm)
+    return f
+
+
+@pytest.mark.parametrize("bpm", [80, 100, 120, 140, 160])
+def test_beats_and_tempo_at_30fps(tmp_path, bpm):
+    truth = rf.beat_video(tmp_path / "beat.mp4", bpm, duration_s=10.0, fps=30)
+    tl = analyze(tmp_path / "beat.mp4", use_cache=False)
+    _beat_check(truth, tl)
+    # downbeats: every 4th beat, on the beat grid
+    assert len(tl.downbeat_times_s) >= len(tl.beat_times_s) // 4
+    assert all(np.min(np.abs(tl.beat_times_s - d)) < 1e-9 for d in tl.downbeat_times_s)
+
+
+@pytest.mark.parametrize("fps,bpm", [(25, 100), (60, 120)])
+def test_beats_at_other_frame_rates(tmp_path, fps, bpm):
+    truth = rf.beat_video(tmp_path / "beat.mp4", bpm, duration_s=8.0, fps=fps)
+    tl = analyze(tmp_path / "beat.mp4", use_cache=False)
+    _beat_check(truth, tl)
+    assert tl.duration_s == pytest.approx(8.0, abs=1.5 / fps)
+    assert len(tl.times_s) == pytest.approx(8.0 * tl.rate_hz, abs=1)
+    np.testing.assert_allclose(tl.times_s, np.arange(len(tl.times_s)) / tl.rate_hz)
+
+
+def test_beats_with_variable_frame_rate(tmp_path):
+    times = rf.vfr_times(8.0, 30.0)
+    truth = rf.beat_video(tmp_path / "vfr.mkv", 110, duration_s=8.0, frame_times_s=times)
+    tl = analyze(tmp_path / "vfr.mkv", use_cache=False)
+    _beat_check(truth, tl)
+    assert tl.duration_s == pytest.approx(times[-1], abs=0.06)
+
+
+@pytest.mark.parametrize("fps", [30, 25])
+def test_bouncing_ball_impacts(tmp_path, fps):
+    truth = rf.bouncing_ball_video(tmp_path / "ball.mp4", fps=fps, min_speed=0.0)
+    tl = analyze(tmp_path / "ball.mp4", use_cache=False)
+    frame = 1.0 / fps
+    got = np.array([i.time_s for i in tl.impacts])
+    true_t = np.array([i.time_s for i in truth.impacts])
+    # no false impacts: every detection is a real bounce, within one frame
+    for imp in tl.impacts:
+        assert np.min(np.abs(true_t - imp.time_s)) <= frame, (imp, true_t)
+    matched = []
+    for t in truth.impacts:
+        if t.speed_px_s < 250:  # the last small hops are optional
+            continue
+        i = int(np.argmin(np.abs(got - t.time_s)))
+        assert abs(got[i] - t.time_s) <= frame, (t, got)
+        imp = tl.impacts[i]
+        assert abs(imp.x - t.x) < 0.05 and abs(imp.y - t.y) < 0.06, (imp, t)
+        matched.append(imp)
+    assert len(matched) >= 4
+    if fps == 30:
+        strengths = [m.strength for m in matched]
+        assert all(a > b for a, b in zip(strengths, strengths[1:])), strengths
+        errors_ms = [1000 * abs(m.time_s - t.time_s) for m, t in zip(matched, truth.impacts)]
+        assert np.median(errors_ms) < 10.0, errors_ms
+
+
+def test_scene_cuts_detected_and_not_beats(tmp_path):
+    cuts = rf.cut_video(tmp_path / "cuts.mp4", (2.0, 4.5), duration_s=6.0)
+    tl = analyze(tmp_path / "cuts.mp4", use_cache=False)
+    assert len(tl.cuts_s) == len(cuts)
+    for got, want in zip(tl.cuts_s, cuts):
+        assert abs(got - want) <= 1 / 30 + 1e-6
+    # a cut makes no onset spike, no impact
+    env = tl.onset_envelope
+    for c in cuts:
+        k = int(round(c * tl.rate_hz))
+        near = env[max(0, k - 2):k + 3]
+        assert near.max() <= max(0.5, 2 * float(np.median(env)) + 0.2), (c, near)
+        assert not any(abs(i.time_s - c) < 0.1 for i in tl.impacts)
+    assert tl.cut_rate.sum() == len(cuts)
+    # the colour descriptors see the change of palette
+    assert tl.colour_rgb.shape == (6, 3)
+    assert not np.allclose(tl.colour_rgb[1], tl.colour_rgb[3], atol=0.02)
+
+
+def test_no_false_cuts_on_smooth_motion(tmp_path):
+    rf.smooth_video(tmp_path / "smooth.mp4", duration_s=5.0)
+    tl = analyze(tmp_path / "smooth.mp4", use_cache=False)
+    assert tl.cuts_s == ()
+    assert tl.brightness[-1] > tl.brightness[0]  # the fade-in is measured
+    assert float(tl.motion_mean.min()) > 0
+
+
+def test_cache_hit_skips_decoding_and_recovers_from_corruption(tmp_path, monkeypatch):
+    rf.beat_video(tmp_path / "c.mp4", 120, duration_s=3.0)
+    cache = tmp_path / "cache"
+    first = analyze(tmp_path / "c.mp4", cache_dir=cache)
+    entries = list(cache.glob("*.npz"))
+    assert len(entries) == 1 and first.extra["cached"] is False
+
+    def no_decoding(*a, **k):
+        raise AssertionError("decoded although the analysis was cached")
+
+    with monkeypatch.context() as m:
+        m.setattr(media, "iter_frames", no_decoding)
+        again = analyze(tmp_path / "c.mp4", cache_dir=cache)
+    assert again.extra["cached"] is True
+    np.testing.assert_array_equal(again.beat_times_s, first.beat_times_s)
+    np.testing.assert_array_equal(again.directogram, first.directogram)
+    assert again.impacts == first.impacts and again.summary()["tempo_bpm"] == first.summary()["tempo_bpm"]
+
+    entries[0].write_bytes(b"not an npz at all")
+    recovered = analyze(tmp_path / "c.mp4", cache_dir=cache)
+    assert recovered.extra["cached"] is False
+    np.testing.assert_array_equal(recovered.beat_times_s, first.beat_times_s)
+    assert AnalysisTimeline.load(entries[0]).tempo_bpm == first.tempo_bpm  # rewritten
+
+    other = analyze(tmp_path / "c.mp4", AnalysisParams(beats_per_bar=3), cache_dir=cache)
+    assert other.extra["cached"] is False and len(list(cache.glob("*.npz"))) == 2
+
+
+def test_default_cache_dir_follows_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_CACHE_DIR", str(tmp_path / "root"))
+    rf.beat_video(tmp_path / "d.mp4", 100, duration_s=2.0)
+    analyze(tmp_path / "d.mp4")
+    assert len(list((tmp_path / "root" / "analysis").glob("*.npz"))) == 1
+
+
+def test_save_load_roundtrip_and_summary(tmp_path):
+    rf.beat_video(tmp_path / "s.mp4", 100, duration_s=4.0)
+    tl = analyze(tmp_path / "s.mp4", use_cache=False)
+    tl.save(tmp_path / "a.npz")
+    back = AnalysisTimeline.load(tmp_path / "a.npz")
+    for name in ("times_s", "motion_energy", "directogram", "onset_envelope", "beat_times_s",
+                 "downbeat_times_s", "brightness", "saturation", "colour_rgb", "cut_rate"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(tl, name))
+    assert back.params == tl.params and back.impacts == tl.impacts
+    s = json.loads(json.dumps(tl.summary()))
+    assert s["counts"]["beats"] == len(tl.beat_times_s) and s["duration_s"] == pytest.approx(4.0, abs=0.05)
+    assert tl.directogram.shape == (len(tl.times_s), 10)
+    assert AnalysisParams().key() == AnalysisParams().key() != AnalysisParams(rate_hz=25).key()
+
+
+def test_cancel_from_progress_listener(tmp_path):
+    rf.beat_video(tmp_path / "x.mp4", 100, duration_s=6.0)
+    seen = []
+
+    def listener(p):
+        seen.append(p.fraction)
+        if p.fraction > 0.2:
+            job.cancel()
+
+    job = Job("analysis", listener)
+    with pytest.raises(JobCancelled):
+        analyze(tmp_path / "x.mp4", job=job, use_cache=False)
+    assert seen and max(seen) < 0.9  # stopped during decoding, not after
+
+
+def test_audio_only_file_is_a_media_error(tmp_path):
+    t = np.arange(48000) / 48000
+    path = write_audio_only(tmp_path / "a.m4a", (0.1 * np.sin(2 * np.pi * 440 * t))[None].astype(np.float32))
+    with pytest.raises(MediaError):
+        analyze(path, use_cache=False)
+    with pytest.raises(MediaError):
+        analyze(tmp_path / "missing.mp4")
+
+
+def test_very_short_video_gives_a_valid_timeline(tmp_path):
+    for n, name in ((12, "short.mp4"), (1, "one.mp4")):
+        write_video(tmp_path / name, lambda t: np.full((64, 80, 3), int(100 + 300 * t) % 255, np.uint8),
+                    duration_s=n / 30, fps=30, size=(80, 64))
+        tl = analyze(tmp_path / name, use_cache=False)
+        assert tl.duration_s == pytest.approx(n / 30, abs=0.02)
+        assert len(tl.times_s) == len(tl.motion_energy) == len(tl.onset_envelope) >= 1
+        assert len(tl.seconds_s) == len(tl.brightness) == 1
+        assert np.isfinite(tl.onset_envelope).all() and np.isfinite(tl.motion_energy).all()
+        json.dumps(tl.summary())
+
+
+def test_bundled_demo_against_its_truth():
+    demo = ROOT / "studio" / "assets" / "demo.mp4"
+    truth = json.loads((demo.parent / "demo_truth.json").read_text())
+    tl = analyze(demo, use_cache=False)
+    assert mir_eval.beat.f_measure(np.array(truth["beat_times_s"]), tl.beat_times_s) >= 0.9
+    assert abs(tl.tempo_bpm - truth["tempo_bpm"]) <= 0.04 * truth["tempo_bpm"]
+    assert len(tl.cuts_s) == 1 and abs(tl.cuts_s[0] - truth["cut_times_s"][0]) <= 1 / 30 + 1e-6
+    floor = [i for i in truth["impacts"] if i["surface"] == "floor" and i["normal_speed_px_s"] > 400]
+    got = np.array([i.time_s for i in tl.impacts])
+    hits = sum(np.min(np.abs(got - i["time_s"])) <= 1 / 30 for i in floor)
+    assert hits >= 0.8 * len(floor), (hits, len(floor))
