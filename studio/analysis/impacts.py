@@ -49,7 +49,7 @@ def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells: np.ndarray, valid: np.
         v = np.where(has, pooled[..., channel] / safe, 0.0)
         s = np.sign(v)
         flip = (s[:-1] != 0) & (s[1:] != s[:-1])  # (K-1, gh, gw): flip between pair j-1 and j
-        for jm1, gy, gx in zip(*np.nonzero(flip)):
+        for jm1, gy, gx in zip(*_plausible(np.nonzero(flip), v, w, valid, params)):
             cand = _candidate(int(jm1) + 1, v[:, gy, gx], w[:, gy, gx], t0, t1, valid, params)
             if cand is None:
                 continue
@@ -57,6 +57,28 @@ def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells: np.ndarray, valid: np.
             x, y = _position(raw, m, int(gy), int(gx))
             found.append((dv, t, x, y))
     return _suppress(found, params)
+
+
+def _plausible(idx, v: np.ndarray, w: np.ndarray, valid: np.ndarray, params: AnalysisParams):
+    """The flips that can pass :func:`_candidate`'s tests, checked for all at once."""
+    jm1, gy, gx = idx
+    j = jm1 + 1
+    k = v.shape[0]
+    keep = (j >= 3) & (j + 2 < k)
+    j, gy, gx = j[keep], gy[keep], gx[keep]
+    if len(j) == 0:
+        return j - 1, gy, gx
+    sgn = np.sign(v[j - 1, gy, gx])
+    b0, b1, b2 = (sgn * v[j - d, gy, gx] for d in (3, 2, 1))
+    a0, a1, a2 = (-sgn * v[j + d, gy, gx] for d in (0, 1, 2))
+    v_in, v_out = np.maximum(b1, b2), np.maximum(a0, a1)
+    dv = v_in + v_out
+    ok = (dv >= params.impact_min_dv) & (np.minimum(v_in, v_out) >= 0.15 * dv)
+    ok &= dv >= ABRUPTNESS * (np.abs(b1 - b0) + np.abs(a2 - a1))
+    ok &= np.minimum(w[j - 2, gy, gx], w[j + 1, gy, gx]) > MIN_WEIGHT
+    bad = np.concatenate([[0], np.cumsum(~valid)])  # invalid pairs in j-3 .. j+2
+    ok &= (bad[j + 3] - bad[j - 3]) == 0
+    return j[ok] - 1, gy[ok], gx[ok]
 
 
 def _position(raw: np.ndarray, m: int, gy: int, gx: int) -> tuple[float, float]:

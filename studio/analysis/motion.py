@@ -40,16 +40,21 @@ class MotionAnalyzer:
     def __init__(self, params: AnalysisParams, size: tuple[int, int]) -> None:
         self.p = params
         self.w, self.h = size
-        ys, xs = np.mgrid[0:self.h, 0:self.w].astype(np.float32)
-        self._x = (xs + 0.5) / self.w  # 0..1 positions of pixel centres
-        self._y = (ys + 0.5) / self.h
-        self._planes = np.empty((self.h, self.w, 5), np.float32)
         gw, gh = params.impact_grid
-        self._ye = np.round(np.linspace(0, self.h, gh + 1)).astype(int)[:-1]
-        self._xe = np.round(np.linspace(0, self.w, gw + 1)).astype(int)[:-1]
-        rows = np.diff(np.append(self._ye, self.h))
-        cols = np.diff(np.append(self._xe, self.w))
-        self._inv_area = (1.0 / np.outer(rows, cols)).astype(np.float32)[..., None]  # cell means
+        # cell sums as matrix products: rows (gh, h) @ plane (h, w) @ cols (w, gw), divided by
+        # the cell area (cell means); pixel-centre positions folded into the row/column matrices
+        ye = np.round(np.linspace(0, self.h, gh + 1)).astype(int)
+        xe = np.round(np.linspace(0, self.w, gw + 1)).astype(int)
+        rows = np.zeros((gh, self.h), np.float32)
+        cols = np.zeros((self.w, gw), np.float32)
+        for i in range(gh):
+            rows[i, ye[i]:ye[i + 1]] = 1.0 / max(1, ye[i + 1] - ye[i])
+        for i in range(gw):
+            cols[xe[i]:xe[i + 1], i] = 1.0 / max(1, xe[i + 1] - xe[i])
+        self._rows, self._cols = rows, cols
+        self._rows_y = rows * ((np.arange(self.h, dtype=np.float32) + 0.5) / self.h)
+        self._cols_x = cols * ((np.arange(self.w, dtype=np.float32) + 0.5) / self.w)[:, None]
+        self._planes = np.empty((3, self.h, self.w), np.float32)
         self._prev: tuple[float, np.ndarray] | None = None
         self.pairs: list[PairFeatures] = []
 
@@ -69,17 +74,19 @@ class MotionAnalyzer:
         fx, fy = flow[..., 0], flow[..., 1]
         mag, ang = cv2.cartToPolar(fx, fy)
         energy = float(mag.mean())
-        w = np.where(mag > p.motion_threshold, mag, 0.0).astype(np.float32)
-        bins = (ang * (N_DIRECTIONS / (2 * np.pi))).astype(np.int32) % N_DIRECTIONS
+        _, w = cv2.threshold(mag, p.motion_threshold, 0.0, cv2.THRESH_TOZERO)
+        bins = (ang * (N_DIRECTIONS / (2 * np.pi))).astype(np.int32)
+        np.minimum(bins, N_DIRECTIONS - 1, out=bins)
         directions = np.bincount(bins.ravel(), weights=w.ravel(), minlength=N_DIRECTIONS) / w.size
         planes = self._planes
-        planes[..., CELL_W] = w
-        np.multiply(w, fx, out=planes[..., CELL_VX])
-        np.multiply(w, fy, out=planes[..., CELL_VY])
-        np.multiply(w, self._x, out=planes[..., CELL_X])
-        np.multiply(w, self._y, out=planes[..., CELL_Y])
-        cells = np.add.reduceat(np.add.reduceat(planes, self._ye, axis=0), self._xe, axis=1)
-        cells *= self._inv_area
+        planes[0] = w
+        np.multiply(w, fx, out=planes[1])
+        np.multiply(w, fy, out=planes[2])
+        left = self._rows @ planes  # (3, gh, w)
+        cells = np.empty((self._rows.shape[0], self._cols.shape[1], 5), np.float32)
+        cells[..., :3] = np.moveaxis(left @ self._cols, 0, -1)
+        cells[..., CELL_X] = left[0] @ self._cols_x
+        cells[..., CELL_Y] = (self._rows_y @ w) @ self._cols
         return PairFeatures(t0, t1, energy, directions.astype(np.float32), cells)
 
 

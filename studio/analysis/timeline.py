@@ -31,9 +31,9 @@ class AnalysisParams:
     tempo_max_bpm: float = 200.0
     # optical flow (Farneback) on gray frames with the long side ``flow_max_side``
     flow_max_side: int = 96
-    flow_levels: int = 2
+    flow_levels: int = 3
     flow_winsize: int = 9
-    flow_iterations: int = 2
+    flow_iterations: int = 1
     flow_poly_n: int = 5
     flow_poly_sigma: float = 1.1
     motion_threshold: float = 0.02  # frame heights / s: slower pixels count as still
