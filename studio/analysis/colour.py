@@ -5,12 +5,17 @@ import cv2
 import numpy as np
 
 
+def thumbnail(rgb: np.ndarray, max_pixels: int = 4096) -> np.ndarray:
+    """The frame halved until it has at most ``max_pixels`` (colour statistics need no more)."""
+    while rgb.shape[0] * rgb.shape[1] > max_pixels and min(rgb.shape[:2]) >= 4:
+        rgb = cv2.resize(rgb, (rgb.shape[1] // 2, rgb.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return rgb
+
+
 def colour_stats(rgb: np.ndarray) -> np.ndarray:
     """(5,) for one small RGB frame: mean R, G, B, brightness (HSV V), saturation (HSV S), 0..1."""
-    small = rgb if rgb.shape[0] * rgb.shape[1] <= 4096 else cv2.resize(
-        rgb, (max(1, rgb.shape[1] // 2), max(1, rgb.shape[0] // 2)), interpolation=cv2.INTER_AREA)
-    r, g, b, _ = cv2.mean(small)
-    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
+    r, g, b, _ = cv2.mean(rgb)
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
     _, s, v, _ = cv2.mean(hsv)
     return np.array([r, g, b, v, s], dtype=np.float64) / 255.0
 

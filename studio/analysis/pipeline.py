@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from studio.analysis import beats as _beats
-from studio.analysis.colour import colour_stats, per_second, per_second_stats
+from studio.analysis.colour import colour_stats, thumbnail, per_second, per_second_stats
 from studio.analysis.cuts import colour_histogram, detect_cuts, histogram_distances
 from studio.analysis.impacts import detect_impacts
 from studio.analysis.motion import MotionAnalyzer, flow_size, resample_pairs, stack_pairs
@@ -37,8 +37,9 @@ class _FrameWorker:
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         self.motion.add(t, gray)
         self.times.append(t)
-        self.hists.append(colour_histogram(rgb))
-        self.colours.append(colour_stats(rgb))
+        small = thumbnail(rgb)
+        self.hists.append(colour_histogram(small))
+        self.colours.append(colour_stats(small))
 
 
 def _run_threaded(frames, worker: _FrameWorker, min_step: float) -> tuple[int, float]:
