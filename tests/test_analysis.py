@@ -200,6 +200,7 @@ def test_bundled_demo_against_its_truth():
     tl = analyze(demo, use_cache=False)
     assert mir_eval.beat.f_measure(np.array(truth["beat_times_s"]), tl.beat_times_s) >= 0.9
     assert abs(tl.tempo_bpm - truth["tempo_bpm"]) <= 0.04 * truth["tempo_bpm"]
+    assert mir_eval.beat.f_measure(np.array(truth["downbeat_times_s"]), tl.downbeat_times_s) >= 0.8
     assert len(tl.cuts_s) == 1 and abs(tl.cuts_s[0] - truth["cut_times_s"][0]) <= 1 / 30 + 1e-6
     floor = [i for i in truth["impacts"] if i["surface"] == "floor" and i["normal_speed_px_s"] > 400]
     got = np.array([i.time_s for i in tl.impacts])

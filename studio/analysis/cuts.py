@@ -15,11 +15,9 @@ def colour_histogram(rgb: np.ndarray) -> np.ndarray:
     return h / max(1.0, float(h.sum()))
 
 
-def histogram_distances(hists: np.ndarray) -> np.ndarray:
-    """Total-variation distance (0..1) between consecutive histograms: (F-1,) for F frames."""
-    if len(hists) < 2:
-        return np.zeros(0)
-    return 0.5 * np.abs(np.diff(hists, axis=0)).sum(axis=1)
+def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Total-variation distance (0..1) between two normalised histograms."""
+    return 0.5 * float(np.abs(a - b).sum())
 
 
 def detect_cuts(times_s: np.ndarray, distances: np.ndarray, params: AnalysisParams) -> np.ndarray:

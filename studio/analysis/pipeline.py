@@ -12,7 +12,7 @@ import numpy as np
 
 from studio.analysis import beats as _beats
 from studio.analysis.colour import colour_stats, thumbnail, per_second, per_second_stats
-from studio.analysis.cuts import colour_histogram, detect_cuts, histogram_distances
+from studio.analysis.cuts import colour_histogram, detect_cuts, histogram_distance
 from studio.analysis.impacts import detect_impacts
 from studio.analysis.motion import MotionAnalyzer, flow_size, resample_pairs, stack_pairs
 from studio.analysis.onsets import directogram_flux, onset_envelope
@@ -30,7 +30,8 @@ class _FrameWorker:
     def __init__(self, params: AnalysisParams, size: tuple[int, int]) -> None:
         self.motion = MotionAnalyzer(params, flow_size(size, params.flow_max_side))
         self.times: list[float] = []
-        self.hists: list[np.ndarray] = []
+        self.hist_distances: list[float] = []  # to the previous frame (only the scalar is kept)
+        self._last_hist: np.ndarray | None = None
         self.colours: list[np.ndarray] = []
 
     def add(self, t: float, rgb: np.ndarray) -> None:
@@ -38,7 +39,10 @@ class _FrameWorker:
         self.motion.add(t, gray)
         self.times.append(t)
         small = thumbnail(rgb)
-        self.hists.append(colour_histogram(small))
+        hist = colour_histogram(small)
+        if self._last_hist is not None:
+            self.hist_distances.append(histogram_distance(self._last_hist, hist))
+        self._last_hist = hist
         self.colours.append(colour_stats(small))
 
 
@@ -116,8 +120,7 @@ def _derive(source: str, content_hash: str, params: AnalysisParams, duration: fl
     n = max(1, int(math.ceil(duration * rate - 1e-6)))
     grid = np.arange(n) / rate
     pairs = stack_pairs(worker.motion.pairs, params.impact_grid)
-    hists = np.stack(worker.hists)
-    cut_idx = detect_cuts(times, histogram_distances(hists), params)
+    cut_idx = detect_cuts(times, np.asarray(worker.hist_distances, dtype=np.float64), params)
     cuts_s = tuple(float(times[i + 1]) for i in cut_idx)
     valid = np.ones(len(pairs["t0"]), bool)
     valid[cut_idx[cut_idx < len(valid)]] = False  # pair i spans frames i and i+1
