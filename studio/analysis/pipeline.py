@@ -3,6 +3,7 @@
 uniform-grid timeline."""
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
@@ -99,12 +100,14 @@ def compute(path, info, content_hash: str, params: AnalysisParams, job: Job) -> 
     size = media.analysis_size(info.video, params.max_side)
     worker = _FrameWorker(params, size)
     frames = media.iter_frames(path, size=size, pixel_format="rgb24", job=job.sub(0.0, 0.9))
-    saved = cv2.getNumThreads()
-    cv2.setNumThreads(1)  # tiny images: OpenCV's pool only contends with the decoder threads
+    # tiny images: OpenCV's thread pool would only contend with the decoder's threads. The
+    # media module's guard is reference-counted, so concurrent analyses/readers nest correctly.
+    serial = getattr(media, "_SERIAL_CV2", None) or contextlib.nullcontext()
     try:
-        _, step = _run_threaded(frames, worker, 0.75 / rate)
+        with serial:
+            _, step = _run_threaded(frames, worker, 0.75 / rate)
     finally:
-        cv2.setNumThreads(saved)
+        frames.close()  # closes the file at once, also when cancelled
     job.report(0.9, "deriving rhythm, impacts and cuts")
     times = np.asarray(worker.times, dtype=np.float64)
     if len(times) == 0:
@@ -134,8 +137,8 @@ def _derive(source: str, content_hash: str, params: AnalysisParams, duration: fl
 
     tempo = _beats.estimate_tempo(env, rate, params)
     beat_times = _beats.track_beats(env, rate, tempo)
-    if len(beat_times) < 2:
-        tempo, beat_times = (tempo if len(beat_times) else 0.0), beat_times
+    if len(beat_times) == 0:
+        tempo = 0.0
     down = _beats.downbeats(beat_times, env, energy, rate, params.beats_per_bar)
     impacts = detect_impacts(pairs["t0"], pairs["t1"], pairs["cells"], valid, params)
 
