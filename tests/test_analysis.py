@@ -54,7 +54,7 @@ def test_beats_with_variable_frame_rate(tmp_path):
     assert tl.duration_s == pytest.approx(times[-1], abs=0.06)
 
 
-@pytest.mark.parametrize("fps", [30, 25])
+@pytest.mark.parametrize("fps", [30, 25, 60])
 def test_bouncing_ball_impacts(tmp_path, fps):
     truth = rf.bouncing_ball_video(tmp_path / "ball.mp4", fps=fps, min_speed=0.0)
     tl = analyze(tmp_path / "ball.mp4", use_cache=False)
