@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 import rhythm_fixtures as rf
-from studio import analysis as A
 from studio import media
 from studio.analysis import AnalysisParams, AnalysisTimeline, analyze
-from studio.errors import JobCancelled, MediaError
+from studio.errors import AnalysisError, JobCancelled, MediaError
 from studio.jobs import Job
 from videogen import write_audio_only, write_video
 
@@ -171,6 +170,22 @@ def test_cancel_from_progress_listener(tmp_path):
     with pytest.raises(JobCancelled):
         analyze(tmp_path / "x.mp4", job=job, use_cache=False)
     assert seen and max(seen) < 0.9  # stopped during decoding, not after
+
+
+def test_progress_reported_during_decoding(tmp_path):
+    rf.beat_video(tmp_path / "p.mp4", 100, duration_s=6.0)
+    seen = []
+    analyze(tmp_path / "p.mp4", job=Job("a", lambda p: seen.append(p.fraction)), use_cache=False)
+    during = [f for f in seen if 0 < f < 0.9]
+    assert len(during) >= 6 and seen[-1] == 1.0  # at least once per second of video
+    assert seen == sorted(seen)
+
+
+def test_invalid_settings_are_analysis_errors():
+    for bad in (dict(beats_per_bar=0), dict(rate_hz=5), dict(tempo_min_bpm=200, tempo_max_bpm=100),
+                dict(impact_grid=(0, 4))):
+        with pytest.raises(AnalysisError):
+            AnalysisParams(**bad)
 
 
 def test_audio_only_file_is_a_media_error(tmp_path):

@@ -47,6 +47,22 @@ class AnalysisParams:
     cut_ratio: float = 4.0
     cut_min_gap_s: float = 0.3
 
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.rate_hz >= 12.5:
+            problems.append(f"rate_hz {self.rate_hz} (at least 12.5 Hz is needed to place beats)")
+        if self.beats_per_bar < 1:
+            problems.append(f"beats_per_bar {self.beats_per_bar} (at least 1)")
+        if not 0 < self.tempo_min_bpm < self.tempo_max_bpm:
+            problems.append(f"tempo range {self.tempo_min_bpm}-{self.tempo_max_bpm} BPM")
+        if self.max_side < 16 or self.flow_max_side < 16:
+            problems.append("max_side / flow_max_side below 16 px")
+        gw, gh = self.impact_grid
+        if not (1 <= gw <= 16 and 1 <= gh <= 16):
+            problems.append(f"impact_grid {self.impact_grid} (1..16 cells each way)")
+        if problems:
+            raise AnalysisError("invalid analysis settings: " + "; ".join(problems))
+
     def key(self) -> str:
         """A stable hash of the parameters (and the format version) for cache file names."""
         payload = json.dumps({"v": FORMAT_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
