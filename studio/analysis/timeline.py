@@ -84,8 +84,10 @@ class AnalysisParams:
 @dataclass(frozen=True)
 class Impact:
     time_s: float
-    x: float  # 0..1 across the displayed frame
-    y: float  # 0..1 down the displayed frame
+    # where the hitting object is: the centroid of its moving pixels around the impact (its
+    # centre, not the contact point), 0..1 across / down the displayed frame
+    x: float
+    y: float
     strength: float  # 0..1, grows with the velocity change
 
     def to_dict(self) -> dict:
