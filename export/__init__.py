@@ -1,0 +1,270 @@
+"""Export a project: WAV/FLAC stems and mixdown, a Standard MIDI File, the re-muxed video and a
+REAPER project, in one action (see the modules for each format).
+
+All or nothing: every target is checked before anything is written (an existing file without
+``overwrite``, a missing folder, a video without a project video, too little free space), each
+file is written to a temporary name beside its target (``studio.fsutil``) and all of them are
+renamed into place only after the last one was written. A failure on the way (disk full,
+read-only folder, cancelled job) removes every temporary file and leaves the targets as they
+were; a stems folder created by this export is removed again if it stays empty.
+
+What is exported follows the mixer: muted tracks are left out, soloed tracks alone play
+(``Project.audible_tracks``), in stems, mix, MIDI file and REAPER project alike.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.errors import ExportError, StudioError
+from studio.fsutil import atomic_path
+from studio.jobs import Job
+from studio.project import Project, TrackKind
+
+from export import reaper, smf, video, wav
+
+__all__ = ["ExportReport", "export_project"]
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    files: tuple[Path, ...]  # everything written, in order
+    stems: dict[str, Path]  # track id -> stem file
+    mix_path: Path | None
+    midi_path: Path | None
+    video_path: Path | None
+    rpp_path: Path | None
+    sample_rate: int
+    bit_depth: str
+    file_format: str
+    duration_s: float
+    frames: int
+    peak_dbfs: float
+    clipped: bool
+    limiter_max_reduction_db: float
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def _midi_parts(project: Project) -> list[smf.Part]:
+    return [
+        smf.Part(t.name, t.notes, t.program, t.is_drums, t.channel)
+        for t in project.audible_tracks()
+        if t.kind in (TrackKind.MIDI, TrackKind.SOUNDTRACK) and t.notes
+    ]
+
+
+def export_project(
+    project: Project,
+    *,
+    stems_dir=None,
+    mix_path=None,
+    midi_path=None,
+    video_path=None,
+    rpp_path=None,
+    sample_rate: int | None = None,
+    bit_depth: str = "24",
+    file_format: str = "wav",
+    time_range: tuple[float, float] | None = None,
+    keep_original_audio: bool = True,
+    limiter: bool = False,
+    overwrite: bool = False,
+    quantize: float | None = None,
+    soundfont=None,
+    job: Job | None = None,
+) -> ExportReport:
+    """Write what was asked for (each ``*_path``/``stems_dir`` that is not None); see module doc.
+
+    ``rpp_path`` needs stems (it references them) and uses the MIDI file when one is written.
+    ``time_range=(start_s, end_s)`` exports that part of the timeline (audio and MIDI; the
+    video cannot be cut without re-encoding and is refused with a range).
+    """
+    job = Job.quiet(job)
+    t_start = time.perf_counter()
+    bit_depth, file_format = str(bit_depth), str(file_format).lower()
+    wav.check_format(bit_depth, file_format)
+    sr = int(sample_rate or project.sample_rate)
+    if sr not in wav.SAMPLE_RATES:
+        raise ExportError(f"sample rate {sr} Hz is not offered; choose 44100, 48000 or 96000")
+    if all(p is None for p in (stems_dir, mix_path, midi_path, video_path, rpp_path)):
+        raise ExportError("nothing to export: choose stems, a mix, a MIDI file, a video or a REAPER project")
+    if rpp_path is not None and stems_dir is None:
+        raise ExportError("a REAPER project references the stems; choose a stems folder as well")
+    if video_path is not None:
+        if project.video is None:
+            raise ExportError("the project has no video to export with the new sound")
+        video.container_format(video_path)
+        if time_range is not None and (time_range[0] > 0 or time_range[1] < project.duration_s):
+            raise ExportError("a video cannot be cut to a time range without re-encoding; "
+                              "export the whole video, or stems/mix for the range")
+    audible = project.audible_tracks()
+    if (stems_dir is not None or mix_path is not None) and not audible:
+        raise ExportError("every track is muted (or no track exists); there is nothing to render")
+    if mix_path is not None:
+        wav.check_format(bit_depth, _format_of(Path(mix_path), file_format))
+    parts = _midi_parts(project)
+    if midi_path is not None and not parts:
+        raise ExportError("no audible MIDI part to write; generate or unmute a MIDI track")
+
+    # ---- every target, checked before any is written
+    ext = "." + file_format
+    stems_dir = Path(stems_dir) if stems_dir is not None else None
+    stem_paths: dict[str, Path] = {}
+    if stems_dir is not None:
+        names = wav.unique_names([t.name for t in audible])
+        stem_paths = {t.id: stems_dir / (n + ext) for t, n in zip(audible, names)}
+    singles = {k: Path(p) for k, p in (("mix", mix_path), ("midi", midi_path), ("video", video_path),
+                                         ("rpp", rpp_path)) if p is not None}
+    targets = list(stem_paths.values()) + list(singles.values())
+    resolved = [p.resolve() for p in targets]
+    if len(set(resolved)) != len(resolved):
+        raise ExportError("two exports would write the same file; choose different names")
+    if not overwrite:
+        existing = [p for p in targets if p.exists()]
+        if existing:
+            more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+            raise ExportError(f"{existing[0]} already exists{more}; pass --overwrite to replace")
+    for p in singles.values():
+        if not p.parent.is_dir():
+            raise ExportError(f"cannot write {p}: the folder {p.parent} does not exist")
+    if stems_dir is not None and stems_dir.exists() and not stems_dir.is_dir():
+        raise ExportError(f"{stems_dir} is a file, not a folder for stems")
+    if video_path is not None:
+        src = project.resolve(project.video.path)
+        if not src.is_file():
+            raise ExportError(f"the project video {src} is missing; relink it before exporting the video")
+    # ---- render
+    timings: dict[str, float] = {}
+    result = None
+    if stem_paths or mix_path is not None or video_path is not None:
+        from studio.render import render_project
+
+        t = time.perf_counter()
+        try:
+            result = render_project(project, sample_rate=sr, time_range=time_range, limiter=limiter,
+                                    soundfont=soundfont, job=job.sub(0.0, 0.6))
+        except ExportError:
+            raise
+        except StudioError as exc:
+            raise ExportError(f"cannot render the project: {exc}") from exc
+        timings["render"] = time.perf_counter() - t
+    origin = float(time_range[0]) if time_range else 0.0
+    end = float(time_range[1]) if time_range else (project.duration_s or None)
+    frames = result.n_frames if result is not None else int(round(((end or 0) - origin) * sr))
+
+    # ---- enough room for what is about to be written (known exactly once rendered)
+    need = (len(stem_paths) + (mix_path is not None)) * wav.estimated_bytes(frames, 2, bit_depth)
+    if video_path is not None:
+        need += project.resolve(project.video.path).stat().st_size + frames  # AAC at 256 kb/s is < 1 byte per frame
+    folder = next((p.parent for p in singles.values()), None)
+    if stems_dir is not None:
+        folder = stems_dir if stems_dir.exists() else stems_dir.parent
+    if folder is not None and folder.exists():
+        free = shutil.disk_usage(folder).free
+        if free < need:
+            raise ExportError(f"not enough free space in {folder}: the export needs about "
+                              f"{need / 1e6:.1f} MB, {free / 1e6:.1f} MB are free")
+
+    # ---- write everything to temporaries, then rename all at once
+    created_dir = False
+    if stems_dir is not None and not stems_dir.exists():
+        try:
+            stems_dir.mkdir(parents=True)
+        except OSError as exc:
+            raise ExportError(f"cannot create the stems folder {stems_dir}: {exc.strerror or exc}") from None
+        created_dir = True
+    written: list[Path] = []
+    try:
+        with contextlib.ExitStack() as stack:
+            def temp(target: Path) -> Path:
+                return stack.enter_context(atomic_path(target, overwrite=overwrite))
+
+            total = len(stem_paths) + len(singles)
+            step = [0]
+
+            def tick(msg: str) -> None:
+                step[0] += 1
+                job.report(0.6 + 0.4 * step[0] / max(1, total), msg)
+
+            t = time.perf_counter()
+            for tid, path in stem_paths.items():
+                wav.write_audio(temp(path), result.stems[tid], sr, bit_depth=bit_depth, file_format=file_format)
+                written.append(path)
+                tick(f"stem {path.name}")
+            if mix_path is not None:
+                wav.write_audio(temp(singles["mix"]), result.mix, sr, bit_depth=bit_depth,
+                                file_format=_format_of(singles["mix"], file_format))
+                written.append(singles["mix"])
+                tick("mixdown")
+            timings["audio_files"] = time.perf_counter() - t
+            tm = None
+            if midi_path is not None or rpp_path is not None:
+                tm = smf.tick_map(project.tempo, origin)
+            if midi_path is not None:
+                t = time.perf_counter()
+                mid = smf.build_midi(parts, project.tempo, origin_s=origin, end_s=end,
+                                     quantize=quantize, title=project.name)
+                smf.write_midi(temp(singles["midi"]), mid)
+                written.append(singles["midi"])
+                timings["midi"] = time.perf_counter() - t
+                tick("MIDI file")
+            if video_path is not None:
+                t = time.perf_counter()
+                video.mux(project.resolve(project.video.path), temp(singles["video"]), result.mix, sr,
+                          keep_original_audio=keep_original_audio,
+                          container=video.container_format(singles["video"]))
+                written.append(singles["video"])
+                timings["video"] = time.perf_counter() - t
+                tick("video")
+            if rpp_path is not None:
+                length = frames / sr
+                items = [(result.names[tid], p, length) for tid, p in stem_paths.items()]
+                midi_item = ("MIDI", singles["midi"], length) if midi_path is not None else None
+                text = reaper.rpp_text(singles["rpp"], items, sample_rate=sr,
+                                       bpm=project.tempo.bpm_at(origin), tick_map=tm,
+                                       beats_per_bar=project.tempo.beats_per_bar,
+                                       beat_unit=project.tempo.beat_unit, midi=midi_item)
+                with open(temp(singles["rpp"]), "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                written.append(singles["rpp"])
+                tick("REAPER project")
+            job.check_cancelled()
+    except OSError as exc:  # outside atomic_path's own handling (e.g. a temp being opened)
+        _cleanup_dir(stems_dir, created_dir)
+        raise ExportError(f"export failed: {exc.strerror or exc}" +
+                          ("; the disk is full" if exc.errno == errno.ENOSPC else "")) from None
+    except BaseException:
+        _cleanup_dir(stems_dir, created_dir)
+        raise
+    timings["total"] = time.perf_counter() - t_start
+    return ExportReport(
+        files=tuple(written),
+        stems=stem_paths,
+        mix_path=singles.get("mix"),
+        midi_path=singles.get("midi"),
+        video_path=singles.get("video"),
+        rpp_path=singles.get("rpp"),
+        sample_rate=sr,
+        bit_depth=bit_depth,
+        file_format=file_format,
+        duration_s=frames / sr,
+        frames=frames,
+        peak_dbfs=result.peak_dbfs if result is not None else float("-inf"),
+        clipped=result.clipped if result is not None else False,
+        limiter_max_reduction_db=result.limiter_max_reduction_db if result is not None else 0.0,
+        timings_s=timings,
+    )
+
+
+def _format_of(path: Path, default: str) -> str:
+    ext = path.suffix.lower().lstrip(".")
+    return ext if ext in wav.FORMATS else default
+
+
+def _cleanup_dir(d: Path | None, created: bool) -> None:
+    if d is not None and created:
+        with contextlib.suppress(OSError):
+            d.rmdir()  # only if empty

@@ -1,0 +1,109 @@
+"""WAV / FLAC files for stems and the mixdown (soundfile / libsndfile).
+
+Formats: WAV with 16- or 24-bit PCM or 32-bit float; FLAC with 16- or 24-bit (FLAC has no float).
+Sample rates are whatever the render used (the export renders at the requested rate directly:
+MIDI through the synth at that rate, audio files resampled with soxr), so 44.1/48/96 kHz all
+come out without a second resampling step.
+
+Quantisation is done here, not by libsndfile, so that it is defined:
+- 24-bit: ``round(x * 2**23)``, clipped to the integer range (values beyond full scale clip).
+- 16-bit: TPDF dither of +-1 LSB (the difference of two independent uniform values in
+  [0, 1) LSB, i.e. triangular over (-1, +1) LSB) is added before rounding to ``x * 2**15``.
+  This decorrelates the quantisation error from the signal (no harmonic distortion on quiet
+  tails, at the cost of a flat noise floor near -96 dBFS). The noise generator is seeded, so
+  exports are reproducible. Pure digital silence stays silent (no dither where the input is 0).
+- float: written as is (32-bit IEEE); peaks beyond 0 dBFS survive and are reported by the mix.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from studio.errors import ExportError
+
+BIT_DEPTHS = ("16", "24", "float32")
+FORMATS = ("wav", "flac")
+SAMPLE_RATES = (44100, 48000, 96000)
+_SUBTYPE = {"16": "PCM_16", "24": "PCM_24", "float32": "FLOAT"}
+_BYTES = {"16": 2, "24": 3, "float32": 4}
+
+
+def check_format(bit_depth: str, file_format: str) -> None:
+    bit_depth, file_format = str(bit_depth), str(file_format).lower()
+    if bit_depth not in BIT_DEPTHS:
+        raise ExportError(f"bit depth {bit_depth!r} is not supported; choose 16, 24 or float32")
+    if file_format not in FORMATS:
+        raise ExportError(f"audio format {file_format!r} is not supported; choose wav or flac")
+    if file_format == "flac" and bit_depth == "float32":
+        raise ExportError("FLAC cannot store 32-bit float; choose 16 or 24 bit, or WAV for float")
+
+
+def estimated_bytes(frames: int, channels: int, bit_depth: str) -> int:
+    """Upper bound of the file size (uncompressed PCM + header)."""
+    return frames * channels * _BYTES[str(bit_depth)] + 4096
+
+
+def quantise(audio: np.ndarray, bit_depth: str, *, seed: int = 0) -> np.ndarray:
+    """(channels, n) float -> (n, channels) array soundfile writes without converting again."""
+    x = np.asarray(audio, dtype=np.float32).T
+    if bit_depth == "float32":
+        return np.ascontiguousarray(x)
+    if bit_depth == "24":
+        q = np.clip(np.rint(x.astype(np.float64) * 2**23), -(2**23), 2**23 - 1).astype(np.int32)
+        return q << 8  # libsndfile takes the top 24 bits of int32 for PCM_24
+    rng = np.random.default_rng(seed)
+    scaled = x.astype(np.float64) * 2**15
+    tpdf = rng.random(scaled.shape) - rng.random(scaled.shape)
+    tpdf[x == 0] = 0.0
+    return np.clip(np.rint(scaled + tpdf), -(2**15), 2**15 - 1).astype(np.int16)
+
+
+def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, bit_depth: str = "24",
+                file_format: str = "wav", seed: int = 0) -> None:
+    """Write (channels, n) float audio to ``path`` (a temporary path from studio.fsutil)."""
+    import soundfile as sf
+
+    bit_depth, file_format = str(bit_depth), str(file_format).lower()
+    check_format(bit_depth, file_format)
+    data = quantise(audio, bit_depth, seed=seed)
+    try:
+        with sf.SoundFile(str(path), "w", samplerate=int(sample_rate), channels=data.shape[1],
+                          subtype=_SUBTYPE[bit_depth], format=file_format.upper()) as fh:
+            block = 1 << 18
+            for i in range(0, data.shape[0], block):
+                fh.write(data[i:i + block])
+    except (RuntimeError, sf.LibsndfileError) as exc:  # libsndfile reports ENOSPC etc. this way
+        raise ExportError(f"cannot write audio file {path}: {exc}") from None
+
+
+_UNSAFE = re.compile(r"[^\w .()+,-]+", re.UNICODE)
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+def safe_name(name: str, fallback: str = "track") -> str:
+    """A file-name stem from a track name: path separators and control/odd characters become
+    ``_``, leading dots and trailing dots/spaces go, Windows device names get a suffix."""
+    s = _UNSAFE.sub("_", str(name)).strip().strip(".").strip()
+    s = re.sub(r"_+", "_", s)[:100].rstrip(" .")
+    if not s:
+        s = fallback
+    if s.lower() in _RESERVED:
+        s += "_"
+    return s
+
+
+def unique_names(names: Iterable[str], *, taken: Iterable[str] = ()) -> list[str]:
+    """Sanitised, case-insensitively unique stems (``Drums``, ``Drums (2)``...)."""
+    used = {t.lower() for t in taken}
+    out = []
+    for n in names:
+        base = safe_name(n)
+        cand, k = base, 2
+        while cand.lower() in used:
+            cand, k = f"{base} ({k})", k + 1
+        used.add(cand.lower())
+        out.append(cand)
+    return out
