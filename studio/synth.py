@@ -29,8 +29,11 @@ Timing
     cost stays that of the voices. Note-offs go to the lane that started the note, at that
     lane's nearest block boundary (release starts within 32 frames = 0.7 ms of the exact time).
     What one synth would do between notes on different lanes is reproduced: a note-on releases
-    an earlier still-held note of the same key, and on the drum channel the GM exclusive groups
-    (open/closed/pedal hi-hat, whistles, guiros, cuicas, triangles) choke each other.
+    an earlier still-held note of the same key. On the drum channel the GM exclusive groups
+    (open/closed/pedal hi-hat, whistles, guiros, cuicas, triangles) must choke each other, which
+    FluidSynth only does within one synth: a group note that follows a still-ringing note of its
+    group plays on that note's lane, at the lane's nearest block boundary (within 32 frames =
+    0.67 ms at 48 kHz of its exact sample). Every other onset is exact to the sample.
 
 Channels
     Melodic parts play on channel 0 with their GM program (bank 0); drums on channel 10 (index
@@ -72,6 +75,7 @@ SOUNDFONT_CANDIDATES = (
     "/usr/share/soundfonts/default.sf2",
 )
 REFERENCE_PEAK_DBFS = -12.0
+_FLUID_WARN = 2  # fluid_log_level
 BLOCK = 64  # FluidSynth's FLUID_BUFSIZE: voices start on these boundaries
 MAX_TAIL_S = 20.0  # when no length is given, render release tails at most this long
 DRUM_BANK = 128
@@ -111,6 +115,8 @@ def _fluidsynth():
             lib.fluid_synth_set_gain.restype = None
             lib.fluid_synth_get_active_voice_count.argtypes = [ctypes.c_void_p]
             lib.fluid_synth_get_active_voice_count.restype = ctypes.c_int
+            lib.fluid_set_log_function.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+            lib.fluid_set_log_function.restype = ctypes.c_void_p
             _fs_module = fluidsynth
     return _fs_module
 
@@ -169,7 +175,7 @@ class _Font:
         fs = _fluidsynth()
         synth = fs.Synth(
             gain=float(self.gain), samplerate=float(self.sample_rate), channels=16,
-            **{"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 256,
+            **{"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": POLYPHONY,
                "synth.cpu-cores": 1},
         )
         sfid = synth.sfload(str(self.path))
@@ -177,15 +183,16 @@ class _Font:
             synth.delete()
             raise SynthError(f"{self.path} is not a readable soundfont (FluidSynth refused it); "
                              "choose another .sf2/.sf3 file")
-        return _Synth(synth, sfid)
+        s = _Synth(synth, sfid)
+        _settle(s)
+        return s
 
     def _calibrate(self, s: _Synth) -> float:
         s.synth.program_select(0, s.sfid, 0, 0)
         out = np.zeros((2, self.sample_rate), np.float32)
         s.synth.noteon(0, 60, 100)
         _process(s, out, 0, out.shape[1])
-        s.synth.system_reset()
-        _drain(s)
+        _settle(s)
         peak = float(np.abs(out).max())
         if not peak > 0:
             raise SynthError(f"{self.path} has no playable piano preset; choose a General MIDI soundfont")
@@ -200,8 +207,7 @@ class _Font:
         return s
 
     def release(self, s: _Synth) -> None:
-        s.synth.system_reset()
-        _drain(s)
+        _settle(s)
         with self._lock:
             self._free.append(s)
 
@@ -235,6 +241,37 @@ def _process(s: _Synth, out: np.ndarray, start: int, stop: int) -> None:
     _fluidsynth()._fl.fluid_synth_process(s.synth.synth, n, 0, None, 2, ptrs)
 
 
+POLYPHONY = 256
+
+
+def _settle(s: _Synth) -> None:
+    """Bring a synth into one canonical state, whatever it played before.
+
+    FluidSynth ramps a voice's amplitude over its first block from the value its voice slot
+    was left with; a slot whose last voice was cut off by a reset keeps that voice's level.
+    So the same note would render slightly differently (up to ~-45 dB) depending on what the
+    synth played earlier. Filling every slot with a quiet note and resetting leaves all slots
+    in the same state, which makes renders bit-identical however synths are pooled.
+    """
+    lib = _fluidsynth()._fl
+    s.synth.system_reset()
+    _drain(s)
+    previous = lib.fluid_set_log_function(_FLUID_WARN, None, None)  # a full pool warns per note
+    try:
+        key = 0
+        while lib.fluid_synth_get_active_voice_count(s.synth.synth) < POLYPHONY and key < 16 * 128:
+            if key % 128 == 0:
+                s.synth.program_select(key // 128, s.sfid, 0, 0)
+            s.synth.noteon(key // 128, key % 128, 1)
+            key += 1
+        scratch = np.zeros((2, BLOCK), np.float32)
+        _process(s, scratch, 0, BLOCK)
+    finally:
+        lib.fluid_set_log_function(_FLUID_WARN, previous, None)
+    s.synth.system_reset()
+    _drain(s)
+
+
 def _drain(s: _Synth) -> None:
     """Let voices killed by a reset finish and consume FluidSynth's partly used block, so the
     next user starts from silence exactly on a block boundary."""
@@ -256,6 +293,7 @@ class _Lane:
     def __init__(self, s: _Synth, origin: int, channel: int) -> None:
         self.s, self.origin, self.pos, self.channel = s, origin, origin, channel
         self.held: dict[int, int] = {}  # key -> id of the note holding it
+        self.groups: set[tuple[int, ...]] = set()  # exclusive drum groups started since rephase
         self.idle = True
 
     def aligned(self, p: int) -> bool:
@@ -280,6 +318,7 @@ class _Lane:
 
     def rephase(self, p: int) -> None:
         self.origin = self.pos = p
+        self.groups.clear()
 
 
 def render_notes(
@@ -348,30 +387,39 @@ def render_notes(
                     lane.s.synth.noteoff(channel, note.pitch)
                     del lane.held[note.pitch]
                 continue
-            # what a single synth would cut off: same key, and drum exclusive groups
-            keys = _CHOKE.get(note.pitch, (note.pitch,)) if drums else (note.pitch,)
-            for other in lanes:
-                hit = [key for key in keys if key in other.held]
-                if not hit:
-                    continue
-                other.render_to(other.nearest(p), out)
-                for key in hit:
-                    other.s.synth.noteoff(channel, key)
-                    owner.pop(other.held.pop(key), None)
-            lane = next((ln for ln in lanes if not ln.idle and ln.aligned(p)), None)
-            if lane is None:
-                for ln in lanes:
-                    if not ln.idle:
-                        ln.render_to(ln.floor(p), out)
-                    if ln.idle:
-                        lane = ln
-                        break
-            if lane is None:
-                lane = new_lane(p)
-            if lane.idle:
-                lane.rephase(p)
-                lane.idle = False
-            lane.render_to(p, out)
+            group = _CHOKE.get(note.pitch) if drums else None
+            lane = None
+            if group is not None:  # exclusive drum group still ringing on a lane: share it
+                lane = next((ln for ln in lanes if not ln.idle and group in ln.groups), None)
+            if lane is not None:
+                # FluidSynth's exclusive class cuts the earlier sound; the onset goes to that
+                # lane's nearest block boundary (<= 32 frames off; see the module doc)
+                lane.render_to(lane.nearest(p), out)
+            else:
+                # a note-on releases a still-held note of the same key (as one synth would)
+                for other in lanes:
+                    held = other.held.get(note.pitch)
+                    if held is None:
+                        continue
+                    other.render_to(other.nearest(p), out)
+                    other.s.synth.noteoff(channel, note.pitch)
+                    owner.pop(other.held.pop(note.pitch), None)
+                lane = next((ln for ln in lanes if not ln.idle and ln.aligned(p)), None)
+                if lane is None:
+                    for ln in lanes:
+                        if not ln.idle:
+                            ln.render_to(ln.floor(p), out)
+                        if ln.idle:
+                            lane = ln
+                            break
+                if lane is None:
+                    lane = new_lane(p)
+                if lane.idle:
+                    lane.rephase(p)
+                    lane.idle = False
+                lane.render_to(p, out)
+            if group is not None:
+                lane.groups.add(group)
             lane.s.synth.noteon(channel, note.pitch, int(note.velocity))
             lane.held[note.pitch] = i
             owner[i] = lane

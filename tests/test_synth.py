@@ -1,0 +1,140 @@
+"""studio.synth: soundfont lookup, sample-accurate timing, level, drums, tails, errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from studio import synth
+from studio.music import Note
+
+SF = "/usr/share/sounds/sf2/TimGM6mb.sf2"
+pytestmark = pytest.mark.skipif(not __import__("os").path.exists(SF), reason="timgm6mb-soundfont not installed")
+
+
+def onset(audio: np.ndarray, threshold: float = 1e-4, start: int = 0) -> int:
+    level = np.abs(audio).max(axis=0)
+    idx = np.nonzero(level[start:] > threshold)[0]
+    return start + int(idx[0]) if idx.size else -1
+
+
+@pytest.mark.parametrize("sr", [44100, 48000])
+def test_onsets_within_1ms_at_non_round_times(sr):
+    times = [0.1234, 0.50017, 0.9, 1.33331, 1.777]
+    for t in times:
+        a = synth.render_notes([Note(t, 0.2, 60, 100)], sr, soundfont=SF)
+        err_s = (onset(a) - round(t * sr)) / sr
+        assert 0 <= err_s < 1e-3, (t, err_s)
+
+
+def test_timing_is_sample_exact_between_grid_phases():
+    """The same note at two times whose offsets differ by a non-multiple of FluidSynth's block
+    gives the same samples, shifted by exactly the difference (no block quantisation)."""
+    sr = 48000
+    p1, p2 = 4800, 4800 + 37 * 64 + 29
+    a = synth.render_notes([Note(p1 / sr, 0.3, 67, 90)], sr, soundfont=SF, n_samples=sr)
+    b = synth.render_notes([Note(p2 / sr, 0.3, 67, 90)], sr, soundfont=SF, n_samples=sr)
+    assert np.all(a[:, :p1] == 0) and np.all(b[:, :p2] == 0)
+    n = 20000
+    np.testing.assert_array_equal(a[:, p1:p1 + n], b[:, p2:p2 + n])
+
+
+def test_overlapping_notes_at_many_phases_each_start_on_time():
+    """Several notes sounding together at unrelated sample phases (several lanes): what each note
+    adds to the render is exactly that note rendered alone (same samples, same place)."""
+    sr = 48000
+    starts = [0.1, 0.1 + 13 / sr, 0.1 + 101 / sr, 0.2 + 7 / sr, 0.23 + 51 / sr]
+    notes = [Note(t, 0.8, 48 + 5 * i, 100) for i, t in enumerate(starts)]
+    full = synth.render_notes(notes, sr, soundfont=SF, n_samples=sr)
+    prev = np.zeros_like(full)
+    for i in range(len(notes)):
+        upto = synth.render_notes(notes[: i + 1], sr, soundfont=SF, n_samples=sr)
+        diff = upto - prev
+        p = round(starts[i] * sr)
+        assert np.abs(diff[:, :p]).max() < 1e-6, i  # only float summation order differs
+        solo = synth.render_notes([notes[i]], sr, soundfont=SF, n_samples=sr)
+        np.testing.assert_allclose(diff, solo, atol=1e-6)  # exactly the note alone, in place
+        prev = upto
+    np.testing.assert_allclose(prev, full, atol=1e-6)
+
+
+def test_reference_level_and_determinism():
+    sr = 48000
+    a = synth.render_notes([Note(0.0, 1.0, 60, 100)], sr, soundfont=SF)
+    peak = 20 * np.log10(np.abs(a).max())
+    assert abs(peak - synth.REFERENCE_PEAK_DBFS) < 0.5
+    b = synth.render_notes([Note(0.0, 1.0, 60, 100)], sr, soundfont=SF)
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float32 and a.shape[0] == 2
+    # velocity matters
+    soft = synth.render_notes([Note(0.0, 1.0, 60, 30)], sr, soundfont=SF)
+    assert np.abs(soft).max() < 0.5 * np.abs(a).max()
+
+
+def test_release_tail_beyond_last_note_and_fixed_length():
+    sr = 44100
+    a = synth.render_notes([Note(0.1, 0.2, 60, 100)], sr, soundfont=SF)
+    end = round(0.3 * sr)
+    assert a.shape[1] > end + 0.05 * sr  # the release rings on after the note-off
+    assert np.abs(a[:, end + int(0.01 * sr):]).max() > 1e-3
+    b = synth.render_notes([Note(0.1, 0.2, 60, 100)], sr, soundfont=SF, n_samples=12345)
+    assert b.shape == (2, 12345)
+    # note-off ends the note: a long note is still loud where the short one has faded
+    long = synth.render_notes([Note(0.1, 2.0, 60, 100)], sr, soundfont=SF, n_samples=2 * sr)
+    w = slice(int(1.5 * sr), int(1.6 * sr))
+    assert np.abs(long[:, w]).max() > 5 * np.abs(a[:, w]).max() if a.shape[1] > w.stop else True
+
+
+def test_drums_use_the_drum_bank_and_programs_differ():
+    sr = 48000
+    snare = synth.render_notes([Note(0.0, 0.1, 38, 100, 9)], sr, drums=True, soundfont=SF, n_samples=sr // 2)
+    piano = synth.render_notes([Note(0.0, 0.1, 38, 100)], sr, program=0, soundfont=SF, n_samples=sr // 2)
+    bass = synth.render_notes([Note(0.0, 0.1, 38, 100)], sr, program=33, soundfont=SF, n_samples=sr // 2)
+    assert np.abs(snare).max() > 0.01
+    # a snare is noise: much higher zero-crossing rate than a piano D2
+    zc = lambda x: np.mean(np.abs(np.diff(np.sign(x[0, : sr // 10]))) > 0)  # noqa: E731
+    assert zc(snare) > 3 * zc(piano)
+    assert not np.allclose(piano, bass, atol=1e-3)
+
+
+def test_hihat_choke_across_lanes():
+    """A closed hi-hat cuts an open one even when they start at different block phases."""
+    sr = 48000
+    open_hat = [Note(0.0, 1.0, 46, 110, 9)]
+    choked = open_hat + [Note(0.3 + 17 / sr, 0.05, 42, 1, 9)]  # a very soft closed hat
+    a = synth.render_notes(open_hat, sr, drums=True, soundfont=SF, n_samples=sr)
+    b = synth.render_notes(choked, sr, drums=True, soundfont=SF, n_samples=sr)
+    w = slice(int(0.6 * sr), int(0.9 * sr))
+    assert np.abs(b[:, w]).max() < 0.3 * np.abs(a[:, w]).max()
+
+
+def test_missing_soundfont_errors(monkeypatch, tmp_path):
+    monkeypatch.setenv(synth.SOUNDFONT_ENV, str(tmp_path / "nope.sf2"))
+    with pytest.raises(synth.SynthError, match="STUDIO_SOUNDFONT"):
+        synth.render_notes([Note(0, 0.1, 60, 100)], 48000)
+    monkeypatch.delenv(synth.SOUNDFONT_ENV)
+    monkeypatch.setattr(synth, "SOUNDFONT_CANDIDATES", (str(tmp_path / "x.sf2"),))
+    with pytest.raises(synth.SynthError, match="fluid-soundfont-gm"):
+        synth.find_soundfont()
+
+
+def test_missing_library_is_a_clear_error(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name == "fluidsynth":
+            raise OSError("libfluidsynth.so.3: cannot open shared object file")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(synth, "_fs_module", None)
+    monkeypatch.setattr(builtins, "__import__", fake)
+    with pytest.raises(synth.SynthError, match="libfluidsynth3"):
+        synth._fluidsynth()
+
+
+def test_default_soundfont_order(monkeypatch):
+    monkeypatch.delenv(synth.SOUNDFONT_ENV, raising=False)
+    assert synth.SOUNDFONT_CANDIDATES[0].endswith("FluidR3_GM.sf2")
+    found = synth.find_soundfont()
+    assert found.is_file()
