@@ -1,0 +1,181 @@
+"""studio.render: stems, exact length, mute/solo, gain/pan, audio tracks, registries, limiter."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from studio import render
+from studio.errors import StudioError
+from studio.music import Note
+from studio.project import Mixer, Project, Track, TrackKind, VideoClip
+
+SF = "/usr/share/sounds/sf2/TimGM6mb.sf2"
+
+
+@pytest.fixture(autouse=True)
+def _small_font(monkeypatch):
+    monkeypatch.setenv("STUDIO_SOUNDFONT", SF)
+
+
+def make_project(tmp_path, duration=2.0317, sr=48000) -> Project:
+    p = Project(name="r", sample_rate=sr, video=VideoClip("v.mp4", duration, 25.0, 64, 48))
+    p.path = tmp_path / "project.json"
+    return p
+
+
+def tone(tmp_path, name="tone.wav", sr=44100, secs=1.0, freq=440.0, amp=0.25, channels=1):
+    t = np.arange(int(sr * secs)) / sr
+    x = (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    data = x if channels == 1 else np.stack([x, 0.5 * x], axis=1)
+    sf.write(tmp_path / name, data, sr)
+    return name
+
+
+@pytest.mark.parametrize("sr", [44100, 48000])
+def test_stems_have_the_videos_exact_length(tmp_path, sr):
+    p = make_project(tmp_path, duration=2.0317, sr=sr)
+    p.add_track(Track("piano", TrackKind.MIDI, notes=[Note(1.9, 1.0, 60, 100)]))  # rings past the end
+    p.add_track(Track("tone", TrackKind.AUDIO, audio_path=tone(tmp_path, secs=0.5), offset_s=0.25))
+    r = render.render_project(p)
+    n = round(2.0317 * sr)
+    assert r.mix.shape == (2, n) and all(s.shape == (2, n) for s in r.stems.values())
+    assert r.sample_rate == sr and r.mix.dtype == np.float32
+
+
+def test_audio_track_is_resampled_and_placed_at_its_offset(tmp_path):
+    p = make_project(tmp_path, duration=2.0)
+    tr = p.add_track(Track("tone", TrackKind.AUDIO, audio_path=tone(tmp_path, sr=44100, secs=0.5), offset_s=0.75))
+    stem = render.render_project(p).stems[tr.id]
+    level = np.abs(stem).max(axis=0)
+    first = int(np.argmax(level > 1e-3))
+    assert abs(first - 0.75 * 48000) <= 2
+    last = len(level) - int(np.argmax(level[::-1] > 1e-3))
+    assert abs(last - 1.25 * 48000) <= 3
+    # frequency survives resampling: 440 Hz at 48 kHz
+    seg = stem[0, 40000:58000]
+    spec = np.abs(np.fft.rfft(seg * np.hanning(seg.size)))
+    assert abs(np.argmax(spec) * 48000 / seg.size - 440) < 3
+    # negative offset trims the start
+    tr.offset_s = -0.25
+    stem = render.render_project(p).stems[tr.id]
+    assert np.abs(stem[:, :100]).max() > 0.01 and np.abs(stem[:, int(0.26 * 48000):]).max() == 0
+
+
+def test_mute_solo_gain_pan(tmp_path):
+    p = make_project(tmp_path, duration=1.0)
+    a = p.add_track(Track("a", TrackKind.AUDIO, audio_path=tone(tmp_path, "a.wav", sr=48000)))
+    b = p.add_track(Track("b", TrackKind.AUDIO, audio_path=tone(tmp_path, "b.wav", sr=48000, freq=660)))
+    both = render.render_project(p)
+    assert set(both.stems) == {a.id, b.id}
+    np.testing.assert_allclose(both.mix, both.stems[a.id] + both.stems[b.id], atol=1e-6)
+    b.mixer = Mixer(mute=True)
+    assert set(render.render_project(p).stems) == {a.id}
+    b.mixer = Mixer(solo=True)
+    r = render.render_project(p)
+    assert set(r.stems) == {b.id}
+    np.testing.assert_array_equal(r.mix, r.stems[b.id])
+    # gain: -6 dB halves the amplitude
+    b.mixer = Mixer(gain_db=-6.0)
+    r2 = render.render_project(p)
+    ratio = np.abs(r2.stems[b.id]).max() / np.abs(both.stems[b.id]).max()
+    assert abs(20 * math.log10(ratio) + 6.0) < 0.01
+    # pan: hard left silences the right side, constant power
+    b.mixer = Mixer(pan=-1.0)
+    s = render.render_project(p).stems[b.id]
+    assert np.abs(s[1]).max() < 1e-7
+    assert abs(np.abs(s[0]).max() / np.abs(both.stems[b.id][0]).max() - math.sqrt(2)) < 1e-4
+    for pan in (-0.7, -0.2, 0.0, 0.4, 1.0):
+        gl, gr = render.pan_gains(pan)
+        assert abs(gl**2 + gr**2 - 2.0) < 1e-9
+    assert render.pan_gains(0.0) == (1.0, 1.0)
+
+
+def test_midi_tracks_render_their_program_and_drums(tmp_path):
+    p = make_project(tmp_path, duration=1.0)
+    drums = p.add_track(Track("drums", TrackKind.MIDI, channel=9, notes=[Note(0.1, 0.1, 38, 100, 9)]))
+    piano = p.add_track(Track("piano", TrackKind.MIDI, notes=[Note(0.1, 0.5, 60, 100)]))
+    r = render.render_project(p)
+    for tid in (drums.id, piano.id):
+        first = int(np.argmax(np.abs(r.stems[tid]).max(axis=0) > 1e-5))
+        assert 0 <= first - 4800 < 48  # < 1 ms
+    assert not np.allclose(r.stems[drums.id], r.stems[piano.id], atol=1e-3)
+
+
+def test_foley_needs_a_registered_engine(tmp_path):
+    p = make_project(tmp_path, duration=0.5)
+    p.add_track(Track("hits", TrackKind.FOLEY, engine="foley-modal"))
+    with pytest.raises(StudioError, match="foley-modal"):
+        render.render_project(p)
+    calls = []
+
+    def fake(track, project, sample_rate, job):
+        calls.append(track.name)
+        x = np.zeros((2, sample_rate), np.float32)  # longer than the project: gets trimmed
+        x[:, 100] = 0.5
+        return x
+
+    render.register_track_renderer("foley-modal", fake)
+    try:
+        r = render.render_project(p)
+    finally:
+        render.unregister_track_renderer("foley-modal")
+    assert calls == ["hits"]
+    stem = next(iter(r.stems.values()))
+    assert stem.shape == (2, 24000) and stem[0, 100] == 0.5
+
+
+def test_room_uses_the_spatializer(tmp_path):
+    p = make_project(tmp_path, duration=0.5)
+    p.add_track(Track("a", TrackKind.AUDIO, audio_path=tone(tmp_path, sr=48000), room="hall"))
+    with pytest.raises(StudioError, match="spatial"):
+        render.render_project(p)
+    render.register_spatializer(lambda audio, track, project, sr: audio * np.array([[1.0], [0.0]], np.float32))
+    try:
+        s = next(iter(render.render_project(p).stems.values()))
+    finally:
+        render.register_spatializer(None)
+    assert np.abs(s[1]).max() == 0 and np.abs(s[0]).max() > 0.1
+
+
+def test_limiter_keeps_loud_mix_under_ceiling_and_leaves_quiet_mix_alone(tmp_path):
+    sr = 48000
+    rng = np.random.default_rng(1)
+    loud = (0.4 * rng.standard_normal((2, sr * 2))).astype(np.float32)
+    loud[:, 30000:30050] *= 6.0
+    out, red = render.limit(loud, sr, ceiling_dbfs=-1.0)
+    assert np.abs(out).max() <= 10 ** (-1 / 20) + 1e-7 and red > 3
+    # a single burst in a quiet signal: far from it the gain is back to unity
+    burst = (0.05 * rng.standard_normal((2, sr))).astype(np.float32)
+    burst[:, 20000:20100] = 0.99
+    lim, _ = render.limit(burst, sr, ceiling_dbfs=-1.0)
+    np.testing.assert_array_equal(lim[:, :19000], burst[:, :19000])
+    np.testing.assert_array_equal(lim[:, 40000:], burst[:, 40000:])
+    assert np.abs(lim[:, 20000:20100]).max() <= 10 ** (-1 / 20) + 1e-7
+    quiet = (0.1 * rng.standard_normal((2, sr))).astype(np.float32)
+    same, red = render.limit(quiet, sr, ceiling_dbfs=-1.0)
+    assert red == 0.0 and np.array_equal(same, quiet)
+    # through the project: the mix peaks report clipping, the limiter fixes it, stems untouched
+    p = make_project(tmp_path, duration=1.0)
+    for i in range(4):
+        p.add_track(Track(f"t{i}", TrackKind.AUDIO, audio_path=tone(tmp_path, f"t{i}.wav", sr=sr, amp=0.9),
+                          mixer=Mixer(gain_db=3.0)))
+    r = render.render_project(p)
+    assert r.clipped and r.peak_dbfs > 0
+    rl = render.render_project(p, limiter=True)
+    assert not rl.clipped and rl.peak_dbfs <= -1.0 + 1e-4
+    for tid in r.stems:
+        np.testing.assert_array_equal(r.stems[tid], rl.stems[tid])
+
+
+def test_time_range(tmp_path):
+    p = make_project(tmp_path, duration=2.0)
+    p.add_track(Track("piano", TrackKind.MIDI, notes=[Note(1.0, 0.3, 60, 100)]))
+    full = render.render_project(p)
+    part = render.render_project(p, time_range=(0.5, 1.5))
+    assert part.mix.shape[1] == 48000
+    np.testing.assert_allclose(part.mix, full.mix[:, 24000:72000], atol=1e-7)
+    with pytest.raises(StudioError):
+        render.render_project(p, time_range=(3.0, 4.0))
