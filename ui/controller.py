@@ -1,0 +1,207 @@
+"""What the window's commands do: open a video (probe, then analyse in the background), open and
+save projects (with autosave recovery), generate / re-generate with the engines, export. Long work
+runs on ``Workers``; results are applied on the GUI thread, edits as undo commands."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QStandardPaths, Signal
+
+from studio.generate import GenerateSettings
+from studio.project import Project, autosave_path, has_newer_autosave
+from ui import generation, undo
+from ui.document import Document
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".mts", ".wmv", ".flv"}
+
+
+def projects_dir() -> Path:
+    env = os.environ.get("STUDIO_PROJECTS_DIR")
+    if env:
+        return Path(env)
+    docs = QStandardPaths.writableLocation(QStandardPaths.DocumentsLocation) or str(Path.home())
+    return Path(docs) / "Video Sound Studio"
+
+
+class Controller(QObject):
+    error = Signal(str, str)  # title, message for the user
+    info = Signal(str)  # a status line
+    busyChanged = Signal(bool, str)  # a project job (analysis, generation, export) runs / ended
+    progress = Signal(float, str)
+    exported = Signal(object)  # ExportReport
+
+    def __init__(self, doc: Document, workers, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.doc, self.workers = doc, workers
+        self.current = None  # the running project job's handle
+        self.ask_restore = lambda path: False  # the window replaces this with a question
+
+    # -- jobs -----------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self.current is not None
+
+    def _start(self, name: str, fn, *args, on_done, title: str, **kwargs):
+        if self.current is not None:
+            self.error.emit(title, f"wait for {self.current.name} to finish, or cancel it")
+            return None
+        h = self.workers.submit(name, fn, *args, **kwargs)
+        self.current = h
+        h.progress.connect(self.progress)
+        h.finished.connect(on_done)
+        h.failed.connect(lambda msg: self.error.emit(title, msg))
+        h.cancelled.connect(lambda: self.info.emit(f"{name} cancelled"))
+        h.ended.connect(lambda: self._ended(h))
+        self.busyChanged.emit(True, name)
+        return h
+
+    def _ended(self, handle) -> None:
+        if self.current is handle:
+            self.current = None
+            self.busyChanged.emit(False, "")
+
+    def cancel(self) -> None:
+        if self.current is not None:
+            self.current.cancel()
+
+    # -- opening --------------------------------------------------------------------------------
+    def open_path(self, path: str | Path) -> None:
+        """A dropped or chosen file: a project file opens as a project, anything else as a video."""
+        p = Path(path)
+        if p.suffix.lower() == ".json" or p.is_dir():
+            self.open_project(p)
+        else:
+            self.open_video(p)
+
+    def open_video(self, path: str | Path) -> None:
+        video = Path(path)
+        if not video.is_file():
+            self.error.emit("Cannot open video", f"{video} does not exist or is not a file")
+            return
+        target = generation.unique_project_path(projects_dir(), video)
+        self._start("opening video", generation.open_video, video.resolve(), target,
+                    on_done=self._video_opened, title=f"Cannot open {video.name}")
+
+    def _video_opened(self, project: Project) -> None:
+        self.doc.set_project(project, None)
+        self.info.emit(f"{project.name}: {project.duration_s:.1f} s; analysing\u2026")
+        self._ended(self.current)  # free the slot now: analysis is the next job
+        self.analyse()
+
+    def analyse(self) -> None:
+        if self.doc.video_path is None:
+            return
+        self._start("analysing video", generation.analyse, self.doc.video_path,
+                    on_done=self._analysed, title="Analysis failed")
+
+    def _analysed(self, timeline) -> None:
+        fresh = self.doc.analysis is None
+        self.doc.set_analysis(timeline)
+        if fresh and not self.doc.project.tracks:
+            self.tempo_from_analysis()
+        self.info.emit(f"analysis: {timeline.tempo_bpm:.1f} BPM, {len(timeline.impacts)} impacts, "
+                       f"{len(timeline.cuts_s)} cuts")
+
+    def tempo_from_analysis(self) -> None:
+        if self.doc.analysis is None:
+            return
+        tempo = generation.tempo_from_analysis(self.doc.analysis)
+        if tempo is None:
+            self.info.emit("too few visual beats for a tempo map; the tempo stays as it is")
+            return
+        undo.set_tempo(self.doc, tempo, "Tempo from video")
+
+    def open_project(self, path: str | Path) -> None:
+        from studio.errors import StudioError
+
+        p = Path(path)
+        if p.is_dir():
+            p = p / "project.json"
+        try:
+            restore = has_newer_autosave(p) and self.ask_restore(p)
+            project = Project.load(autosave_path(p) if restore else p)
+            project.path = p
+        except StudioError as exc:
+            self.error.emit("Cannot open project", str(exc))
+            return
+        self.doc.set_project(project, Document.load_analysis(project))
+        if restore:  # unsaved until the user saves: mark modified with a marker step
+            undo.set_tempo(self.doc, project.tempo, "Restored autosave")
+            self.doc.undo_stack.resetClean()
+        missing = project.missing_assets()
+        if missing:
+            self.error.emit("Missing files", "these files of the project are missing:\n" + "\n".join(missing))
+        if self.doc.analysis is None and self.doc.video_path is not None and self.doc.video_path.exists():
+            self.analyse()
+
+    def save(self, path: str | Path | None = None) -> bool:
+        from studio.errors import StudioError
+
+        try:
+            target = self.doc.save(path)
+        except StudioError as exc:
+            self.error.emit("Cannot save", str(exc))
+            return False
+        self.info.emit(f"saved {target}")
+        return True
+
+    # -- generation -----------------------------------------------------------------------------
+    def _settings(self, s: dict) -> GenerateSettings:
+        return GenerateSettings(engines=tuple(s["engines"]), seed=int(s["seed"]), room=s.get("room"),
+                                style=s.get("style"))
+
+    def generate(self, s: dict) -> None:
+        if self.doc.analysis is None:
+            self.error.emit("Generate", "the video has not been analysed yet")
+            return
+        snap = generation.snapshot(self.doc.project)
+        self._start("generating", generation.run_engines, snap, self.doc.analysis, self._settings(s),
+                    list(s["engines"]), on_done=lambda tracks: self._generated(tracks, s), title="Generation failed")
+
+    def _generated(self, tracks, s: dict) -> None:
+        tracks = generation.with_material(tracks, s.get("material"))
+        if not tracks:
+            self.info.emit("the engines produced no tracks for this video")
+            return
+        undo.add_tracks(self.doc, tracks, f"Generate {', '.join(s['engines'])}")
+        self.info.emit(f"generated {len(tracks)} track{'s' * (len(tracks) != 1)}")
+
+    def regenerate(self, s: dict) -> None:
+        snap = generation.snapshot(self.doc.project)
+        self._start("re-generating", generation.run_engines, snap, self.doc.analysis, self._settings(s),
+                    list(s["engines"]), on_done=lambda tracks: self._regenerated(tracks, s),
+                    title="Re-generation failed")
+
+    def _regenerated(self, tracks, s: dict) -> None:
+        try:
+            old = self.doc.track(s["track_id"])
+        except Exception:
+            self.info.emit("the track was deleted while it was re-generated")
+            return
+        new = generation.pick_counterpart(old, generation.with_material(tracks, s.get("material")))
+        if new is None:
+            self.error.emit("Re-generate", f"the {old.engine} engine produced no {old.kind.value} track this time")
+            return
+        region = s.get("region")
+        what = f"region {region[0]:.2f}\u2013{region[1]:.2f} s of " if region else ""
+        undo.replace_track(self.doc, old.id, generation.regenerated(old, new, region),
+                           f"Re-generate {what}{old.name} (seed {s['seed']})")
+
+    # -- export ---------------------------------------------------------------------------------
+    def export(self, args: dict) -> None:
+        from export import export_project
+
+        for key in ("stems_dir", "mix_path", "midi_path", "video_path", "rpp_path"):
+            p = args.get(key)
+            if p is not None:
+                (p if key == "stems_dir" else p.parent).parent.mkdir(parents=True, exist_ok=True)
+                if key != "stems_dir":
+                    p.parent.mkdir(parents=True, exist_ok=True)
+        snap = generation.snapshot(self.doc.project)
+        self._start("exporting", export_project, snap, on_done=self._exported, title="Export failed", **args)
+
+    def _exported(self, report) -> None:
+        self.info.emit(f"exported {len(report.files)} files (peak {report.peak_dbfs:.1f} dBFS"
+                       f"{', clipped' if report.clipped else ''})")
+        self.exported.emit(report)

@@ -1,0 +1,119 @@
+"""Work the UI runs in the background (no Qt here): opening a video as a project, analysing it,
+and running the engine adapters of studio.generate on the *open* project (not a new folder).
+
+Adapters (``studio.generate.ADAPTERS``) take ``(project, timeline, settings, job)`` and return
+tracks; they get a snapshot copy of the project, so the GUI thread's model is never touched
+from a worker. Results are applied by the GUI as one undo command.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+
+from studio.jobs import Job
+from studio.music import TempoMap
+from studio.project import Project, Track
+
+ANALYSIS_FILE = "analysis.npz"
+
+
+def unique_project_path(projects_dir: Path, video: Path) -> Path:
+    """``projects_dir/<video stem>[-n]/project.json`` that does not exist yet."""
+    stem = re.sub(r"[^\w.-]+", "_", video.stem).strip("._") or "project"
+    for n in range(1, 1000):
+        folder = projects_dir / (stem if n == 1 else f"{stem}-{n}")
+        if not (folder / "project.json").exists():
+            return folder / "project.json"
+    raise OSError(f"too many projects named {stem} in {projects_dir}")
+
+
+def open_video(video: Path, project_path: Path, job: Job | None = None) -> Project:
+    """Probe ``video`` and save a fresh project around it (MediaError/ProjectError for bad files)."""
+    from studio.project import new_project_for_video
+
+    job = Job.quiet(job)
+    job.report(0.0, f"opening {video.name}")
+    project = new_project_for_video(video, project_path)
+    project.save(project_path)
+    job.report(1.0, "opened")
+    return project
+
+
+def analyse(video: Path, job: Job | None = None):
+    from studio.analysis import analyze
+
+    return analyze(video, job=job)
+
+
+def tempo_from_analysis(timeline) -> TempoMap | None:
+    """The tempo map whose bar 1 starts on the first visual downbeat (as studio.generate does)."""
+    beats = np.asarray(timeline.beat_times_s, float)
+    if len(beats) < 2:
+        return None
+    first = 0
+    if len(timeline.downbeat_times_s):
+        first = int(np.argmin(np.abs(beats - timeline.downbeat_times_s[0])))
+    beats = beats[first:]
+    if len(beats) < 2:
+        return None
+    return TempoMap.from_beats(beats, beats_per_bar=timeline.params.beats_per_bar)
+
+
+def snapshot(project: Project) -> Project:
+    """An independent copy of the project (same path) for a worker to read."""
+    copy = Project.from_dict(project.to_dict())
+    copy.path = project.path
+    return copy
+
+
+def run_engines(project: Project, timeline, settings, engines: list[str], job: Job | None = None) -> list[Track]:
+    """Run each engine's adapter on ``project`` (a snapshot); the tracks they return, in order."""
+    from studio.generate import _adapter
+
+    job = Job.quiet(job)
+    adapters = [(name, _adapter(name)) for name in engines]  # fail before any work
+    tracks: list[Track] = []
+    for i, (name, adapter) in enumerate(adapters):
+        sub = job.sub(i / len(adapters), (i + 1) / len(adapters))
+        sub.report(0.0, f"generating {name}")
+        for t in adapter(project, timeline, settings, sub):
+            tracks.append(t if t.engine else dataclasses.replace(t, engine=name))
+    job.report(1.0, "done")
+    return tracks
+
+
+def with_material(tracks: list[Track], material: str | None) -> list[Track]:
+    """Foley events of ``tracks`` set to ``material`` (None: keep what the engine chose)."""
+    if not material:
+        return tracks
+    return [dataclasses.replace(t, events=[dataclasses.replace(e, material=material) for e in t.events])
+            if t.events else t for t in tracks]
+
+
+def pick_counterpart(old: Track, candidates: list[Track]) -> Track | None:
+    """The freshly generated track that corresponds to ``old`` (same name, else same kind)."""
+    for t in candidates:
+        if t.name == old.name and t.kind == old.kind:
+            return t
+    return next((t for t in candidates if t.kind == old.kind), None)
+
+
+def merge_region(old: Track, new: Track, start_s: float, end_s: float) -> Track:
+    """``old`` with its notes and events inside [start_s, end_s) taken from ``new``."""
+    def inside(t: float) -> bool:
+        return start_s <= t < end_s
+
+    notes = [n for n in old.notes if not inside(n.start_s)] + [n for n in new.notes if inside(n.start_s)]
+    events = [e for e in old.events if not inside(e.time_s)] + [e for e in new.events if inside(e.time_s)]
+    return dataclasses.replace(old, notes=sorted(notes, key=lambda n: (n.start_s, n.pitch)),
+                               events=sorted(events, key=lambda e: e.time_s))
+
+
+def regenerated(old: Track, new: Track, region: tuple[float, float] | None) -> Track:
+    """The replacement for ``old``: same id and mixer; whole track or only the region."""
+    if region is not None:
+        return merge_region(old, new, *region)
+    return dataclasses.replace(new, id=old.id, mixer=old.mixer, name=old.name)

@@ -1,0 +1,301 @@
+"""The main window: video preview and transport on top, the timeline below, Inspector and
+Generate docks on the right; menus, toolbar, shortcuts, drag and drop, job progress."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
+    QToolBar, QVBoxLayout, QWidget,
+)
+
+from ui import theme
+from ui.controller import VIDEO_SUFFIXES, Controller
+from ui.document import Document
+from ui.icons import icon
+from ui.playback import Playback
+from ui.widgets.generate_panel import GeneratePanel
+from ui.widgets.inspector import Inspector
+from ui.widgets.timeline.view import TimelineView
+from ui.widgets.transport_bar import TransportBar
+from ui.widgets.video_preview import VideoPreview
+from ui.workers import Workers
+
+APP_NAME = "Video Sound Studio"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowIcon(icon("app"))
+        self.resize(1480, 920)
+        self.setAcceptDrops(True)
+        self.setDockOptions(QMainWindow.AnimatedDocks | QMainWindow.AllowTabbedDocks)
+        self.doc = Document(self)
+        self.workers = Workers(self)
+        self.playback = Playback(self.doc, self.workers, self)
+        self.controller = Controller(self.doc, self.workers, self)
+        self.controller.ask_restore = self._ask_restore
+        self.last_error: str | None = None
+        self.loop_region = None
+
+        self.preview = VideoPreview(self.doc, self)
+        self.transport = TransportBar(self.doc, self.playback, self)
+        self.timeline = TimelineView(self.doc, self.workers, self)
+        top = QWidget(self)
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.setSpacing(0)
+        tl.addWidget(self.preview, 1)
+        tl.addWidget(self.transport)
+        split = QSplitter(Qt.Vertical, self)
+        split.addWidget(top)
+        split.addWidget(self.timeline)
+        split.setStretchFactor(0, 5)
+        split.setStretchFactor(1, 4)
+        split.setHandleWidth(4)
+        self.setCentralWidget(split)
+
+        self.inspector = Inspector(self.doc, self)
+        self.generate_panel = GeneratePanel(self.doc, self)
+        self.inspector_dock = self._dock("Inspector", self.inspector)
+        self.generate_dock = self._dock("Generate", self.generate_panel)
+        self.tabifyDockWidget(self.inspector_dock, self.generate_dock)
+        self.inspector_dock.raise_()
+
+        self._build_status()
+        self._build_actions()
+        self._connect()
+        self._update_title()
+
+    def _dock(self, title: str, widget: QWidget) -> QDockWidget:
+        d = QDockWidget(title, self)
+        d.setObjectName(title)
+        d.setWidget(widget)
+        d.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable)
+        d.setMinimumWidth(300)
+        self.addDockWidget(Qt.RightDockWidgetArea, d)
+        return d
+
+    def _build_status(self) -> None:
+        sb = self.statusBar()
+        self.job_label = QLabel("", self)
+        self.job_bar = QProgressBar(self, minimum=0, maximum=1000, maximumWidth=220)
+        self.job_cancel = QPushButton("Cancel", self)
+        self.job_cancel.clicked.connect(self.controller.cancel)
+        for w in (self.job_label, self.job_bar, self.job_cancel):
+            sb.addPermanentWidget(w)
+            w.hide()
+
+    def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str = "") -> QAction:
+        a = QAction(text, self)
+        if icon_name:
+            a.setIcon(icon(icon_name))
+        if shortcut is not None:
+            a.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
+        a.setToolTip(tip or text.replace("\u2026", ""))
+        a.triggered.connect(slot)
+        self.addAction(a)
+        return a
+
+    def _build_actions(self) -> None:
+        c, pb = self.controller, self.playback
+        self.act_open = self._action("Open Video\u2026", self.open_video_dialog, QKeySequence.Open, "video")
+        self.act_open_project = self._action("Open Project\u2026", self.open_project_dialog, "Ctrl+Shift+O", "open")
+        self.act_save = self._action("Save", self.save, QKeySequence.Save, "save")
+        self.act_save_as = self._action("Save As\u2026", self.save_as, "Ctrl+Shift+S")
+        self.act_export = self._action("Export\u2026", self.export_dialog, "Ctrl+E", "export")
+        self.act_quit = self._action("Quit", self.close, QKeySequence.Quit)
+        self.act_undo = self.doc.undo_stack.createUndoAction(self, "Undo")
+        self.act_undo.setShortcut(QKeySequence("Ctrl+Z"))
+        self.act_undo.setIcon(icon("undo"))
+        self.act_redo = self.doc.undo_stack.createRedoAction(self, "Redo")
+        self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.act_redo.setIcon(icon("redo"))
+        self.act_play = self._action("Play / Pause", pb.toggle, "Space", "play")
+        self.act_stop = self._action("Stop", pb.stop, None, "stop")
+        self.act_home = self._action("Go to Start", lambda: pb.seek(0.0), "Home", "home")
+        self.act_end = self._action("Go to End", lambda: pb.seek(self.doc.project.duration_s if self.doc.project else 0), "End")
+        self.act_generate = self._action("Generate\u2026", self.show_generate, "Ctrl+G", "generate",
+                                         "Open the Generate panel")
+        self.act_routing = self._action("Audio && MIDI Routing\u2026", self.routing_dialog, None, "routing")
+        self.act_zoom_in = self._action("Zoom In", lambda: self.timeline.zoom(1.5), "Ctrl+=", "zoom_in")
+        self.act_zoom_out = self._action("Zoom Out", lambda: self.timeline.zoom(1 / 1.5), "Ctrl+-", "zoom_out")
+        self.act_fit = self._action("Fit Video", self.timeline.canvas.fit, "Ctrl+0")
+        self.act_delete = self._action("Delete Selected Hits", self.timeline.canvas.delete_selected_events)
+        mb = self.menuBar()
+        for title, actions in (
+            ("&File", [self.act_open, self.act_open_project, None, self.act_save, self.act_save_as, None,
+                       self.act_export, None, self.act_quit]),
+            ("&Edit", [self.act_undo, self.act_redo, None, self.act_delete]),
+            ("&Transport", [self.act_play, self.act_stop, self.act_home, self.act_end]),
+            ("&Generate", [self.act_generate, None, self.act_routing]),
+            ("&View", [self.act_zoom_in, self.act_zoom_out, self.act_fit, None,
+                       self.inspector_dock.toggleViewAction(), self.generate_dock.toggleViewAction()]),
+        ):
+            m = mb.addMenu(title)
+            for a in actions:
+                m.addSeparator() if a is None else m.addAction(a)
+        tb = QToolBar("Main", self)
+        tb.setObjectName("main-toolbar")
+        tb.setIconSize(QSize(20, 20))
+        tb.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        tb.setMovable(False)
+        for a in (self.act_open, self.act_save, None, self.act_undo, self.act_redo, None, self.act_generate,
+                  self.act_export, self.act_routing):
+            tb.addSeparator() if a is None else tb.addAction(a)
+        self.addToolBar(tb)
+
+    def _connect(self) -> None:
+        d, c, pb = self.doc, self.controller, self.playback
+        pb.positionChanged.connect(self._position)
+        pb.stateChanged.connect(lambda s: self.timeline.set_playing(s == "playing"))
+        pb.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.timeline.canvas.seekRequested.connect(pb.seek)
+        self.timeline.canvas.loopChanged.connect(self.transport.set_loop)
+        self.transport.loopEdited.connect(self._loop_edited)
+        c.error.connect(self.report_error)
+        c.info.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        c.busyChanged.connect(self._busy)
+        c.progress.connect(self._progress)
+        c.exported.connect(self._exported)
+        gp = self.generate_panel
+        gp.generateRequested.connect(c.generate)
+        gp.regenerateRequested.connect(c.regenerate)
+        gp.analyseRequested.connect(c.analyse)
+        gp.tempoFromAnalysisRequested.connect(c.tempo_from_analysis)
+        gp.cancelRequested.connect(c.cancel)
+        d.projectReset.connect(self._project_reset)
+        d.modifiedChanged.connect(lambda _m: self._update_title())
+        d.autosaved.connect(lambda p: self.statusBar().showMessage(f"autosaved {Path(p).name}", 3000))
+        self._project_reset()
+
+    # -- reactions ------------------------------------------------------------------------------
+    def _position(self, t: float) -> None:
+        self.preview.show_time(t)
+        self.timeline.canvas.set_position(t)
+        self.inspector.set_time(t)
+
+    def _loop_edited(self, region) -> None:
+        self.loop_region = region
+        self.timeline.canvas.loop = region
+        self.timeline.canvas.update()
+        self.generate_panel.set_loop_region(region)
+
+    def _project_reset(self) -> None:
+        has = self.doc.project is not None
+        for a in (self.act_save, self.act_save_as, self.act_export, self.act_play, self.act_stop,
+                  self.act_home, self.act_end, self.act_routing):
+            a.setEnabled(has)
+        self._update_title()
+        self._position(0.0)
+
+    def _busy(self, busy: bool, name: str) -> None:
+        for w in (self.job_label, self.job_bar, self.job_cancel):
+            w.setVisible(busy)
+        self.job_label.setText(name)
+        self.job_bar.setValue(0)
+        self.generate_panel.set_busy(busy, name)
+
+    def _progress(self, fraction: float, message: str) -> None:
+        self.job_bar.setValue(int(fraction * 1000))
+        if message:
+            self.job_label.setText(message)
+        self.generate_panel.show_progress(fraction, message)
+
+    def _update_title(self) -> None:
+        p = self.doc.project
+        name = p.name if p is not None else "no project"
+        self.setWindowTitle(f"{name}{' *' if self.doc.modified else ''} \u2014 {APP_NAME}")
+
+    def report_error(self, title: str, message: str) -> None:
+        """Show a user error without blocking (the window stays usable)."""
+        self.last_error = message
+        self.statusBar().showMessage(f"{title}: {message}", 10000)
+        box = QMessageBox(QMessageBox.Warning, title, message, QMessageBox.Ok, self)
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        box.open()
+
+    def _exported(self, report) -> None:
+        self.last_export = report
+
+    def _ask_restore(self, path: Path) -> bool:
+        answer = QMessageBox.question(self, "Recover autosave",
+                                      f"{path.name} has an autosave newer than the saved project "
+                                      "(the studio was closed without saving). Open the autosave?")
+        return answer == QMessageBox.Yes
+
+    # -- commands -------------------------------------------------------------------------------
+    def open_video_dialog(self) -> None:
+        exts = " ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES))
+        path, _ = QFileDialog.getOpenFileName(self, "Open video", "", f"Videos ({exts});;All files (*)")
+        if path:
+            self.controller.open_video(path)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", "Projects (*.json)")
+        if path:
+            self.controller.open_project(path)
+
+    def save(self) -> bool:
+        return self.controller.save() if self.doc.project is not None else False
+
+    def save_as(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", str(self.doc.project.path or ""),
+                                              "Projects (*.json)")
+        if path:
+            self.controller.save(path if path.endswith(".json") else path + ".json")
+
+    def show_generate(self) -> None:
+        self.generate_dock.show()
+        self.generate_dock.raise_()
+        self.generate_panel.refresh()
+
+    def export_dialog(self) -> None:
+        from ui.widgets.export_dialog import ExportDialog
+
+        dlg = ExportDialog(self.doc.project, self.loop_region, self)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.accepted.connect(lambda: self.controller.export(dlg.arguments()))
+        dlg.open()
+        self.export_window = dlg
+
+    def routing_dialog(self) -> None:
+        from ui.widgets.routing_dialog import RoutingDialog
+
+        dlg = RoutingDialog(self.doc, self.playback.routing, self)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.accepted.connect(lambda: (self.playback.set_routing(dlg.routing()), dlg.apply_channels()))
+        dlg.open()
+        self.routing_window = dlg
+
+    # -- drag and drop ----------------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        urls = event.mimeData().urls()
+        if urls and urls[0].isLocalFile():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            event.acceptProposedAction()
+            self.controller.open_path(urls[0].toLocalFile())
+
+    def closeEvent(self, event) -> None:
+        if self.doc.modified and self.doc.project is not None:
+            answer = QMessageBox.question(
+                self, "Unsaved changes", f"Save the changes to {self.doc.project.name}?",
+                QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel)
+            if answer == QMessageBox.Cancel or (answer == QMessageBox.Save and not self.save()):
+                event.ignore()
+                return
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        self.playback.close()
+        self.workers.shutdown()
+        self.preview.frames.close()
+        self.timeline.canvas.thumbs.close()

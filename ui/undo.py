@@ -1,0 +1,116 @@
+"""Undo commands over the document. Each user edit is one command; gestures that touch several
+tracks are wrapped in a macro by the caller (``undo_stack.beginMacro``)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from PySide6.QtGui import QUndoCommand
+
+from studio.music import TempoMap
+from studio.project import FoleyEvent, Mixer, SpatialKeyframe, Track
+
+_MERGE_TRACK = 1001
+
+
+class TrackEdit(QUndoCommand):
+    """Replace one track by an edited copy. ``merge_key`` lets a slider drag collapse into one
+    command (consecutive edits of the same field of the same track)."""
+
+    def __init__(self, doc, before: Track, after: Track, text: str, merge_key: str | None = None) -> None:
+        super().__init__(text)
+        self.doc, self.before, self.after, self.merge_key = doc, before, after, merge_key
+
+    def id(self) -> int:
+        return _MERGE_TRACK if self.merge_key else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, TrackEdit) or other.merge_key != self.merge_key \
+                or other.before.id != self.before.id:
+            return False
+        self.after = other.after
+        return True
+
+    def redo(self) -> None:
+        self.doc._apply_track(self.after)
+
+    def undo(self) -> None:
+        self.doc._apply_track(self.before)
+
+
+class SetTracks(QUndoCommand):
+    """Replace the whole track list (add, remove, reorder, generation results)."""
+
+    def __init__(self, doc, before: list[Track], after: list[Track], text: str) -> None:
+        super().__init__(text)
+        self.doc, self.before, self.after = doc, list(before), list(after)
+
+    def redo(self) -> None:
+        self.doc._apply_tracks(self.after)
+
+    def undo(self) -> None:
+        self.doc._apply_tracks(self.before)
+
+
+class SetTempo(QUndoCommand):
+    def __init__(self, doc, before: TempoMap, after: TempoMap, text: str = "Change tempo") -> None:
+        super().__init__(text)
+        self.doc, self.before, self.after = doc, before, after
+
+    def redo(self) -> None:
+        self.doc._apply_tempo(self.after)
+
+    def undo(self) -> None:
+        self.doc._apply_tempo(self.before)
+
+
+# -- helpers that build and push commands (what widgets call) ---------------------------------
+def edit_track(doc, track_id: str, text: str, merge_key: str | None = None, **changes: Any) -> None:
+    before = doc.track(track_id)
+    after = dataclasses.replace(before, **changes)
+    if after == before:
+        return
+    doc.undo_stack.push(TrackEdit(doc, before, after, text, merge_key))
+
+
+def set_mixer(doc, track_id: str, text: str, merge: bool = False, **changes: Any) -> None:
+    before = doc.track(track_id)
+    mixer: Mixer = dataclasses.replace(before.mixer, **changes)
+    key = f"mixer:{','.join(sorted(changes))}" if merge else None
+    edit_track(doc, track_id, text, key, mixer=mixer)
+
+
+def set_events(doc, track_id: str, events: list[FoleyEvent], text: str) -> None:
+    edit_track(doc, track_id, text, events=sorted(events, key=lambda e: e.time_s))
+
+
+def set_spatial(doc, track_id: str, keyframes: list[SpatialKeyframe], text: str, merge: bool = False,
+                room: str | None = None) -> None:
+    changes: dict[str, Any] = {"spatial": sorted(keyframes, key=lambda k: k.time_s)}
+    if room is not None:
+        changes["room"] = room
+    edit_track(doc, track_id, text, "spatial" if merge else None, **changes)
+
+
+def add_tracks(doc, tracks: list[Track], text: str) -> None:
+    before = list(doc.project.tracks)
+    doc.undo_stack.push(SetTracks(doc, before, before + list(tracks), text))
+
+
+def remove_track(doc, track_id: str) -> None:
+    before = list(doc.project.tracks)
+    after = [t for t in before if t.id != track_id]
+    name = doc.track(track_id).name
+    doc.undo_stack.push(SetTracks(doc, before, after, f"Delete track {name}"))
+
+
+def replace_track(doc, old_id: str, new: Track, text: str) -> None:
+    before = list(doc.project.tracks)
+    after = [new if t.id == old_id else t for t in before]
+    doc.undo_stack.push(SetTracks(doc, before, after, text))
+
+
+def set_tempo(doc, tempo: TempoMap, text: str = "Change tempo") -> None:
+    if tempo == doc.project.tempo:
+        return
+    doc.undo_stack.push(SetTempo(doc, doc.project.tempo, tempo, text))

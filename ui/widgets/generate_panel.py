@@ -1,0 +1,202 @@
+"""The Generate panel: the installed engines with their main settings, analysis/tempo set-up,
+the running job's progress with Cancel, and re-generation of one track or the loop region.
+
+Engines are read from ``studio.generate.available_engines()`` each time the panel is shown, so
+an engine that lands in ``ADAPTERS`` is offered without UI changes."""
+from __future__ import annotations
+
+import random
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+    QSpinBox, QVBoxLayout, QWidget,
+)
+
+from ui import theme
+
+ENGINE_LABELS = {
+    "rhythm": ("Rhythm", "MIDI drums and parts that follow the visual rhythm"),
+    "foley": ("Foley", "impact sounds on the collisions seen on screen"),
+    "soundtrack": ("Soundtrack", "a music bed for the whole video"),
+    "spatial": ("Spatial", "binaural rendering of the tracks in a room"),
+}
+STYLES = ("", "ambient", "electronic", "orchestral", "rock", "hip hop", "jazz", "piano")
+ROOMS = ("studio", "living_room", "hall", "church", "outdoors")
+
+
+class GeneratePanel(QWidget):
+    generateRequested = Signal(object)  # dict: engines, seed, style, room, material
+    regenerateRequested = Signal(object)  # dict as above + track_id, region
+    analyseRequested = Signal()
+    tempoFromAnalysisRequested = Signal()
+    cancelRequested = Signal()
+
+    def __init__(self, doc, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.loop_region = None
+        root = QVBoxLayout(self)
+        root.setContentsMargins(8, 8, 8, 8)
+
+        self.engine_box = QGroupBox("Engines", self)
+        self.engine_layout = QVBoxLayout(self.engine_box)
+        self.no_engines = QLabel("No generation engines are installed yet.\nAnalysis and tempo set-up "
+                                 "work; engines appear here when they are installed.", self, objectName="dim")
+        self.no_engines.setWordWrap(True)
+        self.engine_layout.addWidget(self.no_engines)
+        self.checks: dict[str, QCheckBox] = {}
+        root.addWidget(self.engine_box)
+
+        self.settings_box = QGroupBox("Settings", self)
+        form = QFormLayout(self.settings_box)
+        self.style = QComboBox(self, editable=True)
+        self.style.addItems(STYLES)
+        self.style.setToolTip("style word for the engines that take one (soundtrack, rhythm)")
+        seed_row = QHBoxLayout()
+        self.seed = QSpinBox(self, minimum=0, maximum=2**31 - 1)
+        dice = QPushButton("New", self, toolTip="a random seed")
+        dice.clicked.connect(lambda: self.seed.setValue(random.randrange(2**31 - 1)))
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(dice)
+        self.material = QComboBox(self)
+        self.material.addItem("as detected", None)
+        for m in theme.MATERIALS:
+            self.material.addItem(m, m)
+        self.material.setToolTip("material of every generated Foley hit")
+        self.room = QComboBox(self, editable=True)
+        self.room.addItems(ROOMS)
+        self.style_label, self.material_label, self.room_label = QLabel("Style"), QLabel("Material"), QLabel("Room")
+        form.addRow(self.style_label, self.style)
+        form.addRow("Seed", seed_row)
+        form.addRow(self.material_label, self.material)
+        form.addRow(self.room_label, self.room)
+        root.addWidget(self.settings_box)
+
+        self.generate_button = QPushButton("Generate", self, objectName="primary")
+        self.generate_button.clicked.connect(self._generate)
+        root.addWidget(self.generate_button)
+
+        regen = QGroupBox("Selected track", self)
+        rl = QVBoxLayout(regen)
+        self.regen_track = QPushButton("Re-generate track (new seed)", self)
+        self.regen_region = QPushButton("Re-generate loop region (new seed)", self)
+        self.regen_track.clicked.connect(lambda: self._regenerate(False))
+        self.regen_region.clicked.connect(lambda: self._regenerate(True))
+        rl.addWidget(self.regen_track)
+        rl.addWidget(self.regen_region)
+        root.addWidget(regen)
+
+        ana = QGroupBox("Analysis", self)
+        al = QVBoxLayout(ana)
+        self.analysis_label = QLabel("", self, objectName="dim")
+        self.analysis_label.setWordWrap(True)
+        al.addWidget(self.analysis_label)
+        row = QHBoxLayout()
+        self.analyse_button = QPushButton("Analyse again", self)
+        self.tempo_button = QPushButton("Tempo from video", self,
+                                        toolTip="set the tempo map from the visual beats (bar 1 on the first downbeat)")
+        self.analyse_button.clicked.connect(self.analyseRequested)
+        self.tempo_button.clicked.connect(self.tempoFromAnalysisRequested)
+        row.addWidget(self.analyse_button)
+        row.addWidget(self.tempo_button)
+        al.addLayout(row)
+        root.addWidget(ana)
+
+        job_row = QHBoxLayout()
+        self.progress = QProgressBar(self, minimum=0, maximum=1000)
+        self.cancel = QPushButton("Cancel", self)
+        self.cancel.clicked.connect(self.cancelRequested)
+        job_row.addWidget(self.progress, 1)
+        job_row.addWidget(self.cancel)
+        self.job_label = QLabel("", self, objectName="dim")
+        root.addLayout(job_row)
+        root.addWidget(self.job_label)
+        root.addStretch(1)
+
+        self.busy = False
+        for sig in (doc.projectReset, doc.analysisChanged, doc.selectionChanged, doc.tracksChanged):
+            sig.connect(self.refresh)
+        self.refresh()
+
+    # -- state ----------------------------------------------------------------------------------
+    def available(self) -> list[str]:
+        from studio.generate import available_engines
+
+        return available_engines()
+
+    def refresh(self) -> None:
+        engines = self.available()
+        for name in [n for n in self.checks if n not in engines]:
+            self.checks.pop(name).deleteLater()
+        for name in engines:
+            if name not in self.checks:
+                label, tip = ENGINE_LABELS.get(name, (name.title(), ""))
+                cb = QCheckBox(label, self, toolTip=tip, checked=True)
+                self.checks[name] = cb
+                self.engine_layout.addWidget(cb)
+        self.no_engines.setVisible(not engines)
+        self.style_label.setVisible(bool({"rhythm", "soundtrack"} & set(engines)))
+        self.style.setVisible(self.style_label.isVisible())
+        self.material_label.setVisible("foley" in engines)
+        self.material.setVisible("foley" in engines)
+        self.room_label.setVisible("spatial" in engines)
+        self.room.setVisible("spatial" in engines)
+        self.settings_box.setVisible(bool(engines))
+        doc = self.doc
+        has_project = doc.project is not None
+        ready = has_project and doc.analysis is not None and not self.busy
+        self.generate_button.setVisible(bool(engines))
+        self.generate_button.setEnabled(ready and bool(engines))
+        track = doc.track(doc.selected_track) if has_project and doc.selected_track else None
+        can_regen = ready and track is not None and track.engine in engines
+        self.regen_track.setEnabled(can_regen)
+        self.regen_region.setEnabled(can_regen and self.loop_region is not None
+                                     and bool(track.notes or track.events))
+        self.analyse_button.setEnabled(has_project and not self.busy)
+        self.tempo_button.setEnabled(ready)
+        a = doc.analysis
+        self.analysis_label.setText(
+            "open a video first" if not has_project else "not analysed yet" if a is None else
+            f"{a.tempo_bpm:.1f} BPM detected, {len(a.beat_times_s)} beats, {len(a.impacts)} impacts, "
+            f"{len(a.cuts_s)} cuts")
+        self.progress.setVisible(self.busy)
+        self.cancel.setVisible(self.busy)
+        self.job_label.setVisible(self.busy)
+
+    def set_loop_region(self, region) -> None:
+        self.loop_region = region
+        self.refresh()
+
+    def set_busy(self, busy: bool, name: str = "") -> None:
+        self.busy = busy
+        self.progress.setValue(0)
+        self.job_label.setText(name)
+        self.refresh()
+
+    def show_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        if message:
+            self.job_label.setText(message)
+
+    def settings(self) -> dict:
+        return {
+            "engines": [n for n, cb in self.checks.items() if cb.isChecked()],
+            "seed": self.seed.value(),
+            "style": self.style.currentText().strip() or None,
+            "room": self.room.currentText().strip() or None if "spatial" in self.checks else None,
+            "material": self.material.currentData(),
+        }
+
+    def _generate(self) -> None:
+        s = self.settings()
+        if s["engines"]:
+            self.generateRequested.emit(s)
+
+    def _regenerate(self, region: bool) -> None:
+        track = self.doc.track(self.doc.selected_track)
+        s = self.settings()
+        s["seed"] = random.randrange(2**31 - 1)
+        self.seed.setValue(s["seed"])
+        s.update(engines=[track.engine], track_id=track.id, region=self.loop_region if region else None)
+        self.regenerateRequested.emit(s)

@@ -1,0 +1,246 @@
+"""Inspector of the selected track: name, mixer (gain, pan, mute, solo), MIDI channel/program,
+Foley hits (material, strength), spatial position on a room view. Every change is an undo
+command; a slider drag is one command (merged per gesture)."""
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSlider,
+    QSpinBox, QVBoxLayout, QWidget,
+)
+
+from studio.project import SpatialKeyframe, TrackKind
+from ui import theme, undo
+from ui.widgets.room_view import RoomView
+
+KEYFRAME_SNAP_S = 0.05
+
+
+def _slider(lo: int, hi: int) -> QSlider:
+    s = QSlider(Qt.Horizontal)
+    s.setRange(lo, hi)
+    return s
+
+
+class Inspector(QWidget):
+    def __init__(self, doc, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.time_s = 0.0
+        self._gesture = 0
+        self._loading = False
+        root = QVBoxLayout(self)
+        root.setContentsMargins(8, 8, 8, 8)
+        self.empty = QLabel("Select a track on the timeline", self, objectName="dim")
+        root.addWidget(self.empty)
+
+        self.head = QWidget(self)
+        hl = QHBoxLayout(self.head)
+        hl.setContentsMargins(0, 0, 0, 0)
+        self.name = QLineEdit(self)
+        self.name.editingFinished.connect(self._rename)
+        self.kind = QLabel(self, objectName="dim")
+        self.delete = QPushButton("Delete", self, toolTip="delete this track")
+        self.delete.clicked.connect(lambda: undo.remove_track(doc, doc.selected_track))
+        hl.addWidget(self.name, 1)
+        hl.addWidget(self.kind)
+        hl.addWidget(self.delete)
+        root.addWidget(self.head)
+
+        self.mixer = QGroupBox("Mixer", self)
+        f = QFormLayout(self.mixer)
+        self.gain, self.gain_label = _slider(-600, 120), QLabel()
+        self.pan, self.pan_label = _slider(-100, 100), QLabel()
+        for s, lab, name in ((self.gain, self.gain_label, "gain"), (self.pan, self.pan_label, "pan")):
+            row = QHBoxLayout()
+            row.addWidget(s, 1)
+            lab.setMinimumWidth(58)
+            row.addWidget(lab)
+            f.addRow(name.title(), row)
+            s.sliderPressed.connect(self._new_gesture)
+        self.gain.valueChanged.connect(lambda v: self._mixer("gain_db", v / 10.0, "Gain"))
+        self.pan.valueChanged.connect(lambda v: self._mixer("pan", v / 100.0, "Pan"))
+        row = QHBoxLayout()
+        self.mute, self.solo = QCheckBox("Mute"), QCheckBox("Solo")
+        self.mute.toggled.connect(lambda on: self._mixer("mute", on, "Mute"))
+        self.solo.toggled.connect(lambda on: self._mixer("solo", on, "Solo"))
+        row.addWidget(self.mute)
+        row.addWidget(self.solo)
+        row.addStretch(1)
+        f.addRow("", row)
+        root.addWidget(self.mixer)
+
+        self.midi = QGroupBox("MIDI", self)
+        f = QFormLayout(self.midi)
+        self.channel = QSpinBox(self, minimum=1, maximum=16, toolTip="MIDI channel (10 = GM drums)")
+        self.program = QSpinBox(self, minimum=0, maximum=127, toolTip="GM program, 0-based (0 piano)")
+        self.channel.valueChanged.connect(lambda v: self._field("channel", v - 1, "MIDI channel"))
+        self.program.valueChanged.connect(lambda v: self._field("program", v, "GM program"))
+        self.notes_label = QLabel(self, objectName="dim")
+        f.addRow("Channel", self.channel)
+        f.addRow("Program", self.program)
+        f.addRow("", self.notes_label)
+        root.addWidget(self.midi)
+
+        self.foley = QGroupBox("Foley hits", self)
+        f = QFormLayout(self.foley)
+        self.events_label = QLabel(self, objectName="dim")
+        self.material = QComboBox(self)
+        self.material.addItems(theme.MATERIALS)
+        self.material.activated.connect(lambda _i: self._events(material=self.material.currentText()))
+        self.strength = _slider(0, 100)
+        self.strength.sliderPressed.connect(self._new_gesture)
+        self.strength.valueChanged.connect(lambda v: self._events(strength=v / 100.0, merge=True))
+        buttons = QHBoxLayout()
+        add = QPushButton("Add at playhead", self)
+        add.clicked.connect(self._add_event)
+        self.delete_events = QPushButton("Delete hits", self)
+        self.delete_events.clicked.connect(self._delete_events)
+        buttons.addWidget(add)
+        buttons.addWidget(self.delete_events)
+        f.addRow("", self.events_label)
+        f.addRow("Material", self.material)
+        f.addRow("Strength", self.strength)
+        f.addRow("", buttons)
+        root.addWidget(self.foley)
+
+        self.spatial = QGroupBox("Position in the room", self)
+        sl = QVBoxLayout(self.spatial)
+        self.room_view = RoomView(self)
+        self.room_view.moved.connect(self._place)
+        sl.addWidget(self.room_view)
+        clear = QPushButton("Clear positions", self)
+        clear.clicked.connect(lambda: undo.set_spatial(doc, doc.selected_track, [], "Clear positions"))
+        sl.addWidget(clear)
+        root.addWidget(self.spatial)
+        root.addStretch(1)
+
+        for sig in (doc.projectReset, doc.selectionChanged, doc.tracksChanged):
+            sig.connect(self.refresh)
+        doc.trackChanged.connect(lambda tid: self.refresh() if tid == doc.selected_track else None)
+        self.refresh()
+
+    # -- view -----------------------------------------------------------------------------------
+    def set_time(self, t: float) -> None:
+        self.time_s = t
+        if self.spatial.isVisible():
+            self._show_room()
+
+    def _track(self):
+        d = self.doc
+        if d.project is None or d.selected_track is None:
+            return None
+        return d.track(d.selected_track)
+
+    def refresh(self) -> None:
+        from studio.generate import available_engines
+
+        t = self._track()
+        self.empty.setVisible(t is None)
+        for w in (self.head, self.mixer):
+            w.setVisible(t is not None)
+        self.midi.setVisible(t is not None and (t.kind is TrackKind.MIDI or bool(t.notes)))
+        self.foley.setVisible(t is not None and t.kind is TrackKind.FOLEY)
+        self.spatial.setVisible(t is not None and ("spatial" in available_engines() or bool(t.room)))
+        if t is None:
+            return
+        self._loading = True
+        self.name.setText(t.name)
+        self.kind.setText(t.kind.value + (f" \u00b7 {t.engine}" if t.engine else ""))
+        self.gain.setValue(round(t.mixer.gain_db * 10))
+        self.gain_label.setText(f"{t.mixer.gain_db:+.1f} dB")
+        self.pan.setValue(round(t.mixer.pan * 100))
+        self.pan_label.setText("C" if abs(t.mixer.pan) < 0.005 else
+                               f"{'L' if t.mixer.pan < 0 else 'R'}{abs(t.mixer.pan) * 100:.0f}")
+        self.mute.setChecked(t.mixer.mute)
+        self.solo.setChecked(t.mixer.solo)
+        self.channel.setValue(t.channel + 1)
+        self.program.setValue(t.program)
+        self.notes_label.setText(f"{len(t.notes)} notes" + (" \u00b7 GM drums" if t.is_drums else ""))
+        sel = [t.events[i] for i in self.doc.selected_events if i < len(t.events)]
+        self.events_label.setText(f"{len(t.events)} hits, {len(sel)} selected")
+        for w in (self.material, self.strength, self.delete_events):
+            w.setEnabled(bool(sel))
+        if sel:
+            self.material.setCurrentText(sel[0].material)
+            self.strength.setValue(round(sel[0].strength * 100))
+        self._loading = False
+        self._show_room()
+
+    _placing = False
+
+    def _show_room(self) -> None:
+        t = self._track()
+        if t is not None:
+            self.room_view.set_state(t.spatial, self.time_s, theme.KIND_COLOURS.get(t.kind.value, theme.ACCENT))
+
+    # -- edits ----------------------------------------------------------------------------------
+    def _new_gesture(self) -> None:
+        self._gesture += 1
+
+    def _mixer(self, name: str, value, label: str) -> None:
+        t = self._track()
+        if self._loading or t is None:
+            return
+        slider = name in ("gain_db", "pan")
+        if slider and not (self.gain.isSliderDown() or self.pan.isSliderDown()):
+            self._new_gesture()  # keyboard / wheel steps are separate edits; a drag is one
+        key = f"mixer:{name}:{self._gesture}" if slider else None
+        before = t.mixer
+        after = dataclasses.replace(before, **{name: value})
+        undo.edit_track(self.doc, t.id, f"{label} {t.name}", key, mixer=after)
+
+    def _field(self, name: str, value, label: str) -> None:
+        t = self._track()
+        if not self._loading and t is not None:
+            undo.edit_track(self.doc, t.id, f"{label} {t.name}", None, **{name: value})
+
+    def _rename(self) -> None:
+        t = self._track()
+        name = self.name.text().strip()
+        if t is not None and name and name != t.name:
+            undo.edit_track(self.doc, t.id, f"Rename to {name}", None, name=name)
+
+    def _events(self, merge: bool = False, **changes) -> None:
+        t = self._track()
+        if self._loading or t is None or not self.doc.selected_events:
+            return
+        sel = set(self.doc.selected_events)
+        events = [dataclasses.replace(e, **changes) if i in sel else e for i, e in enumerate(t.events)]
+        what = ", ".join(f"{k} {v}" for k, v in changes.items())
+        if merge and not self.strength.isSliderDown():
+            self._new_gesture()
+        key = f"events:{','.join(changes)}:{self._gesture}" if merge else None
+        undo.edit_track(self.doc, t.id, f"Set {what}", key, events=events)
+
+    def _add_event(self) -> None:
+        from studio.project import FoleyEvent
+
+        t = self._track()
+        material = t.events[-1].material if t.events else "wood"
+        new = FoleyEvent(time_s=self.time_s, material=material, seed=len(t.events))
+        undo.set_events(self.doc, t.id, list(t.events) + [new], f"Add hit at {self.time_s:.2f} s")
+        events = self.doc.track(t.id).events
+        self.doc.select(t.id, (next(i for i, e in enumerate(events) if e is new),))
+
+    def _delete_events(self) -> None:
+        t = self._track()
+        sel = set(self.doc.selected_events)
+        self.doc.select(t.id)
+        undo.set_events(self.doc, t.id, [e for i, e in enumerate(t.events) if i not in sel],
+                        f"Delete {len(sel)} hits")
+
+    def _place(self, x: float, y: float, final: bool) -> None:
+        t = self._track()
+        if t is None:
+            return
+        frames = [k for k in t.spatial if abs(k.time_s - self.time_s) > KEYFRAME_SNAP_S]
+        z = next((k.z for k in t.spatial), 1.5)
+        frames.append(SpatialKeyframe(self.time_s, x, y, z))
+        if not self._placing:
+            self._new_gesture()
+        self._placing = not final
+        undo.edit_track(self.doc, t.id, f"Place {t.name}", f"spatial:{self._gesture}",
+                        spatial=sorted(frames, key=lambda k: k.time_s))

@@ -1,0 +1,368 @@
+"""The timeline canvas: paints lanes (lanes.py, header.py) and turns mouse/keyboard gestures into
+seeks, loop changes and undoable edits of Foley events. Horizontal and vertical scrolling are
+offsets owned here; the view (view.py) puts scroll bars and zoom buttons around it."""
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import QMenu, QWidget
+
+from studio.project import FoleyEvent, TrackKind
+from ui import theme, undo
+from ui.widgets.timeline import lanes as paint
+from ui.widgets.timeline.geometry import HEADER_W, RULER_H, TimeScale, layout, snap_time
+from ui.widgets.timeline.header import button_rects, paint_header
+from ui.widgets.timeline.thumbs import ThumbnailCache
+from ui.widgets.timeline.waveform import PeakCache
+
+HIT_PX = 7
+
+
+class TimelineCanvas(QWidget):
+    seekRequested = Signal(float)
+    loopChanged = Signal(object)  # (start, end) or None
+    viewChanged = Signal()  # zoom / scroll / content size
+
+    def __init__(self, doc, workers, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.scale = TimeScale()
+        self.v_offset = 0
+        self.position_s = 0.0
+        self.loop: tuple[float, float] | None = None
+        self.snap = True
+        self.follow = False  # page along with the playhead (while playing)
+        self.thumbs = ThumbnailCache(44, self)
+        self.thumbs.updated.connect(self.update)
+        self.peaks = PeakCache(workers, self)
+        self.peaks.updated.connect(self.update)
+        self._lanes = layout(None)
+        self._drag: dict | None = None
+        self.setFocusPolicy(Qt.StrongFocus)
+        self.setMouseTracking(False)
+        self.setMinimumHeight(200)
+        doc.projectReset.connect(self._on_reset)
+        doc.tracksChanged.connect(self._relayout)
+        doc.trackChanged.connect(lambda _id: self.update())
+        doc.tempoChanged.connect(self.update)
+        doc.analysisChanged.connect(self.update)
+        doc.selectionChanged.connect(self.update)
+
+    # -- state ----------------------------------------------------------------------------------
+    @property
+    def duration_s(self) -> float:
+        return self.doc.project.duration_s if self.doc.project is not None else 0.0
+
+    @property
+    def content_height(self) -> int:
+        return self._lanes[-1].bottom
+
+    def _on_reset(self) -> None:
+        path = self.doc.video_path
+        self.thumbs.set_source(path if path is not None and path.exists() else None, self.duration_s)
+        self.loop = None
+        self._relayout()
+        self.fit()
+
+    def _relayout(self) -> None:
+        self._lanes = layout(self.doc.project)
+        self.viewChanged.emit()
+        self.update()
+
+    def fit(self) -> None:
+        if self.duration_s > 0 and self.width() > HEADER_W + 20:
+            self.scale.px_per_s = (self.width() - HEADER_W - 16) / self.duration_s
+            self.scale.offset_s = 0.0
+        self.viewChanged.emit()
+        self.update()
+
+    def set_offset(self, t: float) -> None:
+        self.scale.offset_s = max(0.0, t)
+        self.viewChanged.emit()
+        self.update()
+
+    def set_position(self, t: float) -> None:
+        old_x = self.scale.x_of(self.position_s)
+        self.position_s = t
+        x = self.scale.x_of(t)
+        if self.follow and (x > self.width() - 20 or x < HEADER_W):
+            self.set_offset(t - 0.05 * (self.width() - HEADER_W) / self.scale.px_per_s)
+            return
+        for px in (old_x, x):  # repaint just the two playhead columns
+            self.update(int(px) - 2, 0, 5, self.height())
+
+    def lane_at(self, y: float):
+        if y < RULER_H:
+            return self._lanes[0]
+        y += self.v_offset
+        return next((l for l in self._lanes[1:] if l.top <= y < l.bottom), None)
+
+    def lane_rect(self, lane) -> QRectF:
+        top = lane.top if lane.key == "ruler" else lane.top - self.v_offset
+        return QRectF(HEADER_W, top, max(0, self.width() - HEADER_W), lane.height)
+
+    # -- painting -------------------------------------------------------------------------------
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        p.fillRect(event.rect(), theme.BG)
+        project, s = self.doc.project, self.scale
+        t0, t1 = s.visible(self.width())
+        clip_x0 = max(HEADER_W, event.rect().left())
+        t0 = max(t0, s.t_of(clip_x0) - 0.01)
+        t1 = min(t1, s.t_of(event.rect().right() + 1) + 0.01)
+        width = int(event.rect().right() + 1 - clip_x0)
+        body = QRectF(HEADER_W, RULER_H, self.width() - HEADER_W, self.height() - RULER_H)
+        tempo = project.tempo if project is not None else None
+        p.save()
+        p.setClipRect(body)
+        for lane in self._lanes[1:]:
+            r = self.lane_rect(lane)
+            if r.bottom() < RULER_H or r.top() > self.height():
+                continue
+            self._paint_lane(p, lane, r, t0, t1, width)
+        if tempo is not None:
+            paint.paint_grid(p, body, s, tempo, t0, t1)
+        if self.loop is not None:
+            x0, x1 = s.x_of(self.loop[0]), s.x_of(self.loop[1])
+            p.fillRect(QRectF(x0, body.top(), x1 - x0, body.height()), theme.LOOP)
+        if self.duration_s > 0:
+            xe = s.x_of(self.duration_s)
+            if xe < self.width():
+                p.fillRect(QRectF(xe, body.top(), self.width() - xe, body.height()), QColor(0, 0, 0, 90))
+        p.restore()
+        if event.rect().left() < HEADER_W:
+            p.save()
+            p.setClipRect(QRectF(0, RULER_H, HEADER_W, self.height()))
+            for lane in self._lanes[1:]:
+                moved = dataclasses.replace(lane, top=lane.top - self.v_offset)
+                paint_header(p, moved, project, self.doc.analysis, lane.key == self.doc.selected_track)
+            p.restore()
+            paint_header(p, self._lanes[0], project, self.doc.analysis, False)
+        if tempo is not None:
+            p.save()
+            p.setClipRect(QRectF(HEADER_W, 0, self.width() - HEADER_W, RULER_H))
+            paint.paint_ruler(p, QRectF(HEADER_W, 0, self.width() - HEADER_W, RULER_H), s, tempo, t0, t1, self.loop)
+            p.restore()
+        else:
+            p.fillRect(QRectF(HEADER_W, 0, self.width() - HEADER_W, RULER_H), theme.PANEL)
+        x = s.x_of(self.position_s)
+        if x >= HEADER_W and project is not None:
+            p.setPen(QPen(theme.ACCENT, 1.5))
+            p.drawLine(QPointF(x, 0), QPointF(x, self.height()))
+            p.setBrush(theme.ACCENT)
+            p.setPen(Qt.NoPen)
+            p.drawPolygon([QPointF(x - 6, 0), QPointF(x + 6, 0), QPointF(x, 8)])
+
+    def _paint_lane(self, p: QPainter, lane, r: QRectF, t0: float, t1: float, width: int) -> None:
+        s, project = self.scale, self.doc.project
+        if lane.key == "video":
+            v = project.video if project is not None else None
+            aspect = v.width / v.height if v is not None and v.height else 16 / 9
+            paint.paint_video(p, r, s, self.thumbs, self.duration_s, aspect, t0, t1)
+        elif lane.key == "analysis":
+            paint.paint_analysis(p, r, s, self.doc.analysis, t0, t1, width)
+        else:
+            track = project.track(lane.key)
+            selected = lane.key == self.doc.selected_track
+            p.fillRect(r, QColor("#202329") if selected else QColor("#1d1f23"))
+            if track.kind is TrackKind.FOLEY or track.events:
+                dt = self._drag["dt"] if self._drag and self._drag.get("track") == track.id else 0.0
+                ev_sel = self.doc.selected_events if selected else ()
+                paint.paint_foley(p, r, s, track, t0, t1, ev_sel, dt)
+            if track.notes:
+                paint.paint_midi(p, r, s, track, t0, t1)
+            if track.audio_path and project.path is not None:
+                peaks = self.peaks.get(project.resolve(track.audio_path))
+                colour = theme.KIND_COLOURS.get(track.kind.value, theme.ACCENT)
+                paint.paint_audio(p, r, s, peaks, track.offset_s, colour, s.t_of(r.left()), int(r.width()))
+        p.setPen(theme.LINE)
+        p.drawLine(QPointF(r.left(), r.bottom()), QPointF(r.right(), r.bottom()))
+
+    # -- gestures -------------------------------------------------------------------------------
+    def _snapped(self, t: float, event) -> float:
+        if self.snap and not event.modifiers() & Qt.AltModifier and self.doc.project is not None:
+            return snap_time(t, self.doc.project.tempo, self.scale.px_per_s)
+        return max(0.0, t)
+
+    def event_at(self, track, x: float) -> int | None:
+        best, best_d = None, HIT_PX
+        for i, ev in enumerate(track.events):
+            d = abs(self.scale.x_of(ev.time_s) - x)
+            if d <= best_d:
+                best, best_d = i, d
+        return best
+
+    def mousePressEvent(self, event) -> None:
+        if self.doc.project is None:
+            return
+        pos = event.position()
+        lane = self.lane_at(pos.y())
+        if lane is None:
+            return
+        t = max(0.0, self.scale.t_of(pos.x()))
+        if pos.x() < HEADER_W:
+            if lane.key not in ("ruler", "video", "analysis"):
+                self._header_press(lane, QPointF(pos.x(), pos.y() + self.v_offset))
+            return
+        if event.button() != Qt.LeftButton:
+            return
+        if lane.key == "ruler" and event.modifiers() & Qt.ShiftModifier:
+            t = self._snapped(t, event)
+            self._drag = {"mode": "loop", "anchor": t}
+            return
+        if lane.key not in ("ruler", "video", "analysis"):
+            track = self.doc.track(lane.key)
+            hit = self.event_at(track, pos.x()) if track.events else None
+            if hit is not None:
+                sel = set(self.doc.selected_events) if self.doc.selected_track == track.id else set()
+                if event.modifiers() & Qt.ControlModifier:
+                    sel ^= {hit}
+                elif hit not in sel:
+                    sel = {hit}
+                self.doc.select(track.id, tuple(sel))
+                if hit in sel:
+                    self._drag = {"mode": "events", "track": track.id, "hit": hit, "x0": pos.x(), "dt": 0.0}
+                return
+            self.doc.select(track.id)
+        self._drag = {"mode": "scrub"}
+        self.seekRequested.emit(t)
+
+    def _header_press(self, lane, pos: QPointF) -> None:
+        track = self.doc.track(lane.key)
+        for name, rect in button_rects(lane).items():
+            if rect.contains(pos):
+                value = not getattr(track.mixer, name)
+                undo.set_mixer(self.doc, track.id, f"{'Mute' if name == 'mute' else 'Solo'} {track.name}",
+                               **{name: value})
+                return
+        self.doc.select(track.id)
+
+    def mouseMoveEvent(self, event) -> None:
+        d = self._drag
+        if d is None:
+            return
+        x = event.position().x()
+        t = max(0.0, self.scale.t_of(x))
+        if d["mode"] == "scrub":
+            self.seekRequested.emit(min(t, self.duration_s))
+        elif d["mode"] == "loop":
+            t = self._snapped(t, event)
+            a, b = sorted((d["anchor"], t))
+            self.loop = (a, b) if b - a > 1e-3 else None
+            self.update()
+        elif d["mode"] == "events":
+            track = self.doc.track(d["track"])
+            ev = track.events[d["hit"]]
+            target = self._snapped(ev.time_s + (x - d["x0"]) / self.scale.px_per_s, event)
+            dt = target - ev.time_s
+            dt = max(dt, -min(track.events[i].time_s for i in self.doc.selected_events))
+            d["dt"] = dt
+            self.update()
+
+    def mouseReleaseEvent(self, event) -> None:
+        d, self._drag = self._drag, None
+        if d is None:
+            return
+        if d["mode"] == "loop":
+            self.loopChanged.emit(self.loop)
+        elif d["mode"] == "events" and abs(d["dt"]) > 1e-6:
+            self.move_selected_events(d["dt"])
+        self.update()
+
+    def move_selected_events(self, dt: float) -> None:
+        track = self.doc.track(self.doc.selected_track)
+        sel = set(self.doc.selected_events)
+        moved = [dataclasses.replace(e, time_s=max(0.0, e.time_s + dt)) if i in sel else e
+                 for i, e in enumerate(track.events)]
+        keep = [moved[i] for i in sorted(sel)]
+        n = len(sel)
+        undo.set_events(self.doc, track.id, moved, f"Move {n} event{'s' * (n != 1)}")
+        new = self.doc.track(track.id).events  # sorted again: find the moved ones
+        self.doc.select(track.id, tuple(i for i, e in enumerate(new) if any(e is k for k in keep)))
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        pos = event.position()
+        lane = self.lane_at(pos.y())
+        if lane is None or pos.x() < HEADER_W or self.doc.project is None:
+            return
+        if lane.key in ("ruler", "video", "analysis"):
+            return
+        track = self.doc.track(lane.key)
+        if track.kind is not TrackKind.FOLEY:
+            return
+        t = self._snapped(self.scale.t_of(pos.x()), event)
+        self.add_event(track.id, t)
+
+    def add_event(self, track_id: str, t: float, material: str | None = None) -> None:
+        track = self.doc.track(track_id)
+        if material is None:
+            material = track.events[-1].material if track.events else "wood"
+        new = FoleyEvent(time_s=t, material=material, seed=len(track.events))
+        undo.set_events(self.doc, track.id, list(track.events) + [new], f"Add event at {t:.2f} s")
+        events = self.doc.track(track.id).events
+        self.doc.select(track.id, (next(i for i, e in enumerate(events) if e is new),))
+
+    def delete_selected_events(self) -> None:
+        if self.doc.selected_track is None or not self.doc.selected_events:
+            return
+        track = self.doc.track(self.doc.selected_track)
+        sel = set(self.doc.selected_events)
+        kept = [e for i, e in enumerate(track.events) if i not in sel]
+        self.doc.select(track.id)
+        undo.set_events(self.doc, track.id, kept, f"Delete {len(sel)} event{'s' * (len(sel) != 1)}")
+
+    def set_material(self, material: str) -> None:
+        track = self.doc.track(self.doc.selected_track)
+        sel = set(self.doc.selected_events)
+        events = [dataclasses.replace(e, material=material) if i in sel else e for i, e in enumerate(track.events)]
+        undo.set_events(self.doc, track.id, events, f"Material {material}")
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key_Delete, Qt.Key_Backspace):
+            self.delete_selected_events()
+        else:
+            super().keyPressEvent(event)
+
+    def contextMenuEvent(self, event) -> None:
+        lane = self.lane_at(event.pos().y())
+        if lane is None or self.doc.project is None or lane.key in ("ruler", "video", "analysis"):
+            return
+        track = self.doc.track(lane.key)
+        hit = self.event_at(track, event.pos().x())
+        menu = QMenu(self)
+        if hit is not None:
+            if hit not in self.doc.selected_events or self.doc.selected_track != track.id:
+                self.doc.select(track.id, (hit,))
+            sub = menu.addMenu("Material")
+            for m in theme.MATERIALS:
+                sub.addAction(m, lambda m=m: self.set_material(m))
+            menu.addAction("Delete", self.delete_selected_events)
+        elif track.kind is TrackKind.FOLEY:
+            t = self._snapped(self.scale.t_of(event.pos().x()), event)
+            menu.addAction(f"Add event at {t:.2f} s", lambda: self.add_event(track.id, t))
+        if not menu.isEmpty():
+            menu.exec(event.globalPos())
+
+    def wheelEvent(self, event) -> None:
+        delta = event.angleDelta()
+        if event.modifiers() & Qt.ControlModifier:
+            self.scale.zoom(1.15 ** (delta.y() / 120), event.position().x())
+            self.viewChanged.emit()
+            self.update()
+        elif delta.x() != 0 or event.modifiers() & Qt.ShiftModifier or self.content_height <= self.height():
+            d = delta.x() or delta.y()
+            self.set_offset(self.scale.offset_s - d / 120 * 60 / self.scale.px_per_s)
+        else:
+            self.v_offset = max(0, min(self.content_height - self.height(), self.v_offset - delta.y() // 2))
+            self.viewChanged.emit()
+            self.update()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.viewChanged.emit()
+
+    def closeEvent(self, event) -> None:
+        self.thumbs.close()
+        super().closeEvent(event)

@@ -1,0 +1,71 @@
+"""The fixed left column of the timeline: lane names and per-track mute / solo buttons."""
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPen
+
+from ui import theme
+from ui.widgets.timeline.geometry import HEADER_W, Lane
+
+BTN_W, BTN_H = 20, 17
+
+
+def button_rects(lane: Lane) -> dict[str, QRectF]:
+    y = lane.top + lane.height - BTN_H - 6
+    return {"mute": QRectF(HEADER_W - 2 * BTN_W - 12, y, BTN_W, BTN_H),
+            "solo": QRectF(HEADER_W - BTN_W - 8, y, BTN_W, BTN_H)}
+
+
+def paint_header(p: QPainter, lane: Lane, project, analysis, selected: bool) -> None:
+    r = QRectF(0, lane.top, HEADER_W, lane.height)
+    p.fillRect(r, QColor("#2a2d33") if selected else theme.PANEL)
+    p.setPen(theme.LINE)
+    p.drawLine(r.topRight(), r.bottomRight())
+    fm = p.fontMetrics()
+    if lane.key == "ruler":
+        if project is not None:
+            p.setPen(theme.TEXT_DIM)
+            bpm = project.tempo.bpm_at(0.0)
+            p.drawText(r.adjusted(8, 0, -4, 0), Qt.AlignVCenter,
+                       f"{bpm:.1f} BPM  {project.tempo.beats_per_bar}/{project.tempo.beat_unit}")
+        return
+    if lane.key in ("video", "analysis"):
+        p.setPen(theme.TEXT)
+        title = "Video" if lane.key == "video" else "Analysis"
+        p.drawText(QRectF(10, lane.top + 4, HEADER_W - 14, fm.height()), Qt.AlignLeft, title)
+        p.setPen(theme.TEXT_DIM)
+        if lane.key == "video" and project is not None and project.video is not None:
+            v = project.video
+            sub = f"{v.width}\u00d7{v.height}  {v.fps:.3g} fps"
+        elif lane.key == "analysis" and analysis is not None:
+            sub = f"{len(analysis.beat_times_s)} beats \u00b7 {len(analysis.impacts)} hits \u00b7 {len(analysis.cuts_s)} cuts"
+        else:
+            sub = "\u2014" if project is None else "analysing\u2026" if lane.key == "analysis" else ""
+        p.drawText(QRectF(10, lane.top + 6 + fm.height(), HEADER_W - 14, fm.height()), Qt.AlignLeft,
+                   fm.elidedText(sub, Qt.ElideRight, HEADER_W - 14))
+        return
+    track = project.track(lane.key)
+    p.fillRect(QRectF(0, lane.top, 4, lane.height), theme.KIND_COLOURS.get(track.kind.value, theme.ACCENT))
+    p.setPen(theme.TEXT)
+    p.drawText(QRectF(12, lane.top + 4, HEADER_W - 18, fm.height()), Qt.AlignLeft,
+               fm.elidedText(track.name, Qt.ElideRight, HEADER_W - 18))
+    p.setPen(theme.TEXT_DIM)
+    detail = track.kind.value
+    if track.notes:
+        detail += f" \u00b7 ch {track.channel + 1}"
+    if track.events:
+        detail += f" \u00b7 {len(track.events)} hits"
+    if track.mixer.gain_db:
+        detail += f" \u00b7 {track.mixer.gain_db:+.1f} dB"
+    p.drawText(QRectF(12, lane.top + 5 + fm.height(), HEADER_W - 18, fm.height()), Qt.AlignLeft,
+               fm.elidedText(detail, Qt.ElideRight, HEADER_W - 18))
+    on = {"mute": (track.mixer.mute, QColor("#d9534f")), "solo": (track.mixer.solo, QColor("#e8c547"))}
+    for name, rect in button_rects(lane).items():
+        active, colour = on[name]
+        p.setPen(QPen(theme.LINE))
+        p.setBrush(colour if active else theme.PANEL_2)
+        p.drawRoundedRect(rect, 3, 3)
+        p.setPen(QColor("#15171a") if active else theme.TEXT_DIM)
+        p.drawText(rect, Qt.AlignCenter, name[0].upper())
+    p.setPen(theme.LINE)
+    p.drawLine(r.bottomLeft(), r.bottomRight())

@@ -1,0 +1,108 @@
+"""The video preview: the frame at the playhead, aspect-fitted, with Foley events near the
+playhead drawn where they happen in the picture."""
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from ui import theme
+from ui.frames import FrameServer
+
+EVENT_WINDOW_S = 0.12
+
+
+class VideoPreview(QWidget):
+    frameShown = Signal(float)
+
+    def __init__(self, doc, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.setMinimumSize(320, 180)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.image: QImage | None = None
+        self.image_time = 0.0
+        self.position_s = 0.0
+        self.message = ""
+        self.frames = FrameServer(self)
+        self.frames.frameReady.connect(self._on_frame)
+        self.frames.failed.connect(self._on_failed)
+        doc.projectReset.connect(self._reset)
+
+    def _reset(self) -> None:
+        self.image, self.message = None, ""
+        path = self.doc.video_path
+        size = None
+        if path is not None:
+            v = self.doc.project.video
+            scale = min(1.0, 960 / max(1, v.width))  # decode at preview size, not full 4K
+            size = (max(2, int(v.width * scale) // 2 * 2), max(2, int(v.height * scale) // 2 * 2))
+        self.frames.set_source(path if path and path.exists() else None, size)
+        if path is not None and not path.exists():
+            self.message = f"video missing: {path}"
+        self.update()
+
+    def show_time(self, time_s: float) -> None:
+        self.position_s = time_s
+        self.frames.request(time_s)
+        self.update()
+
+    def _on_frame(self, t: float, image: QImage) -> None:
+        self.image, self.image_time = image, t
+        self.update()
+        self.frameShown.emit(t)
+
+    def _on_failed(self, message: str) -> None:
+        self.message = message
+        self.update()
+
+    def closeEvent(self, event) -> None:
+        self.frames.close()
+        super().closeEvent(event)
+
+    def picture_rect(self) -> QRectF:
+        if self.image is None:
+            return QRectF(self.rect())
+        iw, ih = self.image.width(), self.image.height()
+        if self.doc.project is not None and self.doc.project.video is not None:
+            iw, ih = self.doc.project.video.width, self.doc.project.video.height
+        s = min(self.width() / iw, self.height() / ih)
+        w, h = iw * s, ih * s
+        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor("#0e0f11"))
+        if self.image is None:
+            p.setPen(theme.TEXT_DIM)
+            f = QFont(self.font())
+            f.setPointSizeF(f.pointSizeF() * 1.3)
+            p.setFont(f)
+            text = self.message or ("Drop a video here\nor use File \u203a Open Video (Ctrl+O)"
+                                    if self.doc.project is None else "decoding\u2026")
+            p.drawText(self.rect(), Qt.AlignCenter, text)
+            return
+        r = self.picture_rect()
+        p.setRenderHint(QPainter.SmoothPixmapTransform)
+        p.drawImage(r, self.image)
+        self._draw_events(p, r)
+        if self.message:
+            p.setPen(theme.CUT)
+            p.drawText(self.rect().adjusted(8, 8, -8, -8), Qt.AlignTop | Qt.AlignLeft, self.message)
+
+    def _draw_events(self, p: QPainter, r: QRectF) -> None:
+        project = self.doc.project
+        if project is None:
+            return
+        p.setRenderHint(QPainter.Antialiasing)
+        for track in project.tracks:
+            for ev in track.events:
+                dt = abs(ev.time_s - self.position_s)
+                if dt > EVENT_WINDOW_S:
+                    continue
+                c = QColor(theme.material_colour(ev.material))
+                c.setAlphaF(1.0 - dt / EVENT_WINDOW_S)
+                p.setPen(QPen(c, 2.5))
+                p.setBrush(Qt.NoBrush)
+                rad = 8 + 22 * ev.strength
+                p.drawEllipse(QPointF(r.left() + ev.x * r.width(), r.top() + ev.y * r.height()), rad, rad)
