@@ -17,6 +17,7 @@ import contextlib
 import errno
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,6 +190,15 @@ def export_project(
                 step[0] += 1
                 job.report(0.6 + 0.4 * step[0] / max(1, total), msg)
 
+            video_future = None
+            if video_path is not None:  # AAC encoding + packet copy run beside the audio files
+                video_tmp = temp(singles["video"])
+                pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="mux"))
+                t_video = time.perf_counter()
+                video_future = pool.submit(
+                    video.mux, project.resolve(project.video.path), video_tmp, result.mix, sr,
+                    keep_original_audio=keep_original_audio, container=video.container_format(singles["video"]))
+                # leaving the stack waits for the mux (pool) before temporaries are removed
             t = time.perf_counter()
             for tid, path in stem_paths.items():
                 wav.write_audio(temp(path), result.stems[tid], sr, bit_depth=bit_depth, file_format=file_format)
@@ -211,13 +221,10 @@ def export_project(
                 written.append(singles["midi"])
                 timings["midi"] = time.perf_counter() - t
                 tick("MIDI file")
-            if video_path is not None:
-                t = time.perf_counter()
-                video.mux(project.resolve(project.video.path), temp(singles["video"]), result.mix, sr,
-                          keep_original_audio=keep_original_audio,
-                          container=video.container_format(singles["video"]))
+            if video_future is not None:
+                video_future.result()
                 written.append(singles["video"])
-                timings["video"] = time.perf_counter() - t
+                timings["video"] = time.perf_counter() - t_video
                 tick("video")
             if rpp_path is not None:
                 length = frames / sr

@@ -52,8 +52,14 @@ def quantise(audio: np.ndarray, bit_depth: str, *, seed: int = 0) -> np.ndarray:
     if bit_depth == "float32":
         return np.ascontiguousarray(x)
     if bit_depth == "24":
-        q = np.clip(np.rint(x.astype(np.float64) * 2**23), -(2**23), 2**23 - 1).astype(np.int32)
-        return q << 8  # libsndfile takes the top 24 bits of int32 for PCM_24
+        # float32 is exact here: scaling by 2**23 only moves the exponent, and every value of
+        # magnitude <= 2**23 is representable, so rounding happens once, in np.rint
+        scaled = np.multiply(x, np.float32(2**23))
+        np.clip(scaled, -(2**23), 2**23 - 1, out=scaled)
+        np.rint(scaled, out=scaled)
+        q = scaled.astype(np.int32)
+        q <<= 8  # libsndfile takes the top 24 bits of int32 for PCM_24
+        return q
     rng = np.random.default_rng(seed)
     scaled = x.astype(np.float64) * 2**15
     tpdf = rng.random(scaled.shape) - rng.random(scaled.shape)
