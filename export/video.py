@@ -85,7 +85,7 @@ def mux(source: str | Path, target: str | Path, mix: np.ndarray, sample_rate: in
             f"cannot write {target} as {fmt}: {exc}; the source's codecs may not fit this container, "
             "try .mkv"
         ) from None
-    except OSError as exc:
+    except OSError:
         raise  # studio.fsutil turns disk errors into readable ExportErrors
     finally:
         src.close()
