@@ -49,6 +49,11 @@ class ExportReport:
     limiter_max_reduction_db: float
     timings_s: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def written(self) -> tuple[Path, ...]:
+        """Same as ``files`` (the name studio.cli uses)."""
+        return self.files
+
 
 def _midi_parts(project: Project) -> list[smf.Part]:
     return [
