@@ -12,6 +12,7 @@ from studio.generate import GenerateSettings
 from studio.project import Project, autosave_path, has_newer_autosave
 from ui import generation, undo
 from ui.document import Document
+from ui.qtcompat import emit
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".mts", ".wmv", ".flv"}
 
@@ -44,22 +45,22 @@ class Controller(QObject):
 
     def _start(self, name: str, fn, *args, on_done, title: str, **kwargs):
         if self.current is not None:
-            self.error.emit(title, f"wait for {self.current.name} to finish, or cancel it")
+            emit(self.error, title, f"wait for {self.current.name} to finish, or cancel it")
             return None
         h = self.workers.submit(name, fn, *args, **kwargs)
         self.current = h
         h.progress.connect(self.progress)
         h.finished.connect(on_done)
-        h.failed.connect(lambda msg: self.error.emit(title, msg))
-        h.cancelled.connect(lambda: self.info.emit(f"{name} cancelled"))
+        h.failed.connect(lambda msg: emit(self.error, title, msg))
+        h.cancelled.connect(lambda: emit(self.info, f"{name} cancelled"))
         h.ended.connect(lambda: self._ended(h))
-        self.busyChanged.emit(True, name)
+        emit(self.busyChanged, True, name)
         return h
 
     def _ended(self, handle) -> None:
         if self.current is handle:
             self.current = None
-            self.busyChanged.emit(False, "")
+            emit(self.busyChanged, False, "")
 
     def cancel(self) -> None:
         if self.current is not None:
@@ -77,7 +78,7 @@ class Controller(QObject):
     def open_video(self, path: str | Path) -> None:
         video = Path(path)
         if not video.is_file():
-            self.error.emit("Cannot open video", f"{video} does not exist or is not a file")
+            emit(self.error, "Cannot open video", f"{video} does not exist or is not a file")
             return
         target = generation.unique_project_path(projects_dir(), video)
         self._start("opening video", generation.open_video, video.resolve(), target,
@@ -85,7 +86,7 @@ class Controller(QObject):
 
     def _video_opened(self, project: Project) -> None:
         self.doc.set_project(project, None)
-        self.info.emit(f"{project.name}: {project.duration_s:.1f} s; analysing\u2026")
+        emit(self.info, f"{project.name}: {project.duration_s:.1f} s; analysing\u2026")
         self._ended(self.current)  # free the slot now: analysis is the next job
         self.analyse()
 
@@ -100,7 +101,7 @@ class Controller(QObject):
         self.doc.set_analysis(timeline)
         if fresh and not self.doc.project.tracks:
             self.tempo_from_analysis()
-        self.info.emit(f"analysis: {timeline.tempo_bpm:.1f} BPM, {len(timeline.impacts)} impacts, "
+        emit(self.info, f"analysis: {timeline.tempo_bpm:.1f} BPM, {len(timeline.impacts)} impacts, "
                        f"{len(timeline.cuts_s)} cuts")
 
     def tempo_from_analysis(self) -> None:
@@ -108,7 +109,7 @@ class Controller(QObject):
             return
         tempo = generation.tempo_from_analysis(self.doc.analysis)
         if tempo is None:
-            self.info.emit("too few visual beats for a tempo map; the tempo stays as it is")
+            emit(self.info, "too few visual beats for a tempo map; the tempo stays as it is")
             return
         undo.set_tempo(self.doc, tempo, "Tempo from video")
 
@@ -123,7 +124,7 @@ class Controller(QObject):
             project = Project.load(autosave_path(p) if restore else p)
             project.path = p
         except StudioError as exc:
-            self.error.emit("Cannot open project", str(exc))
+            emit(self.error, "Cannot open project", str(exc))
             return
         self.doc.set_project(project, Document.load_analysis(project))
         if restore:  # unsaved until the user saves: mark modified with a marker step
@@ -131,7 +132,7 @@ class Controller(QObject):
             self.doc.undo_stack.resetClean()
         missing = project.missing_assets()
         if missing:
-            self.error.emit("Missing files", "these files of the project are missing:\n" + "\n".join(missing))
+            emit(self.error, "Missing files", "these files of the project are missing:\n" + "\n".join(missing))
         if self.doc.analysis is None and self.doc.video_path is not None and self.doc.video_path.exists():
             self.analyse()
 
@@ -141,9 +142,9 @@ class Controller(QObject):
         try:
             target = self.doc.save(path)
         except StudioError as exc:
-            self.error.emit("Cannot save", str(exc))
+            emit(self.error, "Cannot save", str(exc))
             return False
-        self.info.emit(f"saved {target}")
+        emit(self.info, f"saved {target}")
         return True
 
     # -- generation -----------------------------------------------------------------------------
@@ -153,7 +154,7 @@ class Controller(QObject):
 
     def generate(self, s: dict) -> None:
         if self.doc.analysis is None:
-            self.error.emit("Generate", "the video has not been analysed yet")
+            emit(self.error, "Generate", "the video has not been analysed yet")
             return
         snap = generation.snapshot(self.doc.project)
         self._start("generating", generation.run_engines, snap, self.doc.analysis, self._settings(s),
@@ -162,10 +163,10 @@ class Controller(QObject):
     def _generated(self, tracks, s: dict) -> None:
         tracks = generation.with_material(tracks, s.get("material"))
         if not tracks:
-            self.info.emit("the engines produced no tracks for this video")
+            emit(self.info, "the engines produced no tracks for this video")
             return
         undo.add_tracks(self.doc, tracks, f"Generate {', '.join(s['engines'])}")
-        self.info.emit(f"generated {len(tracks)} track{'s' * (len(tracks) != 1)}")
+        emit(self.info, f"generated {len(tracks)} track{'s' * (len(tracks) != 1)}")
 
     def regenerate(self, s: dict) -> None:
         snap = generation.snapshot(self.doc.project)
@@ -177,11 +178,11 @@ class Controller(QObject):
         try:
             old = self.doc.track(s["track_id"])
         except Exception:
-            self.info.emit("the track was deleted while it was re-generated")
+            emit(self.info, "the track was deleted while it was re-generated")
             return
         new = generation.pick_counterpart(old, generation.with_material(tracks, s.get("material")))
         if new is None:
-            self.error.emit("Re-generate", f"the {old.engine} engine produced no {old.kind.value} track this time")
+            emit(self.error, "Re-generate", f"the {old.engine} engine produced no {old.kind.value} track this time")
             return
         region = s.get("region")
         what = f"region {region[0]:.2f}\u2013{region[1]:.2f} s of " if region else ""
@@ -202,6 +203,6 @@ class Controller(QObject):
         self._start("exporting", export_project, snap, on_done=self._exported, title="Export failed", **args)
 
     def _exported(self, report) -> None:
-        self.info.emit(f"exported {len(report.files)} files (peak {report.peak_dbfs:.1f} dBFS"
+        emit(self.info, f"exported {len(report.files)} files (peak {report.peak_dbfs:.1f} dBFS"
                        f"{', clipped' if report.clipped else ''})")
-        self.exported.emit(report)
+        emit(self.exported, report)

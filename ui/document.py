@@ -14,6 +14,7 @@ from PySide6.QtGui import QUndoStack
 
 from studio.music import TempoMap
 from studio.project import Project, Track
+from ui.qtcompat import emit
 
 AUTOSAVE_MS = 20_000
 ANALYSIS_FILE = "analysis.npz"
@@ -34,7 +35,7 @@ class Document(QObject):
         self.project: Project | None = None
         self.analysis = None  # studio.analysis.AnalysisTimeline once analysed
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(lambda clean: self.modifiedChanged.emit(not clean))
+        self.undo_stack.cleanChanged.connect(lambda clean: emit(self.modifiedChanged, not clean))
         self.selected_track: str | None = None
         self.selected_events: tuple[int, ...] = ()
         self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_MS)
@@ -48,8 +49,8 @@ class Document(QObject):
         self.selected_track, self.selected_events = None, ()
         self.undo_stack.clear()
         self.undo_stack.setClean()
-        self.projectReset.emit()
-        self.selectionChanged.emit()
+        emit(self.projectReset)
+        emit(self.selectionChanged)
 
     @classmethod
     def load_analysis(cls, project: Project):
@@ -71,7 +72,7 @@ class Document(QObject):
         self.analysis = analysis
         if analysis is not None and self.project is not None and self.project.path is not None:
             analysis.save(self.project.folder / ANALYSIS_FILE)
-        self.analysisChanged.emit()
+        emit(self.analysisChanged)
 
     @property
     def modified(self) -> bool:
@@ -115,7 +116,7 @@ class Document(QObject):
             path = self.project.autosave()
         except StudioError:
             return  # the next autosave tries again; a real save reports the problem
-        self.autosaved.emit(str(path))
+        emit(self.autosaved, str(path))
 
     def _schedule_autosave(self) -> None:
         if self.project is not None and self.project.path is not None:
@@ -126,7 +127,7 @@ class Document(QObject):
         if (track_id, tuple(events)) == (self.selected_track, self.selected_events):
             return
         self.selected_track, self.selected_events = track_id, tuple(sorted(set(events)))
-        self.selectionChanged.emit()
+        emit(self.selectionChanged)
 
     def track(self, track_id: str) -> Track:
         assert self.project is not None
@@ -143,16 +144,16 @@ class Document(QObject):
             kept = tuple(i for i in self.selected_events if i < n)
             if kept != self.selected_events:
                 self.selected_events = kept
-                self.selectionChanged.emit()
-        self.trackChanged.emit(track.id)
+                emit(self.selectionChanged)
+        emit(self.trackChanged, track.id)
 
     def _apply_tracks(self, tracks: list[Track]) -> None:
         self.project.tracks[:] = list(tracks)
         if self.selected_track is not None and all(t.id != self.selected_track for t in tracks):
             self.selected_track, self.selected_events = None, ()
-            self.selectionChanged.emit()
-        self.tracksChanged.emit()
+            emit(self.selectionChanged)
+        emit(self.tracksChanged)
 
     def _apply_tempo(self, tempo: TempoMap) -> None:
         self.project.tempo = tempo
-        self.tempoChanged.emit()
+        emit(self.tempoChanged)

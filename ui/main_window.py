@@ -8,7 +8,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
-    QToolBar, QVBoxLayout, QWidget,
+    QTabWidget, QToolBar, QVBoxLayout, QWidget,
 )
 
 from ui import theme
@@ -33,6 +33,7 @@ class MainWindow(QMainWindow):
         self.resize(1480, 920)
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.AnimatedDocks | QMainWindow.AllowTabbedDocks)
+        self.setTabPosition(Qt.RightDockWidgetArea, QTabWidget.North)
         self.doc = Document(self)
         self.workers = Workers(self)
         self.playback = Playback(self.doc, self.workers, self)
@@ -146,6 +147,8 @@ class MainWindow(QMainWindow):
         for a in (self.act_open, self.act_save, None, self.act_undo, self.act_redo, None, self.act_generate,
                   self.act_export, self.act_routing):
             tb.addSeparator() if a is None else tb.addAction(a)
+        for a in (self.act_undo, self.act_redo):
+            tb.widgetForAction(a).setToolButtonStyle(Qt.ToolButtonIconOnly)
         self.addToolBar(tb)
 
     def _connect(self) -> None:

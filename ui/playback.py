@@ -3,19 +3,20 @@ its position for the playhead and the video preview. Transport events (from its 
 back to the GUI thread through a queued signal.
 
 Routing (``Routing``): the audio output device (None: no audio, the system clock drives video and
-MIDI) and the MIDI port (None: the virtual "Studio" port, "" for no MIDI). Audio tracks with a
-file play through the device with their mixer gain/pan, honouring mute and solo; MIDI tracks are
-scheduled to the port on each track's channel.
+MIDI) and the MIDI port (None: the virtual "Studio" port, "" for no MIDI). MIDI tracks are
+scheduled to the port on each track's channel (and then not synthesised: the port's instrument
+plays them); with MIDI off they are rendered with the GM synth. The audio is the project's
+offline render (studio.render), made on a worker whenever the project changed before a play.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from studio.errors import DeviceError, StudioError
+from studio.errors import DeviceError
 from studio.transport import State, Transport
+from ui.qtcompat import emit
 
 
 @dataclass(frozen=True)
@@ -24,23 +25,28 @@ class Routing:
     midi_port: str | None = None  # None: virtual "Studio"; "": MIDI off
 
 
-def _track_sources(project, sample_rate: int, job=None) -> list:
-    """BufferSources of the audible tracks that have an audio file (gain and pan applied)."""
-    from studio import media
-    from studio.transport import BufferSource
+def audio_project(project, midi_to_port: bool):
+    """The copy of ``project`` to render for the audio device: when MIDI goes to a port, the
+    notes are left to the port's instrument (not synthesised twice)."""
+    import dataclasses
 
-    out = []
-    for t in project.audible_tracks():
-        if not t.audio_path or not project.resolve(t.audio_path).exists():
-            continue
-        audio, sr = media.read_audio(project.resolve(t.audio_path), sample_rate=sample_rate)
-        if audio.shape[0] == 1:
-            audio = np.repeat(audio, 2, axis=0)
-        gain = 10 ** (t.mixer.gain_db / 20.0)
-        pan = t.mixer.pan  # constant-power pan law
-        lr = np.array([np.cos((pan + 1) * np.pi / 4), np.sin((pan + 1) * np.pi / 4)], np.float32) * np.sqrt(2)
-        out.append(BufferSource(audio[:2] * (gain * lr[:, None]), sr, offset_s=t.offset_s, name=t.name))
-    return out
+    from ui.generation import snapshot
+
+    copy = snapshot(project)
+    if midi_to_port:
+        copy.tracks = [dataclasses.replace(t, notes=[]) for t in copy.tracks
+                       if not (t.notes and not t.audio_path and not t.events)]
+    return copy
+
+
+def render_for_playback(project, job=None):
+    """(mix (2, n) float32, sample rate) of the audible tracks, or None when nothing sounds."""
+    from studio.render import render_project
+
+    if not project.audible_tracks():
+        return None
+    result = render_project(project, job=job)
+    return result.mix, result.sample_rate
 
 
 class Playback(QObject):
@@ -54,7 +60,7 @@ class Playback(QObject):
         self.doc, self.workers = doc, workers
         self.routing = Routing()
         self.transport = Transport()
-        self.transport.add_listener(lambda event, _t: self._transportEvent.emit(event))
+        self.transport.add_listener(lambda event, _t: emit(self._transportEvent, event))
         self._transportEvent.connect(self._on_transport_event)
         self._timer = QTimer(self, interval=16)
         self._timer.timeout.connect(self._tick)
@@ -144,7 +150,7 @@ class Playback(QObject):
                 try:
                     self.transport.midi = MidiScheduler(MidiPort(port=self.routing.midi_port or None))
                 except DeviceError as exc:
-                    self.message.emit(f"MIDI off: {exc}")
+                    emit(self.message, f"MIDI off: {exc}")
             if self.transport.midi is not None:
                 self.transport.midi.set_parts(parts, p.tempo)
         if self._audio_dirty and self.routing.audio_device is not None:
@@ -155,26 +161,37 @@ class Playback(QObject):
                 try:
                     audio.open()
                 except DeviceError as exc:
-                    self.message.emit(f"no audio: {exc}")
+                    emit(self.message, f"no audio: {exc}")
                     return
                 self.transport.set_audio(audio)
-            try:
-                audio.set_sources(_track_sources(p, audio.sample_rate))
-            except StudioError as exc:
-                self.message.emit(f"audio track not playable: {exc}")
+            emit(self.message, "rendering audio for playback\u2026")
+            h = self.workers.submit("render for playback", render_for_playback,
+                                    audio_project(p, self.routing.midi_port != ""))
+            h.finished.connect(self._rendered)
+            h.failed.connect(lambda msg: emit(self.message, f"playback audio: {msg}"))
+
+    def _rendered(self, result) -> None:
+        from studio.transport import BufferSource
+
+        audio = self.transport.audio
+        if audio is None or not audio.is_open:
+            return
+        audio.set_sources([BufferSource(*result)] if result is not None else [])
+        if self.playing:  # restart the run so the new buffers are heard from here on
+            self.transport.seek(self.transport.position_s)
 
     def _on_transport_event(self, event: str) -> None:
         if event == "state":
-            self.stateChanged.emit(self.transport.state.value)
+            emit(self.stateChanged, self.transport.state.value)
             if not self.playing:
                 self._timer.stop()
                 self._tick()
         elif event in ("error", "midi") and self.transport.error:
-            self.message.emit(self.transport.error)
-            self.stateChanged.emit(self.transport.state.value)
+            emit(self.message, self.transport.error)
+            emit(self.stateChanged, self.transport.state.value)
 
     def _tick(self) -> None:
         pos = self.transport.position_s
         if pos != self._last_pos:
             self._last_pos = pos
-            self.positionChanged.emit(pos)
+            emit(self.positionChanged, pos)

@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from studio.errors import EngineError, JobCancelled, StudioError
 from studio.jobs import Job, JobRunner, Progress
+from ui.qtcompat import emit
 
 
 class JobHandle(QObject):
@@ -47,20 +48,20 @@ class JobHandle(QObject):
         if now - self._last_emit < 0.05 and p.fraction < 1.0:
             return  # at most 20 updates a second reach the GUI
         self._last_emit = now
-        self._report.emit(p.fraction, p.message)
+        emit(self._report, p.fraction, p.message)
 
     def _on_done(self, future: Future) -> None:
         try:
             result = future.result()
         except JobCancelled:
-            self._result.emit("cancelled", None)
+            emit(self._result, "cancelled", None)
         except (StudioError, EngineError) as exc:
-            self._result.emit("failed", str(exc))
+            emit(self._result, "failed", str(exc))
         except Exception as exc:  # a bug: still a message, plus the traceback on stderr
             traceback.print_exc()
-            self._result.emit("failed", f"internal error: {type(exc).__name__}: {exc}")
+            emit(self._result, "failed", f"internal error: {type(exc).__name__}: {exc}")
         else:
-            self._result.emit("finished", result)
+            emit(self._result, "finished", result)
 
     # GUI thread
     @Slot(float, str)
@@ -68,18 +69,18 @@ class JobHandle(QObject):
         if self.done:
             return
         self.fraction, self.message = fraction, message or self.message
-        self.progress.emit(fraction, message)
+        emit(self.progress, fraction, message)
 
     @Slot(str, object)
     def _on_result(self, kind: str, value: object) -> None:
         self.done = True
         if kind == "finished":
-            self.finished.emit(value)
+            emit(self.finished, value)
         elif kind == "failed":
-            self.failed.emit(value)
+            emit(self.failed, value)
         else:
-            self.cancelled.emit()
-        self.ended.emit()
+            emit(self.cancelled)
+        emit(self.ended)
 
 
 class Workers(QObject):
@@ -99,7 +100,7 @@ class Workers(QObject):
         handle.ended.connect(self._forget_sender)
         job, future = self._runner.submit(name, fn, *args, listener=handle._on_progress, **kwargs)
         handle.job, handle.future = job, future
-        self.started.emit(handle)
+        emit(self.started, handle)
         future.add_done_callback(handle._on_done)
         return handle
 

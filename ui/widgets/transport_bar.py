@@ -9,6 +9,7 @@ from studio.music import TempoMap
 from ui import undo
 from ui.icons import icon
 from ui.widgets.timeline.geometry import fmt_time
+from ui.qtcompat import emit
 
 
 class TransportBar(QWidget):
@@ -99,6 +100,10 @@ class TransportBar(QWidget):
             per = self.doc.project.tempo.beats_per_bar
             bar, inbar = divmod(beat, per)
             self.bar_label.setText(f"{int(bar) + 1}.{int(inbar) + 1}")
+            if not self.tempo.hasFocus():
+                self.tempo.blockSignals(True)
+                self.tempo.setValue(self.doc.project.tempo.bpm_at(t))
+                self.tempo.blockSignals(False)
 
     def _state(self, state: str) -> None:
         self.play.setIcon(icon("pause" if state == "playing" else "play"))
@@ -131,7 +136,7 @@ class TransportBar(QWidget):
         a, b = self.loop_start.value(), self.loop_end.value()
         region = (a, b) if self.loop.isChecked() and b > a else None
         self.playback.set_loop(*(region or (None,)))
-        self.loopEdited.emit(region)
+        emit(self.loopEdited, region)
 
     def _loop_widgets(self) -> None:
         on = self.loop.isChecked()

@@ -16,6 +16,7 @@ from ui.widgets.timeline.geometry import HEADER_W, RULER_H, TimeScale, layout, s
 from ui.widgets.timeline.header import button_rects, paint_header
 from ui.widgets.timeline.thumbs import ThumbnailCache
 from ui.widgets.timeline.waveform import PeakCache
+from ui.qtcompat import emit
 
 HIT_PX = 7
 
@@ -68,19 +69,19 @@ class TimelineCanvas(QWidget):
 
     def _relayout(self) -> None:
         self._lanes = layout(self.doc.project)
-        self.viewChanged.emit()
+        emit(self.viewChanged)
         self.update()
 
     def fit(self) -> None:
         if self.duration_s > 0 and self.width() > HEADER_W + 20:
             self.scale.px_per_s = (self.width() - HEADER_W - 16) / self.duration_s
             self.scale.offset_s = 0.0
-        self.viewChanged.emit()
+        emit(self.viewChanged)
         self.update()
 
     def set_offset(self, t: float) -> None:
         self.scale.offset_s = max(0.0, t)
-        self.viewChanged.emit()
+        emit(self.viewChanged)
         self.update()
 
     def set_position(self, t: float) -> None:
@@ -124,6 +125,7 @@ class TimelineCanvas(QWidget):
             self._paint_lane(p, lane, r, t0, t1, width)
         if tempo is not None:
             paint.paint_grid(p, body, s, tempo, t0, t1)
+        self._paint_hint(p)
         if self.loop is not None:
             x0, x1 = s.x_of(self.loop[0]), s.x_of(self.loop[1])
             p.fillRect(QRectF(x0, body.top(), x1 - x0, body.height()), theme.LOOP)
@@ -154,6 +156,19 @@ class TimelineCanvas(QWidget):
             p.setBrush(theme.ACCENT)
             p.setPen(Qt.NoPen)
             p.drawPolygon([QPointF(x - 6, 0), QPointF(x + 6, 0), QPointF(x, 8)])
+
+    def _paint_hint(self, p: QPainter) -> None:
+        project = self.doc.project
+        if project is not None and project.tracks:
+            return
+        top = self._lanes[-1].bottom - self.v_offset
+        area = QRectF(HEADER_W, top, self.width() - HEADER_W, self.height() - top)
+        if area.height() < 30:
+            return
+        p.setPen(theme.TEXT_DIM)
+        text = ("Drop a video file here to start" if project is None else
+                "No tracks yet \u2014 open Generate (Ctrl+G) to make them from the video")
+        p.drawText(area, Qt.AlignCenter, text)
 
     def _paint_lane(self, p: QPainter, lane, r: QRectF, t0: float, t1: float, width: int) -> None:
         s, project = self.scale, self.doc.project
@@ -227,7 +242,7 @@ class TimelineCanvas(QWidget):
                 return
             self.doc.select(track.id)
         self._drag = {"mode": "scrub"}
-        self.seekRequested.emit(t)
+        emit(self.seekRequested, t)
 
     def _header_press(self, lane, pos: QPointF) -> None:
         track = self.doc.track(lane.key)
@@ -246,7 +261,7 @@ class TimelineCanvas(QWidget):
         x = event.position().x()
         t = max(0.0, self.scale.t_of(x))
         if d["mode"] == "scrub":
-            self.seekRequested.emit(min(t, self.duration_s))
+            emit(self.seekRequested, min(t, self.duration_s))
         elif d["mode"] == "loop":
             t = self._snapped(t, event)
             a, b = sorted((d["anchor"], t))
@@ -266,7 +281,7 @@ class TimelineCanvas(QWidget):
         if d is None:
             return
         if d["mode"] == "loop":
-            self.loopChanged.emit(self.loop)
+            emit(self.loopChanged, self.loop)
         elif d["mode"] == "events" and abs(d["dt"]) > 1e-6:
             self.move_selected_events(d["dt"])
         self.update()
@@ -349,19 +364,19 @@ class TimelineCanvas(QWidget):
         delta = event.angleDelta()
         if event.modifiers() & Qt.ControlModifier:
             self.scale.zoom(1.15 ** (delta.y() / 120), event.position().x())
-            self.viewChanged.emit()
+            emit(self.viewChanged)
             self.update()
         elif delta.x() != 0 or event.modifiers() & Qt.ShiftModifier or self.content_height <= self.height():
             d = delta.x() or delta.y()
             self.set_offset(self.scale.offset_s - d / 120 * 60 / self.scale.px_per_s)
         else:
             self.v_offset = max(0, min(self.content_height - self.height(), self.v_offset - delta.y() // 2))
-            self.viewChanged.emit()
+            emit(self.viewChanged)
             self.update()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        self.viewChanged.emit()
+        emit(self.viewChanged)
 
     def closeEvent(self, event) -> None:
         self.thumbs.close()

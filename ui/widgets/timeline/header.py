@@ -16,6 +16,14 @@ def button_rects(lane: Lane) -> dict[str, QRectF]:
             "solo": QRectF(HEADER_W - BTN_W - 8, y, BTN_W, BTN_H)}
 
 
+def average_bpm(tempo, duration_s: float) -> str:
+    """'120.0 BPM' for a constant tempo, '\u2248101.3 BPM' (mean over the video) for a tempo map."""
+    if len(tempo.changes) == 1 or duration_s <= tempo.downbeat_s:
+        return f"{tempo.changes[0].bpm:.1f} BPM"
+    beats = tempo.beat_at(duration_s) - tempo.beat_at(tempo.downbeat_s)
+    return f"\u2248{beats * 60.0 / (duration_s - tempo.downbeat_s):.1f} BPM"
+
+
 def paint_header(p: QPainter, lane: Lane, project, analysis, selected: bool) -> None:
     r = QRectF(0, lane.top, HEADER_W, lane.height)
     p.fillRect(r, QColor("#2a2d33") if selected else theme.PANEL)
@@ -25,9 +33,9 @@ def paint_header(p: QPainter, lane: Lane, project, analysis, selected: bool) -> 
     if lane.key == "ruler":
         if project is not None:
             p.setPen(theme.TEXT_DIM)
-            bpm = project.tempo.bpm_at(0.0)
+            tempo = project.tempo
             p.drawText(r.adjusted(8, 0, -4, 0), Qt.AlignVCenter,
-                       f"{bpm:.1f} BPM  {project.tempo.beats_per_bar}/{project.tempo.beat_unit}")
+                       f"{average_bpm(tempo, project.duration_s)}  {tempo.beats_per_bar}/{tempo.beat_unit}")
         return
     if lane.key in ("video", "analysis"):
         p.setPen(theme.TEXT)

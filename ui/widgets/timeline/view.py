@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QScrollBar, QToo
 from ui.icons import icon
 from ui.widgets.timeline.canvas import TimelineCanvas
 from ui.widgets.timeline.geometry import HEADER_W, RULER_H
+from ui.qtcompat import emit
 
 
 class TimelineView(QWidget):
@@ -66,7 +67,7 @@ class TimelineView(QWidget):
         if not HEADER_W <= x <= c.width():
             x = (HEADER_W + c.width()) / 2
         c.scale.zoom(factor, x)
-        c.viewChanged.emit()
+        emit(c.viewChanged)
         c.update()
 
     def set_playing(self, playing: bool) -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
+from ui.qtcompat import emit
 
 BLOCK = 256  # samples per stored peak
 
@@ -62,7 +63,7 @@ class PeakCache(QObject):
 
     def _done(self, path: Path, result) -> None:
         self._peaks[path] = result
-        self.updated.emit()
+        emit(self.updated)
 
 
 def _peaks_job(path: Path, job=None):

@@ -1,0 +1,250 @@
+"""The real main window, offscreen: drop a video, wait for the analysis, Generate, edit with
+undo/redo, save and reopen, export to a folder, bad files, cancel.
+
+Engines plug in through ``studio.generate.ADAPTERS``; the tests register small adapters defined
+here (MIDI notes on the visual beats, Foley hits on the detected impacts), exactly as an engine
+package does, so the UI paths run whether or not real engines are installed."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from studio import generate, render
+from studio.music import Note
+from studio.project import FoleyEvent, Project, Track, TrackKind
+
+pytestmark = pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")
+
+DEMO = Path(__file__).resolve().parents[1] / "studio" / "assets" / "demo.mp4"
+MATERIALS = ("wood", "metal", "glass")
+
+
+# -- engine adapters used by the tests ---------------------------------------------------------
+def fake_rhythm(project, timeline, settings, job):
+    rng = np.random.default_rng(settings.seed)
+    notes = []
+    down = set(np.round(timeline.downbeat_times_s, 4).tolist())
+    for t in timeline.beat_times_s:
+        pitch = 36 if round(float(t), 4) in down else 42
+        notes.append(Note(float(t), 0.1, pitch, int(rng.integers(60, 127)), 9))
+        job.report(0.5)
+    return [Track("Drums", TrackKind.MIDI, notes=notes, channel=9, engine="rhythm")]
+
+
+def fake_foley(project, timeline, settings, job):
+    rng = np.random.default_rng(settings.seed)
+    events = [FoleyEvent(i.time_s, i.x, i.y, i.strength, MATERIALS[int(rng.integers(3))], seed=k)
+              for k, i in enumerate(timeline.impacts)]
+    return [Track("Impacts", TrackKind.FOLEY, events=events, engine="foley")]
+
+
+def slow_engine(project, timeline, settings, job):
+    for i in range(1000):  # until cancelled (10 s at most)
+        job.report(i / 1000, "working")
+        time.sleep(0.01)
+    return []
+
+
+def foley_renderer(track, project, sample_rate, job=None):
+    n = int(project.duration_s * sample_rate)
+    out = np.zeros((2, n), np.float32)
+    burst = np.exp(-np.arange(2000) / 300.0).astype(np.float32) * np.sin(np.arange(2000) * 0.3)
+    for e in track.events:
+        i = int(e.time_s * sample_rate)
+        seg = burst[: max(0, n - i)] * e.strength
+        out[:, i:i + len(seg)] += seg
+    return out
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    from ui.app import create_app
+    from ui.main_window import MainWindow
+
+    QSettings.setDefaultFormat(QSettings.IniFormat)
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
+    create_app([])
+    monkeypatch.setenv("STUDIO_PROJECTS_DIR", str(tmp_path / "projects"))
+    monkeypatch.setitem(generate.ADAPTERS, "rhythm", "test_ui_window:fake_rhythm")
+    monkeypatch.setitem(generate.ADAPTERS, "foley", "test_ui_window:fake_foley")
+    w = MainWindow()  # closed here, not by qtbot (its close would ask to save the changes)
+    w.show()
+    yield w
+    w.doc.undo_stack.setClean()  # no save question on close
+    w.close()
+
+
+def drop(widget, path: Path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    pos = QPointF(widget.width() / 2, widget.height() / 2)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    ev = QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(widget, ev)
+
+
+def open_and_analyse(w, qtbot, path: Path = DEMO) -> None:
+    drop(w.timeline.canvas, path)
+    qtbot.waitUntil(lambda: w.doc.analysis is not None and not w.controller.busy, timeout=60_000)
+
+
+def lane_of(canvas, track_id):
+    return next(l for l in canvas._lanes if l.key == track_id)
+
+
+# -- tests ----------------------------------------------------------------------------------------
+def test_drop_generate_edit_undo_save_reopen(window, qtbot, tmp_path):
+    w = window
+    open_and_analyse(w, qtbot)
+    p = w.doc.project
+    assert p.video is not None and abs(p.duration_s - 14.0) < 0.1
+    assert len(w.doc.analysis.beat_times_s) > 10 and w.doc.analysis.impacts
+    assert len(p.tempo.changes) >= 1 and 80 < p.tempo.bpm_at(5.0) < 125  # tempo from the video
+    assert (p.folder / "analysis.npz").exists()
+    assert w.preview.image is not None or qtbot.waitUntil(lambda: w.preview.image is not None, timeout=5000) is None
+
+    # Generate: one button opens the panel; the installed engines are offered
+    w.act_generate.trigger()
+    panel = w.generate_panel
+    assert set(panel.checks) == {"rhythm", "foley"} and not panel.no_engines.isVisible()
+    assert panel.generate_button.isEnabled()
+    qtbot.mouseClick(panel.generate_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: len(w.doc.project.tracks) == 2 and not w.controller.busy, timeout=20_000)
+    drums, foley = w.doc.project.tracks
+    assert drums.kind is TrackKind.MIDI and drums.notes and foley.kind is TrackKind.FOLEY and foley.events
+    assert [l.key for l in w.timeline.canvas._lanes][-2:] == [drums.id, foley.id]
+    w.doc.undo_stack.undo()  # Generate is one command
+    assert w.doc.project.tracks == []
+    w.doc.undo_stack.redo()
+    foley = w.doc.project.tracks[1]
+
+    # drag the first Foley hit on the timeline (snap off): one undoable move
+    c = w.timeline.canvas
+    w.timeline.snap_button.setChecked(False)
+    c.fit()
+    ev0 = foley.events[0]
+    lane = lane_of(c, foley.id)
+    y = int(lane.top - c.v_offset + lane.height / 2)
+    x = int(round(c.scale.x_of(ev0.time_s)))
+    qtbot.mousePress(c, Qt.LeftButton, pos=QPoint(x, y))
+    assert w.doc.selected_track == foley.id and w.doc.selected_events == (0,)
+    qtbot.mouseMove(c, QPoint(x + 30, y))
+    qtbot.mouseRelease(c, Qt.LeftButton, pos=QPoint(x + 30, y))
+    moved = w.doc.track(foley.id).events
+    assert ev0 not in moved and any(abs(e.time_s - (ev0.time_s + 30 / c.scale.px_per_s)) < 0.02 for e in moved)
+    assert w.doc.undo_stack.undoText().startswith("Move 1 event")
+    w.act_undo.trigger()
+    assert w.doc.track(foley.id).events == foley.events
+    w.act_redo.trigger()
+    assert w.doc.track(foley.id).events == moved
+
+    # material of the selected hit, mute in the inspector, delete with the Delete key
+    w.doc.select(foley.id, (0,))
+    c.set_material("glass")
+    assert w.doc.track(foley.id).events[0].material == "glass"
+    w.inspector.mute.setChecked(True)
+    assert w.doc.track(foley.id).mixer.mute
+    n = len(w.doc.track(foley.id).events)
+    c.setFocus()
+    qtbot.keyClick(c, Qt.Key_Delete)
+    assert len(w.doc.track(foley.id).events) == n - 1
+    w.doc.undo_stack.undo()
+    assert len(w.doc.track(foley.id).events) == n
+    assert w.doc.modified and w.windowTitle().startswith(w.doc.project.name + " *")
+
+    # save, reopen in a fresh window: everything comes back
+    w.act_save.trigger()
+    assert not w.doc.modified
+    saved = w.doc.project.to_dict()
+    path = w.doc.project.path
+    from ui.main_window import MainWindow
+
+    w2 = MainWindow()
+    qtbot.addWidget(w2)
+    w2.controller.open_project(path)
+    assert w2.doc.project.to_dict() == saved
+    assert w2.doc.analysis is not None and len(w2.doc.analysis.impacts) == len(w.doc.analysis.impacts)
+    assert w2.doc.project.track(foley.id).mixer.mute
+    w2.close()
+
+
+def test_export_files_and_remembered_choices(window, qtbot, tmp_path):
+    w = window
+    open_and_analyse(w, qtbot)
+    w.generate_panel.generateRequested.emit({"engines": ["rhythm", "foley"], "seed": 3, "style": None,
+                                             "room": None, "material": "metal"})
+    qtbot.waitUntil(lambda: len(w.doc.project.tracks) == 2 and not w.controller.busy, timeout=20_000)
+    assert {e.material for e in w.doc.project.tracks[1].events} == {"metal"}
+
+    from ui.widgets.export_dialog import ExportDialog
+
+    dlg = ExportDialog(w.doc.project)
+    dlg.folder.setText(str(tmp_path / "out"))
+    dlg.stems.setChecked(True)
+    dlg.mix.setChecked(True)
+    dlg.midi.setChecked(True)
+    dlg.rpp.setChecked(True)
+    dlg.depth.setCurrentIndex(dlg.depth.findData("16"))
+    dlg.accept()
+    args = dlg.arguments()
+    again = ExportDialog(w.doc.project)  # QSettings remembered the choices
+    assert again.rpp.isChecked() and again.depth.currentData() == "16" and again.folder.text() == str(tmp_path / "out")
+
+    render.register_track_renderer("foley", foley_renderer)
+    try:
+        w.controller.export(args)
+        qtbot.waitUntil(lambda: not w.controller.busy, timeout=60_000)
+    finally:
+        render.unregister_track_renderer("foley")
+    assert w.last_error is None
+    import soundfile as sf
+
+    report = w.last_export
+    out = tmp_path / "out"
+    assert set(report.files) >= {args["mix_path"], args["midi_path"], args["rpp_path"]}
+    stems = sorted(args["stems_dir"].glob("*.wav"))
+    assert len(stems) == 2
+    info = sf.info(str(args["mix_path"]))
+    assert info.subtype == "PCM_16" and abs(info.frames / info.samplerate - 14.0) < 0.05
+    assert args["midi_path"].read_bytes()[:4] == b"MThd"
+    assert "Drums" in args["rpp_path"].read_text() and out.is_dir()
+
+
+def test_bad_file_gives_message_and_window_stays_usable(window, qtbot, tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video" * 20)
+    drop(window.timeline.canvas, bad)
+    qtbot.waitUntil(lambda: window.last_error is not None and not window.controller.busy, timeout=10_000)
+    assert "broken.mp4" in window.last_error
+    assert window.doc.project is None and window.act_open.isEnabled()
+    window.last_error = None
+    open_and_analyse(window, qtbot)  # still works afterwards
+    assert window.doc.project is not None and window.last_error is None
+
+
+def test_generation_cancel_and_no_engines(window, qtbot, monkeypatch):
+    w = window
+    open_and_analyse(w, qtbot)
+    monkeypatch.setitem(generate.ADAPTERS, "soundtrack", "test_ui_window:slow_engine")
+    w.show_generate()
+    assert "soundtrack" in w.generate_panel.checks  # a newly installed engine is offered
+    w.controller.generate({"engines": ["soundtrack"], "seed": 0})
+    qtbot.waitUntil(lambda: w.generate_panel.cancel.isVisible() and w.job_bar.value() > 0, timeout=5000)
+    qtbot.mouseClick(w.generate_panel.cancel, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not w.controller.busy, timeout=5000)
+    assert w.doc.project.tracks == [] and w.last_error is None
+
+    monkeypatch.setattr(generate, "ADAPTERS", {})
+    w.generate_panel.refresh()
+    assert w.generate_panel.checks == {} and w.generate_panel.no_engines.isVisibleTo(w.generate_panel)
+    assert not w.generate_panel.generate_button.isVisibleTo(w.generate_panel)
+    assert w.generate_panel.tempo_button.isEnabled()
