@@ -67,7 +67,10 @@ def foley_renderer(track, project, sample_rate, job=None):
 def window(qtbot, tmp_path, monkeypatch):
     from ui.app import create_app
     from ui.main_window import MainWindow
+    from ui.qtcompat import binding_problem
 
+    if binding_problem():
+        pytest.fail(binding_problem())
     QSettings.setDefaultFormat(QSettings.IniFormat)
     QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
     create_app([])

@@ -21,6 +21,12 @@ def create_app(argv: list[str] | None = None) -> QApplication:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ui.qtcompat import binding_problem
+
+    problem = binding_problem()
+    if problem:
+        print(f"studio: error: {problem}", file=sys.stderr)
+        return 2
     argv = list(sys.argv if argv is None else argv)
     app = create_app(argv)
     from ui.main_window import MainWindow

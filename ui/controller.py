@@ -12,8 +12,8 @@ from studio.generate import GenerateSettings
 from studio.project import Project, autosave_path, has_newer_autosave
 from ui import generation, undo
 from ui.document import Document
-from ui.qtcompat import emit
 
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".mts", ".wmv", ".flv"}
 
 
@@ -45,22 +45,22 @@ class Controller(QObject):
 
     def _start(self, name: str, fn, *args, on_done, title: str, **kwargs):
         if self.current is not None:
-            emit(self.error, title, f"wait for {self.current.name} to finish, or cancel it")
+            self.error.emit(title, f"wait for {self.current.name} to finish, or cancel it")
             return None
         h = self.workers.submit(name, fn, *args, **kwargs)
         self.current = h
         h.progress.connect(self.progress)
         h.finished.connect(on_done)
-        h.failed.connect(lambda msg: emit(self.error, title, msg))
-        h.cancelled.connect(lambda: emit(self.info, f"{name} cancelled"))
+        h.failed.connect(lambda msg: self.error.emit(title, msg))
+        h.cancelled.connect(lambda: self.info.emit(f"{name} cancelled"))
         h.ended.connect(lambda: self._ended(h))
-        emit(self.busyChanged, True, name)
+        self.busyChanged.emit(True, name)
         return h
 
     def _ended(self, handle) -> None:
         if self.current is handle:
             self.current = None
-            emit(self.busyChanged, False, "")
+            self.busyChanged.emit(False, "")
 
     def cancel(self) -> None:
         if self.current is not None:
@@ -68,17 +68,49 @@ class Controller(QObject):
 
     # -- opening --------------------------------------------------------------------------------
     def open_path(self, path: str | Path) -> None:
-        """A dropped or chosen file: a project file opens as a project, anything else as a video."""
+        """A dropped or chosen file: a project file opens as a project, an audio file is imported
+        as a track into the open project, anything else opens as a video."""
         p = Path(path)
         if p.suffix.lower() == ".json" or p.is_dir():
             self.open_project(p)
+        elif p.suffix.lower() in AUDIO_SUFFIXES and self.doc.project is not None:
+            self.import_audio(p)
         else:
             self.open_video(p)
+
+    def import_audio(self, path: str | Path) -> None:
+        """Copy an audio file into the project's assets and add it as an audio track (undoable)."""
+        import shutil
+
+        from studio import media
+        from studio.errors import StudioError
+        from studio.project import Track, TrackKind
+
+        src = Path(path)
+        try:
+            if not media.probe(src).has_audio:
+                raise StudioError(f"{src.name} has no audio stream")
+            assets = self.doc.project.assets_dir
+            assets.mkdir(parents=True, exist_ok=True)
+            target = assets / src.name
+            n = 2
+            while target.exists():
+                target = assets / f"{src.stem}-{n}{src.suffix}"
+                n += 1
+            shutil.copyfile(src, target)
+        except OSError as exc:
+            self.error.emit("Cannot import audio", f"cannot copy {src} into the project: {exc}")
+            return
+        except StudioError as exc:
+            self.error.emit("Cannot import audio", str(exc))
+            return
+        track = Track(src.stem, TrackKind.AUDIO, audio_path=self.doc.project.relative(target))
+        undo.add_tracks(self.doc, [track], f"Import {src.name}")
 
     def open_video(self, path: str | Path) -> None:
         video = Path(path)
         if not video.is_file():
-            emit(self.error, "Cannot open video", f"{video} does not exist or is not a file")
+            self.error.emit("Cannot open video", f"{video} does not exist or is not a file")
             return
         target = generation.unique_project_path(projects_dir(), video)
         self._start("opening video", generation.open_video, video.resolve(), target,
@@ -86,7 +118,7 @@ class Controller(QObject):
 
     def _video_opened(self, project: Project) -> None:
         self.doc.set_project(project, None)
-        emit(self.info, f"{project.name}: {project.duration_s:.1f} s; analysing\u2026")
+        self.info.emit(f"{project.name}: {project.duration_s:.1f} s; analysing\u2026")
         self._ended(self.current)  # free the slot now: analysis is the next job
         self.analyse()
 
@@ -101,7 +133,7 @@ class Controller(QObject):
         self.doc.set_analysis(timeline)
         if fresh and not self.doc.project.tracks:
             self.tempo_from_analysis()
-        emit(self.info, f"analysis: {timeline.tempo_bpm:.1f} BPM, {len(timeline.impacts)} impacts, "
+        self.info.emit(f"analysis: {timeline.tempo_bpm:.1f} BPM, {len(timeline.impacts)} impacts, "
                        f"{len(timeline.cuts_s)} cuts")
 
     def tempo_from_analysis(self) -> None:
@@ -109,7 +141,7 @@ class Controller(QObject):
             return
         tempo = generation.tempo_from_analysis(self.doc.analysis)
         if tempo is None:
-            emit(self.info, "too few visual beats for a tempo map; the tempo stays as it is")
+            self.info.emit("too few visual beats for a tempo map; the tempo stays as it is")
             return
         undo.set_tempo(self.doc, tempo, "Tempo from video")
 
@@ -124,7 +156,7 @@ class Controller(QObject):
             project = Project.load(autosave_path(p) if restore else p)
             project.path = p
         except StudioError as exc:
-            emit(self.error, "Cannot open project", str(exc))
+            self.error.emit("Cannot open project", str(exc))
             return
         self.doc.set_project(project, Document.load_analysis(project))
         if restore:  # unsaved until the user saves: mark modified with a marker step
@@ -132,7 +164,7 @@ class Controller(QObject):
             self.doc.undo_stack.resetClean()
         missing = project.missing_assets()
         if missing:
-            emit(self.error, "Missing files", "these files of the project are missing:\n" + "\n".join(missing))
+            self.error.emit("Missing files", "these files of the project are missing:\n" + "\n".join(missing))
         if self.doc.analysis is None and self.doc.video_path is not None and self.doc.video_path.exists():
             self.analyse()
 
@@ -142,9 +174,9 @@ class Controller(QObject):
         try:
             target = self.doc.save(path)
         except StudioError as exc:
-            emit(self.error, "Cannot save", str(exc))
+            self.error.emit("Cannot save", str(exc))
             return False
-        emit(self.info, f"saved {target}")
+        self.info.emit(f"saved {target}")
         return True
 
     # -- generation -----------------------------------------------------------------------------
@@ -154,7 +186,7 @@ class Controller(QObject):
 
     def generate(self, s: dict) -> None:
         if self.doc.analysis is None:
-            emit(self.error, "Generate", "the video has not been analysed yet")
+            self.error.emit("Generate", "the video has not been analysed yet")
             return
         snap = generation.snapshot(self.doc.project)
         self._start("generating", generation.run_engines, snap, self.doc.analysis, self._settings(s),
@@ -163,10 +195,10 @@ class Controller(QObject):
     def _generated(self, tracks, s: dict) -> None:
         tracks = generation.with_material(tracks, s.get("material"))
         if not tracks:
-            emit(self.info, "the engines produced no tracks for this video")
+            self.info.emit("the engines produced no tracks for this video")
             return
         undo.add_tracks(self.doc, tracks, f"Generate {', '.join(s['engines'])}")
-        emit(self.info, f"generated {len(tracks)} track{'s' * (len(tracks) != 1)}")
+        self.info.emit(f"generated {len(tracks)} track{'s' * (len(tracks) != 1)}")
 
     def regenerate(self, s: dict) -> None:
         snap = generation.snapshot(self.doc.project)
@@ -178,11 +210,11 @@ class Controller(QObject):
         try:
             old = self.doc.track(s["track_id"])
         except Exception:
-            emit(self.info, "the track was deleted while it was re-generated")
+            self.info.emit("the track was deleted while it was re-generated")
             return
         new = generation.pick_counterpart(old, generation.with_material(tracks, s.get("material")))
         if new is None:
-            emit(self.error, "Re-generate", f"the {old.engine} engine produced no {old.kind.value} track this time")
+            self.error.emit("Re-generate", f"the {old.engine} engine produced no {old.kind.value} track this time")
             return
         region = s.get("region")
         what = f"region {region[0]:.2f}\u2013{region[1]:.2f} s of " if region else ""
@@ -203,6 +235,6 @@ class Controller(QObject):
         self._start("exporting", export_project, snap, on_done=self._exported, title="Export failed", **args)
 
     def _exported(self, report) -> None:
-        emit(self.info, f"exported {len(report.files)} files (peak {report.peak_dbfs:.1f} dBFS"
+        self.info.emit(f"exported {len(report.files)} files (peak {report.peak_dbfs:.1f} dBFS"
                        f"{', clipped' if report.clipped else ''})")
-        emit(self.exported, report)
+        self.exported.emit(report)

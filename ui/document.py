@@ -14,7 +14,6 @@ from PySide6.QtGui import QUndoStack
 
 from studio.music import TempoMap
 from studio.project import Project, Track
-from ui.qtcompat import emit
 
 AUTOSAVE_MS = 20_000
 ANALYSIS_FILE = "analysis.npz"
@@ -35,7 +34,7 @@ class Document(QObject):
         self.project: Project | None = None
         self.analysis = None  # studio.analysis.AnalysisTimeline once analysed
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(lambda clean: emit(self.modifiedChanged, not clean))
+        self.undo_stack.cleanChanged.connect(lambda clean: self.modifiedChanged.emit(not clean))
         self.selected_track: str | None = None
         self.selected_events: tuple[int, ...] = ()
         self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_MS)
@@ -49,8 +48,8 @@ class Document(QObject):
         self.selected_track, self.selected_events = None, ()
         self.undo_stack.clear()
         self.undo_stack.setClean()
-        emit(self.projectReset)
-        emit(self.selectionChanged)
+        self.projectReset.emit()
+        self.selectionChanged.emit()
 
     @classmethod
     def load_analysis(cls, project: Project):
@@ -72,7 +71,7 @@ class Document(QObject):
         self.analysis = analysis
         if analysis is not None and self.project is not None and self.project.path is not None:
             analysis.save(self.project.folder / ANALYSIS_FILE)
-        emit(self.analysisChanged)
+        self.analysisChanged.emit()
 
     @property
     def modified(self) -> bool:
@@ -116,7 +115,7 @@ class Document(QObject):
             path = self.project.autosave()
         except StudioError:
             return  # the next autosave tries again; a real save reports the problem
-        emit(self.autosaved, str(path))
+        self.autosaved.emit(str(path))
 
     def _schedule_autosave(self) -> None:
         if self.project is not None and self.project.path is not None:
@@ -127,7 +126,7 @@ class Document(QObject):
         if (track_id, tuple(events)) == (self.selected_track, self.selected_events):
             return
         self.selected_track, self.selected_events = track_id, tuple(sorted(set(events)))
-        emit(self.selectionChanged)
+        self.selectionChanged.emit()
 
     def track(self, track_id: str) -> Track:
         assert self.project is not None
@@ -144,16 +143,16 @@ class Document(QObject):
             kept = tuple(i for i in self.selected_events if i < n)
             if kept != self.selected_events:
                 self.selected_events = kept
-                emit(self.selectionChanged)
-        emit(self.trackChanged, track.id)
+                self.selectionChanged.emit()
+        self.trackChanged.emit(track.id)
 
     def _apply_tracks(self, tracks: list[Track]) -> None:
         self.project.tracks[:] = list(tracks)
         if self.selected_track is not None and all(t.id != self.selected_track for t in tracks):
             self.selected_track, self.selected_events = None, ()
-            emit(self.selectionChanged)
-        emit(self.tracksChanged)
+            self.selectionChanged.emit()
+        self.tracksChanged.emit()
 
     def _apply_tempo(self, tempo: TempoMap) -> None:
         self.project.tempo = tempo
-        emit(self.tempoChanged)
+        self.tempoChanged.emit()

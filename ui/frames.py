@@ -14,7 +14,6 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from studio.errors import StudioError
-from ui.qtcompat import emit
 
 FORWARD_WINDOW_S = 2.0  # step the running iterator when the target is at most this far ahead
 
@@ -96,7 +95,7 @@ class FrameServer(QObject):
                         break
                     current = nxt
                 if current is not None:
-                    emit(self.frameReady, current.time_s, to_qimage(current.image))
+                    self.frameReady.emit(current.time_s, to_qimage(current.image))
             except (StudioError, ValueError) as exc:
                 it, current, pending = None, None, None
-                emit(self.failed, str(exc))
+                self.failed.emit(str(exc))

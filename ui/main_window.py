@@ -75,7 +75,8 @@ class MainWindow(QMainWindow):
         d = QDockWidget(title, self)
         d.setObjectName(title)
         d.setWidget(widget)
-        d.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable)
+        d.setFeatures(QDockWidget.DockWidgetClosable)
+        d.setTitleBarWidget(QWidget(d))  # the tab names the dock; no second title above it
         d.setMinimumWidth(300)
         self.addDockWidget(Qt.RightDockWidgetArea, d)
         return d
@@ -105,6 +106,7 @@ class MainWindow(QMainWindow):
         c, pb = self.controller, self.playback
         self.act_open = self._action("Open Video\u2026", self.open_video_dialog, QKeySequence.Open, "video")
         self.act_open_project = self._action("Open Project\u2026", self.open_project_dialog, "Ctrl+Shift+O", "open")
+        self.act_import = self._action("Import Audio\u2026", self.import_audio_dialog, "Ctrl+I")
         self.act_save = self._action("Save", self.save, QKeySequence.Save, "save")
         self.act_save_as = self._action("Save As\u2026", self.save_as, "Ctrl+Shift+S")
         self.act_export = self._action("Export\u2026", self.export_dialog, "Ctrl+E", "export")
@@ -128,7 +130,7 @@ class MainWindow(QMainWindow):
         self.act_delete = self._action("Delete Selected Hits", self.timeline.canvas.delete_selected_events)
         mb = self.menuBar()
         for title, actions in (
-            ("&File", [self.act_open, self.act_open_project, None, self.act_save, self.act_save_as, None,
+            ("&File", [self.act_open, self.act_open_project, self.act_import, None, self.act_save, self.act_save_as, None,
                        self.act_export, None, self.act_quit]),
             ("&Edit", [self.act_undo, self.act_redo, None, self.act_delete]),
             ("&Transport", [self.act_play, self.act_stop, self.act_home, self.act_end]),
@@ -189,7 +191,7 @@ class MainWindow(QMainWindow):
 
     def _project_reset(self) -> None:
         has = self.doc.project is not None
-        for a in (self.act_save, self.act_save_as, self.act_export, self.act_play, self.act_stop,
+        for a in (self.act_save, self.act_save_as, self.act_export, self.act_import, self.act_play, self.act_stop,
                   self.act_home, self.act_end, self.act_routing):
             a.setEnabled(has)
         self._update_title()
@@ -236,6 +238,14 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open video", "", f"Videos ({exts});;All files (*)")
         if path:
             self.controller.open_video(path)
+
+    def import_audio_dialog(self) -> None:
+        from ui.controller import AUDIO_SUFFIXES
+
+        exts = " ".join(f"*{s}" for s in sorted(AUDIO_SUFFIXES))
+        path, _ = QFileDialog.getOpenFileName(self, "Import audio as a track", "", f"Audio ({exts})")
+        if path:
+            self.controller.import_audio(path)
 
     def open_project_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open project", "", "Projects (*.json)")

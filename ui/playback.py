@@ -16,7 +16,6 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from studio.errors import DeviceError
 from studio.transport import State, Transport
-from ui.qtcompat import emit
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class Playback(QObject):
         self.doc, self.workers = doc, workers
         self.routing = Routing()
         self.transport = Transport()
-        self.transport.add_listener(lambda event, _t: emit(self._transportEvent, event))
+        self.transport.add_listener(lambda event, _t: self._transportEvent.emit(event))
         self._transportEvent.connect(self._on_transport_event)
         self._timer = QTimer(self, interval=16)
         self._timer.timeout.connect(self._tick)
@@ -150,7 +149,7 @@ class Playback(QObject):
                 try:
                     self.transport.midi = MidiScheduler(MidiPort(port=self.routing.midi_port or None))
                 except DeviceError as exc:
-                    emit(self.message, f"MIDI off: {exc}")
+                    self.message.emit(f"MIDI off: {exc}")
             if self.transport.midi is not None:
                 self.transport.midi.set_parts(parts, p.tempo)
         if self._audio_dirty and self.routing.audio_device is not None:
@@ -161,14 +160,14 @@ class Playback(QObject):
                 try:
                     audio.open()
                 except DeviceError as exc:
-                    emit(self.message, f"no audio: {exc}")
+                    self.message.emit(f"no audio: {exc}")
                     return
                 self.transport.set_audio(audio)
-            emit(self.message, "rendering audio for playback\u2026")
+            self.message.emit("rendering audio for playback\u2026")
             h = self.workers.submit("render for playback", render_for_playback,
                                     audio_project(p, self.routing.midi_port != ""))
             h.finished.connect(self._rendered)
-            h.failed.connect(lambda msg: emit(self.message, f"playback audio: {msg}"))
+            h.failed.connect(lambda msg: self.message.emit(f"playback audio: {msg}"))
 
     def _rendered(self, result) -> None:
         from studio.transport import BufferSource
@@ -182,16 +181,16 @@ class Playback(QObject):
 
     def _on_transport_event(self, event: str) -> None:
         if event == "state":
-            emit(self.stateChanged, self.transport.state.value)
+            self.stateChanged.emit(self.transport.state.value)
             if not self.playing:
                 self._timer.stop()
                 self._tick()
         elif event in ("error", "midi") and self.transport.error:
-            emit(self.message, self.transport.error)
-            emit(self.stateChanged, self.transport.state.value)
+            self.message.emit(self.transport.error)
+            self.stateChanged.emit(self.transport.state.value)
 
     def _tick(self) -> None:
         pos = self.transport.position_s
         if pos != self._last_pos:
             self._last_pos = pos
-            emit(self.positionChanged, pos)
+            self.positionChanged.emit(pos)

@@ -1,42 +1,49 @@
-"""Work-arounds for bugs of the Qt binding, detected at run time (so a fixed release needs none).
+"""A health check of the Qt binding, run when the app starts.
 
-PySide6 6.12.0: ``SignalInstance.emit()`` returns ``True`` without taking a reference to it, so
-every emit from Python code drops one reference of ``True``; after a few thousand emits (the
-playhead alone emits 60 a second) CPython aborts with "bool_dealloc: deallocating True or False".
-6.11.x is fine. All emits in ``ui`` go through :func:`emit`, which gives the reference back when
-the running binding has the bug.
+PySide6 6.12.0 returns ``None`` from every void method (``QPainter.drawLine``, ``setPen``, ...)
+and ``True`` from ``Signal.emit`` without taking a reference; each call drops one reference of
+that object, and after some thousand calls (one timeline redraw makes hundreds) CPython aborts
+with "none_dealloc: deallocating None" / "bool_dealloc". 6.11.3 is fine. Rather than crash
+minutes into a session, the app refuses to start on a binding with this bug and says why.
 """
 from __future__ import annotations
 
-import ctypes
 import sys
 
-_incref = ctypes.pythonapi.Py_IncRef
-_incref.argtypes = [ctypes.py_object]
-_incref.restype = None
+
+class BrokenBinding(RuntimeError):
+    pass
 
 
-def _emit_loses_reference() -> bool:
+def binding_problem() -> str | None:
+    """A message when the running PySide6 has the reference-counting bug, else None."""
+    import PySide6
     from PySide6.QtCore import QObject, Signal
+    from PySide6.QtGui import QColor
 
     class _Probe(QObject):
         sig = Signal()
 
-    probe = _Probe()
-    before = sys.getrefcount(True)
-    for _ in range(16):
+    probe, colour = _Probe(), QColor(0, 0, 0)
+    none0, true0 = sys.getrefcount(None), sys.getrefcount(True)
+    for _ in range(64):
+        colour.setAlpha(255)  # a void method: must return a new reference to None
         probe.sig.emit()
-    lost = before - sys.getrefcount(True)
-    for _ in range(max(0, lost)):  # give back what the probe took
-        _incref(True)
-    return lost >= 16
+    lost_none, lost_true = none0 - sys.getrefcount(None), true0 - sys.getrefcount(True)
+    if lost_none >= 64 or lost_true >= 64:
+        import ctypes
+
+        incref = ctypes.pythonapi.Py_IncRef
+        incref.argtypes = [ctypes.py_object]
+        for obj, lost in ((None, lost_none), (True, lost_true)):  # give back what the probe took
+            for _ in range(max(0, lost)):
+                incref(obj)
+        return (f"PySide6 {PySide6.__version__} has a reference-counting bug that crashes the studio "
+                "after a few minutes; install another release, e.g. pip install 'PySide6-Essentials==6.11.3'")
+    return None
 
 
-EMIT_LOSES_REFERENCE = _emit_loses_reference()
-
-
-def emit(signal, *args) -> None:
-    """``signal.emit(*args)``, safe on every PySide6 release."""
-    result = signal.emit(*args)
-    if EMIT_LOSES_REFERENCE and result is not None:
-        _incref(result)
+def check_binding() -> None:
+    problem = binding_problem()
+    if problem:
+        raise BrokenBinding(problem)

@@ -80,7 +80,15 @@ QLabel#dim { color: #8b929c; }
 QLabel#title { font-size: 12pt; font-weight: bold; }
 QLabel#lcd { font-family: monospace; font-size: 15pt; color: #f0a040; background: #15171a;
     border: 1px solid #3a3f47; border-radius: 3px; padding: 2px 8px; }
-QCheckBox::indicator { width: 14px; height: 14px; }
+QCheckBox::indicator { width: 13px; height: 13px; border: 1px solid #5a606a; border-radius: 3px;
+    background: #15171a; }
+QCheckBox::indicator:hover { border-color: #8b929c; }
+QCheckBox::indicator:checked { background: #c9802c; border-color: #f0a040; }
+QCheckBox::indicator:disabled { border-color: #3a3f47; background: #1b1d21; }
+QSplitter::handle { background: #23262b; }
+QTabBar::tab { background: #23262b; color: #8b929c; padding: 5px 12px; border: 1px solid #3a3f47;
+    border-bottom: none; border-top-left-radius: 4px; border-top-right-radius: 4px; }
+QTabBar::tab:selected { background: #2b2f35; color: #d7dbe0; border-bottom: 2px solid #f0a040; }
 QListWidget, QTreeWidget, QTableWidget { background: #15171a; border: 1px solid #3a3f47; }
 QHeaderView::section { background: #23262b; border: none; padding: 4px; }
 QToolTip { background: #2b2f35; color: #d7dbe0; border: 1px solid #3a3f47; }

@@ -11,7 +11,6 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from studio.errors import EngineError, JobCancelled, StudioError
 from studio.jobs import Job, JobRunner, Progress
-from ui.qtcompat import emit
 
 
 class JobHandle(QObject):
@@ -48,20 +47,20 @@ class JobHandle(QObject):
         if now - self._last_emit < 0.05 and p.fraction < 1.0:
             return  # at most 20 updates a second reach the GUI
         self._last_emit = now
-        emit(self._report, p.fraction, p.message)
+        self._report.emit(p.fraction, p.message)
 
     def _on_done(self, future: Future) -> None:
         try:
             result = future.result()
         except JobCancelled:
-            emit(self._result, "cancelled", None)
+            self._result.emit("cancelled", None)
         except (StudioError, EngineError) as exc:
-            emit(self._result, "failed", str(exc))
+            self._result.emit("failed", str(exc))
         except Exception as exc:  # a bug: still a message, plus the traceback on stderr
             traceback.print_exc()
-            emit(self._result, "failed", f"internal error: {type(exc).__name__}: {exc}")
+            self._result.emit("failed", f"internal error: {type(exc).__name__}: {exc}")
         else:
-            emit(self._result, "finished", result)
+            self._result.emit("finished", result)
 
     # GUI thread
     @Slot(float, str)
@@ -69,18 +68,18 @@ class JobHandle(QObject):
         if self.done:
             return
         self.fraction, self.message = fraction, message or self.message
-        emit(self.progress, fraction, message)
+        self.progress.emit(fraction, message)
 
     @Slot(str, object)
     def _on_result(self, kind: str, value: object) -> None:
         self.done = True
         if kind == "finished":
-            emit(self.finished, value)
+            self.finished.emit(value)
         elif kind == "failed":
-            emit(self.failed, value)
+            self.failed.emit(value)
         else:
-            emit(self.cancelled)
-        emit(self.ended)
+            self.cancelled.emit()
+        self.ended.emit()
 
 
 class Workers(QObject):
@@ -100,7 +99,7 @@ class Workers(QObject):
         handle.ended.connect(self._forget_sender)
         job, future = self._runner.submit(name, fn, *args, listener=handle._on_progress, **kwargs)
         handle.job, handle.future = job, future
-        emit(self.started, handle)
+        self.started.emit(handle)
         future.add_done_callback(handle._on_done)
         return handle
 

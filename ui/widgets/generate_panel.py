@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
 )
 
 from ui import theme
-from ui.qtcompat import emit
 
 ENGINE_LABELS = {
     "rhythm": ("Rhythm", "MIDI drums and parts that follow the visual rhythm"),
@@ -192,7 +191,7 @@ class GeneratePanel(QWidget):
     def _generate(self) -> None:
         s = self.settings()
         if s["engines"]:
-            emit(self.generateRequested, s)
+            self.generateRequested.emit(s)
 
     def _regenerate(self, region: bool) -> None:
         track = self.doc.track(self.doc.selected_track)
@@ -200,4 +199,4 @@ class GeneratePanel(QWidget):
         s["seed"] = random.randrange(2**31 - 1)
         self.seed.setValue(s["seed"])
         s.update(engines=[track.engine], track_id=track.id, region=self.loop_region if region else None)
-        emit(self.regenerateRequested, s)
+        self.regenerateRequested.emit(s)

@@ -148,7 +148,7 @@ class Inspector(QWidget):
             return
         self._loading = True
         self.name.setText(t.name)
-        self.kind.setText(t.kind.value + (f" \u00b7 {t.engine}" if t.engine else ""))
+        self.kind.setText(t.kind.value + (f" \u00b7 {t.engine}" if t.engine and t.engine != t.kind.value else ""))
         self.gain.setValue(round(t.mixer.gain_db * 10))
         self.gain_label.setText(f"{t.mixer.gain_db:+.1f} dB")
         self.pan.setValue(round(t.mixer.pan * 100))

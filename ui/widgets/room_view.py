@@ -7,7 +7,6 @@ from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QWidget
 
 from ui import theme
-from ui.qtcompat import emit
 
 ROOM_W, ROOM_D = 8.0, 6.0  # metres shown (x across, y depth)
 
@@ -97,13 +96,13 @@ class RoomView(QWidget):
 
     def mousePressEvent(self, event) -> None:
         self._dragging = True
-        emit(self.moved, *self.to_room(event.position()), False)
+        self.moved.emit(*self.to_room(event.position()), False)
 
     def mouseMoveEvent(self, event) -> None:
         if self._dragging:
-            emit(self.moved, *self.to_room(event.position()), False)
+            self.moved.emit(*self.to_room(event.position()), False)
 
     def mouseReleaseEvent(self, event) -> None:
         if self._dragging:
             self._dragging = False
-            emit(self.moved, *self.to_room(event.position()), True)
+            self.moved.emit(*self.to_room(event.position()), True)

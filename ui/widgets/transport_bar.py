@@ -9,7 +9,6 @@ from studio.music import TempoMap
 from ui import undo
 from ui.icons import icon
 from ui.widgets.timeline.geometry import fmt_time
-from ui.qtcompat import emit
 
 
 class TransportBar(QWidget):
@@ -35,6 +34,7 @@ class TransportBar(QWidget):
         self.play = tb("play", "Play / pause (Space)", playback.toggle)
         self.loop = tb("loop", "Loop the region (Shift-drag on the ruler to set it)", self._toggle_loop)
         self.loop.setCheckable(True)
+        lay.addWidget(QLabel("Loop", self, objectName="dim"))
         self.loop_start = self._spin("loop start (s)", lay)
         self.loop_end = self._spin("loop end (s)", lay)
         self.loop_start.editingFinished.connect(self._loop_fields)
@@ -50,6 +50,7 @@ class TransportBar(QWidget):
         lay.addWidget(QLabel("Tempo", self, objectName="dim"))
         self.tempo = QDoubleSpinBox(self, decimals=1, minimum=20.0, maximum=300.0, suffix=" BPM",
                                     keyboardTracking=False)
+        self.tempo.setSpecialValueText("\u2014")
         self.tempo.setToolTip("Tempo at the playhead; a new value sets one tempo from the first downbeat")
         self.tempo.valueChanged.connect(self._tempo_edited)
         lay.addWidget(self.tempo)
@@ -73,6 +74,10 @@ class TransportBar(QWidget):
 
     def _reset(self) -> None:
         has = self.doc.project is not None
+        if not has:
+            self.tempo.blockSignals(True)
+            self.tempo.setValue(self.tempo.minimum())  # shows the special text: no tempo
+            self.tempo.blockSignals(False)
         for w in (self.home, self.stop, self.play, self.loop, self.tempo):
             w.setEnabled(has)
         self.loop.setChecked(False)
@@ -136,7 +141,7 @@ class TransportBar(QWidget):
         a, b = self.loop_start.value(), self.loop_end.value()
         region = (a, b) if self.loop.isChecked() and b > a else None
         self.playback.set_loop(*(region or (None,)))
-        emit(self.loopEdited, region)
+        self.loopEdited.emit(region)
 
     def _loop_widgets(self) -> None:
         on = self.loop.isChecked()

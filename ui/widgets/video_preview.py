@@ -8,7 +8,6 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ui import theme
 from ui.frames import FrameServer
-from ui.qtcompat import emit
 
 EVENT_WINDOW_S = 0.12
 
@@ -51,7 +50,7 @@ class VideoPreview(QWidget):
     def _on_frame(self, t: float, image: QImage) -> None:
         self.image, self.image_time = image, t
         self.update()
-        emit(self.frameShown, t)
+        self.frameShown.emit(t)
 
     def _on_failed(self, message: str) -> None:
         self.message = message

@@ -16,7 +16,6 @@ from ui.widgets.timeline.geometry import HEADER_W, RULER_H, TimeScale, layout, s
 from ui.widgets.timeline.header import button_rects, paint_header
 from ui.widgets.timeline.thumbs import ThumbnailCache
 from ui.widgets.timeline.waveform import PeakCache
-from ui.qtcompat import emit
 
 HIT_PX = 7
 
@@ -69,19 +68,19 @@ class TimelineCanvas(QWidget):
 
     def _relayout(self) -> None:
         self._lanes = layout(self.doc.project)
-        emit(self.viewChanged)
+        self.viewChanged.emit()
         self.update()
 
     def fit(self) -> None:
         if self.duration_s > 0 and self.width() > HEADER_W + 20:
             self.scale.px_per_s = (self.width() - HEADER_W - 16) / self.duration_s
             self.scale.offset_s = 0.0
-        emit(self.viewChanged)
+        self.viewChanged.emit()
         self.update()
 
     def set_offset(self, t: float) -> None:
         self.scale.offset_s = max(0.0, t)
-        emit(self.viewChanged)
+        self.viewChanged.emit()
         self.update()
 
     def set_position(self, t: float) -> None:
@@ -242,7 +241,7 @@ class TimelineCanvas(QWidget):
                 return
             self.doc.select(track.id)
         self._drag = {"mode": "scrub"}
-        emit(self.seekRequested, t)
+        self.seekRequested.emit(t)
 
     def _header_press(self, lane, pos: QPointF) -> None:
         track = self.doc.track(lane.key)
@@ -261,7 +260,7 @@ class TimelineCanvas(QWidget):
         x = event.position().x()
         t = max(0.0, self.scale.t_of(x))
         if d["mode"] == "scrub":
-            emit(self.seekRequested, min(t, self.duration_s))
+            self.seekRequested.emit(min(t, self.duration_s))
         elif d["mode"] == "loop":
             t = self._snapped(t, event)
             a, b = sorted((d["anchor"], t))
@@ -281,7 +280,7 @@ class TimelineCanvas(QWidget):
         if d is None:
             return
         if d["mode"] == "loop":
-            emit(self.loopChanged, self.loop)
+            self.loopChanged.emit(self.loop)
         elif d["mode"] == "events" and abs(d["dt"]) > 1e-6:
             self.move_selected_events(d["dt"])
         self.update()
@@ -364,19 +363,19 @@ class TimelineCanvas(QWidget):
         delta = event.angleDelta()
         if event.modifiers() & Qt.ControlModifier:
             self.scale.zoom(1.15 ** (delta.y() / 120), event.position().x())
-            emit(self.viewChanged)
+            self.viewChanged.emit()
             self.update()
         elif delta.x() != 0 or event.modifiers() & Qt.ShiftModifier or self.content_height <= self.height():
             d = delta.x() or delta.y()
             self.set_offset(self.scale.offset_s - d / 120 * 60 / self.scale.px_per_s)
         else:
             self.v_offset = max(0, min(self.content_height - self.height(), self.v_offset - delta.y() // 2))
-            emit(self.viewChanged)
+            self.viewChanged.emit()
             self.update()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        emit(self.viewChanged)
+        self.viewChanged.emit()
 
     def closeEvent(self, event) -> None:
         self.thumbs.close()

@@ -6,7 +6,7 @@ import weakref
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPolygonF
 
 from ui import theme
 from ui.widgets.timeline.geometry import TimeScale, fmt_time, grid_division, nice_step
@@ -83,14 +83,13 @@ def paint_grid(p: QPainter, rect: QRectF, s: TimeScale, tempo, t0: float, t1: fl
     beats = np.arange(b0, b1 + div, div)
     if len(beats) > 4000:
         return
-    bar_pen, beat_pen = QPen(QColor(255, 255, 255, 34)), QPen(QColor(255, 255, 255, 14))
-    for b in beats:
-        t = tempo.time_at(float(b))
-        if t < 0:
-            continue
-        x = s.x_of(t)
-        p.setPen(bar_pen if abs(b / tempo.beats_per_bar - round(b / tempo.beats_per_bar)) < 1e-6 else beat_pen)
-        p.drawLine(QPointF(x, rect.top()), QPointF(x, rect.bottom()))
+    times = np.array([tempo.time_at(float(b)) for b in beats])
+    is_bar = np.abs(beats / tempo.beats_per_bar - np.round(beats / tempo.beats_per_bar)) < 1e-6
+    for sel, alpha in ((~is_bar, 14), (is_bar, 34)):
+        xs = s.x_of(times[sel & (times >= 0)]).tolist()
+        if xs:
+            p.setPen(QPen(QColor(255, 255, 255, alpha)))
+            p.drawLines([q for x in xs for q in (QPointF(x, rect.top()), QPointF(x, rect.bottom()))])
 
 
 def paint_video(p: QPainter, rect: QRectF, s: TimeScale, thumbs, duration: float, aspect: float,
@@ -120,81 +119,159 @@ def paint_video(p: QPainter, rect: QRectF, s: TimeScale, thumbs, duration: float
     thumbs.want(wanted)
 
 
-def _envelope_polygon(times, values, s: TimeScale, t0, t1, top, height, width) -> QPolygonF | None:
-    i, j = visible_range(times, t0, t1, 1.0)
-    j = min(len(times), j + 2)
-    if j - i < 2:
-        return None
-    x = s.x_of(times[i:j])
-    v = values[i:j]
-    px = np.floor(x).astype(np.int64)
-    if j - i > 2 * width:  # more samples than pixels: max per pixel column
-        starts = np.flatnonzero(np.r_[True, px[1:] != px[:-1]])
-        v = np.maximum.reduceat(v, starts)
-        x = x[starts]
-    y = top + height - v * height
-    pts = [QPointF(x[0], top + height)] + [QPointF(a, b) for a, b in zip(x.tolist(), y.tolist())]
-    pts.append(QPointF(x[-1], top + height))
-    return QPolygonF(pts)
+def column_values(times: np.ndarray, values: np.ndarray, s: TimeScale, x_left: float, width: int) -> np.ndarray:
+    """The envelope under each pixel column: the max of the samples in the column, or the
+    interpolated value where columns are narrower than the sample spacing."""
+    edges = s.t_of(x_left + np.arange(width + 1, dtype=float))
+    centres = (edges[:-1] + edges[1:]) / 2
+    out = np.interp(centres, times, values, left=0.0, right=0.0)
+    idx = np.searchsorted(times, edges)
+    lo, hi = idx[:-1], idx[1:]
+    many = hi > lo
+    if many.any() and len(values):
+        maxes = np.maximum.reduceat(values, np.minimum(lo, len(values) - 1))
+        out[many] = np.maximum(out[many], maxes[many])
+    return out
 
 
 def paint_analysis(p: QPainter, rect: QRectF, s: TimeScale, a, t0: float, t1: float, width: int) -> None:
     p.fillRect(rect, QColor("#17191c"))
     if a is None:
         return
-    top, h = rect.top() + 4, rect.height() - 8
-    motion = a.motion_energy / max(1e-9, float(np.percentile(a.motion_energy, 99)) or 1.0)
-    p.setRenderHint(QPainter.Antialiasing, False)
-    poly = _envelope_polygon(a.times_s, np.clip(motion, 0, 1) * 0.9, s, t0, t1, top, h, width)
-    if poly is not None:
-        p.setPen(Qt.NoPen)
-        p.setBrush(QColor(79, 179, 217, 50))
-        p.drawPolygon(poly)
-    poly = _envelope_polygon(a.times_s, np.clip(a.onset_envelope, 0, 1) * 0.9, s, t0, t1, top, h, width)
-    if poly is not None:
-        p.setPen(QPen(theme.ACCENT_2, 1.2))
-        p.setBrush(QColor(79, 179, 217, 70))
-        p.drawPolygon(poly)
-    downbeats = set(np.round(a.downbeat_times_s, 4).tolist())
+    w, h = int(rect.width()), int(rect.height())
+    if w <= 0 or h <= 8:
+        return
+    scale = a.extra.get("_ui_motion_scale")
+    if scale is None:
+        scale = a.extra["_ui_motion_scale"] = max(1e-9, float(np.percentile(a.motion_energy, 99)) or 1.0)
+    inner = h - 8
+    motion = np.clip(column_values(a.times_s, a.motion_energy, s, rect.left(), w) / scale, 0, 1) * 0.9
+    onset = np.clip(column_values(a.times_s, a.onset_envelope, s, rect.left(), w), 0, 1) * 0.9
+    yy = np.arange(h)[:, None]
+    top_m = (4 + inner - motion * inner).astype(np.int64)[None, :]
+    top_o = (4 + inner - onset * inner).astype(np.int64)[None, :]
+    prev = np.concatenate([top_o[:, :1], top_o[:, :-1]], axis=1)
+    level = (yy >= top_m).astype(np.uint8)
+    level[yy >= top_o] = 2
+    level[(yy >= np.minimum(top_o, prev)) & (yy <= np.maximum(top_o, prev))] = 3
+    level[h - 4:] = 0
+    lut = np.array([(0, 0, 0, 0), (79, 179, 217, 45), (79, 179, 217, 105), tuple(_rgba(theme.ACCENT_2))], np.uint8)
+    img = lut[level]
+    _blit(p, rect, img)
     i, j = visible_range(a.beat_times_s, t0, t1)
-    for t in a.beat_times_s[i:j]:
-        x = s.x_of(t)
-        down = round(float(t), 4) in downbeats
-        p.setPen(QPen(theme.DOWNBEAT if down else theme.BEAT, 2 if down else 1))
-        p.drawLine(QPointF(x, rect.bottom() - (10 if down else 6)), QPointF(x, rect.bottom()))
-    p.setPen(QPen(theme.CUT, 2))
-    for t in a.cuts_s:
-        if t0 <= t <= t1:
-            x = s.x_of(t)
-            p.drawLine(QPointF(x, rect.top()), QPointF(x, rect.bottom()))
+    beats = a.beat_times_s[i:j]
+    down = np.isin(np.round(beats, 4), np.round(a.downbeat_times_s, 4))
+    for sel, pen, h in ((~down, QPen(theme.BEAT, 1), 6), (down, QPen(theme.DOWNBEAT, 2), 10)):
+        xs = s.x_of(beats[sel]).tolist()
+        if xs:
+            p.setPen(pen)
+            p.drawLines([q for x in xs for q in (QPointF(x, rect.bottom() - h), QPointF(x, rect.bottom()))])
+    cuts = [s.x_of(t) for t in a.cuts_s if t0 <= t <= t1]
+    if cuts:
+        p.setPen(QPen(theme.CUT, 2))
+        p.drawLines([q for x in cuts for q in (QPointF(x, rect.top()), QPointF(x, rect.bottom()))])
+    times = _impact_times(a)
+    i, j = visible_range(times, t0, t1)
+    y = rect.top() + 9
+    if j - i > rect.width() / 8:  # dense: ticks instead of diamonds
+        p.setPen(QPen(theme.IMPACT, 1))
+        p.drawLines([q for x in s.x_of(times[i:j]).tolist() for q in (QPointF(x, y - 5), QPointF(x, y + 5))])
+        return
     p.setRenderHint(QPainter.Antialiasing)
     p.setPen(QPen(QColor(0, 0, 0, 160), 1))
     p.setBrush(theme.IMPACT)
-    for imp in a.impacts:
-        if t0 <= imp.time_s <= t1:
-            x, r = s.x_of(imp.time_s), 3 + 4 * imp.strength
-            y = rect.top() + 9
-            p.drawPolygon(QPolygonF([QPointF(x, y - r), QPointF(x + r, y), QPointF(x, y + r), QPointF(x - r, y)]))
+    for imp in a.impacts[i:j]:
+        x, r = s.x_of(imp.time_s), 3 + 4 * imp.strength
+        p.drawPolygon(QPolygonF([QPointF(x, y - r), QPointF(x + r, y), QPointF(x, y + r), QPointF(x - r, y)]))
+
+
+def _impact_times(a) -> np.ndarray:
+    cached = a.extra.get("_ui_impact_times")
+    if cached is None:
+        cached = np.array([i.time_s for i in a.impacts], float)
+        a.extra["_ui_impact_times"] = cached
+    return cached
+
+
+def _blit(p: QPainter, rect: QRectF, rgba: np.ndarray) -> None:
+    """Draw an (H, W, 4) uint8 RGBA array at the top-left of ``rect``."""
+    h, w = rgba.shape[:2]
+    img = QImage(rgba.data, w, h, 4 * w, QImage.Format_RGBA8888)
+    p.drawImage(QPointF(round(rect.left()), round(rect.top())), img)
+
+
+def _rgba(c: QColor, alpha: int | None = None) -> np.ndarray:
+    return np.array([c.red(), c.green(), c.blue(), c.alpha() if alpha is None else alpha], np.uint8)
+
+
+_MATERIAL_RGBA: dict[str, np.ndarray] = {}
+
+
+def _material_rgba(material: str) -> np.ndarray:
+    c = _MATERIAL_RGBA.get(material)
+    if c is None:
+        c = _MATERIAL_RGBA[material] = _rgba(theme.material_colour(material))
+    return c
 
 
 def paint_midi(p: QPainter, rect: QRectF, s: TimeScale, track, t0: float, t1: float) -> None:
+    """Piano-roll clip: melodic parts over their pitch range (at least an octave), drums one row
+    per drum sound used. Rasterised with numpy (coverage per pitch row and pixel column), so the
+    cost does not depend on how many notes are in view."""
     d = track_arrays(track)
-    colour = theme.KIND_COLOURS["midi"]
     if not len(d["n_start"]):
         return
-    lo, hi = int(d["n_pitch"].min()), int(d["n_pitch"].max())
-    span = max(12, hi - lo + 1)
-    row = (rect.height() - 8) / span
+    if "rows" not in d:
+        used = np.unique(d["n_pitch"])
+        if track.is_drums:
+            d["rows"] = np.searchsorted(used, d["n_pitch"]), len(used)
+        else:
+            lo = int(used.min())
+            d["rows"] = d["n_pitch"] - lo, max(12, int(used.max()) - lo + 1)
+    rows, span = d["rows"]
     i, j = visible_range(d["n_start"], t0, t1, d["max_dur"])
-    p.setPen(Qt.NoPen)
-    xs, xe = s.x_of(d["n_start"][i:j]), s.x_of(d["n_end"][i:j])
-    for x0, x1, pitch, vel in zip(xs.tolist(), xe.tolist(), d["n_pitch"][i:j].tolist(), d["n_vel"][i:j].tolist()):
-        if x1 < rect.left():
-            continue
-        c = QColor(colour)
-        c.setAlpha(110 + vel)
-        y = rect.bottom() - 4 - (pitch - lo + 1) * row
-        p.fillRect(QRectF(x0, y, max(2.0, x1 - x0), max(2.0, row - 1)), c)
+    width, height = int(rect.width()), int(rect.height())
+    if j <= i or width <= 0 or height <= 10:
+        return
+    x0 = np.floor(s.x_of(d["n_start"][i:j]) - rect.left()).astype(np.int64)
+    x1 = np.maximum(x0 + 2, np.ceil(s.x_of(d["n_end"][i:j]) - rect.left()).astype(np.int64))
+    x0, x1 = np.clip(x0, 0, width), np.clip(x1, 0, width)
+    r = rows[i:j]
+    diff = np.zeros((span, width + 1), np.int32)
+    np.add.at(diff, (r, x0), 1)
+    np.add.at(diff, (r, x1), -1)
+    covered = np.cumsum(diff[:, :width], axis=1) > 0
+    # pixel rows: inner area bottom-up, each pitch row ``row`` px with a 1 px gap when there is room
+    inner_top, inner_h = 5, height - 10
+    row_px = inner_h / span
+    note_h = max(2.0, min(row_px - (1 if row_px >= 3 else 0), 10.0))
+    y = np.arange(height) - inner_top
+    row_of_y = np.floor((inner_h - y) / row_px - 0.5 + note_h / (2 * row_px)).astype(np.int64)
+    centre = inner_h - (row_of_y + 0.5) * row_px
+    valid = (y >= 0) & (y < inner_h) & (row_of_y >= 0) & (row_of_y < span) & (np.abs(y + 0.5 - centre) <= note_h / 2)
+    mask = np.zeros((height, width), bool)
+    mask[valid] = covered[row_of_y[valid]]
+    lut = np.array([(0, 0, 0, 0), tuple(_rgba(theme.KIND_COLOURS["midi"], 215))], np.uint8)
+    _blit(p, rect, lut[mask.view(np.uint8)])
+
+
+def _paint_foley_dense(p: QPainter, rect: QRectF, s: TimeScale, track, i: int, j: int) -> None:
+    """Many hits per pixel: one stem per pixel column, the strongest hit's height and colour."""
+    width, height = int(rect.width()), int(rect.height())
+    ev = track.events[i:j]
+    x = np.floor(s.x_of(track_arrays(track)["e_time"][i:j]) - rect.left()).astype(np.int64)
+    strength = np.array([e.strength for e in ev], float)
+    colours = np.array([_material_rgba(e.material) for e in ev], np.uint8).reshape(-1, 4)
+    keep = (x >= 0) & (x < width)
+    order = np.argsort(strength[keep], kind="stable")  # strongest written last wins its column
+    xs, st, cs = x[keep][order], strength[keep][order], colours[keep][order]
+    top = np.full(width, height, np.int64)
+    col = np.zeros((width, 4), np.uint8)
+    top[xs] = (height - 6 - st * (height - 18)).astype(np.int64)
+    col[xs] = cs
+    yy = np.arange(height)[:, None]
+    mask = (yy >= top[None, :]) & (yy < height - 4)
+    _blit(p, rect, np.where(mask[:, :, None], col[None, :, :], np.uint8(0)))
 
 
 def paint_foley(p: QPainter, rect: QRectF, s: TimeScale, track, t0: float, t1: float,
@@ -202,8 +279,12 @@ def paint_foley(p: QPainter, rect: QRectF, s: TimeScale, track, t0: float, t1: f
     d = track_arrays(track)
     i, j = visible_range(d["e_time"], t0 - abs(drag_dt), t1 + abs(drag_dt))
     sel = set(selected)
+    indices = range(i, j)
+    if j - i > rect.width() / 4 and not drag_dt:  # dense: raster, then the selection on top
+        _paint_foley_dense(p, rect, s, track, i, j)
+        indices = sorted(k for k in sel if i <= k < j)
     p.setRenderHint(QPainter.Antialiasing)
-    for k in range(i, j):
+    for k in indices:
         ev = track.events[k]
         t = ev.time_s + (drag_dt if k in sel else 0.0)
         x = s.x_of(t)
@@ -228,12 +309,13 @@ def paint_audio(p: QPainter, rect: QRectF, s: TimeScale, peaks, offset_s: float,
         p.drawText(rect.adjusted(8, 0, 0, 0), Qt.AlignVCenter, peaks)
         return
     values, sr = peaks
+    h = int(rect.height())
     col = pixel_peaks(values, sr, t0, s.px_per_s, width, offset_s)
-    mid, half = rect.center().y(), rect.height() / 2 - 4
-    nz = np.flatnonzero(col > 1e-4)
-    if not len(nz):
+    if h <= 8 or not (col > 1e-4).any():
         return
-    x = rect.left() + nz
-    amp = np.minimum(col[nz], 1.0) * half
-    p.setPen(QPen(colour, 1))
-    p.drawLines([q for a, b in zip(x.tolist(), amp.tolist()) for q in (QPointF(a, mid - b), QPointF(a, mid + b))])
+    half = h / 2 - 4
+    amp = np.minimum(col, 1.0) * half
+    yy = np.abs(np.arange(h) + 0.5 - h / 2)[:, None]
+    mask = (yy <= amp[None, :] + 0.5) & (col[None, :] > 1e-4)
+    lut = np.array([(0, 0, 0, 0), tuple(_rgba(colour, 200))], np.uint8)
+    _blit(p, rect, lut[mask.view(np.uint8)])

@@ -12,7 +12,6 @@ from PySide6.QtGui import QImage
 
 from studio.errors import StudioError
 from ui.frames import to_qimage
-from ui.qtcompat import emit
 
 MAX_IMAGES = 1500
 BATCH = 6
@@ -98,7 +97,7 @@ class ThumbnailCache(QObject):
             except (StudioError, ValueError) as exc:
                 with self._cond:
                     self.failed, self._wanted = str(exc), []
-                emit(self.updated)
+                self.updated.emit()
                 continue
             images = [to_qimage(f.image) for f in frames]
             with self._cond:
@@ -108,4 +107,4 @@ class ThumbnailCache(QObject):
                     self._images[key] = img
                 while len(self._images) > MAX_IMAGES:
                     self._images.popitem(last=False)
-            emit(self.updated)
+            self.updated.emit()

@@ -7,7 +7,6 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QScrollBar, QToo
 from ui.icons import icon
 from ui.widgets.timeline.canvas import TimelineCanvas
 from ui.widgets.timeline.geometry import HEADER_W, RULER_H
-from ui.qtcompat import emit
 
 
 class TimelineView(QWidget):
@@ -67,7 +66,7 @@ class TimelineView(QWidget):
         if not HEADER_W <= x <= c.width():
             x = (HEADER_W + c.width()) / 2
         c.scale.zoom(factor, x)
-        emit(c.viewChanged)
+        c.viewChanged.emit()
         c.update()
 
     def set_playing(self, playing: bool) -> None:

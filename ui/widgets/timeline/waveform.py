@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
-from ui.qtcompat import emit
 
 BLOCK = 256  # samples per stored peak
 
@@ -63,7 +62,7 @@ class PeakCache(QObject):
 
     def _done(self, path: Path, result) -> None:
         self._peaks[path] = result
-        emit(self.updated)
+        self.updated.emit()
 
 
 def _peaks_job(path: Path, job=None):

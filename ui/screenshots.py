@@ -1,0 +1,79 @@
+"""Screenshots of the main window for docs/screenshots (run under a display, e.g.
+``xvfb-run -s "-screen 0 1600x1000x24" python -m ui.screenshots docs/screenshots``).
+
+Shots: the empty window, the demo video after analysis (Generate panel open), and, when any
+engine is installed, after Generate. ``--test-engines`` plugs in the small adapters of
+tests/test_ui_window.py (MIDI on the detected beats, Foley hits on the detected impacts) to show
+the track lanes while no real engine is installed; those shots are named ``*-test-engines``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEMO = Path(__file__).resolve().parents[1] / "studio" / "assets" / "demo.mp4"
+
+
+def _settle(app, seconds: float, until=None) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        if until is not None and until():
+            break
+        time.sleep(0.01)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--test-engines", action="store_true")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("STUDIO_PROJECTS_DIR", tempfile.mkdtemp(prefix="studio-shots-"))
+    from ui.app import create_app
+    from ui.main_window import MainWindow
+
+    app = create_app([])
+    if args.test_engines:
+        from studio import generate
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        generate.ADAPTERS.setdefault("rhythm", "test_ui_window:fake_rhythm")
+        generate.ADAPTERS.setdefault("foley", "test_ui_window:fake_foley")
+    w = MainWindow()
+    w.resize(1600, 960)
+    w.show()
+    args.out.mkdir(parents=True, exist_ok=True)
+    _settle(app, 0.5)
+    w.grab().save(str(args.out / "empty.png"))
+
+    w.controller.open_video(DEMO)
+    _settle(app, 60, lambda: w.doc.analysis is not None and not w.controller.busy)
+    w.show_generate()
+    w.playback.seek(4.6)
+    _settle(app, 2.0)
+    w.grab().save(str(args.out / "analysed.png"))
+
+    from studio.generate import available_engines
+
+    if available_engines():
+        w.generate_panel.generate_button.click()
+        _settle(app, 120, lambda: w.doc.project.tracks and not w.controller.busy)
+        foley = next((t for t in w.doc.project.tracks if t.events), None)
+        if foley is not None:
+            w.doc.select(foley.id, (3,))
+            w.inspector_dock.raise_()
+        w.playback.seek(4.6)
+        _settle(app, 2.0)
+        name = "after-generate-test-engines.png" if args.test_engines else "after-generate.png"
+        w.grab().save(str(args.out / name))
+    w.doc.undo_stack.setClean()
+    w.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
