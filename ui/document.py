@@ -34,12 +34,15 @@ class Document(QObject):
         self.project: Project | None = None
         self.analysis = None  # studio.analysis.AnalysisTimeline once analysed
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(lambda clean: self.modifiedChanged.emit(not clean))
+        self.undo_stack.cleanChanged.connect(self._clean_changed)
         self.selected_track: str | None = None
         self.selected_events: tuple[int, ...] = ()
         self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_MS)
         self._autosave.timeout.connect(self.autosave)
         self.undo_stack.indexChanged.connect(self._schedule_autosave)
+
+    def _clean_changed(self, clean: bool) -> None:
+        self.modifiedChanged.emit(not clean)
 
     # -- lifecycle ------------------------------------------------------------------------
     def set_project(self, project: Project | None, analysis=None) -> None:

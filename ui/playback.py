@@ -84,6 +84,9 @@ class Playback(QObject):
         if self.doc.project is None:
             return
         self._prepare_outputs()
+        loop = self.transport.loop
+        if loop is not None and not loop[0] <= self.transport.position_s < loop[1]:
+            self.transport.seek(loop[0])  # playing with a loop on starts inside it
         self.transport.play()
         self._timer.start()
 
