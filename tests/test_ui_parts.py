@@ -215,3 +215,37 @@ def test_binding_check_passes_on_installed_pyside():
     from ui.qtcompat import binding_problem
 
     assert binding_problem() is None
+
+
+def test_workers_deliver_results_of_instant_jobs_connected_after_submit(app, qtbot):
+    """A job can finish before submit() returns; its result must still reach slots connected
+    right after submit (the queued delivery), progress and cancellation likewise."""
+    from studio.errors import MediaError
+    from ui.workers import Workers
+
+    workers = Workers()
+    got, failed = [], []
+    for i in range(40):
+        h = workers.submit("instant", lambda k, job=None: k * 2, i)
+        h.finished.connect(got.append)
+    h = workers.submit("bad", lambda job=None: (_ for _ in ()).throw(MediaError("no such file")))
+    h.failed.connect(failed.append)
+    qtbot.waitUntil(lambda: len(got) == 40 and bool(failed), timeout=5000)
+    assert sorted(got) == [2 * i for i in range(40)] and failed == ["no such file"]
+
+    def slow(job=None):
+        for i in range(500):
+            job.report(i / 500, "step")
+            import time
+
+            time.sleep(0.01)
+
+    cancelled, progress = [], []
+    h = workers.submit("slow", slow)
+    h.cancelled.connect(lambda: cancelled.append(True))
+    h.progress.connect(lambda f, m: progress.append(f))
+    qtbot.waitUntil(lambda: len(progress) > 2, timeout=5000)
+    h.cancel()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=5000)
+    assert progress == sorted(progress) and workers.active == []
+    workers.shutdown()

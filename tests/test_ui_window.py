@@ -251,3 +251,44 @@ def test_generation_cancel_and_no_engines(window, qtbot, monkeypatch):
     assert w.generate_panel.checks == {} and w.generate_panel.no_engines.isVisibleTo(w.generate_panel)
     assert not w.generate_panel.generate_button.isVisibleTo(w.generate_panel)
     assert w.generate_panel.tempo_button.isEnabled()
+
+
+def test_regenerate_track_and_loop_region_and_space_plays(window, qtbot):
+    w = window
+    open_and_analyse(w, qtbot)
+    w.controller.generate({"engines": ["rhythm"], "seed": 1})
+    qtbot.waitUntil(lambda: len(w.doc.project.tracks) == 1 and not w.controller.busy, timeout=20_000)
+    drums = w.doc.project.tracks[0]
+    w.doc.select(drums.id)
+    w.show_generate()
+    panel = w.generate_panel
+    assert panel.regen_track.isEnabled() and not panel.regen_region.isEnabled()  # no loop region yet
+    w.transport.set_loop((4.0, 8.0))  # what a Shift-drag on the ruler does
+    assert w.playback.transport.loop == (4.0, 8.0) and panel.regen_region.isEnabled()
+    qtbot.mouseClick(panel.regen_region, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not w.controller.busy and w.doc.undo_stack.undoText().startswith("Re-generate"),
+                    timeout=20_000)
+    new = w.doc.track(drums.id)
+    outside = lambda notes: [n for n in notes if not 4.0 <= n.start_s < 8.0]  # noqa: E731
+    inside = lambda notes: [n for n in notes if 4.0 <= n.start_s < 8.0]  # noqa: E731
+    assert outside(new.notes) == outside(drums.notes) and inside(new.notes) != inside(drums.notes)
+    assert new.id == drums.id and new.mixer == drums.mixer
+    w.doc.undo_stack.undo()
+    assert w.doc.track(drums.id).notes == drums.notes
+    qtbot.mouseClick(panel.regen_track, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not w.controller.busy and w.doc.undo_stack.undoText().startswith("Re-generate Drums"),
+                    timeout=20_000)
+    assert w.doc.track(drums.id).notes != drums.notes and len(w.doc.project.tracks) == 1
+
+    w.playback.seek(5.0)
+    w.act_play.trigger()  # Space
+    qtbot.waitUntil(lambda: w.playback.playing and w.playback.position_s > 4.1, timeout=3000)
+    w.act_play.trigger()
+    assert not w.playback.playing
+    w.act_home.trigger()
+    assert w.playback.position_s == 0.0
+    from PySide6.QtGui import QKeySequence
+
+    assert w.act_play.shortcut() == QKeySequence("Space") and w.act_home.shortcut() == QKeySequence("Home")
+    assert w.act_export.shortcut() == QKeySequence("Ctrl+E") and w.act_save.shortcut() == QKeySequence("Ctrl+S")
+    assert QKeySequence("Ctrl+Shift+Z") in w.act_redo.shortcuts() and w.act_undo.shortcut() == QKeySequence("Ctrl+Z")

@@ -7,7 +7,7 @@ import traceback
 from concurrent.futures import Future
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from studio.errors import EngineError, JobCancelled, StudioError
 from studio.jobs import Job, JobRunner, Progress
@@ -34,8 +34,10 @@ class JobHandle(QObject):
         self.fraction, self.message = 0.0, ""
         self.done = False
         self._last_emit = 0.0
-        self._report.connect(self._on_report)
-        self._result.connect(self._on_result)
+        # queued even when emitted from the GUI thread (a job that finished before
+        # add_done_callback runs its callback at once): callers connect after submit() returns
+        self._report.connect(self._on_report, Qt.QueuedConnection)
+        self._result.connect(self._on_result, Qt.QueuedConnection)
 
     def cancel(self) -> None:
         if self.job is not None:
