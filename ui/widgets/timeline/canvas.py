@@ -18,6 +18,7 @@ from ui.widgets.timeline.thumbs import ThumbnailCache
 from ui.widgets.timeline.waveform import PeakCache
 
 HIT_PX = 7
+THUMB_H = 44  # logical px; decoded at this times the device pixel ratio
 
 
 class TimelineCanvas(QWidget):
@@ -34,7 +35,7 @@ class TimelineCanvas(QWidget):
         self.loop: tuple[float, float] | None = None
         self.snap = True
         self.follow = False  # page along with the playhead (while playing)
-        self.thumbs = ThumbnailCache(44, self)
+        self.thumbs = ThumbnailCache(THUMB_H, self)
         self.thumbs.updated.connect(self.update)
         self.peaks = PeakCache(workers, self)
         self.peaks.updated.connect(self.update)
@@ -172,6 +173,7 @@ class TimelineCanvas(QWidget):
     def _paint_lane(self, p: QPainter, lane, r: QRectF, t0: float, t1: float, width: int) -> None:
         s, project = self.scale, self.doc.project
         if lane.key == "video":
+            self.thumbs.set_height(max(2, int(round(THUMB_H * self.devicePixelRatioF()))))
             v = project.video if project is not None else None
             aspect = v.width / v.height if v is not None and v.height else 16 / 9
             paint.paint_video(p, r, s, self.thumbs, self.duration_s, aspect, t0, t1)

@@ -119,10 +119,12 @@ def paint_video(p: QPainter, rect: QRectF, s: TimeScale, thumbs, duration: float
     thumbs.want(wanted)
 
 
-def column_values(times: np.ndarray, values: np.ndarray, s: TimeScale, x_left: float, width: int) -> np.ndarray:
-    """The envelope under each pixel column: the max of the samples in the column, or the
-    interpolated value where columns are narrower than the sample spacing."""
-    edges = s.t_of(x_left + np.arange(width + 1, dtype=float))
+def column_values(times: np.ndarray, values: np.ndarray, s: TimeScale, x_left: float, width: int,
+                  step: float = 1.0) -> np.ndarray:
+    """The envelope under each pixel column (``step`` logical px wide, 1/dpr on HiDPI): the max
+    of the samples in the column, or the interpolated value where columns are narrower than the
+    sample spacing."""
+    edges = s.t_of(x_left + np.arange(width + 1, dtype=float) * step)
     centres = (edges[:-1] + edges[1:]) / 2
     out = np.interp(centres, times, values, left=0.0, right=0.0)
     idx = np.searchsorted(times, edges)
@@ -138,26 +140,27 @@ def paint_analysis(p: QPainter, rect: QRectF, s: TimeScale, a, t0: float, t1: fl
     p.fillRect(rect, QColor("#17191c"))
     if a is None:
         return
-    w, h = int(rect.width()), int(rect.height())
-    if w <= 0 or h <= 8:
+    dpr = _dpr(p)
+    w, h = int(rect.width() * dpr), int(rect.height() * dpr)
+    if w <= 0 or h <= 8 * dpr:
         return
     scale = a.extra.get("_ui_motion_scale")
     if scale is None:
         scale = a.extra["_ui_motion_scale"] = max(1e-9, float(np.percentile(a.motion_energy, 99)) or 1.0)
-    inner = h - 8
-    motion = np.clip(column_values(a.times_s, a.motion_energy, s, rect.left(), w) / scale, 0, 1) * 0.9
-    onset = np.clip(column_values(a.times_s, a.onset_envelope, s, rect.left(), w), 0, 1) * 0.9
+    pad = int(round(4 * dpr))
+    inner = h - 2 * pad
+    motion = np.clip(column_values(a.times_s, a.motion_energy, s, rect.left(), w, 1 / dpr) / scale, 0, 1) * 0.9
+    onset = np.clip(column_values(a.times_s, a.onset_envelope, s, rect.left(), w, 1 / dpr), 0, 1) * 0.9
     yy = np.arange(h)[:, None]
-    top_m = (4 + inner - motion * inner).astype(np.int64)[None, :]
-    top_o = (4 + inner - onset * inner).astype(np.int64)[None, :]
+    top_m = (pad + inner - motion * inner).astype(np.int64)[None, :]
+    top_o = (pad + inner - onset * inner).astype(np.int64)[None, :]
     prev = np.concatenate([top_o[:, :1], top_o[:, :-1]], axis=1)
     level = (yy >= top_m).astype(np.uint8)
     level[yy >= top_o] = 2
     level[(yy >= np.minimum(top_o, prev)) & (yy <= np.maximum(top_o, prev))] = 3
-    level[h - 4:] = 0
+    level[h - pad:] = 0
     lut = np.array([(0, 0, 0, 0), (79, 179, 217, 45), (79, 179, 217, 105), tuple(_rgba(theme.ACCENT_2))], np.uint8)
-    img = lut[level]
-    _blit(p, rect, img)
+    _blit(p, rect, lut[level], dpr)
     i, j = visible_range(a.beat_times_s, t0, t1)
     beats = a.beat_times_s[i:j]
     down = np.isin(np.round(beats, 4), np.round(a.downbeat_times_s, 4))
@@ -193,10 +196,18 @@ def _impact_times(a) -> np.ndarray:
     return cached
 
 
-def _blit(p: QPainter, rect: QRectF, rgba: np.ndarray) -> None:
-    """Draw an (H, W, 4) uint8 RGBA array at the top-left of ``rect``."""
+def _dpr(p: QPainter) -> float:
+    """Device pixels per logical pixel of what is painted on (2 on a HiDPI screen at 200 %)."""
+    dev = p.device()
+    return float(dev.devicePixelRatioF()) if dev is not None else 1.0
+
+
+def _blit(p: QPainter, rect: QRectF, rgba: np.ndarray, dpr: float = 1.0) -> None:
+    """Draw an (H, W, 4) uint8 RGBA array, made at ``dpr`` device pixels per logical pixel, at
+    the top-left of ``rect``."""
     h, w = rgba.shape[:2]
     img = QImage(rgba.data, w, h, 4 * w, QImage.Format_RGBA8888)
+    img.setDevicePixelRatio(dpr)
     p.drawImage(QPointF(round(rect.left()), round(rect.top())), img)
 
 
@@ -230,11 +241,13 @@ def paint_midi(p: QPainter, rect: QRectF, s: TimeScale, track, t0: float, t1: fl
             d["rows"] = d["n_pitch"] - lo, max(12, int(used.max()) - lo + 1)
     rows, span = d["rows"]
     i, j = visible_range(d["n_start"], t0, t1, d["max_dur"])
-    width, height = int(rect.width()), int(rect.height())
-    if j <= i or width <= 0 or height <= 10:
+    dpr = _dpr(p)
+    width, height = int(rect.width() * dpr), int(rect.height() * dpr)
+    if j <= i or width <= 0 or height <= 10 * dpr:
         return
-    x0 = np.floor(s.x_of(d["n_start"][i:j]) - rect.left()).astype(np.int64)
-    x1 = np.maximum(x0 + 2, np.ceil(s.x_of(d["n_end"][i:j]) - rect.left()).astype(np.int64))
+    x0 = np.floor((s.x_of(d["n_start"][i:j]) - rect.left()) * dpr).astype(np.int64)
+    x1 = np.maximum(x0 + int(round(2 * dpr)),
+                    np.ceil((s.x_of(d["n_end"][i:j]) - rect.left()) * dpr).astype(np.int64))
     x0, x1 = np.clip(x0, 0, width), np.clip(x1, 0, width)
     r = rows[i:j]
     diff = np.zeros((span, width + 1), np.int32)
@@ -242,9 +255,10 @@ def paint_midi(p: QPainter, rect: QRectF, s: TimeScale, track, t0: float, t1: fl
     np.add.at(diff, (r, x1), -1)
     covered = np.cumsum(diff[:, :width], axis=1) > 0
     # pixel rows: inner area bottom-up, each pitch row ``row`` px with a 1 px gap when there is room
-    inner_top, inner_h = 5, height - 10
+    inner_top = int(round(5 * dpr))
+    inner_h = height - 2 * inner_top
     row_px = inner_h / span
-    note_h = max(2.0, min(row_px - (1 if row_px >= 3 else 0), 10.0))
+    note_h = max(2.0 * dpr, min(row_px - (dpr if row_px >= 3 * dpr else 0), 10.0 * dpr))
     y = np.arange(height) - inner_top
     row_of_y = np.floor((inner_h - y) / row_px - 0.5 + note_h / (2 * row_px)).astype(np.int64)
     centre = inner_h - (row_of_y + 0.5) * row_px
@@ -252,14 +266,15 @@ def paint_midi(p: QPainter, rect: QRectF, s: TimeScale, track, t0: float, t1: fl
     mask = np.zeros((height, width), bool)
     mask[valid] = covered[row_of_y[valid]]
     lut = np.array([(0, 0, 0, 0), tuple(_rgba(theme.KIND_COLOURS["midi"], 215))], np.uint8)
-    _blit(p, rect, lut[mask.view(np.uint8)])
+    _blit(p, rect, lut[mask.view(np.uint8)], dpr)
 
 
 def _paint_foley_dense(p: QPainter, rect: QRectF, s: TimeScale, track, i: int, j: int) -> None:
     """Many hits per pixel: one stem per pixel column, the strongest hit's height and colour."""
-    width, height = int(rect.width()), int(rect.height())
+    dpr = _dpr(p)
+    width, height = int(rect.width() * dpr), int(rect.height() * dpr)
     ev = track.events[i:j]
-    x = np.floor(s.x_of(track_arrays(track)["e_time"][i:j]) - rect.left()).astype(np.int64)
+    x = np.floor((s.x_of(track_arrays(track)["e_time"][i:j]) - rect.left()) * dpr).astype(np.int64)
     strength = np.array([e.strength for e in ev], float)
     colours = np.array([_material_rgba(e.material) for e in ev], np.uint8).reshape(-1, 4)
     keep = (x >= 0) & (x < width)
@@ -267,11 +282,11 @@ def _paint_foley_dense(p: QPainter, rect: QRectF, s: TimeScale, track, i: int, j
     xs, st, cs = x[keep][order], strength[keep][order], colours[keep][order]
     top = np.full(width, height, np.int64)
     col = np.zeros((width, 4), np.uint8)
-    top[xs] = (height - 6 - st * (height - 18)).astype(np.int64)
+    top[xs] = (height - 6 * dpr - st * (height - 18 * dpr)).astype(np.int64)
     col[xs] = cs
     yy = np.arange(height)[:, None]
-    mask = (yy >= top[None, :]) & (yy < height - 4)
-    _blit(p, rect, np.where(mask[:, :, None], col[None, :, :], np.uint8(0)))
+    mask = (yy >= top[None, :]) & (yy < height - 4 * dpr)
+    _blit(p, rect, np.where(mask[:, :, None], col[None, :, :], np.uint8(0)), dpr)
 
 
 def paint_foley(p: QPainter, rect: QRectF, s: TimeScale, track, t0: float, t1: float,
@@ -309,13 +324,14 @@ def paint_audio(p: QPainter, rect: QRectF, s: TimeScale, peaks, offset_s: float,
         p.drawText(rect.adjusted(8, 0, 0, 0), Qt.AlignVCenter, peaks)
         return
     values, sr = peaks
-    h = int(rect.height())
-    col = pixel_peaks(values, sr, t0, s.px_per_s, width, offset_s)
-    if h <= 8 or not (col > 1e-4).any():
+    dpr = _dpr(p)
+    h, width = int(rect.height() * dpr), int(width * dpr)
+    col = pixel_peaks(values, sr, t0, s.px_per_s * dpr, width, offset_s)
+    if h <= 8 * dpr or not (col > 1e-4).any():
         return
-    half = h / 2 - 4
+    half = h / 2 - 4 * dpr
     amp = np.minimum(col, 1.0) * half
     yy = np.abs(np.arange(h) + 0.5 - h / 2)[:, None]
     mask = (yy <= amp[None, :] + 0.5) & (col[None, :] > 1e-4)
     lut = np.array([(0, 0, 0, 0), tuple(_rgba(colour, 200))], np.uint8)
-    _blit(p, rect, lut[mask.view(np.uint8)])
+    _blit(p, rect, lut[mask.view(np.uint8)], dpr)

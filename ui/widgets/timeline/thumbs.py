@@ -47,6 +47,15 @@ class ThumbnailCache(QObject):
             self._gen += 1
             self.failed = None
 
+    def set_height(self, height: int) -> None:
+        """Decode at another height (e.g. the screen's device pixel ratio changed)."""
+        with self._cond:
+            if height != self.height:
+                self.height = height
+                self._images.clear()
+                self._wanted = []
+                self._gen += 1
+
     def get(self, slot_s: float, k: int) -> QImage | None:
         """The thumbnail of slot k, or a coarser level's one covering it while that loads."""
         with self._cond:
