@@ -15,12 +15,16 @@ from ui.widgets.timeline import geometry, waveform
 
 
 @pytest.fixture
-def app(qapp):
+def app(qapp, tmp_path):
+    from PySide6.QtCore import QSettings
+
     from ui.app import create_app
     from ui.qtcompat import binding_problem
 
     if binding_problem():
         pytest.fail(binding_problem())
+    QSettings.setDefaultFormat(QSettings.IniFormat)  # never the developer's own settings
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
     return create_app([])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
@@ -70,6 +70,10 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._connect()
         self._update_title()
+        settings = QSettings()
+        if settings.value("window/geometry") is not None:
+            self.restoreGeometry(settings.value("window/geometry"))
+            self.restoreState(settings.value("window/state"))
 
     def _dock(self, title: str, widget: QWidget) -> QDockWidget:
         d = QDockWidget(title, self)
@@ -308,6 +312,9 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def shutdown(self) -> None:
+        settings = QSettings()
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState())
         self.playback.close()
         self.workers.shutdown()
         self.preview.frames.close()

@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-engines", action="store_true")
     args = ap.parse_args(argv)
     os.environ.setdefault("STUDIO_PROJECTS_DIR", tempfile.mkdtemp(prefix="studio-shots-"))
+    from PySide6.QtCore import QSettings
+
+    QSettings.setDefaultFormat(QSettings.IniFormat)  # a fresh window layout, not the user's
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, tempfile.mkdtemp(prefix="studio-shots-settings-"))
     from ui.app import create_app
     from ui.main_window import MainWindow
 
@@ -48,14 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     w.show()
     args.out.mkdir(parents=True, exist_ok=True)
     _settle(app, 0.5)
-    w.grab().save(str(args.out / "empty.png"))
+
+    def shot(name: str) -> None:
+        w.grab().toImage().save(str(args.out / name), "PNG", 0)  # 0: smallest file
+
+    shot("empty.png")
 
     w.controller.open_video(DEMO)
     _settle(app, 60, lambda: w.doc.analysis is not None and not w.controller.busy)
     w.show_generate()
     w.playback.seek(4.6)
     _settle(app, 2.0)
-    w.grab().save(str(args.out / "analysed.png"))
+    shot("analysed.png")
 
     from studio.generate import available_engines
 
@@ -69,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         w.playback.seek(4.6)
         _settle(app, 2.0)
         name = "after-generate-test-engines.png" if args.test_engines else "after-generate.png"
-        w.grab().save(str(args.out / name))
+        shot(name)
     w.doc.undo_stack.setClean()
     w.close()
     return 0
