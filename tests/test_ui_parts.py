@@ -253,3 +253,47 @@ def test_workers_deliver_results_of_instant_jobs_connected_after_submit(app, qtb
     qtbot.waitUntil(lambda: bool(cancelled), timeout=5000)
     assert progress == sorted(progress) and workers.active == []
     workers.shutdown()
+
+
+def test_nudge_and_autosave_recovery(app, qtbot, tmp_path, monkeypatch):
+    from ui.main_window import MainWindow
+
+    monkeypatch.setenv("STUDIO_PROJECTS_DIR", str(tmp_path / "projects"))
+    from videogen import write_video
+
+    clip = write_video(tmp_path / "clip.mp4", lambda t: np.zeros((72, 96, 3), np.uint8), duration_s=3.0, fps=10,
+                       size=(96, 72))
+    w = MainWindow()
+    w.controller.open_video(clip)
+    qtbot.waitUntil(lambda: w.doc.project is not None and not w.controller.busy, timeout=20_000)
+    track = Track("Hits", TrackKind.FOLEY, events=[FoleyEvent(1.0), FoleyEvent(2.0)])
+    undo.add_tracks(w.doc, [track], "add")
+    c = w.timeline.canvas
+    w.doc.project.tempo = TempoMap.constant(120.0)  # beats every 0.5 s
+    c.scale.px_per_s = 48.0  # a beat is 24 px: the grid is in half beats (0.25 s)
+    w.doc.select(track.id, (0,))
+    c.setFocus()
+    qtbot.keyClick(c, Qt.Key_Right)
+    assert [e.time_s for e in w.doc.track(track.id).events] == [1.25, 2.0]
+    qtbot.keyClick(c, Qt.Key_Left, Qt.AltModifier)  # Alt: one video frame
+    assert w.doc.track(track.id).events[0].time_s == pytest.approx(1.15)
+    assert w.doc.selected_events == (0,)
+    w.doc.undo_stack.undo()
+    assert w.doc.track(track.id).events[0].time_s == 1.25
+
+    w.save()
+    undo.set_mixer(w.doc, track.id, "Mute", mute=True)
+    w.doc.autosave()  # then the studio "crashes": the project file still has the unmuted track
+    path = w.doc.project.path
+    w.doc.undo_stack.setClean()
+    w.close()
+
+    w2 = MainWindow()
+    asked = []
+    w2.controller.ask_restore = lambda p: asked.append(p) or True
+    w2.controller.open_project(path)
+    assert asked == [path] and w2.doc.project.track(track.id).mixer.mute
+    assert w2.doc.modified and w2.doc.project.path == path  # saving writes the real project file
+    qtbot.waitUntil(lambda: not w2.controller.busy, timeout=20_000)
+    w2.doc.undo_stack.setClean()
+    w2.close()

@@ -8,7 +8,7 @@ from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
-    QTabWidget, QToolBar, QVBoxLayout, QWidget,
+    QTabWidget, QToolBar, QUndoView, QVBoxLayout, QWidget,
 )
 
 from ui import theme
@@ -63,7 +63,11 @@ class MainWindow(QMainWindow):
         self.generate_panel = GeneratePanel(self.doc, self)
         self.inspector_dock = self._dock("Inspector", self.inspector)
         self.generate_dock = self._dock("Generate", self.generate_panel)
+        self.history = QUndoView(self.doc.undo_stack, self)
+        self.history.setEmptyLabel("Opened project")
+        self.history_dock = self._dock("History", self.history)
         self.tabifyDockWidget(self.inspector_dock, self.generate_dock)
+        self.tabifyDockWidget(self.generate_dock, self.history_dock)
         self.inspector_dock.raise_()
 
         self._build_status()
@@ -140,7 +144,8 @@ class MainWindow(QMainWindow):
             ("&Transport", [self.act_play, self.act_stop, self.act_home, self.act_end]),
             ("&Generate", [self.act_generate, None, self.act_routing]),
             ("&View", [self.act_zoom_in, self.act_zoom_out, self.act_fit, None,
-                       self.inspector_dock.toggleViewAction(), self.generate_dock.toggleViewAction()]),
+                       self.inspector_dock.toggleViewAction(), self.generate_dock.toggleViewAction(),
+                       self.history_dock.toggleViewAction()]),
         ):
             m = mb.addMenu(title)
             for a in actions:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QMenu, QWidget
@@ -245,6 +247,16 @@ class TimelineCanvas(QWidget):
         self._drag = {"mode": "scrub"}
         self.seekRequested.emit(t)
 
+    def _header_menu(self, track, global_pos) -> None:
+        menu = QMenu(self)
+        menu.addAction("Unmute" if track.mixer.mute else "Mute",
+                       lambda: undo.set_mixer(self.doc, track.id, f"Mute {track.name}", mute=not track.mixer.mute))
+        menu.addAction("Unsolo" if track.mixer.solo else "Solo",
+                       lambda: undo.set_mixer(self.doc, track.id, f"Solo {track.name}", solo=not track.mixer.solo))
+        menu.addSeparator()
+        menu.addAction("Delete track", lambda: undo.remove_track(self.doc, track.id))
+        menu.exec(global_pos)
+
     def _header_press(self, lane, pos: QPointF) -> None:
         track = self.doc.track(lane.key)
         for name, rect in button_rects(lane).items():
@@ -338,14 +350,40 @@ class TimelineCanvas(QWidget):
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key_Delete, Qt.Key_Backspace):
             self.delete_selected_events()
+        elif event.key() in (Qt.Key_Left, Qt.Key_Right) and self.doc.selected_events:
+            self.nudge_selected_events(-1 if event.key() == Qt.Key_Left else 1,
+                                       fine=bool(event.modifiers() & Qt.AltModifier))
         else:
             super().keyPressEvent(event)
+
+    def nudge_selected_events(self, direction: int, fine: bool = False) -> None:
+        """Move the selected hits one grid step (Alt: one video frame) left or right."""
+        project = self.doc.project
+        track = self.doc.track(self.doc.selected_track)
+        first = min(track.events[i].time_s for i in self.doc.selected_events)
+        if fine or not self.snap:
+            step = 1.0 / (project.video.fps if project.video and project.video.fps else 30.0)
+            dt = direction * step
+        else:
+            from ui.widgets.timeline.geometry import grid_division
+
+            tempo = project.tempo
+            div = grid_division(self.scale.px_per_s * 60.0 / tempo.bpm_at(first))
+            beat = tempo.beat_at(first)
+            target = (np.floor(beat / div + 1e-6) + 1 if direction > 0 else np.ceil(beat / div - 1e-6) - 1) * div
+            dt = tempo.time_at(float(target)) - first
+        if first + dt >= 0:
+            self.move_selected_events(dt)
 
     def contextMenuEvent(self, event) -> None:
         lane = self.lane_at(event.pos().y())
         if lane is None or self.doc.project is None or lane.key in ("ruler", "video", "analysis"):
             return
         track = self.doc.track(lane.key)
+        if event.pos().x() < HEADER_W:
+            self.doc.select(track.id)
+            self._header_menu(track, event.globalPos())
+            return
         hit = self.event_at(track, event.pos().x())
         menu = QMenu(self)
         if hit is not None:

@@ -46,7 +46,10 @@ def paint_header(p: QPainter, lane: Lane, project, analysis, selected: bool) -> 
             v = project.video
             sub = f"{v.width}\u00d7{v.height}  {v.fps:.3g} fps"
         elif lane.key == "analysis" and analysis is not None:
-            sub = f"{len(analysis.beat_times_s)} beats \u00b7 {len(analysis.impacts)} hits \u00b7 {len(analysis.cuts_s)} cuts"
+            cuts = len(analysis.cuts_s)
+            sub = f"{analysis.tempo_bpm:.1f} BPM \u00b7 {len(analysis.beat_times_s)} beats"
+            p.drawText(QRectF(10, lane.top + 6 + 2 * fm.height(), HEADER_W - 14, fm.height()), Qt.AlignLeft,
+                       f"{len(analysis.impacts)} impacts \u00b7 {cuts} cut{'s' * (cuts != 1)}")
         else:
             sub = "\u2014" if project is None else "analysing\u2026" if lane.key == "analysis" else ""
         p.drawText(QRectF(10, lane.top + 6 + fm.height(), HEADER_W - 14, fm.height()), Qt.AlignLeft,
