@@ -297,3 +297,29 @@ def test_nudge_and_autosave_recovery(app, qtbot, tmp_path, monkeypatch):
     qtbot.waitUntil(lambda: not w2.controller.busy, timeout=20_000)
     w2.doc.undo_stack.setClean()
     w2.close()
+
+
+def test_python_m_ui_starts_headless_and_opens_a_video(tmp_path):
+    """Smoke run of the launched app: ``python -m ui VIDEO`` opens and analyses the video."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", STUDIO_PROJECTS_DIR=str(tmp_path / "projects"),
+               STUDIO_CACHE_DIR=str(tmp_path / "cache"), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    proc = subprocess.Popen([sys.executable, "-m", "ui", str(root / "studio" / "assets" / "demo.mp4")], cwd=root,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    target = tmp_path / "projects" / "demo" / "analysis.npz"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None and not target.exists():
+            time.sleep(0.1)
+        alive = proc.poll() is None
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0].decode(errors="replace")
+    assert alive, out
+    assert target.exists() and (tmp_path / "projects" / "demo" / "project.json").exists(), out

@@ -26,6 +26,7 @@ class ExportDialog(QDialog):
         f = QFormLayout(where)
         row = QHBoxLayout()
         self.folder = QLineEdit(self)
+        self.folder.setMinimumWidth(380)
         browse = QPushButton("Browse\u2026", self)
         browse.clicked.connect(self._browse)
         row.addWidget(self.folder, 1)

@@ -31,17 +31,21 @@ class RoutingDialog(QDialog):
         try:
             from studio.transport import list_audio_devices
 
-            for d in list_audio_devices():
+            devices = list_audio_devices()
+            for d in devices:
                 default = "  \u2014 default" if d.is_default else ""
                 self.audio.addItem(f"{d.name} ({d.host_api}){default}", d.index)
+            if not devices:
+                problems.append("no audio output device found (connect one or start PipeWire/JACK)")
         except DeviceError as exc:
             problems.append(str(exc))
         self.midi = QComboBox(self)
         self.midi.addItem("Off", OFF)
         self.midi.addItem('"Studio" (virtual port for your DAW)', VIRTUAL)
         try:
-            from studio.transport import list_midi_ports
+            from studio.transport import choose_midi_api, list_midi_ports
 
+            choose_midi_api()  # says why when this machine has no MIDI system at all
             for api, ports in list_midi_ports().items():
                 for port in ports:
                     self.midi.addItem(f"{port} [{api}]", port)
