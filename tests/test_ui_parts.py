@@ -88,11 +88,17 @@ def test_undo_commands_merge_per_gesture_and_macro(doc):
     from ui.playback import Routing
 
     dlg = RoutingDialog(doc, Routing())
-    assert dlg.audio.itemData(0) is None and dlg.midi.findData("__virtual__") >= 0
+    assert dlg.audio.currentData() == "default" and dlg.audio.findData(None) == 1
+    assert dlg.midi.currentData() == "__virtual__"
+    dlg.audio.setCurrentIndex(1)
     drums = doc.project.tracks[1]
     dlg.channels[drums.id].setValue(4)
     dlg.midi.setCurrentIndex(dlg.midi.findData("__off__"))
     assert dlg.routing() == Routing(audio_device=None, midi_port="")
+    dlg.routing().save()
+    assert Routing.load() == Routing(audio_device=None, midi_port="")  # remembered (QSettings)
+    Routing().save()
+    assert Routing.load() == Routing()
     dlg.apply_channels()
     assert doc.track(drums.id).channel == 3 and doc.undo_stack.undoText() == "MIDI routing"
     doc.undo_stack.undo()

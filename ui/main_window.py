@@ -242,7 +242,18 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.Yes
 
     # -- commands -------------------------------------------------------------------------------
+    def maybe_save(self) -> bool:
+        """Before replacing or closing a modified project: save, discard, or cancel (False)."""
+        if not (self.doc.modified and self.doc.project is not None):
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to {self.doc.project.name}?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel)
+        return answer == QMessageBox.Discard or (answer == QMessageBox.Save and self.save())
+
     def open_video_dialog(self) -> None:
+        if not self.maybe_save():
+            return
         exts = " ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES))
         path, _ = QFileDialog.getOpenFileName(self, "Open video", "", f"Videos ({exts});;All files (*)")
         if path:
@@ -257,6 +268,8 @@ class MainWindow(QMainWindow):
             self.controller.import_audio(path)
 
     def open_project_dialog(self) -> None:
+        if not self.maybe_save():
+            return
         path, _ = QFileDialog.getOpenFileName(self, "Open project", "", "Projects (*.json)")
         if path:
             self.controller.open_project(path)
@@ -303,16 +316,17 @@ class MainWindow(QMainWindow):
         urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
         if urls:
             event.acceptProposedAction()
-            self.controller.open_path(urls[0].toLocalFile())
+            path = urls[0].toLocalFile()
+            from ui.controller import AUDIO_SUFFIXES
+
+            importing = self.doc.project is not None and Path(path).suffix.lower() in AUDIO_SUFFIXES
+            if importing or self.maybe_save():  # an audio file goes into the open project
+                self.controller.open_path(path)
 
     def closeEvent(self, event) -> None:
-        if self.doc.modified and self.doc.project is not None:
-            answer = QMessageBox.question(
-                self, "Unsaved changes", f"Save the changes to {self.doc.project.name}?",
-                QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel)
-            if answer == QMessageBox.Cancel or (answer == QMessageBox.Save and not self.save()):
-                event.ignore()
-                return
+        if not self.maybe_save():
+            event.ignore()
+            return
         self.shutdown()
         event.accept()
 

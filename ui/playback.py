@@ -18,10 +18,30 @@ from studio.errors import DeviceError
 from studio.transport import State, Transport
 
 
+DEFAULT_DEVICE = "default"
+
+
 @dataclass(frozen=True)
 class Routing:
-    audio_device: int | str | None = None  # None: no audio output
+    audio_device: int | str | None = DEFAULT_DEVICE  # the system's default output; None: no audio
     midi_port: str | None = None  # None: virtual "Studio"; "": MIDI off
+
+    def save(self) -> None:
+        from PySide6.QtCore import QSettings
+
+        s = QSettings()
+        s.setValue("routing/audio_device", "" if self.audio_device is None else str(self.audio_device))
+        s.setValue("routing/midi_port", "\x00virtual" if self.midi_port is None else self.midi_port)
+
+    @classmethod
+    def load(cls) -> "Routing":
+        from PySide6.QtCore import QSettings
+
+        s = QSettings()
+        audio = s.value("routing/audio_device", DEFAULT_DEVICE)
+        midi = s.value("routing/midi_port", "\x00virtual")
+        device = None if audio == "" else int(audio) if str(audio).isdigit() else str(audio)
+        return cls(device, None if midi == "\x00virtual" else str(midi))
 
 
 def audio_project(project, midi_to_port: bool):
@@ -57,7 +77,7 @@ class Playback(QObject):
     def __init__(self, doc, workers, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.doc, self.workers = doc, workers
-        self.routing = Routing()
+        self.routing = Routing.load()
         self.transport = Transport()
         self.transport.add_listener(lambda event, _t: self._transportEvent.emit(event))
         self._transportEvent.connect(self._on_transport_event)
@@ -110,6 +130,7 @@ class Playback(QObject):
 
     def set_routing(self, routing: Routing) -> None:
         self.routing = routing
+        routing.save()
         self._midi_dirty = self._audio_dirty = True
         if self.transport.midi is not None:
             self.transport.midi.port.close()
@@ -159,11 +180,12 @@ class Playback(QObject):
             self._audio_dirty = False
             audio = self.transport.audio
             if audio is None or not audio.is_open:
-                audio = AudioOutput(p.sample_rate, 256, device=self.routing.audio_device)
+                device = None if self.routing.audio_device == DEFAULT_DEVICE else self.routing.audio_device
+                audio = AudioOutput(p.sample_rate, 256, device=device)
                 try:
                     audio.open()
                 except DeviceError as exc:
-                    self.message.emit(f"no audio: {exc}")
+                    self.message.emit(f"no audio, video and MIDI play on: {exc}")
                     return
                 self.transport.set_audio(audio)
             self.message.emit("rendering audio for playback\u2026")

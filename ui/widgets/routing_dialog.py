@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (
 
 from studio.errors import DeviceError
 from ui import undo
-from ui.playback import Routing
+from ui.playback import DEFAULT_DEVICE, Routing
 
 VIRTUAL = "__virtual__"
 OFF = "__off__"
@@ -24,6 +24,7 @@ class RoutingDialog(QDialog):
         out = QGroupBox("Outputs", self)
         f = QFormLayout(out)
         self.audio = QComboBox(self)
+        self.audio.addItem("System default output", DEFAULT_DEVICE)
         self.audio.addItem("No audio output (video and MIDI on the system clock)", None)
         self.problems = QLabel("", self, objectName="dim")
         self.problems.setWordWrap(True)
