@@ -133,8 +133,9 @@ class Controller(QObject):
         self.doc.set_analysis(timeline)
         if fresh and not self.doc.project.tracks:
             self.tempo_from_analysis()
+        cuts = len(timeline.cuts_s)
         self.info.emit(f"analysis: {timeline.tempo_bpm:.1f} BPM, {len(timeline.impacts)} impacts, "
-                       f"{len(timeline.cuts_s)} cuts")
+                       f"{cuts} cut{'s' * (cuts != 1)}")
 
     def tempo_from_analysis(self) -> None:
         if self.doc.analysis is None:

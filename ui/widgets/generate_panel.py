@@ -159,7 +159,7 @@ class GeneratePanel(QWidget):
         self.analysis_label.setText(
             "open a video first" if not has_project else "not analysed yet" if a is None else
             f"{a.tempo_bpm:.1f} BPM detected, {len(a.beat_times_s)} beats, {len(a.impacts)} impacts, "
-            f"{len(a.cuts_s)} cuts")
+            f"{len(a.cuts_s)} cut{'s' * (len(a.cuts_s) != 1)}")
         self.progress.setVisible(self.busy)
         self.cancel.setVisible(self.busy)
         self.job_label.setVisible(self.busy)

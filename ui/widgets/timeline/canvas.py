@@ -168,8 +168,11 @@ class TimelineCanvas(QWidget):
         if area.height() < 30:
             return
         p.setPen(theme.TEXT_DIM)
+        from studio.generate import available_engines
+
         text = ("Drop a video file here to start" if project is None else
-                "No tracks yet \u2014 open Generate (Ctrl+G) to make them from the video")
+                "No tracks yet \u2014 open Generate (Ctrl+G) to make them from the video" if available_engines() else
+                "No tracks yet \u2014 import audio (Ctrl+I); generation engines are not installed yet")
         p.drawText(area, Qt.AlignCenter, text)
 
     def _paint_lane(self, p: QPainter, lane, r: QRectF, t0: float, t1: float, width: int) -> None:
