@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication
 
 from studio import generate, render
 from studio.music import Note
-from studio.project import FoleyEvent, Project, Track, TrackKind
+from studio.project import FoleyEvent, Track, TrackKind
 
 pytestmark = pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")
 

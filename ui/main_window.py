@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QTabWidget, QToolBar, QUndoView, QVBoxLayout, QWidget,
 )
 
-from ui import theme
 from ui.controller import VIDEO_SUFFIXES, Controller
 from ui.document import Document
 from ui.icons import icon
@@ -111,7 +110,7 @@ class MainWindow(QMainWindow):
         return a
 
     def _build_actions(self) -> None:
-        c, pb = self.controller, self.playback
+        pb = self.playback
         self.act_open = self._action("Open Video\u2026", self.open_video_dialog, QKeySequence.Open, "video")
         self.act_open_project = self._action("Open Project\u2026", self.open_project_dialog, "Ctrl+Shift+O", "open")
         self.act_import = self._action("Import Audio\u2026", self.import_audio_dialog, "Ctrl+I")

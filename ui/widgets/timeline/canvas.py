@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QMenu, QWidget
 
-from studio.project import FoleyEvent, TrackKind
+from studio.project import TrackKind
 from ui import theme, undo
 from ui.widgets.timeline import lanes as paint
+from ui.widgets.timeline.editing import EventEditing
 from ui.widgets.timeline.geometry import HEADER_W, RULER_H, TimeScale, layout, snap_time
 from ui.widgets.timeline.header import button_rects, paint_header
 from ui.widgets.timeline.thumbs import ThumbnailCache
@@ -23,7 +23,7 @@ HIT_PX = 7
 THUMB_H = 44  # logical px; decoded at this times the device pixel ratio
 
 
-class TimelineCanvas(QWidget):
+class TimelineCanvas(EventEditing, QWidget):
     seekRequested = Signal(float)
     loopChanged = Signal(object)  # (start, end) or None
     viewChanged = Signal()  # zoom / scroll / content size
@@ -250,16 +250,6 @@ class TimelineCanvas(QWidget):
         self._drag = {"mode": "scrub"}
         self.seekRequested.emit(t)
 
-    def _header_menu(self, track, global_pos) -> None:
-        menu = QMenu(self)
-        menu.addAction("Unmute" if track.mixer.mute else "Mute",
-                       lambda: undo.set_mixer(self.doc, track.id, f"Mute {track.name}", mute=not track.mixer.mute))
-        menu.addAction("Unsolo" if track.mixer.solo else "Solo",
-                       lambda: undo.set_mixer(self.doc, track.id, f"Solo {track.name}", solo=not track.mixer.solo))
-        menu.addSeparator()
-        menu.addAction("Delete track", lambda: undo.remove_track(self.doc, track.id))
-        menu.exec(global_pos)
-
     def _header_press(self, lane, pos: QPointF) -> None:
         track = self.doc.track(lane.key)
         for name, rect in button_rects(lane).items():
@@ -302,17 +292,6 @@ class TimelineCanvas(QWidget):
             self.move_selected_events(d["dt"])
         self.update()
 
-    def move_selected_events(self, dt: float) -> None:
-        track = self.doc.track(self.doc.selected_track)
-        sel = set(self.doc.selected_events)
-        moved = [dataclasses.replace(e, time_s=max(0.0, e.time_s + dt)) if i in sel else e
-                 for i, e in enumerate(track.events)]
-        keep = [moved[i] for i in sorted(sel)]
-        n = len(sel)
-        undo.set_events(self.doc, track.id, moved, f"Move {n} event{'s' * (n != 1)}")
-        new = self.doc.track(track.id).events  # sorted again: find the moved ones
-        self.doc.select(track.id, tuple(i for i, e in enumerate(new) if any(e is k for k in keep)))
-
     def mouseDoubleClickEvent(self, event) -> None:
         pos = event.position()
         lane = self.lane_at(pos.y())
@@ -326,30 +305,6 @@ class TimelineCanvas(QWidget):
         t = self._snapped(self.scale.t_of(pos.x()), event)
         self.add_event(track.id, t)
 
-    def add_event(self, track_id: str, t: float, material: str | None = None) -> None:
-        track = self.doc.track(track_id)
-        if material is None:
-            material = track.events[-1].material if track.events else "wood"
-        new = FoleyEvent(time_s=t, material=material, seed=len(track.events))
-        undo.set_events(self.doc, track.id, list(track.events) + [new], f"Add event at {t:.2f} s")
-        events = self.doc.track(track.id).events
-        self.doc.select(track.id, (next(i for i, e in enumerate(events) if e is new),))
-
-    def delete_selected_events(self) -> None:
-        if self.doc.selected_track is None or not self.doc.selected_events:
-            return
-        track = self.doc.track(self.doc.selected_track)
-        sel = set(self.doc.selected_events)
-        kept = [e for i, e in enumerate(track.events) if i not in sel]
-        self.doc.select(track.id)
-        undo.set_events(self.doc, track.id, kept, f"Delete {len(sel)} event{'s' * (len(sel) != 1)}")
-
-    def set_material(self, material: str) -> None:
-        track = self.doc.track(self.doc.selected_track)
-        sel = set(self.doc.selected_events)
-        events = [dataclasses.replace(e, material=material) if i in sel else e for i, e in enumerate(track.events)]
-        undo.set_events(self.doc, track.id, events, f"Material {material}")
-
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key_Delete, Qt.Key_Backspace):
             self.delete_selected_events()
@@ -358,25 +313,6 @@ class TimelineCanvas(QWidget):
                                        fine=bool(event.modifiers() & Qt.AltModifier))
         else:
             super().keyPressEvent(event)
-
-    def nudge_selected_events(self, direction: int, fine: bool = False) -> None:
-        """Move the selected hits one grid step (Alt: one video frame) left or right."""
-        project = self.doc.project
-        track = self.doc.track(self.doc.selected_track)
-        first = min(track.events[i].time_s for i in self.doc.selected_events)
-        if fine or not self.snap:
-            step = 1.0 / (project.video.fps if project.video and project.video.fps else 30.0)
-            dt = direction * step
-        else:
-            from ui.widgets.timeline.geometry import grid_division
-
-            tempo = project.tempo
-            div = grid_division(self.scale.px_per_s * 60.0 / tempo.bpm_at(first))
-            beat = tempo.beat_at(first)
-            target = (np.floor(beat / div + 1e-6) + 1 if direction > 0 else np.ceil(beat / div - 1e-6) - 1) * div
-            dt = tempo.time_at(float(target)) - first
-        if first + dt >= 0:
-            self.move_selected_events(dt)
 
     def contextMenuEvent(self, event) -> None:
         lane = self.lane_at(event.pos().y())
