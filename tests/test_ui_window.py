@@ -196,6 +196,7 @@ def test_export_files_and_remembered_choices(window, qtbot, tmp_path):
     dlg.mix.setChecked(True)
     dlg.midi.setChecked(True)
     dlg.rpp.setChecked(True)
+    dlg.video.setChecked(True)
     dlg.depth.setCurrentIndex(dlg.depth.findData("16"))
     dlg.accept()
     args = dlg.arguments()
@@ -220,6 +221,10 @@ def test_export_files_and_remembered_choices(window, qtbot, tmp_path):
     assert info.subtype == "PCM_16" and abs(info.frames / info.samplerate - 14.0) < 0.05
     assert args["midi_path"].read_bytes()[:4] == b"MThd"
     assert "Drums" in args["rpp_path"].read_text() and out.is_dir()
+    from studio import media
+
+    muxed = media.probe(args["video_path"])  # the video with the new sound
+    assert muxed.has_video and muxed.has_audio and abs(muxed.duration_s - 14.0) < 0.1
 
 
 def test_bad_file_gives_message_and_window_stays_usable(window, qtbot, tmp_path):
