@@ -329,3 +329,21 @@ def test_python_m_ui_starts_headless_and_opens_a_video(tmp_path):
         out = proc.communicate(timeout=10)[0].decode(errors="replace")
     assert alive, out
     assert target.exists() and (tmp_path / "projects" / "demo" / "project.json").exists(), out
+
+
+def test_generated_tracks_replace_by_id_and_add_new(doc, app):
+    """An engine may return edited copies of existing tracks (same id) plus new ones."""
+    import dataclasses
+
+    from ui.controller import Controller
+    from ui.workers import Workers
+
+    c = Controller(doc, Workers())
+    hits = doc.project.tracks[0]
+    placed = dataclasses.replace(hits, room="studio")
+    extra = Track("Bed", TrackKind.SOUNDTRACK)
+    c._generated([placed, extra], {"engines": ["spatial"], "material": None})
+    assert [t.id for t in doc.project.tracks] == [hits.id, doc.project.tracks[1].id, extra.id]
+    assert doc.track(hits.id).room == "studio"
+    doc.undo_stack.undo()
+    assert doc.track(hits.id).room is None and len(doc.project.tracks) == 2

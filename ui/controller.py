@@ -198,7 +198,12 @@ class Controller(QObject):
         if not tracks:
             self.info.emit("the engines produced no tracks for this video")
             return
-        undo.add_tracks(self.doc, tracks, f"Generate {', '.join(s['engines'])}")
+        # an engine may return edited copies of existing tracks (e.g. spatial sets their room):
+        # those replace the originals, new ones are added; one undo step either way
+        before = list(self.doc.project.tracks)
+        by_id = {t.id: t for t in tracks}
+        after = [by_id.pop(t.id, t) for t in before] + [t for t in tracks if t.id in by_id]
+        self.doc.undo_stack.push(undo.SetTracks(self.doc, before, after, f"Generate {', '.join(s['engines'])}"))
         self.info.emit(f"generated {len(tracks)} track{'s' * (len(tracks) != 1)}")
 
     def regenerate(self, s: dict) -> None:
