@@ -347,3 +347,29 @@ def test_generated_tracks_replace_by_id_and_add_new(doc, app):
     assert doc.track(hits.id).room == "studio"
     doc.undo_stack.undo()
     assert doc.track(hits.id).room is None and len(doc.project.tracks) == 2
+
+
+def test_rubber_band_selects_hits_and_moves_them_as_one_step(doc, qtbot):
+    from ui.widgets.timeline.canvas import TimelineCanvas
+    from ui.workers import Workers
+
+    c = TimelineCanvas(doc, Workers())
+    c.resize(900, 300)
+    c.show()
+    c.snap = False
+    c.scale.px_per_s, c.scale.offset_s = 100.0, 0.0
+    track = doc.project.tracks[0]  # hits at 1.0 and 2.0 s
+    lane = next(l for l in c._lanes if l.key == track.id)
+    y = lane.top + lane.height // 2
+    x = lambda t: int(c.scale.x_of(t))  # noqa: E731
+    qtbot.mousePress(c, Qt.LeftButton, Qt.ShiftModifier, QPoint(x(0.5), y))
+    qtbot.mouseMove(c, QPoint(x(2.5), y))
+    qtbot.mouseRelease(c, Qt.LeftButton, Qt.ShiftModifier, QPoint(x(2.5), y))
+    assert doc.selected_track == track.id and doc.selected_events == (0, 1)
+    qtbot.mousePress(c, Qt.LeftButton, pos=QPoint(x(1.0), y))
+    qtbot.mouseMove(c, QPoint(x(1.0) + 50, y))
+    qtbot.mouseRelease(c, Qt.LeftButton, pos=QPoint(x(1.0) + 50, y))
+    times = [e.time_s for e in doc.track(track.id).events]
+    assert times == pytest.approx([1.5, 2.5], abs=0.011)
+    doc.undo_stack.undo()  # both hits, one step
+    assert [e.time_s for e in doc.track(track.id).events] == [1.0, 2.0]

@@ -41,7 +41,7 @@ class TimelineCanvas(EventEditing, QWidget):
         self.thumbs.updated.connect(self.update)
         self.peaks = PeakCache(workers, self)
         self.peaks.updated.connect(self.update)
-        self._lanes = layout(None)
+        self._lanes = layout(doc.project)
         self._drag: dict | None = None
         self.setFocusPolicy(Qt.StrongFocus)
         self.setMouseTracking(False)
@@ -131,6 +131,14 @@ class TimelineCanvas(EventEditing, QWidget):
         if self.loop is not None:
             x0, x1 = s.x_of(self.loop[0]), s.x_of(self.loop[1])
             p.fillRect(QRectF(x0, body.top(), x1 - x0, body.height()), theme.LOOP)
+        if self._drag is not None and self._drag["mode"] == "band":
+            lane = next(l for l in self._lanes if l.key == self._drag["track"])
+            r = self.lane_rect(lane)
+            a, b = sorted((self._drag["t0"], self._drag["t1"]))
+            band = QRectF(s.x_of(a), r.top() + 1, s.x_of(b) - s.x_of(a), r.height() - 2)
+            p.fillRect(band, QColor(240, 160, 64, 40))
+            p.setPen(QPen(theme.ACCENT, 1, Qt.DashLine))
+            p.drawRect(band)
         if self.duration_s > 0:
             xe = s.x_of(self.duration_s)
             if xe < self.width():
@@ -247,6 +255,9 @@ class TimelineCanvas(EventEditing, QWidget):
                     self._drag = {"mode": "events", "track": track.id, "hit": hit, "x0": pos.x(), "dt": 0.0}
                 return
             self.doc.select(track.id)
+            if event.modifiers() & Qt.ShiftModifier and track.events:  # rubber band over hits
+                self._drag = {"mode": "band", "track": track.id, "t0": t, "t1": t}
+                return
         self._drag = {"mode": "scrub"}
         self.seekRequested.emit(t)
 
@@ -272,6 +283,12 @@ class TimelineCanvas(EventEditing, QWidget):
             t = self._snapped(t, event)
             a, b = sorted((d["anchor"], t))
             self.loop = (a, b) if b - a > 1e-3 else None
+            self.update()
+        elif d["mode"] == "band":
+            d["t1"] = t
+            a, b = sorted((d["t0"], t))
+            track = self.doc.track(d["track"])
+            self.doc.select(track.id, tuple(i for i, e in enumerate(track.events) if a <= e.time_s <= b))
             self.update()
         elif d["mode"] == "events":
             track = self.doc.track(d["track"])

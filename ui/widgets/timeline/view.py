@@ -38,7 +38,7 @@ class TimelineView(QWidget):
         self.follow_button = QToolButton(self, text="Follow", checkable=True, autoRaise=True, checked=True,
                                          toolTip="Keep the playhead in view while playing")
         tools.addWidget(self.follow_button)
-        hint = QLabel("Shift-drag the ruler: loop \u00b7 double-click a Foley lane: add hit \u00b7 Del: delete",
+        hint = QLabel("Shift-drag: ruler = loop, lane = select hits \u00b7 double-click: add hit \u00b7 \u2190\u2192 nudge \u00b7 Del",
                       self, objectName="dim")
         tools.addStretch(1)
         tools.addWidget(hint)
