@@ -60,7 +60,9 @@ def _generate(args: argparse.Namespace) -> int:
     engines = tuple(n for n in ("rhythm", "foley", "soundtrack") if getattr(args, n))
     if args.spatial:
         engines += ("spatial",)
-    settings = GenerateSettings(engines=engines, seed=args.seed, room=args.spatial, style=args.style)
+    options = {k: v for k, v in (("material", args.material), ("bpm", args.bpm)) if v is not None}
+    settings = GenerateSettings(engines=engines, seed=args.seed, room=args.spatial, style=args.style,
+                                options=options)
     with ProgressBar("generating", not args.quiet) as job:
         project = generate(args.video, args.out, settings, overwrite=args.overwrite, job=job)
     print(f"wrote {Path(args.out) / 'project.json'} ({len(project.tracks)} tracks)")
@@ -128,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--soundtrack", action="store_true", help="a music soundtrack for the whole video")
     g.add_argument("--spatial", metavar="ROOM", help="binaural rendering in ROOM")
     g.add_argument("--style", help="style word for the engines that take one")
+    g.add_argument("--material", help="Foley: one material for every impact (default: proposed per hit)")
+    g.add_argument("--bpm", type=float, help="rhythm: override the visual tempo")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", required=True, metavar="DIR")
     g.add_argument("--overwrite", action="store_true")

@@ -1,25 +1,29 @@
 """``studio generate``: video -> analysed project -> engine tracks -> stems, MIDI and mix.
 
-Each engine plugs in through ``ADAPTERS``: a name (the CLI flag) mapped to the module path of
-a function ``generate(project, timeline, settings, job) -> list[Track]``. The adapter lives in
-studio (it turns the engine's plain data into tracks); the engine itself never imports studio.
-An engine that is not part of this build is simply absent from ``available_engines()``.
+Each engine plugs in through its adapter module ``studio.adapters.<name>`` (the name is the CLI
+flag), which defines ``generate(project, timeline, settings, job) -> list[Track]`` (see
+:mod:`studio.adapters`). The adapter lives in studio (it turns the engine's plain data into
+tracks); the engine itself never imports studio. An engine that is not part of this build is
+simply absent from ``available_engines()``.
 """
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from studio import adapters
 from studio.errors import StudioError
 from studio.jobs import Job
 from studio.music import TempoMap
 from studio.project import Project, Track, new_project_for_video
 
 ENGINE_NAMES = ("rhythm", "foley", "soundtrack", "spatial")
-# engine name -> "module:function" of its adapter; filled in as engines land
-ADAPTERS: dict[str, str] = {}
+# engine name -> "module:function" of its adapter: every adapter module present in this build
+# (tests and plug-ins may add or replace entries)
+ADAPTERS: dict[str, str] = {name: f"{adapters.module_name(name)}:generate"
+                            for name in ENGINE_NAMES if adapters.present(name)}
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ class GenerateSettings:
     seed: int = 0
     room: str | None = None  # for the spatial engine
     style: str | None = None
+    # engine-specific settings by name, e.g. {"material": "metal"} (Foley), {"bpm": 120} (rhythm)
+    options: dict = field(default_factory=dict)
 
 
 def available_engines() -> list[str]:
@@ -39,6 +45,8 @@ def _adapter(name: str) -> Callable[..., list[Track]]:
         have = ", ".join(available_engines()) or "none yet"
         raise StudioError(f"the {name} engine is not part of this build (available engines: {have})")
     module, func = ADAPTERS[name].split(":")
+    if name in ENGINE_NAMES:
+        adapters.register_all((name,))
     return getattr(importlib.import_module(module), func)
 
 

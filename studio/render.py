@@ -304,6 +304,9 @@ def render_project(
     if sr not in (22050, 32000, 44100, 48000, 88200, 96000, 192000):
         raise StudioError(f"sample rate {sr} Hz is not supported; use 44100, 48000 or 96000")
     t0 = time.perf_counter()
+    from studio import adapters
+
+    adapters.register_all()  # renderers/spatializer of the engines in this build
     tracks = project.audible_tracks()
     for t in tracks:  # fail before any work for tracks that cannot render
         if t.room and _spatializer is None:

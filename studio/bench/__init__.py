@@ -8,15 +8,15 @@ line. Speed targets live here, never in unit tests.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import os
 import platform
 from typing import Callable
 
-# name -> module; a module that cannot be imported yet (an engine not landed) is reported as such
-BENCHMARKS = {
-    "analysis": "studio.bench.analysis",
-    "render": "studio.bench.render",
-}
+# name -> module: every ``studio/bench/<name>.py`` in this build (an engine lands its benchmark
+# by adding that file)
+BENCHMARKS = {m.name: f"{__name__}.{m.name}" for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
+              if not m.name.startswith("_")}
 
 
 def available() -> list[str]:

@@ -1,0 +1,72 @@
+"""The command line as a user runs it: a subprocess, stdout/stderr, exit codes."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "studio" / "assets" / "demo.mp4"
+
+
+def studio(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "studio", "-q", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd or REPO, timeout=300)
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("studio: error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    for f in fragments:
+        assert f in lines[0]
+
+
+def test_version():
+    r = studio("--version")
+    assert r.returncode == 0 and r.stdout.startswith("studio ")
+
+
+def test_analyze_missing_and_broken_files_give_one_line(tmp_path):
+    assert_one_line_error(studio("analyze", tmp_path / "nope.mp4"), "nope.mp4")
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video" * 100)
+    assert_one_line_error(studio("analyze", junk), "junk.mp4")
+
+
+def test_analyze_demo_json():
+    r = studio("analyze", DEMO, "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    truth = json.loads(DEMO.with_name("demo_truth.json").read_text())
+    assert abs(s["tempo_bpm"] - truth["tempo_bpm"]) / truth["tempo_bpm"] < 0.04
+    assert len(s["beat_times_s"]) >= 10 and s["impacts"]
+    assert s["duration_s"] == pytest.approx(truth["duration_s"], abs=0.05)
+
+
+def test_generate_without_engines_writes_project_and_exact_length_mix(tmp_path):
+    import soundfile as sf
+
+    out = tmp_path / "gen"
+    r = studio("generate", DEMO, "--out", out)
+    assert r.returncode == 0, r.stderr
+    from studio.project import Project
+
+    project = Project.load(out / "project.json")
+    assert project.video is not None and project.tempo.changes
+    info = sf.info(str(out / "mix.wav"))
+    assert info.frames == round(project.video.duration_s * info.samplerate)
+    # a second run refuses to overwrite, a named missing engine is a clear error
+    assert_one_line_error(studio("generate", DEMO, "--out", out), "already exists")
+    assert_one_line_error(studio("generate", DEMO, "--rhythm", "--out", tmp_path / "g2"), "rhythm engine")
+
+
+def test_export_of_missing_project(tmp_path):
+    assert_one_line_error(studio("export", tmp_path / "none.json", "--mix", tmp_path / "m.wav"),
+                          "does not exist")
+
+
+def test_bench_unknown_name():
+    assert_one_line_error(studio("bench", "nonsense"), "unknown benchmark")
