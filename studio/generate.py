@@ -79,7 +79,8 @@ def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings 
             project.add_track(track)
 
     project.save(project_file)
-    _export(project, out_dir, overwrite=overwrite, job=job.sub(0.8, 1.0))
+    if project.audible_tracks():  # with no engine chosen there is nothing to render yet
+        _export(project, out_dir, overwrite=overwrite, job=job.sub(0.8, 1.0))
     job.report(1.0, "done")
     return project
 

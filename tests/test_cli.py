@@ -46,21 +46,30 @@ def test_analyze_demo_json():
     assert s["duration_s"] == pytest.approx(truth["duration_s"], abs=0.05)
 
 
-def test_generate_without_engines_writes_project_and_exact_length_mix(tmp_path):
-    import soundfile as sf
-
-    out = tmp_path / "gen"
-    r = studio("generate", DEMO, "--out", out)
-    assert r.returncode == 0, r.stderr
+def test_generate_with_no_engine_writes_project_and_analysis(tmp_path, monkeypatch):
+    from studio import generate
+    from studio.errors import StudioError
     from studio.project import Project
 
-    project = Project.load(out / "project.json")
-    assert project.video is not None and project.tempo.changes
-    info = sf.info(str(out / "mix.wav"))
-    assert info.frames == round(project.video.duration_s * info.samplerate)
-    # a second run refuses to overwrite, a named missing engine is a clear error
+    monkeypatch.setattr(generate, "ADAPTERS", {})  # a build without engines
+    out = tmp_path / "gen"
+    project = generate.generate(DEMO, out)
+    assert project.tracks == [] and (out / "analysis.npz").exists()
+    again = Project.load(out / "project.json")
+    assert again.video is not None and again.tempo.changes
+    assert not (out / "mix.wav").exists()  # nothing to render, nothing half-written
+    with pytest.raises(StudioError, match="already exists"):
+        generate.generate(DEMO, out)
+    with pytest.raises(StudioError, match="rhythm engine is not part of this build"):
+        generate.generate(DEMO, tmp_path / "g2", generate.GenerateSettings(engines=("rhythm",)))
+    assert not (tmp_path / "g2").exists()  # refused before any work
+
+
+def test_generate_refuses_existing_project_from_the_command_line(tmp_path):
+    out = tmp_path / "gen"
+    out.mkdir()
+    (out / "project.json").write_text("{}")
     assert_one_line_error(studio("generate", DEMO, "--out", out), "already exists")
-    assert_one_line_error(studio("generate", DEMO, "--rhythm", "--out", tmp_path / "g2"), "rhythm engine")
 
 
 def test_export_of_missing_project(tmp_path):
