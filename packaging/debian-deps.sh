@@ -3,11 +3,12 @@
 #   libfluidsynth3       MIDI synthesis (pyfluidsynth loads it)
 #   fluidsynth           command-line synth, used by tests to check exported MIDI files
 #   fluid-soundfont-gm   the General MIDI soundfont (FluidR3_GM.sf2, MIT licence)
+#   timgm6mb-soundfont   a small GM soundfont (6 MB, GPL-2) the tests render with (fast to load)
 #   libportaudio2        audio output (sounddevice loads it)
 #   jackd2               JACK server + jack_midi_dump: real audio/MIDI I/O tests without hardware
 # As root it installs them; otherwise it prints the apt-get line to run and fails.
 set -euo pipefail
-packages=(libfluidsynth3 fluidsynth fluid-soundfont-gm libportaudio2 jackd2)
+packages=(libfluidsynth3 fluidsynth fluid-soundfont-gm timgm6mb-soundfont libportaudio2 jackd2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
