@@ -110,6 +110,58 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _devices(args: argparse.Namespace) -> int:
+    from studio.transport.devices import describe_devices
+
+    info = describe_devices()
+    if args.json:
+        json.dump(info, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    print("audio outputs" + ("" if info["audio"] else ": none"))
+    for d in info["audio"]:
+        mark = "*" if d["is_default"] else " "
+        print(f" {mark}{d['index']:3d}  {d['name']}  [{d['host_api']}, {d['output_channels']} ch, "
+              f"{d['default_sample_rate']:g} Hz]")
+    print(f"MIDI ({info['midi_api'] or 'no API'})")
+    for direction, ports in (info["midi"] or {}).items():
+        print(f"  {direction}: " + (", ".join(ports) if ports else "none"))
+    for problem in info["problems"]:
+        print(f"note: {problem}")
+    try:
+        from engines.runtime import preferred_providers
+
+        print("ONNX providers  " + ", ".join(preferred_providers()))
+    except ImportError:
+        pass
+    return 0
+
+
+def _play(args: argparse.Namespace) -> int:
+    from studio.project import Project
+    from studio.transport.play import play_project
+
+    project = Project.load(args.project)
+    device = int(args.device) if args.device and args.device.isdigit() else args.device
+    show = not args.quiet
+
+    def tick(pos: float) -> None:
+        if show:
+            print(f"\r{pos:7.2f} / {project.duration_s:.2f} s", end="", file=sys.stderr, flush=True)
+
+    if show:
+        print("rendering the project for playback ...", file=sys.stderr, flush=True)
+    result = play_project(project, audio_device=device, no_audio=args.no_audio, midi_port=args.midi_port,
+                          midi=not args.no_midi, synth_midi=args.synth_midi, start_s=args.start,
+                          end_s=args.end, on_tick=tick)
+    if show:
+        print(file=sys.stderr)
+    if result["error"]:
+        raise StudioError(result["error"])
+    print(json.dumps(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="studio", description="Video-to-sound studio")
     p.add_argument("--version", action="version", version=f"studio {__version__}")
@@ -149,6 +201,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limiter", action="store_true", help="peak limiter on the mixdown")
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=_export)
+
+    d = sub.add_parser("devices", help="audio outputs, MIDI ports and ONNX providers")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=_devices)
+
+    pl = sub.add_parser("play", help="play a project: audio to the device, MIDI tracks to a port")
+    pl.add_argument("project", help="project.json or its folder")
+    pl.add_argument("--device", help="audio output (index or part of its name; default: system default)")
+    pl.add_argument("--no-audio", action="store_true", help="MIDI only, timed by the system clock")
+    pl.add_argument("--midi-port", metavar="NAME", help="existing MIDI port (default: virtual port 'Studio')")
+    pl.add_argument("--no-midi", action="store_true", help="synthesise MIDI tracks instead of sending them")
+    pl.add_argument("--synth-midi", action="store_true", help="send MIDI and also synthesise it")
+    pl.add_argument("--start", type=float, default=0.0, metavar="S")
+    pl.add_argument("--end", type=float, metavar="S")
+    pl.set_defaults(func=_play)
 
     b = sub.add_parser("bench", help="run benchmarks; one JSON object per line on stdout")
     b.add_argument("names", nargs="*", metavar="NAME")

@@ -221,3 +221,38 @@ def test_open_transport_plays_a_project_to_an_existing_port(jack_server, midi_du
     t.close()
     time.sleep(0.1)
     assert [b for _, b in midi_dump.events() if b[0] == 0x99] == [bytes([0x99, 36, 100])] * 6
+
+
+def test_cli_devices_and_play_a_project_into_jack(jack_server, midi_dump, tmp_path):
+    """`studio devices` sees the JACK graph; `studio play` plays the audio track through PortAudio
+    and sends the MIDI track to an existing port (not synthesised twice)."""
+    import json
+
+    import soundfile as sf
+
+    from studio.project import Project, Track, TrackKind
+
+    env = jack_server.env()
+    r = subprocess.run([sys.executable, "-m", "studio", "devices", "--json"], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["midi_api"] == "jack" and any("JACK" in d["host_api"] for d in info["audio"])
+
+    sf.write(tmp_path / "tone.wav", np.full((SR, 2), 0.1, np.float32), SR)
+    p = Project(name="cli-play")
+    p.add_track(Track("tone", TrackKind.AUDIO, audio_path="tone.wav"))
+    p.add_track(Track("drums", TrackKind.MIDI, notes=[Note(0.1 * i, 0.05, 38, 90, 0) for i in range(5)],
+                      channel=9))
+    p.save(tmp_path / "project.json")
+    r = subprocess.run([sys.executable, "-m", "studio", "-q", "play", str(tmp_path), "--device", "JACK",
+                        "--midi-port", "midi-monitor"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["played_s"] >= 0.9 and "midi-monitor" in result["midi_port"] and result["error"] is None
+    time.sleep(0.1)
+    assert [b for _, b in midi_dump.events() if b[0] == 0x99] == [bytes([0x99, 38, 90])] * 5
+
+    r = subprocess.run([sys.executable, "-m", "studio", "-q", "play", str(tmp_path), "--device", "nonexistent-card"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("studio: error:") and "Traceback" not in r.stderr

@@ -1,0 +1,69 @@
+"""``studio play``: a project through the audio device and its MIDI tracks to a MIDI port.
+
+The audio is the project's offline render (studio.render), so what plays is exactly what exports.
+When MIDI goes to a port, MIDI tracks are left to the port's instrument (a DAW or a synth) and
+not synthesised into the audio as well; with ``synth_midi=True`` they are in both.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable
+
+from studio.jobs import Job
+from studio.project import Project
+
+
+def audio_tracks_project(project: Project, midi_to_port: bool) -> Project:
+    """A copy of ``project`` for the audio render: without the pure MIDI tracks when a MIDI port
+    voices them."""
+    copy = dataclasses.replace(project, tracks=list(project.tracks))
+    if midi_to_port:
+        copy.tracks = [t for t in copy.tracks if not (t.notes and not t.audio_path and not t.events)]
+    return copy
+
+
+def play_project(project: Project, *, audio_device=None, no_audio: bool = False,
+                 midi_port: str | None = None, midi: bool = True, synth_midi: bool = False,
+                 start_s: float = 0.0, end_s: float | None = None, blocksize: int = 256,
+                 on_tick: Callable[[float], None] | None = None, job: Job | None = None) -> dict:
+    """Play ``project`` from ``start_s`` to ``end_s`` (default: its end) and return what happened:
+    ``{"played_s", "underruns", "audio_device", "midi_port", "error"}``. Blocks until done;
+    KeyboardInterrupt stops cleanly (all notes off, streams closed)."""
+    from studio.render import render_project
+    from studio.transport.transport import State, open_transport
+
+    job = Job.quiet(job)
+    send_midi = midi and any(t.notes for t in project.audible_tracks())
+    audio_project = audio_tracks_project(project, send_midi and not synth_midi)
+    stems = []
+    if not no_audio and audio_project.audible_tracks():
+        result = render_project(audio_project, job=job.sub(0.0, 0.9))
+        stems = [(result.mix, result.sample_rate)]
+    transport = open_transport(project, stems, sample_rate=project.sample_rate, audio_device=audio_device,
+                               blocksize=blocksize, midi_port=midi_port if send_midi else None, virtual_port=send_midi,
+                               no_audio=no_audio)
+    end = transport.duration_s if end_s is None else min(end_s, transport.duration_s)
+    audio = transport.audio
+    info = {"audio_device": audio.device_name if audio else None,
+            "midi_port": transport.midi.port.label if transport.midi else None}
+    job.report(1.0, "playing")
+    start = max(0.0, start_s)
+    reached = start
+    try:
+        transport.seek(start)
+        transport.play()
+        while transport.state is State.PLAYING and reached < end:
+            reached = max(reached, transport.position_s)  # at its end the transport returns home
+            if on_tick is not None:
+                on_tick(reached)
+            time.sleep(0.02)
+        if transport.error is None:
+            reached = end if transport.state is not State.PLAYING or reached >= end else reached
+    finally:
+        played = reached - start
+        stats = audio.stats() if audio is not None else {}
+        error = transport.error
+        transport.close()
+    return {**info, "played_s": round(max(0.0, played), 3), "underruns": stats.get("underruns", 0),
+            "error": error}
