@@ -1,14 +1,14 @@
 # Two commands from a clean checkout:
 #   make test   set up (Debian packages, .venv, project + [dev]) and run every test headless
-#   make run    same set-up, then open the bundled demo video
+#   make run    same set-up, then open the app on the bundled demo video (needs a display;
+#               without one it says so and prints the CLI analysis of the demo instead)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 DEMO   := studio/assets/demo.mp4
-export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: setup test run bench demo clean
+.PHONY: setup test run bench demo screenshots clean
 
 setup: $(STAMP)
 
@@ -22,10 +22,19 @@ $(STAMP): pyproject.toml Makefile packaging/debian-deps.sh
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 run: $(STAMP)
-	$(PY) -m studio analyze $(DEMO)
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ -n "$$QT_QPA_PLATFORM" ]; then \
+	  $(PY) -m ui $(DEMO); \
+	else \
+	  echo "make run: no display (DISPLAY/WAYLAND_DISPLAY unset); try 'xvfb-run make run'." >&2; \
+	  echo "Showing the CLI analysis of the demo video instead:" >&2; \
+	  $(PY) -m studio analyze $(DEMO); \
+	fi
+
+screenshots: $(STAMP)
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m ui.screenshots docs/screenshots
 
 bench: $(STAMP)
 	$(PY) -m studio bench
