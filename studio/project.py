@@ -23,7 +23,7 @@ from studio.errors import ProjectError
 from studio.fsutil import write_text_atomic
 from studio.music import Note, TempoMap
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PROJECT_SUFFIX = ".json"
 AUTOSAVE_SUFFIX = ".autosave.json"
 
@@ -59,7 +59,12 @@ class SpatialKeyframe:
 
 @dataclass(frozen=True)
 class FoleyEvent:
-    """One impact to be voiced: when, where on screen, how hard, what it is made of."""
+    """One impact to be voiced: when, where on screen, how hard, what it is made of.
+
+    ``params`` is the hit's own packed physics vector (``engines.foley.params``, 67 values) as
+    sampled or measured, valid while ``params_for`` (``foley_signature``) still matches its
+    material/size/strength/seed; edit those and the engine samples the hit afresh. The edit
+    fields change only this hit's sound (see ``engines.foley.edits``)."""
 
     time_s: float
     x: float = 0.5  # 0..1 in the frame
@@ -68,6 +73,22 @@ class FoleyEvent:
     material: str = "wood"
     size: float = 0.5  # 0 small .. 1 large
     seed: int = 0
+    pitch_st: float = 0.0  # semitones on every mode
+    ring: float = 1.0  # ring-time factor (mode decays divided by it)
+    low_cut_hz: float = 0.0  # modes below this are removed
+    brightness: float = 0.0  # dB per octave around 1 kHz
+    residual_db: float = 0.0  # noise residual gain
+    params: tuple[float, ...] | None = None
+    params_for: str = ""
+
+    def __post_init__(self) -> None:
+        if self.params is not None and not isinstance(self.params, tuple):
+            object.__setattr__(self, "params", tuple(float(v) for v in self.params))
+
+
+def foley_signature(e: FoleyEvent) -> str:
+    """What a Foley event's stored ``params`` were made for."""
+    return f"{e.material}|{e.size:.4f}|{e.strength:.4f}|{e.seed}"
 
 
 @dataclass
@@ -292,7 +313,15 @@ def _v1_to_v2(d: dict) -> dict:
     return d
 
 
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+def _v2_to_v3(d: dict) -> dict:
+    # v3: Foley events gained per-hit edit fields and their own parameter vector; the new
+    # fields have defaults, so v2 events load unchanged (older studios refuse v3 files cleanly)
+    d = dict(d)
+    d["schema_version"] = 3
+    return d
+
+
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(d: dict) -> dict:
