@@ -54,19 +54,41 @@ def _print_summary(s: dict) -> None:
         print(f"analysis   {s['analysis_wall_s']:.2f} s" + (" (cached)" if s.get("cached") else ""))
 
 
-def _generate(args: argparse.Namespace) -> int:
-    from studio.generate import GenerateSettings, generate
+def _settings(args: argparse.Namespace):
+    from studio.generate import GenerateSettings
 
     engines = tuple(n for n in ("rhythm", "foley", "soundtrack") if getattr(args, n))
     if args.spatial:
         engines += ("spatial",)
     options = {k: v for k, v in (("material", args.material), ("bpm", args.bpm)) if v is not None}
-    settings = GenerateSettings(engines=engines, seed=args.seed, room=args.spatial, style=args.style,
-                                options=options)
+    return GenerateSettings(engines=engines, seed=args.seed, room=args.spatial, style=args.style,
+                            options=options)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from studio.generate import generate
+
+    settings = _settings(args)
     with ProgressBar("generating", not args.quiet) as job:
         project = generate(args.video, args.out, settings, overwrite=args.overwrite, job=job)
     print(f"wrote {Path(args.out) / 'project.json'} ({len(project.tracks)} tracks)")
     return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from studio.batch import run_batch
+
+    with ProgressBar("batch", not args.quiet) as job:
+        items = run_batch(args.folder, args.out, _settings(args), ray_address=args.ray, job=job)
+    for item in items:
+        line = f"{item.status:8s} {Path(item.video).name} -> {item.project_dir}"
+        print(line + (f"  ({item.error})" if item.error else f"  {item.wall_s:.1f} s" if item.wall_s else ""))
+    failed = [i for i in items if i.status == "failed"]
+    done = sum(i.status == "done" for i in items)
+    skipped = sum(i.status == "skipped" for i in items)
+    print(f"{done} done, {skipped} skipped (already done), {len(failed)} failed; state in "
+          f"{Path(args.out) / 'batch.json'}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -162,6 +184,17 @@ def _play(args: argparse.Namespace) -> int:
     return 0
 
 
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rhythm", action="store_true", help="MIDI drums and parts from the visual rhythm")
+    p.add_argument("--foley", action="store_true", help="impact sounds for collisions")
+    p.add_argument("--soundtrack", action="store_true", help="a music soundtrack for the whole video")
+    p.add_argument("--spatial", metavar="ROOM", help="binaural rendering in ROOM")
+    p.add_argument("--style", help="style word for the engines that take one")
+    p.add_argument("--material", help="Foley: one material for every impact (default: proposed per hit)")
+    p.add_argument("--bpm", type=float, help="rhythm: override the visual tempo")
+    p.add_argument("--seed", type=int, default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="studio", description="Video-to-sound studio")
     p.add_argument("--version", action="version", version=f"studio {__version__}")
@@ -177,17 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="analyse a video and generate sound for it")
     g.add_argument("video")
-    g.add_argument("--rhythm", action="store_true", help="MIDI drums and parts from the visual rhythm")
-    g.add_argument("--foley", action="store_true", help="impact sounds for collisions")
-    g.add_argument("--soundtrack", action="store_true", help="a music soundtrack for the whole video")
-    g.add_argument("--spatial", metavar="ROOM", help="binaural rendering in ROOM")
-    g.add_argument("--style", help="style word for the engines that take one")
-    g.add_argument("--material", help="Foley: one material for every impact (default: proposed per hit)")
-    g.add_argument("--bpm", type=float, help="rhythm: override the visual tempo")
-    g.add_argument("--seed", type=int, default=0)
+    _engine_args(g)
     g.add_argument("--out", required=True, metavar="DIR")
     g.add_argument("--overwrite", action="store_true")
     g.set_defaults(func=_generate)
+
+    bt = sub.add_parser("batch", help="generate for every video in a folder (resumable; --ray for a cluster)")
+    bt.add_argument("folder")
+    _engine_args(bt)
+    bt.add_argument("--out", required=True, metavar="DIR")
+    bt.add_argument("--ray", metavar="ADDRESS", help="run one Ray task per video: 'local', 'auto' or host:port")
+    bt.set_defaults(func=_batch)
 
     e = sub.add_parser("export", help="write stems, mix, MIDI, video or a REAPER project")
     e.add_argument("project", help="project.json or its folder")

@@ -1,0 +1,131 @@
+"""`studio batch`: a folder of videos, one project each, resumable, one bad file fails alone."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import videogen
+from studio import generate
+from studio.batch import run_batch
+from studio.errors import StudioError
+from studio.generate import GenerateSettings
+from studio.music import Note
+from studio.project import Project, Track, TrackKind
+
+REPO = Path(__file__).resolve().parents[1]
+CALLS: list[str] = []
+
+
+def beat_engine(project, timeline, settings, job):
+    """A tiny engine for the tests: a hi-hat on every visual beat."""
+    CALLS.append(project.video.path)
+    notes = [Note(float(t), 0.1, 42, 90, 9) for t in timeline.beat_times_s]
+    return [Track("Hats", TrackKind.MIDI, notes=notes or [Note(0.1, 0.1, 42, 90, 9)], channel=9,
+                  engine="rhythm")]
+
+
+def _clip(path: Path, seconds: float = 2.0, fps: int = 25) -> Path:
+    def draw(t):
+        img = np.full((72, 96, 3), 40, np.uint8)
+        y = int(30 + 25 * abs(np.sin(np.pi * t * 2)))  # bounces twice a second
+        img[y:y + 10, 40:50] = 230
+        return img
+
+    videogen.write_video(path, draw, duration_s=seconds, fps=fps, size=(96, 72))
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path):
+    src = tmp_path / "videos"
+    src.mkdir()
+    _clip(src / "a.mp4")
+    _clip(src / "b.mp4", 1.5)
+    (src / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(3000))
+    (src / "notes.txt").write_text("not a video")
+    return src
+
+
+@pytest.fixture
+def engine(monkeypatch):
+    CALLS.clear()
+    monkeypatch.setitem(generate.ADAPTERS, "rhythm", "test_batch:beat_engine")
+    return GenerateSettings(engines=("rhythm",), seed=1)
+
+
+def test_batch_makes_a_project_per_video_and_records_the_bad_one(folder, tmp_path, engine):
+    out = tmp_path / "out"
+    items = run_batch(folder, out, engine)
+    status = {Path(i.video).name: i.status for i in items}
+    assert status == {"a.mp4": "done", "b.mp4": "done", "broken.mp4": "failed"}
+    for name in ("a", "b"):
+        p = Project.load(out / name / "project.json")
+        assert [t.name for t in p.tracks] == ["Hats"]
+        assert (out / name / "mix.wav").exists() and (out / name / "stems").is_dir()
+    assert not (out / "broken").exists()
+    assert not list(out.glob(".*partial"))
+    state = json.loads((out / "batch.json").read_text())
+    assert state["total"] == 3 and state["videos"]["broken.mp4"]["status"] == "failed"
+    assert "broken.mp4" in state["videos"]["broken.mp4"]["error"]
+
+
+def test_batch_resumes_skips_finished_and_redoes_changed(folder, tmp_path, engine):
+    out = tmp_path / "out"
+    run_batch(folder, out, engine)
+    finished = (out / "a" / "project.json").stat().st_mtime_ns
+    # an interrupted run left a partial project behind for b, and b's finished project is gone
+    shutil.rmtree(out / "b")
+    (out / ".b.partial").mkdir()
+    (out / ".b.partial" / "junk").write_text("half")
+    CALLS.clear()
+    items = run_batch(folder, out, engine)
+    status = {Path(i.video).name: i.status for i in items}
+    assert status["a.mp4"] == "skipped" and status["b.mp4"] == "done"
+    assert (out / "a" / "project.json").stat().st_mtime_ns == finished  # finished output untouched
+    assert [Path(c).name for c in CALLS] == ["b.mp4"]
+    assert not (out / ".b.partial").exists() and not (out / "b" / "junk").exists()
+    # other settings (a new seed) make every video out of date; the old projects are replaced whole
+    items = run_batch(folder, out, GenerateSettings(engines=("rhythm",), seed=2))
+    assert [i.status for i in items if i.status != "failed"] == ["done", "done"]
+    assert json.loads((out / "a" / "batch-source.json").read_text())["settings"]["seed"] == 2
+
+
+def test_batch_refuses_bad_folders_and_missing_engines(tmp_path, engine, monkeypatch):
+    with pytest.raises(StudioError, match="not a folder"):
+        run_batch(tmp_path / "nowhere", tmp_path / "out", engine)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StudioError, match="no videos"):
+        run_batch(tmp_path / "empty", tmp_path / "out", engine)
+    monkeypatch.delitem(generate.ADAPTERS, "soundtrack", raising=False)  # a build without it
+    with pytest.raises(StudioError, match="soundtrack engine is not part"):
+        run_batch(tmp_path, tmp_path / "out", GenerateSettings(engines=("soundtrack",)))
+
+
+def _cli(*args):
+    """The real entry point in a subprocess, with this module's small engine as the rhythm engine."""
+    code = ("import sys; from studio import generate; generate.ADAPTERS['rhythm'] = 'test_batch:beat_engine'; "
+            "from studio.cli import main; sys.exit(main(sys.argv[1:]))")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
+    return subprocess.run([sys.executable, "-c", code, "-q", *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO, env=env, timeout=600)
+
+
+def test_batch_cli_exit_status_and_summary(folder, tmp_path):
+    out = tmp_path / "out"
+    r = _cli("batch", folder, "--rhythm", "--out", out)
+    assert r.returncode == 1, r.stderr  # one video failed
+    assert "2 done, 0 skipped (already done), 1 failed" in r.stderr
+    assert "failed   broken.mp4" in r.stdout
+    (folder / "broken.mp4").unlink()
+    r = _cli("batch", folder, "--rhythm", "--out", out)
+    assert r.returncode == 0 and "0 done, 2 skipped" in r.stderr, r.stderr
+    r = _cli("batch", tmp_path / "nowhere", "--rhythm", "--out", out)
+    assert r.returncode == 2 and r.stderr.startswith("studio: error:") and "Traceback" not in r.stderr
