@@ -1,5 +1,5 @@
 # Two commands from a clean checkout:
-#   make test   set up (Debian packages, .venv, project + [dev]) and run every test headless
+#   make test   set up (Debian packages, .venv, project + [dev,train,cluster]) and run every test headless
 #   make run    same set-up, then open the app on the bundled demo video (needs a display;
 #               without one it says so and prints the CLI analysis of the demo instead)
 VENV   ?= .venv
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile packaging/debian-deps.sh
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned to the CPU build on local disk, so the [train] range never pulls CUDA
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev,train]'
+	$(PIP) install -q -e '.[dev,train,cluster]'
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -129,3 +129,28 @@ def test_batch_cli_exit_status_and_summary(folder, tmp_path):
     assert r.returncode == 0 and "0 done, 2 skipped" in r.stderr, r.stderr
     r = _cli("batch", tmp_path / "nowhere", "--rhythm", "--out", out)
     assert r.returncode == 2 and r.stderr.startswith("studio: error:") and "Traceback" not in r.stderr
+
+
+def ray_worker_setup() -> None:
+    """Runs in every Ray worker process: the same small engine as in the driver."""
+    generate.ADAPTERS["rhythm"] = "test_batch:beat_engine"
+
+
+def test_batch_on_a_local_ray_instance(folder, tmp_path, engine):
+    ray = pytest.importorskip("ray", reason="Ray is in the [cluster] extra")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             runtime_env={"worker_process_setup_hook": "test_batch.ray_worker_setup",
+                          "env_vars": {"PYTHONPATH": str(REPO / "tests")}})
+    try:
+        out = tmp_path / "out"
+        items = run_batch(folder, out, engine, ray_address="local")
+        status = {Path(i.video).name: i.status for i in items}
+        assert status == {"a.mp4": "done", "b.mp4": "done", "broken.mp4": "failed"}
+        for name in ("a", "b"):
+            p = Project.load(out / name / "project.json")
+            assert p.tracks[0].name == "Hats" and (out / name / "mix.wav").exists()
+        # resumable on the cluster too
+        items = run_batch(folder, out, engine, ray_address="local")
+        assert sorted(i.status for i in items) == ["failed", "skipped", "skipped"]
+    finally:
+        ray.shutdown()

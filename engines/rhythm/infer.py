@@ -1,0 +1,318 @@
+"""Run-time Rhythm engine (numpy + onnxruntime only): drums, groove and accompaniment, bar by bar.
+
+    eng = RhythmEngine()
+    state = eng.start(style="funk", seed=3, key="Am")
+    notes, state = eng.next_bar(state, bar)          # bar: video2rhythm.Bar or a (16,) activation
+    notes = eng.generate(grid, style="funk", seed=3) # a whole RhythmGrid (drum bars batched)
+
+Sampling: temperature + top-k over masked logits, numpy Generator seeded by (seed, bar index),
+so a bar is the same whether it is generated offline or live. Masks keep drum tokens strictly
+increasing and music tokens in the REMI grammar, in the key (scale pitch classes) and on
+diatonic chords.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from engines import runtime
+from engines.rhythm import vocab as V
+from engines.rhythm.video2rhythm import Bar, RhythmGrid
+
+MODEL_NAMES = ("rhythm2drum_encoder", "rhythm2drum_decoder", "rhythm_groove",
+               "drum2music_encoder", "drum2music_decoder")
+PARTS = ("drums", "bass", "keys")
+_KEY_NAMES = {"c": 0, "c#": 1, "db": 1, "d": 2, "d#": 3, "eb": 3, "e": 4, "f": 5, "f#": 6, "gb": 6,
+              "g": 7, "g#": 8, "ab": 8, "a": 9, "a#": 10, "bb": 10, "b": 11}
+DEFAULT_KEY = {"rock": "E", "funk": "Em", "hip-hop": "Am", "electronic": "Am", "latin": "Dm", "jazz": "F"}
+
+
+@dataclass(frozen=True)
+class NoteEvent:
+    start_s: float
+    dur_s: float
+    pitch: int
+    velocity: int
+    part: str  # drums / bass / keys
+
+
+@dataclass(frozen=True)
+class RhythmState:
+    """Everything next_bar needs from earlier bars (immutable; next_bar returns a new one)."""
+
+    style: str = "rock"
+    seed: int = 0
+    key_root: int = 4
+    mode: int = 0  # 0 major, 1 minor
+    bar_index: int = 0
+    chords: tuple[int, ...] = ()  # chord tokens so far (key-normalised)
+    prev_notes: tuple = ()  # (step, track, pitch, dur) of the previous bar, key-normalised
+    temperature: float = 1.0
+    top_k: int = 8
+    humanize: float = 1.0  # scales the micro-timing offsets
+    tempo_bpm: float = 120.0  # only for bare activation arrays
+    next_start_s: float = 0.0  # only for bare activation arrays
+    music: bool = True
+
+
+def parse_key(key: str) -> tuple[int, int]:
+    """'C', 'F#', 'Bbm', 'A minor' -> (root pitch class, mode)."""
+    k = key.strip().lower().replace(" minor", "m").replace(" major", "").replace("min", "m")
+    minor = k.endswith("m") and k not in _KEY_NAMES
+    root = k[:-1] if minor else k
+    if root not in _KEY_NAMES:
+        raise ValueError(f"unknown key {key!r}; use e.g. C, F#, Bb, Am, C#m")
+    return _KEY_NAMES[root], int(minor)
+
+
+def velocity_midi(v: float) -> int:
+    return int(np.clip(round(float(v) * 127), 1, 127))
+
+
+def sample(logits: np.ndarray, allowed: np.ndarray, rng: np.random.Generator, temperature: float,
+           top_k: int) -> int:
+    """One token from masked logits (temperature <= 0: greedy)."""
+    z = np.where(allowed, logits.astype(np.float64), -np.inf)
+    if temperature <= 0 or not np.isfinite(z).any():
+        return int(np.argmax(z))
+    z = z / temperature
+    if 0 < top_k < np.isfinite(z).sum():
+        kth = np.partition(z, -top_k)[-top_k]
+        z = np.where(z >= kth, z, -np.inf)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    return int(rng.choice(len(p), p=p))
+
+
+def _src_drums(act: np.ndarray) -> np.ndarray:
+    act = np.asarray(act, np.float32)
+    pos = np.zeros(act.shape + (4,), np.float32)
+    pos[..., np.arange(V.STEPS), np.arange(V.STEPS) % 4] = 1.0
+    return np.concatenate([act[..., None], pos], axis=-1)
+
+
+class RhythmEngine:
+    def __init__(self, models_dir=None, cpu_only: bool = True):
+        kw = {"cpu_only": cpu_only}
+        if models_dir is not None:
+            kw["models_dir"] = models_dir
+        self._s = {n: runtime.session(n, **kw) for n in MODEL_NAMES}
+
+    # -- state -------------------------------------------------------------------------------
+    def start(self, style: str = "rock", seed: int = 0, key: str | None = None, *, temperature: float = 1.0,
+              top_k: int = 8, humanize: float = 1.0, tempo_bpm: float = 120.0, music: bool = True) -> RhythmState:
+        if style not in V.STYLES:
+            raise ValueError(f"unknown style {style!r}; choose from {', '.join(V.STYLES)}")
+        root, mode = parse_key(key or DEFAULT_KEY[style])
+        return RhythmState(style, int(seed), root, mode, temperature=float(temperature), top_k=int(top_k),
+                           humanize=float(humanize), tempo_bpm=float(tempo_bpm), music=bool(music))
+
+    def _rng(self, state: RhythmState, bar_index: int, part: int) -> np.random.Generator:
+        return np.random.default_rng([state.seed & 0x7FFFFFFF, bar_index + 1000, part])
+
+    # -- Rhythm2Drum + groove ----------------------------------------------------------------
+    def drum_bars(self, acts: np.ndarray, state: RhythmState, bar_indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """acts (B, 16) -> hits, velocity, offset (B, 9, 16); rows decoded together."""
+        acts = np.asarray(acts, np.float32).reshape(-1, V.STEPS)
+        b = len(acts)
+        style = np.full((b, 1), V.STYLES.index(state.style), np.int64)
+        mem = self._s["rhythm2drum_encoder"].run(None, {"src": _src_drums(acts), "style": style})[0]
+        rngs = [self._rng(state, int(i), 0) for i in bar_indices]
+        toks = np.full((b, V.D_MAXLEN), V.D_PAD, np.int64)
+        toks[:, 0] = V.D_BOS
+        last = np.full(b, V.D_HIT0 - 1)
+        done = np.zeros(b, bool)
+        dec = self._s["rhythm2drum_decoder"]
+        ids = np.arange(V.D_VOCAB)
+        for t in range(1, V.D_MAXLEN):
+            live = np.flatnonzero(~done)
+            if len(live) == 0:
+                break
+            logits = dec.run(None, {"tokens": toks[live, :t], "memory": mem[live]})[0][:, -1]
+            for r, i in enumerate(live):
+                allowed = ids > last[i]
+                allowed[V.D_EOS] = True
+                if t == V.D_MAXLEN - 1:
+                    allowed[:] = False
+                    allowed[V.D_EOS] = True
+                tok = sample(logits[r], allowed, rngs[i], state.temperature, state.top_k)
+                toks[i, t] = tok
+                if tok == V.D_EOS:
+                    done[i] = True
+                else:
+                    last[i] = tok
+        hits = np.stack([V.tokens_to_grid(row) for row in toks])
+        vel, off = self.groove(hits, acts, state.style)
+        return hits, vel * hits, off * hits
+
+    def groove(self, hits: np.ndarray, acts: np.ndarray, style: str) -> tuple[np.ndarray, np.ndarray]:
+        b = len(hits)
+        sty = np.zeros((b, len(V.STYLES), V.STEPS), np.float32)
+        sty[:, V.STYLES.index(style)] = 1.0
+        x = np.concatenate([hits.astype(np.float32), acts[:, None].astype(np.float32), sty], axis=1)
+        vel, off = self._s["rhythm_groove"].run(None, {"x": x})
+        return vel, off
+
+    # -- Drum2Music --------------------------------------------------------------------------
+    def music_bar(self, drums: np.ndarray, state: RhythmState, chord: int | None = None):
+        """One bar of bass + keys (key-normalised) after the bars in ``state``: (chord, notes)."""
+        src = np.concatenate([drums.T.astype(np.float32), _pcs(state.prev_notes, 0), _pcs(state.prev_notes, 1)], 1)
+        hist = [2 + (c - V.M_CHORD0) for c in state.chords[-V.N_HIST:]]
+        cond = np.array([[state.mode, 27 + state.bar_index % 4] + [26] * (V.N_HIST - len(hist)) + hist], np.int64)
+        mem = self._s["drum2music_encoder"].run(None, {"src": src[None], "cond": cond})[0]
+        dec = self._s["drum2music_decoder"]
+        rng = self._rng(state, state.bar_index, 1)
+        toks = [V.M_BOS]
+        scale = set(V.SCALE_PCS[state.mode])
+        chords_ok = [V.chord_token(r, m) for r, m in V.DIATONIC[state.mode]]
+        kinds = np.array([V.kind(i) for i in range(V.M_VOCAB)])
+        ids = np.arange(V.M_VOCAB)
+        pitch_of = np.full(V.M_VOCAB, -1)
+        pitch_of[V.M_BASS0:V.M_KEYS0] = np.arange(V.BASS_LO, V.BASS_HI + 1)
+        pitch_of[V.M_KEYS0:V.M_DUR0] = np.arange(V.KEYS_LO, V.KEYS_HI + 1)
+        in_scale = np.array([p >= 0 and (p % 12) in scale for p in pitch_of])
+        pos, last_kind, last_keys, n_at_pos, bass_at_pos = -1, "bos", -1, 0, False
+        while len(toks) < V.M_MAXLEN:
+            logits = dec.run(None, {"tokens": np.array([toks], np.int64), "memory": mem})[0][0, -1]
+            allowed = np.zeros(V.M_VOCAB, bool)
+            near_end = len(toks) >= V.M_MAXLEN - 3
+            if last_kind == "bos":
+                if chord is not None:
+                    allowed[chord] = True
+                else:
+                    allowed[chords_ok] = True
+            elif last_kind in ("chord", "dur"):
+                allowed[V.M_EOS] = True
+                if not near_end:
+                    allowed[(kinds == "pos") & (ids - V.M_POS0 > pos)] = True
+                    if last_kind == "dur" and n_at_pos < 4:
+                        allowed[(kinds == "keys") & (pitch_of > last_keys) & in_scale] = True
+            elif last_kind == "pos":
+                allowed[(kinds == "keys") & in_scale] = True
+                allowed[(kinds == "bass") & in_scale] = True
+            elif last_kind in ("bass", "keys"):
+                allowed[(kinds == "dur") & (ids - V.M_DUR0 + 1 <= V.STEPS - pos)] = True
+            tok = sample(logits, allowed, rng, state.temperature, state.top_k)
+            toks.append(tok)
+            k = kinds[tok]
+            if k == "eos":
+                break
+            if k == "pos":
+                pos, n_at_pos, last_keys, bass_at_pos = tok - V.M_POS0, 0, -1, False
+            elif k == "keys":
+                last_keys, n_at_pos = pitch_of[tok], n_at_pos + 1
+            elif k == "bass":
+                bass_at_pos = True
+            last_kind = k
+        ch, notes = V.tokens_to_notes(toks)
+        return (ch if ch is not None else chords_ok[0]), notes
+
+    # -- one bar, causal ---------------------------------------------------------------------
+    def next_bar(self, state: RhythmState, rhythm_bar) -> tuple[list[NoteEvent], RhythmState]:
+        """Notes of the next bar and the state after it (live use: call one bar ahead)."""
+        bar = self._as_bar(rhythm_bar, state)
+        acts, full = _chunks(bar)
+        hits, vel, off = self.drum_bars(acts, state, [state.bar_index * 8 + i for i in range(len(acts))])
+        return self._finish_bar(bar, full, hits, vel, off, state)
+
+    def generate(self, grid: RhythmGrid, state: RhythmState, job=None) -> list[NoteEvent]:
+        """All bars of a grid: drum bars decoded in one batch, music bar by bar."""
+        per_bar = [_chunks(b) for b in grid.bars]
+        rows, idx = [], []
+        for k, (acts, _) in enumerate(per_bar):
+            for i, a in enumerate(acts):
+                rows.append(a)
+                idx.append((state.bar_index + k) * 8 + i)
+        if not rows:
+            return []
+        hits, vel, off = self.drum_bars(np.stack(rows), state, idx)
+        notes, r = [], 0
+        for k, (bar, (acts, full)) in enumerate(zip(grid.bars, per_bar)):
+            n = len(acts)
+            bar_notes, state = self._finish_bar(bar, full, hits[r:r + n], vel[r:r + n], off[r:r + n], state)
+            r += n
+            notes += bar_notes
+            if job is not None:
+                job.report((k + 1) / len(grid.bars), "rhythm: bars")
+        return notes
+
+    def _as_bar(self, rhythm_bar, state: RhythmState) -> Bar:
+        if isinstance(rhythm_bar, Bar):
+            return rhythm_bar
+        a = np.clip(np.asarray(rhythm_bar, np.float32).ravel(), 0, 1)
+        step = 15.0 / state.tempo_bpm
+        t = state.next_start_s + step * np.arange(len(a))
+        return Bar(state.bar_index, float(t[0]), t, np.full(len(a), step), a, False, ())
+
+    def _finish_bar(self, bar: Bar, full: int, hits, vel, off, state: RhythmState):
+        """Turn decoded chunks into timed notes; run Drum2Music; advance the state."""
+        hits = np.concatenate(list(hits), axis=1)[:, bar.first_step:bar.first_step + bar.steps]
+        vel = np.concatenate(list(vel), axis=1)[:, bar.first_step:bar.first_step + bar.steps]
+        off = np.concatenate(list(off), axis=1)[:, bar.first_step:bar.first_step + bar.steps]
+        notes: list[NoteEvent] = []
+        t, d = bar.step_times_s, bar.step_dur_s
+        if bar.rest:
+            hits = np.zeros_like(hits)
+        for s in bar.cut_steps:  # a scene cut: crash (and kick) on its step
+            hits[7, s] = hits[0, s] = 1.0
+            vel[7, s] = max(vel[7, s], 0.9)
+            vel[0, s] = max(vel[0, s], 0.85)
+            off[7, s] = off[0, s] = 0.0
+        for v, s in zip(*np.nonzero(hits)):
+            start = t[s] + float(np.clip(off[v, s] * state.humanize, -0.5, 0.5)) * d[s]
+            notes.append(NoteEvent(max(0.0, float(start)), float(min(0.1, d[s])), V.VOICE_PITCH[v],
+                                   velocity_midi(vel[v, s]), "drums"))
+        new_state = state
+        if state.music and bar.index >= 0:
+            drums16 = np.zeros((V.N_VOICES, V.STEPS), np.float32)
+            drums16[:, :min(V.STEPS, hits.shape[1])] = hits[:, :V.STEPS]
+            if bar.rest:
+                chord = state.chords[-1] if state.chords else V.chord_token(0, state.mode)
+                r, m = V.chord_of(chord)
+                notes_n = [(0, 1, p, V.STEPS) for p in _triad(r, m)]
+            else:
+                chord, notes_n = self.music_bar(drums16, state)
+            notes += self._music_notes(notes_n, bar, state)
+            new_state = replace(state, chords=(state.chords + (chord,))[-16:], prev_notes=tuple(notes_n))
+        end = float(t[-1] + d[-1])
+        return notes, replace(new_state, bar_index=state.bar_index + 1, next_start_s=end,
+                              tempo_bpm=float(15.0 / np.mean(d)))
+
+    def _music_notes(self, notes_n, bar: Bar, state: RhythmState) -> list[NoteEvent]:
+        out = []
+        shift = (state.key_root + 5) % 12 - 5  # -5..+6 semitones: keep the register
+        t, d = bar.step_times_s, bar.step_dur_s
+        ends = np.concatenate([t, [t[-1] + d[-1]]])
+        for step, track, pitch, dur in notes_n:
+            if step >= bar.steps:
+                continue
+            e = min(bar.steps, step + dur)
+            start = float(t[step])
+            length = float(ends[e] - start) * 0.95
+            vel = (96 if step % 4 == 0 else 84) if track == 0 else (76 if step % 8 == 0 else 66)
+            out.append(NoteEvent(start, max(0.02, length), int(np.clip(pitch + shift, 0, 127)), vel,
+                                 "bass" if track == 0 else "keys"))
+        return out
+
+
+def _triad(root: int, minor: int) -> list[int]:
+    base = 60 + root if root < 6 else 48 + root
+    return [base, base + (3 if minor else 4), base + 7]
+
+
+def _pcs(notes, track: int) -> np.ndarray:
+    r = np.zeros((V.STEPS, 12), np.float32)
+    for step, tr, pitch, dur in notes or ():
+        if tr == track:
+            r[step:step + dur, pitch % 12] = 1.0
+    return r
+
+
+def _chunks(bar: Bar) -> tuple[np.ndarray, int]:
+    """A bar's activation as 16-step model chunks (a pickup is right-aligned in its bar)."""
+    full = bar.first_step + bar.steps
+    n = max(1, int(np.ceil(full / V.STEPS)))
+    a = np.zeros(n * V.STEPS, np.float32)
+    a[bar.first_step:full] = bar.activation
+    return a.reshape(n, V.STEPS), full
