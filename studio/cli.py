@@ -119,16 +119,32 @@ def _export(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from studio import bench
+    from studio.bench._report import make_report, plot_report, write_report
 
-    names = args.names or bench.available()
-    info = bench.machine_info()
-    for name in names:
-        run = bench.load(name)
-        with ProgressBar(f"bench {name}", not args.quiet) as job:
-            result = run(job=job)
-        result.setdefault("name", name)
-        result["machine"] = info
-        print(json.dumps(result), flush=True)
+    if args.from_report:
+        try:
+            report = json.loads(Path(args.from_report).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StudioError(f"cannot read the benchmark report {args.from_report}: {exc}") from None
+    else:
+        names = args.names or bench.available()
+        for name in names:
+            bench.load(name)  # an unknown name fails before anything runs
+        info = bench.machine_info()
+        results = []
+        for name in names:
+            run = bench.load(name)
+            with ProgressBar(f"bench {name}", not args.quiet) as job:
+                result = run(job=job)
+            result.setdefault("name", name)
+            result["machine"] = info
+            results.append(result)
+            print(json.dumps(result), flush=True)
+        report = make_report(results, info)
+    if args.report:
+        write_report(report, args.report)
+    if args.plot:
+        plot_report(report, args.plot)
     return 0
 
 
@@ -252,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="run benchmarks; one JSON object per line on stdout")
     b.add_argument("names", nargs="*", metavar="NAME")
+    b.add_argument("--report", metavar="FILE", help="also write one JSON report of the whole run")
+    b.add_argument("--plot", metavar="FILE", help="draw the figures against their targets (PNG)")
+    b.add_argument("--from-report", metavar="FILE", help="plot/rewrite an earlier --report instead of running")
     b.set_defaults(func=_bench)
     return p
 
