@@ -6,9 +6,11 @@
 #   timgm6mb-soundfont   a small GM soundfont (6 MB, GPL-2) the tests render with (fast to load)
 #   libportaudio2        audio output (sounddevice loads it)
 #   jackd2               JACK server + jack_midi_dump: real audio/MIDI I/O tests without hardware
+#   hydrogen-data        Hydrogen demo songs (GPL-2+): drum patterns for the rhythm engine's training
+#                        (smoke test); the full training also reads lmms-common (apt-get install it)
 # As root it installs them; otherwise it prints the apt-get line to run and fails.
 set -euo pipefail
-packages=(libfluidsynth3 fluidsynth fluid-soundfont-gm timgm6mb-soundfont libportaudio2 jackd2)
+packages=(libfluidsynth3 fluidsynth fluid-soundfont-gm timgm6mb-soundfont libportaudio2 jackd2 hydrogen-data)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
