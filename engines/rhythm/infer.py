@@ -94,10 +94,16 @@ def _src_drums(act: np.ndarray) -> np.ndarray:
 
 class RhythmEngine:
     def __init__(self, models_dir=None, cpu_only: bool = True):
-        kw = {"cpu_only": cpu_only}
+        self._kw = {"cpu_only": cpu_only}
         if models_dir is not None:
-            kw["models_dir"] = models_dir
-        self._s = {n: runtime.session(n, **kw) for n in MODEL_NAMES}
+            self._kw["models_dir"] = models_dir
+        self._s = _Sessions(self._kw)
+
+    def load(self) -> "RhythmEngine":
+        """Open every model now (otherwise each opens on first use)."""
+        for n in MODEL_NAMES:
+            self._s[n]
+        return self
 
     # -- state -------------------------------------------------------------------------------
     def start(self, style: str = "rock", seed: int = 0, key: str | None = None, *, temperature: float = 1.0,
@@ -294,6 +300,17 @@ class RhythmEngine:
             out.append(NoteEvent(start, max(0.02, length), int(np.clip(pitch + shift, 0, 127)), vel,
                                  "bass" if track == 0 else "keys"))
         return out
+
+
+class _Sessions(dict):
+    def __init__(self, kw):
+        super().__init__()
+        self.kw = kw
+
+    def __missing__(self, name):
+        sess = runtime.session(name, **self.kw)
+        self[name] = sess
+        return sess
 
 
 def _triad(root: int, minor: int) -> list[int]:
