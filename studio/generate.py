@@ -63,7 +63,10 @@ def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings 
     engines = settings.engines or tuple(available_engines())
     adapters = [(name, _adapter(name)) for name in engines]  # fail before any work is done
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StudioError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
     project = new_project_for_video(video, project_file)
     timeline = analyze(video, job=job.sub(0.0, 0.4))
     if len(timeline.beat_times_s) >= 2:
