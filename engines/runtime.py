@@ -117,3 +117,15 @@ def clear_cache() -> None:
     with _lock:
         _sessions.clear()
         _verified.clear()
+
+
+def model_providers(models_dir: Path = MODELS_DIR) -> dict[str, str]:
+    """Every shipped model -> the provider onnxruntime really runs it on (opening each session),
+    or the one-line reason it cannot be opened ("error: ...")."""
+    out: dict[str, str] = {}
+    for name in sorted(load_manifest(models_dir)):
+        try:
+            out[name] = session(name, models_dir).get_providers()[0]
+        except ModelError as exc:
+            out[name] = f"error: {exc}"
+    return out

@@ -60,7 +60,8 @@ def _settings(args: argparse.Namespace):
     engines = tuple(n for n in ("rhythm", "foley", "soundtrack") if getattr(args, n))
     if args.spatial:
         engines += ("spatial",)
-    options = {k: v for k, v in (("material", args.material), ("bpm", args.bpm)) if v is not None}
+    options = {k: v for k, v in (("material", args.material), ("bpm", args.bpm), ("steps", args.steps),
+                                 ("cfg", args.cfg)) if v is not None}
     return GenerateSettings(engines=engines, seed=args.seed, room=args.spatial, style=args.style,
                             options=options)
 
@@ -72,6 +73,21 @@ def _generate(args: argparse.Namespace) -> int:
     with ProgressBar("generating", not args.quiet) as job:
         project = generate(args.video, args.out, settings, overwrite=args.overwrite, job=job)
     print(f"wrote {Path(args.out) / 'project.json'} ({len(project.tracks)} tracks)")
+    return 0
+
+
+def _match(args: argparse.Namespace) -> int:
+    from studio.adapters.soundtrack import match_library
+
+    with ProgressBar("matching", not args.quiet) as job:
+        ranked = match_library(args.video, args.library, job=job)
+    ranked = ranked[:args.top] if args.top else ranked
+    if args.json:
+        json.dump([{"path": p, "similarity": round(s, 4)} for p, s in ranked], sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        for i, (p, s) in enumerate(ranked, 1):
+            print(f"{i:3d}  {s:+.3f}  {p}")
     return 0
 
 
@@ -117,6 +133,28 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spatialize(args: argparse.Namespace) -> int:
+    from export import export_project
+    from studio import adapters
+    from studio.project import Project
+
+    if not adapters.present("spatial"):
+        raise StudioError("the spatial engine is not part of this build")
+    spatial = adapters.load("spatial")
+    project = Project.load(args.project)
+    placed = spatial.spatialize_project(project, args.room, args.track or None)
+    project.save(project.path)
+    print(f"placed {len(placed)} track{'s' * (len(placed) != 1)} in {spatial.check_room(args.room)}: "
+          f"{', '.join(placed)}")
+    stems = args.stems or project.folder / "stems"
+    mix = args.mix or project.folder / "mix.wav"
+    with ProgressBar("rendering binaural stems", not args.quiet) as job:
+        report = export_project(project, stems_dir=stems, mix_path=mix, overwrite=True, job=job)
+    for path in report.written:
+        print(f"wrote {path}")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from studio import bench
     from studio.bench._report import make_report, plot_report, write_report
@@ -151,7 +189,10 @@ def _bench(args: argparse.Namespace) -> int:
 def _devices(args: argparse.Namespace) -> int:
     from studio.transport.devices import describe_devices
 
+    from studio.about import build_info
+
     info = describe_devices()
+    info["build"] = build_info()
     if args.json:
         json.dump(info, sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -166,12 +207,12 @@ def _devices(args: argparse.Namespace) -> int:
         print(f"  {direction}: " + (", ".join(ports) if ports else "none"))
     for problem in info["problems"]:
         print(f"note: {problem}")
-    try:
-        from engines.runtime import preferred_providers
-
-        print("ONNX providers  " + ", ".join(preferred_providers()))
-    except ImportError:
-        pass
+    b = info["build"]
+    print(f"ONNX runtime {b['onnxruntime']}, providers: {', '.join(b['onnx_providers_available'])}")
+    for model, provider in b["models"].items():
+        print(f"  {model:24s} {provider}")
+    print(f"engines    {', '.join(b['engines']) or 'none'}")
+    print(f"soundfont  {b['soundfont']}")
     return 0
 
 
@@ -208,6 +249,8 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style", help="style word for the engines that take one")
     p.add_argument("--material", help="Foley: one material for every impact (default: proposed per hit)")
     p.add_argument("--bpm", type=float, help="rhythm: override the visual tempo")
+    p.add_argument("--steps", type=int, help="soundtrack: parallel decoding steps (default 16)")
+    p.add_argument("--cfg", type=float, help="soundtrack: guidance scale on the video (default 3)")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -231,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--overwrite", action="store_true")
     g.set_defaults(func=_generate)
 
+    m = sub.add_parser("match", help="rank a folder of MIDI files by how well they fit a video")
+    m.add_argument("video")
+    m.add_argument("--library", required=True, metavar="DIR", help="folder of .mid/.midi files")
+    m.add_argument("--top", type=int, metavar="N", help="show only the N best")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=_match)
+
     bt = sub.add_parser("batch", help="generate for every video in a folder (resumable; --ray for a cluster)")
     bt.add_argument("folder")
     _engine_args(bt)
@@ -250,6 +300,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limiter", action="store_true", help="peak limiter on the mixdown")
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=_export)
+
+    sp = sub.add_parser("spatialize", help="place a project's tracks in a room; re-export binaural stems and mix")
+    sp.add_argument("project", help="project.json or its folder")
+    sp.add_argument("--room", required=True, help="preset room (studio, living_room, hall)")
+    sp.add_argument("--track", action="append", metavar="NAME", help="only this track (name or id; repeatable)")
+    sp.add_argument("--stems", metavar="DIR", help="binaural stems (default: PROJECT_DIR/stems, replaced)")
+    sp.add_argument("--mix", metavar="FILE", help="binaural mix (default: PROJECT_DIR/mix.wav, replaced)")
+    sp.set_defaults(func=_spatialize)
 
     d = sub.add_parser("devices", help="audio outputs, MIDI ports and ONNX providers")
     d.add_argument("--json", action="store_true")

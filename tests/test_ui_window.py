@@ -297,3 +297,13 @@ def test_regenerate_track_and_loop_region_and_space_plays(window, qtbot):
     assert w.act_play.shortcut() == QKeySequence("Space") and w.act_home.shortcut() == QKeySequence("Home")
     assert w.act_export.shortcut() == QKeySequence("Ctrl+E") and w.act_save.shortcut() == QKeySequence("Ctrl+S")
     assert QKeySequence("Ctrl+Shift+Z") in w.act_redo.shortcuts() and w.act_undo.shortcut() == QKeySequence("Ctrl+Z")
+
+
+def test_about_box_names_the_provider_of_every_model(window):
+    from engines.runtime import load_manifest
+
+    text = window.about_text()
+    assert "Video Sound Studio" in text and "CPUExecutionProvider" in text
+    for model in load_manifest():
+        assert model in text
+    assert any(a.text() == "About Video Sound Studio" for a in window.findChildren(type(window.act_about)))

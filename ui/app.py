@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"studio: error: {problem}", file=sys.stderr)
         return 2
     argv = list(sys.argv if argv is None else argv)
+    smoke = "--smoke-test" in argv  # start, open and analyse the file, then quit (bundle checks)
+    argv = [a for a in argv if a != "--smoke-test"]
     app = create_app(argv)
     from ui.main_window import MainWindow
 
@@ -35,4 +37,25 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     if len(argv) > 1:
         QTimer.singleShot(0, lambda: window.controller.open_path(argv[1]))
+    if smoke:
+        return _smoke(app, window, has_file=len(argv) > 1)
     return app.exec()
+
+
+def _smoke(app, window, has_file: bool) -> int:
+    """Run the event loop until the opened file is analysed (or failed), then quit: 0 = fine."""
+    import time
+
+    deadline = time.monotonic() + 120
+    ready = lambda: (not has_file or window.doc.analysis is not None or window.last_error is not None)  # noqa: E731
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if ready() and not window.controller.busy:
+            break
+        time.sleep(0.01)
+    ok = ready() and window.last_error is None
+    print(f"smoke test: {'ok' if ok else 'failed'}" + (f" ({window.last_error})" if window.last_error else "")
+          + (f", {len(window.doc.analysis.beat_times_s)} beats" if ok and has_file else ""))
+    window.doc.undo_stack.setClean()
+    window.close()
+    return 0 if ok else 1

@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
         self.act_zoom_out = self._action("Zoom Out", lambda: self.timeline.zoom(1 / 1.5), "Ctrl+-", "zoom_out")
         self.act_fit = self._action("Fit Video", self.timeline.canvas.fit, "Ctrl+0")
         self.act_delete = self._action("Delete Selected Hits", self.timeline.canvas.delete_selected_events)
+        self.act_about = self._action("About Video Sound Studio", self.about_dialog)
         mb = self.menuBar()
         for title, actions in (
             ("&File", [self.act_open, self.act_open_project, self.act_import, None, self.act_save, self.act_save_as, None,
@@ -145,6 +146,7 @@ class MainWindow(QMainWindow):
             ("&View", [self.act_zoom_in, self.act_zoom_out, self.act_fit, None,
                        self.inspector_dock.toggleViewAction(), self.generate_dock.toggleViewAction(),
                        self.history_dock.toggleViewAction()]),
+            ("&Help", [self.act_about]),
         ):
             m = mb.addMenu(title)
             for a in actions:
@@ -160,6 +162,26 @@ class MainWindow(QMainWindow):
         for a in (self.act_undo, self.act_redo):
             tb.widgetForAction(a).setToolButtonStyle(Qt.ToolButtonIconOnly)
         self.addToolBar(tb)
+
+    def about_text(self) -> str:
+        """The About box: version, engines, and the ONNX provider each model really runs on."""
+        from PySide6 import __version__ as pyside_version
+
+        from studio.about import build_info
+
+        b = build_info()
+        models = "".join(f"<tr><td>{m}</td><td>{p}</td></tr>" for m, p in b["models"].items()) or \
+            "<tr><td colspan=2>no models in this build</td></tr>"
+        return (f"<h3>Video Sound Studio {b['version']}</h3>"
+                f"<p>Engines: {', '.join(b['engines']) or 'none'}<br>"
+                f"ONNX Runtime {b['onnxruntime']} ({', '.join(b['onnx_providers_available'])})<br>"
+                f"Soundfont: {b['soundfont']}<br>Python {b['python']}, PySide6 {pyside_version}</p>"
+                f"<table><tr><th align=left>model</th><th align=left>runs on</th></tr>{models}</table>")
+
+    def about_dialog(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.about(self, "About Video Sound Studio", self.about_text())
 
     def _connect(self) -> None:
         d, c, pb = self.doc, self.controller, self.playback
