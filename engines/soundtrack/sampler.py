@@ -1,0 +1,122 @@
+"""Decoding a token grid: MaskGIT parallel decoding with classifier-free guidance (numpy).
+
+``logits_fn(tokens, visual, style, vis_keep) -> [per level (B, T, V_l)]`` is the model (the
+ONNX session in :mod:`engines.soundtrack.infer`, or torch during evaluation).
+
+MaskGIT (VAB's decoder): all unknown tokens start as MASK; at step i of N every masked token is
+sampled from the guided distribution ``softmax((l_u + w (l_c - l_u)) / temperature)`` (l_c with
+the visual condition, l_u with the null visual tokens, the style in both), each sampled token
+gets the confidence ``log p + g (1 - (i+1)/N) * Gumbel`` and all but the
+``floor(n cos(pi/2 (i+1)/N))`` least confident are kept (cosine schedule; annealed Gumbel noise
+on the confidences). Given tokens (``given >= 0``: e.g. the overlap from the previous window)
+are never masked. ``autoregressive`` fills one token per model call in raster order (step by
+step, level by level) with the same model and guidance: the speed baseline.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+LogitsFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], Sequence[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    steps: int = 16  # parallel decoding steps N
+    cfg: float = 3.0  # guidance scale w (1 = conditional only, 0 = unconditional)
+    temperature: float = 1.0  # sampling temperature
+    gumbel: float = 2.0  # scale of the annealed Gumbel noise on the confidences
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= int(self.steps) <= 1024:
+            raise ValueError(f"steps {self.steps} outside 1..1024")
+        if not (0.0 <= self.cfg <= 20.0):
+            raise ValueError(f"guidance scale {self.cfg} outside 0..20")
+        if not 0.05 <= self.temperature <= 5.0:
+            raise ValueError(f"temperature {self.temperature} outside 0.05..5")
+        if not 0.0 <= self.gumbel <= 20.0:
+            raise ValueError(f"gumbel noise {self.gumbel} outside 0..20")
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def guided_logits(logits_fn: LogitsFn, tokens: np.ndarray, visual: np.ndarray, style: int,
+                  cfg: float) -> list[np.ndarray]:
+    """Per level (T, V) guided logits for one grid (both branches in one batch of two)."""
+    if cfg == 1.0:
+        out = logits_fn(tokens[None], visual[None], np.array([style], np.int64), np.ones(1, np.float32))
+        return [np.asarray(o[0], np.float64) for o in out]
+    if cfg == 0.0:
+        out = logits_fn(tokens[None], visual[None], np.array([style], np.int64), np.zeros(1, np.float32))
+        return [np.asarray(o[0], np.float64) for o in out]
+    out = logits_fn(np.stack([tokens, tokens]), np.stack([visual, visual]),
+                    np.array([style, style], np.int64), np.array([1.0, 0.0], np.float32))
+    return [np.asarray(o[1], np.float64) + cfg * (np.asarray(o[0], np.float64) - np.asarray(o[1], np.float64))
+            for o in out]
+
+
+def maskgit(logits_fn: LogitsFn, visual: np.ndarray, style: int, vocab_sizes: Sequence[int],
+            given: np.ndarray, settings: DecodeSettings = DecodeSettings(),
+            rng: np.random.Generator | None = None) -> np.ndarray:
+    """Fill the unknown (``given < 0``) tokens of a (T, L) grid; returns the (T, L) int64 grid."""
+    rng = rng if rng is not None else np.random.default_rng(settings.seed)
+    given = np.asarray(given, np.int64)
+    T, L = given.shape
+    mask_ids = np.array(vocab_sizes, np.int64)
+    tokens = np.where(given >= 0, given, mask_ids[None, :])
+    unknown = given < 0
+    n_unknown = int(unknown.sum())
+    masked = unknown.copy()
+    N = int(settings.steps)
+    for i in range(N):
+        if not masked.any():
+            break
+        logits = guided_logits(logits_fn, tokens, visual, style, settings.cfg)
+        sampled = np.zeros((T, L), np.int64)
+        conf = np.full((T, L), np.inf)
+        for lvl in range(L):
+            lg = logits[lvl] / settings.temperature
+            g = rng.gumbel(size=lg.shape)
+            choice = np.argmax(lg + g, axis=-1)
+            logp = _log_softmax(lg)[np.arange(T), choice]
+            sampled[:, lvl] = choice
+            conf[:, lvl] = logp
+        r = (i + 1) / N
+        conf = conf + settings.gumbel * (1.0 - r) * rng.gumbel(size=(T, L))
+        conf[~masked] = np.inf
+        n_mask_next = int(math.floor(n_unknown * math.cos(math.pi / 2 * r)))
+        n_mask_next = min(n_mask_next, int(masked.sum()) - 1) if i + 1 < N else 0
+        order = np.argsort(conf, axis=None, kind="stable")  # lowest confidence first
+        still = np.zeros(T * L, bool)
+        still[order[:max(0, n_mask_next)]] = True
+        still = still.reshape(T, L) & masked
+        fix = masked & ~still
+        tokens[fix] = sampled[fix]
+        masked = still
+    return tokens
+
+
+def autoregressive(logits_fn: LogitsFn, visual: np.ndarray, style: int, vocab_sizes: Sequence[int],
+                   given: np.ndarray, settings: DecodeSettings = DecodeSettings(),
+                   rng: np.random.Generator | None = None) -> np.ndarray:
+    """One token per model call, in raster order (the baseline of the speed comparison)."""
+    rng = rng if rng is not None else np.random.default_rng(settings.seed)
+    given = np.asarray(given, np.int64)
+    T, L = given.shape
+    mask_ids = np.array(vocab_sizes, np.int64)
+    tokens = np.where(given >= 0, given, mask_ids[None, :])
+    for t in range(T):
+        for lvl in range(L):
+            if given[t, lvl] >= 0:
+                continue
+            logits = guided_logits(logits_fn, tokens, visual, style, settings.cfg)
+            lg = logits[lvl][t] / settings.temperature
+            tokens[t, lvl] = int(np.argmax(lg + rng.gumbel(size=lg.shape)))
+    return tokens

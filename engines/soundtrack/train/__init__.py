@@ -1,0 +1,1 @@
+"""Training of the soundtrack engine (torch; not imported at run time)."""

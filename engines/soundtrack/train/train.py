@@ -1,0 +1,232 @@
+"""Train the soundtrack transformer and export the shipped ONNX models (one command).
+
+    .venv/bin/python -m engines.soundtrack.train.train            # rebuilds engines/models/soundtrack*.onnx
+    .venv/bin/python -m engines.soundtrack.train.train --out /tmp/x --steps 20 --pieces 8   # smoke run
+
+Data: :mod:`engines.soundtrack.train.data` (music21 chorales arranged into the grid, synthetic
+per-beat visual features from the same plan; split by piece, 10 % held out). Objective, per
+batch: masked-token cross-entropy on the masked positions of every level (masking ratio per
+sample from a Gaussian N(0.55, 0.25) truncated to [0.5, 1]; in 20 % of samples the first bar
+is given unmasked, the continuation case of the long-video windows), the visual condition
+dropped in 15 % of samples and the style in 25 % (classifier-free guidance), plus (every other
+step) a symmetric InfoNCE loss between the pooled video-only and music-only embeddings (retrieval).
+``--unconditional`` trains the same network with the visual condition always dropped (the
+baseline of the model card). Deterministic per ``--seed`` on one CPU thread.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engines.soundtrack.features import N_FEATURES
+from engines.soundtrack.styles import NO_STYLE, STYLES
+from engines.soundtrack.tokens import SymbolicLevels
+from engines.soundtrack.train.data import build_windows, load_chorales, split_pieces
+from engines.soundtrack.train.model import EmbedExport, GeneratorExport, SoundtrackNet
+
+REPO = Path(__file__).resolve().parents[3]
+MODELS = REPO / "engines" / "models"
+LEVELS = SymbolicLevels()
+T_STEPS, V_BEATS = 64, 16
+CONFIG = dict(d=96, heads=4, ff=256, n_modal=1, n_shared=2, emb_dim=64, dropout=0.1)
+GEN_INPUTS = ["tokens", "visual", "style", "vis_keep"]
+GEN_OUTPUTS = [f"logits_{n}" for n in LEVELS.names]
+EMB_INPUTS = ["tokens", "visual"]
+EMB_OUTPUTS = ["video_emb", "music_emb"]
+
+
+def mask_ratio(rng: np.random.Generator, n: int, mean: float = 0.55, sd: float = 0.25,
+               lo: float = 0.5, hi: float = 1.0) -> np.ndarray:
+    """Truncated Gaussian masking ratios (rejection sampling)."""
+    out = np.empty(0)
+    while out.size < n:
+        r = rng.normal(mean, sd, 4 * n)
+        out = np.concatenate([out, r[(r >= lo) & (r <= hi)]])
+    return out[:n]
+
+
+def make_batch(data: dict, idx: np.ndarray, rng: np.random.Generator, unconditional: bool = False):
+    grid = data["grid"][idx]
+    B, T, L = grid.shape
+    ratios = mask_ratio(rng, B)
+    mask = rng.random((B, T, L)) < ratios[:, None, None]
+    cont = rng.random(B) < 0.2
+    mask[cont, :16] = False
+    mask[cont, 16:] = rng.random((int(cont.sum()), T - 16, L)) < ratios[cont, None, None]
+    mask_ids = np.array(LEVELS.vocab_sizes)
+    tokens = np.where(mask, mask_ids[None, None, :], grid)
+    keep = (rng.random(B) >= 0.15).astype(np.float32)
+    if unconditional:
+        keep[:] = 0.0
+    style = np.where(rng.random(B) < 0.25, NO_STYLE, data["style"][idx])
+    return (torch.from_numpy(tokens), torch.from_numpy(data["visual"][idx]), torch.from_numpy(style),
+            torch.from_numpy(keep), torch.from_numpy(grid), torch.from_numpy(mask))
+
+
+def masked_loss(logits, target, mask):
+    total, count = 0.0, 0
+    for lvl, lg in enumerate(logits):
+        m = mask[..., lvl]
+        if m.any():
+            total = total + F.cross_entropy(lg[m], target[..., lvl][m], reduction="sum")
+            count += int(m.sum())
+    return total / max(1, count)
+
+
+def info_nce(net: SoundtrackNet, visual, grid):
+    v = net.embed_video(visual)
+    m = net.embed_music(grid)
+    logits = net.logit_scale.exp().clamp(max=100) * v @ m.T
+    labels = torch.arange(v.shape[0])
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+
+
+def build_data(n_pieces: int | None, seed: int, log=print):
+    t = time.time()
+    pieces = load_chorales(limit=n_pieces, progress=lambda i, n: i % 50 == 0 and log(f"parsing corpus {i}/{n}"))
+    train_p, test_p = split_pieces(pieces, 0.1, seed)
+    train = build_windows(train_p, 6, seed)
+    test = build_windows(test_p, 2, seed + 1000)
+    log(f"data: {len(pieces)} pieces ({len(train_p)} train / {len(test_p)} held out), "
+        f"{len(train['grid'])} / {len(test['grid'])} windows, {time.time() - t:.1f} s")
+    return pieces, train, test
+
+
+def evaluate_loss(net, data, rng, unconditional=False, n=512, batch=128):
+    net.eval()
+    losses = []
+    with torch.no_grad():
+        for a in range(0, min(n, len(data["grid"])), batch):
+            idx = np.arange(a, min(a + batch, len(data["grid"]), n))
+            tokens, vis, style, keep, grid, mask = make_batch(data, idx, rng, unconditional)
+            losses.append(float(masked_loss(net(tokens, vis, style, keep), grid, mask)))
+    net.train()
+    return float(np.mean(losses))
+
+
+def export(net: SoundtrackNet, out: Path, prefix: str, meta: dict) -> dict[str, Path]:
+    from engines.soundtrack.train.export import export_onnx
+
+    net.eval()
+    tokens = torch.zeros(2, T_STEPS, len(LEVELS.names), dtype=torch.int64)
+    vis = torch.zeros(2, V_BEATS, N_FEATURES)
+    style = torch.zeros(2, dtype=torch.int64)
+    keep = torch.ones(2)
+    gen = out / f"{prefix}.onnx"
+    emb = out / f"{prefix}_embed.onnx"
+    export_onnx(GeneratorExport(net), (tokens, vis, style, keep), gen, GEN_INPUTS, GEN_OUTPUTS, meta)
+    export_onnx(EmbedExport(net), (tokens, vis), emb, EMB_INPUTS, EMB_OUTPUTS, meta)
+    return {"generator": gen, "embed": emb}
+
+
+def check_onnx(net: SoundtrackNet, paths: dict[str, Path], data: dict) -> float:
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(5)
+    tokens, vis, style, keep, _, _ = make_batch(data, np.arange(min(4, len(data["grid"]))), rng)
+    with torch.no_grad():
+        ref = net(tokens, vis, style, keep)
+    sess = ort.InferenceSession(str(paths["generator"]), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"tokens": tokens.numpy(), "visual": vis.numpy(), "style": style.numpy(),
+                          "vis_keep": keep.numpy()})
+    return float(max(np.abs(r.numpy() - g).max() for r, g in zip(ref, got)))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=MODELS, help="folder for the .onnx files and manifest.json")
+    ap.add_argument("--prefix", default="soundtrack")
+    ap.add_argument("--steps", type=int, default=1100)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--pieces", type=int, default=None, help="use only the first N corpus pieces")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--unconditional", action="store_true", help="baseline: never see the video")
+    ap.add_argument("--max-minutes", type=float, default=11.0, help="stop early after this wall time")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    t0 = time.time()
+    pieces, train, test = build_data(args.pieces, args.seed)
+    net = SoundtrackNet(LEVELS.vocab_sizes, N_FEATURES, len(STYLES), T_STEPS, V_BEATS, **CONFIG)
+    n_params = sum(p.numel() for p in net.parameters())
+    print(f"model: {n_params / 1e6:.2f} M parameters", flush=True)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
+    warm = max(1, min(200, args.steps // 10))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps))))
+    n = len(train["grid"])
+    history = []
+    done_steps = 0
+    t_train = time.time()
+    for step in range(args.steps):
+        idx = rng.integers(0, n, args.batch)
+        tokens, vis, style, keep, grid, mask = make_batch(train, idx, rng, args.unconditional)
+        loss_tok = masked_loss(net(tokens, vis, style, keep), grid, mask)
+        loss = loss_tok
+        loss_nce = torch.zeros(())
+        if not args.unconditional and step % 2 == 0:  # every other step (CPU budget)
+            loss_nce = info_nce(net, vis, grid)
+            loss = loss + loss_nce
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        done_steps = step + 1
+        if step % 100 == 0 or step + 1 == args.steps:
+            history.append([step, round(loss_tok.item(), 4), round(loss_nce.item(), 4)])
+            print(f"step {step} token loss {loss_tok.item():.3f} nce {loss_nce.item():.3f} "
+                  f"({time.time() - t_train:.0f} s)", flush=True)
+        if time.time() - t0 > 60 * args.max_minutes:
+            print(f"stopping at step {done_steps}: time limit", flush=True)
+            break
+    train_s = time.time() - t_train
+    held_out = evaluate_loss(net, test, np.random.default_rng(123), args.unconditional)
+    print(f"held-out masked-token loss {held_out:.3f}", flush=True)
+    meta = {"engine": "soundtrack", "version": "1", "levels": json.dumps(LEVELS.names),
+            "vocab_sizes": json.dumps(LEVELS.vocab_sizes), "steps_per_beat": "4", "grid_steps": str(T_STEPS),
+            "visual_beats": str(V_BEATS), "n_features": str(N_FEATURES), "styles": json.dumps(STYLES),
+            "config": json.dumps(CONFIG), "unconditional": str(bool(args.unconditional)),
+            "train_steps": str(done_steps), "seed": str(args.seed)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    paths = export(net, args.out, args.prefix, meta)
+    diff = check_onnx(net, paths, test)
+    print(f"onnx vs torch max |diff| {diff:.2e}", flush=True)
+    report = {"train_steps": done_steps, "train_wall_s": round(train_s, 1), "parameters": n_params,
+              "held_out_masked_loss": round(held_out, 4), "onnx_max_abs_diff": diff,
+              "train_windows": int(len(train["grid"])), "held_out_windows": int(len(test["grid"])),
+              "pieces": len(pieces), "history": history, "unconditional": bool(args.unconditional)}
+    _write_manifest(args.out, args.prefix, paths, report)
+    (args.out / f"{args.prefix}_train.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def _write_manifest(out: Path, prefix: str, paths: dict[str, Path], report: dict) -> None:
+    from engines.soundtrack.train.export import update_manifest
+    from engines.runtime import sha256_of
+
+    data = ("music21 corpus Bach chorales (corpus BSD-3-Clause, music public domain), arranged into the "
+            "token grid by engines/soundtrack/train/data.py; video side: SYNTHETIC per-beat visual "
+            "features generated from each arrangement's plan (not real video-music pairs)")
+    common = {"training_data": data, "licence": "MIT (trained here from public-domain music)",
+              "train_command": "python -m engines.soundtrack.train.train",
+              "metrics": {k: report[k] for k in ("held_out_masked_loss", "train_steps", "parameters")}}
+    update_manifest(prefix, {"file": paths["generator"].name, "sha256": sha256_of(paths["generator"]),
+                             "inputs": GEN_INPUTS, "outputs": GEN_OUTPUTS, **common}, out / "manifest.json")
+    update_manifest(f"{prefix}_embed", {"file": paths["embed"].name, "sha256": sha256_of(paths["embed"]),
+                                        "inputs": EMB_INPUTS, "outputs": EMB_OUTPUTS, **common},
+                    out / "manifest.json")
+
+
+if __name__ == "__main__":
+    main()
