@@ -58,8 +58,10 @@ class ExportReport:
 def _midi_parts(project: Project) -> list[smf.Part]:
     return [
         smf.Part(t.name, t.notes, t.program, t.is_drums, t.channel)
+        if t.kind is not TrackKind.FOLEY else smf.foley_part(t.name, t.events, t.channel)
         for t in project.audible_tracks()
-        if t.kind in (TrackKind.MIDI, TrackKind.SOUNDTRACK) and t.notes
+        if (t.kind in (TrackKind.MIDI, TrackKind.SOUNDTRACK) and t.notes)
+        or (t.kind is TrackKind.FOLEY and t.events)
     ]
 
 

@@ -134,6 +134,22 @@ def _quantised(n: Note, tempo: TempoMap, grid: float) -> tuple[float, float]:
     return tempo.time_at(b0), tempo.time_at(b1)
 
 
+# Foley tracks as MIDI (for users who trigger their own samples): one note per hit, velocity
+# from strength, one pitch per material family (C4 = metal ... G#4 = cloth; others D5)
+FOLEY_PITCHES = {"metal": 60, "glass": 61, "ceramic": 62, "stone": 63, "wood": 64, "plastic": 65,
+                 "drywall": 66, "paper": 67, "cloth": 68}
+FOLEY_OTHER_PITCH = 74
+FOLEY_NOTE_S = 0.1
+
+
+def foley_part(name: str, events, channel: int = 0) -> Part:
+    """A Part with one note per Foley event (``time_s``, ``strength``, ``material``)."""
+    notes = [Note(float(e.time_s), FOLEY_NOTE_S, FOLEY_PITCHES.get(e.material, FOLEY_OTHER_PITCH),
+                  int(min(127, max(1, round(float(e.strength) * 127)))), channel)
+             for e in sorted(events, key=lambda e: e.time_s)]
+    return Part(name, notes, 0, False, channel)
+
+
 def assign_channels(parts: Sequence[Part]) -> list[int]:
     used: set[int] = set()
     out = []

@@ -54,6 +54,9 @@ def natural_duration_s(params: ModalParams, sample_rate: int | None = None) -> f
     return float(np.clip(t, MIN_TAIL_S, MAX_TAIL_S))
 
 
+_ROWS = 32  # blocks per fixed-shape matrix product (see damped_modes)
+
+
 def damped_modes(freqs_hz, amps, decays_dbps, sample_rate: int, n_samples: int) -> np.ndarray:
     """sum_k amps_k * exp(-sigma_k t) * sin(2 pi f_k t), t = n / sr, as float32 (n_samples,).
 
@@ -73,7 +76,18 @@ def damped_modes(freqs_hz, amps, decays_dbps, sample_rate: int, n_samples: int) 
     W = a[None, :] * np.exp((np.arange(nb) * L)[:, None] * s[None, :])  # (nb, K)
     lhs = np.concatenate([W.real, W.imag], axis=1).astype(np.float32)
     rhs = np.concatenate([C.imag, C.real], axis=0).astype(np.float32)
-    return (lhs @ rhs).reshape(-1)[:n_samples]
+    if L != _BLOCK:  # one short block
+        return (lhs @ rhs).reshape(-1)[:n_samples]
+    # Fixed-shape products: a multi-threaded BLAS partitions a matrix product by its shape, and
+    # different partitions round differently, so one big product would make a hit's samples
+    # depend (in the last bit) on how long it is rendered. Chunks of _ROWS blocks keep every
+    # sample identical whatever the length (a shorter render is an exact prefix).
+    out = np.empty((-(-nb // _ROWS) * _ROWS, L), np.float32)
+    pad = np.zeros((out.shape[0], lhs.shape[1]), np.float32)
+    pad[:nb] = lhs
+    for r in range(0, out.shape[0], _ROWS):
+        np.matmul(pad[r:r + _ROWS], rhs, out=out[r:r + _ROWS])
+    return out.reshape(-1)[:n_samples]
 
 
 def _noise_frame(sample_rate: int) -> int:

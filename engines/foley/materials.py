@@ -112,7 +112,9 @@ MATERIALS: dict[str, Material] = {m.name: m for m in [
 ]}
 ALIASES = {"carpet": "cloth", "fabric": "cloth", "steel": "metal", "iron": "metal",
            "aluminium": "metal", "aluminum": "metal", "porcelain": "ceramic", "rock": "stone",
-           "concrete": "stone", "plaster": "drywall", "cardboard": "paper"}
+           "concrete": "stone", "plaster": "drywall", "cardboard": "paper",
+           # no rubber preset: a heavily damped, long-contact thud is closest (UI offers "rubber")
+           "rubber": "cloth", "foam": "cloth"}
 
 
 def rayleigh_decay_dbps(freqs_hz, alpha: float, beta: float) -> np.ndarray:

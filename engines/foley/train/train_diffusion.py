@@ -34,10 +34,10 @@ VISUAL_DROPOUT = 0.3
 
 
 def train(per_material: int, steps: int, batch: int, width: int, depth: int, seed: int,
-          lr: float = 2e-3, log=print):
+          lr: float = 2e-3, patches: int = 200, log=print):
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    ds = fdata.make(per_material, fdata.TRAIN_SEED + seed)
+    ds = fdata.make(per_material, fdata.TRAIN_SEED + seed, patches)
     log(f"data: {len(ds)} preset vectors in {time.perf_counter() - t0:.1f} s")
     x_mean = ds.x0.mean(0)
     x_std = np.maximum(ds.x0.std(0), 0.05)
@@ -97,9 +97,11 @@ def main(argv=None) -> int:
     ap.add_argument("--manifest", type=Path, default=None,
                     help="manifest to update (default: the one beside --out when --out is in engines/models)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--patches", type=int, default=200, help="procedural patches per material for the visual condition")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    model, x_mean, x_std, x_min, x_max, info = train(a.per_material, a.steps, a.batch, a.width, a.depth, a.seed)
+    model, x_mean, x_std, x_min, x_max, info = train(a.per_material, a.steps, a.batch, a.width, a.depth, a.seed,
+                                                     patches=a.patches)
     config = {"vector_dim": VECTOR_DIM, "cond_dim": COND_DIM, "width": a.width, "depth": a.depth,
               "t_steps": T_STEPS, "schedule": "cosine s=0.008", "prediction": "epsilon", "loss": "L1",
               "sample_steps": DEFAULT_SAMPLE_STEPS, "materials": list(MATERIAL_NAMES),

@@ -1,0 +1,207 @@
+"""Foley adapter: impacts of the analysis timeline -> a Foley track of editable hits, and the
+renderer that voices Foley tracks sample-accurately.
+
+generate
+    One ``FoleyEvent`` per impact candidate, at the impact's (sub-frame) time. Strength is the
+    impact's strength, which grows with the velocity change at the reversal (v_in + v_out =
+    (1 + e) v_in for restitution e, so it follows the speed before the impact). The material is
+    ``settings.options["material"]`` when given, else proposed per hit by the visual classifier
+    from the impact region: a square of 25 % of the frame height around the moving object's
+    centre at the impact frame (the object and what it touches). Physics parameters are sampled
+    for all hits in one batched DDIM call, conditioned on material, size, strength and the
+    region's descriptor; each hit gets its own seed (round-robin variation) and keeps its
+    vector (``FoleyEvent.params``).
+
+render
+    Every event is synthesised on its own (its params, its edits, noise seed ``event.seed``) and
+    added at sample ``round(time_s * sr)``, panned by its x position; so editing one event
+    changes that event's audio only. Events whose material/size/strength/seed changed since
+    their params were made (``params_for``) are sampled afresh without the picture.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from studio.jobs import Job
+from studio.project import FoleyEvent, Project, Track, TrackKind, foley_signature
+
+PATCH_FRACTION = 0.25  # impact region side, as a fraction of the frame height
+PAN_WIDTH = 0.6  # event x = 0 / 1 pans to -0.6 / +0.6
+DEFAULT_SIZE = 0.5
+_CACHE_MAX = 1024
+_cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _engine():
+    from engines.foley import infer
+
+    return infer
+
+
+def impact_patches(video_path, impacts, frame_height: int = 144) -> list[np.ndarray]:
+    """The impact region of each impact: RGB uint8 squares cut from the frame at its time."""
+    from studio import media
+
+    if not impacts:
+        return []
+    frames = media.thumbnails(video_path, [i.time_s for i in impacts], height=frame_height)
+    out = []
+    for imp, fr in zip(impacts, frames):
+        img = fr.image
+        h, w = img.shape[:2]
+        half = max(2, int(round(PATCH_FRACTION * h / 2)))
+        cx = int(round(min(max(imp.x, 0.0), 1.0) * (w - 1)))
+        cy = int(round(min(max(imp.y, 0.0), 1.0) * (h - 1)))
+        x0, x1 = max(0, cx - half), min(w, cx + half)
+        y0, y1 = max(0, cy - half), min(h, cy + half)
+        out.append(np.ascontiguousarray(img[y0:y1, x0:x1]))
+    return out
+
+
+def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
+    from engines.foley.materials import material as material_spec
+    from engines.foley.visual import descriptors
+
+    job = Job.quiet(job)
+    infer = _engine()
+    forced = settings.options.get("material") if settings.options else None
+    if forced:
+        forced = material_spec(str(forced)).name  # unknown names: EngineError with the choices
+    impacts = list(timeline.impacts)
+    job.report(0.05, f"{len(impacts)} impacts")
+    visual = None
+    if impacts and project.video is not None:
+        patches = impact_patches(project.resolve(project.video.path), impacts)
+        visual = descriptors(patches)
+    job.report(0.4, "materials")
+    if forced:
+        materials = [forced] * len(impacts)
+    elif visual is not None:
+        probs = infer.classifier().probabilities(visual)
+        materials = [infer.MATERIAL_NAMES[i] for i in np.argmax(probs, 1)]
+    else:
+        materials = ["wood"] * len(impacts)
+    base = int(settings.seed) * 100_003
+    events = [FoleyEvent(time_s=float(i.time_s), x=float(i.x), y=float(i.y),
+                         strength=float(np.clip(i.strength, 0.0, 1.0)), material=m, size=DEFAULT_SIZE,
+                         seed=base + k) for k, (i, m) in enumerate(zip(impacts, materials))]
+    job.report(0.6, "sampling physics")
+    events = sample_events(events, visual)
+    job.report(1.0, "done")
+    return [Track("Foley", TrackKind.FOLEY, events=events, engine="foley",
+                  settings={"seed": int(settings.seed), "material": forced or "proposed"})]
+
+
+def sample_events(events: list[FoleyEvent], visual=None) -> list[FoleyEvent]:
+    """Events with freshly sampled ``params`` (batched), valid for their current signature."""
+    if not events:
+        return []
+    vecs = _engine().sampler().sample([e.material for e in events], [e.size for e in events],
+                                      [e.strength for e in events], [e.seed for e in events], visual)
+    return [dataclasses.replace(e, params=tuple(round(float(v), 5) for v in vec), params_for=foley_signature(e))
+            for e, vec in zip(events, vecs)]
+
+
+def with_material(track: Track, material: str, *, time_range: tuple[float, float] | None = None,
+                  box: tuple[float, float, float, float] | None = None) -> Track:
+    """The track with ``material`` on every event inside ``time_range`` (s) and ``box``
+    (x0, y0, x1, y1 in 0..1 of the frame); those events are re-sampled for it."""
+    from engines.foley.materials import material as material_spec
+
+    name = material_spec(material).name
+    chosen = [i for i, e in enumerate(track.events)
+              if (time_range is None or time_range[0] <= e.time_s < time_range[1])
+              and (box is None or (box[0] <= e.x <= box[2] and box[1] <= e.y <= box[3]))]
+    changed = sample_events([dataclasses.replace(track.events[i], material=name) for i in chosen])
+    events = list(track.events)
+    for i, e in zip(chosen, changed):
+        events[i] = e
+    return dataclasses.replace(track, events=events)
+
+
+def event_params(events: list[FoleyEvent]):
+    """ModalParams (before edits) of each event: its stored vector when still valid, else sampled."""
+    from engines.foley.params import unpack
+
+    out = [None] * len(events)
+    stale = []
+    for i, e in enumerate(events):
+        if e.params is not None and e.params_for == foley_signature(e):
+            out[i] = unpack(np.asarray(e.params, np.float32))
+        else:
+            stale.append(i)
+    if stale:
+        for i, e in zip(stale, sample_events([events[i] for i in stale])):
+            out[i] = unpack(np.asarray(e.params, np.float32))
+    return out
+
+
+def _edited(e: FoleyEvent, p):
+    from engines.foley.edits import edit
+
+    return edit(p, pitch_st=e.pitch_st, ring=e.ring, low_cut_hz=e.low_cut_hz,
+                brightness_db_per_oct=e.brightness, residual_db=e.residual_db)
+
+
+def _event_key(e: FoleyEvent, sr: int):
+    return (foley_signature(e), e.params if e.params_for == foley_signature(e) else None,
+            e.pitch_st, e.ring, e.low_cut_hz, e.brightness, e.residual_db, sr)
+
+
+def render_hits(events: list[FoleyEvent], sample_rate: int, n: int, job: Job | None = None) -> np.ndarray:
+    """(2, n) float32: every event at its sample, each from its own params, edits and seed."""
+    from engines.foley.dsp import natural_duration_s, synthesize
+    from studio.render import pan_gains
+
+    job = Job.quiet(job)
+    sr = int(sample_rate)
+    out = np.zeros((2, n), np.float32)
+    todo = []
+    for i, e in enumerate(events):
+        start = int(round(e.time_s * sr))
+        if start < n:
+            todo.append((i, e, start))
+    with _cache_lock:
+        cached = {i: _cache.get(_event_key(e, sr)) for i, e, _ in todo}
+    need = [i for i, _, _ in todo if cached[i] is None]
+    params = dict(zip(need, event_params([events[i] for i in need]))) if need else {}
+    for k, (i, e, start) in enumerate(todo):
+        y = cached[i]
+        if y is None:
+            p = _edited(e, params[i])
+            y = synthesize(p, sr, natural_duration_s(p, sr), seed=e.seed)
+            with _cache_lock:
+                _cache[_event_key(e, sr)] = y
+                while len(_cache) > _CACHE_MAX:
+                    _cache.popitem(last=False)
+        m = min(y.size, n - start)
+        lo = max(0, -start)
+        if m > lo:
+            gl, gr = pan_gains(float(np.clip((e.x - 0.5) * 2 * PAN_WIDTH, -1, 1)))
+            seg = y[lo:m]
+            out[0, start + lo:start + m] += np.float32(gl) * seg
+            out[1, start + lo:start + m] += np.float32(gr) * seg
+        if k % 64 == 0:
+            job.report(k / max(1, len(todo)))
+    job.report(1.0)
+    return out
+
+
+def render_track(track: Track, project: Project, sample_rate: int, job: Job | None = None) -> np.ndarray:
+    from studio.render import project_frames
+
+    n = project_frames(project, sample_rate)
+    if n is None:  # no video: until the last hit has rung out (8 s cap per hit)
+        n = int(round((max((e.time_s for e in track.events), default=0.0) + 8.0) * sample_rate))
+    return render_hits(list(track.events), sample_rate, n, job)
+
+
+def register() -> None:
+    from studio.render import register_track_renderer
+
+    register_track_renderer("foley", render_track)
