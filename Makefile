@@ -1,5 +1,5 @@
 # Two commands from a clean checkout:
-#   make test   set up (Debian packages, .venv, project + [dev,train,cluster]) and run every test headless
+#   make test   set up (Debian packages, .venv, project + its extras) and run every test headless
 #   make run    same set-up, then open the app on the bundled demo video (needs a display;
 #               without one it says so and prints the CLI analysis of the demo instead)
 VENV   ?= .venv
@@ -8,7 +8,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 DEMO   := studio/assets/demo.mp4
 
-.PHONY: setup test run bench demo screenshots clean
+.PHONY: setup test run bench demo screenshots package gpu clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile packaging/debian-deps.sh
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned to the CPU build on local disk, so the [train] range never pulls CUDA
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev,train,cluster]'
+	$(PIP) install -q -e '.[dev,train,cluster,package]'
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -35,6 +35,17 @@ run: $(STAMP)
 
 screenshots: $(STAMP)
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m ui.screenshots docs/screenshots
+
+# one-folder desktop bundle in dist/video-sound-studio/ (see packaging/README.md)
+package: $(STAMP)
+	$(VENV)/bin/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller packaging/studio.spec
+	dist/video-sound-studio/video-sound-studio --version
+
+# swap the CPU onnxruntime for onnxruntime-gpu (they must never be installed together)
+gpu: $(STAMP)
+	$(PIP) uninstall -y -q onnxruntime onnxruntime-gpu
+	$(PIP) install -q 'onnxruntime-gpu>=1.17'
+	$(PY) -m studio devices
 
 bench: $(STAMP)
 	$(PY) -m studio bench

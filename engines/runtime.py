@@ -129,3 +129,21 @@ def model_providers(models_dir: Path = MODELS_DIR) -> dict[str, str]:
         except ModelError as exc:
             out[name] = f"error: {exc}"
     return out
+
+
+def runtime_distributions() -> tuple[list[str], str | None]:
+    """The onnxruntime distributions installed, and a problem line when both the CPU and the GPU
+    build are (they share one import folder, so whichever was installed last wins file by file)."""
+    from importlib import metadata
+
+    found = []
+    for dist in ("onnxruntime", "onnxruntime-gpu"):
+        try:
+            found.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            pass
+    problem = None
+    if len(found) == 2:
+        problem = ("both onnxruntime and onnxruntime-gpu are installed; keep one: "
+                   "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu (or onnxruntime)")
+    return found, problem

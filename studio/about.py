@@ -10,7 +10,7 @@ def build_info(open_models: bool = True) -> dict:
     """Version, engines present, ONNX runtime and the provider each model runs on, soundfont."""
     import onnxruntime
 
-    from engines.runtime import model_providers, preferred_providers
+    from engines.runtime import model_providers, preferred_providers, runtime_distributions
     from studio.generate import available_engines
 
     info = {
@@ -18,6 +18,8 @@ def build_info(open_models: bool = True) -> dict:
         "python": platform.python_version(),
         "engines": available_engines(),
         "onnxruntime": onnxruntime.__version__,
+        "onnxruntime_distributions": runtime_distributions()[0],
+        "onnxruntime_problem": runtime_distributions()[1],
         "onnx_providers_available": preferred_providers(),
         "models": model_providers() if open_models else {},
     }

@@ -208,7 +208,10 @@ def _devices(args: argparse.Namespace) -> int:
     for problem in info["problems"]:
         print(f"note: {problem}")
     b = info["build"]
-    print(f"ONNX runtime {b['onnxruntime']}, providers: {', '.join(b['onnx_providers_available'])}")
+    print(f"ONNX runtime {', '.join(b['onnxruntime_distributions']) or b['onnxruntime']}, providers: "
+          f"{', '.join(b['onnx_providers_available'])}")
+    if b["onnxruntime_problem"]:
+        print(f"note: {b['onnxruntime_problem']}")
     for model, provider in b["models"].items():
         print(f"  {model:24s} {provider}")
     print(f"engines    {', '.join(b['engines']) or 'none'}")

@@ -61,3 +61,16 @@ def test_shipped_manifest_entries_are_intact():
     """Every model the package ships matches its manifest checksum."""
     for name in runtime.load_manifest():
         runtime.verify(runtime.model_info(name))
+
+
+def test_runtime_distributions_flag_a_mixed_cpu_and_gpu_install(monkeypatch):
+    from importlib import metadata
+
+    from engines.runtime import runtime_distributions
+
+    found, problem = runtime_distributions()
+    assert found and problem is None  # this environment has exactly one build
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda d: "1.20.0" if d == "onnxruntime-gpu" else real(d))
+    found, problem = runtime_distributions()
+    assert len(found) == 2 and "keep one" in problem
