@@ -8,9 +8,10 @@
 #   jackd2               JACK server + jack_midi_dump: real audio/MIDI I/O tests without hardware
 #   hydrogen-data        Hydrogen demo songs (GPL-2+): drum patterns for the rhythm engine's training
 #                        (smoke test); the full training also reads lmms-common (apt-get install it)
+#   libmysofa1           MIT KEMAR HRTF set (SOFA): the spatial teacher and its HRIR table, tests
 # As root it installs them; otherwise it prints the apt-get line to run and fails.
 set -euo pipefail
-packages=(libfluidsynth3 fluidsynth fluid-soundfont-gm timgm6mb-soundfont libportaudio2 jackd2 hydrogen-data)
+packages=(libfluidsynth3 fluidsynth fluid-soundfont-gm timgm6mb-soundfont libportaudio2 jackd2 hydrogen-data libmysofa1)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
