@@ -244,6 +244,25 @@ def _play(args: argparse.Namespace) -> int:
     return 0
 
 
+def _live(args: argparse.Namespace) -> int:
+    from studio.live import LiveSettings, run_live
+    from studio.transport.midi import MidiPort
+
+    settings = LiveSettings(bpm=args.bpm, style=args.style, seed=args.seed, key=args.key,
+                            warmup_s=args.warmup, max_seconds=args.seconds, music=not args.drums_only)
+    port = None if args.no_midi else MidiPort(port=args.midi_port)
+    try:
+        with ProgressBar("live", not args.quiet) as job:
+            report = run_live(args.source, settings, port=port, record_path=args.record, job=job)
+    finally:
+        if port is not None:
+            port.close()
+    print(json.dumps(report.summary()))
+    if args.record:
+        print(f"wrote {args.record}", file=sys.stderr)
+    return 0
+
+
 def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rhythm", action="store_true", help="MIDI drums and parts from the visual rhythm")
     p.add_argument("--foley", action="store_true", help="impact sounds for collisions")
@@ -326,6 +345,20 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--start", type=float, default=0.0, metavar="S")
     pl.add_argument("--end", type=float, metavar="S")
     pl.set_defaults(func=_play)
+
+    lv = sub.add_parser("live", help="drums and parts from a playing video or a camera, to a MIDI port")
+    lv.add_argument("source", help="a video file, /dev/videoN, an RTSP/HTTP URL, or - for a stream on stdin")
+    lv.add_argument("--midi-port", metavar="NAME", help="existing MIDI port (default: virtual port 'Studio')")
+    lv.add_argument("--no-midi", action="store_true", help="generate (and --record) without sending MIDI")
+    lv.add_argument("--bpm", type=float, help="fixed tempo (default: from the first seconds of motion)")
+    lv.add_argument("--style", default="rock", help="rock, funk, hip-hop, electronic, latin or jazz")
+    lv.add_argument("--key", help="key of bass and keys, e.g. Am or E")
+    lv.add_argument("--seed", type=int, default=0)
+    lv.add_argument("--warmup", type=float, default=4.0, metavar="S", help="seconds of motion that set the tempo")
+    lv.add_argument("--seconds", type=float, metavar="S", help="stop after this much of the source")
+    lv.add_argument("--drums-only", action="store_true", help="no bass and keys")
+    lv.add_argument("--record", metavar="FILE", help="also write what was played as a MIDI file")
+    lv.set_defaults(func=_live)
 
     b = sub.add_parser("bench", help="run benchmarks; one JSON object per line on stdout")
     b.add_argument("names", nargs="*", metavar="NAME")

@@ -1,0 +1,397 @@
+"""``studio live SOURCE``: drums, bass and keys from what a video or a camera shows, as it plays.
+
+Pipeline (no Qt; threads: the caller's loop decodes and generates, a sender thread times MIDI)::
+
+    frames (PyAV) -> gray, small -> Farneback flow -> directogram flux per frame (the analysis's
+    features, computed one frame at a time) -> per-16th activation of a bar -> rhythm engine
+    ``next_bar`` -> notes -> MIDI port at their wall-clock times (and a recording)
+
+Two ways of being "live":
+
+* **look-ahead** (a file): decoding runs up to ``lookahead_bars`` ahead of the playhead, so each
+  bar is generated from its *own* pictures before it is heard: drums land on the motion they
+  follow, as in offline generation, and the engine runs one bar ahead of playback.
+* **causal** (a camera ``/dev/videoN``, an RTSP/HTTP URL, or ``-`` for a pipe on stdin): the
+  future is not there, so bar k+1 is generated from the window that ends ``lead_s`` before bar
+  k+1 starts; a visual accent is answered on the same step one bar later (the groove follows the
+  picture with one bar of musical latency, as a drummer following a dancer does).
+
+Tempo: ``bpm`` when given, else estimated from the first ``warmup_s`` of the onset envelope
+(autocorrelation + beat tracking, as in studio.analysis); the bar grid starts on the first
+tracked beat after the warm-up. Measured and returned: per bar the processing latency (its last
+frame decoded -> its notes queued) and the slack before its first step (negative = late), per
+note the send timing error, and the frame-to-feature time.
+"""
+from __future__ import annotations
+
+import heapq
+import sys
+from dataclasses import replace
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from studio.errors import DeviceError, MediaError, StudioError
+from studio.jobs import Job
+
+PART_CHANNELS = {"drums": 9, "bass": 1, "keys": 0}
+START_MARGIN_S = 0.1  # look-ahead: the first bar plays this long after it is generated
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    bpm: float | None = None
+    style: str = "rock"
+    seed: int = 0
+    key: str | None = None
+    beats_per_bar: int = 4
+    warmup_s: float = 4.0
+    lead_s: float = 0.15  # causal mode: a bar's window closes this long before it is played
+    lookahead_bars: float = 1.5  # look-ahead mode: how far decoding may run ahead of playback
+    max_seconds: float | None = None
+    bass_program: int = 33
+    keys_program: int = 0
+    music: bool = True  # bass + keys besides the drums
+
+
+@dataclass
+class LiveReport:
+    source: str
+    mode: str
+    tempo_bpm: float = 0.0
+    first_bar_s: float = 0.0  # media time of bar 1's downbeat
+    bars: int = 0
+    notes_sent: int = 0
+    late_bars: int = 0
+    media_s: float = 0.0
+    bar_latency_ms: list[float] = field(default_factory=list)  # last frame of the bar -> notes queued
+    bar_slack_ms: list[float] = field(default_factory=list)  # notes queued -> the bar's first step
+    send_error_ms: list[float] = field(default_factory=list)  # actual - scheduled send time
+    frame_ms: list[float] = field(default_factory=list)  # decode + flow + flux per frame
+    error: str | None = None
+
+    def summary(self) -> dict:
+        def pct(xs, q):
+            return round(float(np.percentile(xs, q)), 3) if xs else None
+
+        return {
+            "source": self.source, "mode": self.mode, "tempo_bpm": round(self.tempo_bpm, 2),
+            "first_bar_s": round(self.first_bar_s, 3), "bars": self.bars,
+            "notes_sent": self.notes_sent, "late_bars": self.late_bars, "media_s": round(self.media_s, 3),
+            "bar_latency_p50_ms": pct(self.bar_latency_ms, 50), "bar_latency_p99_ms": pct(self.bar_latency_ms, 99),
+            "bar_slack_min_ms": round(min(self.bar_slack_ms), 3) if self.bar_slack_ms else None,
+            "midi_send_error_p50_ms": pct(self.send_error_ms, 50),
+            "midi_send_error_p99_ms": pct(self.send_error_ms, 99),
+            "frame_p99_ms": pct(self.frame_ms, 99),
+            "input_to_midi_latency": ("none: each bar is generated from its own frames before it plays"
+                                      if self.mode == "look-ahead" else
+                                      "one bar (a visual accent is answered on the same step of the next bar)"),
+            "error": self.error,
+        }
+
+
+# -- sources -------------------------------------------------------------------------------------
+def is_live_source(source: str) -> bool:
+    s = str(source)
+    return s == "-" or s.startswith(("/dev/video", "pipe:")) or "://" in s
+
+
+def open_source(source: str):
+    """(container, video stream) for a file, ``/dev/videoN`` (V4L2), a URL, or ``-`` (stdin)."""
+    import av
+
+    s = str(source)
+    try:
+        if s == "-" or s == "pipe:":
+            container = av.open(sys.stdin.buffer, "r")
+        elif s.startswith("/dev/video"):
+            container = av.open(s, "r", format="v4l2")
+        else:
+            if "://" not in s and not Path(s).is_file():
+                raise MediaError(f"{s} does not exist; give a video file, /dev/videoN, a URL or - for stdin")
+            container = av.open(s, "r", timeout=10.0)
+    except MediaError:
+        raise
+    except Exception as exc:  # PyAV raises per-errno classes; the user needs one line
+        raise MediaError(f"cannot open {s}: {exc}") from None
+    if not container.streams.video:
+        container.close()
+        raise MediaError(f"{s} has no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return container, stream
+
+
+# -- features ------------------------------------------------------------------------------------
+class OnsetTracker:
+    """Directogram flux of each new frame (the analysis's motion features, one frame at a time)."""
+
+    def __init__(self, frame_size: tuple[int, int]) -> None:
+        from studio.analysis.motion import MotionAnalyzer, flow_size
+        from studio.analysis.timeline import AnalysisParams
+
+        self.params = AnalysisParams()
+        self.size = flow_size(frame_size, self.params.flow_max_side)
+        self.motion = MotionAnalyzer(self.params, self.size)
+        self._prev_dirs: np.ndarray | None = None
+        self.times: list[float] = []
+        self.flux: list[float] = []
+
+    def add(self, t: float, gray: np.ndarray) -> None:
+        n = len(self.motion.pairs)
+        self.motion.add(t, gray)
+        if len(self.motion.pairs) == n:
+            return
+        pair = self.motion.pairs.pop()  # keep memory flat on endless streams
+        if self._prev_dirs is not None:
+            self.times.append(pair.t0)
+            self.flux.append(float(np.maximum(0.0, pair.directions - self._prev_dirs).sum()))
+        self._prev_dirs = pair.directions
+
+    def window(self, t0: float, t1: float) -> np.ndarray:
+        t = np.asarray(self.times)
+        lo, hi = np.searchsorted(t, t0), np.searchsorted(t, t1)
+        return np.asarray(self.flux[lo:hi])
+
+    def activation(self, step_starts: np.ndarray, step_s: float) -> np.ndarray:
+        """Per step: the strongest flux in it, over a robust recent level (0..1)."""
+        t = np.asarray(self.times)
+        f = np.asarray(self.flux)
+        recent = f[t >= step_starts[0] - 16 * step_s * 8] if len(f) else f
+        norm = float(np.percentile(recent, 95)) if len(recent) else 0.0
+        out = np.zeros(len(step_starts), np.float32)
+        if norm <= 1e-9:
+            return out
+        for i, s in enumerate(step_starts):
+            w = f[(t >= s - 0.5 * step_s) & (t < s + 0.5 * step_s)]  # a step owns the flux around it
+            out[i] = min(1.0, float(w.max()) / norm) if len(w) else 0.0
+        return out
+
+    def tempo_and_anchor(self, t_end: float, bpm: float | None, first: bool) -> tuple[float, float]:
+        """Tempo (BPM) and the beat to start bars from, from the flux so far: the first tracked
+        beat (``first``, when those frames are still ahead of playback) or the first after ``t_end``."""
+        from studio.analysis.beats import estimate_tempo, track_beats
+        from studio.analysis.onsets import onset_envelope
+
+        rate = self.params.rate_hz
+        grid = np.arange(0.0, t_end, 1.0 / rate)
+        env = onset_envelope(np.asarray(self.flux), np.asarray(self.times), grid, rate, self.params.onset_smooth_s)
+        tempo = float(bpm) if bpm else estimate_tempo(env, rate, self.params) or 120.0
+        beats = track_beats(env, rate, tempo) if env.any() else np.array([])
+        period = 60.0 / tempo
+        if first and len(beats):
+            return tempo, float(beats[0])
+        anchor = float(beats[-1]) if len(beats) else t_end
+        while anchor < t_end:  # the first beat after the warm-up
+            anchor += period
+        return tempo, anchor
+
+
+# -- MIDI out ------------------------------------------------------------------------------------
+class TimedSender:
+    """A thread that sends queued MIDI messages at their wall-clock (perf_counter) times."""
+
+    def __init__(self, port, report: LiveReport) -> None:
+        self.port, self.report = port, report
+        self._heap: list[tuple[float, int, list[int], bool]] = []
+        self._cv = threading.Condition()
+        self._n = 0
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="live-midi")
+        self._thread.start()
+
+    def put(self, when: float, msg: list[int], is_note_on: bool = False) -> None:
+        with self._cv:
+            heapq.heappush(self._heap, (when, self._n, msg, is_note_on))
+            self._n += 1
+            self._cv.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._stop and not self._heap:
+                    self._cv.wait()
+                if self._stop and not self._heap:
+                    return
+                when, _, msg, on = self._heap[0]
+                wait = when - time.perf_counter()
+                if wait > 0.002:
+                    self._cv.wait(wait - 0.0015)  # coarse, then spin the last moment
+                    continue
+                heapq.heappop(self._heap)
+            while time.perf_counter() < when:
+                pass
+            sent_at = time.perf_counter()
+            if self.port is None or self.port.send(msg):
+                if on:
+                    self.report.notes_sent += 1
+                    self.report.send_error_ms.append((sent_at - when) * 1e3)
+
+    def close(self, drain: bool = True) -> None:
+        with self._cv:
+            if not drain:
+                self._heap.clear()
+            self._stop = True
+            self._cv.notify()
+        self._thread.join(timeout=60)
+
+
+class _NullPort:
+    label = "none"
+
+    def send(self, msg) -> bool:
+        return True
+
+    def check(self):
+        return None
+
+    def all_notes_off(self, channels=range(16)) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# -- the session ---------------------------------------------------------------------------------
+def run_live(source: str, settings: LiveSettings = LiveSettings(), *, port=None, record_path=None,
+             job: Job | None = None, engine=None) -> LiveReport:
+    """Run until the source ends, ``settings.max_seconds`` of media, or ``job.cancel()``."""
+    import av
+
+    from engines.rhythm import RhythmEngine
+
+    job = Job.quiet(job)
+    live = is_live_source(source)
+    report = LiveReport(str(source), "causal" if live else "look-ahead")
+    container, stream = open_source(source)
+    engine = engine or RhythmEngine()
+    try:
+        state = engine.start(style=settings.style, seed=settings.seed, key=settings.key,
+                             music=settings.music)
+    except ValueError as exc:
+        container.close()
+        raise StudioError(str(exc)) from None
+    try:  # open the engine's sessions now, so the first bar is not late by their loading time
+        engine.next_bar(state, np.zeros(16, np.float32))
+    except Exception:
+        container.close()
+        raise
+    port = port if port is not None else _NullPort()
+    for part, ch in PART_CHANNELS.items():
+        if part != "drums":
+            port.send([0xC0 | ch, settings.bass_program if part == "bass" else settings.keys_program])
+    sender = TimedSender(port, report)
+    recorded: list = []
+    tracker: OnsetTracker | None = None
+    media0: float | None = None
+    wall0: float | None = None  # wall time of media time 0 (set when playback starts)
+    tempo = bar_start = step_s = bar_s = None
+    last_t = 0.0
+    try:
+        frames = container.decode(stream)
+        while True:
+            job.check_cancelled()
+            t_frame = time.perf_counter()
+            try:
+                frame = next(frames)
+            except (StopIteration, KeyboardInterrupt):  # Ctrl+C ends a camera session like its end
+                break
+            except av.error.FFmpegError as exc:
+                if live:
+                    raise MediaError(f"the stream {source} failed: {exc}") from None
+                break  # a damaged tail of a file ends the session like its end
+            t = frame.time if frame.time is not None else last_t + 1 / 30
+            media0 = t if media0 is None else media0
+            t -= media0
+            last_t = t
+            if settings.max_seconds is not None and t > settings.max_seconds:
+                break
+            gray = frame.to_ndarray(format="gray")
+            if tracker is None:
+                tracker = OnsetTracker((gray.shape[1], gray.shape[0]))
+            tracker.add(t, gray)
+            report.frame_ms.append((time.perf_counter() - t_frame) * 1e3)
+            report.media_s = t
+            if live and wall0 is None:
+                wall0 = time.perf_counter() - t  # the camera's clock is the playhead
+            if tempo is None:
+                if t < settings.warmup_s:
+                    continue
+                tempo, bar_start = tracker.tempo_and_anchor(t, settings.bpm, first=not live)
+                report.tempo_bpm = tempo
+                first_bar = report.first_bar_s = bar_start
+                step_s = 15.0 / tempo
+                bar_s = step_s * 4 * settings.beats_per_bar
+            # a bar is ready when its window is covered by frames
+            while True:
+                window_end = bar_start + bar_s - (settings.lead_s if live else 0.0)
+                window_start = window_end - bar_s
+                if t < window_end:
+                    break
+                t_bar = time.perf_counter()
+                steps = window_start + step_s * np.arange(4 * settings.beats_per_bar)
+                act = tracker.activation(steps, step_s)
+                state = replace(state, tempo_bpm=tempo, next_start_s=bar_start)
+                notes, state = engine.next_bar(state, act)
+                queued = time.perf_counter()
+                if wall0 is None:  # look-ahead: playback starts once the first bar is ready
+                    wall0 = queued + START_MARGIN_S - bar_start
+                # the frame that completed the window (decode + features), then activation + engine
+                report.bar_latency_ms.append(report.frame_ms[-1] + (queued - t_bar) * 1e3)
+                slack = wall0 + bar_start - queued
+                report.bar_slack_ms.append(slack * 1e3)
+                report.late_bars += slack < 0
+                for n in notes:
+                    ch = PART_CHANNELS.get(n.part, 0)
+                    on = wall0 + n.start_s
+                    sender.put(on, [0x90 | ch, n.pitch, n.velocity], True)
+                    sender.put(on + n.dur_s, [0x80 | ch, n.pitch, 0])
+                    recorded.append((n, ch))
+                report.bars += 1
+                job.report(0.0 if settings.max_seconds is None else min(1.0, t / settings.max_seconds),
+                           f"bar {report.bars} at {tempo:.1f} BPM")
+                bar_start += bar_s
+                err = port.check()
+                if err:
+                    report.error = err
+            if not live and wall0 is not None:
+                ahead = (wall0 + t) - time.perf_counter()  # how far decoding is ahead of playback
+                if ahead > settings.lookahead_bars * bar_s:
+                    time.sleep(ahead - settings.lookahead_bars * bar_s)
+        sender.close(drain=True)
+    except BaseException:
+        sender.close(drain=False)
+        raise
+    finally:
+        container.close()
+        port.all_notes_off(PART_CHANNELS.values())
+    if tempo is None:
+        raise MediaError(f"{source} ended after {last_t:.1f} s, before the {settings.warmup_s:g} s warm-up "
+                         "that sets the tempo; use a longer source or a shorter --warmup")
+    if record_path is not None:
+        _record(record_path, recorded, tempo, first_bar, settings)
+    return report
+
+
+def _record(path, recorded, tempo: float, first_bar_s: float, settings: LiveSettings) -> None:
+    """The session as a Standard MIDI File (one track per part)."""
+    from export import smf
+    from studio.music import Note, TempoMap
+
+    parts = {}
+    for n, ch in recorded:
+        parts.setdefault(n.part, []).append(Note(n.start_s, n.dur_s, n.pitch, n.velocity, ch))
+    programs = {"drums": 0, "bass": settings.bass_program, "keys": settings.keys_program}
+    built = [smf.Part(name.capitalize(), notes, programs[name], drums=name == "drums", channel=PART_CHANNELS[name])
+             for name, notes in parts.items()]
+    mid = smf.build_midi(built, TempoMap.constant(tempo, first_bar_s, settings.beats_per_bar))
+    import io
+
+    from studio.fsutil import write_bytes_atomic
+
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    write_bytes_atomic(path, buf.getvalue())
