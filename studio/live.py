@@ -55,6 +55,7 @@ class LiveSettings:
     bass_program: int = 33
     keys_program: int = 0
     music: bool = True  # bass + keys besides the drums
+    causal: bool | None = None  # None: causal for cameras/URLs/pipes, look-ahead for files
 
 
 @dataclass
@@ -264,7 +265,7 @@ def run_live(source: str, settings: LiveSettings = LiveSettings(), *, port=None,
     from engines.rhythm import RhythmEngine
 
     job = Job.quiet(job)
-    live = is_live_source(source)
+    live = is_live_source(source) if settings.causal is None else settings.causal
     report = LiveReport(str(source), "causal" if live else "look-ahead")
     container, stream = open_source(source)
     engine = engine or RhythmEngine()
@@ -317,6 +318,10 @@ def run_live(source: str, settings: LiveSettings = LiveSettings(), *, port=None,
             report.media_s = t
             if live and wall0 is None:
                 wall0 = time.perf_counter() - t  # the camera's clock is the playhead
+            if live and not is_live_source(source):  # a file run as if it were a camera: real time
+                ahead = (wall0 + t) - time.perf_counter()
+                if ahead > 0:
+                    time.sleep(ahead)
             if tempo is None:
                 if t < settings.warmup_s:
                     continue
