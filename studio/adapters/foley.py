@@ -193,8 +193,15 @@ def render_hits(events: list[FoleyEvent], sample_rate: int, n: int, job: Job | N
 
 
 def render_track(track: Track, project: Project, sample_rate: int, job: Job | None = None) -> np.ndarray:
+    from studio.errors import StudioError
     from studio.render import project_frames
 
+    if track.engine not in (None, "", "foley"):
+        # registered under "foley", which is also the FOLEY kind's fallback: tracks made by
+        # another Foley engine must not be voiced by this one
+        raise StudioError(f"track '{track.name}' needs the '{track.engine}' engine to render, and no "
+                          "renderer is registered for it; install/enable that engine or render the "
+                          "track to audio first")
     n = project_frames(project, sample_rate)
     if n is None:  # no video: until the last hit has rung out (8 s cap per hit)
         n = int(round((max((e.time_s for e in track.events), default=0.0) + 8.0) * sample_rate))
