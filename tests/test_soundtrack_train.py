@@ -1,0 +1,40 @@
+"""Soundtrack training smoke run: a few steps on a few corpus pieces into a temporary folder."""
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("music21")
+
+
+def test_training_smoke_run_exports_a_working_model_and_leaves_the_shipped_one(tmp_path):
+    from engines.runtime import MODELS_DIR, clear_cache, sha256_of
+    from engines.soundtrack.infer import SoundtrackModel
+    from engines.soundtrack.sampler import DecodeSettings
+    from engines.soundtrack.train import train
+
+    shipped = sha256_of(MODELS_DIR / "soundtrack.onnx")
+    shipped_manifest = (MODELS_DIR / "manifest.json").read_text()
+    out = tmp_path / "models"
+    report = train.main(["--out", str(out), "--steps", "3", "--pieces", "6", "--batch", "8"])
+    assert report["train_steps"] == 3 and report["onnx_max_abs_diff"] < 1e-3
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest) == {"soundtrack", "soundtrack_embed"}
+    assert manifest["soundtrack"]["inputs"] == ["tokens", "visual", "style", "vis_keep"]
+    assert (out / "soundtrack.onnx").stat().st_size < 20e6
+    model = SoundtrackModel(models_dir=out)
+    assert model.metadata["engine"] == "soundtrack" and json.loads(model.metadata["levels"])[3] == "drums"
+    g = model.generate(np.zeros((16, model.n_features), np.float32), "rock", DecodeSettings(steps=2))
+    assert g.shape == (64, 4)
+    assert sha256_of(MODELS_DIR / "soundtrack.onnx") == shipped
+    assert (MODELS_DIR / "manifest.json").read_text() == shipped_manifest
+    clear_cache()
+
+
+def test_masking_ratio_is_a_truncated_gaussian():
+    from engines.soundtrack.train.train import mask_ratio
+
+    r = mask_ratio(np.random.default_rng(0), 20000)
+    assert r.min() >= 0.5 and r.max() <= 1.0
+    assert 0.55 < np.median(r) < 0.75  # mass piles up near the 0.55 mode, tail to 1
