@@ -16,6 +16,7 @@ Frames are placed so that full variance is reached at sample 0 (the contact tran
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -94,6 +95,18 @@ def _noise_frame(sample_rate: int) -> int:
     return int(2 ** np.round(np.log2(sample_rate * 0.02)))  # ~20 ms (1024 at 44.1/48 kHz)
 
 
+@functools.lru_cache(maxsize=8)
+def _noise_tables(sample_rate: int):
+    """Per-rate constants of ``band_noise``: frame length, bin frequencies, band PSDs, window."""
+    N = _noise_frame(sample_rate)
+    fk = np.fft.rfftfreq(N, 1.0 / sample_rate)
+    win = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N) / N)).astype(np.float32)
+    tables = (fk, band_psd(fk), win)
+    for a in tables:
+        a.setflags(write=False)
+    return (N, *tables)
+
+
 def band_noise(band_levels_db, band_decays_dbps, sample_rate: int, n_samples: int,
                rng: np.random.Generator) -> np.ndarray:
     """Residual: sum over bands of independent band-shaped Gaussian noises with RMS
@@ -102,11 +115,10 @@ def band_noise(band_levels_db, band_decays_dbps, sample_rate: int, n_samples: in
     on = lv > SILENT_DB
     if n_samples <= 0 or not np.any(on):
         return np.zeros(max(n_samples, 0), np.float32)
-    N = _noise_frame(sample_rate)
+    N, fk, psd_all, win = _noise_tables(int(sample_rate))
     H = N // 2
     F = -(-n_samples // H) + 1
-    fk = np.fft.rfftfreq(N, 1.0 / sample_rate)
-    psd = band_psd(fk)[on]  # (B', bins)
+    psd = psd_all[on]  # (B', bins)
     t = np.arange(F) * (H / sample_rate)  # frame f is centred on sample f*H
     pw = 10.0 ** ((lv[on][None, :] - np.asarray(band_decays_dbps)[on][None, :] * t[:, None]) / 10.0)
     gain = np.sqrt((N * sample_rate / 4.0) * (pw @ psd)).astype(np.float32)  # (F, bins)
@@ -120,7 +132,6 @@ def band_noise(band_levels_db, band_decays_dbps, sample_rate: int, n_samples: in
     spec[:, 0] = spec[:, 0].real * np.sqrt(2.0)  # DC and Nyquist bins are real
     if N % 2 == 0:
         spec[:, -1] = spec[:, -1].real * np.sqrt(2.0)
-    win = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N) / N)).astype(np.float32)
     frames = sfft.irfft(spec, n=N, axis=1).astype(np.float32, copy=False) * win
     out = np.zeros((F + 1, H), np.float32)  # block j covers samples (j-1)H .. jH
     out[:-1] += frames[:, :H]

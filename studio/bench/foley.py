@@ -1,7 +1,7 @@
 """Benchmark: 100 Foley hits sampled by the diffusion model and rendered, against the DSP presets.
 
 The same 100 hits (all nine materials in turn, sizes and strengths from a fixed seed, distinct
-seeds, spread over a 60 s timeline at 48 kHz) are made in the same run, best of three
+seeds, spread over a 60 s timeline at 48 kHz) are made in the same run, best of five
 interleaved rounds:
 
 * model path: one batched DDIM call of the parameter denoiser (8 steps, ONNX, CPU) for all
@@ -23,7 +23,7 @@ from studio.jobs import Job
 N_HITS = 100
 SR = 48_000
 TIMELINE_S = 60.0
-ROUNDS = 3
+ROUNDS = 5
 TARGET_MS = 2.0
 
 
