@@ -12,7 +12,8 @@ diatonic chords.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -72,17 +73,19 @@ def velocity_midi(v: float) -> int:
 
 def sample(logits: np.ndarray, allowed: np.ndarray, rng: np.random.Generator, temperature: float,
            top_k: int) -> int:
-    """One token from masked logits (temperature <= 0: greedy)."""
-    z = np.where(allowed, logits.astype(np.float64), -np.inf)
-    if temperature <= 0 or not np.isfinite(z).any():
-        return int(np.argmax(z))
-    z = z / temperature
-    if 0 < top_k < np.isfinite(z).sum():
-        kth = np.partition(z, -top_k)[-top_k]
-        z = np.where(z >= kth, z, -np.inf)
-    p = np.exp(z - z.max())
-    p /= p.sum()
-    return int(rng.choice(len(p), p=p))
+    """One token from masked logits: temperature, then the top k (temperature <= 0: greedy)."""
+    idx = np.flatnonzero(allowed)
+    if len(idx) == 0:
+        return int(np.argmax(logits))
+    z = logits[idx].astype(np.float64)
+    if temperature <= 0 or len(idx) == 1:
+        return int(idx[np.argmax(z)])
+    if 0 < top_k < len(idx):
+        keep = np.argpartition(z, -top_k)[-top_k:]
+        idx, z = idx[keep], z[keep]
+    p = np.exp((z - z.max()) / temperature)
+    c = np.cumsum(p)
+    return int(idx[min(len(idx) - 1, int(np.searchsorted(c, rng.random() * c[-1], side="right")))])
 
 
 def _src_drums(act: np.ndarray) -> np.ndarray:
@@ -96,7 +99,7 @@ class RhythmEngine:
     def __init__(self, models_dir=None, cpu_only: bool = True):
         self._kw = {"cpu_only": cpu_only}
         if models_dir is not None:
-            self._kw["models_dir"] = models_dir
+            self._kw["models_dir"] = Path(models_dir)
         self._s = _Sessions(self._kw)
 
     def load(self) -> "RhythmEngine":
@@ -170,14 +173,11 @@ class RhythmEngine:
         dec = self._s["drum2music_decoder"]
         rng = self._rng(state, state.bar_index, 1)
         toks = [V.M_BOS]
-        scale = set(V.SCALE_PCS[state.mode])
         chords_ok = [V.chord_token(r, m) for r, m in V.DIATONIC[state.mode]]
-        kinds = np.array([V.kind(i) for i in range(V.M_VOCAB)])
-        ids = np.arange(V.M_VOCAB)
-        pitch_of = np.full(V.M_VOCAB, -1)
-        pitch_of[V.M_BASS0:V.M_KEYS0] = np.arange(V.BASS_LO, V.BASS_HI + 1)
-        pitch_of[V.M_KEYS0:V.M_DUR0] = np.arange(V.KEYS_LO, V.KEYS_HI + 1)
-        in_scale = np.array([p >= 0 and (p % 12) in scale for p in pitch_of])
+        kinds, ids, pitch_of = _KINDS, _IDS, _PITCH_OF
+        in_scale = _IN_SCALE[state.mode]
+        keys_ok, bass_ok = (kinds == "keys") & in_scale, (kinds == "bass") & in_scale
+        is_pos, is_dur = kinds == "pos", kinds == "dur"
         pos, last_kind, last_keys, n_at_pos, bass_at_pos = -1, "bos", -1, 0, False
         while len(toks) < V.M_MAXLEN:
             logits = dec.run(None, {"tokens": np.array([toks], np.int64), "memory": mem})[0][0, -1]
@@ -191,14 +191,13 @@ class RhythmEngine:
             elif last_kind in ("chord", "dur"):
                 allowed[V.M_EOS] = True
                 if not near_end:
-                    allowed[(kinds == "pos") & (ids - V.M_POS0 > pos)] = True
+                    allowed[is_pos & (ids - V.M_POS0 > pos)] = True
                     if last_kind == "dur" and n_at_pos < 4:
-                        allowed[(kinds == "keys") & (pitch_of > last_keys) & in_scale] = True
+                        allowed[keys_ok & (pitch_of > last_keys)] = True
             elif last_kind == "pos":
-                allowed[(kinds == "keys") & in_scale] = True
-                allowed[(kinds == "bass") & in_scale] = True
+                allowed[keys_ok | bass_ok] = True
             elif last_kind in ("bass", "keys"):
-                allowed[(kinds == "dur") & (ids - V.M_DUR0 + 1 <= V.STEPS - pos)] = True
+                allowed[is_dur & (ids - V.M_DUR0 + 1 <= V.STEPS - pos)] = True
             tok = sample(logits, allowed, rng, state.temperature, state.top_k)
             toks.append(tok)
             k = kinds[tok]
@@ -262,7 +261,7 @@ class RhythmEngine:
             hits = np.zeros_like(hits)
         for s in bar.cut_steps:  # a scene cut: crash (and kick) on its step
             hits[7, s] = hits[0, s] = 1.0
-            vel[7, s] = max(vel[7, s], 0.9)
+            vel[7, s] = 0.6  # a soft crash: a loud one masks the next bar's onsets
             vel[0, s] = max(vel[0, s], 0.85)
             off[7, s] = off[0, s] = 0.0
         for v, s in zip(*np.nonzero(hits)):
@@ -302,13 +301,41 @@ class RhythmEngine:
         return out
 
 
+_KINDS = np.array([V.kind(i) for i in range(V.M_VOCAB)])
+_IDS = np.arange(V.M_VOCAB)
+_PITCH_OF = np.full(V.M_VOCAB, -1)
+_PITCH_OF[V.M_BASS0:V.M_KEYS0] = np.arange(V.BASS_LO, V.BASS_HI + 1)
+_PITCH_OF[V.M_KEYS0:V.M_DUR0] = np.arange(V.KEYS_LO, V.KEYS_HI + 1)
+_IN_SCALE = {m: np.array([p >= 0 and (p % 12) in V.SCALE_PCS[m] for p in _PITCH_OF]) for m in (0, 1)}
+
+
 class _Sessions(dict):
     def __init__(self, kw):
         super().__init__()
         self.kw = kw
 
     def __missing__(self, name):
-        sess = runtime.session(name, **self.kw)
+        """Like engines.runtime.session (manifest, checksum, input names), but single-threaded:
+        these graphs are tiny and called hundreds of times per bar, where a spinning intra-op
+        thread pool only adds latency (and jitter on a busy machine)."""
+        import onnxruntime as ort
+
+        from engines.errors import ModelError
+
+        info = runtime.model_info(name, self.kw.get("models_dir", runtime.MODELS_DIR))
+        runtime.verify(info)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            sess = ort.InferenceSession(str(info.path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"model {name} ({info.path.name}) cannot be loaded: {exc}") from None
+        names = tuple(i.name for i in sess.get_inputs())
+        if info.inputs and names != info.inputs:
+            raise ModelError(f"model {name} has inputs {names}, the manifest expects {info.inputs}")
         self[name] = sess
         return sess
 

@@ -5,7 +5,8 @@ Input is any object with the fields of ``studio.analysis.AnalysisTimeline`` that
 downbeat_times_s, cuts_s``); the engine does not import studio.
 
 Grid
-    * follow (default): the visual beats; gaps longer than 1.5 median beats are filled, the grid
+    * follow (default): the visual beats, smoothed by a local robust line fit (+-6 beats; takes
+      out frame jitter and stray beats); gaps longer than 1.5 median beats are filled, the grid
       is extended to the end of the video with the last beat period. Bar 1 starts at the first
       visual downbeat (the first visual beat when no downbeats were found); earlier beats are a
       pickup bar.
@@ -75,6 +76,31 @@ def _fill_gaps(beats: np.ndarray) -> np.ndarray:
     return np.asarray(out, float)
 
 
+def smooth_beats(beats: np.ndarray, half: int = 6, outlier: float = 0.05) -> np.ndarray:
+    """Local robust linear fit of beat time against beat number (+-``half`` beats): removes
+    the frame-quantisation jitter of tracked beats and pulls stray ones (e.g. a first beat
+    found early) onto the grid of their neighbours; beats off by more than ``outlier`` beats
+    get no weight in their neighbours' fits."""
+    n = len(beats)
+    if n < 4:
+        return beats
+    k = np.arange(n, dtype=float)
+    out = beats.copy()
+    for i in range(n):
+        lo, hi = max(0, i - half), min(n, i + half + 1)
+        kk, bb = k[lo:hi], beats[lo:hi]
+        w = np.ones(len(kk))
+        for _ in range(3):
+            a = np.stack([np.ones(len(kk)), kk], 1) * w[:, None]
+            c0, c1 = np.linalg.lstsq(a, bb * w, rcond=None)[0]
+            new_w = (np.abs(bb - (c0 + c1 * kk)) < outlier * c1).astype(float)
+            if new_w.sum() < 3:
+                break
+            w = new_w
+        out[i] = c0 + c1 * i
+    return out if np.all(np.diff(out) > 0) else beats
+
+
 def beat_grid(tl, *, bpm: float | None = None, lock: bool = False, beats_per_bar: int = 4):
     """(beats, index of the first downbeat in beats, tempo, locked)."""
     vis = np.asarray(tl.beat_times_s, float)
@@ -89,7 +115,7 @@ def beat_grid(tl, *, bpm: float | None = None, lock: bool = False, beats_per_bar
         beats = start + period * np.arange(0, max(1, int(np.ceil((dur - start) / period))))
         first_db = 0
     else:
-        beats = _fill_gaps(vis)
+        beats = smooth_beats(_fill_gaps(vis))
         period = float(np.median(np.diff(beats[-8:])))
         extra = beats[-1] + period * np.arange(1, max(1, int(np.ceil((dur - beats[-1]) / period))) + 1)
         beats = np.concatenate([beats, extra[extra < dur]])

@@ -1,0 +1,72 @@
+"""Smoke runs of the rhythm training scripts: a few steps on small data, exported to tmp (the
+shipped models are never touched), and the exported graphs load and run in onnxruntime."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from engines.rhythm.train import common, data_drums  # noqa: E402
+
+need_hydrogen = pytest.mark.skipif(not Path(data_drums.HYDROGEN_DIR).is_dir(),
+                                   reason="Debian hydrogen-data is not installed (packaging/debian-deps.sh)")
+
+
+def _shipped_state():
+    d = common.MODELS_DIR
+    return {p.name: p.stat().st_mtime_ns for p in d.glob("*")}
+
+
+@need_hydrogen
+def test_drum_data_parses_and_holds_out_songs():
+    bars = data_drums.load_bars(lmms=False)
+    assert len(bars) > 50
+    assert {b["style"] for b in bars} >= {"rock", "jazz", "funk"}
+    held = [b for b in bars if data_drums.is_held_out(b["source"])]
+    assert 0 < len(held) < len(bars)
+    for b in bars[:20]:
+        assert b["hits"].shape == (9, 16) and ((b["vel"] > 0) == (b["hits"] > 0)).all()
+        assert np.abs(b["off"]).max() <= 0.5
+
+
+@need_hydrogen
+def test_smoke_training_exports_runnable_models(tmp_path, monkeypatch):
+    import onnxruntime as ort
+
+    from engines.rhythm.train import train_groove, train_rhythm2drum
+
+    before = _shipped_state()
+    assert train_rhythm2drum.main(["--smoke", "--steps", "2", "--out", str(tmp_path)]) == 0
+    assert train_groove.main(["--smoke", "--steps", "2", "--out", str(tmp_path)]) == 0
+    enc = ort.InferenceSession(str(tmp_path / "rhythm2drum_encoder.onnx"))
+    dec = ort.InferenceSession(str(tmp_path / "rhythm2drum_decoder.onnx"))
+    src = np.zeros((3, 16, 5), np.float32)
+    mem = enc.run(None, {"src": src, "style": np.zeros((3, 1), np.int64)})[0]
+    logits = dec.run(None, {"tokens": np.ones((3, 7), np.int64), "memory": mem})[0]
+    assert logits.shape == (3, 7, 147)
+    g = ort.InferenceSession(str(tmp_path / "rhythm_groove.onnx"))
+    vel, off = g.run(None, {"x": np.zeros((2, 16, 16), np.float32)})
+    assert vel.shape == off.shape == (2, 9, 16) and (np.abs(off) <= 0.5).all()
+    assert json.loads((tmp_path / "rhythm2drum_train.json").read_text())["params"] > 0
+    assert _shipped_state() == before
+
+
+@need_hydrogen
+def test_smoke_drum2music_training(tmp_path):
+    pytest.importorskip("music21")
+    import onnxruntime as ort
+
+    from engines.rhythm.train import train_drum2music
+
+    before = _shipped_state()
+    assert train_drum2music.main(["--smoke", "--steps", "2", "--out", str(tmp_path)]) == 0
+    enc = ort.InferenceSession(str(tmp_path / "drum2music_encoder.onnx"))
+    mem = enc.run(None, {"src": np.zeros((1, 16, 33), np.float32), "cond": np.zeros((1, 6), np.int64)})[0]
+    assert mem.shape[0] == 1
+    assert _shipped_state() == before
