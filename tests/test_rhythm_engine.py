@@ -152,3 +152,28 @@ def test_bad_style_and_key_are_value_errors(engine):
         engine.start("polka")
     with pytest.raises(ValueError):
         engine.start("rock", key="H")
+
+
+def test_adapter_options_three_four_guitar_and_key():
+    from studio.adapters import rhythm
+    from studio.errors import StudioError
+    from studio.generate import GenerateSettings
+    from studio.project import Project
+
+    tl = timeline(seconds=8, bpm=120)
+    project = Project()
+    s = GenerateSettings(seed=2, style="latin", options={"beats_per_bar": 3, "key": "G", "keys_program": 25})
+    tracks = rhythm.generate(project, tl, s, None)
+    assert [t.name for t in tracks] == ["Drums", "Bass", "Guitar"]
+    assert tracks[2].program == 25 and tracks[2].channel == 2 and tracks[1].channel == 1
+    assert project.tempo.beats_per_bar == 3 and project.tempo.downbeat_s == pytest.approx(0.5)
+    scale = {(p + 7) % 12 for p in V.SCALE_PCS[0]}
+    assert all(n.pitch % 12 in scale for t in tracks[1:] for n in t.notes)
+    # nothing of the 4/4 model leaks past a 3/4 bar: bass/keys notes end in the bar they start in
+    bar_s = 3 * 0.5
+    assert all((n.start_s - 0.5 + 1e-6) // bar_s == (n.end_s - 0.5 - 1e-6) // bar_s
+               for t in tracks[1:] for n in t.notes)
+    with pytest.raises(StudioError):
+        rhythm.generate(Project(), tl, GenerateSettings(style="polka"), None)
+    with pytest.raises(StudioError):
+        rhythm.generate(Project(), tl, GenerateSettings(options={"key": "H"}), None)
