@@ -72,6 +72,9 @@ def _generate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     with ProgressBar("generating", not args.quiet) as job:
         project = generate(args.video, args.out, settings, overwrite=args.overwrite, job=job)
+    for track in project.tracks:
+        for warning in track.settings.get("warnings", []):
+            print(f"studio: note: {track.name}: {warning}", file=sys.stderr)
     print(f"wrote {Path(args.out) / 'project.json'} ({len(project.tracks)} tracks)")
     return 0
 

@@ -204,3 +204,43 @@ def test_full_or_read_only_disk_export_leaves_nothing(project_dir, tmp_path, opt
         assert r.returncode == 2 and "Traceback" not in r.stderr
     finally:
         subprocess.run(["umount", str(target)], capture_output=True)
+
+
+# -- models -----------------------------------------------------------------------------------------
+@pytest.fixture
+def damaged_models(tmp_path) -> Path:
+    """A copy of the shipped models with the Foley and rhythm networks damaged (bytes flipped)."""
+    d = tmp_path / "models"
+    shutil.copytree(REPO / "engines" / "models", d)
+    manifest = json.loads((d / "manifest.json").read_text())
+    for name, entry in manifest.items():
+        if name.startswith(("foley_", "rhythm2drum")):
+            f = d / entry["file"]
+            data = bytearray(f.read_bytes())
+            data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
+            f.write_bytes(bytes(data))
+    return d
+
+
+def test_damaged_foley_models_fall_back_to_the_dsp_presets(hostile_media, damaged_models, tmp_path):
+    env = {**os.environ, "STUDIO_MODELS_DIR": str(damaged_models)}
+    out = tmp_path / "gen"
+    r = studio("generate", REPO / "studio" / "assets" / "demo.mp4", "--foley", "--out", out, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "corrupt" in r.stderr and "DSP material presets" in r.stderr and "Traceback" not in r.stderr
+    p = Project.load(out / "project.json")
+    foley = p.tracks[0]
+    assert len(foley.events) > 10 and all(e.params is not None for e in foley.events)
+    assert {e.material for e in foley.events} == {"wood"}  # no classifier: one material until changed
+    import soundfile as sf
+
+    mix, _ = sf.read(out / "mix.wav")
+    assert np.abs(mix).max() > 0.05  # the hits sound
+
+
+def test_damaged_rhythm_model_is_a_clear_error_naming_the_fix(hostile_media, damaged_models, tmp_path):
+    env = {**os.environ, "STUDIO_MODELS_DIR": str(damaged_models)}
+    out = tmp_path / "gen"
+    line = one_line_error(studio("generate", hostile_media["good"], "--rhythm", "--out", out, env=env), "corrupt")
+    assert "rhythm2drum" in line and "training script" in line
+    assert not (out / "mix.wav").exists()

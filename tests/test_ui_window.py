@@ -75,8 +75,9 @@ def window(qtbot, tmp_path, monkeypatch):
     QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
     create_app([])
     monkeypatch.setenv("STUDIO_PROJECTS_DIR", str(tmp_path / "projects"))
-    monkeypatch.setitem(generate.ADAPTERS, "rhythm", "test_ui_window:fake_rhythm")
-    monkeypatch.setitem(generate.ADAPTERS, "foley", "test_ui_window:fake_foley")
+    # small, fast engines for the window tests (the real ones: test_real_engines_generate_tracks)
+    monkeypatch.setattr(generate, "ADAPTERS", {"rhythm": "test_ui_window:fake_rhythm",
+                                               "foley": "test_ui_window:fake_foley"})
     w = MainWindow()  # closed here, not by qtbot (its close would ask to save the changes)
     w.show()
     yield w
@@ -180,7 +181,7 @@ def test_drop_generate_edit_undo_save_reopen(window, qtbot, tmp_path):
     w2.close()
 
 
-def test_export_files_and_remembered_choices(window, qtbot, tmp_path):
+def test_export_files_and_remembered_choices(window, qtbot, tmp_path, monkeypatch):
     w = window
     open_and_analyse(w, qtbot)
     w.generate_panel.generateRequested.emit({"engines": ["rhythm", "foley"], "seed": 3, "style": None,
@@ -203,12 +204,12 @@ def test_export_files_and_remembered_choices(window, qtbot, tmp_path):
     again = ExportDialog(w.doc.project)  # QSettings remembered the choices
     assert again.rpp.isChecked() and again.depth.currentData() == "16" and again.folder.text() == str(tmp_path / "out")
 
-    render.register_track_renderer("foley", foley_renderer)
-    try:
-        w.controller.export(args)
-        qtbot.waitUntil(lambda: not w.controller.busy, timeout=60_000)
-    finally:
-        render.unregister_track_renderer("foley")
+    from studio import adapters
+
+    adapters.register_all()  # the real engines' renderers first, so that the test's one below wins
+    monkeypatch.setitem(render._renderers, "foley", foley_renderer)  # (restored after the test)
+    w.controller.export(args)
+    qtbot.waitUntil(lambda: not w.controller.busy, timeout=60_000)
     assert w.last_error is None
     import soundfile as sf
 
@@ -307,3 +308,29 @@ def test_about_box_names_the_provider_of_every_model(window):
     for model in load_manifest():
         assert model in text
     assert any(a.text() == "About Video Sound Studio" for a in window.findChildren(type(window.act_about)))
+
+
+def test_real_engines_generate_tracks_in_the_window(window, qtbot, monkeypatch):
+    """The shipped rhythm and Foley engines through the Generate panel, then an audible mix."""
+    from studio import adapters, render
+
+    real = {n: f"{adapters.module_name(n)}:generate" for n in generate.ENGINE_NAMES if adapters.present(n)}
+    monkeypatch.setattr(generate, "ADAPTERS", real)
+    w = window
+    open_and_analyse(w, qtbot)
+    w.show_generate()
+    assert {"rhythm", "foley"} <= set(w.generate_panel.checks)
+    w.controller.generate({"engines": ["rhythm", "foley"], "seed": 3})
+    qtbot.waitUntil(lambda: len(w.doc.project.tracks) >= 2 and not w.controller.busy, timeout=180_000)
+    assert w.last_error is None
+    tracks = w.doc.project.tracks
+    drums = next(t for t in tracks if t.is_drums)
+    foley = next(t for t in tracks if t.kind is TrackKind.FOLEY)
+    assert len(drums.notes) > 20 and len(foley.events) == len(w.doc.analysis.impacts)
+    from ui import theme
+
+    assert {e.material for e in foley.events} <= set(theme.MATERIALS)  # the inspector can show each
+    lanes = [l.key for l in w.timeline.canvas._lanes]
+    assert all(t.id in lanes for t in tracks)
+    mix = render.render_project(w.doc.project, time_range=(0.0, 4.0)).mix
+    assert float(np.abs(mix).max()) > 0.05

@@ -25,11 +25,12 @@ KIND_COLOURS = {
     "soundtrack": QColor("#b67cf0"),
 }
 
-MATERIALS = ("wood", "metal", "glass", "plastic", "ceramic", "stone", "cardboard", "rubber")
+# the Foley engine's materials (engines/foley/materials.py), in the order the menus show them
+MATERIALS = ("wood", "metal", "glass", "ceramic", "stone", "plastic", "drywall", "paper", "cloth")
 MATERIAL_COLOURS = {
     "wood": QColor("#c98b4a"), "metal": QColor("#9fb4c8"), "glass": QColor("#7fe0e6"),
     "plastic": QColor("#e86fb0"), "ceramic": QColor("#e8dcc0"), "stone": QColor("#8d8d84"),
-    "cardboard": QColor("#b8a070"), "rubber": QColor("#5a5a60"),
+    "drywall": QColor("#d9d4c7"), "paper": QColor("#b8a070"), "cloth": QColor("#7a6fb0"),
 }
 
 

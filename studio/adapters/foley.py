@@ -26,6 +26,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from engines.errors import ModelError
 from studio.jobs import Job
 from studio.project import FoleyEvent, Project, Track, TrackKind, foley_signature
 
@@ -79,30 +80,43 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
         patches = impact_patches(project.resolve(project.video.path), impacts)
         visual = descriptors(patches)
     job.report(0.4, "materials")
-    if forced:
-        materials = [forced] * len(impacts)
-    elif visual is not None:
-        probs = infer.classifier().probabilities(visual)
-        materials = [infer.MATERIAL_NAMES[i] for i in np.argmax(probs, 1)]
-    else:
-        materials = ["wood"] * len(impacts)
+    warnings: list[str] = []
+    materials = [forced or "wood"] * len(impacts)
+    if not forced and visual is not None:
+        try:
+            probs = infer.classifier().probabilities(visual)
+            materials = [infer.MATERIAL_NAMES[i] for i in np.argmax(probs, 1)]
+        except ModelError as exc:  # the DSP path needs no model: every hit is wood until changed
+            warnings.append(f"{exc}; materials not proposed (all wood)")
     base = int(settings.seed) * 100_003
     events = [FoleyEvent(time_s=float(i.time_s), x=float(i.x), y=float(i.y),
                          strength=float(np.clip(i.strength, 0.0, 1.0)), material=m, size=DEFAULT_SIZE,
                          seed=base + k) for k, (i, m) in enumerate(zip(impacts, materials))]
     job.report(0.6, "sampling physics")
-    events = sample_events(events, visual)
+    events = sample_events(events, visual, warnings)
     job.report(1.0, "done")
     return [Track("Foley", TrackKind.FOLEY, events=events, engine="foley",
-                  settings={"seed": int(settings.seed), "material": forced or "proposed"})]
+                  settings={"seed": int(settings.seed), "material": forced or "proposed",
+                            **({"warnings": warnings} if warnings else {})})]
 
 
-def sample_events(events: list[FoleyEvent], visual=None) -> list[FoleyEvent]:
-    """Events with freshly sampled ``params`` (batched), valid for their current signature."""
+def sample_events(events: list[FoleyEvent], visual=None, warnings: list[str] | None = None) -> list[FoleyEvent]:
+    """Events with freshly sampled ``params`` (batched), valid for their current signature.
+
+    When the diffusion model is missing or damaged, each hit's physics come from the material's
+    DSP preset (seeded by the event), so Foley still works; the reason goes to ``warnings``."""
     if not events:
         return []
-    vecs = _engine().sampler().sample([e.material for e in events], [e.size for e in events],
-                                      [e.strength for e in events], [e.seed for e in events], visual)
+    try:
+        vecs = _engine().sampler().sample([e.material for e in events], [e.size for e in events],
+                                          [e.strength for e in events], [e.seed for e in events], visual)
+    except ModelError as exc:
+        from engines.foley.materials import preset
+        from engines.foley.params import pack
+
+        if warnings is not None:
+            warnings.append(f"{exc}; hits use the DSP material presets instead")
+        vecs = [pack(preset(e.material, e.size, e.strength, rng=e.seed)) for e in events]
     return [dataclasses.replace(e, params=tuple(round(float(v), 5) for v in vec), params_for=foley_signature(e))
             for e, vec in zip(events, vecs)]
 
