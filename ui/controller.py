@@ -204,7 +204,9 @@ class Controller(QObject):
         by_id = {t.id: t for t in tracks}
         after = [by_id.pop(t.id, t) for t in before] + [t for t in tracks if t.id in by_id]
         self.doc.undo_stack.push(undo.SetTracks(self.doc, before, after, f"Generate {', '.join(s['engines'])}"))
-        self.info.emit(f"generated {len(tracks)} track{'s' * (len(tracks) != 1)}")
+        notes = [f"{t.name}: {w}" for t in tracks for w in t.settings.get("warnings", [])]
+        self.info.emit(f"generated {len(tracks)} track{'s' * (len(tracks) != 1)}"
+                       + (" (" + "; ".join(notes) + ")" if notes else ""))
 
     def regenerate(self, s: dict) -> None:
         snap = generation.snapshot(self.doc.project)
