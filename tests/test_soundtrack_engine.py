@@ -119,3 +119,13 @@ def test_missing_and_corrupt_model_raise_model_error(tmp_path):
     with pytest.raises(ModelError):
         SoundtrackModel(models_dir=tmp_path)
     clear_cache()
+
+
+def test_levelwise_decoding_fills_every_level_and_keeps_given():
+    calls = []
+    given = np.full((WINDOW_STEPS, 4), -1, np.int64)
+    given[:, 0] = 5  # chords given: only the other levels are decoded
+    out = maskgit(fake_logits(calls), visual(), 0, VOCAB, given,
+                  DecodeSettings(steps=8, cfg=1.0, seed=0, level_order=(3, 1, 2)))
+    assert (out[:, 0] == 5).all() and (out >= 0).all()
+    assert len(calls) == 3 * (8 // 3)

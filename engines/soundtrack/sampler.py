@@ -30,6 +30,7 @@ class DecodeSettings:
     temperature: float = 1.0  # sampling temperature
     gumbel: float = 2.0  # scale of the annealed Gumbel noise on the confidences
     seed: int = 0
+    level_order: tuple[int, ...] | None = None  # None: all levels together
 
     def __post_init__(self) -> None:
         if not 1 <= int(self.steps) <= 1024:
@@ -65,16 +66,34 @@ def guided_logits(logits_fn: LogitsFn, tokens: np.ndarray, visual: np.ndarray, s
 def maskgit(logits_fn: LogitsFn, visual: np.ndarray, style: int, vocab_sizes: Sequence[int],
             given: np.ndarray, settings: DecodeSettings = DecodeSettings(),
             rng: np.random.Generator | None = None) -> np.ndarray:
-    """Fill the unknown (``given < 0``) tokens of a (T, L) grid; returns the (T, L) int64 grid."""
+    """Fill the unknown (``given < 0``) tokens of a (T, L) grid; returns the (T, L) int64 grid.
+
+    ``settings.level_order`` (e.g. ``(3, 0, 1, 2)``) decodes one level after the other
+    (SoundStorm-style), ``steps // L`` parallel steps each (at least one); ``None`` decodes
+    every level together in ``steps`` steps."""
     rng = rng if rng is not None else np.random.default_rng(settings.seed)
     given = np.asarray(given, np.int64)
     T, L = given.shape
+    order = settings.level_order
+    if not order:
+        return _maskgit_pass(logits_fn, visual, style, vocab_sizes, given, given < 0, int(settings.steps),
+                             settings, rng)
+    grid = given.copy()
+    per_level = max(1, int(settings.steps) // len(order))
+    for lvl in order:
+        active = np.zeros((T, L), bool)
+        active[:, lvl] = grid[:, lvl] < 0
+        grid = _maskgit_pass(logits_fn, visual, style, vocab_sizes, grid, active, per_level, settings, rng)
+    return grid
+
+
+def _maskgit_pass(logits_fn, visual, style, vocab_sizes, given, active, N, settings, rng):
+    """Fill the ``active`` unknown tokens in N steps; other unknown tokens stay -1 (MASK in)."""
+    T, L = given.shape
     mask_ids = np.array(vocab_sizes, np.int64)
     tokens = np.where(given >= 0, given, mask_ids[None, :])
-    unknown = given < 0
-    n_unknown = int(unknown.sum())
-    masked = unknown.copy()
-    N = int(settings.steps)
+    n_unknown = int(active.sum())
+    masked = active.copy()
     for i in range(N):
         if not masked.any():
             break
@@ -100,7 +119,7 @@ def maskgit(logits_fn: LogitsFn, visual: np.ndarray, style: int, vocab_sizes: Se
         fix = masked & ~still
         tokens[fix] = sampled[fix]
         masked = still
-    return tokens
+    return np.where((given < 0) & ~active, -1, tokens)
 
 
 def autoregressive(logits_fn: LogitsFn, visual: np.ndarray, style: int, vocab_sizes: Sequence[int],

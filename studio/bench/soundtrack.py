@@ -11,7 +11,8 @@ two per call) on the CPU:
 The visual features are a fixed seeded sequence (motion, colour, a cut every 8 bars); the
 speed does not depend on their values. Target from the issue: under 1 s per 10 s of music.
 Also reported: the demo video's soundtrack (``studio generate --soundtrack``, calm, seed 1)
-rendered to WAV and checked for time: audio onsets (DESIGN.md's onset_detect settings) against
+rendered to WAV and checked for time: its tempo (librosa, from the audio) against the visual
+tempo, audio onsets (DESIGN.md's onset_detect settings) against
 the visual beats (BCS/BHS/F1 on 1 s bins) and against the generated note onsets (mir_eval
 F-measure, +-70 ms), and the median distance of the audio onsets from the 16th-note grid.
 """
@@ -82,7 +83,13 @@ def listen_check(job: Job | None = None) -> dict:
                  if abs(project.tempo.beat_at(n.start_s) / project.tempo.beats_per_bar
                         - round(project.tempo.beat_at(n.start_s) / project.tempo.beats_per_bar)) < 1e-3]
     db_ok = [float(np.min(np.abs(beats - t)) <= 0.07) for t in downbeats] if len(beats) else []
+    audio_bpm = float(librosa.feature.tempo(y=y, sr=sr)[0])
+    ratio = audio_bpm / float(tl.tempo_bpm)
     return {
+        "demo_visual_tempo_bpm": round(float(tl.tempo_bpm), 2),
+        "demo_audio_tempo_bpm": round(audio_bpm, 2),
+        "demo_tempo_error_pct": round(100 * abs(ratio - 1), 2),
+        "demo_tempo_error_pct_octave": round(100 * min(abs(ratio * f - 1) for f in (0.5, 1.0, 2.0)), 2),
         "demo_tracks": [t.name for t in project.tracks],
         "demo_notes": int(sum(len(t.notes) for t in project.tracks)),
         "demo_audio_onsets": int(len(onsets)),

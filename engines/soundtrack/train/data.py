@@ -2,7 +2,9 @@
 
 Music: the Bach chorales of the music21 corpus (BSD-licensed corpus files; the chorales
 themselves are public domain) in 4/4, soprano -> melody, bass -> bass, the harmony of all four
-voices -> one major/minor triad per beat. Each piece is arranged several times, each time with
+voices -> one major/minor triad per beat. The harmony is then
+re-read at the arrangement's harmonic rhythm (one chord per bar in quiet sections, per half bar
+otherwise). Each piece is arranged several times, each time with
 a random style word, transposition (-5..+6 semitones), tempo (70-150 BPM) and a section plan
 (sections of 2, 4 or 8 bars, each with an energy level 0/1/2 drawn from the style's
 distribution). The arrangement makes the drum part (a pattern per style and energy, a crash on
@@ -29,8 +31,8 @@ import numpy as np
 
 from engines.soundtrack.features import N_FEATURES
 from engines.soundtrack.styles import STYLES
-from engines.soundtrack.tokens import (BASS_HI, BASS_LO, CHH, CRASH, KICK, MEL_HI, MEL_LO, OHH, SNARE,
-                                       STEPS_PER_BAR, STEPS_PER_BEAT, PartNote, chord_from_pitch_classes,
+from engines.soundtrack.tokens import (_TEMPLATES, BASS_HI, BASS_LO, CHH, CRASH, KICK, MEL_HI, MEL_LO, OHH,
+                                       SNARE, STEPS_PER_BAR, STEPS_PER_BEAT, PartNote, chord_from_pitch_classes,
                                        encode_line, pitch_class_steps)
 
 CACHE_VERSION = 1
@@ -189,21 +191,51 @@ def _roots(chords: np.ndarray, lo: int) -> np.ndarray:
     return out
 
 
+def _span_chord(beat_chords: np.ndarray, pc: np.ndarray) -> int:
+    """One triad for a span of beats: the beats' own chords (the first weighing most) plus the
+    pitch classes sounding in the span."""
+    w = pc.sum(0) * 0.5
+    for i, c in enumerate(beat_chords):
+        if c > 0:
+            w = w + (1.0 if i == 0 else 0.7) * _TEMPLATES[c - 1]
+    return chord_from_pitch_classes(w)
+
+
+def harmonic_rhythm(chords: np.ndarray, notes: list[PartNote], span_beats: np.ndarray) -> np.ndarray:
+    """Per-beat chords -> one chord per span (``span_beats[b]`` = span length at beat b: 2 for
+    half-bar, 4 for whole-bar harmony), spans starting at bar or half-bar lines."""
+    n_beats = len(chords)
+    pc = pitch_class_steps(notes, n_beats * STEPS_PER_BEAT).reshape(n_beats, STEPS_PER_BEAT, 12).sum(1)
+    out = chords.copy()
+    b = 0
+    while b < n_beats:
+        span = int(span_beats[b])
+        out[b:b + span] = _span_chord(chords[b:b + span], pc[b:b + span])
+        b += span
+    return out
+
+
 def arrange(piece: Piece, style_id: int, rng, transpose: int = 0, bpm: float = 110.0) -> Arrangement:
     style = STYLES[style_id]
     n_beats = piece.n_beats
     n_steps = n_beats * STEPS_PER_BEAT
-    chords = np.where(piece.chords > 0, (piece.chords - 1 + 2 * transpose) % 24 + 1, 0)
+    beat_chords = np.where(piece.chords > 0, (piece.chords - 1 + 2 * transpose) % 24 + 1, 0)
     grid = np.zeros((n_steps, 4), np.int64)
-    grid[:, 0] = np.repeat(chords, STEPS_PER_BEAT)
     energy = np.zeros(n_beats, np.int64)
     start = np.zeros(n_beats, bool)
-    roots = _roots(chords, 36)
     mel = [PartNote(n.start_beat, n.dur_beats, n.pitch + transpose) for n in piece.melody]
     bass_orig = [PartNote(n.start_beat, n.dur_beats, n.pitch + transpose) for n in piece.bass]
     mel_tok = encode_line(mel, n_steps, MEL_LO, MEL_HI, pick="high")
     bass_tok = encode_line(bass_orig, n_steps, BASS_LO, BASS_HI, pick="low")
     sections = _sections(n_beats // 4, style, rng)
+    # harmonic rhythm: a chord per bar in quiet sections, per half bar otherwise
+    span = np.full(n_beats, 2, np.int64)
+    for bar0, nbars, e in sections:
+        if e == 0:
+            span[bar0 * 4:(bar0 + nbars) * 4] = 4
+    chords = harmonic_rhythm(beat_chords, mel + bass_orig, span)
+    grid[:, 0] = np.repeat(chords, STEPS_PER_BEAT)
+    roots = _roots(chords, 36)
     for k, (bar0, nbars, e) in enumerate(sections):
         b0, b1 = bar0 * 4, (bar0 + nbars) * 4
         s0, s1 = b0 * STEPS_PER_BEAT, b1 * STEPS_PER_BEAT

@@ -143,13 +143,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=MODELS, help="folder for the .onnx files and manifest.json")
     ap.add_argument("--prefix", default="soundtrack")
-    ap.add_argument("--steps", type=int, default=1100)
+    ap.add_argument("--steps", type=int, default=1700)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--pieces", type=int, default=None, help="use only the first N corpus pieces")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--unconditional", action="store_true", help="baseline: never see the video")
-    ap.add_argument("--max-minutes", type=float, default=11.0, help="stop early after this wall time")
+    ap.add_argument("--max-minutes", type=float, default=None, help="stop early after this wall time")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
             history.append([step, round(loss_tok.item(), 4), round(loss_nce.item(), 4)])
             print(f"step {step} token loss {loss_tok.item():.3f} nce {loss_nce.item():.3f} "
                   f"({time.time() - t_train:.0f} s)", flush=True)
-        if time.time() - t0 > 60 * args.max_minutes:
+        if args.max_minutes and time.time() - t0 > 60 * args.max_minutes:
             print(f"stopping at step {done_steps}: time limit", flush=True)
             break
     train_s = time.time() - t_train
