@@ -48,8 +48,10 @@ def test_smoke_training_exports_runnable_models(tmp_path, monkeypatch):
     dec = ort.InferenceSession(str(tmp_path / "rhythm2drum_decoder.onnx"))
     src = np.zeros((3, 16, 5), np.float32)
     mem = enc.run(None, {"src": src, "style": np.zeros((3, 1), np.int64)})[0]
-    logits = dec.run(None, {"tokens": np.ones((3, 7), np.int64), "memory": mem})[0]
-    assert logits.shape == (3, 7, 147)
+    past = np.zeros((2, 3, 4, 0, 16), np.float32)
+    logits, k, v = dec.run(None, {"token": np.ones((3, 1), np.int64), "pos": np.array([0], np.int64),
+                                  "memory": mem, "past_k": past, "past_v": past})
+    assert logits.shape == (3, 147) and k.shape == v.shape == (2, 3, 4, 1, 16)
     g = ort.InferenceSession(str(tmp_path / "rhythm_groove.onnx"))
     vel, off = g.run(None, {"x": np.zeros((2, 16, 16), np.float32)})
     assert vel.shape == off.shape == (2, 9, 16) and (np.abs(off) <= 0.5).all()

@@ -5,7 +5,8 @@
     notes, state = eng.next_bar(state, bar)          # bar: video2rhythm.Bar or a (16,) activation
     notes = eng.generate(grid, style="funk", seed=3) # a whole RhythmGrid (drum bars batched)
 
-Sampling: temperature + top-k over masked logits, numpy Generator seeded by (seed, bar index),
+Decoding runs the exported decoder-step graphs (one token per call, key/value cache kept
+here). Sampling: temperature + top-k over masked logits, numpy Generator seeded by (seed, bar index),
 so a bar is the same whether it is generated offline or live. Masks keep drum tokens strictly
 increasing and music tokens in the REMI grammar, in the key (scale pitch classes) and on
 diatonic chords.
@@ -132,25 +133,25 @@ class RhythmEngine:
         toks[:, 0] = V.D_BOS
         last = np.full(b, V.D_HIT0 - 1)
         done = np.zeros(b, bool)
-        dec = self._s["rhythm2drum_decoder"]
+        step = _Stepper(self._s["rhythm2drum_decoder"], mem)
         ids = np.arange(V.D_VOCAB)
         for t in range(1, V.D_MAXLEN):
-            live = np.flatnonzero(~done)
-            if len(live) == 0:
-                break
-            logits = dec.run(None, {"tokens": toks[live, :t], "memory": mem[live]})[0][:, -1]
-            for r, i in enumerate(live):
+            # finished rows keep stepping (fixed batch for the cache); their tokens are ignored
+            logits = step(toks[:, t - 1:t], t - 1)
+            for i in np.flatnonzero(~done):
                 allowed = ids > last[i]
                 allowed[V.D_EOS] = True
                 if t == V.D_MAXLEN - 1:
                     allowed[:] = False
                     allowed[V.D_EOS] = True
-                tok = sample(logits[r], allowed, rngs[i], state.temperature, state.top_k)
+                tok = sample(logits[i], allowed, rngs[i], state.temperature, state.top_k)
                 toks[i, t] = tok
                 if tok == V.D_EOS:
                     done[i] = True
                 else:
                     last[i] = tok
+            if done.all():
+                break
         hits = np.stack([V.tokens_to_grid(row) for row in toks])
         vel, off = self.groove(hits, acts, state.style)
         return hits, vel * hits, off * hits
@@ -170,7 +171,7 @@ class RhythmEngine:
         hist = [2 + (c - V.M_CHORD0) for c in state.chords[-V.N_HIST:]]
         cond = np.array([[state.mode, 27 + state.bar_index % 4] + [26] * (V.N_HIST - len(hist)) + hist], np.int64)
         mem = self._s["drum2music_encoder"].run(None, {"src": src[None], "cond": cond})[0]
-        dec = self._s["drum2music_decoder"]
+        step = _Stepper(self._s["drum2music_decoder"], mem)
         rng = self._rng(state, state.bar_index, 1)
         toks = [V.M_BOS]
         chords_ok = [V.chord_token(r, m) for r, m in V.DIATONIC[state.mode]]
@@ -180,7 +181,7 @@ class RhythmEngine:
         is_pos, is_dur = kinds == "pos", kinds == "dur"
         pos, last_kind, last_keys, n_at_pos, bass_at_pos = -1, "bos", -1, 0, False
         while len(toks) < V.M_MAXLEN:
-            logits = dec.run(None, {"tokens": np.array([toks], np.int64), "memory": mem})[0][0, -1]
+            logits = step(np.array([[toks[-1]]], np.int64), len(toks) - 1)[0]
             allowed = np.zeros(V.M_VOCAB, bool)
             near_end = len(toks) >= V.M_MAXLEN - 3
             if last_kind == "bos":
@@ -307,6 +308,23 @@ _PITCH_OF = np.full(V.M_VOCAB, -1)
 _PITCH_OF[V.M_BASS0:V.M_KEYS0] = np.arange(V.BASS_LO, V.BASS_HI + 1)
 _PITCH_OF[V.M_KEYS0:V.M_DUR0] = np.arange(V.KEYS_LO, V.KEYS_HI + 1)
 _IN_SCALE = {m: np.array([p >= 0 and (p % 12) in V.SCALE_PCS[m] for p in _PITCH_OF]) for m in (0, 1)}
+
+
+class _Stepper:
+    """Drives an exported decoder-step graph: feeds one token per call, keeps the key/value
+    cache (layers, batch, heads, length, head_dim) between calls."""
+
+    def __init__(self, sess, memory: np.ndarray):
+        shape = sess.get_inputs()[3].shape  # past_k: [layers, batch, heads, past, head_dim]
+        layers, heads, dh = int(shape[0]), int(shape[2]), int(shape[4])
+        self.sess, self.memory = sess, memory
+        self.k = self.v = np.zeros((layers, memory.shape[0], heads, 0, dh), np.float32)
+
+    def __call__(self, token: np.ndarray, pos: int) -> np.ndarray:
+        logits, self.k, self.v = self.sess.run(None, {
+            "token": token, "pos": np.array([pos], np.int64), "memory": self.memory,
+            "past_k": self.k, "past_v": self.v})
+        return logits
 
 
 class _Sessions(dict):

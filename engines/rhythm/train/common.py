@@ -47,8 +47,9 @@ def update_manifest(entries: dict[str, dict]) -> None:
         e["bytes"] = (MODELS_DIR / e["file"]).stat().st_size
         e["model_card"] = CARD
         old = manifest.get(name, {})
-        if "metrics" in old and "metrics" not in e:
-            e["metrics"] = old["metrics"]
+        for keep in ("metrics", "licence"):  # written by the evaluation / by hand
+            if keep in old and keep not in e:
+                e[keep] = old[keep]
         manifest[name] = e
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")

@@ -93,6 +93,31 @@ class Seq2Seq(nn.Module):
     def forward(self, src, cond, tokens):
         return self.decode(tokens, self.encode(src, cond))
 
+    def step(self, token, pos, memory, past_k, past_v):
+        """One decoder step with a key/value cache (the run-time graph).
+
+        token (B, 1) int64, pos (1,) int64 (its position), memory (B, S, d), past_k/past_v
+        (layers, B, heads, P, d/heads) -> logits (B, vocab), present_k/present_v (P + 1).
+        Same weights and result as ``decode`` at that position.
+        """
+        x = self.tok(token) + self.tgt_pos[0].index_select(0, pos)[None]
+        ks, vs = [], []
+        for i, blk in enumerate(self.dec):
+            a = blk.sa
+            b, t, d = x.shape
+            h = blk.n1(x)
+            q = a.q(h).view(b, 1, a.h, a.dh).transpose(1, 2)
+            kv = a.kv(h).view(b, 1, 2, a.h, a.dh).permute(2, 0, 3, 1, 4)
+            k = torch.cat([past_k[i], kv[0]], dim=2)
+            v = torch.cat([past_v[i], kv[1]], dim=2)
+            att = ((q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(a.dh))).softmax(-1)
+            x = x + a.o((att @ v).transpose(1, 2).reshape(b, 1, d))
+            x = x + blk.ca(blk.n2(x), memory)
+            x = x + blk.mlp(blk.n3(x))
+            ks.append(k)
+            vs.append(v)
+        return self.head(self.dec_norm(x))[:, 0], torch.stack(ks), torch.stack(vs)
+
 
 class _Enc(nn.Module):
     def __init__(self, m):
@@ -110,6 +135,52 @@ class _Dec(nn.Module):
 
     def forward(self, tokens, memory):
         return self.m.decode(tokens, memory)
+
+
+class _Step(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, token, pos, memory, past_k, past_v):
+        return self.m.step(token, pos, memory, past_k, past_v)
+
+
+def export_seq2seq(model: "Seq2Seq", src, cond, out_dir, prefix: str, cond_name: str, meta: dict) -> None:
+    """``<prefix>_encoder.onnx`` (src, cond -> memory) and ``<prefix>_decoder.onnx`` (one step
+    with a key/value cache), checked against the full teacher-forced decoder."""
+    from pathlib import Path
+
+    import numpy as np
+    import onnxruntime as ort
+
+    out_dir = Path(out_dir)
+    model.eval()
+    export_onnx(_Enc(model), (src, cond), out_dir / f"{prefix}_encoder.onnx", ["src", cond_name], ["memory"],
+                {"src": {0: "batch"}, cond_name: {0: "batch"}, "memory": {0: "batch"}}, meta)
+    with torch.no_grad():
+        mem = model.encode(src, cond)
+    layers, heads, dh = len(model.dec), model.dec[0].sa.h, model.dec[0].sa.dh
+    b = src.shape[0]
+    past = torch.zeros(layers, b, heads, 1, dh)
+    tok = torch.ones(b, 1, dtype=torch.long)
+    export_onnx(_Step(model), (tok, torch.tensor([1]), mem, past, past), out_dir / f"{prefix}_decoder.onnx",
+                ["token", "pos", "memory", "past_k", "past_v"], ["logits", "present_k", "present_v"],
+                {"token": {0: "batch"}, "memory": {0: "batch"}, "past_k": {1: "batch", 3: "past"},
+                 "past_v": {1: "batch", 3: "past"}, "logits": {0: "batch"}, "present_k": {1: "batch", 3: "length"},
+                 "present_v": {1: "batch", 3: "length"}}, meta)
+    # the cached steps must reproduce the full decoder (also from an empty cache)
+    sess = ort.InferenceSession(str(out_dir / f"{prefix}_decoder.onnx"), providers=["CPUExecutionProvider"])
+    seq = torch.randint(3, model.head.out_features, (b, 6))
+    with torch.no_grad():
+        full = model.decode(seq, mem).numpy()
+    pk = pv = np.zeros((layers, b, heads, 0, dh), np.float32)
+    for i in range(seq.shape[1]):
+        lg, pk, pv = sess.run(None, {"token": seq[:, i:i + 1].numpy(), "pos": np.array([i], np.int64),
+                                     "memory": mem.numpy(), "past_k": pk, "past_v": pv})
+        err = float(np.abs(lg - full[:, i]).max())
+        if err > 1e-3:
+            raise RuntimeError(f"{prefix} decoder step {i} differs from the full decoder by {err}")
 
 
 def conv_block(cin, cout):

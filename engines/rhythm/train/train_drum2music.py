@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     import torch
     import torch.nn.functional as F
 
-    from engines.rhythm.train.models import Seq2Seq, _Dec, _Enc, export_onnx, n_params
+    from engines.rhythm.train.models import Seq2Seq, export_seq2seq, n_params
 
     timer = common.Timer()
     pieces = dm.build_cache(limit=12 if args.smoke else None)
@@ -85,13 +85,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
     meta = {"engine": "rhythm", "model": "drum2music", "config": json.dumps(CFG), "steps": args.steps}
-    export_onnx(_Enc(model), (ts[:2], tc[:2]), out / "drum2music_encoder.onnx", ["src", "cond"], ["memory"],
-                {"src": {0: "batch"}, "cond": {0: "batch"}, "memory": {0: "batch"}}, meta)
-    with torch.no_grad():
-        mem = model.encode(ts[:2], tc[:2])
-    export_onnx(_Dec(model), (tt[:2, :5], mem), out / "drum2music_decoder.onnx", ["tokens", "memory"], ["logits"],
-                {"tokens": {0: "batch", 1: "length"}, "memory": {0: "batch"}, "logits": {0: "batch", 1: "length"}},
-                meta)
+    export_seq2seq(model, ts[:2], tc[:2], out, "drum2music", "cond", meta)
     info = {"params": n_params(model), "train_pieces": len(train), "heldout_pieces": len(test),
             "train_bars": len(tri), "heldout_bars": len(tei), "log": log, "wall_s": timer.s()}
     (out / "drum2music_train.json").write_text(json.dumps(info, indent=1))
@@ -101,8 +95,9 @@ def main(argv=None) -> int:
         common.update_manifest({
             "drum2music_encoder": {"file": "drum2music_encoder.onnx", "inputs": ["src", "cond"],
                                    "outputs": ["memory"], "training": training},
-            "drum2music_decoder": {"file": "drum2music_decoder.onnx", "inputs": ["tokens", "memory"],
-                                   "outputs": ["logits"], "training": training}})
+            "drum2music_decoder": {"file": "drum2music_decoder.onnx",
+                                   "inputs": ["token", "pos", "memory", "past_k", "past_v"],
+                                   "outputs": ["logits", "present_k", "present_v"], "training": training}})
     print(json.dumps({k: v for k, v in info.items() if k != "log"}))
     return 0
 

@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     import torch
     import torch.nn.functional as F
 
-    from engines.rhythm.train.models import Seq2Seq, _Dec, _Enc, export_onnx, n_params
+    from engines.rhythm.train.models import Seq2Seq, export_seq2seq, n_params
 
     timer = common.Timer()
     train, test = split(args.smoke)
@@ -89,14 +89,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
     meta = {"engine": "rhythm", "model": "rhythm2drum", "config": json.dumps(CFG), "steps": args.steps}
-    src, sty, tok = (torch.from_numpy(x) for x in batch(train, rng, 2))
-    export_onnx(_Enc(model), (src, sty), out / "rhythm2drum_encoder.onnx", ["src", "style"], ["memory"],
-                {"src": {0: "batch"}, "style": {0: "batch"}, "memory": {0: "batch"}}, meta)
-    with torch.no_grad():
-        mem = model.encode(src, sty)
-    export_onnx(_Dec(model), (tok[:, :5], mem), out / "rhythm2drum_decoder.onnx", ["tokens", "memory"],
-                ["logits"], {"tokens": {0: "batch", 1: "length"}, "memory": {0: "batch"},
-                             "logits": {0: "batch", 1: "length"}}, meta)
+    src, sty, _ = (torch.from_numpy(x) for x in batch(train, rng, 2))
+    export_seq2seq(model, src, sty, out, "rhythm2drum", "style", meta)
     info = {"params": n_params(model), "train_bars_real": len(train) - len(library_bars()),
             "train_bars_library": len(library_bars()), "heldout_bars": len(test), "log": log,
             "wall_s": timer.s()}
@@ -107,8 +101,9 @@ def main(argv=None) -> int:
         common.update_manifest({
             "rhythm2drum_encoder": {"file": "rhythm2drum_encoder.onnx", "inputs": ["src", "style"],
                                     "outputs": ["memory"], "training": training},
-            "rhythm2drum_decoder": {"file": "rhythm2drum_decoder.onnx", "inputs": ["tokens", "memory"],
-                                    "outputs": ["logits"], "training": training}})
+            "rhythm2drum_decoder": {"file": "rhythm2drum_decoder.onnx",
+                                    "inputs": ["token", "pos", "memory", "past_k", "past_v"],
+                                    "outputs": ["logits", "present_k", "present_v"], "training": training}})
     print(json.dumps({k: v for k, v in info.items() if k != "log"}))
     return 0
 
