@@ -325,14 +325,16 @@ def run_live(source: str, settings: LiveSettings = LiveSettings(), *, port=None,
             if tempo is None:
                 if t < settings.warmup_s:
                     continue
-                tempo, bar_start = tracker.tempo_and_anchor(t, settings.bpm, first=not live)
+                tempo, bar_start = tracker.tempo_and_anchor(t + (settings.lead_s if live else 0.0), settings.bpm,
+                                                            first=not live)
                 report.tempo_bpm = tempo
                 first_bar = report.first_bar_s = bar_start
                 step_s = 15.0 / tempo
                 bar_s = step_s * 4 * settings.beats_per_bar
             # a bar is ready when its window is covered by frames
             while True:
-                window_end = bar_start + bar_s - (settings.lead_s if live else 0.0)
+                # look-ahead: the bar's own frames; causal: the bar-long window closing lead_s before it
+                window_end = bar_start - settings.lead_s if live else bar_start + bar_s
                 window_start = window_end - bar_s
                 if t < window_end:
                     break

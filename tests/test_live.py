@@ -78,3 +78,13 @@ def test_bad_sources_are_clear_errors(tmp_path):
     r = subprocess.run([sys.executable, "-m", "studio", "-q", "live", "/dev/video9", "--no-midi"],
                        capture_output=True, text=True, cwd=REPO, timeout=60)
     assert r.returncode == 2 and r.stderr.startswith("studio: error:") and "/dev/video9" in r.stderr
+
+
+def test_camera_paced_source_generates_each_bar_before_it_is_due(beat_clip):
+    """A file paced to real time and treated as a camera: bar k+1 comes from the window that
+    closes lead_s before it, so it is queued before its first step (never late)."""
+    path, truth = beat_clip
+    report = run_live(str(path), LiveSettings(bpm=120.0, warmup_s=2.0, causal=True, music=False, max_seconds=7.5))
+    s = report.summary()
+    assert s["mode"] == "causal" and s["bars"] >= 2 and s["late_bars"] == 0
+    assert s["bar_slack_min_ms"] > 0 and s["notes_sent"] > 0
