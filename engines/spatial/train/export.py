@@ -91,10 +91,12 @@ def update_manifest(models_dir: Path, entries: dict) -> None:
     for name, e in entries.items():
         e = dict(e)
         e["sha256"] = sha256_of(models_dir / e["file"])
+        e["bytes"] = (models_dir / e["file"]).stat().st_size
+        e.setdefault("model_card", "engines/spatial/README.md")
         manifest[name] = e
     fd, tmp = tempfile.mkstemp(dir=models_dir, suffix=".json.tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=2, sort_keys=True)
+        json.dump(manifest, fh, indent=1, sort_keys=True)
         fh.write("\n")
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)

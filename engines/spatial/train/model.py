@@ -10,7 +10,9 @@ Following INRAS (Su, Chen & Shlizerman 2022), the room's geometry enters through
 * listener module: MLP over the pooled scene feature, a head-yaw embedding
   (sin/cos of m * yaw, m = 1..4), the encoded listener position and the head-frame source
   direction / distance, producing coefficients of a learned *time basis* (n_basis x T) per ear,
-  so the output is a 2 x T binaural early IR at FIELD_RATE, plus the late-tail parameters
+  times a smooth log-gain envelope (coefficients of n_env piecewise-linear hat functions, so
+  level and fine structure are learned apart), giving a 2 x T binaural early IR at FIELD_RATE,
+  plus the late-tail parameters
   (2 ears x 8 octave bands x (level, slope)).
 
 Inputs are metres / radians in room coordinates; all normalisation lives inside the graph, so
@@ -39,7 +41,7 @@ def _mlp(n_in: int, n_hidden: int, n_out: int, layers: int = 2) -> nn.Sequential
 class INRAS(nn.Module):
     def __init__(self, dims, bounce_points: np.ndarray, T: int, n_bands: int = 8, *,
                  n_freq: int = 10, feat: int = 64, hidden: int = 256, n_basis: int = 128,
-                 early_scale: float = 1.0, tail_mean=None, tail_std=None) -> None:
+                 n_env: int = 32, early_scale: float = 1.0, tail_mean=None, tail_std=None) -> None:
         super().__init__()
         dims = torch.as_tensor(np.asarray(dims, dtype=np.float32))
         diag = float(torch.linalg.norm(dims))
@@ -59,8 +61,13 @@ class INRAS(nn.Module):
         self.attend = nn.Linear(feat, 1)
         n_ctx = 2 * feat + enc + 3 + 8 + 3 * 8
         self.n_basis, self.T, self.n_bands = n_basis, T, n_bands
-        self.listener = _mlp(n_ctx, hidden, 2 * n_basis + 2 * n_bands * 2, layers=3)
+        self.n_env = n_env
+        self.listener = _mlp(n_ctx, hidden, 2 * n_basis + 2 * n_env + 2 * n_bands * 2, layers=3)
         self.basis = nn.Parameter(torch.randn(n_basis, T) / math.sqrt(n_basis))
+        # the envelope's time basis: piecewise-linear hat functions on n_env knots (fixed)
+        knots = np.linspace(0, T - 1, n_env)
+        hat = np.maximum(0.0, 1.0 - np.abs(np.arange(T)[None, :] - knots[:, None]) / (knots[1] - knots[0]))
+        self.register_buffer("env_basis", torch.as_tensor(hat, dtype=torch.float32))
         self.register_buffer("early_scale", torch.tensor(float(early_scale)))
         tm = torch.zeros(2, n_bands, 2) if tail_mean is None else torch.as_tensor(np.asarray(tail_mean, np.float32))
         ts = torch.ones(2, n_bands, 2) if tail_std is None else torch.as_tensor(np.asarray(tail_std, np.float32))
@@ -94,9 +101,12 @@ class INRAS(nn.Module):
         lis_emb = torch.cat([torch.sin(lp), torch.cos(lp)], dim=-1).reshape(N, 24)
         ctx = torch.cat([pooled, self.encode(dist[:, 0]), hdir, yaw_emb, lis_emb], dim=-1)
         out = self.listener(ctx)
-        coef = out[:, :2 * self.n_basis].reshape(N, 2, self.n_basis)
-        early = torch.matmul(coef, self.basis)  # (N, 2, T)
-        tail = out[:, 2 * self.n_basis:].reshape(N, 2, self.n_bands, 2)
+        nb, ne = 2 * self.n_basis, 2 * self.n_env
+        coef = out[:, :nb].reshape(N, 2, self.n_basis)
+        env = out[:, nb:nb + ne].reshape(N, 2, self.n_env)
+        # fine structure from the learned basis, times a smooth log-gain envelope (both learned)
+        early = torch.matmul(coef, self.basis) * torch.exp(torch.matmul(env, self.env_basis))  # (N, 2, T)
+        tail = out[:, nb + ne:].reshape(N, 2, self.n_bands, 2)
         return early, tail
 
     def forward(self, src: torch.Tensor, lis: torch.Tensor, yaw: torch.Tensor):
@@ -117,3 +127,13 @@ def mrstft_loss(pred: torch.Tensor, target: torch.Tensor, sizes=(64, 128, 256, 5
         mag = torch.mean(torch.abs(torch.log(X + 1e-4) - torch.log(Y + 1e-4)))
         total = total + sc + mag
     return total / len(sizes)
+
+
+def envelope_loss(pred: torch.Tensor, target: torch.Tensor, frame: int = 60) -> torch.Tensor:
+    """L1 between log10 frame energies (2.5 ms frames at 24 kHz): unbiased in energy, unlike
+    log-magnitude losses (which aim at the median of a noise-like magnitude), so the early
+    energy that C50 and EDT measure is not underestimated."""
+    T = pred.shape[-1] // frame * frame
+    ep = (pred[..., :T] ** 2).reshape(*pred.shape[:-1], -1, frame).sum(-1)
+    et = (target[..., :T] ** 2).reshape(*target.shape[:-1], -1, frame).sum(-1)
+    return torch.mean(torch.abs(torch.log10(ep + 1e-5) - torch.log10(et + 1e-5)))

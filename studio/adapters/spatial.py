@@ -1,0 +1,152 @@
+"""Spatial adapter: places tracks in a virtual room and renders them binaurally.
+
+register
+    Installs the spatializer of :mod:`studio.render`: a track with ``track.room`` set is mixed
+    to mono (a point source), then rendered through the room's neural acoustic field
+    (``engines.spatial``) by partitioned convolution, the field queried every 512-sample block
+    while the source moves (cross-faded, so no clicks). Positions come from the track's spatial
+    keyframes, linearly interpolated; a track without keyframes sits 2 m in front of the
+    listener. Keyframe coordinates are the UI room view's 8 x 6 m stage (listener at (4, 3),
+    facing y = 0; ``z`` is the height, 1.5 m by default), mapped around the room's listening
+    position (:meth:`engines.spatial.rooms.Room.from_stage`). The result (2 channels) is the
+    binaural stem, before the track's gain and pan.
+
+generate (``studio generate VIDEO --spatial ROOM``)
+    Runs after the other engines (``studio.generate.ENGINE_NAMES`` order) and places every track
+    of the project in ``settings.room``: tracks that already have keyframes keep them; Foley
+    tracks follow their hits (each hit's screen x spreads over +-3 m across the stage, its
+    screen y sets the height 1-2 m, 2 m in front; the source holds its place until 50 ms before
+    the next hit); every other track gets a fixed place on an arc 2.5 m in front (-40 .. +40
+    degrees, in track order). It returns edited copies of those tracks (same ids, which the UI
+    puts in place of the originals in one undo step); the originals are taken out of the
+    ``project`` it was given, so ``studio generate`` (which appends what adapters return) ends
+    with the same tracks, in the same order, placed in the room.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from studio.errors import StudioError
+from studio.jobs import Job
+from studio.project import Project, SpatialKeyframe, Track, TrackKind
+
+BLOCK = 512
+ARC_RADIUS_M = 2.5
+ARC_HALF_DEG = 40.0
+HOLD_LEAD_S = 0.05
+
+
+def _engine():
+    from engines.spatial import infer, render, rooms
+
+    return infer, render, rooms
+
+
+def check_room(name: str) -> str:
+    """The preset room's canonical name, or a StudioError naming the ones there are."""
+    from engines.errors import EngineError
+
+    infer, _, rooms = _engine()
+    try:
+        r = rooms.room(name)
+    except EngineError as exc:
+        raise StudioError(str(exc)) from None
+    have = infer.available_rooms()
+    if r.name not in have:
+        raise StudioError(f"room {name!r} has no trained field in this build; available rooms: "
+                          f"{', '.join(have) or 'none'}")
+    return r.name
+
+
+def spatialize(audio: np.ndarray, track: Track, project: Project, sr: int) -> np.ndarray:
+    """The registered spatializer: (2, n) dry source -> (2, n + IR length) binaural."""
+    infer, render, _ = _engine()
+    field = infer.field(track.room)
+    room = field.room
+    mono = np.asarray(audio, np.float32)
+    mono = mono.mean(axis=0) if mono.ndim == 2 else mono
+    if track.spatial:
+        kfs = sorted(track.spatial, key=lambda k: k.time_s)
+        times = np.array([k.time_s for k in kfs])
+        pos = np.stack([room.from_stage(k.x, k.y, k.z) for k in kfs])
+    else:
+        times, pos = np.zeros(1), room.default_source()[None, :]
+    path = render.keyframe_path(times, pos, np.asarray(room.listener), room.listener_yaw)
+    return render.render_path(field, mono, sr, path, block=BLOCK)
+
+
+def register() -> None:
+    from studio import render
+
+    render.register_spatializer(spatialize)
+
+
+# ----------------------------------------------------------------------------- generate
+
+
+def foley_keyframes(track: Track) -> list[SpatialKeyframe]:
+    events = sorted(track.events, key=lambda e: e.time_s)
+    out: list[SpatialKeyframe] = []
+    for i, e in enumerate(events):
+        x = 4.0 + (min(max(e.x, 0.0), 1.0) - 0.5) * 6.0
+        z = 1.5 + (0.5 - min(max(e.y, 0.0), 1.0)) * 1.0
+        out.append(SpatialKeyframe(float(e.time_s), x, 1.0, z))
+        if i + 1 < len(events):
+            hold = events[i + 1].time_s - HOLD_LEAD_S
+            if hold > e.time_s + 1e-3:
+                out.append(SpatialKeyframe(float(hold), x, 1.0, z))
+    return out
+
+
+def arc_keyframe(i: int, n: int) -> SpatialKeyframe:
+    a = 0.0 if n <= 1 else math.radians(-ARC_HALF_DEG + 2 * ARC_HALF_DEG * i / (n - 1))
+    return SpatialKeyframe(0.0, 4.0 + ARC_RADIUS_M * math.sin(a), 3.0 - ARC_RADIUS_M * math.cos(a), 1.5)
+
+
+def place(tracks: list[Track], room: str) -> list[Track]:
+    """Copies of ``tracks`` placed in ``room`` (see the module doc)."""
+    others = [t.id for t in tracks if not t.spatial and not (t.kind == TrackKind.FOLEY and t.events)]
+    out = []
+    for t in tracks:
+        if t.spatial:
+            kf = list(t.spatial)
+        elif t.kind == TrackKind.FOLEY and t.events:
+            kf = foley_keyframes(t)
+        else:
+            kf = [arc_keyframe(others.index(t.id), len(others))]
+        out.append(dataclasses.replace(t, room=room, spatial=kf))
+    return out
+
+
+def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
+    job = Job.quiet(job)
+    if not settings.room:
+        raise StudioError("the spatial engine needs a room: give --spatial ROOM")
+    room = check_room(settings.room)
+    placed = place(list(project.tracks), room)
+    for t in placed:  # the caller appends the copies; take the originals out (see module doc)
+        project.remove_track(t.id)
+    job.report(1.0, f"placed {len(placed)} tracks in {room}")
+    return placed
+
+
+def spatialize_project(project: Project, room: str, tracks: list[str] | None = None) -> list[str]:
+    """Place ``project``'s tracks (all, or those named / with these ids) in ``room``, in place;
+    returns the names of the placed tracks (``studio spatialize``)."""
+    room = check_room(room)
+    chosen = list(project.tracks)
+    if tracks:
+        wanted = set(tracks)
+        chosen = [t for t in project.tracks if t.name in wanted or t.id in wanted]
+        missing = wanted - {t.name for t in chosen} - {t.id for t in chosen}
+        if missing:
+            raise StudioError(f"no track named {', '.join(sorted(missing))} in the project "
+                              f"(tracks: {', '.join(t.name for t in project.tracks) or 'none'})")
+    if not chosen:
+        raise StudioError("the project has no tracks to place in a room")
+    placed = {t.id: t for t in place(chosen, room)}
+    project.tracks[:] = [placed.get(t.id, t) for t in project.tracks]
+    return [t.name for t in placed.values()]

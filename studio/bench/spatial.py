@@ -1,0 +1,127 @@
+"""Benchmark: the spatial engine's neural field against its teacher, and streaming rendering.
+
+* IR query: ``engines.spatial.infer.Field.query`` for one source/listener/yaw (ONNX field +
+  HRIR lookup + assembly of the 48 kHz BRIR), median of 30, against the teacher simulation
+  (pyroomacoustics image sources + KEMAR HRIRs, ``engines.spatial.teacher.brir``) of the same
+  position, median of 3; ratio = teacher / query. The teacher needs the ``[train]`` extra; without
+  it its fields are null.
+* Streaming: 4 mono stems (noise bursts and tones), each moving on its own circle around the
+  listener, rendered binaurally at 48 kHz in 512-sample blocks by one
+  ``engines.spatial.render.MultiRenderer`` (one batched field query per block, early part
+  updated every block, tail every 16th), 10 s of audio, one thread. Real-time factor = audio
+  seconds / wall seconds (target: >= 1, i.e. streamable on one core); block p99 against the
+  10.7 ms a block lasts. ``realtime_factor`` is from wall time; ``realtime_factor_cpu`` from
+  this process's CPU time (the machine is shared: other jobs inflate the wall time).
+
+Room: ``hall`` (the longest IR of the presets, 1.2 s: the worst case).
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import numpy as np
+
+from studio.jobs import Job
+
+ROOM = "hall"
+SR = 48000
+BLOCK = 512
+STEMS = 4
+SECONDS = 10.0
+
+
+def _stems(n: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    t = np.arange(n) / SR
+    x = np.zeros((STEMS, n), np.float32)
+    x[0] = rng.standard_normal(n) * (np.sin(2 * np.pi * 2 * t) > 0.6) * 0.3
+    x[1] = 0.3 * np.sin(2 * np.pi * 220 * t)
+    x[2] = 0.2 * np.sign(np.sin(2 * np.pi * 3 * t)) * rng.standard_normal(n) * 0.3
+    x[3] = 0.3 * np.sin(2 * np.pi * 660 * t) * np.exp(-((t % 0.5) * 8))
+    return x
+
+
+def run(job: Job | None = None) -> dict:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from engines.spatial import infer
+    from engines.spatial.render import MultiRenderer
+
+    job = Job.quiet(job)
+    field = infer.field(ROOM)
+    room = field.room
+    lis = np.asarray(room.listener, np.float64)
+    src = room.clip(lis + np.array([3.0, 4.0, 0.0]))
+    yaw = room.listener_yaw
+    field.query(src, lis, yaw)  # warm
+    q = []
+    for _ in range(30):
+        t0 = time.perf_counter()
+        field.query(src, lis, yaw)
+        q.append(time.perf_counter() - t0)
+    query_ms = float(np.median(q) * 1000)
+    job.report(0.2, "field queried")
+
+    teacher_ms = None
+    try:
+        from engines.spatial import teacher
+
+        tt = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            teacher.brir(room, src, lis, yaw)
+            tt.append(time.perf_counter() - t0)
+        teacher_ms = float(np.median(tt) * 1000)
+    except ImportError:
+        pass
+    job.report(0.4, "teacher simulated")
+
+    n = int(SECONDS * SR)
+    x = _stems(n)
+
+    def circle(k: int):
+        r, w, ph = 2.0 + 0.5 * k, 2 * math.pi / (4.0 + k), k * math.pi / 2
+
+        def at(t: float):
+            p = lis + np.array([r * math.cos(w * t + ph), r * math.sin(w * t + ph), 0.2 * k - 0.3])
+            return p, lis, yaw
+
+        return at
+
+    rend = MultiRenderer(field, [circle(k) for k in range(STEMS)], SR, BLOCK)
+    nb = n // BLOCK
+    blocks = []
+    cpu0 = time.process_time()
+    t_all = time.perf_counter()
+    for i in range(nb):
+        t0 = time.perf_counter()
+        rend.process(x[:, i * BLOCK:(i + 1) * BLOCK])
+        blocks.append(time.perf_counter() - t0)
+        if i % 200 == 0:
+            job.report(0.4 + 0.6 * i / nb, "streaming 4 moving stems")
+    wall = time.perf_counter() - t_all
+    cpu = time.process_time() - cpu0
+    audio_s = nb * BLOCK / SR
+    return {
+        "name": "spatial",
+        "room": ROOM,
+        "ir_s": room.ir_s,
+        "query_ms": round(query_ms, 3),
+        "baseline": "teacher simulation (pyroomacoustics image sources + KEMAR HRIR) of the same position",
+        "teacher_ms": None if teacher_ms is None else round(teacher_ms, 1),
+        "teacher_over_query_ratio": None if teacher_ms is None else round(teacher_ms / query_ms, 1),
+        "stems": STEMS,
+        "sample_rate": SR,
+        "block": BLOCK,
+        "audio_s": round(audio_s, 2),
+        "render_wall_s": round(wall, 3),
+        "realtime_factor": round(audio_s / wall, 2),
+        "render_cpu_s": round(cpu, 3),
+        "realtime_factor_cpu": round(audio_s / cpu, 2),
+        "block_budget_ms": round(1000 * BLOCK / SR, 2),
+        "block_p50_ms": round(float(np.percentile(blocks, 50) * 1000), 3),
+        "block_p99_ms": round(float(np.percentile(blocks, 99) * 1000), 3),
+        "field_queries": rend.queries,
+        "target_realtime_factor": 1.0,
+    }

@@ -1,0 +1,114 @@
+"""Spatial adapter: tracks placed in a room render binaurally; generate; `studio spatialize`."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from studio import render
+from studio.adapters import spatial
+from studio.errors import StudioError
+from studio.project import FoleyEvent, Project, SpatialKeyframe, Track, TrackKind, VideoClip
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _project(tmp_path, duration=1.0):
+    p = Project(name="s", sample_rate=48000, video=VideoClip("v.mp4", duration, 25.0, 64, 48))
+    p.path = tmp_path / "project.json"
+    t = np.arange(int(0.3 * 48000)) / 48000
+    sf.write(tmp_path / "tone.wav", (0.3 * np.sin(2 * np.pi * 500 * t)).astype(np.float32), 48000)
+    return p
+
+
+@pytest.fixture
+def registered():
+    spatial.register()
+    yield
+    render.register_spatializer(None)
+
+
+def test_track_in_a_room_renders_binaurally_from_its_keyframe(tmp_path, registered):
+    p = _project(tmp_path)
+    # stage coordinates: listener at (4, 3) facing y = 0; x = 2 is 2 m to the listener's left
+    p.add_track(Track("left", TrackKind.AUDIO, audio_path="tone.wav", room="studio",
+                      spatial=[SpatialKeyframe(0.0, 2.0, 3.0, 1.3)]))
+    p.add_track(Track("dry", TrackKind.AUDIO, audio_path="tone.wav"))
+    r = render.render_project(p)
+    left, dry = (r.stems[t.id] for t in p.tracks)
+    assert left.shape == dry.shape == (2, 48000)
+    e = np.sum(left.astype(np.float64) ** 2, axis=-1)
+    assert e[0] > 2 * e[1]  # louder in the left ear
+    assert np.allclose(dry[0], dry[1])  # the dry track is untouched
+    # reverberation: the room keeps sounding after the 0.3 s tone
+    assert np.abs(left[:, int(0.35 * 48000):]).max() > 1e-4
+
+
+def test_track_without_keyframes_sits_in_front(tmp_path, registered):
+    p = _project(tmp_path)
+    p.add_track(Track("front", TrackKind.AUDIO, audio_path="tone.wav", room="living_room"))
+    s = next(iter(render.render_project(p).stems.values()))
+    e = np.sum(s.astype(np.float64) ** 2, axis=-1)
+    assert 0.5 < e[0] / e[1] < 2.0
+
+
+def test_place_and_generate_keep_tracks_and_order(tmp_path):
+    p = _project(tmp_path)
+    hits = Track("hits", TrackKind.FOLEY, events=[FoleyEvent(0.2, x=0.0, y=0.5), FoleyEvent(0.8, x=1.0, y=0.0)],
+                 engine="foley")
+    bed = Track("bed", TrackKind.SOUNDTRACK)
+    kept = Track("kept", TrackKind.AUDIO, audio_path="tone.wav", spatial=[SpatialKeyframe(0.0, 5.0, 2.0)])
+    for t in (hits, bed, kept):
+        p.add_track(t)
+
+    class S:
+        room = "Hall"
+
+    out = spatial.generate(p, None, S())
+    assert [t.id for t in out] == [hits.id, bed.id, kept.id] and p.tracks == []
+    assert all(t.room == "hall" for t in out)
+    assert out[0].engine == "foley"  # still rendered by its own engine
+    kf = out[0].spatial
+    assert [k.time_s for k in kf] == [0.2, 0.75, 0.8]  # held until just before the next hit
+    assert kf[0].x == 1.0 and kf[-1].x == 7.0 and kf[-1].z > kf[0].z
+    assert out[1].spatial == [spatial.arc_keyframe(0, 1)] and out[2].spatial == kept.spatial
+    for t in out:  # studio.generate appends what the adapter returns
+        p.add_track(t)
+    assert [t.name for t in p.tracks] == ["hits", "bed", "kept"]
+
+
+def test_generate_needs_a_known_room(tmp_path):
+    class S:
+        room = "cathedral"
+
+    with pytest.raises(StudioError, match="unknown room"):
+        spatial.generate(_project(tmp_path), None, S())
+
+
+def _studio(*args):
+    return subprocess.run([sys.executable, "-m", "studio", "-q", *map(str, args)], capture_output=True,
+                          text=True, cwd=REPO, timeout=120)
+
+
+def test_cli_spatialize_marks_tracks_and_writes_binaural_stems(tmp_path):
+    p = _project(tmp_path, duration=0.6)
+    p.video = None  # no video: the render lasts until the room has died away
+    p.add_track(Track("tone", TrackKind.AUDIO, audio_path="tone.wav"))
+    p.save(p.path)
+    r = _studio("spatialize", tmp_path, "--room", "studio")
+    assert r.returncode == 0, r.stderr
+    assert "placed 1 track in studio" in r.stdout
+    q = Project.load(tmp_path / "project.json")
+    assert q.tracks[0].room == "studio" and len(q.tracks[0].spatial) == 1
+    stems = list((tmp_path / "stems").glob("*.wav"))
+    assert len(stems) == 1 and (tmp_path / "mix.wav").exists()
+    x, sr = sf.read(stems[0])
+    assert sr == 48000 and x.shape[1] == 2 and len(x) > int(0.3 * 48000)
+    bad = _studio("spatialize", tmp_path, "--room", "cathedral")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown room" in bad.stderr
+    none = _studio("spatialize", tmp_path, "--room", "studio", "--track", "nope")
+    assert none.returncode == 2 and "no track named nope" in none.stderr
