@@ -51,9 +51,14 @@ def test_track_in_a_room_renders_binaurally_from_its_keyframe(tmp_path, register
 def test_track_without_keyframes_sits_in_front(tmp_path, registered):
     p = _project(tmp_path)
     p.add_track(Track("front", TrackKind.AUDIO, audio_path="tone.wav", room="living_room"))
-    s = next(iter(render.render_project(p).stems.values()))
+    p.add_track(Track("dry", TrackKind.AUDIO, audio_path="tone.wav"))
+    r = render.render_project(p)
+    s, dry = (r.stems[t.id] for t in p.tracks)
     e = np.sum(s.astype(np.float64) ** 2, axis=-1)
     assert 0.5 < e[0] / e[1] < 2.0
+    # unity direct-path gain at 1 m: 2 m away in a living room stays within 10 dB of the dry level
+    level_db = 10 * np.log10(e.mean() / np.sum(dry.astype(np.float64) ** 2, axis=-1).mean())
+    assert -10.0 < level_db < 6.0, level_db
 
 
 def test_place_and_generate_keep_tracks_and_order(tmp_path):

@@ -114,6 +114,9 @@ def convolve(x: np.ndarray, ir: np.ndarray, block: int = 512) -> np.ndarray:
 # ----------------------------------------------------------------------------- moving sources
 
 Pose = tuple[np.ndarray, np.ndarray, float]  # source xyz, listener xyz, head yaw (rad)
+# the field's IRs are physical (direct path 1/(4 pi r)); rendered stems are scaled by 4 pi so a
+# source 1 m away has a unity-gain direct path (a dry track keeps roughly its level at 1-2 m)
+REF_GAIN = 4 * math.pi
 
 
 @dataclass
@@ -128,8 +131,9 @@ class MultiRenderer:
     """Streams N mono sources in one room: one batched field query per block."""
 
     def __init__(self, field, paths: Sequence[Callable[[float], Pose]], sample_rate: int,
-                 block: int = 512, tail_every: int = 16) -> None:
+                 block: int = 512, tail_every: int = 16, gain: float = REF_GAIN) -> None:
         self.field, self.sr, self.B, self.tail_every = field, int(sample_rate), int(block), int(tail_every)
+        self.gain = np.float32(gain)
         self.voices = [_Voice(p) for p in paths]
         self.n_ir = int(round(field.room.ir_s * self.sr))
         early_n = int(math.ceil((dsp.EARLY_S + 0.002) * self.sr))
@@ -151,7 +155,7 @@ class MultiRenderer:
             n = n48 if full[i] else min(n48, e48)
             ir = (dsp.place_direct(hrir[i], dist[i], n) + dsp.early_to_ir_rate(early[i], n)
                   + dsp.tail(tail[i], n))
-            out.append(_resample(ir, self.sr))
+            out.append(_resample(ir * self.gain, self.sr))
         return out
 
     def process(self, blocks: np.ndarray) -> np.ndarray:
@@ -183,9 +187,9 @@ class MultiRenderer:
 
 
 def render_path(field, x: np.ndarray, sample_rate: int, path: Callable[[float], Pose],
-                block: int = 512, tail: bool = True) -> np.ndarray:
+                block: int = 512, tail: bool = True, gain: float = REF_GAIN) -> np.ndarray:
     """Offline render of mono ``x`` along ``path`` -> (2, len(x) [+ IR length when tail])."""
-    r = MultiRenderer(field, [path], sample_rate, block)
+    r = MultiRenderer(field, [path], sample_rate, block, gain=gain)
     n = len(x) + (r.n_ir if tail else 0)
     nb = -(-n // block)
     xp = np.zeros(nb * block, np.float32)
