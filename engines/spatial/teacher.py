@@ -147,7 +147,6 @@ def theory_rt60(r: Room, fs: int = FS) -> dict:
 
 def rt60_check(r: Room, fs: int = FS, bands=(500, 1000, 2000)) -> dict:
     """Measured RT60 (T30 of the omni image-source IR, per octave band) vs Sabine / Eyring."""
-    import pyroomacoustics as pra
     from scipy.signal import fftconvolve
 
     room = _pra_room(r, fs)
