@@ -129,3 +129,20 @@ def test_levelwise_decoding_fills_every_level_and_keeps_given():
                   DecodeSettings(steps=8, cfg=1.0, seed=0, level_order=(3, 1, 2)))
     assert (out[:, 0] == 5).all() and (out >= 0).all()
     assert len(calls) == 3 * (8 // 3)
+
+
+def test_grouped_level_is_one_token_per_group():
+    """The chord level is one token per half bar: constant inside each 8-step group."""
+    for seed in range(3):
+        out = maskgit(fake_logits([]), visual(seed), 0, VOCAB, np.full((WINDOW_STEPS, 4), -1, np.int64),
+                      DecodeSettings(steps=8, cfg=2.0, seed=seed), rates=SymbolicLevels.token_rates)
+        groups = out[:, 0].reshape(-1, 8)
+        assert (groups == groups[:, :1]).all()
+    with pytest.raises(ValueError):
+        maskgit(fake_logits([]), visual(), 0, VOCAB, np.full((60, 4), -1, np.int64), rates=(8, 1, 1, 1))
+
+
+def test_generated_chords_change_only_on_half_bars(model):
+    g = model.generate(visual(6, 32), "happy", DecodeSettings(seed=2, steps=8))
+    changes = np.flatnonzero(g[1:, 0] != g[:-1, 0]) + 1
+    assert all(c % 8 == 0 for c in changes)

@@ -118,7 +118,7 @@ class SoundtrackModel:
             b0 = a // STEPS_PER_BEAT
             rng = np.random.default_rng([int(settings.seed), k])
             out = decode(self.logits, vis[b0:b0 + WINDOW_BEATS], int(style_id), self.levels.vocab_sizes,
-                         win, settings, rng)
+                         win, settings, rng, self.levels.token_rates)
             grid[a:a + WINDOW_STEPS] = out
             if progress:
                 progress((k + 1) / len(plans))

@@ -65,29 +65,34 @@ def guided_logits(logits_fn: LogitsFn, tokens: np.ndarray, visual: np.ndarray, s
 
 def maskgit(logits_fn: LogitsFn, visual: np.ndarray, style: int, vocab_sizes: Sequence[int],
             given: np.ndarray, settings: DecodeSettings = DecodeSettings(),
-            rng: np.random.Generator | None = None) -> np.ndarray:
+            rng: np.random.Generator | None = None, rates: Sequence[int] | None = None) -> np.ndarray:
     """Fill the unknown (``given < 0``) tokens of a (T, L) grid; returns the (T, L) int64 grid.
 
     ``settings.level_order`` (e.g. ``(3, 0, 1, 2)``) decodes one level after the other
     (SoundStorm-style), ``steps // L`` parallel steps each (at least one); ``None`` decodes
-    every level together in ``steps`` steps."""
+    every level together in ``steps`` steps. ``rates[l]`` = k > 1 makes level l one token per k
+    steps (groups aligned to step 0; T must be a multiple of k): its k positions share one draw
+    from their mean logits and are fixed together."""
     rng = rng if rng is not None else np.random.default_rng(settings.seed)
     given = np.asarray(given, np.int64)
     T, L = given.shape
+    rates = tuple(int(k) for k in (rates or (1,) * L))
+    if any(k < 1 or T % k for k in rates):
+        raise ValueError(f"token rates {rates} do not divide {T} steps")
     order = settings.level_order
     if not order:
         return _maskgit_pass(logits_fn, visual, style, vocab_sizes, given, given < 0, int(settings.steps),
-                             settings, rng)
+                             settings, rng, rates)
     grid = given.copy()
     per_level = max(1, int(settings.steps) // len(order))
     for lvl in order:
         active = np.zeros((T, L), bool)
         active[:, lvl] = grid[:, lvl] < 0
-        grid = _maskgit_pass(logits_fn, visual, style, vocab_sizes, grid, active, per_level, settings, rng)
+        grid = _maskgit_pass(logits_fn, visual, style, vocab_sizes, grid, active, per_level, settings, rng, rates)
     return grid
 
 
-def _maskgit_pass(logits_fn, visual, style, vocab_sizes, given, active, N, settings, rng):
+def _maskgit_pass(logits_fn, visual, style, vocab_sizes, given, active, N, settings, rng, rates):
     """Fill the ``active`` unknown tokens in N steps; other unknown tokens stay -1 (MASK in)."""
     T, L = given.shape
     mask_ids = np.array(vocab_sizes, np.int64)
@@ -100,15 +105,23 @@ def _maskgit_pass(logits_fn, visual, style, vocab_sizes, given, active, N, setti
         logits = guided_logits(logits_fn, tokens, visual, style, settings.cfg)
         sampled = np.zeros((T, L), np.int64)
         conf = np.full((T, L), np.inf)
+        noise = rng.gumbel(size=(T, L))
         for lvl in range(L):
             lg = logits[lvl] / settings.temperature
             g = rng.gumbel(size=lg.shape)
+            k = rates[lvl]
+            if k > 1:  # one token per group of k steps: mean logits, one draw, one confidence
+                lg = lg.reshape(T // k, k, -1).mean(1)
+                g = g[::k]
             choice = np.argmax(lg + g, axis=-1)
-            logp = _log_softmax(lg)[np.arange(T), choice]
+            logp = _log_softmax(lg)[np.arange(len(lg)), choice]
+            if k > 1:
+                choice, logp = np.repeat(choice, k), np.repeat(logp, k)
+                noise[:, lvl] = np.repeat(noise[::k, lvl], k)
             sampled[:, lvl] = choice
             conf[:, lvl] = logp
         r = (i + 1) / N
-        conf = conf + settings.gumbel * (1.0 - r) * rng.gumbel(size=(T, L))
+        conf = conf + settings.gumbel * (1.0 - r) * noise
         conf[~masked] = np.inf
         n_mask_next = int(math.floor(n_unknown * math.cos(math.pi / 2 * r)))
         n_mask_next = min(n_mask_next, int(masked.sum()) - 1) if i + 1 < N else 0
@@ -117,6 +130,11 @@ def _maskgit_pass(logits_fn, visual, style, vocab_sizes, given, active, N, setti
         still[order[:max(0, n_mask_next)]] = True
         still = still.reshape(T, L) & masked
         fix = masked & ~still
+        for lvl in range(L):  # a group is fixed whole (the schedule may round up by a group)
+            k = rates[lvl]
+            if k > 1:
+                fix[:, lvl] = np.repeat(fix[:, lvl].reshape(-1, k).any(1), k) & masked[:, lvl]
+        still = masked & ~fix
         tokens[fix] = sampled[fix]
         masked = still
     return np.where((given < 0) & ~active, -1, tokens)
@@ -124,16 +142,21 @@ def _maskgit_pass(logits_fn, visual, style, vocab_sizes, given, active, N, setti
 
 def autoregressive(logits_fn: LogitsFn, visual: np.ndarray, style: int, vocab_sizes: Sequence[int],
                    given: np.ndarray, settings: DecodeSettings = DecodeSettings(),
-                   rng: np.random.Generator | None = None) -> np.ndarray:
-    """One token per model call, in raster order (the baseline of the speed comparison)."""
+                   rng: np.random.Generator | None = None, rates: Sequence[int] | None = None) -> np.ndarray:
+    """One token per model call, in raster order (the baseline of the speed comparison; a
+    grouped level's token is drawn at its group's first step and repeated)."""
     rng = rng if rng is not None else np.random.default_rng(settings.seed)
     given = np.asarray(given, np.int64)
     T, L = given.shape
     mask_ids = np.array(vocab_sizes, np.int64)
     tokens = np.where(given >= 0, given, mask_ids[None, :])
+    rates = tuple(int(k) for k in (rates or (1,) * L))
     for t in range(T):
         for lvl in range(L):
             if given[t, lvl] >= 0:
+                continue
+            if t % rates[lvl]:
+                tokens[t, lvl] = tokens[t - 1, lvl]
                 continue
             logits = guided_logits(logits_fn, tokens, visual, style, settings.cfg)
             lg = logits[lvl][t] / settings.temperature

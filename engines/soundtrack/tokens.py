@@ -178,6 +178,9 @@ class SymbolicLevels:
 
     names = ("chord", "bass", "melody", "drums")
     vocab_sizes = (25, 2 + BASS_HI - BASS_LO + 1, 2 + MEL_HI - MEL_LO + 1, 32)
+    # steps per token when generating: the chord level changes at most every half bar (the
+    # harmonic rhythm of the training arrangements); the other levels every 16th
+    token_rates = (STEPS_PER_BAR // 2, 1, 1, 1)
     part_names = ("keys", "bass", "melody", "drums")
 
     def encode(self, parts: dict[str, list[PartNote]], n_steps: int) -> np.ndarray:

@@ -74,7 +74,7 @@ def listen_check(job: Job | None = None) -> dict:
     bcs = aligned / max(1, int(gen_bins.sum()))
     bhs = aligned / max(1, int(ref_bins.sum()))
     note_on = np.unique(np.round([n.start_s for t in project.tracks for n in t.notes], 3))
-    f_notes = mir_eval.onset.f_measure(note_on, onsets, window=0.07)[0] if len(onsets) else 0.0
+    f_notes, p_notes, r_notes = mir_eval.onset.f_measure(note_on, onsets, window=0.07) if len(onsets) else (0, 0, 0)
     # distance of each audio onset from the nearest 16th of the tempo map
     grid = np.array([project.tempo.time_at(b / 4.0) for b in range(int(project.tempo.beat_at(0) * 4) - 4,
                                                                      int(project.tempo.beat_at(dur) * 4) + 4)])
@@ -96,6 +96,9 @@ def listen_check(job: Job | None = None) -> dict:
         "demo_bcs": round(bcs, 4), "demo_bhs": round(bhs, 4),
         "demo_beat_f1": round(2 * bcs * bhs / max(1e-9, bcs + bhs), 4),
         "demo_onset_f_measure_vs_notes": round(float(f_notes), 4),
+        "demo_onset_precision_vs_notes": round(float(p_notes), 4),  # audio onsets that are a note onset
+        "demo_onset_recall_vs_notes": round(float(r_notes), 4),
+        "demo_note_onsets": int(len(note_on)),
         "demo_onset_median_distance_to_16th_ms": round(float(np.median(dist)) * 1000, 2),
         "demo_downbeats_within_70ms_of_visual_beat": round(float(np.mean(db_ok)), 4) if db_ok else None,
     }

@@ -2,7 +2,8 @@
 
     .venv/bin/python -m engines.soundtrack.train.evaluate [--models DIR] [--baseline DIR] [--out FILE]
 
-* token accuracy / perplexity of masked tokens (masking ratio 0.7, fixed masks) with the video
+* token accuracy / perplexity of masked tokens (masking ratio 0.7 and 1.0, fixed masks; the
+  chord level masked per half bar, as in training) with the video
   condition, with the null condition (same weights), and of a separately trained unconditional
   model (``--baseline``: a folder made by ``train --unconditional --prefix soundtrack``);
 * generation on held-out arrangements (MaskGIT, default settings): tempo agreement, beat
@@ -36,6 +37,9 @@ def token_metrics(model: SoundtrackModel, data: dict, keep: float, ratio: float 
     for a in range(0, len(data["grid"]), batch):
         g = data["grid"][a:a + batch]
         m = rng.random(g.shape) < ratio
+        for lvl, k in enumerate(model.levels.token_rates):  # grouped levels are masked per token
+            if k > 1:
+                m[..., lvl] = np.repeat(rng.random((len(g), g.shape[1] // k)) < ratio, k, axis=1)
         tok = np.where(m, vocab[None, None], g)
         b = len(g)
         out = model.logits(tok, data["visual"][a:a + batch], data["style"][a:a + batch],
@@ -88,7 +92,7 @@ def generation_metrics(model: SoundtrackModel, pairs: list, settings: DecodeSett
     """Metrics of generated grids (or, with ``reference``, of the held-out arrangements themselves)."""
     changes_cut, changes_other, energy_g, energy_p, drum_match, ct, tempo_ok, tempo_ok_oct = ([] for _ in range(8))
     major_share = {True: [], False: []}
-    downbeat_ok = []
+    downbeat_ok, chord_changes = [], []
     music_s = 0.0
     wall = 0.0
     for arr, feats, cut in pairs:
@@ -113,6 +117,7 @@ def generation_metrics(model: SoundtrackModel, pairs: list, settings: DecodeSett
         energy_p += arr.energy[::4][:n_bars].tolist()
         drum_match.append(float((grid[:, 3] == arr.grid[:len(grid), 3]).mean()))
         chords = grid[:, 0]
+        chord_changes.append(float(np.sum(chords[1:] != chords[:-1]) / n_bars))
         major_share[bool(arr.major)].append(float(np.mean([(c - 1) % 2 == 0 for c in chords if c > 0] or [0.5])))
         mel_on = np.flatnonzero(grid[:, 2] >= 2)
         if mel_on.size:
@@ -138,6 +143,7 @@ def generation_metrics(model: SoundtrackModel, pairs: list, settings: DecodeSett
         "major_chord_share_major_videos": round(float(np.mean(major_share[True])), 4) if major_share[True] else None,
         "major_chord_share_minor_videos": round(float(np.mean(major_share[False])), 4) if major_share[False] else None,
         "melody_chord_tone_share": round(float(np.mean(ct)), 4) if ct else None,
+        "chord_changes_per_bar": round(float(np.mean(chord_changes)), 4),
         "tempo_agreement_4pct": round(float(np.mean(tempo_ok)), 4),
         "tempo_agreement_4pct_octave": round(float(np.mean(tempo_ok_oct)), 4),
         "downbeats_within_70ms_of_visual_beat": round(float(np.mean(downbeat_ok)), 4),
@@ -214,7 +220,8 @@ def main(argv=None) -> dict:
         sweeps = {"steps": [1, 16], "cfg": [0.0, 3.0]}
     res["sweeps"] = {}
     keys = ("drum_match_reference", "drum_density_energy_corr", "section_change_rate_at_cuts",
-            "section_change_rate_elsewhere", "melody_chord_tone_share", "wall_s_per_10s_music")
+            "section_change_rate_elsewhere", "melody_chord_tone_share", "chord_changes_per_bar",
+            "wall_s_per_10s_music")
     for name, values in sweeps.items():
         rows = []
         for v in values:

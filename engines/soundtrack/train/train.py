@@ -6,7 +6,8 @@
 Data: :mod:`engines.soundtrack.train.data` (music21 chorales arranged into the grid, synthetic
 per-beat visual features from the same plan; split by piece, 10 % held out). Objective, per
 batch: masked-token cross-entropy on the masked positions of every level (masking ratio per
-sample from a Gaussian N(0.55, 0.25) truncated to [0.5, 1]; in 20 % of samples the first bar
+sample from a Gaussian N(0.55, 0.25) truncated to [0.5, 1]; a level with k-step tokens (the
+chord level: half bars) is masked k steps at a time; in 20 % of samples the first bar
 is given unmasked, the continuation case of the long-video windows), the visual condition
 dropped in 15 % of samples and the style in 25 % (classifier-free guidance), plus (every other
 step) a symmetric InfoNCE loss between the pooled video-only and music-only embeddings (retrieval).
@@ -57,9 +58,11 @@ def make_batch(data: dict, idx: np.ndarray, rng: np.random.Generator, unconditio
     B, T, L = grid.shape
     ratios = mask_ratio(rng, B)
     mask = rng.random((B, T, L)) < ratios[:, None, None]
+    for lvl, k in enumerate(LEVELS.token_rates):  # a level made of k-step tokens is masked per token
+        if k > 1:
+            mask[..., lvl] = np.repeat(rng.random((B, T // k)) < ratios[:, None], k, axis=1)
     cont = rng.random(B) < 0.2
     mask[cont, :16] = False
-    mask[cont, 16:] = rng.random((int(cont.sum()), T - 16, L)) < ratios[cont, None, None]
     mask_ids = np.array(LEVELS.vocab_sizes)
     tokens = np.where(mask, mask_ids[None, None, :], grid)
     keep = (rng.random(B) >= 0.15).astype(np.float32)
