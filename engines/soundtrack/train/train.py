@@ -11,7 +11,10 @@ chord level: half bars) is masked k steps at a time; in 20 % of samples the firs
 is given unmasked, the continuation case of the long-video windows), the visual condition
 dropped in 15 % of samples and the style in 25 % (classifier-free guidance), plus (every other
 step) a symmetric InfoNCE loss between the pooled video-only and music-only embeddings (retrieval).
-``--unconditional`` trains the same network with the visual condition always dropped (the
+``--pairs FILE.npz`` replaces the synthetic pairs by real ones (grid windows from
+``SymbolicLevels.encode`` of the music, visual windows from ``features.beat_features`` of the
+video on the same beat grid: ``studio.adapters.soundtrack.video_features(timeline)`` gives them
+for an analysed video). ``--unconditional`` trains the same network with the visual condition always dropped (the
 baseline of the model card). Deterministic per ``--seed`` on one CPU thread.
 """
 from __future__ import annotations
@@ -102,6 +105,34 @@ def build_data(n_pieces: int | None, seed: int, log=print):
     return pieces, train, test
 
 
+def load_pairs(path: Path, seed: int, log=print):
+    """Real video-music pairs from an .npz: ``grid`` (N, 64, 4) int tokens, ``visual`` (N, 16, 11)
+    float features, optional ``style`` (N,) ids and ``group`` (N,) ids (windows of one video share
+    a group; 10 % of the groups are held out)."""
+    from engines.soundtrack.styles import NO_STYLE
+
+    try:
+        with np.load(path) as z:
+            grid = np.asarray(z["grid"], np.int64)
+            vis = np.asarray(z["visual"], np.float32)
+            n = len(grid)
+            style = np.asarray(z["style"], np.int64) if "style" in z else np.full(n, NO_STYLE, np.int64)
+            group = np.asarray(z["group"], np.int64) if "group" in z else np.arange(n)
+    except (OSError, KeyError, ValueError) as exc:
+        raise SystemExit(f"{path}: not a pairs file ({exc})") from None
+    vocab = np.array(LEVELS.vocab_sizes)
+    if grid.shape[1:] != (T_STEPS, len(vocab)) or vis.shape[1:] != (V_BEATS, N_FEATURES) or len(vis) != n:
+        raise SystemExit(f"{path}: need grid (N, {T_STEPS}, {len(vocab)}) and visual (N, {V_BEATS}, {N_FEATURES})")
+    if (grid < 0).any() or (grid >= vocab).any():
+        raise SystemExit(f"{path}: token ids outside the level vocabularies {tuple(vocab)}")
+    groups = np.unique(group)
+    held = np.random.default_rng(seed).permutation(groups)[:max(1, len(groups) // 10)]
+    test_m = np.isin(group, held)
+    pick = lambda m: {"grid": grid[m], "visual": vis[m], "style": style[m]}  # noqa: E731
+    log(f"data: {n} pairs from {path} ({int((~test_m).sum())} train / {int(test_m.sum())} held out)")
+    return [], pick(~test_m), pick(test_m)
+
+
 def evaluate_loss(net, data, rng, unconditional=False, n=512, batch=128):
     net.eval()
     losses = []
@@ -151,6 +182,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--pieces", type=int, default=None, help="use only the first N corpus pieces")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pairs", type=Path, default=None,
+                    help="train on real video-music pairs (.npz, see load_pairs) instead of the synthetic ones")
     ap.add_argument("--unconditional", action="store_true", help="baseline: never see the video")
     ap.add_argument("--max-minutes", type=float, default=None, help="stop early after this wall time")
     args = ap.parse_args(argv)
@@ -159,7 +192,10 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t0 = time.time()
-    pieces, train, test = build_data(args.pieces, args.seed)
+    if args.pairs:
+        pieces, train, test = load_pairs(args.pairs, args.seed)
+    else:
+        pieces, train, test = build_data(args.pieces, args.seed)
     net = SoundtrackNet(LEVELS.vocab_sizes, N_FEATURES, len(STYLES), T_STEPS, V_BEATS, **CONFIG)
     n_params = sum(p.numel() for p in net.parameters())
     print(f"model: {n_params / 1e6:.2f} M parameters", flush=True)
@@ -208,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"train_steps": done_steps, "train_wall_s": round(train_s, 1), "parameters": n_params,
               "held_out_masked_loss": round(held_out, 4), "onnx_max_abs_diff": diff,
               "train_windows": int(len(train["grid"])), "held_out_windows": int(len(test["grid"])),
-              "pieces": len(pieces), "history": history, "unconditional": bool(args.unconditional)}
+              "pieces": len(pieces), "pairs_file": str(args.pairs) if args.pairs else None, "history": history, "unconditional": bool(args.unconditional)}
     _write_manifest(args.out, args.prefix, paths, report)
     (args.out / f"{args.prefix}_train.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
@@ -221,8 +257,13 @@ def _write_manifest(out: Path, prefix: str, paths: dict[str, Path], report: dict
     data = ("music21 corpus Bach chorales (corpus BSD-3-Clause, music public domain), arranged into the "
             "token grid by engines/soundtrack/train/data.py; video side: SYNTHETIC per-beat visual "
             "features generated from each arrangement's plan (not real video-music pairs)")
-    common = {"training_data": data, "licence": "MIT (trained here from public-domain music)",
-              "train_command": "python -m engines.soundtrack.train.train",
+    licence = "MIT (trained here from public-domain music)"
+    command = "python -m engines.soundtrack.train.train"
+    if report.get("pairs_file"):
+        data = f"user video-music pairs from {Path(report['pairs_file']).name}"
+        licence = "that of the user's pairs"
+        command += f" --pairs {report['pairs_file']}"
+    common = {"training_data": data, "licence": licence, "train_command": command,
               "metrics": {k: report[k] for k in ("held_out_masked_loss", "train_steps", "parameters")}}
     update_manifest(prefix, {"file": paths["generator"].name, "sha256": sha256_of(paths["generator"]),
                              "inputs": GEN_INPUTS, "outputs": GEN_OUTPUTS, **common}, out / "manifest.json")
