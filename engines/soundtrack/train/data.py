@@ -17,8 +17,8 @@ video behaves: a scene cut at each section start (90 %; a quarter of them a beat
 late; 1 % spurious cuts per beat), motion energy and its variance growing with the section's
 energy, a visual onset on each beat, brightness and warm colours for major keys and dark, cool
 colours for minor keys, and the tempo. These are *not* real video-music pairs; a user with a
-real paired data set replaces :func:`synthetic_visuals` by ``engines.soundtrack.features
-.beat_features`` of their videos and retrains with the same script.
+real paired data set trains with the same script on them (``train --pairs FILE.npz``, see
+``train.load_pairs``: visual windows from ``engines.soundtrack.features.beat_features``).
 """
 from __future__ import annotations
 
