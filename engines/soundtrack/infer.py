@@ -26,7 +26,7 @@ import numpy as np
 from engines.errors import EngineError, ModelError
 from engines.runtime import MODELS_DIR, session
 from engines.soundtrack.sampler import DecodeSettings, autoregressive, maskgit
-from engines.soundtrack.styles import NO_STYLE, match_style
+from engines.soundtrack.styles import match_style
 from engines.soundtrack.tokens import STEPS_PER_BAR, STEPS_PER_BEAT, PartNote, SymbolicLevels
 
 WINDOW_BEATS = 16
