@@ -209,7 +209,7 @@ def main(argv=None) -> int:
     if a.out:
         a.out.write_text(text + "\n")
     if a.update_manifest:
-        from engines.foley.train.export import update_manifest
+        from engines.onnx_export import update_manifest
 
         path = a.models_dir / "manifest.json"
         entry = json.loads(path.read_text())["foley_diffusion"]

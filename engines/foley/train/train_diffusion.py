@@ -23,7 +23,7 @@ import torch
 from engines.foley.params import VECTOR_DIM
 from engines.foley.schedule import SAMPLE_T_MAX, T_STEPS, alpha_bar
 from engines.foley.train import data as fdata
-from engines.foley.train.export import export_onnx, update_manifest
+from engines.onnx_export import export_onnx, update_manifest
 from engines.foley.train.model import COND_DIM, Denoiser
 from engines.foley.train.textures import MATERIAL_NAMES
 from engines.runtime import MODELS_DIR, sha256_of

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engines.foley.train.export import export_onnx, update_manifest
+from engines.onnx_export import export_onnx, update_manifest
 from engines.foley.train.model import MaterialNet
 from engines.foley.train.textures import MATERIAL_NAMES, patches
 from engines.foley.visual import DESCRIPTOR_DIM, descriptors

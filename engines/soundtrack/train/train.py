@@ -146,7 +146,7 @@ def evaluate_loss(net, data, rng, unconditional=False, n=512, batch=128):
 
 
 def export(net: SoundtrackNet, out: Path, prefix: str, meta: dict) -> dict[str, Path]:
-    from engines.soundtrack.train.export import export_onnx
+    from engines.onnx_export import export_onnx
 
     net.eval()
     tokens = torch.zeros(2, T_STEPS, len(LEVELS.names), dtype=torch.int64)
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _write_manifest(out: Path, prefix: str, paths: dict[str, Path], report: dict) -> None:
-    from engines.soundtrack.train.export import update_manifest
+    from engines.onnx_export import update_manifest
     from engines.runtime import sha256_of
 
     data = ("music21 corpus Bach chorales (corpus BSD-3-Clause, music public domain), arranged into the "

@@ -1,4 +1,6 @@
-"""ONNX export with named inputs/outputs, a dynamic batch and metadata_props; manifest entries."""
+"""Training-time helpers shared by the engines' train/ scripts (torch; never imported at run
+time): ONNX export with named inputs/outputs, a dynamic batch and metadata_props, and the
+read-modify-write of one manifest entry."""
 from __future__ import annotations
 
 import json
@@ -32,6 +34,6 @@ def update_manifest(name: str, entry: dict, manifest: Path) -> None:
     """Read-modify-write of one entry (other engineers own the other entries)."""
     data = json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else {}
     data[name] = entry
-    tmp = manifest.with_name(manifest.name + ".soundtrack.tmp")
+    tmp = manifest.with_name(f"{manifest.name}.{name}.tmp")  # engines may export side by side
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     tmp.replace(manifest)
