@@ -22,6 +22,8 @@ def _project(tmp_path, duration=1.0):
     p.path = tmp_path / "project.json"
     t = np.arange(int(0.3 * 48000)) / 48000
     sf.write(tmp_path / "tone.wav", (0.3 * np.sin(2 * np.pi * 500 * t)).astype(np.float32), 48000)
+    noise = 0.2 * np.random.default_rng(0).standard_normal(len(t))  # broadband: lateralisation
+    sf.write(tmp_path / "noise.wav", noise.astype(np.float32), 48000)  # is not one tone's room mode
     return p
 
 
@@ -35,9 +37,9 @@ def registered():
 def test_track_in_a_room_renders_binaurally_from_its_keyframe(tmp_path, registered):
     p = _project(tmp_path)
     # stage coordinates: listener at (4, 3) facing y = 0; x = 2 is 2 m to the listener's left
-    p.add_track(Track("left", TrackKind.AUDIO, audio_path="tone.wav", room="studio",
+    p.add_track(Track("left", TrackKind.AUDIO, audio_path="noise.wav", room="studio",
                       spatial=[SpatialKeyframe(0.0, 2.0, 3.0, 1.3)]))
-    p.add_track(Track("dry", TrackKind.AUDIO, audio_path="tone.wav"))
+    p.add_track(Track("dry", TrackKind.AUDIO, audio_path="noise.wav"))
     r = render.render_project(p)
     left, dry = (r.stems[t.id] for t in p.tracks)
     assert left.shape == dry.shape == (2, 48000)
@@ -50,8 +52,8 @@ def test_track_in_a_room_renders_binaurally_from_its_keyframe(tmp_path, register
 
 def test_track_without_keyframes_sits_in_front(tmp_path, registered):
     p = _project(tmp_path)
-    p.add_track(Track("front", TrackKind.AUDIO, audio_path="tone.wav", room="living_room"))
-    p.add_track(Track("dry", TrackKind.AUDIO, audio_path="tone.wav"))
+    p.add_track(Track("front", TrackKind.AUDIO, audio_path="noise.wav", room="living_room"))
+    p.add_track(Track("dry", TrackKind.AUDIO, audio_path="noise.wav"))
     r = render.render_project(p)
     s, dry = (r.stems[t.id] for t in p.tracks)
     e = np.sum(s.astype(np.float64) ** 2, axis=-1)

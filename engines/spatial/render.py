@@ -13,7 +13,7 @@ summed once.
 :class:`MovingSource` drives a Convolver from a source path: every block it queries the room
 field at the block's centre time (position interpolated between keyframes); the direct + early
 region of the IR (the first ``early_parts`` partitions) is updated every block, the late tail
-every ``tail_every`` blocks (it changes slowly with position). :func:`render_path` renders a
+every ``tail_every`` blocks (it changes slowly with position; staggered over the sources). :func:`render_path` renders a
 whole mono signal that way; :class:`MultiRenderer` streams several sources with one batched
 field query per block (the benchmark's 4 moving stems).
 """
@@ -162,9 +162,10 @@ class MultiRenderer:
         """(N, B) mono input blocks -> (N, 2, B) binaural output, one block of time."""
         t = (self.block_index + 0.5) * self.B / self.sr
         poses = [v.path(t) for v in self.voices]
-        tail_due = self.block_index % self.tail_every == 0
         todo, full = [], []
         for i, (v, p) in enumerate(zip(self.voices, poses)):
+            # tail updates staggered over the voices, so they never all fall on one block
+            tail_due = (self.block_index + i * self.tail_every // max(1, len(self.voices))) % self.tail_every == 0
             moved = v.last is None or not (np.allclose(v.last[0], p[0], atol=1e-4)
                                             and np.allclose(v.last[1], p[1], atol=1e-4)
                                             and abs(v.last[2] - p[2]) < 1e-4)

@@ -1,7 +1,7 @@
 """Teacher data for one room: random source / listener / head-yaw triples and what the field
 must learn from each (the early part at 16 kHz without the direct path, and the tail params).
 
-``python -m engines.spatial.train.data ROOM OUT.npz [--n 400] [--test 64] [--seed 0]``
+``python -m engines.spatial.train.data ROOM OUT.npz [--n 400] [--test 64] [--seed 0] [--add-to NPZ]``
 """
 from __future__ import annotations
 
@@ -98,6 +98,15 @@ def make(room_name: str, n: int, n_test: int, seed: int = 0, keep_full_test: boo
             "teacher_ms": np.asarray(times) * 1000}
 
 
+def merge(base: dict, more: dict) -> dict:
+    """``base`` with ``more``'s training positions appended (``base``'s held-out set kept)."""
+    n = int(base["n_train"])
+    cat = lambda k: np.concatenate([base[k][:n], more[k][:int(more["n_train"])], base[k][n:]])  # noqa: E731
+    return {"room": base["room"], "n_train": n + int(more["n_train"]), "pos": cat("pos"),
+            "early": cat("early"), "tail": cat("tail"), "test_full": base["test_full"],
+            "teacher_ms": np.concatenate([base["teacher_ms"], more["teacher_ms"]])}
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("room")
@@ -105,8 +114,11 @@ def main(argv=None) -> None:
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--test", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--add-to", metavar="NPZ", help="append the new training positions to this data set")
     a = ap.parse_args(argv)
     d = make(a.room, a.n, a.test, a.seed)
+    if a.add_to:
+        d = merge(dict(np.load(a.add_to)), d)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(a.out, **d)
 
