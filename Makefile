@@ -34,6 +34,7 @@ run: $(STAMP)
 	fi
 
 screenshots: $(STAMP)
+	bash packaging/debian-deps.sh --gui
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m ui.screenshots docs/screenshots
 
 # one-folder desktop bundle in dist/video-sound-studio/ (see packaging/README.md)

@@ -9,9 +9,15 @@
 #   hydrogen-data        Hydrogen demo songs (GPL-2+): drum patterns for the rhythm engine's training
 #                        (smoke test); the full training also reads lmms-common (apt-get install it)
 #   libmysofa1           MIT KEMAR HRTF set (SOFA): the spatial teacher and its HRIR table, tests
+# With --gui also what a real window needs (Qt's xcb plugin) and Xvfb for screenshots.
 # As root it installs them; otherwise it prints the apt-get line to run and fails.
 set -euo pipefail
 packages=(libfluidsynth3 fluidsynth fluid-soundfont-gm timgm6mb-soundfont libportaudio2 jackd2 hydrogen-data libmysofa1)
+if [ "${1:-}" = "--gui" ]; then
+  packages+=(xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
+             libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-randr0 libxkbcommon-x11-0 libegl1 libgl1
+             fonts-dejavu-core)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
