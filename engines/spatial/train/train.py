@@ -81,7 +81,7 @@ def evaluate(onnx_path: Path, hrir_path: Path, data: dict) -> dict:
 
 def train(room_name: str, data: dict, out_dir: Path, *, steps: int = 3000, minutes: float = 12.0,
           batch: int = 24, lr: float = 2e-3, seed: int = 0, mse_weight: float = MSE_WEIGHT,
-          log=print) -> dict:
+          hidden: int = 256, n_basis: int = 128, feat: int = 64, log=print) -> dict:
     import torch
 
     from engines.spatial.train.model import INRAS, envelope_loss, mrstft_loss
@@ -97,8 +97,8 @@ def train(room_name: str, data: dict, out_dir: Path, *, steps: int = 3000, minut
     scale = float(early.std()) or 1.0
     t_mean, t_std = tail.mean(0), tail.std(0) + np.array([1.0, 5.0], np.float32)
     T = early.shape[-1]
-    model = INRAS(r.dims, bounce_points(r, N_BOUNCE), T, dsp.N_BANDS, early_scale=scale,
-                  tail_mean=t_mean, tail_std=t_std)
+    model = INRAS(r.dims, bounce_points(r, N_BOUNCE), T, dsp.N_BANDS, feat=feat, hidden=hidden,
+                  n_basis=n_basis, early_scale=scale, tail_mean=t_mean, tail_std=t_std)
     n_params = int(sum(p.numel() for p in model.parameters()))
     e_t = torch.as_tensor(early / scale)
     tl_t = torch.as_tensor((tail - t_mean) / t_std)
@@ -152,7 +152,9 @@ def train(room_name: str, data: dict, out_dir: Path, *, steps: int = 3000, minut
                "query_ms": round(ev["query_ms"], 3),
                "teacher_ms": round(float(np.mean(data["teacher_ms"])), 1),
                "raw_ir_table_mb": round(table_mb, 1), "n_train": n_train, "n_test": ev["n_test"],
-               "steps": done, "train_s": round(train_s, 1), "final_losses": history[-1][1:]}
+               "steps": done, "train_s": round(train_s, 1), "final_losses": history[-1][1:],
+               "model_options": {"hidden": hidden, "n_basis": n_basis, "feat": feat, "mse_weight": mse_weight,
+                                 "batch": batch, "lr": lr, "seed": seed}}
     entry = {
         "file": onnx_path.name, "inputs": ["src", "lis", "yaw"], "outputs": ["early", "tail"],
         "engine": "spatial", "room": r.name,
@@ -193,6 +195,9 @@ def main(argv=None) -> None:
     ap.add_argument("--test", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mse-weight", type=float, default=MSE_WEIGHT)
+    ap.add_argument("--hidden", type=int, default=256, help="listener module width")
+    ap.add_argument("--basis", type=int, default=128, help="time-basis functions")
+    ap.add_argument("--feat", type=int, default=64, help="scatter/gather/bounce feature width")
     a = ap.parse_args(argv)
     from engines.spatial.train import data as data_mod
 
@@ -202,7 +207,8 @@ def main(argv=None) -> None:
         d = data_mod.make(a.room, a.n, a.test, a.seed)
         if a.data:
             np.savez_compressed(a.data, **d)
-    train(a.room, d, Path(a.out), steps=a.steps, minutes=a.minutes, seed=a.seed, mse_weight=a.mse_weight)
+    train(a.room, d, Path(a.out), steps=a.steps, minutes=a.minutes, seed=a.seed, mse_weight=a.mse_weight,
+          hidden=a.hidden, n_basis=a.basis, feat=a.feat)
 
 
 if __name__ == "__main__":
