@@ -3,8 +3,8 @@
 Streams of the output, in order:
 1. the original video stream, packet for packet (``add_stream_from_template`` + ``mux``), so
    the picture is bit-identical and the export costs no video encoding;
-2. the mixdown, AAC-LC stereo at the mix's sample rate (256 kb/s), default audio track, titled
-   "Studio mix";
+2. the mixdown, AAC-LC stereo at the mix's sample rate (256 kb/s, FFmpeg's fast coder), default
+   audio track, titled "Studio mix";
 3. optionally the original audio stream(s), copied packet for packet, titled "Original audio"
    (not default).
 
@@ -57,6 +57,9 @@ def mux(source: str | Path, target: str | Path, mix: np.ndarray, sample_rate: in
             aout = out.add_stream("aac", rate=int(sample_rate))
             aout.layout = "stereo"
             aout.bit_rate = AAC_BITRATE
+            # FFmpeg's "fast" AAC coder: about twice the speed of the default two-loop search, and
+            # at 256 kb/s stereo no audible loss for a picture-sync copy (stems stay lossless WAV)
+            aout.options = {"aac_coder": "fast"}
             aout.metadata["title"] = "Studio mix"
             copies = {vin.index: vout}
             for a in ain:
