@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
@@ -23,6 +24,15 @@ def _explain(exc: OSError, path: Path) -> str:
     if exc.errno == errno.ENOENT:
         return f"cannot write {path}: the folder {path.parent} does not exist"
     return f"cannot write {path}: {exc.strerror or exc}"
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it: set and restore, once at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
 
 
 @contextlib.contextmanager
@@ -50,6 +60,9 @@ def atomic_path(
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        # mkstemp makes the file private (0600); give it the mode a plain open() would have
+        # (or the replaced file's), so a DAW or another user can read what was exported
+        os.chmod(tmp, stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o666 & ~_UMASK)
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

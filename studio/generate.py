@@ -79,7 +79,13 @@ def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings 
         sub = job.sub(0.4 + i * span, 0.4 + (i + 1) * span)
         sub.report(0.0, f"generating {name}")
         for track in adapter(project, timeline, settings, sub):
-            project.add_track(track)
+            # an engine may return edited copies of existing tracks (spatial sets their room):
+            # those replace the originals in place, new ones are added
+            ids = [t.id for t in project.tracks]
+            if track.id in ids:
+                project.tracks[ids.index(track.id)] = track
+            else:
+                project.add_track(track)
 
     project.save(project_file)
     if project.audible_tracks():  # with no engine chosen there is nothing to render yet

@@ -25,3 +25,17 @@ def test_overwrite_refused_and_missing_folder_explained(tmp_path):
     assert target.read_text() == "two"
     with pytest.raises(ExportError, match="does not exist"):
         write_text_atomic(tmp_path / "no" / "b.txt", "x")
+
+
+def test_atomic_writes_get_a_normal_file_mode_not_mkstemps_private_one(tmp_path, monkeypatch):
+    import stat
+
+    import studio.fsutil as fsutil
+
+    monkeypatch.setattr(fsutil, "_UMASK", 0o022)  # the umask as read at import
+    target = tmp_path / "report.json"
+    fsutil.write_text_atomic(target, "{}")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    target.chmod(0o640)  # a replaced file keeps its mode
+    fsutil.write_text_atomic(target, "[]")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640 and target.read_text() == "[]"

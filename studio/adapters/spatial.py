@@ -17,10 +17,9 @@ generate (``studio generate VIDEO --spatial ROOM``)
     tracks follow their hits (each hit's screen x spreads over +-3 m across the stage, its
     screen y sets the height 1-2 m, 2 m in front; the source holds its place until 50 ms before
     the next hit); every other track gets a fixed place on an arc 2.5 m in front (-40 .. +40
-    degrees, in track order). It returns edited copies of those tracks (same ids, which the UI
-    puts in place of the originals in one undo step); the originals are taken out of the
-    ``project`` it was given, so ``studio generate`` (which appends what adapters return) ends
-    with the same tracks, in the same order, placed in the room.
+    degrees, in track order). It returns edited copies of those tracks with the same ids, which
+    ``studio generate`` and the UI (in one undo step) put in place of the originals, so the
+    project keeps its tracks, in the same order, placed in the room.
 """
 from __future__ import annotations
 
@@ -126,9 +125,7 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     if not settings.room:
         raise StudioError("the spatial engine needs a room: give --spatial ROOM")
     room = check_room(settings.room)
-    placed = place(list(project.tracks), room)
-    for t in placed:  # the caller appends the copies; take the originals out (see module doc)
-        project.remove_track(t.id)
+    placed = place(list(project.tracks), room)  # copies with the same ids: they replace the originals
     job.report(1.0, f"placed {len(placed)} tracks in {room}")
     return placed
 
