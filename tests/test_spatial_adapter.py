@@ -75,17 +75,16 @@ def test_place_and_generate_keep_tracks_and_order(tmp_path):
     class S:
         room = "Hall"
 
+    before = list(p.tracks)
     out = spatial.generate(p, None, S())
-    assert [t.id for t in out] == [hits.id, bed.id, kept.id] and p.tracks == []
+    assert [t.id for t in out] == [hits.id, bed.id, kept.id] and p.tracks == before  # copies, project untouched
     assert all(t.room == "hall" for t in out)
     assert out[0].engine == "foley"  # still rendered by its own engine
     kf = out[0].spatial
     assert [k.time_s for k in kf] == [0.2, 0.75, 0.8]  # held until just before the next hit
     assert kf[0].x == 1.0 and kf[-1].x == 7.0 and kf[-1].z > kf[0].z
     assert out[1].spatial == [spatial.arc_keyframe(0, 1)] and out[2].spatial == kept.spatial
-    for t in out:  # studio.generate appends what the adapter returns
-        p.add_track(t)
-    assert [t.name for t in p.tracks] == ["hits", "bed", "kept"]
+    assert all(t.room is None for t in p.tracks)
 
 
 def test_generate_needs_a_known_room(tmp_path):
@@ -119,3 +118,23 @@ def test_cli_spatialize_marks_tracks_and_writes_binaural_stems(tmp_path):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown room" in bad.stderr
     none = _studio("spatialize", tmp_path, "--room", "studio", "--track", "nope")
     assert none.returncode == 2 and "no track named nope" in none.stderr
+
+
+def test_cli_generate_with_a_room_places_the_generated_tracks_in_it(tmp_path):
+    """`studio generate VIDEO --foley --spatial hall`: the Foley track comes back placed in the
+    hall (same track, replaced by id, not duplicated) and its stem is binaural."""
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "gen"
+    r = subprocess.run([sys.executable, "-m", "studio", "-q", "generate", str(repo / "studio" / "assets" / "demo.mp4"),
+                        "--foley", "--spatial", "hall", "--out", str(out)], capture_output=True, text=True,
+                       cwd=repo, timeout=600)
+    assert r.returncode == 0, r.stderr
+    p = Project.load(out / "project.json")
+    assert [t.name for t in p.tracks] == ["Foley"] and p.tracks[0].room == "hall" and p.tracks[0].spatial
+    stem, sr = sf.read(next((out / "stems").glob("*.wav")))
+    assert stem.shape[1] == 2 and np.abs(stem[:, 0] - stem[:, 1]).max() > 1e-3  # two different ears
