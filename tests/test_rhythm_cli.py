@@ -68,3 +68,12 @@ def test_bad_style_is_one_line_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "studio", "-q", "generate", str(DEMO), "--rhythm", "--style", "polka",
                         "--out", str(tmp_path / "x")], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert r.returncode == 2 and "polka" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_one_style_word_serves_both_music_engines():
+    from studio.adapters.rhythm import rhythm_style
+
+    assert rhythm_style("funk") == "funk" and rhythm_style("Hip Hop") == "hip-hop"
+    assert rhythm_style("calm piano") == "jazz" and rhythm_style("peaceful") == "jazz"  # soundtrack moods
+    assert rhythm_style("dark synthwave") == "electronic" and rhythm_style("salsa") == "latin"
+    assert rhythm_style("polka") is None and rhythm_style("therapy") is None  # words, not substrings

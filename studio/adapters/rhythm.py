@@ -14,6 +14,8 @@ video in a DAW.
 """
 from __future__ import annotations
 
+import re
+
 from studio.errors import StudioError
 from studio.music import DRUM_CHANNEL, Note, TempoMap
 from studio.project import Project, Track, TrackKind
@@ -22,13 +24,45 @@ BASS_CHANNEL, KEYS_CHANNEL = 1, 2
 TRACK_IDS = {"drums": "rhythm-drums", "bass": "rhythm-bass", "keys": "rhythm-keys"}
 
 
+# words of other vocabularies (the soundtrack's styles, what people type) -> a rhythm style
+STYLE_WORDS = {
+    "rock": ("rock", "metal", "punk", "grunge", "indie", "guitar", "band", "epic", "tense"),
+    "funk": ("funk", "funky", "disco", "soul", "groove", "happy", "upbeat"),
+    "hip-hop": ("hip-hop", "hip hop", "hiphop", "rap", "trap", "boom bap", "lo-fi", "lofi", "lo fi"),
+    "electronic": ("electronic", "edm", "techno", "house", "synth", "synthwave", "dance", "trance", "dark"),
+    "latin": ("latin", "salsa", "bossa", "samba", "reggaeton", "cumbia"),
+    "jazz": ("jazz", "jazzy", "swing", "bebop", "calm", "ambient", "piano", "orchestral"),
+}
+
+
+def rhythm_style(text: str | None) -> str | None:
+    """The rhythm style a style word means (exact name first, then the words above), or None."""
+    from engines.rhythm.vocab import STYLES
+
+    t = (text or "").strip().lower()
+    if t in STYLES:
+        return t
+    for style, words in STYLE_WORDS.items():
+        if any(re.search(r"(?<![a-z])" + re.escape(w), t) for w in words):  # at a word's start
+            return style
+    try:  # a mood the soundtrack engine knows by one of its synonyms ("peaceful" -> calm)
+        from engines.soundtrack.styles import match_style, style_name
+
+        mood = style_name(match_style(t))
+    except ImportError:
+        return None
+    return rhythm_style(mood) if mood else None
+
+
 def options_of(settings) -> dict:
     from engines.rhythm.vocab import STYLES
 
     o = dict(settings.options or {})
-    style = settings.style or o.get("style") or "rock"
-    if style not in STYLES:
-        raise StudioError(f"unknown rhythm style {style!r}; choose from {', '.join(STYLES)}")
+    asked = settings.style or o.get("style") or "rock"
+    style = rhythm_style(asked)  # one style word serves both music engines ("calm piano" -> jazz)
+    if style is None:
+        raise StudioError(f"unknown rhythm style {asked!r}; choose from {', '.join(STYLES)} "
+                          "(or a mood such as calm, tense, happy, dark, epic, lo-fi)")
     bpm = o.get("bpm")
     if bpm is not None and not 20 <= float(bpm) <= 300:
         raise StudioError(f"--bpm {bpm} is outside 20..300")

@@ -21,8 +21,10 @@ ENGINE_LABELS = {
     "soundtrack": ("Soundtrack", "a music bed for the whole video"),
     "spatial": ("Spatial", "binaural rendering of the tracks in a room"),
 }
-STYLES = ("", "ambient", "electronic", "orchestral", "rock", "hip hop", "jazz", "piano")
-ROOMS = ("studio", "living_room", "hall", "church", "outdoors")
+# the rhythm engine's styles, then the soundtrack's moods (each engine maps the other's words)
+STYLES = ("", "rock", "funk", "hip-hop", "electronic", "latin", "jazz", "calm", "tense", "happy", "dark",
+          "epic", "lo-fi", "orchestral")
+ROOMS = ("studio", "living_room", "hall")  # the spatial engine's preset rooms with a trained field
 
 
 class GeneratePanel(QWidget):
