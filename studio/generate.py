@@ -28,7 +28,7 @@ ADAPTERS: dict[str, str] = {name: f"{adapters.module_name(name)}:generate"
 
 @dataclass(frozen=True)
 class GenerateSettings:
-    engines: tuple[str, ...] = ()  # empty = every available engine
+    engines: tuple[str, ...] = ()  # empty = default_engines()
     seed: int = 0
     room: str | None = None  # for the spatial engine
     style: str | None = None
@@ -38,6 +38,15 @@ class GenerateSettings:
 
 def available_engines() -> list[str]:
     return [name for name in ENGINE_NAMES if name in ADAPTERS]
+
+
+def default_engines(room: str | None = None) -> tuple[str, ...]:
+    """What runs when no engine is named: every engine of the build, except that the soundtrack
+    is an alternative to the rhythm engine's parts (two pieces in two keys would clash) and runs
+    only when asked while the rhythm engine is there, and spatial only with a room."""
+    have = available_engines()
+    return tuple(n for n in have if not (n == "soundtrack" and "rhythm" in have)
+                 and not (n == "spatial" and not room))
 
 
 def _adapter(name: str) -> Callable[..., list[Track]]:
@@ -60,7 +69,7 @@ def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings 
     project_file = out_dir / "project.json"
     if project_file.exists() and not overwrite:
         raise StudioError(f"{project_file} already exists; pass --overwrite to replace it")
-    engines = settings.engines or tuple(available_engines())
+    engines = settings.engines or default_engines(settings.room)
     adapters = [(name, _adapter(name)) for name in engines]  # fail before any work is done
 
     try:

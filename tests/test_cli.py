@@ -79,3 +79,14 @@ def test_export_of_missing_project(tmp_path):
 
 def test_bench_unknown_name():
     assert_one_line_error(studio("bench", "nonsense"), "unknown benchmark")
+
+
+def test_default_engines_leave_out_the_alternative_music_engine_and_roomless_spatial(monkeypatch):
+    from studio import generate
+
+    four = {n: f"x:{n}" for n in generate.ENGINE_NAMES}
+    monkeypatch.setattr(generate, "ADAPTERS", four)
+    assert generate.default_engines() == ("rhythm", "foley")
+    assert generate.default_engines("hall") == ("rhythm", "foley", "spatial")
+    monkeypatch.setattr(generate, "ADAPTERS", {"soundtrack": "x:s", "foley": "x:f"})
+    assert generate.default_engines() == ("foley", "soundtrack")  # without rhythm it is the music

@@ -128,13 +128,15 @@ class GeneratePanel(QWidget):
         return available_engines()
 
     def refresh(self) -> None:
+        from studio.generate import default_engines
+
         engines = self.available()
         for name in [n for n in self.checks if n not in engines]:
             self.checks.pop(name).deleteLater()
         for name in engines:
             if name not in self.checks:
                 label, tip = ENGINE_LABELS.get(name, (name.title(), ""))
-                cb = QCheckBox(label, self, toolTip=tip, checked=True)
+                cb = QCheckBox(label, self, toolTip=tip, checked=name in default_engines())
                 self.checks[name] = cb
                 self.engine_layout.addWidget(cb)
         self.no_engines.setVisible(not engines)
