@@ -47,15 +47,10 @@ class Routing:
 def audio_project(project, midi_to_port: bool):
     """The copy of ``project`` to render for the audio device: when MIDI goes to a port, the
     notes are left to the port's instrument (not synthesised twice)."""
-    import dataclasses
-
+    from studio.transport.play import audio_tracks_project
     from ui.generation import snapshot
 
-    copy = snapshot(project)
-    if midi_to_port:
-        copy.tracks = [dataclasses.replace(t, notes=[]) for t in copy.tracks
-                       if not (t.notes and not t.audio_path and not t.events)]
-    return copy
+    return audio_tracks_project(snapshot(project), midi_to_port)  # a snapshot: rendered on a worker
 
 
 def render_for_playback(project, job=None):

@@ -18,8 +18,9 @@ def audio_tracks_project(project: Project, midi_to_port: bool) -> Project:
     """A copy of ``project`` for the audio render: without the pure MIDI tracks when a MIDI port
     voices them."""
     copy = dataclasses.replace(project, tracks=list(project.tracks))
-    if midi_to_port:
-        copy.tracks = [t for t in copy.tracks if not (t.notes and not t.audio_path and not t.events)]
+    if midi_to_port:  # pure MIDI tracks go; others keep their audio/events without their notes
+        copy.tracks = [dataclasses.replace(t, notes=[]) for t in copy.tracks
+                       if not (t.notes and not t.audio_path and not t.events)]
     return copy
 
 
@@ -58,8 +59,8 @@ def play_project(project: Project, *, audio_device=None, no_audio: bool = False,
             if on_tick is not None:
                 on_tick(reached)
             time.sleep(0.02)
-        if transport.error is None:
-            reached = end if transport.state is not State.PLAYING or reached >= end else reached
+        if transport.error is None:  # it ran to the end (the loop ends there or on an error)
+            reached = end
     finally:
         played = reached - start
         stats = audio.stats() if audio is not None else {}
