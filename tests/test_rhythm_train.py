@@ -72,3 +72,17 @@ def test_smoke_drum2music_training(tmp_path):
     mem = enc.run(None, {"src": np.zeros((1, 16, 33), np.float32), "cond": np.zeros((1, 6), np.int64)})[0]
     assert mem.shape[0] == 1
     assert _shipped_state() == before
+
+
+def test_manifest_entries_of_the_encoder_decoder_pairs_match_the_shipped_files():
+    import json
+
+    from engines.rhythm.train import common
+    from engines.runtime import MODELS_DIR
+
+    manifest = json.loads((MODELS_DIR / "manifest.json").read_text())
+    for name, cond in (("rhythm2drum", "style"), ("drum2music", "cond")):
+        for key, entry in common.seq2seq_entries(name, cond, {}).items():
+            shipped = manifest[key]
+            assert (shipped["file"], shipped["inputs"], shipped["outputs"]) == \
+                (entry["file"], entry["inputs"], entry["outputs"])

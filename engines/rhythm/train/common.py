@@ -56,6 +56,17 @@ def update_manifest(entries: dict[str, dict]) -> None:
     os.replace(tmp, path)
 
 
+def seq2seq_entries(name: str, cond_input: str, training: dict) -> dict[str, dict]:
+    """Manifest entries of an exported encoder + decoder-step pair (``<name>_encoder/_decoder``)."""
+    return {
+        f"{name}_encoder": {"file": f"{name}_encoder.onnx", "inputs": ["src", cond_input],
+                            "outputs": ["memory"], "training": training},
+        f"{name}_decoder": {"file": f"{name}_decoder.onnx",
+                            "inputs": ["token", "pos", "memory", "past_k", "past_v"],
+                            "outputs": ["logits", "present_k", "present_v"], "training": training},
+    }
+
+
 class Timer:
     def __init__(self):
         self.t0 = time.perf_counter()

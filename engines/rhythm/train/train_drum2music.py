@@ -92,12 +92,7 @@ def main(argv=None) -> int:
     if common.is_shipped(out):
         training = {"data": DATA, "steps": args.steps, "seed": args.seed, "params": info["params"],
                     "command": "python -m engines.rhythm.train.train_drum2music"}
-        common.update_manifest({
-            "drum2music_encoder": {"file": "drum2music_encoder.onnx", "inputs": ["src", "cond"],
-                                   "outputs": ["memory"], "training": training},
-            "drum2music_decoder": {"file": "drum2music_decoder.onnx",
-                                   "inputs": ["token", "pos", "memory", "past_k", "past_v"],
-                                   "outputs": ["logits", "present_k", "present_v"], "training": training}})
+        common.update_manifest(common.seq2seq_entries("drum2music", "cond", training))
     print(json.dumps({k: v for k, v in info.items() if k != "log"}))
     return 0
 

@@ -98,12 +98,7 @@ def main(argv=None) -> int:
     if common.is_shipped(out):
         training = {"data": DATA, "steps": args.steps, "seed": args.seed, "params": info["params"],
                     "command": "python -m engines.rhythm.train.train_rhythm2drum"}
-        common.update_manifest({
-            "rhythm2drum_encoder": {"file": "rhythm2drum_encoder.onnx", "inputs": ["src", "style"],
-                                    "outputs": ["memory"], "training": training},
-            "rhythm2drum_decoder": {"file": "rhythm2drum_decoder.onnx",
-                                    "inputs": ["token", "pos", "memory", "past_k", "past_v"],
-                                    "outputs": ["logits", "present_k", "present_v"], "training": training}})
+        common.update_manifest(common.seq2seq_entries("rhythm2drum", "style", training))
     print(json.dumps({k: v for k, v in info.items() if k != "log"}))
     return 0
 
