@@ -13,13 +13,14 @@ def build_info(open_models: bool = True) -> dict:
     from engines.runtime import model_providers, preferred_providers, runtime_distributions
     from studio.generate import available_engines
 
+    dists, problem = runtime_distributions()
     info = {
         "version": __version__,
         "python": platform.python_version(),
         "engines": available_engines(),
         "onnxruntime": onnxruntime.__version__,
-        "onnxruntime_distributions": runtime_distributions()[0],
-        "onnxruntime_problem": runtime_distributions()[1],
+        "onnxruntime_distributions": dists,
+        "onnxruntime_problem": problem,
         "onnx_providers_available": preferred_providers(),
         "models": model_providers() if open_models else {},
     }

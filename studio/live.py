@@ -34,10 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.errors import DeviceError, MediaError, StudioError
+from studio.analysis.onsets import directogram_flux
+from studio.errors import MediaError, StudioError
 from studio.jobs import Job
 
 PART_CHANNELS = {"drums": 9, "bass": 1, "keys": 0}
+HISTORY_S = 120.0  # flux kept for activations and the tempo estimate
 START_MARGIN_S = 0.1  # look-ahead: the first bar plays this long after it is generated
 
 
@@ -147,15 +149,13 @@ class OnsetTracker:
         if len(self.motion.pairs) == n:
             return
         pair = self.motion.pairs.pop()  # keep memory flat on endless streams
-        if self._prev_dirs is not None:
+        if self._prev_dirs is not None:  # the analysis's flux, for the newest pair of pairs
+            flux = directogram_flux(np.stack([self._prev_dirs, pair.directions]), np.ones(2, bool))[1]
             self.times.append(pair.t0)
-            self.flux.append(float(np.maximum(0.0, pair.directions - self._prev_dirs).sum()))
+            self.flux.append(float(flux))
+            if self.times[0] < pair.t0 - HISTORY_S:  # bars look back 8 bars at most
+                del self.times[:256], self.flux[:256]
         self._prev_dirs = pair.directions
-
-    def window(self, t0: float, t1: float) -> np.ndarray:
-        t = np.asarray(self.times)
-        lo, hi = np.searchsorted(t, t0), np.searchsorted(t, t1)
-        return np.asarray(self.flux[lo:hi])
 
     def activation(self, step_starts: np.ndarray, step_s: float) -> np.ndarray:
         """Per step: the strongest flux in it, over a robust recent level (0..1)."""
