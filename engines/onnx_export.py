@@ -31,9 +31,15 @@ def export_onnx(model: torch.nn.Module, args: tuple, path: Path, input_names: li
 
 
 def update_manifest(name: str, entry: dict, manifest: Path) -> None:
-    """Read-modify-write of one entry (other engineers own the other entries)."""
-    data = json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else {}
-    data[name] = entry
-    tmp = manifest.with_name(f"{manifest.name}.{name}.tmp")  # engines may export side by side
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(manifest)
+    """Read-modify-write of one entry (other engineers own the other entries), under an
+    exclusive lock so two training scripts finishing together cannot drop each other's entry."""
+    import fcntl
+
+    manifest = Path(manifest)
+    with open(manifest.with_name(manifest.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else {}
+        data[name] = entry
+        tmp = manifest.with_name(f"{manifest.name}.{name}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(manifest)
