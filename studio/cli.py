@@ -57,11 +57,15 @@ def _print_summary(s: dict) -> None:
 def _settings(args: argparse.Namespace):
     from studio.generate import GenerateSettings
 
-    engines = tuple(n for n in ("rhythm", "foley", "soundtrack") if getattr(args, n))
+    engines = tuple(n for n in ("rhythm", "foley", "soundtrack", "piano") if getattr(args, n))
+    if args.performer:
+        engines += ("performer",)
     if args.spatial:
         engines += ("spatial",)
     options = {k: v for k, v in (("material", args.material), ("bpm", args.bpm), ("steps", args.steps),
-                                 ("cfg", args.cfg)) if v is not None}
+                                 ("cfg", args.cfg), ("keyboard_box", args.keyboard),
+                                 ("instrument", args.performer), ("keypoints", args.keypoints))
+               if v is not None}
     return GenerateSettings(engines=engines, seed=args.seed, room=args.spatial, style=args.style,
                             options=options)
 
@@ -266,10 +270,28 @@ def _live(args: argparse.Namespace) -> int:
     return 0
 
 
+def _box(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(round(float(v))) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not X,Y,W,H (four numbers, video pixels)") from None
+    if w <= 0 or h <= 0 or x < 0 or y < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the box needs X,Y >= 0 and a positive width and height")
+    return x, y, w, h
+
+
 def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rhythm", action="store_true", help="MIDI drums and parts from the visual rhythm")
     p.add_argument("--foley", action="store_true", help="impact sounds for collisions")
     p.add_argument("--soundtrack", action="store_true", help="a music soundtrack for the whole video")
+    p.add_argument("--piano", action="store_true", help="piano MIDI transcribed from a top-down video of the keyboard")
+    p.add_argument("--keyboard", type=_box, metavar="X,Y,W,H",
+                   help="piano: the keyboard's box in video pixels (default: found in the picture)")
+    p.add_argument("--performer", metavar="INSTRUMENT",
+                   help="MIDI for INSTRUMENT (drums, guitar, violin, piano) from the player's movements")
+    p.add_argument("--keypoints", metavar="PATH",
+                   help="performer: body keypoints (MediaPipe JSON, OpenPose JSON or folder); "
+                        "default VIDEO.keypoints.json beside the video")
     p.add_argument("--spatial", metavar="ROOM", help="binaural rendering in ROOM")
     p.add_argument("--style", help="style word for the engines that take one")
     p.add_argument("--material", help="Foley: one material for every impact (default: proposed per hit)")

@@ -19,7 +19,11 @@ from studio.jobs import Job
 from studio.music import TempoMap
 from studio.project import Project, Track, new_project_for_video
 
-ENGINE_NAMES = ("rhythm", "foley", "soundtrack", "spatial")
+# spatial last: it places the tracks the others made
+ENGINE_NAMES = ("rhythm", "foley", "soundtrack", "piano", "performer", "spatial")
+# engines that need a particular picture (a keyboard seen from above; a player's keypoints):
+# they run when asked, never by default
+ON_REQUEST = ("piano", "performer")
 # engine name -> "module:function" of its adapter: every adapter module present in this build
 # (tests and plug-ins may add or replace entries)
 ADAPTERS: dict[str, str] = {name: f"{adapters.module_name(name)}:generate"
@@ -43,10 +47,11 @@ def available_engines() -> list[str]:
 def default_engines(room: str | None = None) -> tuple[str, ...]:
     """What runs when no engine is named: every engine of the build, except that the soundtrack
     is an alternative to the rhythm engine's parts (two pieces in two keys would clash) and runs
-    only when asked while the rhythm engine is there, and spatial only with a room."""
+    only when asked while the rhythm engine is there, spatial only with a room, and the
+    performer engines (piano, performer) only when asked."""
     have = available_engines()
     return tuple(n for n in have if not (n == "soundtrack" and "rhythm" in have)
-                 and not (n == "spatial" and not room))
+                 and not (n == "spatial" and not room) and n not in ON_REQUEST)
 
 
 def _adapter(name: str) -> Callable[..., list[Track]]:

@@ -182,8 +182,9 @@ class Controller(QObject):
 
     # -- generation -----------------------------------------------------------------------------
     def _settings(self, s: dict) -> GenerateSettings:
+        options = {k: s[k] for k in ("keyboard_box", "instrument", "keypoints") if s.get(k) is not None}
         return GenerateSettings(engines=tuple(s["engines"]), seed=int(s["seed"]), room=s.get("room"),
-                                style=s.get("style"))
+                                style=s.get("style"), options=options)
 
     def generate(self, s: dict) -> None:
         if self.doc.analysis is None:

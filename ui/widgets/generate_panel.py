@@ -9,8 +9,8 @@ import random
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-    QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
+    QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from ui import theme
@@ -19,8 +19,11 @@ ENGINE_LABELS = {
     "rhythm": ("Rhythm", "MIDI drums and parts that follow the visual rhythm"),
     "foley": ("Foley", "impact sounds on the collisions seen on screen"),
     "soundtrack": ("Soundtrack", "a music bed for the whole video"),
+    "piano": ("Piano (from the keys)", "piano MIDI transcribed from a top-down video of the keyboard"),
+    "performer": ("Performer", "instrument MIDI from the player's movements (body keypoint file)"),
     "spatial": ("Spatial", "binaural rendering of the tracks in a room"),
 }
+INSTRUMENTS = ("drums", "guitar", "violin", "piano")  # engines/performer/infer.py INSTRUMENTS
 # the rhythm engine's styles, then the soundtrack's moods (each engine maps the other's words)
 STYLES = ("", "rock", "funk", "hip-hop", "electronic", "latin", "jazz", "calm", "tense", "happy", "dark",
           "epic", "lo-fi", "orchestral")
@@ -28,11 +31,13 @@ ROOMS = ("studio", "living_room", "hall")  # the spatial engine's preset rooms w
 
 
 class GeneratePanel(QWidget):
-    generateRequested = Signal(object)  # dict: engines, seed, style, room, material
+    generateRequested = Signal(object)  # dict: engines, seed, style, room, material, keyboard_box, ...
     regenerateRequested = Signal(object)  # dict as above + track_id, region
     analyseRequested = Signal()
     tempoFromAnalysisRequested = Signal()
     cancelRequested = Signal()
+    drawKeyboardRequested = Signal()  # the video preview lets the user drag the keyboard's box
+    keyboardBoxChanged = Signal(object)  # (x, y, w, h) in video pixels, or None: found automatically
 
     def __init__(self, doc, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -73,6 +78,34 @@ class GeneratePanel(QWidget):
         form.addRow("Seed", seed_row)
         form.addRow(self.material_label, self.material)
         form.addRow(self.room_label, self.room)
+
+        self.keyboard_box = None
+        kb_row = QHBoxLayout()
+        self.keyboard_text = QLabel("found in the picture", self, objectName="dim")
+        self.keyboard_draw = QPushButton("Draw", self, toolTip="drag the keyboard's box on the video")
+        self.keyboard_auto = QPushButton("Auto", self, toolTip="find the keyboard in the picture")
+        self.keyboard_draw.clicked.connect(self.drawKeyboardRequested)
+        self.keyboard_auto.clicked.connect(lambda: self.set_keyboard_box(None))
+        kb_row.addWidget(self.keyboard_text, 1)
+        kb_row.addWidget(self.keyboard_draw)
+        kb_row.addWidget(self.keyboard_auto)
+        self.keyboard_label = QLabel("Keyboard")
+        form.addRow(self.keyboard_label, kb_row)
+        self.instrument = QComboBox(self)
+        self.instrument.addItems(INSTRUMENTS)
+        self.instrument.setToolTip("the instrument the player in the video plays")
+        kp_row = QHBoxLayout()
+        self.keypoints = QLineEdit(self, placeholderText="beside the video (VIDEO.keypoints.json)")
+        self.keypoints.setToolTip("MediaPipe or OpenPose keypoints of the player, one set per video frame")
+        browse = QPushButton("\u2026", self, toolTip="choose a keypoint file")
+        browse.clicked.connect(self._browse_keypoints)
+        kp_row.addWidget(self.keypoints, 1)
+        kp_row.addWidget(browse)
+        self.instrument_label, self.keypoints_label = QLabel("Instrument"), QLabel("Keypoints")
+        form.addRow(self.instrument_label, self.instrument)
+        form.addRow(self.keypoints_label, kp_row)
+        self._keyboard_widgets = (self.keyboard_label, self.keyboard_text, self.keyboard_draw, self.keyboard_auto)
+        self._performer_widgets = (self.instrument_label, self.instrument, self.keypoints_label, self.keypoints, browse)
         root.addWidget(self.settings_box)
 
         self.generate_button = QPushButton("Generate", self, objectName="primary")
@@ -117,6 +150,7 @@ class GeneratePanel(QWidget):
         root.addStretch(1)
 
         self.busy = False
+        doc.projectReset.connect(lambda: self.set_keyboard_box(None))  # a box belongs to one video
         for sig in (doc.projectReset, doc.analysisChanged, doc.selectionChanged, doc.tracksChanged):
             sig.connect(self.refresh)
         self.refresh()
@@ -146,6 +180,10 @@ class GeneratePanel(QWidget):
         self.material.setVisible("foley" in engines)
         self.room_label.setVisible("spatial" in engines)
         self.room.setVisible("spatial" in engines)
+        for w in self._keyboard_widgets:
+            w.setVisible("piano" in engines)
+        for w in self._performer_widgets:
+            w.setVisible("performer" in engines)
         self.settings_box.setVisible(bool(engines))
         doc = self.doc
         has_project = doc.project is not None
@@ -190,7 +228,23 @@ class GeneratePanel(QWidget):
             "style": self.style.currentText().strip() or None,
             "room": self.room.currentText().strip() or None if "spatial" in self.checks else None,
             "material": self.material.currentData(),
+            "keyboard_box": self.keyboard_box,
+            "instrument": self.instrument.currentText() if "performer" in self.checks else None,
+            "keypoints": self.keypoints.text().strip() or None,
         }
+
+    def set_keyboard_box(self, box) -> None:
+        """The keyboard's box the user drew ((x, y, w, h), video pixels), or None to find it."""
+        self.keyboard_box = None if box is None else tuple(int(round(v)) for v in box)
+        self.keyboard_text.setText("found in the picture" if box is None else
+                                   "{}, {}  {}\u00d7{}".format(*self.keyboard_box))
+        self.keyboardBoxChanged.emit(self.keyboard_box)
+
+    def _browse_keypoints(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Keypoints of the player", "",
+                                              "Keypoints (*.json *.npz);;All files (*)")
+        if path:
+            self.keypoints.setText(path)
 
     def _generate(self) -> None:
         s = self.settings()

@@ -1,5 +1,6 @@
 """The video preview: the frame at the playhead, aspect-fitted, with Foley events near the
-playhead drawn where they happen in the picture."""
+playhead drawn where they happen in the picture, and the piano engine's keyboard box (which the
+user can drag out on the picture: ``start_box_drawing``)."""
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -14,6 +15,8 @@ EVENT_WINDOW_S = 0.12
 
 class VideoPreview(QWidget):
     frameShown = Signal(float)
+    keyboardBoxDrawn = Signal(object)  # (x, y, w, h) in video pixels
+    message_for_user = Signal(str)
 
     def __init__(self, doc, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -28,6 +31,9 @@ class VideoPreview(QWidget):
         self.frames.frameReady.connect(self._on_frame)
         self.frames.failed.connect(self._on_failed)
         doc.projectReset.connect(self._reset)
+        self.keyboard_box = None  # (x, y, w, h) video pixels, drawn as an overlay
+        self.drawing = False
+        self._drag: tuple[QPointF, QPointF] | None = None
 
     def _reset(self) -> None:
         self.image, self.message = None, ""
@@ -70,6 +76,82 @@ class VideoPreview(QWidget):
         w, h = iw * s, ih * s
         return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
 
+    # -- keyboard box ---------------------------------------------------------------------------
+    def set_keyboard_box(self, box) -> None:
+        self.keyboard_box = box
+        self.update()
+
+    def start_box_drawing(self) -> None:
+        if self.doc.project is None or self.doc.project.video is None:
+            self.message_for_user.emit("open a video first")
+            return
+        self.drawing = True
+        self.setCursor(Qt.CrossCursor)
+        self.setFocus()
+        self.message_for_user.emit("drag the keyboard's box on the video (Esc cancels)")
+
+    def _stop_drawing(self) -> None:
+        self.drawing, self._drag = False, None
+        self.unsetCursor()
+        self.update()
+
+    def to_video(self, pt: QPointF) -> tuple[float, float]:
+        """A widget point as video pixels (clamped to the picture)."""
+        r, v = self.picture_rect(), self.doc.project.video
+        x = min(max((pt.x() - r.left()) / max(1e-9, r.width()), 0.0), 1.0) * v.width
+        y = min(max((pt.y() - r.top()) / max(1e-9, r.height()), 0.0), 1.0) * v.height
+        return x, y
+
+    def to_widget(self, x: float, y: float) -> QPointF:
+        r, v = self.picture_rect(), self.doc.project.video
+        return QPointF(r.left() + x / v.width * r.width(), r.top() + y / v.height * r.height())
+
+    def mousePressEvent(self, event) -> None:
+        if self.drawing and event.button() == Qt.LeftButton:
+            self._drag = (event.position(), event.position())
+            self.update()
+        else:
+            super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:
+        if self.drawing and self._drag is not None:
+            self._drag = (self._drag[0], event.position())
+            self.update()
+        else:
+            super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if not (self.drawing and self._drag is not None and event.button() == Qt.LeftButton):
+            return super().mouseReleaseEvent(event)
+        (x0, y0), (x1, y1) = self.to_video(self._drag[0]), self.to_video(event.position())
+        self._stop_drawing()
+        w, h = abs(x1 - x0), abs(y1 - y0)
+        if w < 16 or h < 4:
+            self.message_for_user.emit("the keyboard box is too small; drag across the whole keyboard")
+            return
+        self.keyboardBoxDrawn.emit((min(x0, x1), min(y0, y1), w, h))
+
+    def keyPressEvent(self, event) -> None:
+        if self.drawing and event.key() == Qt.Key_Escape:
+            self._stop_drawing()
+        else:
+            super().keyPressEvent(event)
+
+    def _draw_keyboard_box(self, p: QPainter) -> None:
+        if self.doc.project is None or self.doc.project.video is None:
+            return
+        if self._drag is not None:
+            rect = QRectF(self._drag[0], self._drag[1]).normalized()
+        elif self.keyboard_box is not None:
+            x, y, w, h = self.keyboard_box
+            rect = QRectF(self.to_widget(x, y), self.to_widget(x + w, y + h))
+        else:
+            return
+        p.setPen(QPen(theme.ACCENT, 2, Qt.DashLine))
+        p.setBrush(Qt.NoBrush)
+        p.drawRect(rect)
+        p.drawText(rect.topLeft() + QPointF(4, -4), "keyboard")
+
     def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), QColor("#0e0f11"))
@@ -86,6 +168,7 @@ class VideoPreview(QWidget):
         p.setRenderHint(QPainter.SmoothPixmapTransform)
         p.drawImage(r, self.image)
         self._draw_events(p, r)
+        self._draw_keyboard_box(p)
         if self.message:
             p.setPen(theme.CUT)
             p.drawText(self.rect().adjusted(8, 8, -8, -8), Qt.AlignTop | Qt.AlignLeft, self.message)

@@ -1,0 +1,79 @@
+"""Performer adapter (Foley Music): a player's body keypoints -> a MIDI track for one instrument.
+
+Settings in ``settings.options``: ``instrument`` (drums, guitar, violin, piano; default drums)
+and ``keypoints``: a MediaPipe or OpenPose JSON file (or an OpenPose output folder) of the
+video's player. Without it the keypoints are looked for beside the video: ``VIDEO.keypoints.json``
+(``clip.mp4.keypoints.json`` or ``clip.keypoints.json``) or the OpenPose folder
+``clip_keypoints/``. No pose estimator that ships its own weights runs offline here (MediaPipe
+1.x downloads its models at run time; the 0.10 wheels that bundle them need NumPy 1), so the
+keypoints are brought by the user (engines/performer/README.md says how to make them).
+
+Keypoint frame k is at k / fps from the start of the video (fps from the file, else the
+video's); a file that covers much less or more than the video is used as it is, with a warning.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from studio.errors import StudioError
+from studio.jobs import Job
+from studio.music import DRUM_CHANNEL, Note
+from studio.project import Project, Track, TrackKind
+
+PERFORMER_CHANNEL = 4  # rhythm: 1 bass, 2 keys, 9 drums; piano engine: 3
+DEFAULT_INSTRUMENT = "drums"
+
+
+def sidecars(video: Path) -> list[Path]:
+    """Where keypoints of ``video`` are looked for when none are named."""
+    return [video.with_name(video.name + ".keypoints.json"), video.with_suffix(".keypoints.json"),
+            video.with_name(video.stem + "_keypoints")]
+
+
+def keypoints_path(project: Project, options: dict) -> Path:
+    given = (options or {}).get("keypoints")
+    if given:
+        path = Path(given).expanduser()
+        if not path.exists():
+            raise StudioError(f"keypoint file {path} does not exist")
+        return path
+    video = project.resolve(project.video.path) if project.video is not None else None
+    for path in sidecars(video) if video is not None else []:
+        if path.exists():
+            return path
+    where = f" or put {sidecars(video)[0].name} beside the video" if video is not None else ""
+    raise StudioError("the performer engine needs the player's body keypoints (no pose estimator with its "
+                      "own weights runs offline here): pass --keypoints FILE (MediaPipe or OpenPose JSON, "
+                      f"or an OpenPose output folder){where}")
+
+
+def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
+    from engines.performer.infer import INSTRUMENTS, Performer, instrument_program
+    from engines.performer.keypoints import load_keypoints
+
+    job = Job.quiet(job)
+    options = settings.options or {}
+    instrument = str(options.get("instrument") or DEFAULT_INSTRUMENT).strip().lower()
+    if instrument not in INSTRUMENTS:
+        raise StudioError(f"unknown performer instrument {instrument!r}; choose from {', '.join(INSTRUMENTS)}")
+    path = keypoints_path(project, options)
+    video_fps = project.video.fps if project.video is not None and project.video.fps > 0 else None
+    job.report(0.02, f"performer: reading {path.name}")
+    kp = load_keypoints(path, fps=video_fps)
+    warnings = []
+    if project.video is not None and project.video.duration_s > 0:
+        covered = kp.xy.shape[0] / kp.fps
+        if abs(covered - project.video.duration_s) > max(1.0, 0.1 * project.video.duration_s):
+            warnings.append(f"the keypoints cover {covered:.1f} s of a {project.video.duration_s:.1f} s video")
+    job.report(0.1, f"performer: {instrument}")
+    sub = job.sub(0.1, 0.98)
+    notes = Performer().generate(kp, instrument, seed=int(settings.seed),
+                                 progress=lambda f: sub.report(f, f"performer: {instrument}"))
+    drums = instrument == "drums"
+    channel = DRUM_CHANNEL if drums else PERFORMER_CHANNEL
+    track_notes = [Note(float(n.start_s), float(n.dur_s), int(n.pitch), int(n.velocity), channel) for n in notes]
+    job.report(1.0, f"performer: {len(track_notes)} notes")
+    return [Track(instrument.title(), TrackKind.MIDI, id=f"performer-{instrument}", notes=track_notes,
+                  program=0 if drums else instrument_program(instrument), channel=channel, engine="performer",
+                  settings={"instrument": instrument, "keypoints": str(path), "seed": int(settings.seed),
+                            **({"warnings": warnings} if warnings else {})})]

@@ -1,0 +1,65 @@
+"""Piano adapter (Audeo): a top-down video of a keyboard -> a Piano MIDI track (GM piano).
+
+Settings: ``settings.options["keyboard_box"]``: the keyboard's box ``(x, y, w, h)`` in display
+pixels of the video, as the user drew it (default: found in the picture). Frames are decoded
+in grey (the engine works on luminance) on a uniform grid at the video's frame rate, so a
+variable-frame-rate file gives the same frame times the engine's roll assumes; only the
+rectified keyboard strips are kept, not the frames.
+"""
+from __future__ import annotations
+
+from studio.errors import StudioError
+from studio.jobs import Job
+from studio.music import Note
+from studio.project import Project, Track, TrackKind
+
+TRACK_ID = "piano"
+PIANO_CHANNEL = 3  # rhythm parts use 1 (bass), 2 (keys) and 9 (drums)
+DEFAULT_FPS = 30.0
+
+
+def keyboard_box(options: dict, width: int, height: int):
+    """The user's box as the engine's KeyboardBox (None: locate it), checked against the frame."""
+    from engines.piano.keyboard import KeyboardBox
+
+    box = (options or {}).get("keyboard_box")
+    if box is None:
+        return None
+    try:
+        x, y, w, h = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise StudioError(f"keyboard box {box!r} is not (x, y, width, height)") from None
+    if w < 16 or h < 4 or x < 0 or y < 0 or x + w > width + 1 or y + h > height + 1:
+        raise StudioError(f"keyboard box {x:g},{y:g},{w:g},{h:g} is not inside the {width}x{height} "
+                          "picture (or smaller than 16x4 pixels)")
+    return KeyboardBox.from_rect(x, y, w, h)
+
+
+def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
+    from engines.piano.infer import Transcriber
+    from studio import media
+
+    job = Job.quiet(job)
+    if project.video is None:
+        raise StudioError("the piano engine needs the project's video")
+    clip = project.video
+    video = project.resolve(clip.path)
+    box = keyboard_box(settings.options, clip.width, clip.height)
+    fps = clip.fps if clip.fps > 0 else DEFAULT_FPS
+    total = max(1, int(clip.duration_s * fps))
+    job.report(0.0, "piano: finding the keyboard" if box is None else "piano: reading the keyboard")
+
+    def frames():
+        for i, frame in enumerate(media.iter_frames(video, pixel_format="gray", rate_hz=fps)):
+            if i % 32 == 0:  # progress, and Cancel between batches of frames
+                job.report(min(0.99, i / total), "piano: transcribing")
+            yield frame.image
+
+    result = Transcriber(box).transcribe(frames(), fps)
+    notes = [Note(float(n.start_s), float(n.dur_s), int(n.pitch), int(n.velocity), PIANO_CHANNEL)
+             for n in result.notes]
+    corners = [[round(float(v), 1) for v in pt] for pt in result.box.corners]
+    job.report(1.0, f"piano: {len(notes)} notes")
+    return [Track("Piano", TrackKind.MIDI, id=TRACK_ID, notes=notes, program=0, channel=PIANO_CHANNEL,
+                  engine="piano", settings={"keyboard": corners,
+                                            "keyboard_from": "drawn" if box is not None else "found"})]
