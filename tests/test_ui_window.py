@@ -44,6 +44,20 @@ def fake_foley(project, timeline, settings, job):
     return [Track("Impacts", TrackKind.FOLEY, events=events, engine="foley")]
 
 
+SEEN_OPTIONS: list[dict] = []
+
+
+def fake_piano(project, timeline, settings, job):
+    SEEN_OPTIONS.append(dict(settings.options))
+    return [Track("Piano", TrackKind.MIDI, notes=[Note(1.0, 0.5, 60, 80, 3)], channel=3, engine="piano")]
+
+
+def fake_performer(project, timeline, settings, job):
+    SEEN_OPTIONS.append(dict(settings.options))
+    return [Track("Violin", TrackKind.MIDI, notes=[Note(1.0, 0.5, 67, 80, 4)], program=40, channel=4,
+                  engine="performer")]
+
+
 def slow_engine(project, timeline, settings, job):
     for i in range(1000):  # until cancelled (10 s at most)
         job.report(i / 1000, "working")
@@ -334,3 +348,45 @@ def test_real_engines_generate_tracks_in_the_window(window, qtbot, monkeypatch):
     assert all(t.id in lanes for t in tracks)
     mix = render.render_project(w.doc.project, time_range=(0.0, 4.0)).mix
     assert float(np.abs(mix).max()) > 0.05
+
+
+def test_keyboard_box_drawn_on_the_preview_reaches_the_piano_engine(window, qtbot, monkeypatch, tmp_path):
+    """Draw: drag on the picture -> the box in video pixels -> the panel -> the engine's options;
+    the performer's instrument and keypoint file go the same way; Auto clears the box."""
+    monkeypatch.setattr(generate, "ADAPTERS", {"piano": "test_ui_window:fake_piano",
+                                               "performer": "test_ui_window:fake_performer"})
+    SEEN_OPTIONS.clear()
+    w = window
+    open_and_analyse(w, qtbot)
+    w.show_generate()
+    panel, preview = w.generate_panel, w.preview
+    assert set(panel.checks) == {"piano", "performer"}
+    assert not any(cb.isChecked() for cb in panel.checks.values())  # they run when asked
+    assert panel.keyboard_draw.isVisible() and panel.instrument.isVisible()
+    qtbot.waitUntil(lambda: preview.image is not None, timeout=5000)
+    qtbot.mouseClick(panel.keyboard_draw, Qt.LeftButton)
+    assert preview.drawing
+    v = w.doc.project.video
+    a, b = preview.to_widget(0.1 * v.width, 0.6 * v.height), preview.to_widget(0.9 * v.width, 0.8 * v.height)
+    qtbot.mousePress(preview, Qt.LeftButton, pos=a.toPoint())
+    qtbot.mouseMove(preview, b.toPoint())
+    qtbot.mouseRelease(preview, Qt.LeftButton, pos=b.toPoint())
+    assert not preview.drawing
+    x, y, bw, bh = panel.keyboard_box
+    tol = 0.02 * v.width  # widget pixels rounded back to video pixels
+    assert abs(x - 0.1 * v.width) < tol and abs(y - 0.6 * v.height) < tol
+    assert abs(bw - 0.8 * v.width) < tol and abs(bh - 0.2 * v.height) < tol
+    assert preview.keyboard_box == panel.keyboard_box  # drawn over the picture
+    panel.checks["piano"].setChecked(True)
+    panel.checks["performer"].setChecked(True)
+    panel.instrument.setCurrentText("violin")
+    panel.keypoints.setText(str(tmp_path / "player.json"))
+    qtbot.mouseClick(panel.generate_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: len(w.doc.project.tracks) == 2 and not w.controller.busy, timeout=20_000)
+    assert w.last_error is None
+    piano_opts, performer_opts = SEEN_OPTIONS
+    assert tuple(piano_opts["keyboard_box"]) == panel.keyboard_box
+    assert performer_opts["instrument"] == "violin" and performer_opts["keypoints"] == str(tmp_path / "player.json")
+    qtbot.mouseClick(panel.keyboard_auto, Qt.LeftButton)
+    assert panel.keyboard_box is None and preview.keyboard_box is None
+    assert panel.settings()["keyboard_box"] is None
