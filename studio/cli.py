@@ -101,6 +101,9 @@ def _match(args: argparse.Namespace) -> int:
 def _batch(args: argparse.Namespace) -> int:
     from studio.batch import run_batch
 
+    if args.keypoints or args.keyboard:
+        raise StudioError("batch: --keypoints and --keyboard belong to one video; each video's keypoints are "
+                          "read from VIDEO.keypoints.json beside it, and each keyboard is found in its picture")
     with ProgressBar("batch", not args.quiet) as job:
         items = run_batch(args.folder, args.out, _settings(args), ray_address=args.ray, job=job)
     for item in items:
