@@ -1,0 +1,174 @@
+"""Torch model of the performer engine (training only; run time uses the exported ONNX graphs).
+
+Encoder (Foley Music's GCN encoder, small): per-frame joint features (x, y, vx, vy, seen) ->
+two spatio-temporal graph-conv blocks (graph conv over the skeleton adjacency ``A`` of
+``keypoints.BONES``, then a temporal conv per joint) -> joints flattened -> linear -> dilated
+temporal conv stack, + instrument embedding + a sinusoidal embedding of each frame's time.
+Decoder: a pre-norm transformer over MIDI event tokens (``vocab``), with causal self-attention,
+cross-attention to the encoder memory and the same sinusoidal embedding of the decoder's clock
+(the time reached so far), so that "now" in the token stream lines up with "now" in the video.
+Blocks (attention, MLP) are the rhythm engine's.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from engines.rhythm.train.models import Block, export_onnx, n_params  # noqa: F401  (re-exported)
+
+
+def time_embedding(t, d: int):
+    """t (..., n) float in 10 ms units -> (..., n, d) sinusoids (periods 20 ms .. ~80 s)."""
+    half = d // 2
+    freq = torch.exp(torch.arange(half, dtype=torch.float32) * (-math.log(4000.0) / max(1, half - 1))) * math.pi
+    a = t[..., None] * freq
+    return torch.cat([torch.sin(a), torch.cos(a)], -1)
+
+
+class STGCN(nn.Module):
+    def __init__(self, cin, cout, A, k=5):
+        super().__init__()
+        self.register_buffer("A", torch.as_tensor(A, dtype=torch.float32))
+        self.w = nn.Linear(cin, cout)
+        self.tconv = nn.Conv2d(cout, cout, (k, 1), padding=(k // 2, 0))
+        self.norm = nn.GroupNorm(4, cout)
+        self.res = nn.Linear(cin, cout) if cin != cout else nn.Identity()
+
+    def forward(self, x):  # (B, T, J, C)
+        h = torch.einsum("ij,btjc->btic", self.A, self.w(x))
+        h = self.tconv(F.gelu(h).permute(0, 3, 1, 2))  # (B, C, T, J)
+        h = F.gelu(self.norm(h)).permute(0, 2, 3, 1)
+        return h + self.res(x)
+
+
+class PerformerNet(nn.Module):
+    def __init__(self, A, n_joints: int, vocab: int, n_instruments: int, max_len: int, d: int = 128,
+                 gc: int = 32, heads: int = 4, dec_layers: int = 3, cin: int = 5):
+        super().__init__()
+        self.g1 = STGCN(cin, gc, A)
+        self.g2 = STGCN(gc, gc, A)
+        self.proj = nn.Linear(n_joints * gc, d)
+        self.tconvs = nn.ModuleList(nn.Conv1d(d, d, 3, padding=r, dilation=r) for r in (1, 2, 4, 1))
+        self.tnorms = nn.ModuleList(nn.GroupNorm(8, d) for _ in range(4))
+        self.inst = nn.Embedding(n_instruments, d)
+        self.enc_norm = nn.LayerNorm(d)
+        self.time_in = nn.Linear(d, d)
+        self.tok = nn.Embedding(vocab, d)
+        self.tgt_pos = nn.Parameter(torch.randn(1, max_len, d) * 0.02)
+        self.dec = nn.ModuleList(Block(d, heads, True, drop=0.1) for _ in range(dec_layers))
+        self.dec_norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, vocab)
+        self.d, self.max_len = d, max_len
+
+    def encode(self, src, instrument, fps: float = 30.0):
+        """src (B, T, J, 5), instrument (B, 1) int64 -> memory (B, T, d)."""
+        b, t = src.shape[0], src.shape[1]
+        h = self.g2(self.g1(src))
+        h = self.proj(h.reshape(b, t, -1)).transpose(1, 2)  # (B, d, T)
+        for conv, norm in zip(self.tconvs, self.tnorms):
+            h = h + F.gelu(norm(conv(h)))
+        h = h.transpose(1, 2) + self.inst(instrument)
+        ft = torch.arange(t, dtype=torch.float32) * (100.0 / fps)
+        h = h + self.time_in(time_embedding(ft, self.d))[None]
+        return self.enc_norm(h)
+
+    def _embed(self, tokens, clock, pos):
+        return self.tok(tokens) + pos + self.time_in(time_embedding(clock, self.d))
+
+    def decode(self, tokens, clock, memory):
+        """tokens (B, L) int64, clock (B, L) float (10 ms units after each token) -> logits (B, L, V)."""
+        t = tokens.shape[1]
+        x = self._embed(tokens, clock, self.tgt_pos[:, :t])
+        i = torch.arange(t, device=tokens.device)
+        mask = torch.where(i[None, :] > i[:, None], -1e9, 0.0).to(x.dtype)[None, None]
+        for blk in self.dec:
+            x = blk(x, memory, mask)
+        return self.head(self.dec_norm(x))
+
+    def step(self, token, pos, clock, memory, past_k, past_v):
+        """One decoder step with a key/value cache: token (B, 1), pos (1,), clock (B, 1) float,
+        memory (B, S, d), past_k/past_v (layers, B, heads, P, dh) -> logits (B, V), present_k/v."""
+        x = self._embed(token, clock, self.tgt_pos[0].index_select(0, pos)[None])
+        ks, vs = [], []
+        for i, blk in enumerate(self.dec):
+            a = blk.sa
+            b, _, d = x.shape
+            h = blk.n1(x)
+            q = a.q(h).view(b, 1, a.h, a.dh).transpose(1, 2)
+            kv = a.kv(h).view(b, 1, 2, a.h, a.dh).permute(2, 0, 3, 1, 4)
+            k = torch.cat([past_k[i], kv[0]], dim=2)
+            v = torch.cat([past_v[i], kv[1]], dim=2)
+            att = ((q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(a.dh))).softmax(-1)
+            x = x + a.o((att @ v).transpose(1, 2).reshape(b, 1, d))
+            x = x + blk.ca(blk.n2(x), memory)
+            x = x + blk.mlp(blk.n3(x))
+            ks.append(k)
+            vs.append(v)
+        return self.head(self.dec_norm(x))[:, 0], torch.stack(ks), torch.stack(vs)
+
+
+class _Enc(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, src, instrument):
+        return self.m.encode(src, instrument)
+
+
+class _Step(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, token, pos, clock, memory, past_k, past_v):
+        return self.m.step(token, pos, clock, memory, past_k, past_v)
+
+
+ENC_INPUTS, ENC_OUTPUTS = ["src", "instrument"], ["memory"]
+DEC_INPUTS, DEC_OUTPUTS = ["token", "pos", "clock", "memory", "past_k", "past_v"], ["logits", "present_k", "present_v"]
+
+
+def export(model: PerformerNet, src, instrument, out_dir, meta: dict) -> None:
+    """performer_encoder.onnx + performer_decoder.onnx (one step, key/value cache), the cached
+    steps checked against the full teacher-forced decoder."""
+    from pathlib import Path
+
+    import onnxruntime as ort
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    export_onnx(_Enc(model), (src, instrument), out_dir / "performer_encoder.onnx", ENC_INPUTS, ENC_OUTPUTS,
+                {"src": {0: "batch"}, "instrument": {0: "batch"}, "memory": {0: "batch"}}, meta)
+    with torch.no_grad():
+        mem = model.encode(src, instrument)
+    layers, heads, dh = len(model.dec), model.dec[0].sa.h, model.dec[0].sa.dh
+    b = src.shape[0]
+    past = torch.zeros(layers, b, heads, 1, dh)
+    export_onnx(_Step(model), (torch.ones(b, 1, dtype=torch.long), torch.tensor([1]), torch.zeros(b, 1), mem, past, past),
+                out_dir / "performer_decoder.onnx", DEC_INPUTS, DEC_OUTPUTS,
+                {"token": {0: "batch"}, "clock": {0: "batch"}, "memory": {0: "batch"},
+                 "past_k": {1: "batch", 3: "past"}, "past_v": {1: "batch", 3: "past"}, "logits": {0: "batch"},
+                 "present_k": {1: "batch", 3: "length"}, "present_v": {1: "batch", 3: "length"}}, meta)
+    enc = ort.InferenceSession(str(out_dir / "performer_encoder.onnx"), providers=["CPUExecutionProvider"])
+    m2 = enc.run(None, {"src": src.numpy(), "instrument": instrument.numpy()})[0]
+    if float(np.abs(m2 - mem.numpy()).max()) > 1e-3:
+        raise RuntimeError("performer encoder export differs from torch")
+    sess = ort.InferenceSession(str(out_dir / "performer_decoder.onnx"), providers=["CPUExecutionProvider"])
+    seq = torch.randint(3, model.head.out_features, (b, 6))
+    clk = torch.cumsum(torch.rand(b, 6) * 5, 1)
+    with torch.no_grad():
+        full = model.decode(seq, clk, mem).numpy()
+    pk = pv = np.zeros((layers, b, heads, 0, dh), np.float32)
+    for i in range(seq.shape[1]):
+        lg, pk, pv = sess.run(None, {"token": seq[:, i:i + 1].numpy(), "pos": np.array([i], np.int64),
+                                     "clock": clk[:, i:i + 1].numpy(), "memory": mem.numpy(),
+                                     "past_k": pk, "past_v": pv})
+        err = float(np.abs(lg - full[:, i]).max())
+        if err > 1e-3:
+            raise RuntimeError(f"performer decoder step {i} differs from the full decoder by {err}")
