@@ -360,12 +360,19 @@ def gesture_onsets(kp: Keypoints, instrument: str) -> np.ndarray:
     elif instrument == "guitar":
         y = xy[:, J["r_wrist"], 1]
         v = np.abs(np.gradient(y) * fps)
-        thr = max(0.5, 0.45 * np.percentile(v, 98))
+        thr = max(0.5, 0.3 * np.percentile(v, 98))
+        peaks = []
         for i in range(1, len(v) - 1):
             if v[i] >= v[i - 1] and v[i] > v[i + 1] and v[i] > thr:
                 den = v[i - 1] - 2 * v[i] + v[i + 1]
                 off = 0.5 * (v[i - 1] - v[i + 1]) / den if abs(den) > 1e-9 else 0.0
-                times.append((i + float(np.clip(off, -0.5, 0.5))) / fps)
+                peaks.append(((i + float(np.clip(off, -0.5, 0.5))) / fps, v[i]))
+        # a slow return of the hand between strokes (not touching the strings) is a smaller peak
+        # than the strokes around it
+        for t_, sp in peaks:
+            near = [q for u, q in peaks if abs(u - t_) < 0.7]
+            if sp >= 0.55 * max(near):
+                times.append(t_)
         times = _merge(times, 0.07)
     elif instrument == "violin":
         x = xy[:, J["r_wrist"], 0]

@@ -293,10 +293,10 @@ def _own(data: dict, fps) -> Keypoints:
         raise EngineError("keypoint file: 'xy' must be a (frames, joints, 2) array") from None
     conf = data.get("conf")
     return _from_array(xy, None if conf is None else np.asarray(conf, np.float64), fps or data.get("fps"),
-                       data.get("joints"))
+                       data.get("joints"), bool(data.get("normalised", False)))
 
 
-def _from_array(xy, conf, fps, joints=None) -> Keypoints:
+def _from_array(xy, conf, fps, joints=None, normalised: bool = False) -> Keypoints:
     if xy.ndim != 3 or xy.shape[2] not in (2, 3):
         raise EngineError(f"keypoint file: array of shape {xy.shape}, expected (frames, joints, 2 or 3)")
     if joints is not None and tuple(joints) != JOINTS:
@@ -310,6 +310,15 @@ def _from_array(xy, conf, fps, joints=None) -> Keypoints:
         conf = np.ones(xy.shape[:2])
     if conf.shape != xy.shape[:2]:
         raise EngineError("keypoint file: 'conf' must have shape (frames, joints)")
+    if normalised:  # written by save_keypoints: already in the engine's frame
+        if xy.shape[0] == 0:
+            raise EngineError("keypoint file has zero frames")
+        if xy.shape[0] > MAX_FRAMES:
+            raise EngineError(f"keypoint file has {xy.shape[0]} frames (more than {MAX_FRAMES}); split it")
+        if not np.isfinite(xy).all() or np.abs(xy).max() > 100:
+            raise EngineError("keypoint file: normalised coordinates are not finite or absurdly large")
+        return Keypoints(_check_fps(fps if fps is not None else 30.0), xy.astype(np.float32),
+                         np.nan_to_num(conf).clip(0, 1).astype(np.float32))
     return normalise(xy, conf, _check_fps(fps if fps is not None else 30.0))
 
 
@@ -334,7 +343,8 @@ def load_keypoints(path, fps: float | None = None, person: int | None = None) ->
         if "xy" not in d:
             raise EngineError(f"keypoint file {path.name} has no 'xy' array")
         f = fps or (float(d["fps"]) if "fps" in d else None)
-        return _from_array(np.asarray(d["xy"], np.float64), d.get("conf"), f)
+        return _from_array(np.asarray(d["xy"], np.float64), d.get("conf"), f, None,
+                           bool(d["normalised"]) if "normalised" in d else False)
     data = _read_json(path)
     if isinstance(data, dict) and data.get("format") == "performer-keypoints":
         return _own(data, fps)
@@ -364,9 +374,9 @@ def save_keypoints(path, kp: Keypoints) -> None:
     """Write the engine's own JSON format (or .npz by suffix)."""
     path = Path(path)
     if path.suffix.lower() == ".npz":
-        np.savez_compressed(path, fps=np.float64(kp.fps), xy=kp.xy, conf=kp.conf)
+        np.savez_compressed(path, fps=np.float64(kp.fps), xy=kp.xy, conf=kp.conf, normalised=np.int8(1))
         return
-    path.write_text(json.dumps({"format": "performer-keypoints", "fps": kp.fps, "joints": list(JOINTS),
+    path.write_text(json.dumps({"format": "performer-keypoints", "fps": kp.fps, "joints": list(JOINTS), "normalised": True,
                                 "xy": np.round(kp.xy, 4).tolist(), "conf": np.round(kp.conf, 3).tolist()}))
 
 
