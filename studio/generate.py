@@ -64,6 +64,16 @@ def _adapter(name: str) -> Callable[..., list[Track]]:
     return getattr(importlib.import_module(module), func)
 
 
+def check_settings(engines, project: Project, settings: GenerateSettings) -> None:
+    """Let each adapter refuse its settings (an optional ``check(project, settings)``) before any
+    analysis or generation is done: a bad keyboard box or a missing keypoint file fails at once."""
+    for name in engines:
+        module = importlib.import_module(ADAPTERS[name].split(":")[0])
+        check = getattr(module, "check", None)
+        if check is not None:
+            check(project, settings)
+
+
 def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings = GenerateSettings(),
              *, overwrite: bool = False, job: Job | None = None) -> Project:
     """Analyse ``video``, run the chosen engines and write project, stems, MIDI and mix to ``out_dir``."""
@@ -82,6 +92,7 @@ def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings 
     except OSError as exc:
         raise StudioError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
     project = new_project_for_video(video, project_file)
+    check_settings(engines, project, settings)
     timeline = analyze(video, job=job.sub(0.0, 0.4))
     if len(timeline.beat_times_s) >= 2:
         project.tempo = TempoMap.from_beats(timeline.beat_times_s[

@@ -71,10 +71,11 @@ def snapshot(project: Project) -> Project:
 
 def run_engines(project: Project, timeline, settings, engines: list[str], job: Job | None = None) -> list[Track]:
     """Run each engine's adapter on ``project`` (a snapshot); the tracks they return, in order."""
-    from studio.generate import _adapter
+    from studio.generate import _adapter, check_settings
 
     job = Job.quiet(job)
     adapters = [(name, _adapter(name)) for name in engines]  # fail before any work
+    check_settings(engines, project, settings)
     tracks: list[Track] = []
     for i, (name, adapter) in enumerate(adapters):
         sub = job.sub(i / len(adapters), (i + 1) / len(adapters))

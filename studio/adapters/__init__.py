@@ -5,6 +5,8 @@ in :data:`studio.generate.ENGINE_NAMES`) that defines
 
 * ``generate(project, timeline, settings, job) -> list[Track]``: run the engine on an analysed
   video (``settings`` is a :class:`studio.generate.GenerateSettings`);
+* optionally ``check(project, settings)``: raise StudioError for settings it cannot use (called
+  before the analysis, so a bad option fails at once);
 * optionally ``register()``: install its track renderers / spatializer in :mod:`studio.render`,
   so projects that hold its tracks render (and export) without generating again.
 

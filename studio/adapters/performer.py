@@ -47,15 +47,27 @@ def keypoints_path(project: Project, options: dict) -> Path:
                       f"or an OpenPose output folder){where}")
 
 
+def instrument_of(options: dict) -> str:
+    from engines.performer.infer import INSTRUMENTS
+
+    instrument = str((options or {}).get("instrument") or DEFAULT_INSTRUMENT).strip().lower()
+    if instrument not in INSTRUMENTS:
+        raise StudioError(f"unknown performer instrument {instrument!r}; choose from {', '.join(INSTRUMENTS)}")
+    return instrument
+
+
+def check(project: Project, settings) -> None:
+    instrument_of(settings.options)
+    keypoints_path(project, settings.options)
+
+
 def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
-    from engines.performer.infer import INSTRUMENTS, Performer, instrument_program
+    from engines.performer.infer import PROGRAM, Performer
     from engines.performer.keypoints import load_keypoints
 
     job = Job.quiet(job)
     options = settings.options or {}
-    instrument = str(options.get("instrument") or DEFAULT_INSTRUMENT).strip().lower()
-    if instrument not in INSTRUMENTS:
-        raise StudioError(f"unknown performer instrument {instrument!r}; choose from {', '.join(INSTRUMENTS)}")
+    instrument = instrument_of(options)
     path = keypoints_path(project, options)
     video_fps = project.video.fps if project.video is not None and project.video.fps > 0 else None
     job.report(0.02, f"performer: reading {path.name}")
@@ -68,12 +80,12 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     job.report(0.1, f"performer: {instrument}")
     sub = job.sub(0.1, 0.98)
     notes = Performer().generate(kp, instrument, seed=int(settings.seed),
-                                 progress=lambda f: sub.report(f, f"performer: {instrument}"))
+                                 progress=lambda f, _text=None: sub.report(f, f"performer: {instrument}"))
     drums = instrument == "drums"
     channel = DRUM_CHANNEL if drums else PERFORMER_CHANNEL
     track_notes = [Note(float(n.start_s), float(n.dur_s), int(n.pitch), int(n.velocity), channel) for n in notes]
     job.report(1.0, f"performer: {len(track_notes)} notes")
     return [Track(instrument.title(), TrackKind.MIDI, id=f"performer-{instrument}", notes=track_notes,
-                  program=0 if drums else instrument_program(instrument), channel=channel, engine="performer",
+                  program=PROGRAM[instrument], channel=channel, engine="performer",
                   settings={"instrument": instrument, "keypoints": str(path), "seed": int(settings.seed),
                             **({"warnings": warnings} if warnings else {})})]

@@ -35,13 +35,18 @@ def keyboard_box(options: dict, width: int, height: int):
     return KeyboardBox.from_rect(x, y, w, h)
 
 
+def check(project: Project, settings) -> None:
+    if project.video is None:
+        raise StudioError("the piano engine needs the project's video")
+    keyboard_box(settings.options, project.video.width, project.video.height)
+
+
 def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
     from engines.piano.infer import Transcriber
     from studio import media
 
     job = Job.quiet(job)
-    if project.video is None:
-        raise StudioError("the piano engine needs the project's video")
+    check(project, settings)
     clip = project.video
     video = project.resolve(clip.path)
     box = keyboard_box(settings.options, clip.width, clip.height)
