@@ -186,6 +186,36 @@ def roll_to_notes(roll: np.ndarray, onset: np.ndarray | None, vel: np.ndarray | 
                     v = int(np.clip(round(float(vel[s:min(e, s + 3), k].mean()) * 127), 1, 127))
                 # frame f shows time f / fps, so a key pressed first in frame s went down in
                 # ((s - 1) / fps, s / fps]: take the middle
-                notes.append(PianoNote(max(0.0, (s - 0.5) / fps), (e - s) / fps, LOWEST + k, v))
+                notes.append(PianoNote(float(max(0.0, (s - 0.5) / fps)), float((e - s) / fps), int(LOWEST + k), v))
     notes.sort(key=lambda n: (n.start_s, n.pitch))
     return notes
+
+
+def midi_bytes(notes: Iterable[PianoNote], program: int = 0, ppq: int = 480, bpm: float = 120.0) -> bytes:
+    """A type-0 Standard MIDI File of the notes on channel 1 with a GM program (0 = Acoustic
+    Grand Piano), for any GM synth to render."""
+    def vlq(x: int) -> bytes:
+        out = [x & 0x7F]
+        x >>= 7
+        while x:
+            out.append(0x80 | (x & 0x7F))
+            x >>= 7
+        return bytes(reversed(out))
+
+    tick = ppq * bpm / 60.0
+    ev = []
+    for n in notes:
+        a = int(round(n.start_s * tick))
+        b = max(a + 1, int(round((n.start_s + n.dur_s) * tick)))
+        ev.append((a, 1, bytes([0x90, n.pitch & 0x7F, int(np.clip(n.velocity, 1, 127))])))
+        ev.append((b, 0, bytes([0x80, n.pitch & 0x7F, 0])))
+    ev.sort(key=lambda e: (e[0], e[1]))
+    us = int(round(60e6 / bpm))
+    body = b"\x00\xff\x51\x03" + us.to_bytes(3, "big") + b"\x00" + bytes([0xC0, program & 0x7F])
+    t = 0
+    for tt, _, data in ev:
+        body += vlq(tt - t) + data
+        t = tt
+    body += b"\x00\xff\x2f\x00"
+    return (b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big")
+            + ppq.to_bytes(2, "big") + b"MTrk" + len(body).to_bytes(4, "big") + body)

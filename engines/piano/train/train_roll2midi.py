@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     if a.video2roll is None:
         a.video2roll = MODELS_DIR / "piano_video2roll.onnx"
     if a.smoke:
-        a.steps, a.clips, a.val_clips, a.clip_s, a.chorales, a.batch = min(a.steps, 3), 2, 1, 2.5, 7, 4
+        a.steps, a.clips, a.val_clips, a.clip_s, a.chorales, a.batch = min(a.steps, 3), 1, 1, 2.2, 7, 4
         if a.out.resolve() == MODELS_DIR.resolve():
             raise SystemExit("--smoke needs --out DIR (it never overwrites the shipped model)")
     model, info = train(a)
