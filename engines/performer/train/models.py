@@ -29,6 +29,20 @@ def time_embedding(t, d: int):
     return torch.cat([torch.sin(a), torch.cos(a)], -1)
 
 
+LOCAL_FRAMES = (0, 2, 5)  # frames after the clock whose memory the decoder reads directly
+
+
+def gather_local(memory, clock, fps: float = 30.0):
+    """memory (B, S, d), clock (B, L) in 10 ms units -> (B, L, len(LOCAL_FRAMES) * d)."""
+    s = memory.shape[1]
+    base = torch.floor(clock * (fps / 100.0) + 0.5).long()
+    outs = []
+    for off in LOCAL_FRAMES:
+        idx = torch.clamp(base + off, 0, s - 1)
+        outs.append(torch.gather(memory, 1, idx[..., None].expand(-1, -1, memory.shape[2])))
+    return torch.cat(outs, -1)
+
+
 class STGCN(nn.Module):
     def __init__(self, cin, cout, A, k=5):
         super().__init__()
@@ -62,7 +76,12 @@ class PerformerNet(nn.Module):
         self.dec = nn.ModuleList(Block(d, heads, True, drop=0.1) for _ in range(dec_layers))
         self.dec_norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, vocab)
-        self.d, self.max_len = d, max_len
+        # local conditioning: the memory frames at the clock (and just ahead) go straight into the
+        # decoder input (zero-initialised: added on top of a trained model for fine-tuning)
+        self.local = nn.Linear(len(LOCAL_FRAMES) * d, d)
+        nn.init.zeros_(self.local.weight)
+        nn.init.zeros_(self.local.bias)
+        self.d, self.max_len, self.fps = d, max_len, 30.0
 
     def encode(self, src, instrument, fps: float = 30.0):
         """src (B, T, J, 5), instrument (B, 1) int64 -> memory (B, T, d)."""
@@ -76,13 +95,14 @@ class PerformerNet(nn.Module):
         h = h + self.time_in(time_embedding(ft, self.d))[None]
         return self.enc_norm(h)
 
-    def _embed(self, tokens, clock, pos):
-        return self.tok(tokens) + pos + self.time_in(time_embedding(clock, self.d))
+    def _embed(self, tokens, clock, pos, memory):
+        return (self.tok(tokens) + pos + self.time_in(time_embedding(clock, self.d))
+                + self.local(gather_local(memory, clock, self.fps)))
 
     def decode(self, tokens, clock, memory):
         """tokens (B, L) int64, clock (B, L) float (10 ms units after each token) -> logits (B, L, V)."""
         t = tokens.shape[1]
-        x = self._embed(tokens, clock, self.tgt_pos[:, :t])
+        x = self._embed(tokens, clock, self.tgt_pos[:, :t], memory)
         i = torch.arange(t, device=tokens.device)
         mask = torch.where(i[None, :] > i[:, None], -1e9, 0.0).to(x.dtype)[None, None]
         for blk in self.dec:
@@ -92,7 +112,7 @@ class PerformerNet(nn.Module):
     def step(self, token, pos, clock, memory, past_k, past_v):
         """One decoder step with a key/value cache: token (B, 1), pos (1,), clock (B, 1) float,
         memory (B, S, d), past_k/past_v (layers, B, heads, P, dh) -> logits (B, V), present_k/v."""
-        x = self._embed(token, clock, self.tgt_pos[0].index_select(0, pos)[None])
+        x = self._embed(token, clock, self.tgt_pos[0].index_select(0, pos)[None], memory)
         ks, vs = [], []
         for i, blk in enumerate(self.dec):
             a = blk.sa
@@ -172,3 +192,43 @@ def export(model: PerformerNet, src, instrument, out_dir, meta: dict) -> None:
         err = float(np.abs(lg - full[:, i]).max())
         if err > 1e-3:
             raise RuntimeError(f"performer decoder step {i} differs from the full decoder by {err}")
+
+
+def load_onnx_weights(model: PerformerNet, enc_path, dec_path) -> None:
+    """Put the weights of an exported encoder/decoder pair back into ``model`` (for fine-tuning
+    a shipped model; the graphs of this file, exported with constant folding: named parameters
+    keep their names, folded MatMul / GroupNorm constants come in the order of use)."""
+    import onnx
+    from onnx import numpy_helper
+
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def inits(path):
+        return [(i.name, numpy_helper.to_array(i)) for i in onnx.load(str(path)).graph.initializer]
+
+    for path, order in ((enc_path, None), (dec_path, None)):
+        anon = []
+        for name, arr in inits(path):
+            if name.startswith("m.") and name[2:] in sd:
+                sd[name[2:]] = torch.from_numpy(arr.copy())
+            elif not name.startswith("m."):
+                anon.append(arr)
+        if path == enc_path:
+            targets = ["g1.w.weight", ("g1.norm.weight", "g1.norm.bias"), "g1.res.weight", "g2.w.weight",
+                       ("g2.norm.weight", "g2.norm.bias"), "proj.weight"] + \
+                      [(f"tnorms.{i}.weight", f"tnorms.{i}.bias") for i in range(len(model.tnorms))]
+        else:
+            targets = ["tgt_pos", "time_in.weight"]
+            for i in range(len(model.dec)):
+                targets += [f"dec.{i}.{n}.weight" for n in ("sa.q", "sa.kv", "sa.o", "ca.q", "ca.kv", "ca.o", "mlp.0", "mlp.2")]
+            targets += ["head.weight"]
+        it = iter(anon)
+        for tg in targets:
+            if isinstance(tg, tuple):
+                sd[tg[0]] = torch.from_numpy(next(it).reshape(-1).copy())
+                sd[tg[1]] = torch.from_numpy(next(it).reshape(-1).copy())
+            elif tg == "tgt_pos":
+                sd[tg] = torch.from_numpy(next(it).copy())[None]
+            else:
+                sd[tg] = torch.from_numpy(next(it).T.copy())
+    model.load_state_dict(sd)

@@ -97,6 +97,9 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--minutes", type=float, default=25.0,
                    help="training time budget: the LR schedule follows elapsed time, stops when spent (0: by steps)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--init-onnx", default=None,
+                   help="fine-tune: start from the exported performer_encoder/decoder.onnx in this folder")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
@@ -113,7 +116,16 @@ def main(argv=None) -> int:
     print(f"{len(T)} windows ({time.time() - t0:.0f} s)", flush=True)
     model = PerformerNet(adjacency(), N_JOINTS, V.VOCAB, len(V.INSTRUMENTS), V.MAX_LEN,
                          **({"d": 32, "gc": 8, "dec_layers": 1} if a.smoke else {"d": 96, "gc": 24, "dec_layers": 2}))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    stage0 = None
+    if a.init_onnx:
+        from engines.performer.train.models import load_onnx_weights
+
+        init = Path(a.init_onnx)
+        load_onnx_weights(model, init / "performer_encoder.onnx", init / "performer_decoder.onnx")
+        man = init / "manifest.json"
+        if man.exists():
+            stage0 = json.loads(man.read_text()).get("performer_decoder", {}).get("training")
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
     from engines.rhythm.train.common import schedule
 
     sched = schedule(opt, steps)
@@ -129,7 +141,7 @@ def main(argv=None) -> int:
             w = 0.05
             f = frac / w if frac < w else 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * (frac - w) / (1 - w)))
             for g in opt.param_groups:
-                g["lr"] = 1e-3 * f
+                g["lr"] = a.lr * f
         idx = rng.integers(0, len(T), a.batch if not a.smoke else 4)
         src, ins, tk, clk = batch(X, T, I, idx)
         src = src + torch.randn_like(src) * 0.01
@@ -156,6 +168,11 @@ def main(argv=None) -> int:
     training = {"command": " ".join(["python -m engines.performer.train.train"] + args),
                 "data": DATA, "params": n_params(model), "seed": a.seed, "steps": done,
                 "windows": len(T), "seconds": round(time.time() - t0)}
+    if stage0:  # a fine-tuning run: the record covers both runs
+        training = {"command": stage0["command"] + " && " + training["command"], "data": DATA,
+                    "params": training["params"], "seed": a.seed, "steps": stage0["steps"] + done,
+                    "windows": training["windows"], "seconds": stage0.get("seconds", 0) + training["seconds"],
+                    "stages": [{k: v for k, v in stage0.items() if k != "stages"}, training]}
     write_manifest(out, training)
     print(json.dumps(training), flush=True)
     return 0
