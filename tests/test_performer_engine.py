@@ -247,6 +247,8 @@ def test_generation_is_seeded_and_covers_any_length(performer):
 def test_unknown_instrument_lists_the_choices(performer, drum_kp):
     with pytest.raises(EngineError, match="drums, guitar, violin, piano"):
         performer.generate(drum_kp, "kazoo")
+    with pytest.raises(EngineError, match="joint list"):
+        performer.generate(Keypoints(30.0, np.zeros((40, 5, 2), np.float32), np.ones((40, 5), np.float32)), "drums")
 
 
 def _damaged_copy(tmp_path):

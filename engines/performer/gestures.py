@@ -201,8 +201,7 @@ def _violin(notes, t, rng, body):
         lkeys.append((s, (x, 0.25 - 0.015 * string), "smooth"))
     bs = _path(keys, t)
     rw = frog[None] + bs[:, :1] * (tip - frog)[None]
-    rw[:, 1] -= 0.06 * bs[:, 1]  # higher arm on the lower strings... (G string = 0)
-    rw[:, 1] += 0.18 - 0.06 * (3 - bs[:, 1]) * 0 - 0.0
+    rw[:, 1] += 0.18 - 0.06 * bs[:, 1]  # the bow arm's height changes with the string (0 = G)
     lw = _path(lkeys, t)
     # left fingers tap at onsets
     fing = np.zeros(len(t))
@@ -266,8 +265,6 @@ def synthesize(notes, instrument: str, fps: float = 30.0, duration_s: float | No
         xy[:, J[f"{s}_ankle"]] = xy[:, J[f"{s}_knee"]] + (0.0, 0.85 if seated else 1.0)
     for name, off in extra.items():
         xy[:, J[name]] += off
-        if name == "r_ankle":
-            xy[:, J["r_knee"]] += 0.0
     for s, side, w in (("r", -1.0, rw), ("l", 1.0, lw)):
         w = w + sway * 0.6 + rng.normal(0, 0.01, 2)
         elbow, w = _ik(xy[:, J[f"{s}_shoulder"]], w, body["ua"], body["fa"], side)
@@ -299,7 +296,6 @@ def synthesize(notes, instrument: str, fps: float = 30.0, duration_s: float | No
             for _ in range(rng.poisson(0.5 * realism * dur / 20.0)):
                 a = int(rng.integers(n))
                 conf[a:a + int(rng.integers(2, max(3, int(0.4 * fps)))), j] = rng.uniform(0, 0.2)
-        conf[:, [J["neck"]]] = np.maximum(conf[:, [J["neck"]]], 0.0)
     # camera: scale, roll, offset (pixels); then the readers' normalisation
     scale = rng.uniform(80, 400) if realism > 0 else 200.0
     a = rng.normal(0, 0.05) * realism

@@ -21,7 +21,7 @@ import numpy as np
 from engines import runtime
 from engines.errors import EngineError, ModelError
 from engines.performer import vocab as V
-from engines.performer.keypoints import Keypoints, resample
+from engines.performer.keypoints import N_JOINTS, Keypoints, resample
 from engines.rhythm.infer import sample
 
 INSTRUMENTS = V.INSTRUMENTS
@@ -97,6 +97,9 @@ class Performer:
             raise EngineError(f"unknown instrument {instrument!r}; choose from {', '.join(INSTRUMENTS)}")
         if not isinstance(kp, Keypoints) or kp.xy.ndim != 3 or kp.n_frames == 0:
             raise EngineError("performer: no keypoint frames to play from")
+        if kp.xy.shape[1:] != (N_JOINTS, 2) or kp.conf.shape != kp.xy.shape[:2]:
+            raise EngineError(f"performer: keypoints must be (frames, {N_JOINTS}, 2) in the engine's joint list "
+                              f"(read them with engines.performer.keypoints.load_keypoints)")
         enc, dec = self._sess("performer_encoder"), self._sess("performer_decoder")
         k30 = resample(kp, V.FPS)
         feats = V.frame_features(k30.xy, k30.conf)

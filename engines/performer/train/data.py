@@ -170,16 +170,15 @@ def score_performance(notes: list, rng, seconds: float, instrument: str) -> list
         sel = ev
     beats = np.array([n[0] for n in sel]) if sel else np.zeros(0)
     vel = _velocities(len(sel), beats, rng)
-    if instrument == "violin" and len(sel) > 3 and rng.random() < 0.5:
-        pass  # (every note a bow change; legato slurs would hide onsets from the bow hand)
+    if instrument == "violin" and len(sel) > 3:
+        rng.random()  # unused draw, kept: it fixes the random stream of the shipped training / held-out sets
     for (o, d, p), v in zip(sel, vel):
         t = (o - start) * qs + rng.normal(0, 0.008)
         dur = max(0.05, d * qs * rng.uniform(0.8, 0.98))
         if t >= seconds or t < 0:
             continue
         if instrument == "guitar":
-            down = True
-            for j, q in enumerate(sorted(p)[-6:]):
+            for q in sorted(p)[-6:]:
                 out.append((float(t), float(dur), int(q), int(v)))  # one strum: one onset
         else:
             out.append((float(t), float(dur), int(p), int(v)))

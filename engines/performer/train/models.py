@@ -18,7 +18,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engines.rhythm.train.models import Block, export_onnx, n_params  # noqa: F401  (re-exported)
+from engines.rhythm.train.models import Block, export_onnx, n_params
+
+__all__ = ["PerformerNet", "STGCN", "export", "gather_local", "load_onnx_weights", "n_params", "time_embedding"]
 
 
 def time_embedding(t, d: int):
