@@ -34,7 +34,7 @@ def counts(prob, roll, thr=FRAME_THRESHOLD):
 
 
 def measures(c) -> dict:
-    tp, fp, fn = c
+    tp, fp, fn = (float(x) for x in c)
     pr, rc = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
     return {"precision": round(pr, 4), "recall": round(rc, 4), "accuracy": round(tp / max(tp + fp + fn, 1), 4),
             "f1": round(2 * pr * rc / max(pr + rc, 1e-9), 4)}
@@ -59,7 +59,11 @@ def evaluate(n_clips: int = 6, clip_s: float = 20.0, seed: int = 1234, size=(128
     _, ho = data.split()
     rng = np.random.default_rng(seed)
     tr = Transcriber(models_dir=models_dir)
-    c_v2r, c_r2m = np.zeros(3), np.zeros(3)
+    from engines.piano.infer import combine
+    from engines.piano.train.train_roll2midi import corrupt
+
+    c_v2r, c_r2m, c_model = np.zeros(3), np.zeros(3), np.zeros(3)
+    c_cor = {k: np.zeros(3) for k in ("video2roll", "roll2midi_model", "engine")}
     per_clip, loc_err = [], []
     on_p, on_r, on_f, base_f = [], [], [], []
     t_total, n_frames = 0.0, 0
@@ -82,12 +86,20 @@ def evaluate(n_clips: int = 6, clip_s: float = 20.0, seed: int = 1234, size=(128
             a, b = counts(res.video2roll_probs[:T], roll[:T]), counts(res.roll[:T].astype(float), roll[:T])
             c_v2r += a
             c_r2m += b
+            c_model += counts(res.roll2midi_probs[:T], roll[:T])
+            # robustness: Video2Roll output corrupted the way a worse video would (flicker,
+            # drop-outs, short false presses), then cleaned
+            pc = corrupt(res.video2roll_probs, np.random.default_rng(seed + 100 + i))
+            fc, _ = tr._roll2midi(pc)
+            c_cor["video2roll"] += counts(pc[:T], roll[:T])
+            c_cor["roll2midi_model"] += counts(fc[:T], roll[:T])
+            c_cor["engine"] += counts(combine(pc, fc)[:T].astype(float), roll[:T])
             p, r, f = onset_f1(notes, res.notes)
             base = roll_to_notes(res.video2roll_probs >= FRAME_THRESHOLD, None, res.velocity, FPS)
             bf = onset_f1(notes, base)[2]
             on_p.append(p), on_r.append(r), on_f.append(f), base_f.append(bf)
             per_clip.append({"piece": nm, "start_s": round(st, 1), "notes": len(notes), "corner_error": round(err, 4),
-                             "video2roll_f1": measures(a)["f1"], "roll2midi_f1": measures(b)["f1"],
+                             "video2roll_f1": float(measures(a)["f1"]), "roll2midi_f1": float(measures(b)["f1"]),
                              "onset_f1": round(f, 4), "onset_f1_video2roll_only": round(bf, 4)})
             log(f"clip {i} {nm}: {per_clip[-1]} ({len(frames) / dt:.0f} frames/s)")
             del frames
@@ -95,6 +107,8 @@ def evaluate(n_clips: int = 6, clip_s: float = 20.0, seed: int = 1234, size=(128
         "heldout_clips": n_clips, "clip_s": clip_s, "resolution": f"{size[0]}x{size[1]}", "fps": FPS,
         "frame_threshold": FRAME_THRESHOLD,
         "video2roll": measures(c_v2r), "roll2midi": measures(c_r2m),
+        "roll2midi_model_alone": measures(c_model),
+        "corrupted_input": {k: measures(v) for k, v in c_cor.items()},
         "onset": {"precision": round(float(np.mean(on_p)), 4), "recall": round(float(np.mean(on_r)), 4),
                   "f1": round(float(np.mean(on_f)), 4),
                   "f1_video2roll_only": round(float(np.mean(base_f)), 4),
@@ -127,7 +141,9 @@ def main(argv=None) -> int:
             e = dict(man[name])
             m = dict(e.get("metrics", {}))
             m["heldout_full_pipeline"] = {**summary, "frame_video2roll": res["video2roll"],
-                                          "frame_after_roll2midi": res["roll2midi"], "onset": res["onset"],
+                                          "frame_after_roll2midi": res["roll2midi"],
+                                          "frame_roll2midi_model_alone": res["roll2midi_model_alone"],
+                                          "frame_corrupted_input": res["corrupted_input"], "onset": res["onset"],
                                           "corner_error_max": res["corner_error_max_fraction_of_width"],
                                           "transcribe_frames_per_s_720p": res["transcribe_frames_per_s_720p"]}
             e["metrics"] = m
