@@ -2,7 +2,7 @@
 ``xvfb-run -s "-screen 0 1600x1000x24" python -m ui.screenshots docs/screenshots``).
 
 Shots: the empty window, the demo video after analysis (Generate panel open), and, when any
-engine is installed, after Generate. ``--test-engines`` plugs in the small adapters of
+engine is installed, after Generate; with the piano engine, its demo clip transcribed. ``--test-engines`` plugs in the small adapters of
 tests/test_ui_window.py (MIDI on the detected beats, Foley hits on the detected impacts) to show
 the track lanes while no real engine is installed; those shots are named ``*-test-engines``.
 """
@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 DEMO = Path(__file__).resolve().parents[1] / "studio" / "assets" / "demo.mp4"
+PIANO_DEMO = DEMO.with_name("piano_demo.mp4")
 
 
 def _settle(app, seconds: float, until=None) -> None:
@@ -78,6 +79,20 @@ def main(argv: list[str] | None = None) -> int:
         _settle(app, 2.0)
         name = "after-generate-test-engines.png" if args.test_engines else "after-generate.png"
         shot(name)
+    if "piano" in available_engines() and not args.test_engines:  # the piano demo, transcribed
+        w.doc.undo_stack.setClean()
+        w.controller.open_video(PIANO_DEMO)
+        _settle(app, 60, lambda: w.doc.analysis is not None and not w.controller.busy)
+        w.show_generate()
+        for name, cb in w.generate_panel.checks.items():
+            cb.setChecked(name == "piano")
+        w.generate_panel.generate_button.click()
+        _settle(app, 120, lambda: w.doc.project.tracks and not w.controller.busy)
+        if w.doc.project.tracks:
+            w.doc.select(w.doc.project.tracks[0].id)
+        w.playback.seek(4.0)
+        _settle(app, 2.0)
+        shot("piano.png")
     w.doc.undo_stack.setClean()
     w.close()
     return 0
