@@ -174,7 +174,6 @@ def roll_to_notes(roll: np.ndarray, onset: np.ndarray | None, vel: np.ndarray | 
                   fps: float, min_frames: int = 1, split_gap: int = 2) -> list[PianoNote]:
     """Notes from a cleaned roll: one note per run of pressed frames, split where the onset
     probability peaks inside the run (a re-struck key); velocity = mean of the first frames."""
-    T = len(roll)
     notes = []
     for k in range(roll.shape[1]):
         col = roll[:, k]

@@ -63,19 +63,14 @@ class Roll2Midi(nn.Module):
         self.net = nn.Sequential(*layers)
         self.out = nn.Conv1d(ch, 2, 1)
 
-    def forward(self, probs):                         # (B, T, 88)
-        b, t, k = probs.shape
-        x = probs.transpose(1, 2)                     # (B, 88, T)
-        pad = torch.nn.functional.pad(x, (0, 0, 1, 1))
-        x = torch.stack([x, pad[:, :-2], pad[:, 2:]], 2)   # (B, 88, 3, T)
-        x = x.reshape(b * k, 3, t)
-        y = self.out(self.net(x * 2.0 - 1.0)).reshape(b, k, 2, t)
-        return torch.sigmoid(y[:, :, 0].transpose(1, 2)), torch.sigmoid(y[:, :, 1].transpose(1, 2))
+    def forward(self, probs):                         # (B, T, 88) -> frame, onset probabilities
+        f, o = self.logits(probs)
+        return torch.sigmoid(f), torch.sigmoid(o)
 
     def logits(self, probs):
         b, t, k = probs.shape
-        x = probs.transpose(1, 2)
+        x = probs.transpose(1, 2)                     # (B, 88, T)
         pad = torch.nn.functional.pad(x, (0, 0, 1, 1))
-        x = torch.stack([x, pad[:, :-2], pad[:, 2:]], 2).reshape(b * k, 3, t)
+        x = torch.stack([x, pad[:, :-2], pad[:, 2:]], 2).reshape(b * k, 3, t)   # own + neighbours
         y = self.out(self.net(x * 2.0 - 1.0)).reshape(b, k, 2, t)
         return y[:, :, 0].transpose(1, 2), y[:, :, 1].transpose(1, 2)
