@@ -33,11 +33,13 @@ def demo_piece(seed: int = 3, duration_s: float = DURATION_S) -> list[tuple[floa
     notes, t, k, deg = [], 0.2, 0, 4
     while t < duration_s - 1.0:
         chord = chords[(k // 4) % 4]
-        notes.append((t, beat * 0.9, chord[k % 3], int(rng.integers(50, 90))))
+        # every key rises for at least 2 frames before it is struck again: a key re-struck
+        # within one frame of its release cannot be seen (engines/piano/README.md)
+        notes.append((t, beat * 0.8, chord[k % 3], int(rng.integers(50, 90))))
         deg = int(np.clip(deg + rng.integers(-2, 3), 0, len(scale) - 1))
-        notes.append((t, beat * (0.45 if k % 2 else 0.9), scale[deg], int(rng.integers(60, 110))))
+        notes.append((t, beat * (0.38 if k % 2 else 0.8), scale[deg], int(rng.integers(60, 110))))
         if k % 2:
-            notes.append((t + beat / 2, beat * 0.45, scale[max(0, deg - 1)], int(rng.integers(60, 110))))
+            notes.append((t + beat / 2, beat * 0.38, scale[max(0, deg - 1)], int(rng.integers(60, 110))))
         t += beat
         k += 1
     return notes
