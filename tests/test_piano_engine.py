@@ -79,10 +79,26 @@ def test_user_drawn_box(tmp_path):
     corners = np.float32([[100, 300], [1180, 300], [1180, 470], [100, 470]])
     frames = list(sv.render_frames(notes, 30, (1280, 720), seed=21, n_frames=60, corners=corners))
     t = Transcriber(box=KeyboardBox.from_rect(100, 300, 1080, 170)).transcribe(frames, fps=30)
-    assert np.allclose(t.box.corners, corners)
+    assert np.allclose(t.box.corners, corners, atol=3)
     assert sorted({n.pitch for n in t.notes}) == [40, 52, 76, 88]
     with pytest.raises(EngineError):
         KeyboardBox.from_rect(0, 0, -5, 10)
+
+
+def test_rough_box_around_a_tilted_keyboard_finds_its_corners(scale_video):
+    """A drawn rectangle does not fit a tilted keyboard: the keyboard is located inside it, so
+    the notes are those of the exact corners; a box around no keyboard is used as drawn."""
+    notes, roll, corners, frames = scale_video
+    (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
+    rough = KeyboardBox.from_rect(x0 - 25, y0 - 20, x1 - x0 + 50, y1 - y0 + 40)
+    t = Transcriber(box=rough).transcribe(iter(frames), fps=30)
+    assert np.linalg.norm(t.box.corners - corners, axis=1).max() / t.box.width < 0.02
+    assert _onset_f1(notes, t.notes) >= 0.8
+    nothing = KeyboardBox.from_rect(5, 5, 200, 40)  # a corner of the room
+    if not (corners[:, 1].min() < 50 and corners[:, 0].min() < 210):
+        from engines.piano.keyboard import locate_in_box
+
+        assert np.array_equal(locate_in_box(frames[:9], nothing).corners, nothing.corners)
 
 
 def test_no_keyboard_raises():

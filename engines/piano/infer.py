@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from engines import runtime
-from engines.piano.keyboard import RECT_SIZE, KeyboardBox, locate_keyboard, rectify
+from engines.piano.keyboard import RECT_SIZE, KeyboardBox, locate_in_box, locate_keyboard, rectify
 
 N_KEYS = 88
 LOWEST = 21
@@ -107,22 +107,25 @@ class Transcriber:
                 if progress is not None and n_total:
                     progress(min(0.95, 0.95 * done / n_total))
 
+        def locate(pending):  # the whole picture, or inside the user's rough box
+            return locate_keyboard(pending) if self.box is None else locate_in_box(pending, self.box)
+
         for f in frames:
-            if box is None:
+            if box is None or box.drawn:
                 pending.append(np.asarray(f))
                 if len(pending) < LOCATE_FRAMES:
                     continue
-                box = locate_keyboard(pending)
+                box = locate(pending)
                 for g in pending:
                     push(rectify(g, box, RECT_SIZE))
                 pending = []
             else:
                 push(rectify(np.asarray(f), box, RECT_SIZE))
             run_ready()
-        if box is None:
+        if box is None or box.drawn:
             if not pending:
                 raise ValueError("no frames to transcribe")
-            box = locate_keyboard(pending)
+            box = locate(pending)
             for g in pending:
                 push(rectify(g, box, RECT_SIZE))
         if n == 0:
@@ -201,33 +204,3 @@ def roll_to_notes(roll: np.ndarray, onset: np.ndarray | None, vel: np.ndarray | 
                 notes.append(PianoNote(float(max(0.0, (s - 0.5) / fps)), float((e - s) / fps), int(LOWEST + k), v))
     notes.sort(key=lambda n: (n.start_s, n.pitch))
     return notes
-
-
-def midi_bytes(notes: Iterable[PianoNote], program: int = 0, ppq: int = 480, bpm: float = 120.0) -> bytes:
-    """A type-0 Standard MIDI File of the notes on channel 1 with a GM program (0 = Acoustic
-    Grand Piano), for any GM synth to render."""
-    def vlq(x: int) -> bytes:
-        out = [x & 0x7F]
-        x >>= 7
-        while x:
-            out.append(0x80 | (x & 0x7F))
-            x >>= 7
-        return bytes(reversed(out))
-
-    tick = ppq * bpm / 60.0
-    ev = []
-    for n in notes:
-        a = int(round(n.start_s * tick))
-        b = max(a + 1, int(round((n.start_s + n.dur_s) * tick)))
-        ev.append((a, 1, bytes([0x90, n.pitch & 0x7F, int(np.clip(n.velocity, 1, 127))])))
-        ev.append((b, 0, bytes([0x80, n.pitch & 0x7F, 0])))
-    ev.sort(key=lambda e: (e[0], e[1]))
-    us = int(round(60e6 / bpm))
-    body = b"\x00\xff\x51\x03" + us.to_bytes(3, "big") + b"\x00" + bytes([0xC0, program & 0x7F])
-    t = 0
-    for tt, _, data in ev:
-        body += vlq(tt - t) + data
-        t = tt
-    body += b"\x00\xff\x2f\x00"
-    return (b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big")
-            + ppq.to_bytes(2, "big") + b"MTrk" + len(body).to_bytes(4, "big") + body)

@@ -29,8 +29,10 @@ NO_KEYBOARD = ("no piano keyboard found in the picture; draw the keyboard box (t
 @dataclass(frozen=True)
 class KeyboardBox:
     """The key area's corners in pixels (4, 2): back-left, back-right, front-right, front-left
-    (back = where the black keys are; left = the lowest key)."""
+    (back = where the black keys are; left = the lowest key). ``drawn``: a user's rough box,
+    inside which the Transcriber looks for the exact keyboard (``locate_in_box``)."""
     corners: np.ndarray
+    drawn: bool = False
 
     def __post_init__(self):
         c = np.asarray(self.corners, np.float32).reshape(4, 2)
@@ -43,7 +45,7 @@ class KeyboardBox:
         """A user-drawn axis-aligned box (black keys at the top edge, lowest key on the left)."""
         if w <= 0 or h <= 0:
             raise EngineError(f"the keyboard box must have a positive size (got {w} x {h})")
-        return cls(np.float32([[x, y], [x + w, y], [x + w, y + h], [x, y + h]]))
+        return cls(np.float32([[x, y], [x + w, y], [x + w, y + h], [x, y + h]]), drawn=True)
 
     @property
     def width(self) -> float:
@@ -233,3 +235,23 @@ def locate_keyboard(frames_or_frame: np.ndarray | Iterable[np.ndarray]) -> Keybo
     if best is None:
         raise EngineError(NO_KEYBOARD)
     return KeyboardBox(best[1])
+
+
+def locate_in_box(frames: Sequence[np.ndarray], box: KeyboardBox, margin: float = 0.1) -> KeyboardBox:
+    """The keyboard inside a user-drawn box: a drawn rectangle is rough (a tilted or foreshortened
+    keyboard does not fill it; a little table or wall shows), and rectifying it as it is smears
+    keys into their neighbours. The box, grown by ``margin``, is searched like a whole frame;
+    when no keyboard at least half the box's width is found there, the box is used as drawn."""
+    frames = list(frames)
+    H, W = np.asarray(frames[0]).shape[:2]
+    (x0, y0), (x1, y1) = box.corners.min(0), box.corners.max(0)
+    mx, my = margin * (x1 - x0), max(margin * (y1 - y0), 0.04 * (x1 - x0))
+    X0, Y0 = int(max(0, np.floor(x0 - mx))), int(max(0, np.floor(y0 - my)))
+    X1, Y1 = int(min(W, np.ceil(x1 + mx))), int(min(H, np.ceil(y1 + my)))
+    try:
+        found = locate_keyboard([np.asarray(f)[Y0:Y1, X0:X1] for f in frames])
+    except EngineError:
+        return KeyboardBox(box.corners)
+    if found.width < 0.5 * (x1 - x0):
+        return KeyboardBox(box.corners)
+    return KeyboardBox(found.corners + np.float32([X0, Y0]))

@@ -1,7 +1,9 @@
 """Piano adapter (Audeo): a top-down video of a keyboard -> a Piano MIDI track (GM piano).
 
-Settings: ``settings.options["keyboard_box"]``: the keyboard's box ``(x, y, w, h)`` in display
-pixels of the video, as the user drew it (default: found in the picture). Frames are decoded
+Settings: ``settings.options["keyboard_box"]``: a rough box ``(x, y, w, h)`` around the keyboard in
+display pixels of the video, as the user drew it; the engine locates the keyboard's exact
+corners inside it (default: the keyboard is found in the whole picture). The track's settings
+keep the corners used (``keyboard``) and the drawn box. Frames are decoded
 in grey (the engine works on luminance) on a uniform grid at the video's frame rate, so a
 variable-frame-rate file gives the same frame times the engine's roll assumes; only the
 rectified keyboard strips are kept, not the frames.
@@ -67,4 +69,5 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     job.report(1.0, f"piano: {len(notes)} notes")
     return [Track("Piano", TrackKind.MIDI, id=TRACK_ID, notes=notes, program=0, channel=PIANO_CHANNEL,
                   engine="piano", settings={"keyboard": corners,
-                                            "keyboard_from": "drawn" if box is not None else "found"})]
+                                            "keyboard_from": "found" if box is None else "drawn",
+                                            **({} if box is None else {"keyboard_box": list(settings.options["keyboard_box"])})})]
