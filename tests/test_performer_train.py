@@ -24,7 +24,7 @@ def test_smoke_training_writes_loadable_models(tmp_path):
     dec = ort.InferenceSession(str(tmp_path / "performer_decoder.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in enc.get_inputs()] == manifest["performer_encoder"]["inputs"]
     assert [i.name for i in dec.get_inputs()] == manifest["performer_decoder"]["inputs"]
-    src = np.zeros((2, V.WINDOW_FRAMES, 20, 5), np.float32)
+    src = np.zeros((2, V.WINDOW_FRAMES, 20, V.N_FEAT), np.float32)
     mem = enc.run(None, {"src": src, "instrument": np.array([[0], [3]], np.int64)})[0]
     assert mem.shape[:2] == (2, V.WINDOW_FRAMES)
     for name in ("performer_encoder", "performer_decoder"):

@@ -21,6 +21,7 @@ import numpy as np
 from engines import runtime
 from engines.errors import EngineError, ModelError
 from engines.performer import vocab as V
+from engines.performer.gestures import gesture_onsets
 from engines.performer.keypoints import N_JOINTS, Keypoints, resample
 from engines.rhythm.infer import sample
 
@@ -102,7 +103,8 @@ class Performer:
                               f"(read them with engines.performer.keypoints.load_keypoints)")
         enc, dec = self._sess("performer_encoder"), self._sess("performer_decoder")
         k30 = resample(kp, V.FPS)
-        feats = V.frame_features(k30.xy, k30.conf)
+        # motion-onset channels: the gesture detector's onsets, read on the keypoints as given
+        feats = V.frame_features(k30.xy, k30.conf, onsets=gesture_onsets(kp, instrument))
         n = len(feats)
         W, hop = V.WINDOW_FRAMES, int(HOP_S * V.FPS)
         starts = [0]
@@ -111,10 +113,11 @@ class Performer:
         pad = starts[-1] + W - n
         if pad > 0:  # hold the last pose, flagged unseen
             tail = np.repeat(feats[-1:], pad, 0)
-            tail[..., 2:4] = 0.0
-            tail[..., 4] = 0.0
+            tail[..., 2:8] = 0.0  # no motion, unseen
+            tail[..., 8:] = 1.0  # no onset near
             feats = np.concatenate([feats, tail])
-        src = np.stack([feats[a:a + W] for a in starts]).astype(np.float32)
+        cin = enc.get_inputs()[0].shape[-1]  # graphs of an earlier release read the first 5 channels
+        src = np.stack([feats[a:a + W, :, :cin if isinstance(cin, int) else None] for a in starts]).astype(np.float32)
         inst = np.full((len(starts), 1), INSTRUMENTS.index(instrument), np.int64)
         mem = np.concatenate([enc.run(None, {"src": src[i:i + _ENC_BATCH], "instrument": inst[i:i + _ENC_BATCH]})[0]
                               for i in range(0, len(src), _ENC_BATCH)])

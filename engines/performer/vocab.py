@@ -107,10 +107,36 @@ def tokens_to_notes(tokens, instrument: str, t0: float, length_s: float = WINDOW
     return sorted(out)
 
 
-def frame_features(xy: np.ndarray, conf: np.ndarray, fps: float = FPS) -> np.ndarray:
-    """(T, J, 2) normalised positions + (T, J) confidences -> (T, J, 5): x, y, vx, vy (units/s,
-    scaled by 0.1), seen flag."""
+N_FEAT = 10  # per-joint frame features (see frame_features)
+
+
+def onset_channels(onsets, n_frames: int, fps: float = FPS) -> np.ndarray:
+    """Motion-onset times (s, from the keypoints alone: ``gestures.gesture_onsets``) -> (T, 3) per
+    frame: a bump at the nearest onset (exp(-dt^2 / 2 frame^2)), time to the next onset and since
+    the previous one (s, clipped to 0..1)."""
+    t = np.arange(n_frames) / fps
+    g = np.sort(np.asarray(onsets if onsets is not None else [], np.float64))
+    out = np.zeros((n_frames, 3), np.float32)
+    out[:, 1:] = 1.0
+    if len(g) == 0 or n_frames == 0:
+        return out
+    i = np.searchsorted(g, t)  # g[i - 1] < t <= g[i]
+    nxt = np.where(i < len(g), g[np.minimum(i, len(g) - 1)] - t, np.inf)
+    prv = np.where(i > 0, t - g[np.maximum(i - 1, 0)], np.inf)
+    near = np.minimum(nxt, prv)
+    out[:, 0] = np.exp(-0.5 * (near * fps) ** 2)
+    out[:, 1] = np.clip(nxt, 0.0, 1.0)
+    out[:, 2] = np.clip(prv, 0.0, 1.0)
+    return out
+
+
+def frame_features(xy: np.ndarray, conf: np.ndarray, fps: float = FPS, onsets=None) -> np.ndarray:
+    """(T, J, 2) normalised positions + (T, J) confidences (+ motion-onset times in s) -> (T, J,
+    N_FEAT): x, y, vx, vy (units/s, scaled by 0.1), seen flag, ax, ay (units/s^2, scaled by 0.01),
+    and the frame's ``onset_channels`` (the same for every joint)."""
     xy = np.asarray(xy, np.float32)
-    v = np.gradient(xy, axis=0) * (fps * 0.1) if len(xy) > 1 else np.zeros_like(xy)
+    v = np.gradient(xy, axis=0) * fps if len(xy) > 1 else np.zeros_like(xy)
+    acc = np.gradient(v, axis=0) * fps if len(xy) > 1 else np.zeros_like(xy)
     seen = (np.asarray(conf) >= 0.3).astype(np.float32)[..., None]
-    return np.concatenate([xy, np.clip(v, -5, 5), seen], -1).astype(np.float32)
+    oc = np.broadcast_to(onset_channels(onsets, len(xy), fps)[:, None, :], (len(xy), xy.shape[1], 3))
+    return np.concatenate([xy, np.clip(v * 0.1, -5, 5), seen, np.clip(acc * 0.01, -5, 5), oc], -1).astype(np.float32)

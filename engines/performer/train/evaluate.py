@@ -74,23 +74,28 @@ def share_near(onsets, gest_on, tol: float = 0.05) -> float:
     return float(np.mean(d <= tol))
 
 
-def heldout_sets(n: int, seconds: float, smoke: bool = False):
-    """instrument -> list of (notes, keypoints) (deterministic) and the training pitch counts."""
+def heldout_sets(n: int, seconds: float, smoke: bool = False, split: str = "heldout"):
+    """instrument -> list of (notes, keypoints) (deterministic) and the training pitch counts.
+    ``split="val"``: performances of training pieces instead (other random streams and performer
+    seeds than both training and the held-out set), for choosing decoding settings."""
     sc = D.load_scores(smoke=smoke)
     tr, ho = D.drum_songs(smoke=smoke)
     out, pitch_counts = {}, {}
     for i, ins in enumerate(V.INSTRUMENTS):
-        rng = np.random.default_rng(12345 + i)
+        val = split == "val"
+        rng = np.random.default_rng((54321 if val else 12345) + i)
         if ins == "drums":
             train_p, held = tr, ho
         else:
             a, b = D.split(list(sc[ins]))
             train_p, held = {k: sc[ins][k] for k in a}, {k: sc[ins][k] for k in (b or a)}
+        if val:
+            held = train_p
         sets = []
         for k, notes in enumerate(D.performances(ins, held, rng, seconds, n)):
             notes = [(s + 0.5, d, p, v) for s, d, p, v in notes]
             fps = (30.0, 25.0, 60.0)[k % 3]
-            kp = G.synthesize(notes, ins, fps, duration_s=seconds + 0.5, seed=900000 + 100 * i + k)
+            kp = G.synthesize(notes, ins, fps, duration_s=seconds + 0.5, seed=(800000 if val else 900000) + 100 * i + k)
             sets.append((notes, kp))
         out[ins] = sets
         c = Counter()
@@ -100,9 +105,12 @@ def heldout_sets(n: int, seconds: float, smoke: bool = False):
     return out, pitch_counts
 
 
-def evaluate(models_dir=None, n: int = 6, seconds: float = 24.0, smoke: bool = False) -> dict:
+def evaluate(models_dir=None, n: int = 6, seconds: float = 24.0, smoke: bool = False, split: str = "heldout",
+             instruments=None) -> dict:
     perf = Performer(models_dir).load()
-    sets, pitch_counts = heldout_sets(n, seconds, smoke)
+    sets, pitch_counts = heldout_sets(n, seconds, smoke, split)
+    if instruments:
+        sets = {k: v for k, v in sets.items() if k in instruments}
     res = {}
     for ins, items in sets.items():
         rows = {"model": [], "model_greedy": [], "gesture_baseline": [], "random_baseline": []}
@@ -144,9 +152,16 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=6)
     p.add_argument("--seconds", type=float, default=24.0)
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--split", choices=("heldout", "val"), default="heldout",
+                   help="val: performances of training pieces (for choosing decoding settings; never written)")
+    p.add_argument("--top-k", type=int, default=None, help="override infer.TOP_K (tuning; never written)")
     a = p.parse_args(argv)
-    res = evaluate(a.models, a.n, a.seconds)
-    if not a.no_write:
+    if a.top_k is not None:
+        import engines.performer.infer as INF
+
+        INF.TOP_K = a.top_k
+    res = evaluate(a.models, a.n, a.seconds, split=a.split)
+    if not a.no_write and a.split == "heldout" and a.top_k is None:
         from engines.onnx_export import update_manifest
 
         path = Path(a.models) / "manifest.json"

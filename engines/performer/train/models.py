@@ -1,6 +1,7 @@
 """Torch model of the performer engine (training only; run time uses the exported ONNX graphs).
 
-Encoder (Foley Music's GCN encoder, small): per-frame joint features (x, y, vx, vy, seen) ->
+Encoder (Foley Music's GCN encoder, small): per-frame joint features (``vocab.frame_features``: x, y,
+vx, vy, seen, ax, ay and three motion-onset channels) ->
 two spatio-temporal graph-conv blocks (graph conv over the skeleton adjacency ``A`` of
 ``keypoints.BONES``, then a temporal conv per joint) -> joints flattened -> linear -> dilated
 temporal conv stack, + instrument embedding + a sinusoidal embedding of each frame's time.
@@ -20,7 +21,8 @@ import torch.nn.functional as F
 
 from engines.rhythm.train.models import Block, export_onnx, n_params
 
-__all__ = ["PerformerNet", "STGCN", "export", "gather_local", "load_onnx_weights", "n_params", "time_embedding"]
+__all__ = ["PerformerNet", "STGCN", "export", "gather_local", "load_onnx_weights", "n_params", "time_embedding",
+           "widen_inputs"]
 
 
 def time_embedding(t, d: int):
@@ -86,7 +88,7 @@ class PerformerNet(nn.Module):
         self.d, self.max_len, self.fps = d, max_len, 30.0
 
     def encode(self, src, instrument, fps: float = 30.0):
-        """src (B, T, J, 5), instrument (B, 1) int64 -> memory (B, T, d)."""
+        """src (B, T, J, cin), instrument (B, 1) int64 -> memory (B, T, d)."""
         b, t = src.shape[0], src.shape[1]
         h = self.g2(self.g1(src))
         h = self.proj(h.reshape(b, t, -1)).transpose(1, 2)  # (B, d, T)
@@ -224,6 +226,8 @@ def load_onnx_weights(model: PerformerNet, enc_path, dec_path) -> None:
             for i in range(len(model.dec)):
                 targets += [f"dec.{i}.{n}.weight" for n in ("sa.q", "sa.kv", "sa.o", "ca.q", "ca.kv", "ca.o", "mlp.0", "mlp.2")]
             targets += ["head.weight"]
+            if len(anon) == len(targets) + 1:  # a graph with the local-conditioning layer
+                targets.insert(2, "local.weight")
         it = iter(anon)
         for tg in targets:
             if isinstance(tg, tuple):
@@ -234,3 +238,19 @@ def load_onnx_weights(model: PerformerNet, enc_path, dec_path) -> None:
             else:
                 sd[tg] = torch.from_numpy(next(it).T.copy())
     model.load_state_dict(sd)
+
+
+def widen_inputs(old: PerformerNet, new: PerformerNet) -> None:
+    """Copy ``old``'s weights into ``new``, which reads more input channels per joint: the first
+    layer's weights for the extra channels start at zero (the old model's outputs are unchanged)."""
+    sd = new.state_dict()
+    for k, v in old.state_dict().items():
+        if sd[k].shape == v.shape:
+            sd[k] = v.clone()
+        elif k in ("g1.w.weight", "g1.res.weight") and sd[k].shape[0] == v.shape[0]:
+            w = torch.zeros_like(sd[k])
+            w[:, :v.shape[1]] = v
+            sd[k] = w
+        else:
+            raise ValueError(f"cannot widen {k}: {tuple(v.shape)} -> {tuple(sd[k].shape)}")
+    new.load_state_dict(sd)

@@ -22,6 +22,7 @@ from engines.performer.keypoints import N_JOINTS, adjacency, resample
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 CARD = "engines/performer/README.md"
+CKPT = Path(__file__).resolve().parent / "checkpoints" / "performer.pt"  # git-ignored
 LICENCE = ("weights: trained here; data: keypoints synthesised from Hydrogen demo drum patterns (Debian "
            "hydrogen-data, GPL-2+) and public-domain scores of the music21 corpus (BSD-3-clause package)")
 DATA = ("synthetic keypoints (engines/performer/gestures.py kinematic models) of performances of: Hydrogen demo "
@@ -31,7 +32,7 @@ DATA = ("synthetic keypoints (engines/performer/gestures.py kinematic models) of
 
 
 def window_pool(instrument: str, pieces, rng, n_perf: int, seconds: float = 24.0, seed0: int = 0):
-    """Performances -> (features (N, 120, J, 5) float16, tokens list)."""
+    """Performances -> (features (N, 120, J, V.N_FEAT) float16, tokens list)."""
     from engines.performer.train import data as D
 
     feats, toks = [], []
@@ -41,8 +42,9 @@ def window_pool(instrument: str, pieces, rng, n_perf: int, seconds: float = 24.0
         fps = float(rng.choice([24.0, 25.0, 30.0, 30.0, 50.0, 60.0]))
         kp = G.synthesize(notes, instrument, fps, duration_s=seconds + lead, seed=seed0 + k,
                           realism=float(rng.uniform(0.5, 1.3)))
+        g_on = G.gesture_onsets(kp, instrument)  # on the keypoints as the camera gave them
         kp = resample(kp, V.FPS)
-        f = V.frame_features(kp.xy, kp.conf)
+        f = V.frame_features(kp.xy, kp.conf, onsets=g_on)
         starts = np.arange(0, kp.n_frames - V.WINDOW_FRAMES, V.WINDOW_FRAMES) + int(rng.integers(0, 30))
         for a in starts:
             if a + V.WINDOW_FRAMES > kp.n_frames:
@@ -99,9 +101,13 @@ def main(argv=None) -> int:
                    help="training time budget: the LR schedule follows elapsed time, stops when spent (0: by steps)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--init-onnx", default=None,
-                   help="fine-tune: start from the exported performer_encoder/decoder.onnx in this folder")
+                   help="fine-tune: start from the exported performer_encoder/decoder.onnx in this folder "
+                        "(input channels the graphs lack start with zero weights)")
+    p.add_argument("--init-ckpt", default=None, help="resume from a torch checkpoint (--ckpt of an earlier run)")
+    p.add_argument("--ckpt", default=str(CKPT), help="where the torch state_dict is saved (git-ignored); '' : not")
+    p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     out = Path(a.out)
     shipped = out.resolve() == MODELS_DIR.resolve()
@@ -114,17 +120,27 @@ def main(argv=None) -> int:
     t0 = time.time()
     X, T, I = build(a.smoke, rng, 6 if a.smoke else a.perf)
     print(f"{len(T)} windows ({time.time() - t0:.0f} s)", flush=True)
-    model = PerformerNet(adjacency(), N_JOINTS, V.VOCAB, len(V.INSTRUMENTS), V.MAX_LEN,
-                         **({"d": 32, "gc": 8, "dec_layers": 1} if a.smoke else {"d": 96, "gc": 24, "dec_layers": 2}))
+    cfg = {"d": 32, "gc": 8, "dec_layers": 1} if a.smoke else {"d": 96, "gc": 24, "dec_layers": 2}
+    model = PerformerNet(adjacency(), N_JOINTS, V.VOCAB, len(V.INSTRUMENTS), V.MAX_LEN, cin=V.N_FEAT, **cfg)
     stage0 = None
     if a.init_onnx:
-        from engines.performer.train.models import load_onnx_weights
+        import onnx
+
+        from engines.performer.train.models import load_onnx_weights, widen_inputs
 
         init = Path(a.init_onnx)
-        load_onnx_weights(model, init / "performer_encoder.onnx", init / "performer_decoder.onnx")
+        enc_p = init / "performer_encoder.onnx"
+        cin0 = int(onnx.load(str(enc_p)).graph.input[0].type.tensor_type.shape.dim[3].dim_value)
+        old = PerformerNet(adjacency(), N_JOINTS, V.VOCAB, len(V.INSTRUMENTS), V.MAX_LEN, cin=cin0, **cfg)
+        load_onnx_weights(old, enc_p, init / "performer_decoder.onnx")
+        widen_inputs(old, model)
         man = init / "manifest.json"
         if man.exists():
             stage0 = json.loads(man.read_text()).get("performer_decoder", {}).get("training")
+    if a.init_ckpt:
+        ck = torch.load(a.init_ckpt, map_location="cpu")
+        model.load_state_dict(ck["model"])
+        stage0 = ck.get("training")
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
     from engines.rhythm.train.common import schedule
 
@@ -158,6 +174,8 @@ def main(argv=None) -> int:
         if step % 100 == 0 or step == steps - 1:
             print(f"step {step} loss {loss.item():.3f} ({time.time() - t0:.0f} s)", flush=True)
     model.eval()
+    if a.ckpt and not a.smoke:
+        Path(a.ckpt).parent.mkdir(parents=True, exist_ok=True)
     src, ins, _, _ = batch(X, T, I, np.arange(min(2, len(T))))
     meta = {"engine": "performer", "vocab": str(V.VOCAB), "fps": str(V.FPS), "window_s": str(V.WINDOW_S),
             "instruments": ",".join(V.INSTRUMENTS)}
@@ -174,6 +192,8 @@ def main(argv=None) -> int:
                     "windows": training["windows"], "seconds": stage0.get("seconds", 0) + training["seconds"],
                     "stages": [{k: v for k, v in stage0.items() if k != "stages"}, training]}
     write_manifest(out, training)
+    if a.ckpt and not a.smoke:  # resumable: --init-ckpt
+        torch.save({"model": model.state_dict(), "config": {**cfg, "cin": V.N_FEAT}, "training": training}, a.ckpt)
     print(json.dumps(training), flush=True)
     return 0
 
