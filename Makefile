@@ -6,19 +6,22 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
+POSE_VENV ?= .venv-pose
 DEMO   := studio/assets/demo.mp4
 
-.PHONY: setup test run bench demo screenshots package gpu clean
+.PHONY: setup test run bench demo screenshots package gpu pose clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile packaging/debian-deps.sh
+$(STAMP): pyproject.toml Makefile packaging/debian-deps.sh packaging/pose-env.sh packaging/pose-requirements.txt
 	bash packaging/debian-deps.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned to the CPU build on local disk, so the [train] range never pulls CUDA
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[dev,train,cluster,package]'
+	# MediaPipe Pose for the performer engine, in its own environment (it needs NumPy 1)
+	bash packaging/pose-env.sh $(POSE_VENV)
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -48,11 +51,16 @@ gpu: $(STAMP)
 	$(PIP) install -q 'onnxruntime-gpu>=1.17'
 	$(PY) -m studio devices
 
+# only the pose estimator's environment (make setup does it too)
+pose:
+	bash packaging/pose-env.sh $(POSE_VENV)
+
 bench: $(STAMP)
 	$(PY) -m studio bench
 
 demo: $(STAMP)
 	$(PY) -m studio.demo --out $(DEMO)
+	$(PY) -m studio.demo_performers --out studio/assets
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) $(POSE_VENV) build dist *.egg-info .pytest_cache

@@ -98,6 +98,19 @@ def _match(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pose(args: argparse.Namespace) -> int:
+    from studio import pose
+
+    video = Path(args.video)
+    out = Path(args.out) if args.out else video.with_name(video.name + ".keypoints.json")
+    if out.exists() and not args.overwrite:
+        raise StudioError(f"{out} already exists; pass --overwrite to replace it")
+    with ProgressBar("pose", not args.quiet) as job:
+        pose.estimate(video, out, job)
+    print(f"wrote {out}")
+    return 0
+
+
 def _batch(args: argparse.Namespace) -> int:
     from studio.batch import run_batch
 
@@ -323,6 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, metavar="DIR")
     g.add_argument("--overwrite", action="store_true")
     g.set_defaults(func=_generate)
+
+    ps = sub.add_parser("pose", help="body keypoints of the player (MediaPipe Pose) for --performer")
+    ps.add_argument("video")
+    ps.add_argument("--out", metavar="FILE", help="default: VIDEO.keypoints.json beside the video (found by generate)")
+    ps.add_argument("--overwrite", action="store_true")
+    ps.set_defaults(func=_pose)
 
     m = sub.add_parser("match", help="rank a folder of MIDI files by how well they fit a video")
     m.add_argument("video")

@@ -5,10 +5,11 @@
 * ``piano_demo.mp4``: 12 s, 640x360, 30 fps: a keyboard seen from above (the piano engine's
   renderer: placement, hands, lighting, x264) playing ``demo_piece()`` (a melody over broken
   chords written here); ``studio generate piano_demo.mp4 --piano`` transcribes it.
-* ``drummer_demo.mp4`` and ``drummer_demo.mp4.keypoints.json``: 12 s of a drummer's skeleton
-  (the movement engine's gesture model playing a rock groove at 100 BPM) drawn as a stick figure
-  over a drum kit, with the keypoints beside it in the engine's own format, as a pose estimator
-  would have written them; ``studio generate drummer_demo.mp4 --performer drums`` plays it.
+* ``drummer_demo.mp4``: 12 s, 480x480, of a drummer (the movement engine's gesture model playing
+  a rock groove at 100 BPM) drawn as a flat-shaded person that MediaPipe Pose tracks, and
+  ``drummer_demo.mp4.keypoints.json``: the exact keypoints beside it in the engine's own format;
+  ``studio generate drummer_demo.mp4 --performer drums`` plays from the file beside it, ``studio
+  pose drummer_demo.mp4`` estimates them from the picture.
 
 Seeded, so the output is reproducible.
 """
@@ -73,28 +74,41 @@ def _write(path: Path, frames, size) -> None:
             c.mux(p)
 
 
-def drummer_frames(kp, size=(480, 360)):
-    """The skeleton of ``kp`` (normalised: neck at 0, shoulder width 1) over a drum kit."""
+def draw_player(xy, size=(480, 480), scale: float = 90.0, origin=(240, 110)) -> np.ndarray:
+    """A flat-shaded person (skin, shirt, trousers, a face) posed by normalised keypoints ``xy``
+    (J, 2): plain enough to render anywhere, human enough for MediaPipe Pose to track."""
     import cv2
 
-    from engines.performer.keypoints import BONES, J
+    from engines.performer.keypoints import J
 
     W, H = size
-    scale, origin = 70.0, np.array([W / 2, H * 0.22])
-    to_px = lambda p: tuple(int(v) for v in np.round(np.asarray(p) * scale + origin))
-    kit = [((0.15, 1.45), 30, (150, 150, 160)), ((0.55, 1.25), 26, (200, 180, 90)),
-           ((-0.2, 1.15), 22, (150, 150, 160)), ((0.2, 1.15), 22, (150, 150, 160)),
-           ((-0.65, 1.5), 28, (150, 150, 160))]
-    for t in range(kp.n_frames):
-        img = np.full((H, W, 3), 34, np.uint8)
-        cv2.circle(img, to_px((0.0, 2.6)), 42, (90, 60, 50), -1, cv2.LINE_AA)  # bass drum
-        for centre, r, colour in kit:
-            cv2.ellipse(img, to_px(centre), (r, r // 3), 0, 0, 360, colour, -1, cv2.LINE_AA)
-        xy = kp.xy[t]
-        for a, b in BONES:
-            cv2.line(img, to_px(xy[J[a]]), to_px(xy[J[b]]), (235, 225, 210), 3, cv2.LINE_AA)
-        cv2.circle(img, to_px(xy[J["nose"]]), 14, (235, 225, 210), 2, cv2.LINE_AA)
-        yield img
+    img = np.full((H, W, 3), (210, 205, 200), np.uint8)
+    P = lambda n: tuple(int(v) for v in np.round(np.asarray(xy[J[n]]) * scale + np.asarray(origin)))
+    skin, shirt, sleeve, trousers = (235, 200, 170), (160, 90, 60), (120, 70, 50), (40, 50, 60)  # RGB
+    w = int(0.32 * scale)
+    torso = np.array([P("r_shoulder"), P("l_shoulder"), P("l_hip"), P("r_hip")])
+    cv2.fillConvexPoly(img, torso, shirt, cv2.LINE_AA)
+    for a, b, colour, width in (("r_hip", "r_knee", trousers, w), ("r_knee", "r_ankle", trousers, int(w * 0.8)),
+                                ("l_hip", "l_knee", trousers, w), ("l_knee", "l_ankle", trousers, int(w * 0.8)),
+                                ("r_shoulder", "r_elbow", sleeve, int(w * 0.75)),
+                                ("l_shoulder", "l_elbow", sleeve, int(w * 0.75)),
+                                ("r_elbow", "r_wrist", skin, int(w * 0.55)), ("l_elbow", "l_wrist", skin, int(w * 0.55))):
+        # outlined, so an arm in front of the body stays visible (as light and shade do on film)
+        cv2.line(img, P(a), P(b), (25, 20, 20), width + 4, cv2.LINE_AA)
+        cv2.line(img, P(a), P(b), colour, width, cv2.LINE_AA)
+    for hand in ("r_wrist", "l_wrist"):
+        cv2.circle(img, P(hand), int(0.13 * scale) + 2, (25, 20, 20), -1, cv2.LINE_AA)
+        cv2.circle(img, P(hand), int(0.13 * scale), skin, -1, cv2.LINE_AA)
+    nose = P("nose")
+    cv2.line(img, P("neck"), nose, skin, int(0.25 * scale), cv2.LINE_AA)
+    cv2.ellipse(img, nose, (int(0.3 * scale), int(0.38 * scale)), 0, 0, 360, skin, -1, cv2.LINE_AA)
+    cv2.ellipse(img, (nose[0], nose[1] - int(0.2 * scale)), (int(0.31 * scale), int(0.22 * scale)), 0, 180, 360,
+                (60, 40, 40), -1, cv2.LINE_AA)  # hair
+    for dx in (-0.11, 0.11):
+        cv2.circle(img, (nose[0] + int(dx * scale), nose[1] - int(0.02 * scale)), 4, (30, 30, 40), -1, cv2.LINE_AA)
+    cv2.ellipse(img, (nose[0], nose[1] + int(0.17 * scale)), (int(0.09 * scale), 3), 0, 0, 360, (160, 80, 80), -1,
+                cv2.LINE_AA)
+    return img
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     write_video(args.out / "piano_demo.mp4", demo_piece(), fps=FPS, size=(640, 360), seed=8, crf=26,
                 n_frames=int(DURATION_S * FPS))
     kp = synthesize(rock_groove(), "drums", fps=FPS, duration_s=DURATION_S, seed=5, realism=0.5)
-    _write(args.out / "drummer_demo.mp4", drummer_frames(kp), (480, 360))
+    _write(args.out / "drummer_demo.mp4", (draw_player(kp.xy[t]) for t in range(kp.n_frames)), (480, 480))
     save_keypoints(args.out / "drummer_demo.mp4.keypoints.json", kp)
     print(f"wrote piano_demo.mp4, drummer_demo.mp4 and its keypoints to {args.out}")
     return 0

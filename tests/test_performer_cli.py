@@ -14,9 +14,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def studio(*args, timeout=300):
+def studio(*args, timeout=300, env=None):
+    import os
+
     return subprocess.run([sys.executable, "-m", "studio", "-q", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=timeout)
+                          cwd=REPO, timeout=timeout, env=None if env is None else {**os.environ, **env})
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +133,14 @@ def test_performer_errors_name_the_fix_before_any_analysis(drummer, tmp_path):
     lonely = tmp_path / "lonely.mp4"
     lonely.write_bytes(video.read_bytes())  # no keypoints beside this one
     out = tmp_path / "out"
-    r = studio("generate", lonely, "--performer", "violin", "--out", out)
-    assert r.returncode != 0 and "--keypoints" in r.stderr and "lonely.mp4.keypoints.json" in r.stderr
+    # without a pose estimator: the two ways out, before the analysis
+    r = studio("generate", lonely, "--performer", "violin", "--out", out, env={"STUDIO_POSE_PYTHON": "/nonexistent"})
+    assert r.returncode != 0 and "--keypoints" in r.stderr and "make pose" in r.stderr
+    assert "lonely.mp4.keypoints.json" in r.stderr
     assert not (out / "analysis.npz").exists()
+    # with it, on a picture without a person
+    r = studio("generate", lonely, "--performer", "violin", "--out", out)
+    assert r.returncode != 0 and "found nobody" in r.stderr and "Traceback" not in r.stderr
     r = studio("generate", video, "--performer", "banjo", "--out", out)
     assert r.returncode != 0 and "banjo" in r.stderr and "violin" in r.stderr
     junk = tmp_path / "junk.json"

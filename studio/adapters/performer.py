@@ -4,9 +4,8 @@ Settings in ``settings.options``: ``instrument`` (drums, guitar, violin, piano; 
 and ``keypoints``: a MediaPipe or OpenPose JSON file (or an OpenPose output folder) of the
 video's player. Without it the keypoints are looked for beside the video: ``VIDEO.keypoints.json``
 (``clip.mp4.keypoints.json`` or ``clip.keypoints.json``) or the OpenPose folder
-``clip_keypoints/``. No pose estimator that ships its own weights runs offline here (MediaPipe
-1.x downloads its models at run time; the 0.10 wheels that bundle them need NumPy 1), so the
-keypoints are brought by the user (engines/performer/README.md says how to make them).
+``clip_keypoints/``; failing that, MediaPipe Pose estimates them from the picture
+(:mod:`studio.pose`, its own environment) into the project folder, once per video content.
 
 Keypoint frame k is at k / fps from the start of the video (fps from the file, else the
 video's); a file that covers much less or more than the video is used as it is, with a warning.
@@ -15,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from studio import pose
 from studio.errors import StudioError
 from studio.jobs import Job
 from studio.music import DRUM_CHANNEL, Note
@@ -30,7 +30,9 @@ def sidecars(video: Path) -> list[Path]:
             video.with_name(video.stem + "_keypoints")]
 
 
-def keypoints_path(project: Project, options: dict) -> Path:
+def keypoints_source(project: Project, options: dict) -> Path | None:
+    """The keypoint file named in the options or found beside the video; None when there is
+    none (the pose estimator then makes one from the picture)."""
     given = (options or {}).get("keypoints")
     if given:
         path = Path(given).expanduser()
@@ -41,10 +43,20 @@ def keypoints_path(project: Project, options: dict) -> Path:
     for path in sidecars(video) if video is not None else []:
         if path.exists():
             return path
-    where = f" or put {sidecars(video)[0].name} beside the video" if video is not None else ""
-    raise StudioError("the performer engine needs the player's body keypoints (no pose estimator with its "
-                      "own weights runs offline here): pass --keypoints FILE (MediaPipe or OpenPose JSON, "
-                      f"or an OpenPose output folder){where}")
+    return None
+
+
+def estimated_path(project: Project) -> Path:
+    """Where the keypoints MediaPipe estimated for the project's video are kept (by content)."""
+    clip = project.video
+    tag = (clip.content_hash or "")[:12] or "video"
+    return project.folder / "keypoints" / f"{Path(clip.path).stem}-{tag}.keypoints.json"
+
+
+def _no_keypoints(project: Project) -> StudioError:
+    video = project.resolve(project.video.path) if project.video is not None else None
+    where = f", or put {sidecars(video)[0].name} beside the video" if video is not None else ""
+    return StudioError("the performer engine needs the player's body keypoints and " + pose.MISSING + where)
 
 
 def instrument_of(options: dict) -> str:
@@ -58,7 +70,11 @@ def instrument_of(options: dict) -> str:
 
 def check(project: Project, settings) -> None:
     instrument_of(settings.options)
-    keypoints_path(project, settings.options)
+    if keypoints_source(project, settings.options) is None:
+        if project.video is None:
+            raise StudioError("the performer engine needs the project's video or a keypoint file")
+        if not pose.available() and not estimated_path(project).exists():
+            raise _no_keypoints(project)
 
 
 def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
@@ -68,7 +84,13 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     job = Job.quiet(job)
     options = settings.options or {}
     instrument = instrument_of(options)
-    path = keypoints_path(project, options)
+    check(project, settings)
+    path = keypoints_source(project, options)
+    if path is None:  # from the picture, once per video content
+        path = estimated_path(project)
+        if not path.exists():
+            pose.estimate(project.resolve(project.video.path), path, job.sub(0.0, 0.6))
+        job = job.sub(0.6, 1.0)
     video_fps = project.video.fps if project.video is not None and project.video.fps > 0 else None
     job.report(0.02, f"performer: reading {path.name}")
     kp = load_keypoints(path, fps=video_fps)
