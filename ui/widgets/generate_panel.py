@@ -95,8 +95,10 @@ class GeneratePanel(QWidget):
         self.instrument.addItems(INSTRUMENTS)
         self.instrument.setToolTip("the instrument the player in the video plays")
         kp_row = QHBoxLayout()
-        self.keypoints = QLineEdit(self, placeholderText="beside the video (VIDEO.keypoints.json)")
-        self.keypoints.setToolTip("MediaPipe or OpenPose keypoints of the player, one set per video frame")
+        self.keypoints = QLineEdit(self, placeholderText="beside the video, else from the picture")
+        self.keypoints.setToolTip("MediaPipe or OpenPose keypoints of the player, one set per video frame; "
+                                  "empty: VIDEO.keypoints.json beside the video, else MediaPipe Pose tracks "
+                                  "the player in the picture")
         browse = QPushButton("\u2026", self, toolTip="choose a keypoint file")
         browse.clicked.connect(self._browse_keypoints)
         kp_row.addWidget(self.keypoints, 1)
