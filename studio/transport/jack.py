@@ -16,11 +16,30 @@ import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 
 
 def jackd_missing_reason() -> str | None:
     missing = [t for t in ("jackd", "jack_lsp", "jack_connect", "jack_midi_dump") if shutil.which(t) is None]
     return f"JACK tools missing ({', '.join(missing)}): apt install jackd2" if missing else None
+
+
+def _clear_stale_registry() -> bool:
+    """Remove JACK's shared-memory registry and our test servers' semaphores when no jackd is
+    running at all (so nothing can still use them); True when something was removed."""
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() in ("jackd", "jackdbus"):
+                return False
+        except OSError:
+            continue
+    stale = [p for p in Path("/dev/shm").glob("jack*") if p.name == "jack-shm-registry" or "studio-test-" in p.name]
+    for p in stale:
+        try:
+            p.unlink()
+        except OSError:
+            pass
+    return bool(stale)
 
 
 class JackServer:
@@ -35,6 +54,13 @@ class JackServer:
         return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_AUDIO_RESERVATION": "1"}
 
     def start(self, timeout_s: float = 10.0) -> "JackServer":
+        # a jackd that was SIGKILLed (the device-loss test does it) keeps its slot in the
+        # shared-memory registry, and after 8 such slots no server starts on this machine: with
+        # no JACK server running, nothing can use the registry, so it starts afresh
+        _clear_stale_registry()
+        return self._start(timeout_s)
+
+    def _start(self, timeout_s: float) -> "JackServer":
         self.proc = subprocess.Popen(
             ["jackd", "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
             stdout=self._log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True)
