@@ -49,7 +49,9 @@ SEEN_OPTIONS: list[dict] = []
 
 def fake_piano(project, timeline, settings, job):
     SEEN_OPTIONS.append(dict(settings.options))
-    return [Track("Piano", TrackKind.MIDI, notes=[Note(1.0, 0.5, 60, 80, 3)], channel=3, engine="piano")]
+    corners = [[10, 200], [600, 200], [600, 260], [10, 260]] if settings.options.get("keyboard_box") else None
+    return [Track("Piano", TrackKind.MIDI, notes=[Note(1.0, 0.5, 60, 80, 3)], channel=3, engine="piano",
+                  settings={"keyboard": corners} if corners else {})]
 
 
 def fake_performer(project, timeline, settings, job):
@@ -387,6 +389,11 @@ def test_keyboard_box_drawn_on_the_preview_reaches_the_piano_engine(window, qtbo
     piano_opts, performer_opts = SEEN_OPTIONS
     assert tuple(piano_opts["keyboard_box"]) == panel.keyboard_box
     assert performer_opts["instrument"] == "violin" and performer_opts["keypoints"] == str(tmp_path / "player.json")
+    piano = next(t for t in w.doc.project.tracks if t.engine == "piano")
+    assert preview._selected_keyboard() is None
+    w.doc.select(piano.id)
+    assert preview._selected_keyboard() == [[10, 200], [600, 200], [600, 260], [10, 260]]
+    preview.grab()  # paints the outline without error
     qtbot.mouseClick(panel.keyboard_auto, Qt.LeftButton)
     assert panel.keyboard_box is None and preview.keyboard_box is None
     assert panel.settings()["keyboard_box"] is None

@@ -31,6 +31,7 @@ class VideoPreview(QWidget):
         self.frames.frameReady.connect(self._on_frame)
         self.frames.failed.connect(self._on_failed)
         doc.projectReset.connect(self._reset)
+        doc.selectionChanged.connect(self.update)  # the selected Piano track's keyboard outline
         self.keyboard_box = None  # (x, y, w, h) video pixels, drawn as an overlay
         self.drawing = False
         self._drag: tuple[QPointF, QPointF] | None = None
@@ -140,17 +141,30 @@ class VideoPreview(QWidget):
     def _draw_keyboard_box(self, p: QPainter) -> None:
         if self.doc.project is None or self.doc.project.video is None:
             return
-        if self._drag is not None:
-            rect = QRectF(self._drag[0], self._drag[1]).normalized()
-        elif self.keyboard_box is not None:
-            x, y, w, h = self.keyboard_box
-            rect = QRectF(self.to_widget(x, y), self.to_widget(x + w, y + h))
-        else:
-            return
-        p.setPen(QPen(theme.ACCENT, 2, Qt.DashLine))
         p.setBrush(Qt.NoBrush)
-        p.drawRect(rect)
-        p.drawText(rect.topLeft() + QPointF(4, -4), "keyboard")
+        if self._drag is not None or self.keyboard_box is not None:
+            if self._drag is not None:
+                rect = QRectF(self._drag[0], self._drag[1]).normalized()
+            else:
+                x, y, w, h = self.keyboard_box
+                rect = QRectF(self.to_widget(x, y), self.to_widget(x + w, y + h))
+            p.setPen(QPen(theme.ACCENT, 2, Qt.DashLine))
+            p.drawRect(rect)
+            p.drawText(rect.topLeft() + QPointF(4, -4), "keyboard")
+        corners = self._selected_keyboard()
+        if corners:  # the corners the piano engine used for the selected Piano track
+            pts = [self.to_widget(x, y) for x, y in corners]
+            p.setPen(QPen(theme.ACCENT, 1.5))
+            for a, b in zip(pts, pts[1:] + pts[:1]):
+                p.drawLine(a, b)
+
+    def _selected_keyboard(self) -> list | None:
+        doc = self.doc
+        if not doc.selected_track:
+            return None
+        track = next((t for t in doc.project.tracks if t.id == doc.selected_track), None)
+        corners = track.settings.get("keyboard") if track is not None and track.engine == "piano" else None
+        return corners if isinstance(corners, list) and len(corners) == 4 else None
 
     def paintEvent(self, event) -> None:
         p = QPainter(self)
