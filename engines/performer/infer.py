@@ -4,7 +4,9 @@
     from engines.performer.keypoints import load_keypoints
     notes = Performer().generate(load_keypoints("pose.json"), "drums", seed=1)
 
-The keypoints are resampled to 30 fps and cut into 4 s windows with a 1 s overlap; all windows
+Input features: ``vocab.frame_features`` (positions, velocity, acceleration, seen flag and the
+motion-onset channels of ``gestures.gesture_onsets`` run on the keypoints as given). The keypoints
+are resampled to 30 fps and cut into 4 s windows with a 1 s overlap; all windows
 are encoded and decoded together (one batch through the decoder-step graph, key/value cache
 kept here), and each keeps the notes that start in its middle part (the first from 0 s, the last
 to the end). Sampling: temperature + top-k over masked logits (the masks keep the token grammar:
