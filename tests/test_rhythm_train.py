@@ -86,3 +86,25 @@ def test_manifest_entries_of_the_encoder_decoder_pairs_match_the_shipped_files()
             shipped = manifest[key]
             assert (shipped["file"], shipped["inputs"], shipped["outputs"]) == \
                 (entry["file"], entry["inputs"], entry["outputs"])
+
+
+def test_cached_decoder_step_matches_the_full_causal_decode():
+    """The key/value-cache step the decoder graphs are exported from (rhythm and performer share
+    it) gives the logits of the full causal decode at every position."""
+    import torch
+
+    from engines.rhythm.train.models import Seq2Seq
+
+    torch.manual_seed(0)
+    m = Seq2Seq(src_dim=6, n_cond=5, n_cond_tokens=2, vocab=20, max_len=12).eval()
+    src, cond = torch.randn(2, 16, 6), torch.randint(0, 5, (2, 2))
+    tokens = torch.randint(0, 20, (2, 7))
+    with torch.no_grad():
+        memory = m.encode(src, cond)
+        full = m.decode(tokens, memory)
+        heads, dh = m.dec[0].sa.h, m.dec[0].sa.dh
+        pk = pv = torch.zeros(len(m.dec), 2, heads, 0, dh)
+        for t in range(tokens.shape[1]):
+            logits, pk, pv = m.step(tokens[:, t:t + 1], torch.tensor([t]), memory, pk, pv)
+            assert torch.allclose(logits, full[:, t], atol=1e-5)
+    assert pk.shape == (len(m.dec), 2, heads, tokens.shape[1], dh)

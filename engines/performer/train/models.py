@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engines.rhythm.train.models import Block, export_onnx, n_params
+from engines.rhythm.train.models import Block, cached_step, export_onnx, n_params
 
 __all__ = ["PerformerNet", "STGCN", "export", "gather_local", "load_onnx_weights", "n_params", "time_embedding",
            "widen_inputs"]
@@ -117,22 +117,8 @@ class PerformerNet(nn.Module):
         """One decoder step with a key/value cache: token (B, 1), pos (1,), clock (B, 1) float,
         memory (B, S, d), past_k/past_v (layers, B, heads, P, dh) -> logits (B, V), present_k/v."""
         x = self._embed(token, clock, self.tgt_pos[0].index_select(0, pos)[None], memory)
-        ks, vs = [], []
-        for i, blk in enumerate(self.dec):
-            a = blk.sa
-            b, _, d = x.shape
-            h = blk.n1(x)
-            q = a.q(h).view(b, 1, a.h, a.dh).transpose(1, 2)
-            kv = a.kv(h).view(b, 1, 2, a.h, a.dh).permute(2, 0, 3, 1, 4)
-            k = torch.cat([past_k[i], kv[0]], dim=2)
-            v = torch.cat([past_v[i], kv[1]], dim=2)
-            att = ((q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(a.dh))).softmax(-1)
-            x = x + a.o((att @ v).transpose(1, 2).reshape(b, 1, d))
-            x = x + blk.ca(blk.n2(x), memory)
-            x = x + blk.mlp(blk.n3(x))
-            ks.append(k)
-            vs.append(v)
-        return self.head(self.dec_norm(x))[:, 0], torch.stack(ks), torch.stack(vs)
+        x, present_k, present_v = cached_step(self.dec, x, memory, past_k, past_v)
+        return self.head(self.dec_norm(x))[:, 0], present_k, present_v
 
 
 class _Enc(nn.Module):

@@ -101,22 +101,30 @@ class Seq2Seq(nn.Module):
         Same weights and result as ``decode`` at that position.
         """
         x = self.tok(token) + self.tgt_pos[0].index_select(0, pos)[None]
-        ks, vs = [], []
-        for i, blk in enumerate(self.dec):
-            a = blk.sa
-            b, t, d = x.shape
-            h = blk.n1(x)
-            q = a.q(h).view(b, 1, a.h, a.dh).transpose(1, 2)
-            kv = a.kv(h).view(b, 1, 2, a.h, a.dh).permute(2, 0, 3, 1, 4)
-            k = torch.cat([past_k[i], kv[0]], dim=2)
-            v = torch.cat([past_v[i], kv[1]], dim=2)
-            att = ((q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(a.dh))).softmax(-1)
-            x = x + a.o((att @ v).transpose(1, 2).reshape(b, 1, d))
-            x = x + blk.ca(blk.n2(x), memory)
-            x = x + blk.mlp(blk.n3(x))
-            ks.append(k)
-            vs.append(v)
-        return self.head(self.dec_norm(x))[:, 0], torch.stack(ks), torch.stack(vs)
+        x, present_k, present_v = cached_step(self.dec, x, memory, past_k, past_v)
+        return self.head(self.dec_norm(x))[:, 0], present_k, present_v
+
+
+def cached_step(blocks, x, memory, past_k, past_v):
+    """One new position ``x`` (B, 1, d) through decoder ``blocks`` with a key/value cache
+    (past_k/past_v: layers, B, heads, P, d/heads) -> (x, present_k, present_v with P + 1);
+    the exported decoder-step graphs of the rhythm and performer engines are built on it."""
+    ks, vs = [], []
+    for i, blk in enumerate(blocks):
+        a = blk.sa
+        b, _, d = x.shape
+        h = blk.n1(x)
+        q = a.q(h).view(b, 1, a.h, a.dh).transpose(1, 2)
+        kv = a.kv(h).view(b, 1, 2, a.h, a.dh).permute(2, 0, 3, 1, 4)
+        k = torch.cat([past_k[i], kv[0]], dim=2)
+        v = torch.cat([past_v[i], kv[1]], dim=2)
+        att = ((q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(a.dh))).softmax(-1)
+        x = x + a.o((att @ v).transpose(1, 2).reshape(b, 1, d))
+        x = x + blk.ca(blk.n2(x), memory)
+        x = x + blk.mlp(blk.n3(x))
+        ks.append(k)
+        vs.append(v)
+    return x, torch.stack(ks), torch.stack(vs)
 
 
 class _Enc(nn.Module):
