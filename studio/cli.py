@@ -302,12 +302,12 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--soundtrack", action="store_true", help="a music soundtrack for the whole video")
     p.add_argument("--piano", action="store_true", help="piano MIDI transcribed from a top-down video of the keyboard")
     p.add_argument("--keyboard", type=_box, metavar="X,Y,W,H",
-                   help="piano: the keyboard's box in video pixels (default: found in the picture)")
+                   help="piano: a rough box around the keyboard in video pixels (default: found in the picture)")
     p.add_argument("--performer", metavar="INSTRUMENT",
                    help="MIDI for INSTRUMENT (drums, guitar, violin, piano) from the player's movements")
     p.add_argument("--keypoints", metavar="PATH",
-                   help="performer: body keypoints (MediaPipe JSON, OpenPose JSON or folder); "
-                        "default VIDEO.keypoints.json beside the video")
+                   help="performer: body keypoints (MediaPipe JSON, OpenPose JSON or folder); default "
+                        "VIDEO.keypoints.json beside the video, else MediaPipe Pose on the picture")
     p.add_argument("--spatial", metavar="ROOM", help="binaural rendering in ROOM")
     p.add_argument("--style", help="style word for the engines that take one")
     p.add_argument("--material", help="Foley: one material for every impact (default: proposed per hit)")

@@ -82,9 +82,9 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     from engines.performer.keypoints import load_keypoints
 
     job = Job.quiet(job)
+    check(project, settings)
     options = settings.options or {}
     instrument = instrument_of(options)
-    check(project, settings)
     path = keypoints_source(project, options)
     if path is None:  # from the picture, once per video content
         path = estimated_path(project)

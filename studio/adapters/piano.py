@@ -1,12 +1,13 @@
 """Piano adapter (Audeo): a top-down video of a keyboard -> a Piano MIDI track (GM piano).
 
-Settings: ``settings.options["keyboard_box"]``: a rough box ``(x, y, w, h)`` around the keyboard in
-display pixels of the video, as the user drew it; the engine locates the keyboard's exact
+Settings: ``settings.options["keyboard_box"]``: a rough box ``(x, y, w, h)`` around the keyboard
+in display pixels of the video, as the user drew it; the engine locates the keyboard's exact
 corners inside it (default: the keyboard is found in the whole picture). The track's settings
-keep the corners used (``keyboard``) and the drawn box. Frames are decoded
-in grey (the engine works on luminance) on a uniform grid at the video's frame rate, so a
-variable-frame-rate file gives the same frame times the engine's roll assumes; only the
-rectified keyboard strips are kept, not the frames.
+keep the corners used (``keyboard``) and the drawn box.
+
+Frames are decoded in grey (the engine works on luminance) on a uniform grid at the video's
+frame rate, so a variable-frame-rate file gives the frame times the engine's roll assumes; only
+the rectified keyboard strips are kept, not the frames.
 """
 from __future__ import annotations
 
@@ -65,9 +66,10 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     result = Transcriber(box).transcribe(frames(), fps)
     notes = [Note(float(n.start_s), float(n.dur_s), int(n.pitch), int(n.velocity), PIANO_CHANNEL)
              for n in result.notes]
-    corners = [[round(float(v), 1) for v in pt] for pt in result.box.corners]
+    provenance = {"keyboard": [[round(float(v), 1) for v in pt] for pt in result.box.corners],
+                  "keyboard_from": "found" if box is None else "drawn"}
+    if box is not None:
+        provenance["keyboard_box"] = list(settings.options["keyboard_box"])
     job.report(1.0, f"piano: {len(notes)} notes")
     return [Track("Piano", TrackKind.MIDI, id=TRACK_ID, notes=notes, program=0, channel=PIANO_CHANNEL,
-                  engine="piano", settings={"keyboard": corners,
-                                            "keyboard_from": "found" if box is None else "drawn",
-                                            **({} if box is None else {"keyboard_box": list(settings.options["keyboard_box"])})})]
+                  engine="piano", settings=provenance)]
