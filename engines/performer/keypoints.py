@@ -371,13 +371,20 @@ def load_keypoints(path, fps: float | None = None, person: int | None = None) ->
 
 
 def save_keypoints(path, kp: Keypoints) -> None:
-    """Write the engine's own JSON format (or .npz by suffix)."""
+    """Write the engine's own JSON format (or .npz by suffix), atomically (a temporary file
+    beside it, then renamed: an interrupted write leaves the old file or none)."""
+    import os
+
     path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
     if path.suffix.lower() == ".npz":
-        np.savez_compressed(path, fps=np.float64(kp.fps), xy=kp.xy, conf=kp.conf, normalised=np.int8(1))
-        return
-    path.write_text(json.dumps({"format": "performer-keypoints", "fps": kp.fps, "joints": list(JOINTS), "normalised": True,
-                                "xy": np.round(kp.xy, 4).tolist(), "conf": np.round(kp.conf, 3).tolist()}))
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, fps=np.float64(kp.fps), xy=kp.xy, conf=kp.conf, normalised=np.int8(1))
+    else:
+        tmp.write_text(json.dumps({"format": "performer-keypoints", "fps": kp.fps, "joints": list(JOINTS),
+                                   "normalised": True, "xy": np.round(kp.xy, 4).tolist(),
+                                   "conf": np.round(kp.conf, 3).tolist()}))
+    os.replace(tmp, path)
 
 
 def adjacency() -> np.ndarray:
