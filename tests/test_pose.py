@@ -85,3 +85,23 @@ def test_generate_estimates_the_keypoints_once_per_video(tmp_path):
     r = subprocess.run(cmd + ["--overwrite", "--seed", "2"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert r.returncode == 0, r.stderr
     assert cached.stat().st_mtime_ns == stamp  # not estimated again
+
+
+def test_cancel_stops_the_worker_and_leaves_no_file(tmp_path):
+    from studio.errors import JobCancelled
+    from studio.jobs import Job
+
+    if not pose.available():
+        pytest.fail("no pose environment: run `make pose` (packaging/pose-env.sh)")
+    job = Job("pose")
+    job.add_listener(lambda progress: job.cancel() if progress.fraction > 0 else None)
+    out = tmp_path / "kp.json"
+    with pytest.raises(JobCancelled):
+        pose.estimate(DRUMMER, out, job)
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_piano_on_a_video_without_a_keyboard_says_so(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "studio", "-q", "generate", str(DRUMMER), "--piano", "--out",
+                        str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 2 and "no piano keyboard found" in r.stderr and "Traceback" not in r.stderr
