@@ -2,6 +2,7 @@
 into the manifest entries of both models (and engines/models/piano_eval.json).
 
     python -m engines.piano.train.evaluate [--clips 6] [--clip-s 20] [--no-manifest]
+    python -m engines.piano.train.evaluate --size 640x360 --crf 34 --no-manifest   # a harder condition
 
 Clips of held-out pieces (engines/piano/train/data.py), 1280x720 at 30 fps, random keyboard
 placement, encoded with libx264 (crf 20..28) and decoded again; the keyboard is located
@@ -55,7 +56,7 @@ def onset_f1(ref, est) -> tuple[float, float, float]:
 
 
 def evaluate(n_clips: int = 6, clip_s: float = 20.0, seed: int = 1234, size=(1280, 720), log=print,
-             models_dir=None) -> dict:
+             models_dir=None, crf: int | None = None) -> dict:
     _, ho = data.split()
     rng = np.random.default_rng(seed)
     tr = Transcriber(models_dir=models_dir)
@@ -71,7 +72,7 @@ def evaluate(n_clips: int = 6, clip_s: float = 20.0, seed: int = 1234, size=(128
         for i, (nm, st, notes) in enumerate(data.clips(ho, n_clips, clip_s, seed)):
             path = Path(td) / f"clip{i}.mp4"
             n = int(clip_s * FPS)
-            roll, _, corners = sv.write_video(path, notes, FPS, size, seed=seed + i, crf=int(rng.integers(20, 29)),
+            roll, _, corners = sv.write_video(path, notes, FPS, size, seed=seed + i, crf=int(rng.integers(20, 29)) if crf is None else crf,
                                               n_frames=n)
             frames = [f for f, _ in sv.read_video(path)]
             tr.box = None
@@ -105,6 +106,7 @@ def evaluate(n_clips: int = 6, clip_s: float = 20.0, seed: int = 1234, size=(128
             del frames
     out = {
         "heldout_clips": n_clips, "clip_s": clip_s, "resolution": f"{size[0]}x{size[1]}", "fps": FPS,
+        "crf": "20..28" if crf is None else crf,
         "frame_threshold": FRAME_THRESHOLD,
         "video2roll": measures(c_v2r), "roll2midi": measures(c_r2m),
         "roll2midi_model_alone": measures(c_model),
@@ -115,7 +117,7 @@ def evaluate(n_clips: int = 6, clip_s: float = 20.0, seed: int = 1234, size=(128
                   "tolerance_s": 0.05, "offsets": "ignored"},
         "corner_error_max_fraction_of_width": round(float(np.max(loc_err)), 4),
         "corner_error_mean_fraction_of_width": round(float(np.mean(loc_err)), 4),
-        "transcribe_frames_per_s_720p": round(n_frames / t_total, 1),
+        f"transcribe_frames_per_s_{size[1]}p": round(n_frames / t_total, 1),
         "per_clip": per_clip,
     }
     return out
@@ -128,9 +130,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=6)
     ap.add_argument("--clip-s", type=float, default=20.0)
-    ap.add_argument("--no-manifest", action="store_true")
+    ap.add_argument("--size", default="1280x720", help="WxH of the rendered clips")
+    ap.add_argument("--crf", type=int, help="one x264 crf for every clip (default 20..28 at random)")
+    ap.add_argument("--no-manifest", action="store_true", help="print only (other conditions than the card's)")
     a = ap.parse_args(argv)
-    res = evaluate(a.clips, a.clip_s)
+    size = tuple(int(v) for v in a.size.lower().split("x"))
+    if (size != (1280, 720) or a.crf is not None) and not a.no_manifest:
+        raise SystemExit("--size/--crf measure another condition: add --no-manifest (the manifest holds 720p)")
+    res = evaluate(a.clips, a.clip_s, size=size, crf=a.crf)
     print(json.dumps({k: v for k, v in res.items() if k != "per_clip"}, indent=1))
     if not a.no_manifest:
         (MODELS_DIR / "piano_eval.json").write_text(json.dumps(res, indent=1) + "\n")
