@@ -44,3 +44,31 @@ def test_smoke_training_exports_runnable_models(tmp_path):
     assert frame.shape == onset.shape == (2, 64, 88) and (frame >= 0).all() and (frame <= 1).all()
     assert json.loads((tmp_path / "piano_video2roll_train.json").read_text())["params"] > 0
     assert _shipped_state() == before
+
+
+def test_small_keyboard_augmentation_keeps_size_and_blurs():
+    from engines.piano.synth_video import render_rectified, scale_and_chord
+    from engines.piano.train.train_video2roll import small_keyboard
+
+    f, _, _ = render_rectified(scale_and_chord(), 30, (624, 48), seed=3, n_frames=8)
+    s = small_keyboard(f, 261, 36)
+    assert s.shape == f.shape and s.dtype == np.uint8
+    # less fine detail than the full-size frame (the blur of a small keyboard)
+    assert np.abs(np.diff(s.astype(float), axis=2)).mean() < np.abs(np.diff(f.astype(float), axis=2)).mean()
+
+
+def test_warm_start_from_the_shipped_onnx_reproduces_it():
+    import onnxruntime as ort
+    import torch
+
+    from engines.piano.train.model import Video2Roll
+    from engines.piano.train.train_video2roll import load_onnx_weights
+
+    m = Video2Roll()
+    load_onnx_weights(m, MODELS_DIR / "piano_video2roll.onnx")
+    m.eval()
+    x = np.random.default_rng(0).uniform(0, 255, (2, 5, 48, 624)).astype(np.float32)
+    with torch.no_grad():
+        a = m(torch.from_numpy(x))[0].numpy()
+    b = ort.InferenceSession(str(MODELS_DIR / "piano_video2roll.onnx")).run(None, {"frames": x})[0]
+    assert np.abs(a - b).max() < 1e-3
