@@ -3,10 +3,10 @@ failure modes, per-hit edits and a smoke run of both training scripts."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
+from model_copies import copy_models
 
 from engines import runtime
 from engines.errors import ModelError
@@ -87,13 +87,7 @@ def test_visual_classifier_on_held_out_patches():
 
 def _copy_models(tmp_path):
     d = tmp_path / "models"
-    d.mkdir()
-    manifest = json.loads((runtime.MODELS_DIR / "manifest.json").read_text())
-    keep = {k: v for k, v in manifest.items() if k.startswith("foley_")}
-    (d / "manifest.json").write_text(json.dumps(keep))
-    for v in keep.values():
-        shutil.copy(runtime.MODELS_DIR / v["file"], d / v["file"])
-    return d, keep
+    return d, copy_models(d, "foley_")
 
 
 def test_missing_or_corrupt_model_gives_model_error(tmp_path):

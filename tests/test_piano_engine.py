@@ -2,7 +2,6 @@
 Video2Roll + Roll2Midi (shipped models) -> notes; user box; no keyboard; damaged models."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from model_copies import copy_models
 
 from engines import runtime
 from engines.errors import EngineError, ModelError
@@ -111,13 +111,7 @@ def test_no_keyboard_raises():
 
 def _copy_models(tmp_path):
     d = tmp_path / "models"
-    d.mkdir()
-    manifest = json.loads((runtime.MODELS_DIR / "manifest.json").read_text())
-    keep = {k: v for k, v in manifest.items() if k.startswith("piano_")}
-    (d / "manifest.json").write_text(json.dumps(keep))
-    for v in keep.values():
-        shutil.copy(runtime.MODELS_DIR / v["file"], d / v["file"])
-    return d, keep
+    return d, copy_models(d, "piano_")
 
 
 def test_missing_or_corrupt_model_gives_model_error(tmp_path):

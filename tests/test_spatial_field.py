@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
+from model_copies import copy_models
 
 from engines import runtime
 from engines.errors import ModelError
@@ -54,11 +54,7 @@ def test_field_reverberates_like_its_room():
 
 
 def _copy_models(tmp_path, room="studio"):
-    for name in (infer.model_name(room), infer.HRIR_MODEL):
-        shutil.copy(runtime.model_info(name).path, tmp_path)
-    manifest = {k: v for k, v in runtime.load_manifest().items()
-                if k in (infer.model_name(room), infer.HRIR_MODEL)}
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    copy_models(tmp_path, (infer.model_name(room), infer.HRIR_MODEL))
 
 
 def test_missing_model_raises_model_error(tmp_path):
