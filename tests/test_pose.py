@@ -4,7 +4,6 @@ with no keypoint file beside it."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
