@@ -16,20 +16,14 @@ from engines import runtime
 from engines.errors import EngineError, ModelError
 from engines.piano import synth_video as sv
 from engines.piano.infer import PianoNote, Transcriber
+from engines.piano.metrics import onset_prf
 from engines.piano.keyboard import KeyboardBox, locate_keyboard, rectify
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _onset_f1(ref, est):
-    import mir_eval
-
-    ri = np.array([[n.start_s, n.start_s + n.dur_s] for n in ref])
-    ei = np.array([[n.start_s, n.start_s + max(n.dur_s, 1e-3)] for n in est]).reshape(-1, 2)
-    hz = mir_eval.util.midi_to_hz
-    return mir_eval.transcription.precision_recall_f1_overlap(
-        ri, hz(np.array([n.pitch for n in ref], float)), ei, hz(np.array([n.pitch for n in est], float)),
-        onset_tolerance=0.05, offset_ratio=None)[2]
+    return onset_prf(ref, est)[2]
 
 
 @pytest.fixture(scope="module")

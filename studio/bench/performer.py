@@ -25,8 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from studio.demo_performers import demo_piece
 from studio.jobs import Job
 
@@ -37,22 +35,10 @@ ROUNDS = 3
 TARGET_REALTIME = 1.0  # transcribe at least as fast as the video plays (decoding included)
 
 
-def _onset_f1(ref, est) -> float:
-    import mir_eval
-
-    if not len(est):
-        return 0.0
-    ri = np.array([[s, s + d] for s, d, _, _ in ref])
-    rp = np.array([440.0 * 2 ** ((p - 69) / 12) for _, _, p, _ in ref])
-    ei = np.array([[n.start_s, n.start_s + max(n.dur_s, 0.01)] for n in est])
-    ep = np.array([440.0 * 2 ** ((n.pitch - 69) / 12) for n in est])
-    return float(mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep, onset_tolerance=0.05,
-                                                                     offset_ratio=None)[2])
-
-
 def _piano(job: Job) -> dict:
     from engines.piano.infer import Transcriber
-    from engines.piano.synth_video import write_video
+    from engines.piano.metrics import onset_prf
+    from engines.piano.synth_video import Note, write_video
     from studio import media
 
     notes = demo_piece(duration_s=DURATION_S)
@@ -83,7 +69,7 @@ def _piano(job: Job) -> dict:
         "ratio_to_decode": round(e / d, 2),
         "frames_per_s": round(n / e, 1),
         "notes": len(result.notes),
-        "onset_f1": round(_onset_f1(notes, result.notes), 3),
+        "onset_f1": round(onset_prf([Note(*n) for n in notes], result.notes)[2], 3),
     }
 
 

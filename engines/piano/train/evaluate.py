@@ -24,6 +24,7 @@ import numpy as np
 
 from engines.piano import synth_video as sv
 from engines.piano.infer import FRAME_THRESHOLD, Transcriber, roll_to_notes
+from engines.piano.metrics import onset_prf as onset_f1
 from engines.piano.train import data
 
 FPS = 30
@@ -39,20 +40,6 @@ def measures(c) -> dict:
     pr, rc = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
     return {"precision": round(pr, 4), "recall": round(rc, 4), "accuracy": round(tp / max(tp + fp + fn, 1), 4),
             "f1": round(2 * pr * rc / max(pr + rc, 1e-9), 4)}
-
-
-def onset_f1(ref, est) -> tuple[float, float, float]:
-    import mir_eval
-
-    if not ref or not est:
-        return 0.0, 0.0, 0.0
-    ri = np.array([[n.start_s, n.start_s + n.dur_s] for n in ref])
-    rp = mir_eval.util.midi_to_hz(np.array([n.pitch for n in ref], float))
-    ei = np.array([[n.start_s, n.start_s + max(n.dur_s, 1e-3)] for n in est])
-    ep = mir_eval.util.midi_to_hz(np.array([n.pitch for n in est], float))
-    p, r, f, _ = mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep, onset_tolerance=0.05,
-                                                                    offset_ratio=None)
-    return float(p), float(r), float(f)
 
 
 def evaluate(n_clips: int = 6, clip_s: float = 20.0, seed: int = 1234, size=(1280, 720), log=print,
