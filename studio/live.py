@@ -180,7 +180,7 @@ class OnsetTracker:
         rate = self.params.rate_hz
         grid = np.arange(0.0, t_end, 1.0 / rate)
         env = onset_envelope(np.asarray(self.flux), np.asarray(self.times), grid, rate, self.params.onset_smooth_s)
-        tempo = float(bpm) if bpm else estimate_tempo(env, rate, self.params) or 120.0
+        tempo = float(bpm) if bpm else estimate_tempo(env, rate, self.params).bpm
         beats = track_beats(env, rate, tempo) if env.any() else np.array([])
         period = 60.0 / tempo
         if first and len(beats):

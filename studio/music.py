@@ -74,21 +74,25 @@ class TempoMap:
         return cls((TempoChange(downbeat_s, bpm),), beats_per_bar)
 
     @classmethod
-    def from_beats(cls, beat_times_s, beats_per_bar: int = 4, min_change_pct: float = 1.0) -> "TempoMap":
+    def from_beats(cls, beat_times_s, beats_per_bar: int = 4, max_error_s: float = 0.004) -> "TempoMap":
         """A tempo map whose beats land on the given beat times (e.g. from visual analysis).
 
-        One tempo per inter-beat interval; a change is only written when it differs from the
-        running tempo by more than ``min_change_pct`` percent (then the grid drifts by less than
-        that fraction of a beat per beat), so a steady video gives a clean single-tempo map.
+        A change is written only where the running tempo would put a beat more than
+        ``max_error_s`` from where it was seen (the error never accumulates, however long the
+        video), so a steady video gives a clean single-tempo map and a drifting one a change
+        wherever it is needed. Changes sit on beats.
         """
         beats = np.asarray(beat_times_s, dtype=float)
         if beats.size < 2:
             return cls.constant(120.0, float(beats[0]) if beats.size else 0.0, beats_per_bar)
         changes = [TempoChange(float(beats[0]), 60.0 / float(beats[1] - beats[0]))]
-        for t0, t1 in zip(beats[1:-1], beats[2:]):
-            bpm = 60.0 / float(t1 - t0)
-            if abs(bpm / changes[-1].bpm - 1.0) * 100 > min_change_pct:
-                changes.append(TempoChange(float(t0), bpm))
+        k_change = 0
+        for k in range(2, len(beats)):
+            c = changes[-1]
+            predicted = c.time_s + (k - k_change) * 60.0 / c.bpm
+            if abs(predicted - beats[k]) > max_error_s:
+                changes.append(TempoChange(float(beats[k - 1]), 60.0 / float(beats[k] - beats[k - 1])))
+                k_change = k - 1
         return cls(tuple(changes), beats_per_bar)
 
     @property

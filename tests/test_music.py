@@ -28,7 +28,7 @@ def test_from_beats_follows_beats_and_keeps_steady_tempo_simple():
     assert len(tm.changes) == 1 and tm.changes[0].bpm == pytest.approx(100.0)
     # an accelerando: every beat lands where it was seen
     beats = np.cumsum(np.r_[0.3, np.linspace(0.6, 0.4, 20)])
-    tm = TempoMap.from_beats(beats, min_change_pct=0.0)
+    tm = TempoMap.from_beats(beats, max_error_s=0.0)
     np.testing.assert_allclose([tm.time_at(i) for i in range(len(beats))], beats, atol=1e-9)
 
 

@@ -1,47 +1,135 @@
-"""Tempo, beats and downbeats from the visual onset envelope.
+"""Tempo, beats and downbeats from the visual onset envelope and the contacts.
 
-Tempo: the autocorrelation peak of the envelope within [tempo_min_bpm, tempo_max_bpm]. Beats:
-a dynamic-programming tracker in the manner of Ellis (2007) with a fractional period, each beat
-then refined to the envelope peak by parabolic interpolation. Plain numpy: librosa's versions
-give the same beats here but cost seconds of numba compilation per process.
+Tempo: :func:`estimate_tempo` (autocorrelation peaks, a gentle prior, octave decisions, a
+confidence). Beats, per shot (a cut may change the tempo): a dynamic-programming tracker in the
+manner of Ellis (2007) with a fractional period; each beat then moves onto a contact within a
+sixth of a beat (sub-frame contact times), else onto the envelope peak; last, a robust local
+quadratic fit over +-4 beats within the shot takes out frame jitter and strays, so the tempo map
+is smooth within a shot yet follows a drifting tempo. Plain numpy: librosa's versions cost
+seconds of numba compilation per process.
 Downbeats: every ``beats_per_bar``-th beat, the phase whose beats carry the most onset energy.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from studio.analysis.timeline import AnalysisParams
 
 TIGHTNESS = 100.0  # DP penalty weight on log(interval / period)^2 (Ellis 2007; librosa's default)
+PRIOR_BPM, PRIOR_OCTAVES = 110.0, 1.0  # tempo prior: log-normal centre and width
+OCTAVE_RATIO = 0.6  # a faster level is the beat when it correlates this well relative to the slower
+MIN_CONFIDENCE = 0.2  # below: no clear pulse
+DEFAULT_BPM = 96.0  # the gentle tempo of a picture without a pulse
+SNAP = 0.1  # a contact within this fraction of a beat is the beat
 
 
-def estimate_tempo(env: np.ndarray, rate_hz: float, params: AnalysisParams) -> float:
-    """Tempo in BPM from the autocorrelation of the envelope (0.0 when too short or flat).
+@dataclass(frozen=True)
+class TempoEstimate:
+    bpm: float  # DEFAULT_BPM when the picture shows no clear pulse
+    confidence: float  # 0..1: the envelope's correlation with itself one beat later
 
-    The biased autocorrelation (sum over the overlap, not divided by it) decays slowly with the
-    lag, so of the equally periodic candidates (P, 2P, ...) the shortest period wins; weaker
-    off-beat pulses make P/2 score lower than P. The peak lag is refined by parabolic fit.
+    @property
+    def rhythmic(self) -> bool:
+        return self.confidence >= MIN_CONFIDENCE
+
+
+def autocorrelation(env: np.ndarray, rate_hz: float, max_lag: int) -> np.ndarray:
+    """Normalised, unbiased autocorrelation (lag 0 = 1) of the envelope minus its 1.5 s moving
+    average (a slowly changing amount of motion is not a pulse). FFT: O(n log n) at any length."""
+    n = len(env)
+    k = max(1, int(round(1.5 * rate_hz)))
+    trend = np.convolve(np.pad(env, (k // 2, k - 1 - k // 2), mode="edge"), np.ones(k) / k, mode="valid")
+    x = env - trend
+    size = 1 << int(np.ceil(np.log2(2 * n)))
+    spec = np.fft.rfft(x, size)
+    ac = np.fft.irfft(spec * np.conj(spec), size)[:max_lag + 1]
+    ac /= np.maximum(n - np.arange(len(ac)), 1)  # unbiased: a long lag is not penalised for its shorter overlap
+    return ac / ac[0] if ac[0] > 0 else np.zeros_like(ac)
+
+
+def _near(ac: np.ndarray, lag: float) -> float:
+    """The highest autocorrelation within 4 % (at least one step) of ``lag``; -1 beyond the end."""
+    w = max(1.0, 0.04 * lag)
+    lo, hi = int(np.floor(lag - w)), int(np.ceil(lag + w))
+    if lo < 1 or hi >= len(ac):
+        return -1.0
+    return float(ac[lo:hi + 1].max())
+
+
+def _prior(bpm) -> np.ndarray:
+    """Log-normal tempo preference around PRIOR_BPM (PRIOR_OCTAVES wide): gentle, no edges."""
+    return np.exp(-0.5 * (np.log2(np.asarray(bpm, float) / PRIOR_BPM) / PRIOR_OCTAVES) ** 2)
+
+
+def estimate_tempo(env: np.ndarray, rate_hz: float, params: AnalysisParams,
+                   around_bpm: float | None = None) -> TempoEstimate:
+    """The tempo of the envelope's pulse.
+
+    1. The strongest autocorrelation peak (a true local maximum, so the edge of the search
+       range never wins by default) weighted by a gentle log-normal prior around 110 BPM, or
+       around ``around_bpm`` (a shot's tempo near the video's).
+    2. Octave decisions: the fastest metrical level that is as periodic as the chosen one is
+       the beat (half the period when the envelope correlates at P/2 at least
+       ``OCTAVE_RATIO`` as well as at P, a third likewise), as long as it stays within the
+       range; a period outside the range is doubled or halved into it.
+    3. Confidence: the correlation at the chosen period. Below MIN_CONFIDENCE the picture has
+       no clear pulse: DEFAULT_BPM is reported instead of a guess.
     """
     n = len(env)
-    if n < rate_hz * 1.5 or float(np.max(env, initial=0.0)) <= 0:
-        return 0.0
-    x = env - env.mean()
-    lo = max(1, int(np.floor(60.0 * rate_hz / params.tempo_max_bpm)))
-    hi = min(n - 2, int(np.ceil(60.0 * rate_hz / params.tempo_min_bpm)))
-    if hi <= lo:
-        return 0.0
-    ac = np.correlate(x, x, mode="full")[n - 1:n - 1 + hi + 2]
-    if ac[0] <= 0:
-        return 0.0
-    lags = np.arange(lo, hi + 1)
-    best = int(lags[np.argmax(ac[lo:hi + 1])])
-    if ac[best] <= 0.05 * ac[0]:
-        return 0.0
-    a, b, c = ac[best - 1], ac[best], ac[best + 1]
-    den = a - 2 * b + c
-    lag = best + (0.5 * (a - c) / den if den < 0 else 0.0)
-    bpm = 60.0 * rate_hz / lag
-    return float(np.clip(bpm, params.tempo_min_bpm, params.tempo_max_bpm))
+    none = TempoEstimate(DEFAULT_BPM, 0.0)
+    if n < rate_hz * 3 or float(np.max(env, initial=0.0)) <= 0:
+        return none
+    lo_bpm, hi_bpm = params.tempo_min_bpm, params.tempo_max_bpm
+    max_lag = min(n - 2, int(np.ceil(4 * 60.0 * rate_hz / lo_bpm)))
+    ac = autocorrelation(env, rate_hz, max_lag)
+    lags = np.arange(2, min(max_lag, int(np.ceil(2 * 60.0 * rate_hz / lo_bpm)))) if max_lag > 3 else np.zeros(0, int)
+    if len(lags) == 0:
+        return none
+    peaks = lags[(ac[lags] > ac[lags - 1]) & (ac[lags] >= ac[lags + 1]) & (ac[lags] > 0)]
+    if len(peaks) == 0:
+        return none
+    bpm = 60.0 * rate_hz / peaks
+    weight = _prior(bpm) if around_bpm is None else np.exp(-0.5 * (np.log2(bpm / around_bpm) / 0.15) ** 2)
+    lag = float(peaks[int(np.argmax(ac[peaks] * weight))])
+    if around_bpm is None:
+        changed = True
+        while changed:
+            changed = False
+            for div in (2, 3):
+                fast = lag / div
+                if 60.0 * rate_hz / fast <= hi_bpm and fast >= 2 and _near(ac, fast) >= OCTAVE_RATIO * _near(ac, lag):
+                    lag, changed = fast, True
+                    break
+    while 60.0 * rate_hz / lag > hi_bpm:
+        lag *= 2
+    while 60.0 * rate_hz / lag < lo_bpm:
+        lag /= 2
+    lag = _refine_lag(ac, lag)
+    confidence = float(np.clip(_near(ac, lag), 0.0, 1.0))
+    if confidence < MIN_CONFIDENCE:
+        return TempoEstimate(DEFAULT_BPM, confidence)
+    return TempoEstimate(float(np.clip(60.0 * rate_hz / lag, lo_bpm, hi_bpm)), confidence)
+
+
+def _refine_lag(ac: np.ndarray, lag: float) -> float:
+    """The autocorrelation peak nearest ``lag`` (within 4 %), with parabolic interpolation; the
+    mean over the first multiples of the period sharpens it (P, 2P, 3P peaks, divided down)."""
+    estimates = []
+    for m in (1, 2, 3, 4):
+        target = lag * m
+        w = max(1.0, 0.04 * target)
+        lo, hi = int(np.floor(target - w)), int(np.ceil(target + w))
+        if lo < 1 or hi >= len(ac) - 1:
+            break
+        b = lo + int(np.argmax(ac[lo:hi + 1]))
+        a_, b_, c_ = ac[b - 1], ac[b], ac[b + 1]
+        den = a_ - 2 * b_ + c_
+        frac = 0.5 * (a_ - c_) / den if den < 0 else 0.0
+        if b_ > 0:
+            estimates.append((b + float(np.clip(frac, -0.5, 0.5))) / m)
+    return float(np.median(estimates)) if estimates else lag
 
 
 def track_beats(env: np.ndarray, rate_hz: float, tempo_bpm: float) -> np.ndarray:
@@ -116,3 +204,70 @@ def downbeats(beats_s: np.ndarray, env: np.ndarray, energy: np.ndarray, rate_hz:
               for p in range(beats_per_bar)]
     phase = int(np.argmax(scores))
     return np.asarray(beats_s, dtype=np.float64)[phase::beats_per_bar]
+
+
+def shot_beats(env: np.ndarray, rate_hz: float, params: AnalysisParams, tempo: TempoEstimate,
+               contacts_s: np.ndarray, cuts_s) -> np.ndarray:
+    """Beat times of the whole video: tracked shot by shot (each at its own tempo when the
+    shot is long enough to tell, near the video's), moved onto contacts, smoothed within the
+    shot. Empty when the picture has no clear pulse."""
+    if not tempo.rhythmic:
+        return np.zeros(0)
+    n = len(env)
+    edges = [0] + sorted({int(round(c * rate_hz)) for c in cuts_s if 0 < c * rate_hz < n}) + [n]
+    contacts = np.sort(np.asarray(contacts_s, float))
+    out = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        seg = env[a:b]
+        if len(seg) < 3 or float(seg.max(initial=0.0)) <= 0:
+            continue
+        bpm = tempo.bpm
+        if len(seg) >= 6 * rate_hz:
+            own = estimate_tempo(seg, rate_hz, params, around_bpm=tempo.bpm)
+            if own.rhythmic:
+                bpm = own.bpm
+        beats = track_beats(seg, rate_hz, bpm) + a / rate_hz
+        beats = snap_to_contacts(beats, contacts, 60.0 / bpm)
+        out.append(smooth_beats(beats))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def snap_to_contacts(beats: np.ndarray, contacts: np.ndarray, period_s: float) -> np.ndarray:
+    """Each beat onto the nearest contact within ``SNAP`` of a beat (contacts are timed to a
+    fraction of a frame; the envelope only to a frame)."""
+    if len(beats) == 0 or len(contacts) == 0:
+        return beats
+    i = np.clip(np.searchsorted(contacts, beats), 1, len(contacts) - 1) if len(contacts) > 1 else np.zeros(len(beats), int)
+    left, right = contacts[np.maximum(i - 1, 0)], contacts[i]
+    nearest = np.where(np.abs(beats - left) <= np.abs(right - beats), left, right)
+    out = np.where(np.abs(nearest - beats) <= SNAP * period_s, nearest, beats)
+    return np.sort(out)
+
+
+def smooth_beats(beats: np.ndarray, half: int = 4, outlier: float = 0.06) -> np.ndarray:
+    """Robust local quadratic fit of beat time against beat number (+-``half`` beats): beats more
+    than ``outlier`` of a beat off their neighbours' curve get no weight and are replaced by it;
+    a tempo that drifts (rubato) is followed, frame jitter is not."""
+    n = len(beats)
+    if n < 5:
+        return beats
+    k = np.arange(n, dtype=float)
+    out = beats.copy()
+    for i in range(n):
+        lo, hi = max(0, i - half), min(n, i + half + 1)
+        kk, bb = k[lo:hi] - i, beats[lo:hi]
+        w = np.ones(len(kk))
+        coef = None
+        for _ in range(3):
+            if w.sum() < 4:
+                break
+            a = np.stack([np.ones(len(kk)), kk, kk * kk], 1) * w[:, None]
+            coef = np.linalg.lstsq(a, bb * w, rcond=None)[0]
+            period = max(1e-6, abs(coef[1]))
+            new_w = (np.abs(bb - (coef[0] + coef[1] * kk + coef[2] * kk * kk)) < outlier * period).astype(float)
+            if np.array_equal(new_w, w):
+                break
+            w = new_w
+        if coef is not None:
+            out[i] = coef[0]
+    return out if np.all(np.diff(out) > 0) else beats

@@ -1,26 +1,30 @@
-"""Impact candidates: abrupt reversals of local motion (a ball hitting the floor or a wall).
+"""Contacts (impacts): where a moving object reverses abruptly (a ball on the floor or a wall, a
+stick rebounding from a drum).
 
-Per grid cell (pooled with its 3x3 neighbourhood, so an object crossing a cell border stays
-whole) the speed-weighted mean velocity of the moving pixels is followed over frame pairs. An
-impact is a sign flip of vx or vy whose velocity change is large and abrupt compared with the
-change around it (a parabola's apex flips sign smoothly and is rejected).
+Objects are followed by the centroid of the camera-compensated frame difference per grid cell
+(pooled with its 3x3 neighbourhood, so an object crossing a cell border stays whole); unlike
+optical flow, that centroid follows a small object at any speed. The centroid of the difference
+of pair k sits midway between the object's two positions, i.e. at the pair's middle time.
 
-Timing to sub-frame accuracy: the impact lies in the pair just before or just after the flip,
-whose flow is a mix of approach and rebound. For pure velocities v_in (before) and v_out (after)
-a mixed pair moving d in dt hit at fraction f = (d/dt + v_out) / (v_in + v_out) of its interval.
-Both hypotheses are evaluated; the wrong one lands on the shared frame boundary, so the one
-further from it is kept.
+* Reversal: the centroid's vertical (or horizontal) velocity changes sign, and the change is
+  large and abrupt compared with the change just before and after (a parabola's apex turns
+  smoothly and is rejected). The contact time is where the approach line (through the two
+  positions before the turn) meets the rebound line (the two after): sub-frame, and free of the
+  pair that mixes approach and rebound.
+An object that stops dead without rebounding (a foot planted) leaves no difference behind to
+follow; its stop shows in the onset envelope (``onsets``), not here.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from studio.analysis.motion import CELL_VX, CELL_VY, CELL_W, CELL_X, CELL_Y
+from studio.analysis.motion import CELL_D, CELL_DX, CELL_DY
 from studio.analysis.timeline import AnalysisParams, Impact
 
-MIN_WEIGHT = 1e-3  # pooled cell weight (speed x moving fraction) below which a cell is empty
-ABRUPTNESS = 3.0  # the change at the flip must exceed this times the change around it
+MIN_MASS = 0.05  # pooled mean frame difference (gray levels) below which a region is still
+ABRUPTNESS = 3.0  # the velocity change at the contact must exceed this times the change around it
 STRENGTH_SCALE = 3.0  # frame heights / s of velocity change giving strength 1 - 1/e
+MASS_SPREAD = 3.0  # around a reversal the region's difference mass stays within this factor  # after a stop the difference mass falls below this fraction of the approach's
 
 
 def _pool(cells: np.ndarray) -> np.ndarray:
@@ -36,102 +40,97 @@ def _pool(cells: np.ndarray) -> np.ndarray:
 
 
 def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells: np.ndarray, valid: np.ndarray,
-                   params: AnalysisParams) -> tuple[Impact, ...]:
-    if len(t0) < 5:
+                   params: AnalysisParams, aspect: float = 16 / 9) -> tuple[Impact, ...]:
+    """Contacts from per-pair cell features; ``aspect`` = frame width / height (velocities
+    are compared in frame heights per second both ways)."""
+    k = len(t0)
+    if k < 6:
         return ()
-    raw = cells.astype(np.float64)
-    pooled = _pool(raw)
-    w = pooled[..., CELL_W]
-    has = w > MIN_WEIGHT
-    safe = np.where(has, w, 1.0)
+    pooled = _pool(cells[..., [CELL_D, CELL_DX, CELL_DY]].astype(np.float64))
+    mass = pooled[..., 0]
+    has = mass > MIN_MASS
+    safe = np.where(has, mass, 1.0)
+    x = np.where(has, pooled[..., 1] / safe, np.nan)  # frame widths
+    y = np.where(has, pooled[..., 2] / safe, np.nan)  # frame heights
+    mid = 0.5 * (np.asarray(t0, float) + np.asarray(t1, float))
+    bad = np.concatenate([[0], np.cumsum(~np.asarray(valid, bool))])
     found = []
-    for channel in (CELL_VY, CELL_VX):
-        v = np.where(has, pooled[..., channel] / safe, 0.0)
-        s = np.sign(v)
-        flip = (s[:-1] != 0) & (s[1:] != s[:-1])  # (K-1, gh, gw): flip between pair j-1 and j
-        for jm1, gy, gx in zip(*_plausible(np.nonzero(flip), v, w, valid, params)):
-            cand = _candidate(int(jm1) + 1, v[:, gy, gx], w[:, gy, gx], t0, t1, valid, params)
-            if cand is None:
-                continue
-            t, dv, m = cand
-            x, y = _position(raw, m, int(gy), int(gx))
-            found.append((dv, t, x, y))
-    return _suppress(found, params)
+    for pos in (y, x * aspect):
+        found += _reversals(pos, mass, mid, bad, params)
+    out = []
+    for dv, t, gy, gx in found:
+        cx, cy = _centroid(pooled, mid, t, gy, gx)
+        out.append((dv, t, cx, cy))
+    return _suppress(out, params)
 
 
-def _plausible(idx, v: np.ndarray, w: np.ndarray, valid: np.ndarray, params: AnalysisParams):
-    """The flips that can pass :func:`_candidate`'s tests, checked for all at once."""
-    jm1, gy, gx = idx
-    j = jm1 + 1
-    k = v.shape[0]
-    keep = (j >= 3) & (j + 2 < k)
-    j, gy, gx = j[keep], gy[keep], gx[keep]
-    if len(j) == 0:
-        return j - 1, gy, gx
-    sgn = np.sign(v[j - 1, gy, gx])
-    b0, b1, b2 = (sgn * v[j - d, gy, gx] for d in (3, 2, 1))
-    a0, a1, a2 = (-sgn * v[j + d, gy, gx] for d in (0, 1, 2))
-    v_in, v_out = np.maximum(b1, b2), np.maximum(a0, a1)
-    dv = v_in + v_out
-    ok = (dv >= params.impact_min_dv) & (np.minimum(v_in, v_out) >= 0.15 * dv)
-    ok &= dv >= ABRUPTNESS * (np.abs(b1 - b0) + np.abs(a2 - a1))
-    ok &= np.minimum(w[j - 2, gy, gx], w[j + 1, gy, gx]) > MIN_WEIGHT
-    bad = np.concatenate([[0], np.cumsum(~valid)])  # invalid pairs in j-3 .. j+2
-    ok &= (bad[j + 3] - bad[j - 3]) == 0
-    return j[ok] - 1, gy[ok], gx[ok]
+def _window_valid(bad: np.ndarray, k: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """True where no pair in k+lo .. k+hi (inclusive) spans a cut."""
+    return (bad[k + hi + 1] - bad[k + lo]) == 0
 
 
-def _position(raw: np.ndarray, m: int, gy: int, gx: int) -> tuple[float, float]:
-    """Centroid of the moving pixels around cell (gy, gx) in the pairs next to the impact,
-    from the unpooled cells within two cells of it (the object whole, not a clipped part)."""
-    k, gh, gw, _ = raw.shape
-    block = raw[max(0, m - 1):m + 2, max(0, gy - 2):gy + 3, max(0, gx - 2):gx + 3]
-    wsum = float(block[..., CELL_W].sum())
-    if wsum <= 0:
+def _reversals(pos: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarray,
+               params: AnalysisParams) -> list:
+    """(dv, time, gy, gx) of abrupt reversals of ``pos`` (K, gh, gw), frame heights. The
+    region's difference mass must stay steady around the turn (within ``MASS_SPREAD``): an object
+    only half inside the region, or slowing to a halt at an apex, changes it, and its clipped
+    centroid can fake a sharp turn."""
+    k = len(mid)
+    dt = np.diff(mid)[:, None, None]
+    v = np.diff(pos, axis=0) / dt  # v[i]: from pair i to i+1
+    # turn at pair j: v[j-1] and v[j] differ in sign; lines from v[j-2] and v[j+1]
+    j = np.arange(3, k - 3)
+    vll, vl, va, vb, vr, vrr = (v[j + d] for d in (-3, -2, -1, 0, 1, 2))
+    with np.errstate(invalid="ignore"):
+        turn = np.sign(va) * np.sign(vb) < 0
+        turn &= np.sign(vl) * np.sign(vr) < 0
+        dv = np.abs(vl) + np.abs(vr)
+        ok = turn & (dv >= params.impact_min_dv) & (np.minimum(np.abs(vl), np.abs(vr)) >= 0.15 * dv)
+        ok &= dv >= ABRUPTNESS * (np.abs(vl - vll) + np.abs(vrr - vr))
+    ok &= _window_valid(bad, j, -3, 3)[:, None, None]
+    around = np.stack([mass[j + d] for d in (-2, -1, 0, 1, 2)])
+    ok &= around.max(0) <= MASS_SPREAD * np.maximum(around.min(0), 1e-9)
+    out = []
+    for jj, gy, gx in zip(*np.nonzero(ok)):
+        i = int(j[jj])
+        # tangents at the last position before and the first after (velocities extrapolated
+        # half a step with the acceleration seen there: gravity bends the chords)
+        a = v[i - 2, gy, gx] + 0.5 * (v[i - 2, gy, gx] - v[i - 3, gy, gx])
+        b = v[i + 1, gy, gx] - 0.5 * (v[i + 2, gy, gx] - v[i + 1, gy, gx])
+        p0, p1 = pos[i - 1, gy, gx], pos[i + 1, gy, gx]
+        t = (p1 - p0 + a * mid[i - 1] - b * mid[i + 1]) / (a - b)  # where the two lines meet
+        t = float(np.clip(t, mid[i - 1], mid[i + 1]))
+        out.append((float(abs(a) + abs(b)), t, int(gy), int(gx)))
+    return out
+
+
+def _centroid(pooled: np.ndarray, mid: np.ndarray, t: float, gy: int, gx: int) -> tuple[float, float]:
+    """Where the object is around the contact: the difference centroid of the pairs next to it."""
+    i = int(np.clip(np.searchsorted(mid, t), 1, len(mid) - 1))
+    block = pooled[i - 1:i + 1, gy, gx]
+    m = float(block[:, 0].sum())
+    if m <= 0:
+        gh, gw = pooled.shape[1:3]
         return (gx + 0.5) / gw, (gy + 0.5) / gh
-    return float(block[..., CELL_X].sum() / wsum), float(block[..., CELL_Y].sum() / wsum)
-
-
-def _candidate(j: int, v: np.ndarray, w: np.ndarray, t0, t1, valid, params: AnalysisParams):
-    """(time_s, velocity change, mixed pair index) for a flip between pairs j-1 and j, or None."""
-    k = len(v)
-    if j - 3 < 0 or j + 2 >= k or not valid[j - 3:j + 3].all():
-        return None
-    sgn = np.sign(v[j - 1])
-    before = sgn * v[j - 3:j]  # approach speeds (positive when moving in the first direction)
-    after = -sgn * v[j:j + 3]  # rebound speeds
-    v_in = max(before[-2:])
-    v_out = max(after[:2])
-    dv = v_in + v_out
-    if dv < params.impact_min_dv or min(v_in, v_out) < 0.15 * dv:
-        return None
-    around = abs(before[1] - before[0]) + abs(after[2] - after[1])
-    if dv < ABRUPTNESS * around:
-        return None
-    if min(w[j - 2], w[j + 1]) <= MIN_WEIGHT:
-        return None
-    boundary = t0[j]
-    best = (boundary, j)
-    for m in (j - 1, j):  # hypothesis: pair m holds the impact
-        if m - 1 < 0 or m + 1 >= k:
-            continue
-        vi, vo = sgn * v[m - 1], -sgn * v[m + 1]
-        if vi <= 0 or vo <= 0:
-            continue
-        f = float(np.clip((sgn * v[m] + vo) / (vi + vo), 0.0, 1.0))
-        t = t0[m] + f * (t1[m] - t0[m])
-        if abs(t - boundary) > abs(best[0] - boundary):
-            best = (t, m)
-    return best[0], float(dv), best[1]
+    return float(block[:, 1].sum() / m), float(block[:, 2].sum() / m)
 
 
 def _suppress(found: list, params: AnalysisParams) -> tuple[Impact, ...]:
-    """Strongest first; drop candidates near an accepted one in time and place."""
+    """Strongest first; drop candidates near an accepted one in time and place (only accepted
+    contacts within ``impact_min_gap_s`` are compared, so the cost grows with the count)."""
     kept: list[tuple[float, float, float, float]] = []
+    times: list[float] = []  # sorted times of ``kept`` for the window search
+    order: list[int] = []
+    import bisect
+
     for dv, t, x, y in sorted(found, key=lambda c: -c[0]):
-        if any(abs(t - kt) < params.impact_min_gap_s and np.hypot(x - kx, y - ky) < 0.25
-               for _, kt, kx, ky in kept):
+        lo = bisect.bisect_left(times, t - params.impact_min_gap_s)
+        hi = bisect.bisect_right(times, t + params.impact_min_gap_s)
+        if any(np.hypot(x - kept[order[i]][2], y - kept[order[i]][3]) < 0.25 for i in range(lo, hi)):
             continue
+        at = bisect.bisect_left(times, t)
+        times.insert(at, t)
+        order.insert(at, len(kept))
         kept.append((dv, t, x, y))
     kept.sort(key=lambda c: c[1])
     return tuple(Impact(float(t), float(np.clip(x, 0, 1)), float(np.clip(y, 0, 1)),

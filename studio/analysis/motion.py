@@ -2,6 +2,15 @@
 
 Farneback flow on small gray frames; velocities are expressed in frame heights per second
 (flow / (frame height * dt)), so results do not depend on the analysis size or the frame rate.
+Camera motion is taken out first: an affine model of the flow (pan, tilt, zoom, roll), fitted
+robustly on a coarse grid (the moving objects are outliers), is subtracted, so a pan or a zoom
+is not read as rhythm or as impacts.
+
+Optical flow loses small objects that move more than their own size between frames (a ball near
+the floor: 1-2 diameters a frame at 30 fps), exactly at the contacts. So each pair also keeps the
+*frame difference* per cell (after undoing the camera motion): its centroid follows such an
+object at any speed (midway between where it was and where it is), which is what
+``impacts`` tracks.
 Per pair we keep: motion energy (mean speed), the directogram (10 angle bins weighted by speed;
 angle measured from +x towards +y, y pointing down) and per-grid-cell sums used to find impacts.
 """
@@ -14,8 +23,14 @@ import numpy as np
 
 from studio.analysis.timeline import N_DIRECTIONS, AnalysisParams
 
-# channels of the per-cell sums (cell means of w, w*vx, w*vy, w*x, w*y; w = speed of moving pixels)
-CELL_W, CELL_VX, CELL_VY, CELL_X, CELL_Y = range(5)
+# channels of the per-cell sums: cell means of w, w*vx, w*vy, w*x, w*y (w = flow speed of moving
+# pixels), then of d, d*x, d*y (d = frame difference after camera compensation, above noise)
+CELL_W, CELL_VX, CELL_VY, CELL_X, CELL_Y, CELL_D, CELL_DX, CELL_DY = range(8)
+N_CELL = 8
+DIFF_THRESHOLD = 12.0  # gray levels: smaller frame differences are noise or compression
+CAMERA_STRIDE = 3  # fit the camera model on every 3rd pixel each way
+CAMERA_MIN_RESIDUAL_PX = 0.05  # inlier threshold floor (px per frame) for a still, clean picture
+CAMERA_MIN_MOTION_PX = 0.03  # mean camera flow below this (px per frame) is a still camera
 
 
 def flow_size(frame_size: tuple[int, int], max_side: int) -> tuple[int, int]:
@@ -31,7 +46,7 @@ class PairFeatures:
     t1: float
     energy: float
     directions: np.ndarray  # (10,)
-    cells: np.ndarray  # (gh, gw, 5)
+    cells: np.ndarray  # (gh, gw, N_CELL)
 
 
 class MotionAnalyzer:
@@ -55,6 +70,12 @@ class MotionAnalyzer:
         self._rows_y = rows * ((np.arange(self.h, dtype=np.float32) + 0.5) / self.h)
         self._cols_x = cols * ((np.arange(self.w, dtype=np.float32) + 0.5) / self.w)[:, None]
         self._planes = np.empty((3, self.h, self.w), np.float32)
+        # affine camera model v = [x, y, 1] @ p, x/y in frame heights from the centre
+        ys, xs = np.mgrid[0:self.h, 0:self.w].astype(np.float32)
+        self._design = np.stack([(xs - self.w / 2) / self.h, (ys - self.h / 2) / self.h,
+                                 np.ones_like(xs)], -1)  # (h, w, 3)
+        self._design_sub = self._design[::CAMERA_STRIDE, ::CAMERA_STRIDE].reshape(-1, 3)
+        self._grid_x, self._grid_y = xs, ys
         self._prev: tuple[float, np.ndarray] | None = None
         self.pairs: list[PairFeatures] = []
 
@@ -69,6 +90,9 @@ class MotionAnalyzer:
         p = self.p
         flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, p.flow_levels, p.flow_winsize,
                                             p.flow_iterations, p.flow_poly_n, p.flow_poly_sigma, 0)
+        camera = self._camera_motion(flow)
+        flow -= camera
+        diff = self._difference(a, b, camera)
         scale = 1.0 / (self.h * (t1 - t0))
         flow *= scale  # frame heights per second
         fx, fy = flow[..., 0], flow[..., 1]
@@ -83,20 +107,53 @@ class MotionAnalyzer:
         np.multiply(w, fx, out=planes[1])
         np.multiply(w, fy, out=planes[2])
         left = self._rows @ planes  # (3, gh, w)
-        cells = np.empty((self._rows.shape[0], self._cols.shape[1], 5), np.float32)
+        cells = np.empty((self._rows.shape[0], self._cols.shape[1], N_CELL), np.float32)
         cells[..., :3] = np.moveaxis(left @ self._cols, 0, -1)
         cells[..., CELL_X] = left[0] @ self._cols_x
         cells[..., CELL_Y] = (self._rows_y @ w) @ self._cols
+        d_rows = self._rows @ diff
+        cells[..., CELL_D] = d_rows @ self._cols
+        cells[..., CELL_DX] = d_rows @ self._cols_x
+        cells[..., CELL_DY] = (self._rows_y @ diff) @ self._cols
         return PairFeatures(t0, t1, energy, directions.astype(np.float32), cells)
 
 
+    def _difference(self, a: np.ndarray, b: np.ndarray, camera: np.ndarray) -> np.ndarray:
+        """|b - a| where it exceeds the noise, with ``b`` resampled along the camera motion so
+        that only what moved in the scene differs (float32, gray levels)."""
+        if camera.any():
+            b = cv2.remap(b, self._grid_x + camera[..., 0], self._grid_y + camera[..., 1],
+                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        d = cv2.absdiff(a, b).astype(np.float32)
+        _, d = cv2.threshold(d, DIFF_THRESHOLD, 0.0, cv2.THRESH_TOZERO)
+        return d
+
+    def _camera_motion(self, flow: np.ndarray) -> np.ndarray:
+        """The flow an affine camera motion would give, fitted by iteratively reweighted least
+        squares on every ``CAMERA_STRIDE``-th pixel: pixels that move unlike the majority (the
+        objects) are dropped from the next fit. Zero when the camera stands still."""
+        a = self._design_sub
+        uv = flow[::CAMERA_STRIDE, ::CAMERA_STRIDE].reshape(-1, 2).astype(np.float64)
+        keep = np.ones(len(a), bool)
+        p = np.zeros((3, 2))
+        for _ in range(3):
+            if keep.sum() < 12:
+                break
+            p = np.linalg.lstsq(a[keep], uv[keep], rcond=None)[0]
+            r = np.hypot(*(uv - a @ p).T)
+            keep = r <= max(2.5 * float(np.median(r)), CAMERA_MIN_RESIDUAL_PX)
+        if float(np.abs(a @ p).mean()) < CAMERA_MIN_MOTION_PX:
+            return np.zeros_like(flow)
+        return (self._design @ p.astype(np.float32)).astype(np.float32)
+
+
 def stack_pairs(pairs: list[PairFeatures], grid: tuple[int, int]) -> dict[str, np.ndarray]:
-    """Arrays over pairs: t0, t1 (K,), energy (K,), directions (K, 10), cells (K, gh, gw, 5)."""
+    """Arrays over pairs: t0, t1 (K,), energy (K,), directions (K, 10), cells (K, gh, gw, N_CELL)."""
     gw, gh = grid
     if not pairs:
         return {"t0": np.zeros(0), "t1": np.zeros(0), "energy": np.zeros(0),
                 "directions": np.zeros((0, N_DIRECTIONS), np.float32),
-                "cells": np.zeros((0, gh, gw, 5), np.float32)}
+                "cells": np.zeros((0, gh, gw, N_CELL), np.float32)}
     return {
         "t0": np.array([q.t0 for q in pairs]),
         "t1": np.array([q.t1 for q in pairs]),

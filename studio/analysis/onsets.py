@@ -1,8 +1,12 @@
-"""Visual onset envelope: positive flux of the directogram (DESIGN.md, visual rhythm).
+"""Visual onset envelope: the deceleration flux of the directogram (DESIGN.md, visual rhythm).
 
-The flux between pair k-1 and pair k (half-wave rectified difference of their direction
-histograms, summed over the 10 bins) belongs to the frame the two pairs share, i.e. time
-``t0[k]``: a motion that reverses or starts at a frame produces its flux at that frame.
+A visual beat is where motion stops or turns, not where it is fast (Davis & Agrawala 2018,
+"Visual rhythm and beat": impacts are sudden decelerations, per motion direction). The flux
+between pair k-1 and pair k sums, over the 10 direction bins, how much motion each direction
+*lost* (half-wave rectified decrease): a ball that lands loses its downward motion, a hand that
+hits a drum its motion towards the drum, a reversal loses the old direction. Speeding up adds
+nothing. The flux belongs to the frame the two pairs share, time ``t0[k]``: the frame where
+the motion stopped.
 """
 from __future__ import annotations
 
@@ -11,12 +15,12 @@ from scipy.ndimage import gaussian_filter1d
 
 
 def directogram_flux(directions: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(K,) positive flux per pair (0 for the first pair and next to invalid pairs)."""
+    """(K,) deceleration flux per pair (0 for the first pair and next to invalid pairs)."""
     k = len(directions)
     flux = np.zeros(k)
     if k < 2:
         return flux
-    diff = np.maximum(0.0, np.diff(directions, axis=0)).sum(axis=1)
+    diff = np.maximum(0.0, -np.diff(directions, axis=0)).sum(axis=1)
     ok = valid[1:] & valid[:-1]
     flux[1:] = np.where(ok, diff, 0.0)
     return flux

@@ -23,6 +23,7 @@ from studio.jobs import Job
 
 _QUEUE = 16
 _STOP = object()
+CONTACT_WEIGHT = 1.0  # contacts enter the envelope the beats are tracked on (not the tempo estimate)
 
 
 class _FrameWorker:
@@ -134,13 +135,17 @@ def _derive(source: str, content_hash: str, params: AnalysisParams, duration: fl
         directogram = directogram.reshape(n, N_DIRECTIONS)
     flux = directogram_flux(pairs["directions"], valid)
     env = onset_envelope(flux, pairs["t0"], grid, rate, params.onset_smooth_s)
-
-    tempo = _beats.estimate_tempo(env, rate, params)
-    beat_times = _beats.track_beats(env, rate, tempo)
-    if len(beat_times) == 0:
-        tempo = 0.0
+    impacts = detect_impacts(pairs["t0"], pairs["t1"], pairs["cells"], valid, params,
+                             aspect=worker.motion.w / worker.motion.h)
+    estimate = _beats.estimate_tempo(env, rate, params)
+    if impacts:  # contacts are the sharpest onsets there are, timed to a fraction of a frame
+        contact_env = onset_envelope(np.array([i.strength for i in impacts]), np.array([i.time_s for i in impacts]),
+                                     grid, rate, params.onset_smooth_s)
+        env = np.maximum(env, CONTACT_WEIGHT * contact_env)
+    beat_times = _beats.shot_beats(env, rate, params, estimate, np.array([i.time_s for i in impacts]), cuts_s)
+    # one tempo everywhere: the grid's own (median beat interval), the default without a pulse
+    tempo = 60.0 / float(np.median(np.diff(beat_times))) if len(beat_times) >= 2 else estimate.bpm
     down = _beats.downbeats(beat_times, env, energy, rate, params.beats_per_bar)
-    impacts = detect_impacts(pairs["t0"], pairs["t1"], pairs["cells"], valid, params)
 
     m = max(1, int(math.ceil(duration - 1e-6)))
     colours = per_second(times, np.stack(worker.colours), m)
@@ -150,7 +155,7 @@ def _derive(source: str, content_hash: str, params: AnalysisParams, duration: fl
         source=source, content_hash=content_hash, params=params, duration_s=duration, rate_hz=rate,
         times_s=grid, motion_energy=energy.astype(np.float32),
         directogram=directogram.astype(np.float32), onset_envelope=env.astype(np.float32),
-        tempo_bpm=float(tempo), beat_times_s=np.asarray(beat_times, dtype=np.float64),
+        tempo_bpm=float(tempo), tempo_confidence=float(estimate.confidence), beat_times_s=np.asarray(beat_times, dtype=np.float64),
         downbeat_times_s=np.asarray(down, dtype=np.float64), impacts=impacts, cuts_s=cuts_s,
         seconds_s=np.arange(m, dtype=np.float64), brightness=colours[:, 3].astype(np.float32),
         saturation=colours[:, 4].astype(np.float32), colour_rgb=colours[:, :3].astype(np.float32),

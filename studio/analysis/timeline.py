@@ -15,7 +15,7 @@ import numpy as np
 from studio.errors import AnalysisError
 from studio.fsutil import atomic_path
 
-FORMAT_VERSION = 1  # bump when the meaning of a stored field changes (old caches are recomputed)
+FORMAT_VERSION = 2  # bump when the meaning of a stored field changes (old caches are recomputed)
 
 N_DIRECTIONS = 10  # directogram angle bins (DESIGN.md: visual rhythm)
 
@@ -111,8 +111,8 @@ class AnalysisTimeline:
     motion_energy: np.ndarray  # (N,) mean flow speed, frame heights / s
     directogram: np.ndarray  # (N, 10) magnitude-weighted flow direction histogram
     onset_envelope: np.ndarray  # (N,) positive directogram flux, 0..1
-    tempo_bpm: float
-    beat_times_s: np.ndarray
+    tempo_bpm: float  # the beat grid's tempo (median beat interval); a gentle default without a pulse
+    beat_times_s: np.ndarray  # on the contacts where there are some; empty without a clear pulse
     downbeat_times_s: np.ndarray
     impacts: tuple[Impact, ...]
     cuts_s: tuple[float, ...]
@@ -123,6 +123,7 @@ class AnalysisTimeline:
     motion_mean: np.ndarray  # (M,)
     motion_var: np.ndarray  # (M,)
     cut_rate: np.ndarray  # (M,) cuts in each second
+    tempo_confidence: float = 1.0  # 0..1; below 0.2 the picture has no clear pulse
     extra: dict = field(default_factory=dict)  # not saved: e.g. {"cached": True, "wall_s": ...}
 
     def summary(self) -> dict:
@@ -133,6 +134,8 @@ class AnalysisTimeline:
             "rate_hz": float(self.rate_hz),
             "frames": int(len(self.times_s)),
             "tempo_bpm": round(float(self.tempo_bpm), 2),
+            "tempo_confidence": round(float(self.tempo_confidence), 3),
+            "rhythmic": bool(len(self.beat_times_s) >= 2),
             "beats_per_bar": int(self.params.beats_per_bar),
             "beat_times_s": [round(float(t), 4) for t in self.beat_times_s],
             "downbeat_times_s": [round(float(t), 4) for t in self.downbeat_times_s],
@@ -153,6 +156,7 @@ class AnalysisTimeline:
             "format": FORMAT_VERSION, "source": self.source, "content_hash": self.content_hash,
             "params": self.params.to_dict(), "duration_s": float(self.duration_s),
             "rate_hz": float(self.rate_hz), "tempo_bpm": float(self.tempo_bpm),
+            "tempo_confidence": float(self.tempo_confidence),
             "impacts": [dataclasses.asdict(i) for i in self.impacts],
             "cuts_s": [float(t) for t in self.cuts_s],
         }
@@ -176,6 +180,7 @@ class AnalysisTimeline:
                 source=meta["source"], content_hash=meta["content_hash"],
                 params=AnalysisParams.from_dict(meta["params"]), duration_s=float(meta["duration_s"]),
                 rate_hz=float(meta["rate_hz"]), tempo_bpm=float(meta["tempo_bpm"]),
+                tempo_confidence=float(meta.get("tempo_confidence", 1.0)),
                 impacts=tuple(Impact(**i) for i in meta["impacts"]),
                 cuts_s=tuple(float(t) for t in meta["cuts_s"]), **arrays)
         except FileNotFoundError:

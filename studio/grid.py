@@ -1,0 +1,130 @@
+"""The beat grid every engine writes on: one tempo map from the analysis and the user's corrections.
+
+The analysis finds the visual beats (on the contacts, smoothed within each shot, covering the
+whole video) and the first downbeat. The user may correct them: a tempo of their own (typed or
+tapped: a constant grid), double or half time, bar 1 on another beat or at another moment.
+:func:`tempo_map` turns the analysis plus those corrections into the project's TempoMap; the
+rhythm and soundtrack engines read their beats back from that map (:func:`grid_beats`), so the
+engines, the ruler, the tempo box and the exported MIDI file all show the same grid.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from studio.errors import StudioError
+from studio.music import TempoMap
+
+MIN_BPM, MAX_BPM = 20.0, 300.0  # what a user may ask for (the analysis stays within 60..200)
+
+
+@dataclass(frozen=True)
+class GridCorrection:
+    """What the user changed about the detected grid (all optional)."""
+
+    bpm: float | None = None  # one constant tempo instead of the visual beats
+    factor: float = 1.0  # 2: double time, 0.5: half time (applied to the visual beats)
+    downbeat_s: float | None = None  # bar 1 starts here (on the nearest beat, else exactly here)
+
+    def __post_init__(self) -> None:
+        if self.bpm is not None and not (MIN_BPM <= float(self.bpm) <= MAX_BPM):
+            raise StudioError(f"tempo {self.bpm} BPM is outside {MIN_BPM:.0f}..{MAX_BPM:.0f}")
+        if self.factor not in (0.5, 1.0, 2.0):
+            raise StudioError(f"tempo factor {self.factor} is not 0.5 (half), 1 or 2 (double)")
+        if self.downbeat_s is not None and not (math.isfinite(self.downbeat_s) and self.downbeat_s >= 0):
+            raise StudioError(f"downbeat {self.downbeat_s} s must be a time within the video")
+
+    @classmethod
+    def from_options(cls, options: dict | None) -> "GridCorrection":
+        """The correction named in generate options (``bpm``, ``tempo_factor``, ``downbeat_s``)."""
+        o = options or {}
+        try:
+            bpm = None if o.get("bpm") is None else float(o["bpm"])
+            factor = float(o.get("tempo_factor", 1.0))
+            down = None if o.get("downbeat_s") is None else float(o["downbeat_s"])
+        except (TypeError, ValueError) as exc:
+            raise StudioError(f"invalid tempo setting: {exc}") from None
+        return cls(bpm, factor, down)
+
+
+def detected_beats(timeline) -> tuple[np.ndarray, int]:
+    """The analysis' beats and the index of the first downbeat among them."""
+    beats = np.asarray(timeline.beat_times_s, float)
+    downs = np.asarray(timeline.downbeat_times_s, float)
+    first = int(np.argmin(np.abs(beats - downs[0]))) if len(beats) and len(downs) else 0
+    return beats, first
+
+
+def tempo_map(timeline, correction: GridCorrection | None = None, beats_per_bar: int | None = None) -> TempoMap:
+    """The project's tempo map for an analysed video, with the user's corrections applied."""
+    c = correction or GridCorrection()
+    bpb = int(beats_per_bar or timeline.params.beats_per_bar)
+    beats, first = detected_beats(timeline)
+    if c.bpm is not None or len(beats) < 2:
+        bpm = float(c.bpm or timeline.tempo_bpm or 100.0)
+        start = c.downbeat_s if c.downbeat_s is not None else (float(beats[first]) if len(beats) else 0.0)
+        return TempoMap.constant(bpm, start, bpb)
+    if c.factor == 2.0:
+        mids = 0.5 * (beats[:-1] + beats[1:])
+        beats = np.sort(np.concatenate([beats, mids]))
+        first *= 2
+    elif c.factor == 0.5:
+        beats = beats[first % 2::2]
+        first //= 2
+    if c.downbeat_s is not None:
+        beats, first = _on_downbeat(beats, c.downbeat_s)
+    return TempoMap.from_beats(beats[first:], beats_per_bar=bpb)
+
+
+def _on_downbeat(beats: np.ndarray, downbeat_s: float) -> tuple[np.ndarray, int]:
+    """Bar 1 on the beat nearest ``downbeat_s``; when that beat is more than an eighth of a beat
+    away the whole grid moves so that a beat lands exactly there (the user knows better)."""
+    i = int(np.argmin(np.abs(beats - downbeat_s)))
+    period = float(np.median(np.diff(beats)))
+    if abs(beats[i] - downbeat_s) > period / 8:
+        beats = beats + (downbeat_s - beats[i])
+    return beats, i
+
+
+def rescaled(tempo: TempoMap, factor: float) -> TempoMap:
+    """The same grid at double (2) or half (0.5) time; bar 1 stays where it is."""
+    if not factor > 0:
+        raise StudioError(f"tempo factor {factor} must be positive")
+    from studio.music import TempoChange
+
+    changes = tuple(TempoChange(ch.time_s, ch.bpm * factor) for ch in tempo.changes)
+    if any(not MIN_BPM <= ch.bpm <= MAX_BPM for ch in changes):
+        raise StudioError(f"the tempo would leave {MIN_BPM:.0f}..{MAX_BPM:.0f} BPM")
+    return TempoMap(changes, tempo.beats_per_bar, tempo.beat_unit)
+
+
+def with_downbeat(tempo: TempoMap, downbeat_s: float, duration_s: float) -> TempoMap:
+    """The grid with bar 1 at ``downbeat_s``: re-counted from the nearest beat, or moved so a
+    beat lands there when none is within an eighth of a beat."""
+    beats, _ = grid_beats(tempo, duration_s, margin_beats=2)
+    if len(beats) < 2:
+        return TempoMap.constant(tempo.changes[0].bpm, downbeat_s, tempo.beats_per_bar)
+    beats, first = _on_downbeat(beats, float(downbeat_s))
+    return TempoMap.from_beats(beats[first:], beats_per_bar=tempo.beats_per_bar)
+
+
+def tap_bpm(tap_times_s) -> float:
+    """The tempo of tapped beats (at least two taps): median interval, robust to one stray tap."""
+    t = np.sort(np.asarray(tap_times_s, float))
+    if len(t) < 2:
+        raise StudioError("tap at least twice to set a tempo")
+    bpm = 60.0 / float(np.median(np.diff(t)))
+    if not MIN_BPM <= bpm <= MAX_BPM:
+        raise StudioError(f"tapped tempo {bpm:.1f} BPM is outside {MIN_BPM:.0f}..{MAX_BPM:.0f}")
+    return bpm
+
+
+def grid_beats(tempo: TempoMap, duration_s: float, margin_beats: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(times, beat numbers) of every whole beat of ``tempo`` within 0 .. ``duration_s`` (beat 0
+    is bar 1's downbeat; negative numbers are the pickup), ``margin_beats`` more each side."""
+    lo = int(math.ceil(tempo.beat_at(0.0) - 1e-9)) - margin_beats
+    hi = int(math.ceil(tempo.beat_at(float(duration_s)) - 1e-9)) + margin_beats
+    numbers = np.arange(lo, max(lo, hi))
+    return np.array([tempo.time_at(float(b)) for b in numbers]), numbers
