@@ -24,6 +24,8 @@ note the send timing error, and the frame-to-feature time.
 """
 from __future__ import annotations
 
+import collections
+
 import heapq
 import sys
 from dataclasses import replace
@@ -40,6 +42,7 @@ from studio.jobs import Job
 
 PART_CHANNELS = {"drums": 9, "bass": 1, "keys": 0}
 HISTORY_S = 120.0  # flux kept for activations and the tempo estimate
+CONTACT_HISTORY_S = 12.0  # frame pairs kept for the contacts the beat anchor snaps to
 START_MARGIN_S = 0.1  # look-ahead: the first bar plays this long after it is generated
 
 
@@ -142,6 +145,18 @@ class OnsetTracker:
         self._prev_dirs: np.ndarray | None = None
         self.times: list[float] = []
         self.flux: list[float] = []
+        self.recent: collections.deque = collections.deque(maxlen=int(CONTACT_HISTORY_S * self.params.rate_hz))
+
+    def contacts(self) -> tuple:
+        """Contacts among the recent frame pairs (the analysis' detector)."""
+        from studio.analysis.impacts import detect_impacts
+        from studio.analysis.motion import stack_pairs
+
+        if len(self.recent) < 6:
+            return ()
+        p = stack_pairs(list(self.recent), self.params.impact_grid)
+        return detect_impacts(p["t0"], p["t1"], p["cells"], np.ones(len(p["t0"]), bool), self.params,
+                              aspect=self.size[0] / self.size[1])
 
     def add(self, t: float, gray: np.ndarray) -> None:
         n = len(self.motion.pairs)
@@ -149,6 +164,7 @@ class OnsetTracker:
         if len(self.motion.pairs) == n:
             return
         pair = self.motion.pairs.pop()  # keep memory flat on endless streams
+        self.recent.append(pair)  # bounded: for the contacts the beats are placed on
         if self._prev_dirs is not None:  # the analysis's flux, for the newest pair of pairs
             flux = directogram_flux(np.stack([self._prev_dirs, pair.directions]), np.ones(2, bool))[1]
             self.times.append(pair.t0)
@@ -174,14 +190,17 @@ class OnsetTracker:
     def tempo_and_anchor(self, t_end: float, bpm: float | None, first: bool) -> tuple[float, float]:
         """Tempo (BPM) and the beat to start bars from, from the flux so far: the first tracked
         beat (``first``, when those frames are still ahead of playback) or the first after ``t_end``."""
-        from studio.analysis.beats import estimate_tempo, track_beats
-        from studio.analysis.onsets import onset_envelope
+        from studio.analysis.beats import estimate_tempo, snap_to_contacts, track_beats
+        from studio.analysis.onsets import onset_envelope, with_contacts
 
         rate = self.params.rate_hz
         grid = np.arange(0.0, t_end, 1.0 / rate)
         env = onset_envelope(np.asarray(self.flux), np.asarray(self.times), grid, rate, self.params.onset_smooth_s)
         tempo = float(bpm) if bpm else estimate_tempo(env, rate, self.params).bpm
+        contacts = self.contacts()
+        env = with_contacts(env, contacts, grid, rate, self.params.onset_smooth_s)
         beats = track_beats(env, rate, tempo) if env.any() else np.array([])
+        beats = snap_to_contacts(beats, np.array([c.time_s for c in contacts]), 60.0 / tempo)
         period = 60.0 / tempo
         if first and len(beats):
             return tempo, float(beats[0])

@@ -45,3 +45,14 @@ def onset_envelope(flux: np.ndarray, frame_t: np.ndarray, grid_t: np.ndarray, ra
     if top <= 1e-12:
         return np.zeros_like(env)
     return np.clip(env / top, 0.0, 1.0)
+
+
+def with_contacts(env: np.ndarray, impacts, grid_t: np.ndarray, rate_hz: float, smooth_s: float) -> np.ndarray:
+    """The envelope with the contacts added as onsets of their strength (they are the sharpest
+    onsets there are and timed to a fraction of a frame; the flow's deceleration can come a
+    frame early where a small object moves too fast for the flow)."""
+    if not impacts:
+        return env
+    contact = onset_envelope(np.array([i.strength for i in impacts]), np.array([i.time_s for i in impacts]),
+                             grid_t, rate_hz, smooth_s)
+    return np.maximum(env, contact)

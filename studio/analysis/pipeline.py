@@ -16,14 +16,13 @@ from studio.analysis.colour import colour_stats, thumbnail, per_second, per_seco
 from studio.analysis.cuts import colour_histogram, detect_cuts, histogram_distance
 from studio.analysis.impacts import detect_impacts
 from studio.analysis.motion import MotionAnalyzer, flow_size, resample_pairs, stack_pairs
-from studio.analysis.onsets import directogram_flux, onset_envelope
+from studio.analysis.onsets import directogram_flux, onset_envelope, with_contacts
 from studio.analysis.timeline import N_DIRECTIONS, AnalysisParams, AnalysisTimeline
 from studio.errors import AnalysisError
 from studio.jobs import Job
 
 _QUEUE = 16
 _STOP = object()
-CONTACT_WEIGHT = 1.0  # contacts enter the envelope the beats are tracked on (not the tempo estimate)
 
 
 class _FrameWorker:
@@ -138,10 +137,7 @@ def _derive(source: str, content_hash: str, params: AnalysisParams, duration: fl
     impacts = detect_impacts(pairs["t0"], pairs["t1"], pairs["cells"], valid, params,
                              aspect=worker.motion.w / worker.motion.h)
     estimate = _beats.estimate_tempo(env, rate, params)
-    if impacts:  # contacts are the sharpest onsets there are, timed to a fraction of a frame
-        contact_env = onset_envelope(np.array([i.strength for i in impacts]), np.array([i.time_s for i in impacts]),
-                                     grid, rate, params.onset_smooth_s)
-        env = np.maximum(env, CONTACT_WEIGHT * contact_env)
+    env = with_contacts(env, impacts, grid, rate, params.onset_smooth_s)  # beats track contacts too
     beat_times = _beats.shot_beats(env, rate, params, estimate, np.array([i.time_s for i in impacts]), cuts_s)
     # one tempo everywhere: the grid's own (median beat interval), the default without a pulse
     tempo = 60.0 / float(np.median(np.diff(beat_times))) if len(beat_times) >= 2 else estimate.bpm
