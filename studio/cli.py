@@ -40,7 +40,9 @@ def _fmt_times(times, limit: int = 12) -> str:
 def _print_summary(s: dict) -> None:
     print(f"video      {s['source']}")
     print(f"duration   {s['duration_s']:.2f} s, features at {s['rate_hz']:g} Hz")
-    print(f"tempo      {s['tempo_bpm']:.1f} BPM, {len(s['beat_times_s'])} beats")
+    pulse = "" if s.get("rhythmic", True) else " (no clear rhythm in the picture: a gentle default)"
+    print(f"tempo      {s['tempo_bpm']:.1f} BPM, {len(s['beat_times_s'])} beats, "
+          f"confidence {s.get('tempo_confidence', 1.0):.2f}{pulse}")
     print(f"beats (s)  {_fmt_times(s['beat_times_s'])}")
     print(f"downbeats  {_fmt_times(s['downbeat_times_s'])}")
     impacts = s["impacts"]
@@ -62,7 +64,8 @@ def _settings(args: argparse.Namespace):
         engines += ("performer",)
     if args.spatial:
         engines += ("spatial",)
-    options = {k: v for k, v in (("material", args.material), ("bpm", args.bpm), ("steps", args.steps),
+    options = {k: v for k, v in (("material", args.material), ("bpm", args.bpm), ("downbeat_s", args.downbeat),
+                                 ("tempo_factor", args.tempo_factor), ("steps", args.steps),
                                  ("cfg", args.cfg), ("keyboard_box", args.keyboard),
                                  ("instrument", args.performer), ("keypoints", args.keypoints))
                if v is not None}
@@ -311,7 +314,11 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spatial", metavar="ROOM", help="binaural rendering in ROOM")
     p.add_argument("--style", help="style word for the engines that take one")
     p.add_argument("--material", help="Foley: one material for every impact (default: proposed per hit)")
-    p.add_argument("--bpm", type=float, help="rhythm: override the visual tempo")
+    p.add_argument("--bpm", type=float, help="one constant tempo for every engine instead of the visual beats")
+    p.add_argument("--downbeat", type=float, metavar="S",
+                   help="bar 1 starts at S seconds (on the nearest visual beat, else exactly there)")
+    p.add_argument("--tempo-factor", type=float, choices=(0.5, 2.0),
+                   help="half (0.5) or double (2) time of the visual beats")
     p.add_argument("--steps", type=int, help="soundtrack: parallel decoding steps (default 16)")
     p.add_argument("--cfg", type=float, help="soundtrack: guidance scale on the video (default 3)")
     p.add_argument("--seed", type=int, default=0)

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from studio import adapters
+from studio import adapters, grid
 from studio.errors import StudioError
 from studio.jobs import Job
-from studio.music import TempoMap
 from studio.project import Project, Track, new_project_for_video
 
 # spatial last: it places the tracks the others made
@@ -36,7 +35,7 @@ class GenerateSettings:
     seed: int = 0
     room: str | None = None  # for the spatial engine
     style: str | None = None
-    # engine-specific settings by name, e.g. {"material": "metal"} (Foley), {"bpm": 120} (rhythm)
+    # engine-specific settings by name, e.g. {"material": "metal"} (Foley), {"bpm": 120} (the grid: studio.grid)
     options: dict = field(default_factory=dict)
 
 
@@ -93,10 +92,10 @@ def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings 
         raise StudioError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
     project = new_project_for_video(video, project_file)
     check_settings(engines, project, settings)
+    correction = grid.GridCorrection.from_options(settings.options)  # a bad value fails before any work
     timeline = analyze(video, job=job.sub(0.0, 0.4))
-    if len(timeline.beat_times_s) >= 2:
-        project.tempo = TempoMap.from_beats(timeline.beat_times_s[
-            max(0, _first_downbeat_index(timeline)):], beats_per_bar=timeline.params.beats_per_bar)
+    bpb = (settings.options or {}).get("beats_per_bar")
+    project.tempo = grid.tempo_map(timeline, correction, bpb)  # the one grid every engine writes on
     timeline.save(out_dir / "analysis.npz")
 
     span = 0.4 / max(1, len(adapters))
@@ -117,15 +116,6 @@ def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings 
         _export(project, out_dir, overwrite=overwrite, job=job.sub(0.8, 1.0))
     job.report(1.0, "done")
     return project
-
-
-def _first_downbeat_index(timeline) -> int:
-    """Index of the first beat that is a downbeat, so bar 1 starts on a visual downbeat."""
-    import numpy as np
-
-    if len(timeline.downbeat_times_s) == 0:
-        return 0
-    return int(np.argmin(np.abs(timeline.beat_times_s - timeline.downbeat_times_s[0])))
 
 
 def _export(project: Project, out_dir: Path, *, overwrite: bool, job: Job) -> None:

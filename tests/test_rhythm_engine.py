@@ -160,8 +160,11 @@ def test_adapter_options_three_four_guitar_and_key():
     from studio.generate import GenerateSettings
     from studio.project import Project
 
+    from studio import grid
+
     tl = timeline(seconds=8, bpm=120)
     project = Project()
+    project.tempo = grid.tempo_map(tl, beats_per_bar=3)  # as studio.generate sets it
     s = GenerateSettings(seed=2, style="latin", options={"beats_per_bar": 3, "key": "G", "keys_program": 25})
     tracks = rhythm.generate(project, tl, s, None)
     assert [t.name for t in tracks] == ["Drums", "Bass", "Guitar"]

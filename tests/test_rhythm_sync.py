@@ -12,6 +12,7 @@ import rhythm_fixtures as rf
 from engines.rhythm import baseline, video_to_rhythm
 from engines.rhythm.infer import NoteEvent
 from engines.rhythm.metrics import beat_hit_rate
+from studio import grid
 from studio.analysis import analyze
 from studio.generate import GenerateSettings
 from studio.project import Project
@@ -38,7 +39,9 @@ def test_beat_hit_rate_on_fixtures(tmp_path, bpm, style):
     tl = analyze(tmp_path / "beat.mp4", use_cache=False)
     rates = []
     for seed in (0, 1):
-        tracks = rhythm.generate(Project(), tl, GenerateSettings(seed=seed, style=style), None)
+        project = Project()
+        project.tempo = grid.tempo_map(tl)  # as studio.generate sets it
+        tracks = rhythm.generate(project, tl, GenerateSettings(seed=seed, style=style), None)
         drums = next(t for t in tracks if t.is_drums)
         rates.append(beat_hit_rate(truth.beat_times_s, drums.notes, 0.05))
         assert {t.name for t in tracks} == {"Drums", "Bass", "Keys"}

@@ -139,11 +139,22 @@ def step_activation(tl, step_times: np.ndarray, step_dur: np.ndarray) -> np.ndar
 
 
 def video_to_rhythm(tl, *, bpm: float | None = None, lock: bool = False,
-                    beats_per_bar: int = 4, pause_on_still: bool = True) -> RhythmGrid:
-    """The rhythm grid of a feature timeline (see the module doc)."""
+                    beats_per_bar: int = 4, pause_on_still: bool = True,
+                    beats: np.ndarray | None = None, first_downbeat: int = 0) -> RhythmGrid:
+    """The rhythm grid of a feature timeline (see the module doc). ``beats`` (with the index of
+    the first downbeat among them) gives the grid explicitly, e.g. the project's tempo map, so
+    that every engine writes on the same beats."""
     if not 1 <= int(beats_per_bar) <= 12:
         raise ValueError(f"beats_per_bar {beats_per_bar} outside 1..12")
-    beats, first_db, tempo, locked = beat_grid(tl, bpm=bpm, lock=lock, beats_per_bar=beats_per_bar)
+    if beats is not None:
+        beats = np.asarray(beats, float)
+        beats = beats[beats < float(tl.duration_s)]
+        first_db = int(first_downbeat) % beats_per_bar if len(beats) else 0
+        iv = np.diff(beats)
+        tempo = 60.0 / float(np.median(iv)) if len(iv) else float(bpm or 120.0)
+        locked = bool(len(iv) and np.ptp(iv) < 1e-6)
+    else:
+        beats, first_db, tempo, locked = beat_grid(tl, bpm=bpm, lock=lock, beats_per_bar=beats_per_bar)
     dur = float(tl.duration_s)
     if len(beats) == 0:
         empty = np.zeros(0)

@@ -1,23 +1,25 @@
 """Rhythm engine adapter: analysed video -> Drums / Bass / Keys (or Guitar) MIDI tracks.
 
 Settings: ``settings.style`` (rock, funk, hip-hop, electronic, latin, jazz; default rock),
-``settings.seed`` and in ``settings.options``: ``bpm`` (a constant tempo instead of the visual
-beats; implies ``lock``), ``lock`` (constant tempo at the visual tempo), ``beats_per_bar``
+``settings.seed`` and in ``settings.options``: ``beats_per_bar``
 (time signature numerator, default the analysis'), ``key`` (e.g. "Am", "F#"; default per
 style), ``keys_program`` (GM program of the chordal part, default 0 piano; 24-31 name the track
 Guitar), ``bass_program`` (default 33, finger bass), ``temperature``, ``top_k``,
-``humanize`` (0..1 scales micro-timing), ``pause_on_still``.
+``humanize`` (0..1 scales micro-timing), ``pause_on_still``, ``accent_contacts`` (default on:
+kick/snare on every clear contact, see engines.rhythm.accents).
 
-The project's tempo map is replaced by the grid the parts were written on: bar 1 at the first
-visual downbeat (the first visual beat when the video shows none), so the MIDI file sits on the
-video in a DAW.
+The parts are written on the project's tempo map (studio.grid: the visual beats on the contacts,
+bar 1 at the first visual downbeat, or the user's corrected grid: --bpm, --downbeat,
+--tempo-factor, or tap/x2/÷2/drag in the app), which the adapter reads and never replaces.
 """
 from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from studio.errors import StudioError
-from studio.music import DRUM_CHANNEL, Note, TempoMap
+from studio.music import DRUM_CHANNEL, Note
 from studio.project import Project, Track, TrackKind
 
 BASS_CHANNEL, KEYS_CHANNEL = 1, 2
@@ -63,27 +65,30 @@ def options_of(settings) -> dict:
     if style is None:
         raise StudioError(f"unknown rhythm style {asked!r}; choose from {', '.join(STYLES)} "
                           "(or a mood such as calm, tense, happy, dark, epic, lo-fi)")
-    bpm = o.get("bpm")
-    if bpm is not None and not 20 <= float(bpm) <= 300:
-        raise StudioError(f"--bpm {bpm} is outside 20..300")
     keys_program = int(o.get("keys_program", 0))
     bass_program = int(o.get("bass_program", 33))
     if not (0 <= keys_program <= 127 and 0 <= bass_program <= 127):
         raise StudioError("GM programs are 0..127")
-    return {"style": style, "seed": int(settings.seed), "bpm": None if bpm is None else float(bpm),
-            "lock": bool(o.get("lock", False)), "beats_per_bar": o.get("beats_per_bar"),
+    return {"style": style, "seed": int(settings.seed), "beats_per_bar": o.get("beats_per_bar"),
             "key": o.get("key"), "keys_program": keys_program, "bass_program": bass_program,
             "temperature": float(o.get("temperature", 1.0)), "top_k": int(o.get("top_k", 8)),
-            "humanize": float(o.get("humanize", 1.0)), "pause_on_still": bool(o.get("pause_on_still", True))}
+            "humanize": float(o.get("humanize", 1.0)), "pause_on_still": bool(o.get("pause_on_still", True)),
+            "accent_contacts": bool(o.get("accent_contacts", True))}
 
 
 def generate(project: Project, timeline, settings, job) -> list[Track]:
     from engines.rhythm import RhythmEngine, video_to_rhythm
+    from engines.rhythm.accents import accent_contacts
+    from studio.grid import grid_beats
 
     opts = options_of(settings)
-    bpb = int(opts["beats_per_bar"] or timeline.params.beats_per_bar)
-    grid = video_to_rhythm(timeline, bpm=opts["bpm"], lock=opts["lock"], beats_per_bar=bpb,
-                           pause_on_still=opts["pause_on_still"])
+    bpb = int(opts["beats_per_bar"] or project.tempo.beats_per_bar or timeline.params.beats_per_bar)
+    # the project's tempo map is the grid (set by studio.generate from the analysis and --bpm /
+    # --downbeat, or corrected by the user in the app): every engine writes on the same beats
+    beats, numbers = grid_beats(project.tempo, float(timeline.duration_s))
+    downs = np.flatnonzero(numbers % bpb == 0)
+    grid = video_to_rhythm(timeline, beats_per_bar=bpb, pause_on_still=opts["pause_on_still"],
+                           beats=beats, first_downbeat=int(downs[0]) if len(downs) else 0)
     if job is not None:
         job.report(0.05, "rhythm: grid")
     engine = RhythmEngine()
@@ -93,13 +98,10 @@ def generate(project: Project, timeline, settings, job) -> list[Track]:
     except ValueError as exc:
         raise StudioError(str(exc)) from None
     events = engine.generate(grid, state, job=job.sub(0.05, 0.95) if job is not None else None)
-    if len(grid.beat_times_s):
-        first = int(round((grid.first_downbeat_s - grid.beat_times_s[0]) / (60.0 / grid.tempo_bpm))) \
-            if grid.locked else int(abs(grid.beat_times_s - grid.first_downbeat_s).argmin())
-        if grid.locked:
-            project.tempo = TempoMap.constant(grid.tempo_bpm, grid.first_downbeat_s, bpb)
-        else:
-            project.tempo = TempoMap.from_beats(grid.beat_times_s[first:], beats_per_bar=bpb)
+    if opts["accent_contacts"]:  # the drums land on what you see (the Foley engine's contacts too)
+        contacts = getattr(timeline, "impacts", ())
+        events = accent_contacts(events, [i.time_s for i in contacts], [i.strength for i in contacts],
+                                 grid.beat_times_s, int(downs[0]) if len(downs) else 0, bpb)
     channel = {"drums": DRUM_CHANNEL, "bass": BASS_CHANNEL, "keys": KEYS_CHANNEL}
     notes = {p: [] for p in channel}
     for e in events:

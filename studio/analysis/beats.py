@@ -261,10 +261,12 @@ def smooth_beats(beats: np.ndarray, half: int = 4, outlier: float = 0.06) -> np.
         for _ in range(3):
             if w.sum() < 4:
                 break
-            a = np.stack([np.ones(len(kk)), kk, kk * kk], 1) * w[:, None]
-            coef = np.linalg.lstsq(a, bb * w, rcond=None)[0]
+            # quadratic inside, linear at the ends (a one-sided quadratic follows a stray beat)
+            deg = 2 if min(i - lo, hi - 1 - i) >= 2 else 1
+            basis = np.stack([kk ** d for d in range(deg + 1)], 1)
+            coef = np.linalg.lstsq(basis * w[:, None], bb * w, rcond=None)[0]
             period = max(1e-6, abs(coef[1]))
-            new_w = (np.abs(bb - (coef[0] + coef[1] * kk + coef[2] * kk * kk)) < outlier * period).astype(float)
+            new_w = (np.abs(bb - basis @ coef) < outlier * period).astype(float)
             if np.array_equal(new_w, w):
                 break
             w = new_w
