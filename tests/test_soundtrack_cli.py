@@ -52,6 +52,19 @@ def test_generate_soundtrack_writes_parts_on_the_visual_beat_grid(generated):
             pos = p.tempo.beat_at(n.start_s) * 4
             assert abs(pos - round(pos)) < 1e-4 or n.start_s == 0.0
             assert 0 <= n.start_s < p.duration_s and n.end_s <= p.duration_s + 1e-6
+    # one key per section; sections start at cuts (the demo's one cut at 7.3 s leaves two 3-bar
+    # shots, under the 4-bar minimum: one section)
+    from engines.soundtrack.keys import N_KEYS, key_name, key_pitch_classes
+
+    sections = tracks[0].settings["sections"]
+    assert sections and sections[0]["start_s"] <= 0.0 and all(t.settings["sections"] == sections for t in tracks)
+    starts = np.array([s["beat"] for s in sections])
+    names = [key_name(k) for k in range(N_KEYS)]
+    for t in tracks:
+        for n in ([] if t.channel == 9 else t.notes):
+            beat = p.tempo.beat_at(n.start_s) + 1e-6
+            key = sections[int(np.searchsorted(starts, beat, side="right")) - 1]["key"]
+            assert key_pitch_classes(names.index(key))[n.pitch % 12], (t.name, n, key)
     # the tempo map is the video's: bar lines on visual beats
     from studio.analysis.timeline import AnalysisTimeline
 

@@ -9,6 +9,9 @@ Long videos (LORIS): the grid is generated in windows of 16 beats (4 bars) that 
 ``overlap_beats`` (default 4 = one bar); in each window the overlapping steps are given
 (unmasked) from the previous window, so the piece continues across windows; every window
 reads the visual features of its own beats (cuts included), so sections change with the scenes.
+Keys: the piece is split into sections (start bars, e.g. at the video's cuts); each keeps one key,
+chosen by the model where the section starts (:mod:`engines.soundtrack.keys`), so neither a
+window boundary nor anything inside a section can change the key.
 
 Retrieval: ``embed_video(feats)`` and ``embed_music(grid)`` pool the backbone over 16-beat
 windows (hop 8 beats) into unit vectors; their dot product is the video<->music similarity;
@@ -19,12 +22,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from engines.errors import EngineError, ModelError
 from engines.runtime import MODELS_DIR, session
+from engines.soundtrack.keys import N_KEYS, allowed_tokens, out_of_key, read_key
 from engines.soundtrack.sampler import DecodeSettings, autoregressive, maskgit
 from engines.soundtrack.styles import match_style
 from engines.soundtrack.tokens import STEPS_PER_BAR, STEPS_PER_BEAT, PartNote, SymbolicLevels
@@ -96,8 +100,17 @@ class SoundtrackModel:
     def generate(self, visual: np.ndarray, style: str | int | None = None,
                  settings: DecodeSettings = DecodeSettings(), *, overlap_beats: int = 4,
                  given: np.ndarray | None = None, method: str = "maskgit",
-                 progress: Callable[[float], None] | None = None) -> np.ndarray:
-        """(n_beats * 4, 4) grid for ``visual`` (n_beats, n_features), window by window."""
+                 progress: Callable[[float], None] | None = None,
+                 sections: Sequence[int] | None = (0,), section_keys: Sequence[int | None] | None = None,
+                 return_keys: bool = False):
+        """(n_beats * 4, 4) grid for ``visual`` (n_beats, n_features), window by window.
+
+        ``sections``: start bars of the piece's sections (bar 0 always starts one; default: the
+        whole piece is one section); each section stays in one key (:mod:`engines.soundtrack.keys`),
+        chosen by the model when the first window that reaches the section is decoded, unless
+        ``section_keys`` fixes it (a key id per section, None = the model's choice). ``None``
+        leaves chord, bass and melody unconstrained. ``return_keys``: return ``(grid, [(start
+        bar, key id), ...])`` instead of the grid alone."""
         visual = np.asarray(visual, np.float32)
         if visual.ndim != 2 or visual.shape[1] != self.n_features or len(visual) == 0:
             raise EngineError(f"visual features must be (beats, {self.n_features}), got {visual.shape}")
@@ -112,17 +125,63 @@ class SoundtrackModel:
             grid[:min(total, len(g))] = g[:total]
         decode = {"maskgit": maskgit, "autoregressive": autoregressive}[method]
         plans = window_plan(total, overlap_beats)
+        n_bars = total // STEPS_PER_BAR
+        starts = None if sections is None else sorted({0} | {int(b) for b in sections if 0 < int(b) < n_bars})
+        keys: list[int | None] = [None] * len(starts or ())
+        for i, key in enumerate(list(section_keys or ())[:len(keys)]):
+            if key is not None and not 0 <= int(key) < N_KEYS:
+                raise EngineError(f"key {key} is not a key id (0..{N_KEYS - 1})")
+            keys[i] = None if key is None else int(key)
+        sec_of_step = (None if starts is None else
+                       np.repeat(np.searchsorted(starts, np.arange(n_bars), side="right") - 1, STEPS_PER_BAR))
         for k, plan in enumerate(plans):
             a = plan.start_step
             win = grid[a:a + WINDOW_STEPS]
             b0 = a // STEPS_PER_BEAT
             rng = np.random.default_rng([int(settings.seed), k])
-            out = decode(self.logits, vis[b0:b0 + WINDOW_BEATS], int(style_id), self.levels.vocab_sizes,
-                         win, settings, rng, self.levels.token_rates)
+            args = (self.logits, vis[b0:b0 + WINDOW_BEATS], int(style_id), self.levels.vocab_sizes)
+            if sec_of_step is None:
+                out = decode(*args, win, settings, rng, self.levels.token_rates)
+            else:
+                out = self._decode_in_keys(decode, args, win, sec_of_step[a:a + WINDOW_STEPS], keys, settings, rng)
             grid[a:a + WINDOW_STEPS] = out
             if progress:
                 progress((k + 1) / len(plans))
-        return self.levels.canonical(grid[:n_steps])
+        grid = self.levels.canonical(grid[:n_steps])
+        if return_keys:
+            return grid, [(b, key) for b, key in zip(starts or (), keys) if b * STEPS_PER_BAR < max(1, n_steps)]
+        return grid
+
+    def _key_masks(self, secs: np.ndarray, keys: list) -> list:
+        """Per level the (T, V) tokens allowed at each step by its section's key (any token where
+        the key is not chosen yet)."""
+        vocab = self.levels.vocab_sizes
+        rows = {s: (allowed_tokens(keys[s], vocab) if keys[s] is not None else [np.ones(v, bool) for v in vocab])
+                for s in set(secs.tolist())}
+        return [np.stack([rows[s][lvl] for s in secs.tolist()]) for lvl in range(len(vocab))]
+
+    def _decode_in_keys(self, decode, args, win: np.ndarray, secs: np.ndarray, keys: list,
+                        settings: DecodeSettings, rng: np.random.Generator) -> np.ndarray:
+        """Decode one window with every step in its section's key. A section that starts here
+        (no key yet) is decoded freely first; its key is read from that proposal
+        (:func:`read_key`), and the proposal's tokens outside the key are masked and decoded
+        again under it (at most ``settings.steps`` more model calls; none when it was in key)."""
+        rates = self.levels.token_rates
+        vocab = self.levels.vocab_sizes
+        out = decode(*args, win, settings, rng, rates, self._key_masks(secs, keys))
+        new = [s for s in dict.fromkeys(secs.tolist()) if keys[s] is None]
+        if not new:
+            return out
+        unknown = win < 0
+        for s in new:
+            prev = keys[s - 1] if s > 0 else None
+            keys[s] = read_key(out, (secs == s) & unknown.any(1), vocab, rates, previous=prev)
+        bad = np.zeros(out.shape, bool)
+        for s in new:
+            bad |= out_of_key(out, keys[s], vocab, rates) & (secs == s)[:, None] & unknown
+        if not bad.any():
+            return out
+        return decode(*args, np.where(bad, -1, out), settings, rng, rates, self._key_masks(secs, keys))
 
     # -- retrieval
     def _windows(self, n_beats: int, hop_beats: int = 8) -> list[int]:

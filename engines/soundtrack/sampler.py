@@ -11,16 +11,23 @@ gets the confidence ``log p + g (1 - (i+1)/N) * Gumbel`` and all but the
 on the confidences). Given tokens (``given >= 0``: e.g. the overlap from the previous window)
 are never masked. ``autoregressive`` fills one token per model call in raster order (step by
 step, level by level) with the same model and guidance: the speed baseline.
+
+Constraints (``allowed``): per level a (T, V) bool array of the tokens each position may take
+(None: any); disallowed tokens get no probability (their guided logits are set to ``NEG``
+before sampling). This is how a section is kept in its key (:mod:`engines.soundtrack.keys`).
+Given tokens are never changed, allowed or not.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 LogitsFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], Sequence[np.ndarray]]
+Allowed = Optional[Sequence[Optional[np.ndarray]]]
+NEG = -1e9  # logit of a disallowed token (finite: no NaN when a softmax row is all masked)
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,8 @@ def guided_logits(logits_fn: LogitsFn, tokens: np.ndarray, visual: np.ndarray, s
 
 def maskgit(logits_fn: LogitsFn, visual: np.ndarray, style: int, vocab_sizes: Sequence[int],
             given: np.ndarray, settings: DecodeSettings = DecodeSettings(),
-            rng: np.random.Generator | None = None, rates: Sequence[int] | None = None) -> np.ndarray:
+            rng: np.random.Generator | None = None, rates: Sequence[int] | None = None,
+            allowed: Allowed = None) -> np.ndarray:
     """Fill the unknown (``given < 0``) tokens of a (T, L) grid; returns the (T, L) int64 grid.
 
     ``settings.level_order`` (e.g. ``(3, 0, 1, 2)``) decodes one level after the other
@@ -80,19 +88,41 @@ def maskgit(logits_fn: LogitsFn, visual: np.ndarray, style: int, vocab_sizes: Se
     if any(k < 1 or T % k for k in rates):
         raise ValueError(f"token rates {rates} do not divide {T} steps")
     order = settings.level_order
+    masks = _Masks(allowed, T, vocab_sizes)
     if not order:
         return _maskgit_pass(logits_fn, visual, style, vocab_sizes, given, given < 0, int(settings.steps),
-                             settings, rng, rates)
+                             settings, rng, rates, masks)
     grid = given.copy()
     per_level = max(1, int(settings.steps) // len(order))
     for lvl in order:
         active = np.zeros((T, L), bool)
         active[:, lvl] = grid[:, lvl] < 0
-        grid = _maskgit_pass(logits_fn, visual, style, vocab_sizes, grid, active, per_level, settings, rng, rates)
+        grid = _maskgit_pass(logits_fn, visual, style, vocab_sizes, grid, active, per_level, settings, rng, rates,
+                             masks)
     return grid
 
 
-def _maskgit_pass(logits_fn, visual, style, vocab_sizes, given, active, N, settings, rng, rates):
+class _Masks:
+    """``allowed`` checked against the grid: per level a (T, V) bool array or None."""
+
+    def __init__(self, allowed: Allowed, T: int, vocab_sizes):
+        vocab = tuple(vocab_sizes)
+        self.masks: list = [None] * len(vocab)
+        for lvl, m in enumerate(allowed or ()):
+            if m is None:
+                continue
+            m = np.asarray(m, bool)
+            if m.shape != (T, vocab[lvl]):
+                raise ValueError(f"allowed tokens of level {lvl}: shape {m.shape}, expected {(T, vocab[lvl])}")
+            if not m.any(1).all():
+                raise ValueError(f"level {lvl} has a position where no token is allowed")
+            self.masks[lvl] = m
+
+    def apply(self, logits: list[np.ndarray]) -> list[np.ndarray]:
+        return [lg if m is None else np.where(m, lg, NEG) for lg, m in zip(logits, self.masks)]
+
+
+def _maskgit_pass(logits_fn, visual, style, vocab_sizes, given, active, N, settings, rng, rates, masks):
     """Fill the ``active`` unknown tokens in N steps; other unknown tokens stay -1 (MASK in)."""
     T, L = given.shape
     mask_ids = np.array(vocab_sizes, np.int64)
@@ -102,7 +132,7 @@ def _maskgit_pass(logits_fn, visual, style, vocab_sizes, given, active, N, setti
     for i in range(N):
         if not masked.any():
             break
-        logits = guided_logits(logits_fn, tokens, visual, style, settings.cfg)
+        logits = masks.apply(guided_logits(logits_fn, tokens, visual, style, settings.cfg))
         sampled = np.zeros((T, L), np.int64)
         conf = np.full((T, L), np.inf)
         noise = rng.gumbel(size=(T, L))
@@ -112,6 +142,8 @@ def _maskgit_pass(logits_fn, visual, style, vocab_sizes, given, active, N, setti
             k = rates[lvl]
             if k > 1:  # one token per group of k steps: mean logits, one draw, one confidence
                 lg = lg.reshape(T // k, k, -1).mean(1)
+                if masks.masks[lvl] is not None:  # the group's first row holds for the group
+                    lg = np.where(masks.masks[lvl][::k], lg, NEG)
                 g = g[::k]
             choice = np.argmax(lg + g, axis=-1)
             logp = _log_softmax(lg)[np.arange(len(lg)), choice]
@@ -142,7 +174,8 @@ def _maskgit_pass(logits_fn, visual, style, vocab_sizes, given, active, N, setti
 
 def autoregressive(logits_fn: LogitsFn, visual: np.ndarray, style: int, vocab_sizes: Sequence[int],
                    given: np.ndarray, settings: DecodeSettings = DecodeSettings(),
-                   rng: np.random.Generator | None = None, rates: Sequence[int] | None = None) -> np.ndarray:
+                   rng: np.random.Generator | None = None, rates: Sequence[int] | None = None,
+                   allowed: Allowed = None) -> np.ndarray:
     """One token per model call, in raster order (the baseline of the speed comparison; a
     grouped level's token is drawn at its group's first step and repeated)."""
     rng = rng if rng is not None else np.random.default_rng(settings.seed)
@@ -151,6 +184,7 @@ def autoregressive(logits_fn: LogitsFn, visual: np.ndarray, style: int, vocab_si
     mask_ids = np.array(vocab_sizes, np.int64)
     tokens = np.where(given >= 0, given, mask_ids[None, :])
     rates = tuple(int(k) for k in (rates or (1,) * L))
+    masks = _Masks(allowed, T, vocab_sizes)
     for t in range(T):
         for lvl in range(L):
             if given[t, lvl] >= 0:
@@ -158,7 +192,7 @@ def autoregressive(logits_fn: LogitsFn, visual: np.ndarray, style: int, vocab_si
             if t % rates[lvl]:
                 tokens[t, lvl] = tokens[t - 1, lvl]
                 continue
-            logits = guided_logits(logits_fn, tokens, visual, style, settings.cfg)
+            logits = masks.apply(guided_logits(logits_fn, tokens, visual, style, settings.cfg))
             lg = logits[lvl][t] / settings.temperature
             tokens[t, lvl] = int(np.argmax(lg + rng.gumbel(size=lg.shape)))
     return tokens

@@ -1,11 +1,19 @@
-"""Soundtrack engine adapter: analysed video -> token grid on the video's beats -> MIDI parts.
+"""Soundtrack engine adapter: analysed video -> token grid on the project's beat grid -> MIDI parts.
 
-The grid's beat 0 is the bar of the project's tempo map that contains time 0 (the tempo map
-comes from the visual beats, its beat 0 on the first visual downbeat), so every generated
-note sits on the visual beat grid; notes before 0 s or after the video's end are cut.
+The soundtrack writes on ``project.tempo``, the project's one beat grid (``studio.grid.tempo_map``
+of the analysis plus the user's corrections, shared with the rhythm engine, the ruler and the
+exported MIDI): the token grid's beat 0 is the bar of that map that contains time 0, so every
+generated note sits on a 16th of the grid; notes before 0 s or after the video's end are cut.
+Sections: each scene cut (``timeline.cuts_s``) starts a section at its nearest bar line, sections
+shorter than ``min_section_bars`` merge into a neighbour (:func:`section_starts`); each section
+stays in one key, chosen by the model where it starts (``engines.soundtrack.keys``), so the key
+changes only at a cut, never inside a shot or at a window boundary. The tracks record the
+sections and their keys (``settings["sections"]``).
 Options (``settings.options``): ``steps`` (parallel decoding steps, default 16), ``cfg``
 (guidance scale, default 3), ``temperature`` (default 1), ``gumbel`` (remasking noise,
-default 2), ``overlap_beats`` (long-video window overlap, default 4); ``settings.style`` is
+default 2), ``overlap_beats`` (long-video window overlap, default 4), ``min_section_bars``
+(default 4), ``key_sections`` (default true; false: chord, bass and melody unconstrained, the
+key free to drift as in earlier versions: the benchmark's baseline); ``settings.style`` is
 free text matched to the style vocabulary; ``settings.seed`` the seed.
 """
 from __future__ import annotations
@@ -35,6 +43,18 @@ def grid_beats(tempo: TempoMap, duration_s: float) -> tuple[int, int]:
     return first, max(bpb, last - first)
 
 
+def section_starts(tempo: TempoMap, cuts_s, duration_s: float, min_bars: int = 4) -> list[int]:
+    """Start bars of the soundtrack's sections, counted in the token grid's (4-beat) bars from
+    grid beat 0: a scene cut starts one at its nearest bar line, sections under ``min_bars``
+    merge into a neighbour (:func:`engines.soundtrack.keys.plan_sections`)."""
+    from engines.soundtrack.keys import plan_sections
+    from engines.soundtrack.tokens import BEATS_PER_BAR
+
+    first, n_beats = grid_beats(tempo, duration_s)
+    cut_beats = [tempo.beat_at(float(c)) - first for c in cuts_s if 0.0 < float(c) < duration_s]
+    return plan_sections(cut_beats, -(-n_beats // BEATS_PER_BAR), BEATS_PER_BAR, min_bars)
+
+
 def decode_settings(settings):
     from engines.soundtrack.sampler import DecodeSettings
 
@@ -47,29 +67,57 @@ def decode_settings(settings):
         raise StudioError(f"soundtrack settings: {exc}") from None
 
 
+def _int_option(options: dict, name: str, default: int) -> int:
+    try:
+        return int(options.get(name, default))
+    except (TypeError, ValueError):
+        raise StudioError(f"soundtrack settings: {name} must be a whole number, not {options.get(name)!r}") from None
+
+
+def _key_sections(options: dict) -> bool:
+    v = options.get("key_sections", True)
+    if isinstance(v, str):
+        if v.strip().lower() in ("0", "false", "no", "off", "free"):
+            return False
+        if v.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        raise StudioError(f"soundtrack settings: key_sections must be true or false, not {v!r}")
+    return bool(v)
+
+
 def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
-    from engines.soundtrack.features import VisualSeries, beat_features
     from engines.soundtrack.infer import SoundtrackModel, parts_to_seconds
+    from engines.soundtrack.keys import key_name
     from engines.soundtrack.styles import match_style, programs, style_name
+    from engines.soundtrack.tokens import BEATS_PER_BAR
 
     job = Job.quiet(job)
     dec = decode_settings(settings)
-    overlap = int((settings.options or {}).get("overlap_beats", 4))
-    tempo = project.tempo
+    options = settings.options or {}
+    overlap = _int_option(options, "overlap_beats", 4)
+    min_bars = _int_option(options, "min_section_bars", 4)
+    if min_bars < 1:
+        raise StudioError(f"soundtrack settings: min_section_bars {min_bars} must be at least 1")
+    tempo = project.tempo  # the project's one grid: the soundtrack never makes its own
     duration = float(project.duration_s or timeline.duration_s)
     first, n_beats = grid_beats(tempo, duration)
-    beat_t = np.array([tempo.time_at(first + b) for b in range(n_beats + 1)])
-    feats = beat_features(VisualSeries.from_timeline(timeline), beat_t[:-1], np.diff(beat_t))
+    feats = video_features(timeline, tempo, duration)
+    starts = section_starts(tempo, timeline.cuts_s, duration, min_bars) if _key_sections(options) else None
     job.report(0.05, "soundtrack: loading the model")
     model = SoundtrackModel()
     style_id = match_style(settings.style)
-    grid = model.generate(feats, style_id, dec, overlap_beats=overlap,
-                          progress=lambda f: (job.check_cancelled(), job.report(0.1 + 0.85 * f, "soundtrack: decoding")))
+    grid, keys = model.generate(feats, style_id, dec, overlap_beats=overlap, sections=starts, return_keys=True,
+                                progress=lambda f: (job.check_cancelled(),
+                                                    job.report(0.1 + 0.85 * f, "soundtrack: decoding")))
     parts = parts_to_seconds(model.levels.decode(grid), tempo.time_at, first, duration)
     progs = programs(style_id)
+    # per section: its first beat on the tempo map (0 = bar 1), its time and its key
+    sections = [{"beat": int(first + BEATS_PER_BAR * bar), "key": key_name(key),
+                 "start_s": round(tempo.time_at(first + BEATS_PER_BAR * bar), 4)} for bar, key in keys]
     meta = {"steps": dec.steps, "cfg": dec.cfg, "temperature": dec.temperature, "gumbel": dec.gumbel,
             "seed": dec.seed, "style": settings.style, "style_matched": style_name(style_id),
-            "overlap_beats": overlap, "grid_first_beat": first, "grid_beats": n_beats}
+            "overlap_beats": overlap, "grid_first_beat": first, "grid_beats": n_beats,
+            "min_section_bars": min_bars, "key_sections": starts is not None, "sections": sections}
     tracks = []
     for part, name, channel, prog_i in PART_TRACKS:
         notes = [Note(t, d, p, v, channel) for t, d, p, v in parts.get(part, [])]
@@ -82,24 +130,14 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     return tracks
 
 
-def tempo_for(timeline) -> TempoMap:
-    """The tempo map ``studio generate`` gives a project (bar 1 on the first visual downbeat)."""
-    beats = np.asarray(timeline.beat_times_s, float)
-    bpb = timeline.params.beats_per_bar
-    if len(beats) < 2:
-        return TempoMap.constant(float(timeline.tempo_bpm or 120.0), 0.0, bpb)
-    first = 0
-    if len(timeline.downbeat_times_s):
-        first = int(np.argmin(np.abs(beats - timeline.downbeat_times_s[0])))
-    return TempoMap.from_beats(beats[first:], beats_per_bar=bpb)
-
-
-def video_features(timeline, tempo: TempoMap | None = None) -> np.ndarray:
-    """Per-beat visual features of an analysed video on its bar-aligned beat grid."""
+def video_features(timeline, tempo: TempoMap | None = None, duration_s: float | None = None) -> np.ndarray:
+    """Per-beat visual features of an analysed video on the bar-aligned beat grid of ``tempo``
+    (default: the timeline's own grid, ``studio.grid.tempo_map(timeline)``, uncorrected)."""
     from engines.soundtrack.features import VisualSeries, beat_features
+    from studio.grid import tempo_map
 
-    tempo = tempo or tempo_for(timeline)
-    first, n_beats = grid_beats(tempo, float(timeline.duration_s))
+    tempo = tempo or tempo_map(timeline)
+    first, n_beats = grid_beats(tempo, float(duration_s or timeline.duration_s))
     beat_t = np.array([tempo.time_at(first + b) for b in range(n_beats + 1)])
     return beat_features(VisualSeries.from_timeline(timeline), beat_t[:-1], np.diff(beat_t))
 
