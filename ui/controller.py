@@ -3,6 +3,7 @@ save projects (with autosave recovery), generate / re-generate with the engines,
 runs on ``Workers``; results are applied on the GUI thread, edits as undo commands."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from PySide6.QtCore import QObject, QStandardPaths, Signal
 
 from studio.generate import GenerateSettings
 from studio.project import Project, autosave_path, has_newer_autosave
-from ui import generation, undo
+from ui import beatgrid, generation, undo
 from ui.document import Document
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff"}
@@ -36,6 +37,8 @@ class Controller(QObject):
         super().__init__(parent)
         self.doc, self.workers = doc, workers
         self.current = None  # the running project job's handle
+        self._grid_job = None  # the running re-generation for a grid correction
+        self._grid_next = None  # a newer correction waiting for it to stop: (tempo, text, merge_key)
         self.ask_restore = lambda path: False  # the window replaces this with a question
 
     # -- jobs -----------------------------------------------------------------------------------
@@ -134,17 +137,77 @@ class Controller(QObject):
         if fresh and not self.doc.project.tracks:
             self.tempo_from_analysis()
         cuts = len(timeline.cuts_s)
-        self.info.emit(f"analysis: {timeline.tempo_bpm:.1f} BPM, {len(timeline.impacts)} impacts, "
-                       f"{cuts} cut{'s' * (cuts != 1)}")
+        tempo = beatgrid.analysis_tempo_text(timeline, self.doc.tempo, self.doc.project.duration_s)
+        self.info.emit(f"analysis: {tempo}, {len(timeline.impacts)} impacts, {cuts} cut{'s' * (cuts != 1)}")
 
+    # -- the beat grid --------------------------------------------------------------------------
     def tempo_from_analysis(self) -> None:
-        if self.doc.analysis is None:
+        """Back to the grid the analysis found (bar 1 on the first visual downbeat)."""
+        a = self.doc.analysis
+        if a is None:
             return
-        tempo = generation.tempo_from_analysis(self.doc.analysis)
-        if tempo is None:
-            self.info.emit("too few visual beats for a tempo map; the tempo stays as it is")
+        if len(a.beat_times_s) < 2:
+            self.info.emit("too few visual beats for a tempo map: one constant tempo from the analysis")
+        self.set_grid(generation.tempo_from_analysis(a), "Tempo from video")
+
+    def set_grid(self, tempo, text: str, merge_key: str = "") -> None:
+        """A correction of the beat grid (typed or tapped tempo, double / half time, bar 1 moved,
+        back to the video's): one undo step that also generates the tracks that follow the grid
+        again on it, with the settings they were made with, as a background job (the views show
+        the new grid meanwhile). A newer correction replaces one whose tracks are still being made."""
+        doc = self.doc
+        if doc.project is None or tempo is None:
             return
-        undo.set_tempo(self.doc, tempo, "Tempo from video")
+        merge_key = merge_key or None
+        if self._grid_job is not None:
+            self._grid_next = (tempo, text, merge_key)
+            doc.set_pending_tempo(tempo)
+            self._grid_job.cancel()
+            return
+        tracks = generation.grid_tracks(doc.project) if doc.analysis is not None else []
+        if not tracks:
+            if doc.analysis is None and any(t.engine in generation.GRID_ENGINES for t in doc.project.tracks):
+                self.info.emit("the video is not analysed: the tracks stay as they are on the new grid")
+            undo.set_tempo(doc, tempo, text, merge_key=merge_key)
+            doc.set_pending_tempo(None)
+            return
+        if tempo == doc.project.tempo:
+            doc.set_pending_tempo(None)
+            return
+        if self.current is not None:
+            self.error.emit(text, f"wait for {self.current.name} to finish, or cancel it")
+            doc.tempoChanged.emit()  # the views show the grid as it still is
+            return
+        project = doc.project
+        doc.set_pending_tempo(tempo)
+        h = self._start("re-generating on the new grid", generation.regrid, generation.snapshot(project),
+                        doc.analysis, tempo, title=f"{text} failed",
+                        on_done=lambda new: self._regridded(project, tempo, new, text, merge_key))
+        if h is None:
+            doc.set_pending_tempo(None)
+            return
+        self._grid_job = h
+        h.ended.connect(self._grid_ended)
+
+    def _regridded(self, project, tempo, new: dict, text: str, merge_key) -> None:
+        doc = self.doc
+        if self._grid_next is not None or doc.project is not project:
+            return  # a newer correction (or another project) replaced this one
+        after = [dataclasses.replace(new[t.id], id=t.id, name=t.name, mixer=t.mixer) if t.id in new else t
+                 for t in project.tracks]
+        undo.set_tempo(doc, tempo, text, tracks=after, merge_key=merge_key)
+        doc.set_pending_tempo(None)
+        empty = [t.name for t in after if t.id in new and not t.notes]
+        self.info.emit(f"{text}: {len(new)} track{'s' * (len(new) != 1)} generated again on the new grid"
+                       + (f" ({', '.join(empty)}: no notes on this grid)" if empty else ""))
+
+    def _grid_ended(self) -> None:
+        self._grid_job = None
+        nxt, self._grid_next = self._grid_next, None
+        if nxt is not None:
+            self.set_grid(*nxt)
+        else:
+            self.doc.set_pending_tempo(None)
 
     def open_project(self, path: str | Path) -> None:
         from studio.errors import StudioError

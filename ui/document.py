@@ -37,6 +37,9 @@ class Document(QObject):
         self.undo_stack.cleanChanged.connect(self._clean_changed)
         self.selected_track: str | None = None
         self.selected_events: tuple[int, ...] = ()
+        # a grid correction whose tracks are being generated again: shown at once, committed
+        # (one undo step with the tracks) when they are ready
+        self.pending_tempo: TempoMap | None = None
         self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_MS)
         self._autosave.timeout.connect(self.autosave)
         self.undo_stack.indexChanged.connect(self._schedule_autosave)
@@ -49,6 +52,7 @@ class Document(QObject):
         self.project = project
         self.analysis = analysis
         self.selected_track, self.selected_events = None, ()
+        self.pending_tempo = None
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self.projectReset.emit()
@@ -75,6 +79,18 @@ class Document(QObject):
         if analysis is not None and self.project is not None and self.project.path is not None:
             analysis.save(self.project.folder / ANALYSIS_FILE)
         self.analysisChanged.emit()
+
+    @property
+    def tempo(self) -> TempoMap | None:
+        """The grid every view shows: a pending correction, else the project's tempo map."""
+        if self.project is None:
+            return None
+        return self.pending_tempo if self.pending_tempo is not None else self.project.tempo
+
+    def set_pending_tempo(self, tempo: TempoMap | None) -> None:
+        if tempo is not self.pending_tempo:
+            self.pending_tempo = tempo
+            self.tempoChanged.emit()
 
     @property
     def modified(self) -> bool:

@@ -11,8 +11,6 @@ import dataclasses
 import re
 from pathlib import Path
 
-import numpy as np
-
 from studio.jobs import Job
 from studio.music import TempoMap
 from studio.project import Project, Track
@@ -48,18 +46,63 @@ def analyse(video: Path, job: Job | None = None):
     return analyze(video, job=job)
 
 
-def tempo_from_analysis(timeline) -> TempoMap | None:
-    """The tempo map whose bar 1 starts on the first visual downbeat (as studio.generate does)."""
-    beats = np.asarray(timeline.beat_times_s, float)
-    if len(beats) < 2:
-        return None
-    first = 0
-    if len(timeline.downbeat_times_s):
-        first = int(np.argmin(np.abs(beats - timeline.downbeat_times_s[0])))
-    beats = beats[first:]
-    if len(beats) < 2:
-        return None
-    return TempoMap.from_beats(beats, beats_per_bar=timeline.params.beats_per_bar)
+def tempo_from_analysis(timeline) -> TempoMap:
+    """The grid the analysis gives, uncorrected (bar 1 on the first visual downbeat): the same
+    map ``studio generate`` writes on (studio.grid.tempo_map)."""
+    from studio.grid import tempo_map
+
+    return tempo_map(timeline)
+
+
+# engines whose tracks are written on the project's beat grid: they are generated again when
+# the user corrects the grid (Foley follows the impacts, piano and performer what is played)
+GRID_ENGINES = ("rhythm", "soundtrack")
+# provenance in track.settings that is not a setting to generate with again (the grid itself
+# now comes from project.tempo, so a tempo the track was once made at is dropped too)
+_NOT_SETTINGS = ("part", "warnings", "bpm", "lock", "style_matched", "grid_first_beat", "grid_beats", "sections")
+
+
+def grid_tracks(project: Project) -> list[Track]:
+    """The project's tracks that follow the beat grid and whose engine is in this build."""
+    from studio.generate import ADAPTERS
+
+    return [t for t in project.tracks if t.engine in GRID_ENGINES and t.engine in ADAPTERS]
+
+
+def settings_of(track: Track):
+    """The GenerateSettings ``track`` was made with (its provenance in ``track.settings``)."""
+    from studio.generate import GenerateSettings
+
+    s = {k: v for k, v in (track.settings or {}).items() if k not in _NOT_SETTINGS and v is not None}
+    seed = int(s.pop("seed", 0))
+    style = s.pop("style", None)
+    return GenerateSettings(engines=(track.engine,), seed=seed, style=style, options=s)
+
+
+def regrid(project: Project, timeline, tempo: TempoMap, job: Job | None = None) -> dict[str, Track]:
+    """The grid-following tracks of ``project`` (a snapshot) generated again, with the settings
+    they were made with, on ``tempo``: ``{old track id: replacement}`` (same id, name and mixer).
+    Tracks made in one run (the rhythm engine's Drums, Bass, Keys) are made again in one run."""
+    job = Job.quiet(job)
+    groups: dict[tuple, list[Track]] = {}
+    for t in grid_tracks(project):
+        s = settings_of(t)
+        groups.setdefault((t.engine, s.seed, s.style, repr(sorted(s.options.items()))), []).append(t)
+    out: dict[str, Track] = {}
+    for i, (key, olds) in enumerate(groups.items()):
+        project.tempo = tempo  # every run on the corrected grid (an engine may have set another)
+        fresh = run_engines(project, timeline, settings_of(olds[0]), [key[0]],
+                            job.sub(i / len(groups), (i + 1) / len(groups)))
+        for old in olds:
+            new = next((t for t in fresh if t.name == old.name and t.kind == old.kind), None)
+            if new is None:  # match the part the track plays, else: nothing for it on this grid
+                part = old.settings.get("part")
+                new = next((t for t in fresh if part is not None and t.settings.get("part") == part
+                            and t.kind == old.kind), None)
+            out[old.id] = regenerated(old, new, None) if new is not None else dataclasses.replace(old, notes=[])
+    project.tempo = tempo
+    job.report(1.0, "done")
+    return out
 
 
 def snapshot(project: Project) -> Project:

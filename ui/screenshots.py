@@ -2,7 +2,9 @@
 ``xvfb-run -s "-screen 0 1600x1000x24" python -m ui.screenshots docs/screenshots``).
 
 Shots: the empty window, the demo video after analysis (Generate panel open), and, when any
-engine is installed, after Generate; with the piano engine, its demo clip transcribed. ``--test-engines`` plugs in the small adapters of
+engine is installed, after Generate and the beat grid (``grid.png``: the analysis lane's beats
+under the ruler's bars, bar 1's handle, the pickup and the tempo controls); with the piano
+engine, its demo clip transcribed. ``--only NAME`` makes only the named shots. ``--test-engines`` plugs in the small adapters of
 tests/test_ui_window.py (MIDI on the detected beats, Foley hits on the detected impacts) to show
 the track lanes while no real engine is installed; those shots are named ``*-test-engines``.
 """
@@ -32,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("out", type=Path)
     ap.add_argument("--test-engines", action="store_true")
+    ap.add_argument("--only", action="append", default=[], metavar="NAME",
+                    help="make only this shot (e.g. grid.png); repeatable")
     args = ap.parse_args(argv)
     os.environ.setdefault("STUDIO_PROJECTS_DIR", tempfile.mkdtemp(prefix="studio-shots-"))
     from PySide6.QtCore import QSettings
@@ -54,7 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     _settle(app, 0.5)
 
+    def wanted(name: str) -> bool:
+        return not args.only or name in args.only
+
     def shot(name: str) -> None:
+        if not wanted(name):
+            return
         w.grab().toImage().save(str(args.out / name), "PNG", 0)  # 0: smallest file
 
     shot("empty.png")
@@ -79,7 +88,16 @@ def main(argv: list[str] | None = None) -> int:
         _settle(app, 2.0)
         name = "after-generate-test-engines.png" if args.test_engines else "after-generate.png"
         shot(name)
-    if "piano" in available_engines() and not args.test_engines:  # the piano demo, transcribed
+        if wanted("grid.png"):  # the beat grid up close: bars on the visual beats, the controls
+            w.doc.select(None)
+            w.generate_dock.raise_()
+            c = w.timeline.canvas
+            c.scale.px_per_s = max(1.0, (c.width() - 200) / 8.0)  # the first 8 s
+            c.set_offset(0.0)
+            w.playback.seek(0.12)  # in the pickup before bar 1
+            _settle(app, 2.0)
+            shot("grid.png")
+    if "piano" in available_engines() and not args.test_engines and wanted("piano.png"):  # the piano demo, transcribed
         w.doc.undo_stack.setClean()
         w.controller.open_video(PIANO_DEMO)
         _settle(app, 60, lambda: w.doc.analysis is not None and not w.controller.busy)

@@ -11,6 +11,7 @@ from studio.music import TempoMap
 from studio.project import FoleyEvent, Mixer, SpatialKeyframe, Track
 
 _MERGE_TRACK = 1001
+_MERGE_GRID = 1002
 
 
 class TrackEdit(QUndoCommand):
@@ -64,6 +65,44 @@ class SetTempo(QUndoCommand):
         self.doc._apply_tempo(self.before)
 
 
+class SetGrid(QUndoCommand):
+    """A correction of the beat grid together with the tracks generated again on it: one step,
+    so one Undo brings back the old tempo map and the old tracks. ``merge_key`` collapses one
+    gesture (the taps of one tapping) into one step."""
+
+    def __init__(self, doc, tempo_before: TempoMap, tempo_after: TempoMap, tracks_before: list[Track] | None,
+                 tracks_after: list[Track] | None, text: str, merge_key: str | None = None) -> None:
+        super().__init__(text)
+        self.doc, self.merge_key = doc, merge_key
+        self.tempo_before, self.tempo_after = tempo_before, tempo_after
+        self.tracks_before = None if tracks_before is None else list(tracks_before)
+        self.tracks_after = None if tracks_after is None else list(tracks_after)
+
+    def id(self) -> int:
+        return _MERGE_GRID if self.merge_key else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, SetGrid) or other.merge_key != self.merge_key:
+            return False
+        self.tempo_after = other.tempo_after
+        if other.tracks_after is not None:
+            if self.tracks_before is None:
+                self.tracks_before = other.tracks_before
+            self.tracks_after = other.tracks_after
+        self.setText(other.text())
+        return True
+
+    def redo(self) -> None:
+        self.doc._apply_tempo(self.tempo_after)
+        if self.tracks_after is not None:
+            self.doc._apply_tracks(self.tracks_after)
+
+    def undo(self) -> None:
+        self.doc._apply_tempo(self.tempo_before)
+        if self.tracks_before is not None:
+            self.doc._apply_tracks(self.tracks_before)
+
+
 # -- helpers that build and push commands (what widgets call) ---------------------------------
 def edit_track(doc, track_id: str, text: str, merge_key: str | None = None, **changes: Any) -> None:
     before = doc.track(track_id)
@@ -110,7 +149,16 @@ def replace_track(doc, old_id: str, new: Track, text: str) -> None:
     doc.undo_stack.push(SetTracks(doc, before, after, text))
 
 
-def set_tempo(doc, tempo: TempoMap, text: str = "Change tempo") -> None:
-    if tempo == doc.project.tempo:
+def set_tempo(doc, tempo: TempoMap, text: str = "Change tempo", tracks: list[Track] | None = None,
+              merge_key: str | None = None) -> None:
+    """Set the project's tempo map; with ``tracks``, the whole track list at the same time (the
+    tracks generated again on the new grid): one undo step either way."""
+    if tracks is None and merge_key is None:
+        if tempo != doc.project.tempo:
+            doc.undo_stack.push(SetTempo(doc, doc.project.tempo, tempo, text))
         return
-    doc.undo_stack.push(SetTempo(doc, doc.project.tempo, tempo, text))
+    before = list(doc.project.tracks)
+    if tempo == doc.project.tempo and (tracks is None or list(tracks) == before):
+        return
+    doc.undo_stack.push(SetGrid(doc, doc.project.tempo, tempo, None if tracks is None else before, tracks, text,
+                                merge_key))

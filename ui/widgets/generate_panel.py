@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from ui import theme
+from ui import beatgrid, theme
 
 ENGINE_LABELS = {
     "rhythm": ("Rhythm", "MIDI drums and parts that follow the visual rhythm"),
@@ -132,7 +132,8 @@ class GeneratePanel(QWidget):
         row = QHBoxLayout()
         self.analyse_button = QPushButton("Analyse again", self)
         self.tempo_button = QPushButton("Tempo from video", self,
-                                        toolTip="set the tempo map from the visual beats (bar 1 on the first downbeat)")
+                                        toolTip="the grid the analysis found: the visual beats, bar 1 on the first "
+                                                "downbeat (tracks on the grid are generated again)")
         self.analyse_button.clicked.connect(self.analyseRequested)
         self.tempo_button.clicked.connect(self.tempoFromAnalysisRequested)
         row.addWidget(self.analyse_button)
@@ -153,7 +154,7 @@ class GeneratePanel(QWidget):
 
         self.busy = False
         doc.projectReset.connect(lambda: self.set_keyboard_box(None))  # a box belongs to one video
-        for sig in (doc.projectReset, doc.analysisChanged, doc.selectionChanged, doc.tracksChanged):
+        for sig in (doc.projectReset, doc.analysisChanged, doc.selectionChanged, doc.tracksChanged, doc.tempoChanged):
             sig.connect(self.refresh)
         self.refresh()
 
@@ -202,8 +203,8 @@ class GeneratePanel(QWidget):
         a = doc.analysis
         self.analysis_label.setText(
             "open a video first" if not has_project else "not analysed yet" if a is None else
-            f"{a.tempo_bpm:.1f} BPM detected, {len(a.beat_times_s)} beats, {len(a.impacts)} impacts, "
-            f"{len(a.cuts_s)} cut{'s' * (len(a.cuts_s) != 1)}")
+            f"{beatgrid.analysis_tempo_text(a, doc.tempo, doc.project.duration_s)}, {len(a.beat_times_s)} visual "
+            f"beats, {len(a.impacts)} impacts, {len(a.cuts_s)} cut{'s' * (len(a.cuts_s) != 1)}")
         self.progress.setVisible(self.busy)
         self.cancel.setVisible(self.busy)
         self.job_label.setVisible(self.busy)

@@ -1,18 +1,30 @@
 """Transport bar: home / stop / play-pause, loop on/off with its region, position (time and
-bar.beat) and the project tempo (editing it is one undoable command)."""
+bar.beat, a count-in before bar 1), the grid's tempo and its corrections: a typed tempo, Tap,
+double / half time, back to the video's tempo. A correction is a request to the controller
+(``gridRequested``), which makes it one undo step with the tracks generated again on it."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Signal
+import itertools
+import time
+
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QToolButton, QWidget
 
+from studio.errors import StudioError
 from studio.music import TempoMap
-from ui import undo
+from ui import beatgrid
 from ui.icons import icon
 from ui.widgets.timeline.geometry import fmt_time
+
+TAP_RESET_S = 2.0  # a tap this long after the previous one starts a new tempo
+TAP_WINDOW = 8  # the tempo is that of the last taps
 
 
 class TransportBar(QWidget):
     loopEdited = Signal(object)  # (start, end) or None
+    gridRequested = Signal(object, str, str)  # TempoMap, undo text, merge key ("" for none)
+    tempoFromVideoRequested = Signal()
+    message = Signal(str)  # for the status bar
 
     def __init__(self, doc, playback, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -42,18 +54,40 @@ class TransportBar(QWidget):
         self.time_label = QLabel("0:00.000", self, objectName="lcd")
         self.bar_label = QLabel("1.1", self, objectName="lcd")
         self.time_label.setToolTip("position")
-        self.bar_label.setToolTip("bar.beat")
+        self.bar_label.setToolTip("bar.beat (before bar 1: the pickup, counting the beats to bar 1)")
         lay.addSpacing(10)
         lay.addWidget(self.time_label)
         lay.addWidget(self.bar_label)
+        self.bar_label.ensurePolished()  # the style sheet's font, to size it for the longest text
+        self.bar_label.setMinimumWidth(self.bar_label.fontMetrics().horizontalAdvance("pickup \u221288") + 16)
+        self.bar_label.setAlignment(Qt.AlignCenter)
         lay.addSpacing(10)
         lay.addWidget(QLabel("Tempo", self, objectName="dim"))
         self.tempo = QDoubleSpinBox(self, decimals=1, minimum=20.0, maximum=300.0, suffix=" BPM",
                                     keyboardTracking=False)
         self.tempo.setSpecialValueText("\u2014")
-        self.tempo.setToolTip("Tempo at the playhead; a new value sets one tempo from the first downbeat")
+        self.tempo.setToolTip("The grid's tempo (\u2248: it follows the visual beats; the mean from bar 1 on). "
+                              "A new value sets one tempo from bar 1")
         self.tempo.valueChanged.connect(self._tempo_edited)
         lay.addWidget(self.tempo)
+
+        def text_button(text: str, tip: str, slot) -> QToolButton:
+            b = QToolButton(self, text=text, toolTip=tip)
+            b.clicked.connect(slot)
+            lay.addWidget(b)
+            return b
+
+        self.tap_button = text_button("Tap", "Tap the beat: the tempo of your taps from bar 1 "
+                                      f"(a pause of {TAP_RESET_S:.0f} s starts over)", lambda: self.tap())
+        self.double_button = text_button("\u00d72", "Double time: twice as many beats, bar 1 stays",
+                                         lambda: self._rescale(2.0))
+        self.half_button = text_button("\u00f72", "Half time: every other beat, bar 1 stays",
+                                       lambda: self._rescale(0.5))
+        self.video_button = text_button("Video", "Tempo from video: the grid the analysis found "
+                                        "(undoes typed, tapped, doubled and moved grids)", self.tempoFromVideoRequested)
+        self._taps: list[float] = []
+        self._tap_session = itertools.count(1)
+        self._tap_key = ""
         lay.addStretch(1)
         self.duration_label = QLabel("", self, objectName="dim")
         lay.addWidget(self.duration_label)
@@ -61,7 +95,8 @@ class TransportBar(QWidget):
         playback.positionChanged.connect(self.show_position)
         playback.stateChanged.connect(self._state)
         doc.projectReset.connect(self._reset)
-        doc.tempoChanged.connect(self._show_tempo)
+        doc.tempoChanged.connect(lambda: self._show_tempo())
+        doc.analysisChanged.connect(self._enable)
         self._reset()
 
     def _spin(self, tip: str, lay) -> QDoubleSpinBox:
@@ -76,39 +111,83 @@ class TransportBar(QWidget):
         has = self.doc.project is not None
         if not has:
             self.tempo.blockSignals(True)
+            self.tempo.setPrefix("")
             self.tempo.setValue(self.tempo.minimum())  # shows the special text: no tempo
             self.tempo.blockSignals(False)
-        for w in (self.home, self.stop, self.play, self.loop, self.tempo):
-            w.setEnabled(has)
+        self._enable()
         self.loop.setChecked(False)
         self._loop_widgets()
         self.duration_label.setText(f"length {fmt_time(self.doc.project.duration_s, 0.01)}" if has else "")
+        self._taps.clear()
         self._show_tempo()
         self.show_position(0.0)
 
-    def _show_tempo(self) -> None:
-        if self.doc.project is None:
+    def _enable(self) -> None:
+        has = self.doc.project is not None
+        for w in (self.home, self.stop, self.play, self.loop, self.tempo, self.tap_button, self.double_button,
+                  self.half_button):
+            w.setEnabled(has)
+        self.video_button.setEnabled(has and self.doc.analysis is not None)
+
+    def _show_tempo(self, force: bool = False) -> None:
+        """The grid's one tempo figure (the ruler and the analysis lane show the same)."""
+        tempo = self.doc.tempo
+        if tempo is None:
             return
+        if not force and self.tempo.hasFocus() and self.tempo.lineEdit().isModified():
+            return  # the user is typing a tempo: leave it
         self.tempo.blockSignals(True)
-        self.tempo.setValue(self.doc.project.tempo.bpm_at(self.playback.position_s))
+        self.tempo.setPrefix("" if beatgrid.is_constant(tempo) else "\u2248")
+        self.tempo.setValue(beatgrid.grid_bpm(tempo, self.doc.project.duration_s))
         self.tempo.blockSignals(False)
         self.show_position(self.playback.position_s)
 
+    def _request(self, tempo: TempoMap, text: str, merge_key: str = "") -> None:
+        self.gridRequested.emit(tempo, text, merge_key)
+        self._show_tempo(force=True)  # what the grid now is (a refused request leaves it as it was)
+
     def _tempo_edited(self, bpm: float) -> None:
-        old = self.doc.project.tempo
-        undo.set_tempo(self.doc, TempoMap.constant(bpm, old.downbeat_s, old.beats_per_bar), f"Tempo {bpm:.1f} BPM")
+        old = self.doc.tempo
+        self._request(TempoMap.constant(bpm, old.downbeat_s, old.beats_per_bar), f"Tempo {bpm:.1f} BPM")
+
+    def _rescale(self, factor: float) -> None:
+        from studio.grid import rescaled
+
+        try:
+            tempo = rescaled(self.doc.tempo, factor)
+        except StudioError as exc:
+            self.message.emit(str(exc))
+            return
+        self._request(tempo, "Double time" if factor > 1 else "Half time")
+
+    def tap(self, now: float | None = None) -> float | None:
+        """One tap (``now``: a time in seconds, for tests); from the second tap on, the grid gets
+        the tapped tempo from bar 1 (one undo step for one tapping). The tempo, or None."""
+        from studio.grid import tap_bpm
+
+        now = time.monotonic() if now is None else float(now)
+        if not self._taps or now - self._taps[-1] > TAP_RESET_S or now <= self._taps[-1]:
+            self._taps = []
+            self._tap_key = f"tap:{next(self._tap_session)}"
+        self._taps.append(now)
+        if len(self._taps) < 2:
+            self.message.emit("tap again on the beat")
+            return None
+        try:
+            bpm = tap_bpm(self._taps[-TAP_WINDOW:])
+        except StudioError as exc:
+            self.message.emit(str(exc))
+            return None
+        old = self.doc.tempo
+        self._request(TempoMap.constant(bpm, old.downbeat_s, old.beats_per_bar), f"Tap tempo {bpm:.1f} BPM",
+                      self._tap_key)
+        return bpm
 
     def show_position(self, t: float) -> None:
         self.time_label.setText(fmt_time(t, 0.01)[:-1] + f"{int(t * 1000) % 10}")
-        if self.doc.project is not None:
-            beat = self.doc.project.tempo.beat_at(t)
-            per = self.doc.project.tempo.beats_per_bar
-            bar, inbar = divmod(beat, per)
-            self.bar_label.setText(f"{int(bar) + 1}.{int(inbar) + 1}")
-            if not self.tempo.hasFocus():
-                self.tempo.blockSignals(True)
-                self.tempo.setValue(self.doc.project.tempo.bpm_at(t))
-                self.tempo.blockSignals(False)
+        tempo = self.doc.tempo
+        if tempo is not None:
+            self.bar_label.setText(beatgrid.position_text(tempo, t))
 
     def _state(self, state: str) -> None:
         self.play.setIcon(icon("pause" if state == "playing" else "play"))
@@ -127,7 +206,7 @@ class TransportBar(QWidget):
     def _toggle_loop(self) -> None:
         if self.loop.isChecked() and self.loop_end.value() <= self.loop_start.value():
             t = self.playback.position_s
-            bar = 60.0 / self.doc.project.tempo.bpm_at(t) * self.doc.project.tempo.beats_per_bar
+            bar = 60.0 / self.doc.tempo.bpm_at(t) * self.doc.tempo.beats_per_bar
             self.loop_start.setValue(t)
             self.loop_end.setValue(min(self.doc.project.duration_s, t + bar) or t + bar)
         self._apply_loop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-
+import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QMenu, QWidget
@@ -25,6 +25,7 @@ THUMB_H = 44  # logical px; decoded at this times the device pixel ratio
 
 class TimelineCanvas(EventEditing, QWidget):
     seekRequested = Signal(float)
+    gridRequested = Signal(object, str, str)  # a corrected TempoMap, undo text, merge key
     loopChanged = Signal(object)  # (start, end) or None
     viewChanged = Signal()  # zoom / scroll / content size
 
@@ -61,6 +62,13 @@ class TimelineCanvas(EventEditing, QWidget):
     @property
     def content_height(self) -> int:
         return self._lanes[-1].bottom
+
+    def shown_tempo(self):
+        """The grid drawn: bar 1 being dragged, else the document's (a pending correction or the
+        project's tempo map), None without a project."""
+        if self._drag is not None and self._drag["mode"] == "downbeat":
+            return self._drag["tempo"]
+        return self.doc.tempo
 
     def _on_reset(self) -> None:
         path = self.doc.video_path
@@ -117,7 +125,7 @@ class TimelineCanvas(EventEditing, QWidget):
         t1 = min(t1, s.t_of(event.rect().right() + 1) + 0.01)
         width = int(event.rect().right() + 1 - clip_x0)
         body = QRectF(HEADER_W, RULER_H, self.width() - HEADER_W, self.height() - RULER_H)
-        tempo = project.tempo if project is not None else None
+        tempo = self.shown_tempo()
         p.save()
         p.setClipRect(body)
         for lane in self._lanes[1:]:
@@ -149,13 +157,15 @@ class TimelineCanvas(EventEditing, QWidget):
             p.setClipRect(QRectF(0, RULER_H, HEADER_W, self.height()))
             for lane in self._lanes[1:]:
                 moved = dataclasses.replace(lane, top=lane.top - self.v_offset)
-                paint_header(p, moved, project, self.doc.analysis, lane.key == self.doc.selected_track)
+                paint_header(p, moved, project, self.doc.analysis, lane.key == self.doc.selected_track, tempo)
             p.restore()
-            paint_header(p, self._lanes[0], project, self.doc.analysis, False)
+            paint_header(p, self._lanes[0], project, self.doc.analysis, False, tempo)
         if tempo is not None:
             p.save()
             p.setClipRect(QRectF(HEADER_W, 0, self.width() - HEADER_W, RULER_H))
-            paint.paint_ruler(p, QRectF(HEADER_W, 0, self.width() - HEADER_W, RULER_H), s, tempo, t0, t1, self.loop)
+            dragging = self._drag is not None and self._drag["mode"] == "downbeat"
+            paint.paint_ruler(p, QRectF(HEADER_W, 0, self.width() - HEADER_W, RULER_H), s, tempo, t0, t1, self.loop,
+                              dragging)
             p.restore()
         else:
             p.fillRect(QRectF(HEADER_W, 0, self.width() - HEADER_W, RULER_H), theme.PANEL)
@@ -212,7 +222,7 @@ class TimelineCanvas(EventEditing, QWidget):
     # -- gestures -------------------------------------------------------------------------------
     def _snapped(self, t: float, event) -> float:
         if self.snap and not event.modifiers() & Qt.AltModifier and self.doc.project is not None:
-            return snap_time(t, self.doc.project.tempo, self.scale.px_per_s)
+            return snap_time(t, self.doc.tempo, self.scale.px_per_s)
         return max(0.0, t)
 
     def event_at(self, track, x: float) -> int | None:
@@ -240,6 +250,10 @@ class TimelineCanvas(EventEditing, QWidget):
         if lane.key == "ruler" and event.modifiers() & Qt.ShiftModifier:
             t = self._snapped(t, event)
             self._drag = {"mode": "loop", "anchor": t}
+            return
+        if lane.key == "ruler" and abs(pos.x() - self.scale.x_of(self.doc.tempo.downbeat_s)) <= HIT_PX + 2:
+            self._drag = {"mode": "downbeat", "tempo": self.doc.tempo, "t": self.doc.tempo.downbeat_s}
+            self.update()
             return
         if lane.key not in ("ruler", "video", "analysis"):
             track = self.doc.track(lane.key)
@@ -279,6 +293,8 @@ class TimelineCanvas(EventEditing, QWidget):
         t = max(0.0, self.scale.t_of(x))
         if d["mode"] == "scrub":
             self.seekRequested.emit(min(t, self.duration_s))
+        elif d["mode"] == "downbeat":
+            self._drag_downbeat(d, t, event)
         elif d["mode"] == "loop":
             t = self._snapped(t, event)
             a, b = sorted((d["anchor"], t))
@@ -305,8 +321,32 @@ class TimelineCanvas(EventEditing, QWidget):
             return
         if d["mode"] == "loop":
             self.loopChanged.emit(self.loop)
+        elif d["mode"] == "downbeat" and d["tempo"] is not self.doc.tempo:
+            self.gridRequested.emit(d["tempo"], f"Bar 1 at {d['tempo'].downbeat_s:.2f} s", "")
         elif d["mode"] == "events" and abs(d["dt"]) > 1e-6:
             self.move_selected_events(d["dt"])
+        self.update()
+
+    def _drag_downbeat(self, d: dict, t: float, event) -> None:
+        """Bar 1 follows the mouse: onto the nearest beat of the grid within an eighth of a beat
+        (studio.grid.with_downbeat), else the grid moves so a beat lands there; with snap on, a
+        visual beat of the analysis within a few pixels catches it first (Alt: free)."""
+        from studio.errors import StudioError
+        from studio.grid import with_downbeat
+
+        t = min(max(0.0, t), self.duration_s)
+        a = self.doc.analysis
+        if self.snap and not event.modifiers() & Qt.AltModifier and a is not None and len(a.beat_times_s):
+            near = float(a.beat_times_s[int(np.argmin(np.abs(a.beat_times_s - t)))])
+            if abs(near - t) * self.scale.px_per_s <= HIT_PX:
+                t = near
+        if abs(t - d["t"]) < 1e-6:
+            return
+        d["t"] = t
+        try:
+            d["tempo"] = with_downbeat(self.doc.tempo, t, self.duration_s)
+        except (StudioError, ValueError):
+            return
         self.update()
 
     def mouseDoubleClickEvent(self, event) -> None:

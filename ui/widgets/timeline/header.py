@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 
-from ui import theme
+from ui import beatgrid, theme
 from ui.widgets.timeline.geometry import HEADER_W, Lane
 
 BTN_W, BTN_H = 20, 17
@@ -17,25 +17,40 @@ def button_rects(lane: Lane) -> dict[str, QRectF]:
 
 
 def average_bpm(tempo, duration_s: float) -> str:
-    """'120.0 BPM' for a constant tempo, '\u2248101.3 BPM' (mean over the video) for a tempo map."""
-    if len(tempo.changes) == 1 or duration_s <= tempo.downbeat_s:
-        return f"{tempo.changes[0].bpm:.1f} BPM"
-    beats = tempo.beat_at(duration_s) - tempo.beat_at(tempo.downbeat_s)
-    return f"\u2248{beats * 60.0 / (duration_s - tempo.downbeat_s):.1f} BPM"
+    """'120.0 BPM' for a constant tempo, '\u2248101.3 BPM' (mean from bar 1 on) for a tempo map."""
+    return beatgrid.bpm_text(tempo, duration_s)
 
 
-def paint_header(p: QPainter, lane: Lane, project, analysis, selected: bool) -> None:
+def _fitted(p: QPainter, rect: QRectF, text: str, colour: QColor) -> None:
+    """``text`` in ``rect``, in a smaller font when it would not fit (elided at the smallest)."""
+    font = QFont(p.font())
+    size = font.pointSizeF()
+    while QFontMetrics(font).horizontalAdvance(text) > rect.width() and size > 7.0:
+        size -= 0.5
+        font.setPointSizeF(size)
+    p.save()
+    p.setFont(font)
+    p.setPen(colour)
+    p.drawText(rect, Qt.AlignLeft | Qt.AlignVCenter,
+               QFontMetrics(font).elidedText(text, Qt.ElideRight, int(rect.width())))
+    p.restore()
+
+
+def paint_header(p: QPainter, lane: Lane, project, analysis, selected: bool, tempo=None) -> None:
+    """``tempo``: the grid shown (a pending correction, or a bar 1 being dragged); default the
+    project's."""
     r = QRectF(0, lane.top, HEADER_W, lane.height)
     p.fillRect(r, QColor("#2a2d33") if selected else theme.PANEL)
     p.setPen(theme.LINE)
     p.drawLine(r.topRight(), r.bottomRight())
     fm = p.fontMetrics()
+    if tempo is None and project is not None:
+        tempo = project.tempo
     if lane.key == "ruler":
         if project is not None:
             p.setPen(theme.TEXT_DIM)
-            tempo = project.tempo
             p.drawText(r.adjusted(8, 0, -4, 0), Qt.AlignVCenter,
-                       f"{average_bpm(tempo, project.duration_s)}  {tempo.beats_per_bar}/{tempo.beat_unit}")
+                       f"{beatgrid.bpm_text(tempo, project.duration_s)}  {tempo.beats_per_bar}/{tempo.beat_unit}")
         return
     if lane.key in ("video", "analysis"):
         p.setPen(theme.TEXT)
@@ -45,11 +60,14 @@ def paint_header(p: QPainter, lane: Lane, project, analysis, selected: bool) -> 
         if lane.key == "video" and project is not None and project.video is not None:
             v = project.video
             sub = f"{v.width}\u00d7{v.height}  {v.fps:.3g} fps"
-        elif lane.key == "analysis" and analysis is not None:
+        elif lane.key == "analysis" and analysis is not None and project is not None:
             cuts = len(analysis.cuts_s)
-            sub = f"{analysis.tempo_bpm:.1f} BPM \u00b7 {len(analysis.beat_times_s)} beats"
-            p.drawText(QRectF(10, lane.top + 6 + 2 * fm.height(), HEADER_W - 14, fm.height()), Qt.AlignLeft,
-                       f"{len(analysis.impacts)} impacts \u00b7 {cuts} cut{'s' * (cuts != 1)}")
+            _fitted(p, QRectF(10, lane.top + 6 + fm.height(), HEADER_W - 14, fm.height()),
+                    beatgrid.analysis_tempo_text(analysis, tempo, project.duration_s), theme.TEXT_DIM)
+            _fitted(p, QRectF(10, lane.top + 6 + 2 * fm.height(), HEADER_W - 14, fm.height()),
+                    f"{len(analysis.beat_times_s)} beats \u00b7 {len(analysis.impacts)} impacts "
+                    f"\u00b7 {cuts} cut{'s' * (cuts != 1)}", theme.TEXT_DIM)
+            return
         else:
             sub = "\u2014" if project is None else "analysing\u2026" if lane.key == "analysis" else ""
         p.drawText(QRectF(10, lane.top + 6 + fm.height(), HEADER_W - 14, fm.height()), Qt.AlignLeft,

@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPolygonF
 
-from ui import theme
+from ui import beatgrid, theme
 from ui.widgets.timeline.geometry import TimeScale, fmt_time, grid_division, nice_step
 from ui.widgets.timeline.thumbs import slot_seconds
 from ui.widgets.timeline.waveform import pixel_peaks
@@ -43,11 +43,19 @@ def visible_range(times: np.ndarray, t0: float, t1: float, pad_before: float = 0
     return int(i), int(j)
 
 
-def paint_ruler(p: QPainter, rect: QRectF, s: TimeScale, tempo, t0: float, t1: float, loop) -> None:
+def paint_ruler(p: QPainter, rect: QRectF, s: TimeScale, tempo, t0: float, t1: float, loop,
+                dragging_downbeat: bool = False) -> None:
+    """Time ticks on top; below them the grid's bars (bar 1 on the first downbeat, its handle
+    to drag) and, before bar 1, the pickup with its count-in beats."""
     p.fillRect(rect, theme.PANEL)
+    down_x = s.x_of(tempo.downbeat_s)
+    x0 = s.x_of(0.0)
+    if down_x > max(rect.left(), x0):  # the pickup, shaded
+        a = max(rect.left(), x0)
+        p.fillRect(QRectF(a, rect.top(), min(down_x, rect.right()) - a, rect.height()), QColor(0, 0, 0, 55))
     if loop is not None:
-        x0, x1 = s.x_of(loop[0]), s.x_of(loop[1])
-        p.fillRect(QRectF(x0, rect.top(), x1 - x0, rect.height()), QColor(240, 160, 64, 90))
+        lx0, lx1 = s.x_of(loop[0]), s.x_of(loop[1])
+        p.fillRect(QRectF(lx0, rect.top(), lx1 - lx0, rect.height()), QColor(240, 160, 64, 90))
     step = nice_step(s.px_per_s)
     p.setPen(theme.TEXT_DIM)
     fm = p.fontMetrics()
@@ -57,22 +65,30 @@ def paint_ruler(p: QPainter, rect: QRectF, s: TimeScale, tempo, t0: float, t1: f
         x = s.x_of(t)
         p.drawLine(QPointF(x, rect.bottom() - 8), QPointF(x, rect.bottom()))
         p.drawText(QPointF(x + 3, rect.top() + fm.ascent() + 1), fmt_time(t, step))
-    # bar numbers, where they fit
-    px_per_beat = s.px_per_s * 60.0 / tempo.bpm_at(t0)
-    bar_px = px_per_beat * tempo.beats_per_bar
-    every = 1
-    while bar_px * every < 36:
-        every *= 2
-    b0 = int(np.floor(tempo.beat_at(max(0.0, t0)) / tempo.beats_per_bar))
-    b1 = int(np.ceil(tempo.beat_at(t1) / tempo.beats_per_bar))
-    p.setPen(theme.ACCENT_2.darker(120))
-    for bar in range(b0 - b0 % every, b1 + 1, every):
-        t = tempo.time_at(bar * tempo.beats_per_bar)
-        if t < 0:
-            continue
+    bar_pen, pickup_pen = theme.ACCENT_2, theme.TEXT_DIM
+    for t, label, pickup in beatgrid.ruler_marks(tempo, t0, t1, s.px_per_s):
         x = s.x_of(t)
-        p.drawLine(QPointF(x, rect.bottom() - 4), QPointF(x, rect.bottom()))
-        p.drawText(QPointF(x + 2, rect.bottom() - 3), str(bar + 1))
+        p.setPen(pickup_pen if pickup else bar_pen)
+        p.drawLine(QPointF(x, rect.bottom() - (3 if pickup else 4)), QPointF(x, rect.bottom()))
+        if label != "1":
+            p.drawText(QPointF(x + 2, rect.bottom() - 3), label)
+    # bar 1: the handle that moves the first downbeat
+    if rect.left() - 8 <= down_x <= rect.right() + 8:
+        colour = theme.ACCENT if dragging_downbeat else theme.ACCENT_2
+        p.save()
+        p.setRenderHint(QPainter.Antialiasing)
+        p.setPen(QPen(colour, 2))
+        p.drawLine(QPointF(down_x, rect.bottom() - 13), QPointF(down_x, rect.bottom()))
+        p.setPen(Qt.NoPen)
+        p.setBrush(colour)
+        top = rect.bottom() - 13
+        p.drawPolygon(QPolygonF([QPointF(down_x, top), QPointF(down_x + 9, top + 4), QPointF(down_x, top + 8)]))
+        font = p.font()
+        font.setBold(True)
+        p.setFont(font)
+        p.setPen(colour)
+        p.drawText(QPointF(down_x + 11, rect.bottom() - 3), "1")
+        p.restore()
 
 
 def paint_grid(p: QPainter, rect: QRectF, s: TimeScale, tempo, t0: float, t1: float) -> None:
@@ -164,10 +180,14 @@ def paint_analysis(p: QPainter, rect: QRectF, s: TimeScale, a, t0: float, t1: fl
     i, j = visible_range(a.beat_times_s, t0, t1)
     beats = a.beat_times_s[i:j]
     down = np.isin(np.round(beats, 4), np.round(a.downbeat_times_s, 4))
-    for sel, pen, h in ((~down, QPen(theme.BEAT, 1), 6), (down, QPen(theme.DOWNBEAT, 2), 10)):
+    faint = beatgrid.unclear(a)  # no clear rhythm: the beats are a guess
+    k = 0.5 if faint else 1.0
+    for sel, alpha, tick_a, width, h in ((~down, 60, 210, 1.5, 12), (down, 80, 240, 2, 18)):
         xs = s.x_of(beats[sel]).tolist()
-        if xs:
-            p.setPen(pen)
+        if xs:  # a faint line through the lane, a tick at its foot
+            p.setPen(QPen(QColor(255, 255, 255, int(alpha * k)), width))
+            p.drawLines([q for x in xs for q in (QPointF(x, rect.top()), QPointF(x, rect.bottom() - h))])
+            p.setPen(QPen(QColor(235, 240, 245, int(tick_a * k)), width))
             p.drawLines([q for x in xs for q in (QPointF(x, rect.bottom() - h), QPointF(x, rect.bottom()))])
     cuts = [s.x_of(t) for t in a.cuts_s if t0 <= t <= t1]
     if cuts:

@@ -38,8 +38,8 @@ class TimelineView(QWidget):
         self.follow_button = QToolButton(self, text="Follow", checkable=True, autoRaise=True, checked=True,
                                          toolTip="Keep the playhead in view while playing")
         tools.addWidget(self.follow_button)
-        hint = QLabel("Shift-drag: ruler = loop, lane = select hits \u00b7 double-click: add hit \u00b7 \u2190\u2192 nudge \u00b7 Del",
-                      self, objectName="dim")
+        hint = QLabel("drag \u25b81 on the ruler: move bar 1 \u00b7 Shift-drag: ruler = loop, lane = select hits \u00b7 "
+                      "double-click: add hit \u00b7 \u2190\u2192 nudge \u00b7 Del", self, objectName="dim")
         tools.addStretch(1)
         tools.addWidget(hint)
 
