@@ -31,7 +31,16 @@ quality), ``rubato`` (beat intervals modulated smoothly, ``(1 + rubato * sin(2 p
 Every frame ``i`` is drawn at its own presentation time ``t = i / fps`` with the stream's exact
 rate (29.97 is 30000/1001), and the file's timestamps give back exactly these times. Contacts
 are continuous times (generally between frames); the truth lists those from 0 to the last
-frame's time.
+frame's time. Shapes are painted with exact area-weighted edges (see :func:`_paint`), so at a
+contact time the ball's lowest edge is on the floor line's top edge to a small fraction of a
+pixel, with or without camera motion.
+
+``SyncTruth.details`` holds per-kind extras: which second-ball pattern a ``multi`` clip uses and
+that ball's contacts, the drummer's hands and cymbal hits, the dancer's feet, and with drift the
+times the sideways motion turns at the margins (``drift_reversals_s``: visible direction changes
+that are not contacts; no wall is drawn). For ``cutshots``, ``tempo_bpm`` is literally 60 / the
+median beat interval over the whole clip (so the longer shot's tempo); ``shot_tempi_bpm`` has
+each shot's own.
 """
 from __future__ import annotations
 
@@ -42,10 +51,10 @@ import os
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -221,13 +230,21 @@ def _lift_profile(u: float, apex: float = 0.45) -> float:
     return 1.0 - ((u - apex) / (1.0 - apex)) ** 2
 
 
-def _rebound_profile(u: float, apex: float = 0.4) -> float:
-    """Like :func:`_lift_profile` but leaving with speed at u = 0 (a stick rebounding)."""
-    if u <= 0.0 or u >= 1.0:
+def _stroke_profile(tau: float, span: float, period: float) -> float:
+    """A stick between two hits ``span`` seconds apart, ``tau`` after the first: it rebounds
+    (leaving with speed), holds up, then strikes in a fast free fall that arrives with full
+    speed (an abrupt stop). Rebound and stroke last 0.35 and 0.45 beat, shrunk to fit."""
+    if tau <= 0.0 or tau >= span:
         return 0.0
-    if u < apex:
-        return math.sin(0.5 * math.pi * u / apex)
-    return 1.0 - ((u - apex) / (1.0 - apex)) ** 2
+    rise, fall = 0.35 * period, 0.45 * period
+    if rise + fall > span:
+        k = span / (rise + fall)
+        rise, fall = rise * k, fall * k
+    if tau < rise:
+        return math.sin(0.5 * math.pi * tau / rise)
+    if tau < span - fall:
+        return 1.0
+    return 1.0 - ((tau - (span - fall)) / fall) ** 2
 
 
 def _smoothstep(u: float) -> float:
@@ -470,7 +487,7 @@ def _world_background(spec: ClipSpec, cam: _Camera, pal: dict, floor_y: float, r
     img = _texture(ww, wh, rng, pal["wall"], 26.0)
     fy = floor_y + cam.my
     floor = _texture(ww, wh, rng, pal["floor"], 18.0, blur=2.0)
-    thick = max(2.0, h / 90.0)
+    thick = max(3.0, h / 60.0)
 
     def band(top: float, bottom: float) -> np.ndarray:  # exact row coverage (pixel centres at integers)
         rows = np.arange(wh, dtype=np.float32)
@@ -626,7 +643,10 @@ class _CutScene(_Scene):
         rng = np.random.default_rng([spec.seed, 303])
         self.cam = _Camera(spec, rng)
         p1 = int(rng.integers(len(PALETTES)))
-        p2 = (p1 + 1 + int(rng.integers(len(PALETTES) - 1))) % len(PALETTES)
+        # the second shot looks different: another palette whose ball colour is far from the first
+        far = [i for i in range(len(PALETTES)) if i != p1 and np.linalg.norm(
+            np.subtract(PALETTES[i]["objects"][0], PALETTES[p1]["objects"][0])) > 120]
+        p2 = far[int(rng.integers(len(far)))]
         ratio = 1.25 if rng.random() < 0.5 else 0.8
         bpm2 = spec.bpm * ratio
         self.shot1 = _BounceScene(spec, cam=self.cam, palette=p1, rng=np.random.default_rng([spec.seed, 304]))
@@ -808,7 +828,7 @@ class _DrummerScene(_Scene):
         self.head_r = 0.058 * u
         self.shoulders = {"L": (cx - 0.075 * u, 0.405 * u), "R": (cx + 0.075 * u, 0.405 * u)}
         self.upper, self.fore, self.stick = 0.13 * u, 0.12 * u, 0.19 * u
-        self.lift = 0.13 * u
+        self.lift = 0.15 * u
         self.th = max(3.0, 0.026 * u)
         self.targets = {
             "drum_L": (self.drum_c[0] - 0.45 * self.drum_ax[0], self.drum_c[1]),
@@ -848,16 +868,17 @@ class _DrummerScene(_Scene):
         tb, target_b = ev[j]
         pb = self.targets[target_b]
         psi_b, wrist_b = self.STICK[target_b]
-        if j == 0:  # raised at rest above the first target, falls onto it
-            u = t / tb if tb > 0 else 1.0
-            raised = 1.0 - u * u
+        if j == 0:  # raised, held at rest above the first target, then strikes it
+            fall = min(tb, 0.45 * 60.0 / self.spec.bpm)
+            u = (t - (tb - fall)) / fall if fall > 0 else 1.0
+            raised = 1.0 - min(max(u, 0.0), 1.0) ** 2
             return (pb[0], pb[1] - self.lift * raised), raised, psi_b + wrist_b * raised
         ta, target_a = ev[j - 1]
         pa = self.targets[target_a]
         psi_a, wrist_a = self.STICK[target_a]
         u = (t - ta) / (tb - ta)
         s = _smoothstep(u)
-        raised = _rebound_profile(u)
+        raised = _stroke_profile(t - ta, tb - ta, 60.0 / self.spec.bpm)
         x = pa[0] + (pb[0] - pa[0]) * s
         y = pa[1] + (pb[1] - pa[1]) * s - self.lift * raised
         psi = psi_a + (psi_b - psi_a) * s + (wrist_a + (wrist_b - wrist_a) * s) * raised
