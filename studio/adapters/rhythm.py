@@ -6,7 +6,7 @@ Settings: ``settings.style`` (rock, funk, hip-hop, electronic, latin, jazz; defa
 style), ``keys_program`` (GM program of the chordal part, default 0 piano; 24-31 name the track
 Guitar), ``bass_program`` (default 33, finger bass), ``temperature``, ``top_k``,
 ``humanize`` (0..1 scales micro-timing), ``pause_on_still``, ``accent_contacts`` (default on:
-kick/snare on every clear contact, see engines.rhythm.accents).
+kick/snare on every clear contact and visual beat, see engines.rhythm.accents).
 
 The parts are written on the project's tempo map (studio.grid: the visual beats on the contacts,
 bar 1 at the first visual downbeat, or the user's corrected grid: --bpm, --downbeat,
@@ -76,6 +76,21 @@ def options_of(settings) -> dict:
             "accent_contacts": bool(o.get("accent_contacts", True))}
 
 
+def visual_accents(timeline) -> tuple[list[float], list[float]]:
+    """What the drums accent: the contacts (their strength) and the visual beats (the onset
+    envelope's height there), as two parallel lists."""
+    contacts = getattr(timeline, "impacts", ())
+    times = [i.time_s for i in contacts]
+    strengths = [i.strength for i in contacts]
+    env = np.asarray(timeline.onset_envelope, float)
+    for b in np.asarray(timeline.beat_times_s, float):
+        k = int(round(b * timeline.rate_hz))
+        if 0 <= k < len(env):
+            times.append(float(b))
+            strengths.append(float(env[max(0, k - 1):k + 2].max()))
+    return times, strengths
+
+
 def generate(project: Project, timeline, settings, job) -> list[Track]:
     from engines.rhythm import RhythmEngine, video_to_rhythm
     from engines.rhythm.accents import accent_contacts
@@ -99,9 +114,8 @@ def generate(project: Project, timeline, settings, job) -> list[Track]:
         raise StudioError(str(exc)) from None
     events = engine.generate(grid, state, job=job.sub(0.05, 0.95) if job is not None else None)
     if opts["accent_contacts"]:  # the drums land on what you see (the Foley engine's contacts too)
-        contacts = getattr(timeline, "impacts", ())
-        events = accent_contacts(events, [i.time_s for i in contacts], [i.strength for i in contacts],
-                                 grid.beat_times_s, int(downs[0]) if len(downs) else 0, bpb)
+        times, strengths = visual_accents(timeline)
+        events = accent_contacts(events, times, strengths, grid.beat_times_s, int(downs[0]) if len(downs) else 0, bpb)
     channel = {"drums": DRUM_CHANNEL, "bass": BASS_CHANNEL, "keys": KEYS_CHANNEL}
     notes = {p: [] for p in channel}
     for e in events:

@@ -22,7 +22,9 @@ PRIOR_BPM, PRIOR_OCTAVES = 110.0, 1.0  # tempo prior: log-normal centre and widt
 OCTAVE_RATIO = 0.6  # a faster level is the beat when it correlates this well relative to the slower
 MIN_CONFIDENCE = 0.2  # below: no clear pulse
 DEFAULT_BPM = 96.0  # the gentle tempo of a picture without a pulse
-SNAP = 0.1  # a contact within this fraction of a beat is the beat
+SNAP = 0.1  # a contact within this fraction of a beat (and SNAP_S) is the beat
+SNAP_S = 0.04  # ... and within this many seconds: the tracked beat already sits on the contacts
+# to a frame (they are in its envelope), snapping only adds their sub-frame timing
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def _prior(bpm) -> np.ndarray:
 
 
 def estimate_tempo(env: np.ndarray, rate_hz: float, params: AnalysisParams,
-                   around_bpm: float | None = None) -> TempoEstimate:
+                   around_bpm: float | None = None, octave_env: np.ndarray | None = None) -> TempoEstimate:
     """The tempo of the envelope's pulse.
 
     1. The strongest autocorrelation peak (a true local maximum, so the edge of the search
@@ -72,10 +74,11 @@ def estimate_tempo(env: np.ndarray, rate_hz: float, params: AnalysisParams,
        around ``around_bpm`` (a shot's tempo near the video's).
     2. Octave decisions: the fastest metrical level that is as periodic as the chosen one is
        the beat (half the period when the envelope correlates at P/2 at least
-       ``OCTAVE_RATIO`` as well as at P, a third likewise), as long as it stays within the
-       range; a period outside the range is doubled or halved into it.
-    3. Confidence: the correlation at the chosen period. Below MIN_CONFIDENCE the picture has
-       no clear pulse: DEFAULT_BPM is reported instead of a guess.
+       ``OCTAVE_RATIO`` as well as at P, a third likewise; judged on ``octave_env``, the
+       envelope with the contacts, when given), as long as it stays within the range; a period outside the range is doubled or halved into it.
+    3. Confidence: the correlation at the chosen period or at two or three periods (a pulse
+       whose beats alternate in look, like two hands, repeats only every other beat). Below
+       MIN_CONFIDENCE the picture has no clear pulse: DEFAULT_BPM is reported instead of a guess.
     """
     n = len(env)
     none = TempoEstimate(DEFAULT_BPM, 0.0)
@@ -94,12 +97,15 @@ def estimate_tempo(env: np.ndarray, rate_hz: float, params: AnalysisParams,
     weight = _prior(bpm) if around_bpm is None else np.exp(-0.5 * (np.log2(bpm / around_bpm) / 0.15) ** 2)
     lag = float(peaks[int(np.argmax(ac[peaks] * weight))])
     if around_bpm is None:
+        # the octave is decided where the contacts are in the envelope too: an object that lands
+        # on every beat makes each beat alike even when another accents every other one
+        oac = ac if octave_env is None else autocorrelation(np.asarray(octave_env, float), rate_hz, max_lag)
         changed = True
         while changed:
             changed = False
             for div in (2, 3):
                 fast = lag / div
-                if 60.0 * rate_hz / fast <= hi_bpm and fast >= 2 and _near(ac, fast) >= OCTAVE_RATIO * _near(ac, lag):
+                if 60.0 * rate_hz / fast <= hi_bpm and fast >= 2 and _near(oac, fast) >= OCTAVE_RATIO * _near(oac, lag):
                     lag, changed = fast, True
                     break
     while 60.0 * rate_hz / lag > hi_bpm:
@@ -107,7 +113,8 @@ def estimate_tempo(env: np.ndarray, rate_hz: float, params: AnalysisParams,
     while 60.0 * rate_hz / lag < lo_bpm:
         lag /= 2
     lag = _refine_lag(ac, lag)
-    confidence = float(np.clip(_near(ac, lag), 0.0, 1.0))
+    # a pulse may repeat its look only every second or third beat (two hands alternating)
+    confidence = float(np.clip(max(_near(ac, m * lag) for m in (1, 2, 3)), 0.0, 1.0))
     if confidence < MIN_CONFIDENCE:
         return TempoEstimate(DEFAULT_BPM, confidence)
     return TempoEstimate(float(np.clip(60.0 * rate_hz / lag, lo_bpm, hi_bpm)), confidence)
@@ -228,23 +235,23 @@ def shot_beats(env: np.ndarray, rate_hz: float, params: AnalysisParams, tempo: T
                 bpm = own.bpm
         beats = track_beats(seg, rate_hz, bpm) + a / rate_hz
         beats = snap_to_contacts(beats, contacts, 60.0 / bpm)
-        out.append(smooth_beats(beats))
+        out.append(smooth_beats(beats, period=60.0 / bpm))
     return np.concatenate(out) if out else np.zeros(0)
 
 
 def snap_to_contacts(beats: np.ndarray, contacts: np.ndarray, period_s: float) -> np.ndarray:
-    """Each beat onto the nearest contact within ``SNAP`` of a beat (contacts are timed to a
+    """Each beat onto the nearest contact within ``SNAP`` of a beat and ``SNAP_S`` (contacts are timed to a
     fraction of a frame; the envelope only to a frame)."""
     if len(beats) == 0 or len(contacts) == 0:
         return beats
     i = np.clip(np.searchsorted(contacts, beats), 1, len(contacts) - 1) if len(contacts) > 1 else np.zeros(len(beats), int)
     left, right = contacts[np.maximum(i - 1, 0)], contacts[i]
     nearest = np.where(np.abs(beats - left) <= np.abs(right - beats), left, right)
-    out = np.where(np.abs(nearest - beats) <= SNAP * period_s, nearest, beats)
+    out = np.where(np.abs(nearest - beats) <= min(SNAP * period_s, SNAP_S), nearest, beats)
     return np.sort(out)
 
 
-def smooth_beats(beats: np.ndarray, half: int = 4, outlier: float = 0.06) -> np.ndarray:
+def smooth_beats(beats: np.ndarray, half: int = 4, outlier: float = 0.06, period: float | None = None) -> np.ndarray:
     """Robust local quadratic fit of beat time against beat number (+-``half`` beats): beats more
     than ``outlier`` of a beat off their neighbours' curve get no weight and are replaced by it;
     a tempo that drifts (rubato) is followed, frame jitter is not."""
@@ -252,11 +259,12 @@ def smooth_beats(beats: np.ndarray, half: int = 4, outlier: float = 0.06) -> np.
     if n < 5:
         return beats
     k = np.arange(n, dtype=float)
+    trusted = _median_line_inliers(beats, period)
     out = beats.copy()
     for i in range(n):
         lo, hi = max(0, i - half), min(n, i + half + 1)
         kk, bb = k[lo:hi] - i, beats[lo:hi]
-        w = np.ones(len(kk))
+        w = trusted[lo:hi].astype(float)
         coef = None
         for _ in range(3):
             if w.sum() < 4:
@@ -273,3 +281,21 @@ def smooth_beats(beats: np.ndarray, half: int = 4, outlier: float = 0.06) -> np.
         if coef is not None:
             out[i] = coef[0]
     return out if np.all(np.diff(out) > 0) else beats
+
+
+def _median_line_inliers(beats: np.ndarray, period: float | None = None, half: int = 4,
+                         tolerance: float = 0.15) -> np.ndarray:
+    """Beats within ``tolerance`` of a beat of the line through their +-``half`` neighbours at
+    ``period`` (the shot's tempo; else their median interval) and their median phase. A median
+    stands even when a few beats in a row went astray (at a shot's start, among the bounces of
+    objects that just dropped in), where a least-squares fit would follow them."""
+    n = len(beats)
+    ok = np.ones(n, bool)
+    iv = np.diff(beats)
+    for i in range(n):
+        lo, hi = max(0, i - half), min(n, i + half + 1)
+        if period is None:
+            period = float(np.median(iv))
+        phase = float(np.median(beats[lo:hi] - period * (np.arange(lo, hi) - i)))
+        ok[i] = abs(beats[i] - phase) <= tolerance * period
+    return ok

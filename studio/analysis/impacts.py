@@ -24,7 +24,9 @@ from studio.analysis.timeline import AnalysisParams, Impact
 MIN_MASS = 0.05  # pooled mean frame difference (gray levels) below which a region is still
 ABRUPTNESS = 3.0  # the velocity change at the contact must exceed this times the change around it
 STRENGTH_SCALE = 3.0  # frame heights / s of velocity change giving strength 1 - 1/e
-MASS_SPREAD = 3.0  # around a reversal the region's difference mass stays within this factor  # after a stop the difference mass falls below this fraction of the approach's
+ACROSS = 0.5  # the motion across may change by this share of the reversal's velocity change
+NO_SLOWDOWN = 0.7  # next to a contact the difference mass keeps this share of the one before
+MASS_SPREAD = 2.2  # around a reversal the difference mass (all but its lowest pair) stays within this factor
 
 
 def _pool(cells: np.ndarray) -> np.ndarray:
@@ -46,21 +48,27 @@ def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells: np.ndarray, valid: np.
     k = len(t0)
     if k < 6:
         return ()
-    pooled = _pool(cells[..., [CELL_D, CELL_DX, CELL_DY]].astype(np.float64))
-    mass = pooled[..., 0]
-    has = mass > MIN_MASS
-    safe = np.where(has, mass, 1.0)
-    x = np.where(has, pooled[..., 1] / safe, np.nan)  # frame widths
-    y = np.where(has, pooled[..., 2] / safe, np.nan)  # frame heights
     mid = 0.5 * (np.asarray(t0, float) + np.asarray(t1, float))
     bad = np.concatenate([[0], np.cumsum(~np.asarray(valid, bool))])
-    found = []
-    for pos in (y, x * aspect):
-        found += _reversals(pos, mass, mid, bad, params)
+    diff = cells[..., [CELL_D, CELL_DX, CELL_DY]].astype(np.float64)
     out = []
-    for dv, t, gy, gx in found:
-        cx, cy = _centroid(pooled, mid, t, gy, gx)
-        out.append((dv, t, cx, cy))
+    # two neighbourhood sizes: 3x3 cells keep nearby objects apart; 5x5 follow a big vertical
+    # hop whole (a ball that enters the smaller region only a frame or two before it lands is
+    # clipped there), for vertical turns only: gravity makes the long vertical paths, and
+    # sideways the wide region's centroid jumps whenever another object enters or leaves it
+    near = _pool(diff)
+    for pooled, axes, rank, reach in ((near, ("y", "x"), 1.0, 0), (_pool(near), ("y",), 0.5, 1)):
+        mass = pooled[..., 0]
+        has = mass > MIN_MASS
+        safe = np.where(has, mass, 1.0)
+        x = np.where(has, pooled[..., 1] / safe, np.nan)  # frame widths
+        y = np.where(has, pooled[..., 2] / safe, np.nan)  # frame heights
+        for axis, pos, other in [("y", y, x * aspect), ("x", x * aspect, y)][:len(axes)]:
+            for dv, t, gy, gx, at in _reversals(pos, other, mass, mid, bad, params):
+                cx, cy = _centroid(near, mid, t, gy, gx, reach)
+                if reach == 0:  # along the turn the object is where the approach line ends
+                    cx, cy = (cx, at) if axis == "y" else (at / aspect, cy)
+                out.append((rank * dv, dv, t, cx, cy))  # the tighter region's timing wins a tie
     return _suppress(out, params)
 
 
@@ -69,12 +77,14 @@ def _window_valid(bad: np.ndarray, k: np.ndarray, lo: int, hi: int) -> np.ndarra
     return (bad[k + hi + 1] - bad[k + lo]) == 0
 
 
-def _reversals(pos: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarray,
+def _reversals(pos: np.ndarray, other: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarray,
                params: AnalysisParams) -> list:
-    """(dv, time, gy, gx) of abrupt reversals of ``pos`` (K, gh, gw), frame heights. The
+    """(dv, time, gy, gx, position at the turn) of abrupt reversals of ``pos`` (K, gh, gw), frame heights. The
     region's difference mass must stay steady around the turn (within ``MASS_SPREAD``): an object
     only half inside the region, or slowing to a halt at an apex, changes it, and its clipped
-    centroid can fake a sharp turn."""
+    centroid can fake a sharp turn. Nor may the motion across (``other``) jump at the turn: a
+    ball keeps its sideways speed through a bounce, while two objects that share a region make
+    their common centroid jump both ways as their weights change."""
     k = len(mid)
     dt = np.diff(mid)[:, None, None]
     v = np.diff(pos, axis=0) / dt  # v[i]: from pair i to i+1
@@ -88,8 +98,13 @@ def _reversals(pos: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarr
         ok = turn & (dv >= params.impact_min_dv) & (np.minimum(np.abs(vl), np.abs(vr)) >= 0.15 * dv)
         ok &= dv >= ABRUPTNESS * (np.abs(vl - vll) + np.abs(vrr - vr))
     ok &= _window_valid(bad, j, -3, 3)[:, None, None]
-    around = np.stack([mass[j + d] for d in (-2, -1, 0, 1, 2)])
-    ok &= around.max(0) <= MASS_SPREAD * np.maximum(around.min(0), 1e-9)
+    # (the lowest of the five is left out: the pair that holds a contact mid-way barely moved on
+    # balance; at an apex the mass falls steadily towards the turn, so the rest still spreads)
+    around = np.sort(np.stack([mass[j + d] for d in (-2, -1, 0, 1, 2)]), axis=0)[1:]
+    ok &= around[-1] <= MASS_SPREAD * np.maximum(around[0], 1e-9)
+    # an object is fastest at a contact and slowest at an apex: the difference it leaves (which
+    # grows with its speed) must not shrink towards the turn
+    ok &= np.minimum(mass[j - 1], mass[j + 1]) >= NO_SLOWDOWN * np.maximum(mass[j - 2], mass[j + 2])
     out = []
     for jj, gy, gx in zip(*np.nonzero(ok)):
         i = int(j[jj])
@@ -100,30 +115,35 @@ def _reversals(pos: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarr
         p0, p1 = pos[i - 1, gy, gx], pos[i + 1, gy, gx]
         t = (p1 - p0 + a * mid[i - 1] - b * mid[i + 1]) / (a - b)  # where the two lines meet
         t = float(np.clip(t, mid[i - 1], mid[i + 1]))
-        out.append((float(abs(a) + abs(b)), t, int(gy), int(gx)))
+        out.append((float(abs(a) + abs(b)), t, int(gy), int(gx), float(p0 + a * (t - mid[i - 1]))))
     return out
 
 
-def _centroid(pooled: np.ndarray, mid: np.ndarray, t: float, gy: int, gx: int) -> tuple[float, float]:
-    """Where the object is around the contact: the difference centroid of the pairs next to it."""
+def _centroid(near: np.ndarray, mid: np.ndarray, t: float, gy: int, gx: int, reach: int) -> tuple[float, float]:
+    """Where the object is around the contact: the difference centroid (3x3 regions) of the
+    pairs next to it, in the region with the most difference within ``reach`` cells of the
+    detecting one (a 5x5 detection names the middle of a wide region, not the object)."""
     i = int(np.clip(np.searchsorted(mid, t), 1, len(mid) - 1))
-    block = pooled[i - 1:i + 1, gy, gx]
+    gh, gw = near.shape[1:3]
+    y0, y1, x0, x1 = max(0, gy - reach), min(gh, gy + reach + 1), max(0, gx - reach), min(gw, gx + reach + 1)
+    masses = near[i - 1:i + 1, y0:y1, x0:x1, 0].sum(0)
+    cy, cx = np.unravel_index(int(np.argmax(masses)), masses.shape)
+    block = near[i - 1:i + 1, y0 + cy, x0 + cx]
     m = float(block[:, 0].sum())
     if m <= 0:
-        gh, gw = pooled.shape[1:3]
         return (gx + 0.5) / gw, (gy + 0.5) / gh
     return float(block[:, 1].sum() / m), float(block[:, 2].sum() / m)
 
 
 def _suppress(found: list, params: AnalysisParams) -> tuple[Impact, ...]:
-    """Strongest first; drop candidates near an accepted one in time and place (only accepted
+    """Highest rank first; drop candidates near an accepted one in time and place (only accepted
     contacts within ``impact_min_gap_s`` are compared, so the cost grows with the count)."""
+    import bisect
+
     kept: list[tuple[float, float, float, float]] = []
     times: list[float] = []  # sorted times of ``kept`` for the window search
     order: list[int] = []
-    import bisect
-
-    for dv, t, x, y in sorted(found, key=lambda c: -c[0]):
+    for _, dv, t, x, y in sorted(found, key=lambda c: -c[0]):
         lo = bisect.bisect_left(times, t - params.impact_min_gap_s)
         hi = bisect.bisect_right(times, t + params.impact_min_gap_s)
         if any(np.hypot(x - kept[order[i]][2], y - kept[order[i]][3]) < 0.25 for i in range(lo, hi)):

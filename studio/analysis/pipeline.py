@@ -136,8 +136,9 @@ def _derive(source: str, content_hash: str, params: AnalysisParams, duration: fl
     env = onset_envelope(flux, pairs["t0"], grid, rate, params.onset_smooth_s)
     impacts = detect_impacts(pairs["t0"], pairs["t1"], pairs["cells"], valid, params,
                              aspect=worker.motion.w / worker.motion.h)
-    estimate = _beats.estimate_tempo(env, rate, params)
-    env = with_contacts(env, impacts, grid, rate, params.onset_smooth_s)  # beats track contacts too
+    with_c = with_contacts(env, impacts, grid, rate, params.onset_smooth_s)
+    estimate = _beats.estimate_tempo(env, rate, params, octave_env=with_c)
+    env = with_c  # beats track the contacts too
     beat_times = _beats.shot_beats(env, rate, params, estimate, np.array([i.time_s for i in impacts]), cuts_s)
     # one tempo everywhere: the grid's own (median beat interval), the default without a pulse
     tempo = 60.0 / float(np.median(np.diff(beat_times))) if len(beat_times) >= 2 else estimate.bpm
