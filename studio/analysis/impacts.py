@@ -24,6 +24,7 @@ from studio.analysis.timeline import AnalysisParams, Impact
 MIN_MASS = 0.05  # pooled mean frame difference (gray levels) below which a region is still
 ABRUPTNESS = 3.0  # the velocity change at the contact must exceed this times the change around it
 STRENGTH_SCALE = 3.0  # frame heights / s of velocity change giving strength 1 - 1/e
+MAX_REBOUND = 1.25  # rebound speed / approach speed at most (restitution <= 1, estimate noise)
 ACROSS = 0.5  # the motion across may change by this share of the reversal's velocity change
 NO_SLOWDOWN = 0.7  # next to a contact the difference mass keeps this share of the one before
 MASS_SPREAD = 2.2  # around a reversal the difference mass (all but its lowest pair) stays within this factor
@@ -64,7 +65,10 @@ def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells: np.ndarray, valid: np.
         x = np.where(has, pooled[..., 1] / safe, np.nan)  # frame widths
         y = np.where(has, pooled[..., 2] / safe, np.nan)  # frame heights
         for axis, pos, other in [("y", y, x * aspect), ("x", x * aspect, y)][:len(axes)]:
-            for dv, t, gy, gx, at in _reversals(pos, other, mass, mid, bad, params):
+            # vertically only a falling approach lands on something: a turn at the top is the
+            # top of a throw, a stroke or a step (things hit floors, drums and tables, seldom
+            # ceilings); sideways both ways (walls)
+            for dv, t, gy, gx, at in _reversals(pos, other, mass, mid, bad, params, downward=axis == "y"):
                 cx, cy = _centroid(near, mid, t, gy, gx, reach)
                 if reach == 0:  # along the turn the object is where the approach line ends
                     cx, cy = (cx, at) if axis == "y" else (at / aspect, cy)
@@ -78,8 +82,9 @@ def _window_valid(bad: np.ndarray, k: np.ndarray, lo: int, hi: int) -> np.ndarra
 
 
 def _reversals(pos: np.ndarray, other: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarray,
-               params: AnalysisParams) -> list:
-    """(dv, time, gy, gx, position at the turn) of abrupt reversals of ``pos`` (K, gh, gw), frame heights. The
+               params: AnalysisParams, downward: bool = False) -> list:
+    """(dv, time, gy, gx, position at the turn) of abrupt reversals of ``pos`` (K, gh, gw), frame
+    heights; with ``downward`` only turns of a falling approach (``pos`` growing). The
     region's difference mass must stay steady around the turn (within ``MASS_SPREAD``): an object
     only half inside the region, or slowing to a halt at an apex, changes it, and its clipped
     centroid can fake a sharp turn. Nor may the motion across (``other``) jump at the turn: a
@@ -94,9 +99,14 @@ def _reversals(pos: np.ndarray, other: np.ndarray, mass: np.ndarray, mid: np.nda
     with np.errstate(invalid="ignore"):
         turn = np.sign(va) * np.sign(vb) < 0
         turn &= np.sign(vl) * np.sign(vr) < 0
+        if downward:
+            turn &= vl > 0
         dv = np.abs(vl) + np.abs(vr)
         ok = turn & (dv >= params.impact_min_dv) & (np.minimum(np.abs(vl), np.abs(vr)) >= 0.15 * dv)
         ok &= dv >= ABRUPTNESS * (np.abs(vl - vll) + np.abs(vrr - vr))
+        # a contact gives back at most the speed it came with (restitution <= 1, with a margin for
+        # the estimate): a turn that leaves faster than it came is a wind-up, not an impact
+        ok &= np.abs(vr) <= MAX_REBOUND * np.abs(vl)
     ok &= _window_valid(bad, j, -3, 3)[:, None, None]
     # (the lowest of the five is left out: the pair that holds a contact mid-way barely moved on
     # balance; at an apex the mass falls steadily towards the turn, so the rest still spreads)
