@@ -17,7 +17,8 @@ import numpy as np
 from studio.errors import StudioError
 from studio.music import TempoMap
 
-MIN_BPM, MAX_BPM = 20.0, 300.0  # what a user may ask for (the analysis stays within 60..200)
+MIN_BPM, MAX_BPM = 20.0, 300.0
+STEADY_HALF = 8  # beats each side of the fit that steadies the map's tempo  # what a user may ask for (the analysis stays within 60..200)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,24 @@ def tempo_map(timeline, correction: GridCorrection | None = None, beats_per_bar:
         first //= 2
     if c.downbeat_s is not None:
         beats, first = _on_downbeat(beats, c.downbeat_s)
-    return TempoMap.from_beats(beats[first:], beats_per_bar=bpb)
+    return TempoMap.from_beats(steady(beats, timeline.cuts_s)[first:], beats_per_bar=bpb)
+
+
+def steady(beats: np.ndarray, cuts_s=()) -> np.ndarray:
+    """The beats with a steadier tempo for the map, shot by shot (a cut may change the tempo):
+    the analysis keeps each beat on its contact, to a few milliseconds; a tempo map that
+    followed every such wobble would change tempo on every beat (a DAW's tempo track as a
+    saw-tooth, the soundtrack's grid jittering). A wider robust fit (+-8 beats) still follows a
+    drifting tempo; the drums land on the contacts themselves (engines.rhythm.accents)."""
+    from studio.analysis.beats import smooth_beats
+
+    beats = np.asarray(beats, float)
+    if len(beats) < 5:
+        return beats
+    edges = np.searchsorted(beats, sorted(cuts_s))
+    parts = np.split(beats, edges)
+    out = np.concatenate([smooth_beats(p, half=STEADY_HALF) if len(p) >= 5 else p for p in parts])
+    return out if np.all(np.diff(out) > 0) else beats
 
 
 def _on_downbeat(beats: np.ndarray, downbeat_s: float) -> tuple[np.ndarray, int]:

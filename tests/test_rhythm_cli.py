@@ -54,9 +54,9 @@ def test_generate_rhythm_on_the_demo_writes_project_midi_and_stems_in_time(tmp_p
           f"(median offset {1000 * np.median(signed[np.abs(signed) <= 0.05]):.1f} ms); {on_note:.3f} of the "
           f"onsets are within 30 ms of a generated drum note")
     # every true beat has a drum note within 30 ms (the written MIDI); of the rendered stem, an
-    # onset detector hears most of them (a hit right after a crash or an open hat is masked)
+    # onset detector hears most of them
     assert all(np.min(np.abs(notes - b)) <= 0.03 for b in beats)
-    assert share >= 0.75
+    assert share >= 0.8
 
 
 def test_bpm_override_gives_a_constant_tempo_map(tmp_path):

@@ -24,7 +24,7 @@ from studio.analysis.timeline import AnalysisParams, Impact
 MIN_MASS = 0.05  # pooled mean frame difference (gray levels) below which a region is still
 ABRUPTNESS = 3.0  # the velocity change at the contact must exceed this times the change around it
 STRENGTH_SCALE = 3.0  # frame heights / s of velocity change giving strength 1 - 1/e
-MAX_REBOUND = 1.25  # rebound speed / approach speed at most (restitution <= 1, estimate noise)
+MAX_REBOUND = 1.6  # rebound speed / approach speed at most (restitution <= 1, estimate noise)
 ACROSS = 0.5  # the motion across may change by this share of the reversal's velocity change
 NO_SLOWDOWN = 0.7  # next to a contact the difference mass keeps this share of the one before
 MASS_SPREAD = 2.2  # around a reversal the difference mass (all but its lowest pair) stays within this factor

@@ -10,7 +10,9 @@ truth:
 * beats: F-measure (mir_eval) against the true beats, 70 ms and 25 ms windows;
 * contacts: precision / recall within one frame (one-to-one matching);
 * drums: the share of true contacts with a kick, snare or accent within 25 ms, and the sync
-  error of the nearest such hit to each contact (p50 / p95 ms).
+  error of the nearest such hit to each contact (p50 / p95 ms);
+* the tempo map: its largest beat-to-beat tempo change within a shot, per clip (p50 / p95 over
+  the clips), beside the truth's own (rubato clips change tempo on purpose).
 
 Two baselines in the same run, on the same clips: a metronome locked to the first detected
 beat at the detected tempo (its clicks are its beats, contacts and drum hits), and a random
@@ -80,6 +82,17 @@ def score(truth, beats: np.ndarray, contacts: np.ndarray, hits: np.ndarray, temp
     }
 
 
+def _truth_jitter(truth) -> float:
+    b = np.asarray(truth.beat_times_s, float)
+    cuts = np.asarray(truth.cut_times_s, float)
+    if len(b) < 3:
+        return 0.0
+    bpm = 60.0 / np.diff(b)
+    r = np.abs(bpm[1:] / bpm[:-1] - 1.0)
+    inside = [not np.any((cuts > b[k]) & (cuts < b[k + 2])) for k in range(len(r))]
+    return round(float(r[inside].max()), 5) if any(inside) else 0.0
+
+
 def _summary(rows: list[dict]) -> dict:
     if not rows:
         return {}
@@ -98,13 +111,17 @@ def _summary(rows: list[dict]) -> dict:
         "contacts_with_drum_25ms": round(float(np.mean(err <= 1000 * WINDOW_S)), 3) if len(err) else 0.0,
         "drum_sync_p50_ms": round(float(np.percentile(err, 50)), 1) if len(err) else None,
         "drum_sync_p95_ms": round(float(np.percentile(err, 95)), 1) if len(err) else None,
-    }
+    } | ({"tempo_map_jitter_max_p50": round(float(np.median([r["tempo_jitter_max"] for r in rows])), 4),
+          "tempo_map_jitter_max_p95": round(float(np.percentile([r["tempo_jitter_max"] for r in rows], 95)), 4),
+          "truth_jitter_max_p95": round(float(np.percentile([r["truth_jitter_max"] for r in rows], 95)), 4)}
+         if "tempo_jitter_max" in rows[0] else {})
 
 
 def run_clip(spec, folder: Path, rng: np.random.Generator) -> dict:
     """Render, analyse and score one clip; the engine's and the baselines' figures."""
     from studio import grid, syncsuite
     from studio.adapters import rhythm
+    from studio.bench.soundtrack import tempo_jitter
     from studio.analysis import analyze
     from studio.generate import GenerateSettings
     from studio.project import Project
@@ -120,6 +137,10 @@ def run_clip(spec, folder: Path, rng: np.random.Generator) -> dict:
     beats = np.asarray(tl.beat_times_s)
     contacts = np.array([i.time_s for i in tl.impacts])
     engine = score(truth, beats, contacts, hits, tl.tempo_bpm)
+    # the tempo map every engine writes on: its beat-to-beat change within shots, beside the
+    # truth's own (a clip with rubato changes tempo on purpose)
+    engine["tempo_jitter_max"] = tempo_jitter(project.tempo, tl.duration_s, tl.cuts_s)["tempo_jitter_max"]
+    engine["truth_jitter_max"] = _truth_jitter(truth)
 
     # metronome locked to the first detected beat, at the detected tempo
     period = 60.0 / tl.tempo_bpm
