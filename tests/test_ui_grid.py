@@ -109,7 +109,7 @@ def test_pickup_readout_and_ruler_marks_count_in_to_bar_1():
 
 def test_analysis_lane_text_detected_vs_grid_and_no_clear_rhythm():
     beats = np.arange(0.25, 10.0, 0.5)
-    tl = SimpleNamespace(beat_times_s=beats, downbeat_times_s=beats[::4], tempo_bpm=120.0,
+    tl = SimpleNamespace(beat_times_s=beats, downbeat_times_s=beats[::4], tempo_bpm=120.0, cuts_s=(),
                          params=SimpleNamespace(beats_per_bar=4), extra={})
     detected = grid.tempo_map(tl)
     assert beatgrid.analysis_tempo_text(tl, detected, 10.0) == "120.0 BPM"
