@@ -68,12 +68,19 @@ def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells: np.ndarray, valid: np.
             # vertically only a falling approach lands on something: a turn at the top is the
             # top of a throw, a stroke or a step (things hit floors, drums and tables, seldom
             # ceilings); sideways both ways (walls)
-            for dv, t, gy, gx, at in _reversals(pos, other, mass, mid, bad, params, downward=axis == "y"):
-                cx, cy = _centroid(near, mid, t, gy, gx, reach)
-                if reach == 0:  # along the turn the object is where the approach line ends
-                    cx, cy = (cx, at) if axis == "y" else (at / aspect, cy)
-                out.append((rank * dv, dv, t, cx, cy))  # the tighter region's timing wins a tie
-    return _suppress(out, params)
+            for dv, t, gy, gx, at, i in _reversals(pos, other, mass, mid, bad, params, downward=axis == "y"):
+                # the tighter region's timing wins a tie; places compared by the region's
+                # centroid on the approach (the exact place is worked out for the kept ones)
+                out.append((rank * dv, dv, t, x[i - 1, gy, gx], y[i - 1, gy, gx], (axis, reach, gy, gx, at)))
+    kept = _suppress(out, params)
+    impacts = []
+    for dv, t, _, _, (axis, reach, gy, gx, at) in kept:  # where, only for the kept ones
+        cx, cy = _centroid(near, mid, t, gy, gx, reach)
+        if reach == 0:  # along the turn the object is where the approach line ends
+            cx, cy = (cx, at) if axis == "y" else (at / aspect, cy)
+        impacts.append(Impact(float(t), float(np.clip(cx, 0, 1)), float(np.clip(cy, 0, 1)),
+                              float(1.0 - np.exp(-dv / STRENGTH_SCALE))))
+    return tuple(impacts)
 
 
 def _window_valid(bad: np.ndarray, k: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -83,7 +90,7 @@ def _window_valid(bad: np.ndarray, k: np.ndarray, lo: int, hi: int) -> np.ndarra
 
 def _reversals(pos: np.ndarray, other: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarray,
                params: AnalysisParams, downward: bool = False) -> list:
-    """(dv, time, gy, gx, position at the turn) of abrupt reversals of ``pos`` (K, gh, gw), frame
+    """(dv, time, gy, gx, position at the turn, pair index) of abrupt reversals of ``pos`` (K, gh, gw), frame
     heights; with ``downward`` only turns of a falling approach (``pos`` growing). The
     region's difference mass must stay steady around the turn (within ``MASS_SPREAD``): an object
     only half inside the region, or slowing to a halt at an apex, changes it, and its clipped
@@ -115,18 +122,17 @@ def _reversals(pos: np.ndarray, other: np.ndarray, mass: np.ndarray, mid: np.nda
     # an object is fastest at a contact and slowest at an apex: the difference it leaves (which
     # grows with its speed) must not shrink towards the turn
     ok &= np.minimum(mass[j - 1], mass[j + 1]) >= NO_SLOWDOWN * np.maximum(mass[j - 2], mass[j + 2])
-    out = []
-    for jj, gy, gx in zip(*np.nonzero(ok)):
-        i = int(j[jj])
-        # tangents at the last position before and the first after (velocities extrapolated
-        # half a step with the acceleration seen there: gravity bends the chords)
-        a = v[i - 2, gy, gx] + 0.5 * (v[i - 2, gy, gx] - v[i - 3, gy, gx])
-        b = v[i + 1, gy, gx] - 0.5 * (v[i + 2, gy, gx] - v[i + 1, gy, gx])
-        p0, p1 = pos[i - 1, gy, gx], pos[i + 1, gy, gx]
-        t = (p1 - p0 + a * mid[i - 1] - b * mid[i + 1]) / (a - b)  # where the two lines meet
-        t = float(np.clip(t, mid[i - 1], mid[i + 1]))
-        out.append((float(abs(a) + abs(b)), t, int(gy), int(gx), float(p0 + a * (t - mid[i - 1]))))
-    return out
+    jj, gy, gx = np.nonzero(ok)
+    i = j[jj]
+    # tangents at the last position before and the first after (velocities extrapolated half a
+    # step with the acceleration seen there: gravity bends the chords)
+    a = v[i - 2, gy, gx] + 0.5 * (v[i - 2, gy, gx] - v[i - 3, gy, gx])
+    b = v[i + 1, gy, gx] - 0.5 * (v[i + 2, gy, gx] - v[i + 1, gy, gx])
+    p0, p1 = pos[i - 1, gy, gx], pos[i + 1, gy, gx]
+    t = (p1 - p0 + a * mid[i - 1] - b * mid[i + 1]) / (a - b)  # where the two lines meet
+    t = np.clip(t, mid[i - 1], mid[i + 1])
+    return list(zip((np.abs(a) + np.abs(b)).tolist(), t.tolist(), gy.tolist(), gx.tolist(),
+                    (p0 + a * (t - mid[i - 1])).tolist(), i.tolist()))
 
 
 def _centroid(near: np.ndarray, mid: np.ndarray, t: float, gy: int, gx: int, reach: int) -> tuple[float, float]:
@@ -145,15 +151,16 @@ def _centroid(near: np.ndarray, mid: np.ndarray, t: float, gy: int, gx: int, rea
     return float(block[:, 1].sum() / m), float(block[:, 2].sum() / m)
 
 
-def _suppress(found: list, params: AnalysisParams) -> tuple[Impact, ...]:
+def _suppress(found: list, params: AnalysisParams) -> list:
     """Highest rank first; drop candidates near an accepted one in time and place (only accepted
-    contacts within ``impact_min_gap_s`` are compared, so the cost grows with the count)."""
+    contacts within ``impact_min_gap_s`` are compared, so the cost grows with the count).
+    ``found``: (rank, dv, t, x, y, extra); returns the kept (dv, t, x, y, extra) by time."""
     import bisect
 
-    kept: list[tuple[float, float, float, float]] = []
+    kept: list[tuple] = []
     times: list[float] = []  # sorted times of ``kept`` for the window search
     order: list[int] = []
-    for _, dv, t, x, y in sorted(found, key=lambda c: -c[0]):
+    for _, dv, t, x, y, extra in sorted(found, key=lambda c: -c[0]):
         lo = bisect.bisect_left(times, t - params.impact_min_gap_s)
         hi = bisect.bisect_right(times, t + params.impact_min_gap_s)
         if any(np.hypot(x - kept[order[i]][2], y - kept[order[i]][3]) < 0.25 for i in range(lo, hi)):
@@ -161,7 +168,5 @@ def _suppress(found: list, params: AnalysisParams) -> tuple[Impact, ...]:
         at = bisect.bisect_left(times, t)
         times.insert(at, t)
         order.insert(at, len(kept))
-        kept.append((dv, t, x, y))
-    kept.sort(key=lambda c: c[1])
-    return tuple(Impact(float(t), float(np.clip(x, 0, 1)), float(np.clip(y, 0, 1)),
-                        float(1.0 - np.exp(-dv / STRENGTH_SCALE))) for dv, t, x, y in kept)
+        kept.append((dv, t, x, y, extra))
+    return sorted(kept, key=lambda c: c[1])

@@ -3,7 +3,7 @@
 Farneback flow on small gray frames; velocities are expressed in frame heights per second
 (flow / (frame height * dt)), so results do not depend on the analysis size or the frame rate.
 Camera motion is taken out first: an affine model of the flow (pan, tilt, zoom, roll), fitted
-robustly on a coarse grid (the moving objects are outliers), is subtracted, so a pan or a zoom
+robustly (RANSAC) on a coarse grid (the moving objects are outliers), is subtracted, so a pan or a zoom
 is not read as rhythm or as impacts.
 
 Optical flow loses small objects that move more than their own size between frames (a ball near
@@ -28,8 +28,8 @@ from studio.analysis.timeline import N_DIRECTIONS, AnalysisParams
 CELL_W, CELL_VX, CELL_VY, CELL_X, CELL_Y, CELL_D, CELL_DX, CELL_DY = range(8)
 N_CELL = 8
 DIFF_THRESHOLD = 12.0  # gray levels: smaller frame differences are noise or compression
-CAMERA_STRIDE = 3  # fit the camera model on every 3rd pixel each way
-CAMERA_MIN_RESIDUAL_PX = 0.05  # inlier threshold floor (px per frame) for a still, clean picture
+CAMERA_STRIDE = 4  # fit the camera model on every 4th pixel each way (336 points at 96 x 54)
+CAMERA_INLIER_PX = 0.3  # px per frame: a pixel further than this from the camera model is an object
 CAMERA_MIN_MOTION_PX = 0.03  # mean camera flow below this (px per frame) is a still camera
 
 
@@ -69,13 +69,10 @@ class MotionAnalyzer:
         self._rows, self._cols = rows, cols
         self._rows_y = rows * ((np.arange(self.h, dtype=np.float32) + 0.5) / self.h)
         self._cols_x = cols * ((np.arange(self.w, dtype=np.float32) + 0.5) / self.w)[:, None]
-        self._planes = np.empty((3, self.h, self.w), np.float32)
-        # affine camera model v = [x, y, 1] @ p, x/y in frame heights from the centre
-        ys, xs = np.mgrid[0:self.h, 0:self.w].astype(np.float32)
-        self._design = np.stack([(xs - self.w / 2) / self.h, (ys - self.h / 2) / self.h,
-                                 np.ones_like(xs)], -1)  # (h, w, 3)
-        self._design_sub = self._design[::CAMERA_STRIDE, ::CAMERA_STRIDE].reshape(-1, 3)
-        self._grid_x, self._grid_y = xs, ys
+        self._planes = np.empty((4, self.h, self.w), np.float32)
+        ys, xs = np.mgrid[0:self.h, 0:self.w].astype(np.float32)  # pixel positions the camera fit uses
+        self._grid_sub = np.stack([xs, ys], -1)[::CAMERA_STRIDE, ::CAMERA_STRIDE].reshape(-1, 2).copy()
+        self._design = np.hstack([self._grid_sub, np.ones((len(self._grid_sub), 1), np.float32)])
         self._prev: tuple[float, np.ndarray] | None = None
         self.pairs: list[PairFeatures] = []
 
@@ -91,7 +88,8 @@ class MotionAnalyzer:
         flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, p.flow_levels, p.flow_winsize,
                                             p.flow_iterations, p.flow_poly_n, p.flow_poly_sigma, 0)
         camera = self._camera_motion(flow)
-        flow -= camera
+        if camera is not None:
+            flow -= self._camera_flow(camera)
         diff = self._difference(a, b, camera)
         scale = 1.0 / (self.h * (t1 - t0))
         flow *= scale  # frame heights per second
@@ -102,49 +100,63 @@ class MotionAnalyzer:
         bins = (ang * (N_DIRECTIONS / (2 * np.pi))).astype(np.int32)
         np.minimum(bins, N_DIRECTIONS - 1, out=bins)
         directions = np.bincount(bins.ravel(), weights=w.ravel(), minlength=N_DIRECTIONS) / w.size
-        planes = self._planes
+        planes = self._planes  # speed-weighted flow and the frame difference, summed per cell
         planes[0] = w
         np.multiply(w, fx, out=planes[1])
         np.multiply(w, fy, out=planes[2])
-        left = self._rows @ planes  # (3, gh, w)
+        planes[3] = diff
+        left = self._rows @ planes  # (4, gh, w)
         cells = np.empty((self._rows.shape[0], self._cols.shape[1], N_CELL), np.float32)
-        cells[..., :3] = np.moveaxis(left @ self._cols, 0, -1)
-        cells[..., CELL_X] = left[0] @ self._cols_x
-        cells[..., CELL_Y] = (self._rows_y @ w) @ self._cols
-        d_rows = self._rows @ diff
-        cells[..., CELL_D] = d_rows @ self._cols
-        cells[..., CELL_DX] = d_rows @ self._cols_x
-        cells[..., CELL_DY] = (self._rows_y @ diff) @ self._cols
+        cells[..., [CELL_W, CELL_VX, CELL_VY, CELL_D]] = np.moveaxis(left @ self._cols, 0, -1)
+        cells[..., [CELL_X, CELL_DX]] = np.moveaxis(left[[0, 3]] @ self._cols_x, 0, -1)
+        cells[..., [CELL_Y, CELL_DY]] = np.moveaxis((self._rows_y @ planes[[0, 3]]) @ self._cols, 0, -1)
         return PairFeatures(t0, t1, energy, directions.astype(np.float32), cells)
 
 
-    def _difference(self, a: np.ndarray, b: np.ndarray, camera: np.ndarray) -> np.ndarray:
+    def _difference(self, a: np.ndarray, b: np.ndarray, camera: np.ndarray | None) -> np.ndarray:
         """|b - a| where it exceeds the noise, with ``b`` resampled along the camera motion so
         that only what moved in the scene differs (float32, gray levels)."""
-        if camera.any():
-            b = cv2.remap(b, self._grid_x + camera[..., 0], self._grid_y + camera[..., 1],
-                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if camera is not None:
+            b = cv2.warpAffine(b, camera, (self.w, self.h),
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
         d = cv2.absdiff(a, b).astype(np.float32)
         _, d = cv2.threshold(d, DIFF_THRESHOLD, 0.0, cv2.THRESH_TOZERO)
         return d
 
-    def _camera_motion(self, flow: np.ndarray) -> np.ndarray:
-        """The flow an affine camera motion would give, fitted by iteratively reweighted least
-        squares on every ``CAMERA_STRIDE``-th pixel: pixels that move unlike the majority (the
-        objects) are dropped from the next fit. Zero when the camera stands still."""
-        a = self._design_sub
-        uv = flow[::CAMERA_STRIDE, ::CAMERA_STRIDE].reshape(-1, 2).astype(np.float64)
-        keep = np.ones(len(a), bool)
-        p = np.zeros((3, 2))
-        for _ in range(3):
-            if keep.sum() < 12:
-                break
-            p = np.linalg.lstsq(a[keep], uv[keep], rcond=None)[0]
-            r = np.hypot(*(uv - a @ p).T)
-            keep = r <= max(2.5 * float(np.median(r)), CAMERA_MIN_RESIDUAL_PX)
-        if float(np.abs(a @ p).mean()) < CAMERA_MIN_MOTION_PX:
-            return np.zeros_like(flow)
-        return (self._design @ p.astype(np.float32)).astype(np.float32)
+    def _camera_motion(self, flow: np.ndarray) -> np.ndarray | None:
+        """The affine camera motion as a 2x3 pixel map (x -> where that pixel went), fitted to
+        the flow of every ``CAMERA_STRIDE``-th pixel by OpenCV's RANSAC, then least squares on the
+        inliers (pixels that move unlike the majority, the objects, are
+        outliers). None when the camera stands still. OpenCV rather than numpy: one call that
+        releases the GIL, so the decoding thread is not held up."""
+        uv = flow[::CAMERA_STRIDE, ::CAMERA_STRIDE].reshape(-1, 2)
+        if float(np.abs(uv).mean()) < CAMERA_MIN_MOTION_PX:  # nothing moves much: no camera motion
+            return None
+        dst = self._grid_sub + uv
+        m, inliers = cv2.estimateAffine2D(self._grid_sub, dst, method=cv2.RANSAC, refineIters=0,
+                                          ransacReprojThreshold=CAMERA_INLIER_PX, maxIters=200)
+        if m is None:
+            return None
+        keep = inliers.ravel().astype(bool)
+        if keep.sum() >= 12:  # least squares on the inliers (OpenCV's own refinement costs 10x)
+            a = self._design[keep]
+            try:
+                m = np.linalg.solve(a.T @ a, a.T @ dst[keep]).T
+            except np.linalg.LinAlgError:
+                pass
+        moved = self._grid_sub @ m[:, :2].T + m[:, 2] - self._grid_sub
+        if float(np.abs(moved).mean()) < CAMERA_MIN_MOTION_PX:
+            return None
+        return m
+
+    def _camera_flow(self, m: np.ndarray) -> np.ndarray:
+        """The (h, w, 2) flow of camera map ``m`` (an affine field: two broadcast sums)."""
+        xs = np.arange(self.w, dtype=np.float32)[None, :]
+        ys = np.arange(self.h, dtype=np.float32)[:, None]
+        out = np.empty((self.h, self.w, 2), np.float32)
+        out[..., 0] = (m[0, 0] - 1.0) * xs + m[0, 1] * ys + m[0, 2]
+        out[..., 1] = m[1, 0] * xs + (m[1, 1] - 1.0) * ys + m[1, 2]
+        return out
 
 
 def stack_pairs(pairs: list[PairFeatures], grid: tuple[int, int]) -> dict[str, np.ndarray]:
