@@ -1,7 +1,8 @@
 """The beat grid every engine writes on: one tempo map from the analysis and the user's corrections.
 
-The analysis finds the visual beats (on the contacts, smoothed within each shot, covering the
-whole video) and the first downbeat. The user may correct them: a tempo of their own (typed or
+The analysis finds the visual beats (on the contacts, smoothed within each shot) and the first
+downbeat; the map steadies them shot by shot (:func:`steady`) and carries the tempo on past
+the first and last beat. The user may correct them: a tempo of their own (typed or
 tapped: a constant grid), double or half time, bar 1 on another beat or at another moment.
 :func:`tempo_map` turns the analysis plus those corrections into the project's TempoMap; the
 rhythm and soundtrack engines read their beats back from that map (:func:`grid_beats`), so the

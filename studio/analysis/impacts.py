@@ -6,11 +6,17 @@ Objects are followed by the centroid of the camera-compensated frame difference 
 optical flow, that centroid follows a small object at any speed. The centroid of the difference
 of pair k sits midway between the object's two positions, i.e. at the pair's middle time.
 
-* Reversal: the centroid's vertical (or horizontal) velocity changes sign, and the change is
-  large and abrupt compared with the change just before and after (a parabola's apex turns
-  smoothly and is rejected). The contact time is where the approach line (through the two
-  positions before the turn) meets the rebound line (the two after): sub-frame, and free of the
-  pair that mixes approach and rebound.
+A contact is a reversal of the centroid's vertical (falling approaches only: things land on
+floors, drums and tables; a turn at the top is a throw, a stroke or a step) or horizontal
+(walls) velocity that is large and abrupt compared with the change just before and after (a
+parabola's apex turns smoothly), that gives back no more speed than it came with, with the
+region's difference mass steady around it (not an object half inside the region, not one
+slowing to an apex) and no jump across (two objects sharing a region). Regions of 3x3 cells,
+and 5x5 for vertical turns (a big hop enters the smaller region only just before it lands).
+The contact time is where the approach tangent (at the last position before the turn) meets
+the rebound tangent (the first after): sub-frame, and free of the pair that mixes approach and
+rebound; the place is where the approach line ends.
+
 An object that stops dead without rebounding (a foot planted) leaves no difference behind to
 follow; its stop shows in the onset envelope (``onsets``), not here.
 """
