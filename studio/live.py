@@ -43,6 +43,7 @@ from studio.jobs import Job
 PART_CHANNELS = {"drums": 9, "bass": 1, "keys": 0}
 HISTORY_S = 120.0  # flux kept for activations and the tempo estimate
 CONTACT_HISTORY_S = 12.0  # frame pairs kept for the contacts the beat anchor snaps to
+CONTACT_MARGIN_S = 0.4  # pairs before a bar the contact detector needs (its window: 3 pairs each side)
 START_MARGIN_S = 0.1  # look-ahead: the first bar plays this long after it is generated
 
 
@@ -147,14 +148,15 @@ class OnsetTracker:
         self.flux: list[float] = []
         self.recent: collections.deque = collections.deque(maxlen=int(CONTACT_HISTORY_S * self.params.rate_hz))
 
-    def contacts(self) -> tuple:
-        """Contacts among the recent frame pairs (the analysis' detector)."""
+    def contacts(self, since_s: float = -np.inf) -> tuple:
+        """Contacts among the recent frame pairs from ``since_s`` on (the analysis' detector)."""
         from studio.analysis.impacts import detect_impacts
         from studio.analysis.motion import stack_pairs
 
-        if len(self.recent) < 6:
+        pairs = [q for q in self.recent if q.t0 >= since_s]
+        if len(pairs) < 6:
             return ()
-        p = stack_pairs(list(self.recent), self.params.impact_grid)
+        p = stack_pairs(pairs, self.params.impact_grid)
         return detect_impacts(p["t0"], p["t1"], p["cells"], np.ones(len(p["t0"]), bool), self.params,
                               aspect=self.size[0] / self.size[1])
 
@@ -173,18 +175,26 @@ class OnsetTracker:
                 del self.times[:256], self.flux[:256]
         self._prev_dirs = pair.directions
 
-    def activation(self, step_starts: np.ndarray, step_s: float) -> np.ndarray:
-        """Per step: the strongest flux in it, over a robust recent level (0..1)."""
+    def activation(self, step_starts: np.ndarray, step_s: float, contacts=()) -> np.ndarray:
+        """Per step: the strongest flux in it, between the recent median and 95th percentile
+        (0..1), or the
+        strength of a contact in it when that is higher (as the analysis' envelope has them)."""
         t = np.asarray(self.times)
         f = np.asarray(self.flux)
         recent = f[t >= step_starts[0] - 16 * step_s * 8] if len(f) else f
-        norm = float(np.percentile(recent, 95)) if len(recent) else 0.0
+        # between the typical level (the flux every frame has: texture, noise) and the strong
+        # one, as the analysis' envelope is after its smoothing
+        floor = float(np.median(recent)) if len(recent) else 0.0
+        norm = float(np.percentile(recent, 95)) - floor if len(recent) else 0.0
         out = np.zeros(len(step_starts), np.float32)
-        if norm <= 1e-9:
-            return out
-        for i, s in enumerate(step_starts):
-            w = f[(t >= s - 0.5 * step_s) & (t < s + 0.5 * step_s)]  # a step owns the flux around it
-            out[i] = min(1.0, float(w.max()) / norm) if len(w) else 0.0
+        if norm > 1e-9:
+            for i, s in enumerate(step_starts):
+                w = f[(t >= s - 0.5 * step_s) & (t < s + 0.5 * step_s)]  # a step owns the flux around it
+                out[i] = float(np.clip((w.max() - floor) / norm, 0.0, 1.0)) if len(w) else 0.0
+        for c in contacts:
+            i = int(np.floor((c.time_s - step_starts[0]) / step_s + 0.5))
+            if 0 <= i < len(out):
+                out[i] = max(out[i], float(c.strength))
         return out
 
     def tempo_and_anchor(self, t_end: float, bpm: float | None, first: bool) -> tuple[float, float]:
@@ -282,6 +292,7 @@ def run_live(source: str, settings: LiveSettings = LiveSettings(), *, port=None,
     import av
 
     from engines.rhythm import RhythmEngine
+    from engines.rhythm.accents import accent_contacts
 
     job = Job.quiet(job)
     live = is_live_source(source) if settings.causal is None else settings.causal
@@ -359,9 +370,15 @@ def run_live(source: str, settings: LiveSettings = LiveSettings(), *, port=None,
                     break
                 t_bar = time.perf_counter()
                 steps = window_start + step_s * np.arange(4 * settings.beats_per_bar)
-                act = tracker.activation(steps, step_s)
+                hits = [c for c in tracker.contacts(window_start - CONTACT_MARGIN_S)
+                        if window_start - 0.5 * step_s <= c.time_s < window_end - 0.5 * step_s]
+                act = tracker.activation(steps, step_s, hits)
                 state = replace(state, tempo_bpm=tempo, next_start_s=bar_start)
                 notes, state = engine.next_bar(state, act)
+                if not live:  # look-ahead: the window is the bar itself, the drums land on its contacts
+                    notes = accent_contacts(notes, [c.time_s for c in hits], [c.strength for c in hits],
+                                            bar_start + 4 * step_s * np.arange(settings.beats_per_bar + 1), 0,
+                                            settings.beats_per_bar)
                 queued = time.perf_counter()
                 if wall0 is None:  # look-ahead: playback starts once the first bar is ready
                     wall0 = queued + START_MARGIN_S - bar_start

@@ -77,7 +77,9 @@ def estimate_tempo(env: np.ndarray, rate_hz: float, params: AnalysisParams,
        ``OCTAVE_RATIO`` as well as at P, a third likewise; judged on ``octave_env``, the
        envelope with the contacts, when given), as long as it stays within the range; a period outside the range is doubled or halved into it.
     3. Confidence: the correlation at the chosen period or at two or three periods (a pulse
-       whose beats alternate in look, like two hands, repeats only every other beat). Below
+       whose beats alternate in look, like two hands, repeats only every other beat), of the
+       envelope or of the envelope with the contacts (a periodic train of contacts is a pulse
+       even where the flow is noisy). Below
        MIN_CONFIDENCE the picture has no clear pulse: DEFAULT_BPM is reported instead of a guess.
     """
     n = len(env)
@@ -87,19 +89,21 @@ def estimate_tempo(env: np.ndarray, rate_hz: float, params: AnalysisParams,
     lo_bpm, hi_bpm = params.tempo_min_bpm, params.tempo_max_bpm
     max_lag = min(n - 2, int(np.ceil(4 * 60.0 * rate_hz / lo_bpm)))
     ac = autocorrelation(env, rate_hz, max_lag)
+    # the envelope with the contacts in it: a train of contacts is a clean pulse where the flow
+    # is noisy, and an object that lands on every beat makes each beat alike even when another
+    # accents every other one (the octave); the flow alone keeps random contacts from ruling
+    oac = ac if octave_env is None else autocorrelation(np.asarray(octave_env, float), rate_hz, max_lag)
+    both = np.maximum(ac, oac)
     lags = np.arange(2, min(max_lag, int(np.ceil(2 * 60.0 * rate_hz / lo_bpm)))) if max_lag > 3 else np.zeros(0, int)
     if len(lags) == 0:
         return none
-    peaks = lags[(ac[lags] > ac[lags - 1]) & (ac[lags] >= ac[lags + 1]) & (ac[lags] > 0)]
+    peaks = lags[(both[lags] > both[lags - 1]) & (both[lags] >= both[lags + 1]) & (both[lags] > 0)]
     if len(peaks) == 0:
         return none
     bpm = 60.0 * rate_hz / peaks
     weight = _prior(bpm) if around_bpm is None else np.exp(-0.5 * (np.log2(bpm / around_bpm) / 0.15) ** 2)
-    lag = float(peaks[int(np.argmax(ac[peaks] * weight))])
+    lag = float(peaks[int(np.argmax(both[peaks] * weight))])
     if around_bpm is None:
-        # the octave is decided where the contacts are in the envelope too: an object that lands
-        # on every beat makes each beat alike even when another accents every other one
-        oac = ac if octave_env is None else autocorrelation(np.asarray(octave_env, float), rate_hz, max_lag)
         changed = True
         while changed:
             changed = False
@@ -114,7 +118,7 @@ def estimate_tempo(env: np.ndarray, rate_hz: float, params: AnalysisParams,
         lag /= 2
     lag = _refine_lag(ac, lag)
     # a pulse may repeat its look only every second or third beat (two hands alternating)
-    confidence = float(np.clip(max(_near(ac, m * lag) for m in (1, 2, 3)), 0.0, 1.0))
+    confidence = float(np.clip(max(_near(c, m * lag) for c in (ac, oac) for m in (1, 2, 3)), 0.0, 1.0))
     if confidence < MIN_CONFIDENCE:
         return TempoEstimate(DEFAULT_BPM, confidence)
     return TempoEstimate(float(np.clip(60.0 * rate_hz / lag, lo_bpm, hi_bpm)), confidence)

@@ -40,6 +40,23 @@ def flow_size(frame_size: tuple[int, int], max_side: int) -> tuple[int, int]:
     return max(16, int(round(w * scale))), max(16, int(round(h * scale)))
 
 
+def _cell_matrices(w: int, h: int, grid: tuple[int, int]):
+    """Cell means as matrix products: rows (gh, h) @ plane (h, w) @ cols (w, gw), divided by the
+    cell area; pixel-centre positions folded into the row/column matrices (rows_y, cols_x)."""
+    gw, gh = grid
+    ye = np.round(np.linspace(0, h, gh + 1)).astype(int)
+    xe = np.round(np.linspace(0, w, gw + 1)).astype(int)
+    rows = np.zeros((gh, h), np.float32)
+    cols = np.zeros((w, gw), np.float32)
+    for i in range(gh):
+        rows[i, ye[i]:ye[i + 1]] = 1.0 / max(1, ye[i + 1] - ye[i])
+    for i in range(gw):
+        cols[xe[i]:xe[i + 1], i] = 1.0 / max(1, xe[i + 1] - xe[i])
+    rows_y = rows * ((np.arange(h, dtype=np.float32) + 0.5) / h)
+    cols_x = cols * ((np.arange(w, dtype=np.float32) + 0.5) / w)[:, None]
+    return rows, cols, rows_y, cols_x
+
+
 @dataclass
 class PairFeatures:
     t0: float
@@ -54,44 +71,37 @@ class MotionAnalyzer:
 
     def __init__(self, params: AnalysisParams, size: tuple[int, int]) -> None:
         self.p = params
-        self.w, self.h = size
-        gw, gh = params.impact_grid
-        # cell sums as matrix products: rows (gh, h) @ plane (h, w) @ cols (w, gw), divided by
-        # the cell area (cell means); pixel-centre positions folded into the row/column matrices
-        ye = np.round(np.linspace(0, self.h, gh + 1)).astype(int)
-        xe = np.round(np.linspace(0, self.w, gw + 1)).astype(int)
-        rows = np.zeros((gh, self.h), np.float32)
-        cols = np.zeros((self.w, gw), np.float32)
-        for i in range(gh):
-            rows[i, ye[i]:ye[i + 1]] = 1.0 / max(1, ye[i + 1] - ye[i])
-        for i in range(gw):
-            cols[xe[i]:xe[i + 1], i] = 1.0 / max(1, xe[i + 1] - xe[i])
-        self._rows, self._cols = rows, cols
-        self._rows_y = rows * ((np.arange(self.h, dtype=np.float32) + 0.5) / self.h)
-        self._cols_x = cols * ((np.arange(self.w, dtype=np.float32) + 0.5) / self.w)[:, None]
-        self._planes = np.empty((4, self.h, self.w), np.float32)
-        ys, xs = np.mgrid[0:self.h, 0:self.w].astype(np.float32)  # pixel positions the camera fit uses
+        self.w, self.h = size  # frame difference, contacts
+        self.fw, self.fh = flow_size(size, params.farneback_side)  # optical flow: cheaper, smaller
+        self._sx, self._sy = self.w / self.fw, self.h / self.fh
+        self._mats = _cell_matrices(self.w, self.h, params.impact_grid)
+        self._flow_mats = _cell_matrices(self.fw, self.fh, params.impact_grid)
+        self._planes = np.empty((3, self.fh, self.fw), np.float32)
+        ys, xs = np.mgrid[0:self.fh, 0:self.fw].astype(np.float32)  # flow pixels the camera fit uses
         self._grid_sub = np.stack([xs, ys], -1)[::CAMERA_STRIDE, ::CAMERA_STRIDE].reshape(-1, 2).copy()
         self._design = np.hstack([self._grid_sub, np.ones((len(self._grid_sub), 1), np.float32)])
-        self._prev: tuple[float, np.ndarray] | None = None
+        self._prev: tuple[float, np.ndarray, np.ndarray] | None = None
         self.pairs: list[PairFeatures] = []
 
     def add(self, time_s: float, gray: np.ndarray) -> None:
         if gray.shape != (self.h, self.w):
             gray = cv2.resize(gray, (self.w, self.h), interpolation=cv2.INTER_AREA)
+        small = gray if (self.fw, self.fh) == (self.w, self.h) else \
+            cv2.resize(gray, (self.fw, self.fh), interpolation=cv2.INTER_AREA)
         if self._prev is not None and time_s > self._prev[0]:
-            self.pairs.append(self._pair(self._prev[0], self._prev[1], time_s, gray))
-        self._prev = (time_s, gray)
+            self.pairs.append(self._pair(self._prev[0], self._prev[1], self._prev[2], time_s, gray, small))
+        self._prev = (time_s, gray, small)
 
-    def _pair(self, t0: float, a: np.ndarray, t1: float, b: np.ndarray) -> PairFeatures:
+    def _pair(self, t0: float, a: np.ndarray, a_small: np.ndarray, t1: float, b: np.ndarray,
+              b_small: np.ndarray) -> PairFeatures:
         p = self.p
-        flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, p.flow_levels, p.flow_winsize,
+        flow = cv2.calcOpticalFlowFarneback(a_small, b_small, None, 0.5, p.flow_levels, p.flow_winsize,
                                             p.flow_iterations, p.flow_poly_n, p.flow_poly_sigma, 0)
         camera = self._camera_motion(flow)
         if camera is not None:
             flow -= self._camera_flow(camera)
         diff = self._difference(a, b, camera)
-        scale = 1.0 / (self.h * (t1 - t0))
+        scale = 1.0 / (self.fh * (t1 - t0))
         flow *= scale  # frame heights per second
         fx, fy = flow[..., 0], flow[..., 1]
         mag, ang = cv2.cartToPolar(fx, fy)
@@ -100,24 +110,29 @@ class MotionAnalyzer:
         bins = (ang * (N_DIRECTIONS / (2 * np.pi))).astype(np.int32)
         np.minimum(bins, N_DIRECTIONS - 1, out=bins)
         directions = np.bincount(bins.ravel(), weights=w.ravel(), minlength=N_DIRECTIONS) / w.size
-        planes = self._planes  # speed-weighted flow and the frame difference, summed per cell
+        planes = self._planes  # speed-weighted flow, summed per cell
         planes[0] = w
         np.multiply(w, fx, out=planes[1])
         np.multiply(w, fy, out=planes[2])
-        planes[3] = diff
-        left = self._rows @ planes  # (4, gh, w)
-        cells = np.empty((self._rows.shape[0], self._cols.shape[1], N_CELL), np.float32)
-        cells[..., [CELL_W, CELL_VX, CELL_VY, CELL_D]] = np.moveaxis(left @ self._cols, 0, -1)
-        cells[..., [CELL_X, CELL_DX]] = np.moveaxis(left[[0, 3]] @ self._cols_x, 0, -1)
-        cells[..., [CELL_Y, CELL_DY]] = np.moveaxis((self._rows_y @ planes[[0, 3]]) @ self._cols, 0, -1)
+        rows, cols, rows_y, cols_x = self._flow_mats
+        left = rows @ planes  # (3, gh, fw)
+        cells = np.empty((rows.shape[0], cols.shape[1], N_CELL), np.float32)
+        cells[..., :3] = np.moveaxis(left @ cols, 0, -1)
+        cells[..., CELL_X] = left[0] @ cols_x
+        cells[..., CELL_Y] = (rows_y @ w) @ cols
+        rows, cols, rows_y, cols_x = self._mats  # the difference, at the full motion size
+        d_rows = rows @ diff
+        cells[..., CELL_D] = d_rows @ cols
+        cells[..., CELL_DX] = d_rows @ cols_x
+        cells[..., CELL_DY] = (rows_y @ diff) @ cols
         return PairFeatures(t0, t1, energy, directions.astype(np.float32), cells)
-
 
     def _difference(self, a: np.ndarray, b: np.ndarray, camera: np.ndarray | None) -> np.ndarray:
         """|b - a| where it exceeds the noise, with ``b`` resampled along the camera motion so
         that only what moved in the scene differs (float32, gray levels)."""
-        if camera is not None:
-            b = cv2.warpAffine(b, camera, (self.w, self.h),
+        if camera is not None:  # the flow-size map, in motion-size pixels: S M S^-1
+            m = camera * np.array([[1.0, self._sx / self._sy, self._sx], [self._sy / self._sx, 1.0, self._sy]])
+            b = cv2.warpAffine(b, m, (self.w, self.h),
                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
         d = cv2.absdiff(a, b).astype(np.float32)
         _, d = cv2.threshold(d, DIFF_THRESHOLD, 0.0, cv2.THRESH_TOZERO)
@@ -150,10 +165,10 @@ class MotionAnalyzer:
         return m
 
     def _camera_flow(self, m: np.ndarray) -> np.ndarray:
-        """The (h, w, 2) flow of camera map ``m`` (an affine field: two broadcast sums)."""
-        xs = np.arange(self.w, dtype=np.float32)[None, :]
-        ys = np.arange(self.h, dtype=np.float32)[:, None]
-        out = np.empty((self.h, self.w, 2), np.float32)
+        """The (fh, fw, 2) flow of camera map ``m`` (an affine field: two broadcast sums)."""
+        xs = np.arange(self.fw, dtype=np.float32)[None, :]
+        ys = np.arange(self.fh, dtype=np.float32)[:, None]
+        out = np.empty((self.fh, self.fw, 2), np.float32)
         out[..., 0] = (m[0, 0] - 1.0) * xs + m[0, 1] * ys + m[0, 2]
         out[..., 1] = m[1, 0] * xs + (m[1, 1] - 1.0) * ys + m[1, 2]
         return out

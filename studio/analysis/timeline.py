@@ -15,7 +15,7 @@ import numpy as np
 from studio.errors import AnalysisError
 from studio.fsutil import atomic_path
 
-FORMAT_VERSION = 6  # bump when the meaning of a stored field changes (old caches are recomputed)
+FORMAT_VERSION = 7  # bump when the meaning of a stored field changes (old caches are recomputed)
 
 N_DIRECTIONS = 10  # directogram angle bins (DESIGN.md: visual rhythm)
 
@@ -29,8 +29,12 @@ class AnalysisParams:
     beats_per_bar: int = 4
     tempo_min_bpm: float = 60.0
     tempo_max_bpm: float = 200.0
-    # optical flow (Farneback) on gray frames with the long side ``flow_max_side``
+    # motion on gray frames with the long side ``flow_max_side`` (frame difference, contacts);
+    # optical flow (Farneback) on the same frames, or shrunk to ``farneback_side``: its cost grows
+    # with the pixels (80: `studio bench analysis` 1.46-1.57x decoding instead of 1.59-1.67x, but
+    # tempo Acc1 0.92 instead of 0.95 on the sync suite and a busier live groove)
     flow_max_side: int = 96
+    farneback_side: int = 96
     flow_levels: int = 3
     flow_winsize: int = 9
     flow_iterations: int = 1
@@ -55,8 +59,8 @@ class AnalysisParams:
             problems.append(f"beats_per_bar {self.beats_per_bar} (at least 1)")
         if not 0 < self.tempo_min_bpm < self.tempo_max_bpm:
             problems.append(f"tempo range {self.tempo_min_bpm}-{self.tempo_max_bpm} BPM")
-        if self.max_side < 16 or self.flow_max_side < 16:
-            problems.append("max_side / flow_max_side below 16 px")
+        if self.max_side < 16 or self.flow_max_side < 16 or self.farneback_side < 16:
+            problems.append("max_side / flow_max_side / farneback_side below 16 px")
         gw, gh = self.impact_grid
         if not (1 <= gw <= 16 and 1 <= gh <= 16):
             problems.append(f"impact_grid {self.impact_grid} (1..16 cells each way)")
