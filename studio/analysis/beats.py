@@ -2,10 +2,10 @@
 
 Tempo: :func:`estimate_tempo` (autocorrelation peaks, a gentle prior, octave decisions, a
 confidence). Beats, per shot (a cut may change the tempo): a dynamic-programming tracker in the
-manner of Ellis (2007) with a fractional period; each beat then moves onto a contact within a
-sixth of a beat (sub-frame contact times), else onto the envelope peak; last, a robust local
-quadratic fit over +-4 beats within the shot takes out frame jitter and strays, so the tempo map
-is smooth within a shot yet follows a drifting tempo. Plain numpy: librosa's versions cost
+manner of Ellis (2007) with a fractional period on the envelope with the contacts in it, each
+beat refined to the envelope peak, then moved onto a contact within 40 ms (sub-frame contact
+times); last, strays off the shot's median line are dropped and a robust local quadratic fit
+over +-4 beats takes out frame jitter (studio.grid steadies the tempo map further). Plain numpy: librosa's versions cost
 seconds of numba compilation per process.
 Downbeats: every ``beats_per_bar``-th beat, the phase whose beats carry the most onset energy.
 """
