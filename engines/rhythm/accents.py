@@ -4,11 +4,12 @@ Rhythm2Drum writes the groove on the 16th grid (conditioned on the visual activa
 hits already gather on the visual beats), and the grid's tempo is kept steady; a contact, though,
 is where it is, to the millisecond, and the model may leave a strong one unplayed. This pass:
 
-* moves every note that starts within ``MOVE_BEATS`` of a contact onto it, whatever the part
-  (the kick and the hat that sat together stay together, the bass with them: nothing flams);
+* moves every note that starts within a 32nd of a contact onto it, whatever the part (the kick
+  and the hat that sat together stay together, the bass with them: nothing flams);
 * gives a contact with no kick or snare among those notes one of its own (a kick on the bar's
   strong beats, a snare on the others, velocity from the contact's strength), unless another
-  drum sits close to it but not together with it (25 ms to a 32nd away: it would flam);
+  drum sits close to it but not together with it (it would flam; after the move above only an
+  earlier contact's notes can be there);
 * leaves the groove between contacts as the model wrote it.
 
 Foley impacts come from the same contact list.
@@ -21,7 +22,7 @@ import numpy as np
 
 KICK, SNARE = 36, 38
 HITS = (KICK, SNARE, 35, 40)  # kicks and snares (acoustic / electric)
-MOVE_BEATS = 0.06  # notes this close (in beats) to a contact move onto it
+MOVE_BEATS = 0.125  # notes within a 32nd of a contact move onto it (further, an accent cannot flam)
 FLAM_S = 0.025  # two drum hits further apart than this (and closer than a 32nd) sound as a flam
 
 
