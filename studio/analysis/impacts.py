@@ -11,8 +11,8 @@ floors, drums and tables; a turn at the top is a throw, a stroke or a step) or h
 (walls) velocity that is large and abrupt compared with the change just before and after (a
 parabola's apex turns smoothly), that gives back no more speed than it came with, with the
 region's difference mass steady around it (not an object half inside the region, not one
-slowing to an apex) and no jump across (two objects sharing a region). Regions of 3x3 cells,
-and 5x5 for vertical turns (a big hop enters the smaller region only just before it lands).
+slowing to an apex). Regions of 3x3 cells, and 5x5 for vertical turns (a big hop enters the
+smaller region only just before it lands).
 The contact time is where the approach tangent (at the last position before the turn) meets
 the rebound tangent (the first after): sub-frame, and free of the pair that mixes approach and
 rebound; the place is where the approach line ends.
@@ -31,7 +31,6 @@ MIN_MASS = 0.05  # pooled mean frame difference (gray levels) below which a regi
 ABRUPTNESS = 3.0  # the velocity change at the contact must exceed this times the change around it
 STRENGTH_SCALE = 3.0  # frame heights / s of velocity change giving strength 1 - 1/e
 MAX_REBOUND = 1.6  # rebound speed / approach speed at most (restitution <= 1, estimate noise)
-ACROSS = 0.5  # the motion across may change by this share of the reversal's velocity change
 NO_SLOWDOWN = 0.7  # next to a contact the difference mass keeps this share of the one before
 MASS_SPREAD = 2.2  # around a reversal the difference mass (all but its lowest pair) stays within this factor
 
@@ -70,11 +69,13 @@ def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells: np.ndarray, valid: np.
         safe = np.where(has, mass, 1.0)
         x = np.where(has, pooled[..., 1] / safe, np.nan)  # frame widths
         y = np.where(has, pooled[..., 2] / safe, np.nan)  # frame heights
-        for axis, pos, other in [("y", y, x * aspect), ("x", x * aspect, y)][:len(axes)]:
+        for axis, pos in (("y", y), ("x", x * aspect)):
+            if axis not in axes:
+                continue
             # vertically only a falling approach lands on something: a turn at the top is the
             # top of a throw, a stroke or a step (things hit floors, drums and tables, seldom
             # ceilings); sideways both ways (walls)
-            for dv, t, gy, gx, at, i in _reversals(pos, other, mass, mid, bad, params, downward=axis == "y"):
+            for dv, t, gy, gx, at, i in _reversals(pos, mass, mid, bad, params, downward=axis == "y"):
                 # the tighter region's timing wins a tie; places compared by the region's
                 # centroid on the approach (the exact place is worked out for the kept ones)
                 out.append((rank * dv, dv, t, x[i - 1, gy, gx], y[i - 1, gy, gx], (axis, reach, gy, gx, at)))
@@ -94,15 +95,13 @@ def _window_valid(bad: np.ndarray, k: np.ndarray, lo: int, hi: int) -> np.ndarra
     return (bad[k + hi + 1] - bad[k + lo]) == 0
 
 
-def _reversals(pos: np.ndarray, other: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarray,
+def _reversals(pos: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarray,
                params: AnalysisParams, downward: bool = False) -> list:
     """(dv, time, gy, gx, position at the turn, pair index) of abrupt reversals of ``pos`` (K, gh, gw), frame
     heights; with ``downward`` only turns of a falling approach (``pos`` growing). The
     region's difference mass must stay steady around the turn (within ``MASS_SPREAD``): an object
     only half inside the region, or slowing to a halt at an apex, changes it, and its clipped
-    centroid can fake a sharp turn. Nor may the motion across (``other``) jump at the turn: a
-    ball keeps its sideways speed through a bounce, while two objects that share a region make
-    their common centroid jump both ways as their weights change."""
+    centroid can fake a sharp turn."""
     k = len(mid)
     dt = np.diff(mid)[:, None, None]
     v = np.diff(pos, axis=0) / dt  # v[i]: from pair i to i+1
