@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from studio.errors import StudioError
-from studio.music import TempoMap
+from studio.music import TempoChange, TempoMap
 
 MIN_BPM, MAX_BPM = 20.0, 300.0
 STEADY_HALF = 8  # beats each side of the fit that steadies the map's tempo  # what a user may ask for (the analysis stays within 60..200)
@@ -111,8 +111,6 @@ def rescaled(tempo: TempoMap, factor: float) -> TempoMap:
     """The same grid at double (2) or half (0.5) time; bar 1 stays where it is."""
     if not factor > 0:
         raise StudioError(f"tempo factor {factor} must be positive")
-    from studio.music import TempoChange
-
     changes = tuple(TempoChange(ch.time_s, ch.bpm * factor) for ch in tempo.changes)
     if any(not MIN_BPM <= ch.bpm <= MAX_BPM for ch in changes):
         raise StudioError(f"the tempo would leave {MIN_BPM:.0f}..{MAX_BPM:.0f} BPM")

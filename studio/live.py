@@ -25,7 +25,6 @@ note the send timing error, and the frame-to-feature time.
 from __future__ import annotations
 
 import collections
-
 import heapq
 import sys
 from dataclasses import replace
@@ -177,8 +176,8 @@ class OnsetTracker:
 
     def activation(self, step_starts: np.ndarray, step_s: float, contacts=()) -> np.ndarray:
         """Per step: the strongest flux in it, between the recent median and 95th percentile
-        (0..1), or the
-        strength of a contact in it when that is higher (as the analysis' envelope has them)."""
+        (0..1), or the strength of a contact in it when that is higher (as the analysis'
+        envelope has them)."""
         t = np.asarray(self.times)
         f = np.asarray(self.flux)
         recent = f[t >= step_starts[0] - 16 * step_s * 8] if len(f) else f

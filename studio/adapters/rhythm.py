@@ -102,8 +102,9 @@ def generate(project: Project, timeline, settings, job) -> list[Track]:
     # --downbeat, or corrected by the user in the app): every engine writes on the same beats
     beats, numbers = grid_beats(project.tempo, float(timeline.duration_s))
     downs = np.flatnonzero(numbers % bpb == 0)
+    first_downbeat = int(downs[0]) if len(downs) else 0
     grid = video_to_rhythm(timeline, beats_per_bar=bpb, pause_on_still=opts["pause_on_still"],
-                           beats=beats, first_downbeat=int(downs[0]) if len(downs) else 0)
+                           beats=beats, first_downbeat=first_downbeat)
     if job is not None:
         job.report(0.05, "rhythm: grid")
     engine = RhythmEngine()
@@ -115,7 +116,7 @@ def generate(project: Project, timeline, settings, job) -> list[Track]:
     events = engine.generate(grid, state, job=job.sub(0.05, 0.95) if job is not None else None)
     if opts["accent_contacts"]:  # the drums land on what you see (the Foley engine's contacts too)
         times, strengths = visual_accents(timeline)
-        events = accent_contacts(events, times, strengths, grid.beat_times_s, int(downs[0]) if len(downs) else 0, bpb)
+        events = accent_contacts(events, times, strengths, grid.beat_times_s, first_downbeat, bpb)
     channel = {"drums": DRUM_CHANNEL, "bass": BASS_CHANNEL, "keys": KEYS_CHANNEL}
     notes = {p: [] for p in channel}
     for e in events:

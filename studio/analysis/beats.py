@@ -244,8 +244,8 @@ def shot_beats(env: np.ndarray, rate_hz: float, params: AnalysisParams, tempo: T
 
 
 def snap_to_contacts(beats: np.ndarray, contacts: np.ndarray, period_s: float) -> np.ndarray:
-    """Each beat onto the nearest contact within ``SNAP`` of a beat and ``SNAP_S`` (contacts are timed to a
-    fraction of a frame; the envelope only to a frame)."""
+    """Each beat onto the nearest contact within ``SNAP`` of a beat and ``SNAP_S`` (contacts are
+    timed to a fraction of a frame; the envelope only to a frame)."""
     if len(beats) == 0 or len(contacts) == 0:
         return beats
     i = np.clip(np.searchsorted(contacts, beats), 1, len(contacts) - 1) if len(contacts) > 1 else np.zeros(len(beats), int)
@@ -277,8 +277,8 @@ def smooth_beats(beats: np.ndarray, half: int = 4, outlier: float = 0.06, period
             deg = 2 if min(i - lo, hi - 1 - i) >= 2 else 1
             basis = np.stack([kk ** d for d in range(deg + 1)], 1)
             coef = np.linalg.lstsq(basis * w[:, None], bb * w, rcond=None)[0]
-            period = max(1e-6, abs(coef[1]))
-            new_w = (np.abs(bb - basis @ coef) < outlier * period).astype(float)
+            step = max(1e-6, abs(coef[1]))  # the local beat period
+            new_w = (np.abs(bb - basis @ coef) < outlier * step).astype(float)
             if np.array_equal(new_w, w):
                 break
             w = new_w
@@ -295,11 +295,10 @@ def _median_line_inliers(beats: np.ndarray, period: float | None = None, half: i
     objects that just dropped in), where a least-squares fit would follow them."""
     n = len(beats)
     ok = np.ones(n, bool)
-    iv = np.diff(beats)
+    if period is None:
+        period = float(np.median(np.diff(beats)))
     for i in range(n):
         lo, hi = max(0, i - half), min(n, i + half + 1)
-        if period is None:
-            period = float(np.median(iv))
         phase = float(np.median(beats[lo:hi] - period * (np.arange(lo, hi) - i)))
         ok[i] = abs(beats[i] - phase) <= tolerance * period
     return ok
