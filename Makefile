@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml Makefile packaging/debian-deps.sh packaging/pose-env.sh
 	$(PIP) install -q -e '.[dev,train,cluster,package]'
 	# MediaPipe Pose for the performer engine, in its own environment (it needs NumPy 1)
 	bash packaging/pose-env.sh $(POSE_VENV)
+	# real footage for the sync figures and tests, from Debian packages (studio/realclips.py)
+	$(PY) -m studio.realclips >/dev/null || echo "real clips not fetched: their tests are skipped" >&2
 	touch $(STAMP)
 
 test: $(STAMP)

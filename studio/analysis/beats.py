@@ -22,6 +22,9 @@ PRIOR_BPM, PRIOR_OCTAVES = 110.0, 1.0  # tempo prior: log-normal centre and widt
 OCTAVE_RATIO = 0.6  # a faster level is the beat when it correlates this well relative to the slower
 MIN_CONFIDENCE = 0.2  # below: no clear pulse
 DEFAULT_BPM = 96.0  # the gentle tempo of a picture without a pulse
+MIN_FRAMES_PER_BEAT = 4  # a pulse needs frames before and after each beat to be seen; a faster
+# periodicity is the capture's or the encoder's cadence (a 10 fps street scene whose uneven frame
+# timing repeats every 3-4 frames reads 150-200 BPM otherwise), not anything on screen
 SNAP = 0.1  # a contact within this fraction of a beat (and SNAP_S) is the beat
 SNAP_S = 0.04  # ... and within this many seconds: the tracked beat already sits on the contacts
 # to a frame (they are in its envelope), snapping only adds their sub-frame timing
@@ -66,7 +69,8 @@ def _prior(bpm) -> np.ndarray:
 
 
 def estimate_tempo(env: np.ndarray, rate_hz: float, params: AnalysisParams,
-                   around_bpm: float | None = None, octave_env: np.ndarray | None = None) -> TempoEstimate:
+                   around_bpm: float | None = None, octave_env: np.ndarray | None = None,
+                   frame_rate: float | None = None) -> TempoEstimate:
     """The tempo of the envelope's pulse.
 
     1. The strongest autocorrelation peak (a true local maximum, so the edge of the search
@@ -81,12 +85,21 @@ def estimate_tempo(env: np.ndarray, rate_hz: float, params: AnalysisParams,
        envelope or of the envelope with the contacts (a periodic train of contacts is a pulse
        even where the flow is noisy). Below
        MIN_CONFIDENCE the picture has no clear pulse: DEFAULT_BPM is reported instead of a guess.
+
+    With ``frame_rate`` (the video's), no beat is shorter than MIN_FRAMES_PER_BEAT frames:
+    faster autocorrelation peaks are left out, not folded into the range.
     """
     n = len(env)
     none = TempoEstimate(DEFAULT_BPM, 0.0)
     if n < rate_hz * 3 or float(np.max(env, initial=0.0)) <= 0:
         return none
     lo_bpm, hi_bpm = params.tempo_min_bpm, params.tempo_max_bpm
+    min_lag = 2.0
+    if frame_rate and frame_rate > 0:
+        hi_bpm = min(hi_bpm, 60.0 * frame_rate / MIN_FRAMES_PER_BEAT)
+        if hi_bpm < 2 * lo_bpm:  # under ~8 fps no beat in the range is seen well: no pulse
+            return none
+        min_lag = max(min_lag, 60.0 * rate_hz / hi_bpm * 0.98)
     max_lag = min(n - 2, int(np.ceil(4 * 60.0 * rate_hz / lo_bpm)))
     ac = autocorrelation(env, rate_hz, max_lag)
     # the envelope with the contacts in it: a train of contacts is a clean pulse where the flow
@@ -97,7 +110,8 @@ def estimate_tempo(env: np.ndarray, rate_hz: float, params: AnalysisParams,
     lags = np.arange(2, min(max_lag, int(np.ceil(2 * 60.0 * rate_hz / lo_bpm)))) if max_lag > 3 else np.zeros(0, int)
     if len(lags) == 0:
         return none
-    peaks = lags[(both[lags] > both[lags - 1]) & (both[lags] >= both[lags + 1]) & (both[lags] > 0)]
+    peaks = lags[(both[lags] > both[lags - 1]) & (both[lags] >= both[lags + 1]) & (both[lags] > 0)
+                 & (lags >= min_lag)]
     if len(peaks) == 0:
         return none
     bpm = 60.0 * rate_hz / peaks
@@ -109,7 +123,7 @@ def estimate_tempo(env: np.ndarray, rate_hz: float, params: AnalysisParams,
             changed = False
             for div in (2, 3):
                 fast = lag / div
-                if 60.0 * rate_hz / fast <= hi_bpm and fast >= 2 and _near(oac, fast) >= OCTAVE_RATIO * _near(oac, lag):
+                if 60.0 * rate_hz / fast <= hi_bpm and fast >= min_lag and _near(oac, fast) >= OCTAVE_RATIO * _near(oac, lag):
                     lag, changed = fast, True
                     break
     while 60.0 * rate_hz / lag > hi_bpm:
@@ -218,7 +232,7 @@ def downbeats(beats_s: np.ndarray, env: np.ndarray, energy: np.ndarray, rate_hz:
 
 
 def shot_beats(env: np.ndarray, rate_hz: float, params: AnalysisParams, tempo: TempoEstimate,
-               contacts_s: np.ndarray, cuts_s) -> np.ndarray:
+               contacts_s: np.ndarray, cuts_s, frame_rate: float | None = None) -> np.ndarray:
     """Beat times of the whole video: tracked shot by shot (each at its own tempo when the
     shot is long enough to tell, near the video's), moved onto contacts, smoothed within the
     shot. Empty when the picture has no clear pulse."""
@@ -234,7 +248,7 @@ def shot_beats(env: np.ndarray, rate_hz: float, params: AnalysisParams, tempo: T
             continue
         bpm = tempo.bpm
         if len(seg) >= 6 * rate_hz:
-            own = estimate_tempo(seg, rate_hz, params, around_bpm=tempo.bpm)
+            own = estimate_tempo(seg, rate_hz, params, around_bpm=tempo.bpm, frame_rate=frame_rate)
             if own.rhythmic:
                 bpm = own.bpm
         beats = track_beats(seg, rate_hz, bpm) + a / rate_hz

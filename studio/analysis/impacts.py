@@ -11,7 +11,8 @@ floors, drums and tables; a turn at the top is a throw, a stroke or a step) or h
 (walls) velocity that is large and abrupt compared with the change just before and after (a
 parabola's apex turns smoothly), that gives back no more speed than it came with, with the
 region's difference mass steady around it (not an object half inside the region, not one
-slowing to an apex). Regions of 3x3 cells, and 5x5 for vertical turns (a big hop enters the
+slowing to an apex; looser where the contact pair itself shows no difference at all, as on
+real footage of a ball meeting a floor it hardly stands out from). Regions of 3x3 cells, and 5x5 for vertical turns (a big hop enters the
 smaller region only just before it lands).
 The contact time is where the approach tangent (at the last position before the turn) meets
 the rebound tangent (the first after): sub-frame, and free of the pair that mixes approach and
@@ -33,6 +34,7 @@ STRENGTH_SCALE = 3.0  # frame heights / s of velocity change giving strength 1 -
 MAX_REBOUND = 1.6  # rebound speed / approach speed at most (restitution <= 1, estimate noise)
 NO_SLOWDOWN = 0.7  # next to a contact the difference mass keeps this share of the one before
 MASS_SPREAD = 2.2  # around a reversal the difference mass (all but its lowest pair) stays within this factor
+GAP_MASS_SPREAD, GAP_NO_SLOWDOWN = 3.2, 0.3  # the same two limits for a turn across a still pair
 
 
 def _pool(cells: np.ndarray) -> np.ndarray:
@@ -109,7 +111,11 @@ def _reversals(pos: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarr
     j = np.arange(3, k - 3)
     vll, vl, va, vb, vr, vrr = (v[j + d] for d in (-3, -2, -1, 0, 1, 2))
     with np.errstate(invalid="ignore"):
-        turn = np.sign(va) * np.sign(vb) < 0
+        # a contact pair whose two frames barely differ (the object came in and went back out
+        # between them, or stopped against a background it hardly stands out from) leaves no
+        # centroid: the turn is then judged on the velocities on either side of that gap alone
+        gap = np.isnan(va) & np.isnan(vb) & np.isfinite(vl) & np.isfinite(vr)
+        turn = (np.sign(va) * np.sign(vb) < 0) | gap
         turn &= np.sign(vl) * np.sign(vr) < 0
         if downward:
             turn &= vl > 0
@@ -123,10 +129,14 @@ def _reversals(pos: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarr
     # (the lowest of the five is left out: the pair that holds a contact mid-way barely moved on
     # balance; at an apex the mass falls steadily towards the turn, so the rest still spreads)
     around = np.sort(np.stack([mass[j + d] for d in (-2, -1, 0, 1, 2)]), axis=0)[1:]
-    ok &= around[-1] <= MASS_SPREAD * np.maximum(around[0], 1e-9)
+    spread = around[-1] / np.maximum(around[0], 1e-9)
     # an object is fastest at a contact and slowest at an apex: the difference it leaves (which
     # grows with its speed) must not shrink towards the turn
-    ok &= np.minimum(mass[j - 1], mass[j + 1]) >= NO_SLOWDOWN * np.maximum(mass[j - 2], mass[j + 2])
+    kept = np.minimum(mass[j - 1], mass[j + 1]) / np.maximum(np.maximum(mass[j - 2], mass[j + 2]), 1e-9)
+    # a gap turn already shows the stop; on real footage the object also fades against the
+    # surface it lands on (less contrast there), so the mass may sag more before it
+    ok &= np.where(gap, (spread <= GAP_MASS_SPREAD) & (kept >= GAP_NO_SLOWDOWN),
+                   (spread <= MASS_SPREAD) & (kept >= NO_SLOWDOWN))
     jj, gy, gx = np.nonzero(ok)
     i = j[jj]
     # tangents at the last position before and the first after (velocities extrapolated half a

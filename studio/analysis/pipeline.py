@@ -137,9 +137,10 @@ def _derive(source: str, content_hash: str, params: AnalysisParams, duration: fl
     impacts = detect_impacts(pairs["t0"], pairs["t1"], pairs["cells"], valid, params,
                              aspect=worker.motion.w / worker.motion.h)
     with_c = with_contacts(env, impacts, grid, rate, params.onset_smooth_s)
-    estimate = _beats.estimate_tempo(env, rate, params, octave_env=with_c)
+    fps = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else None  # frames analysed
+    estimate = _beats.estimate_tempo(env, rate, params, octave_env=with_c, frame_rate=fps)
     env = with_c  # beats track the contacts too
-    beat_times = _beats.shot_beats(env, rate, params, estimate, np.array([i.time_s for i in impacts]), cuts_s)
+    beat_times = _beats.shot_beats(env, rate, params, estimate, np.array([i.time_s for i in impacts]), cuts_s, fps)
     # one tempo everywhere: the grid's own (median beat interval), the default without a pulse
     tempo = 60.0 / float(np.median(np.diff(beat_times))) if len(beat_times) >= 2 else estimate.bpm
     down = _beats.downbeats(beat_times, env, energy, rate, params.beats_per_bar)

@@ -18,7 +18,10 @@ Two baselines in the same run, on the same clips: a metronome locked to the firs
 beat at the detected tempo (its clicks are its beats, contacts and drum hits), and a random
 pattern of the same density (as many beats / hits as the engine's, uniform in time).
 The analysis was tuned on the suite's own seeds, so the same clips are also drawn with other
-seeds and reported apart (``held_out``). ``STUDIO_SYNC_QUICK=1`` runs the small suite (CI).
+seeds and reported apart (``held_out``). Real footage found on the machine (studio.realclips,
+fetched by packaging/real-clips.sh) is reported apart too (``real``): each clip's tempo reading,
+and for the bouncing tennis ball its contacts and drums against the contacts of the ball
+followed by its colour. ``STUDIO_SYNC_QUICK=1`` runs the small suite (CI).
 """
 from __future__ import annotations
 
@@ -160,6 +163,65 @@ def run_clip(spec, folder: Path, rng: np.random.Generator) -> dict:
             "engine": engine, "metronome": metronome, "random": random}
 
 
+def _generate_drums(tl, seed: int = 0) -> np.ndarray:
+    """Kick and snare times of the rhythm engine on ``tl``, as ``studio generate`` makes them."""
+    from studio import grid
+    from studio.adapters import rhythm
+    from studio.generate import GenerateSettings
+    from studio.project import Project
+
+    project = Project()
+    project.tempo = grid.tempo_map(tl)
+    tracks = rhythm.generate(project, tl, GenerateSettings(seed=seed, style="rock"), None)
+    drums = next(t for t in tracks if t.name == "Drums")
+    return np.array(sorted(n.start_s for n in drums.notes if n.pitch in DRUM_HITS))
+
+
+def run_real(rng: np.random.Generator) -> list[dict]:
+    """The real clips found on this machine (studio.realclips): the tempo reading of each, and for
+    a clip with a tracked ball its contacts and drums against the ball's contacts, beside the
+    metronome and the random pattern (as on the suite)."""
+    from studio import realclips
+    from studio.analysis import analyze
+
+    rows = []
+    for clip in realclips.available():
+        tl = analyze(clip.path, use_cache=False)
+        lo, hi = tl.params.tempo_min_bpm, tl.params.tempo_max_bpm
+        rhythmic = len(tl.beat_times_s) > 0
+        row = {"name": clip.name, "description": clip.description, "licence": clip.licence,
+               "tempo_bpm": round(float(tl.tempo_bpm), 2), "confidence": round(float(tl.tempo_confidence), 3),
+               "rhythmic": rhythmic, "beats": len(tl.beat_times_s),
+               "at_range_edge": bool(rhythmic and min(tl.tempo_bpm - lo, hi - tl.tempo_bpm) < 0.03 * tl.tempo_bpm)}
+        if clip.ball_hsv is not None:
+            truth = realclips.ball_contacts(clip)
+            contacts = np.array([i.time_s for i in tl.impacts])
+            hits = _generate_drums(tl)
+            fps = _frame_rate(clip.path)
+            one_frame = 1.0 / min(fps, 30.0)
+            period = 60.0 / tl.tempo_bpm
+            beats = np.asarray(tl.beat_times_s)
+            start = float(beats[0]) if len(beats) else 0.0
+            click = start + period * np.arange(int(max(0.0, tl.duration_s - start) / period) + 1)
+            random_hits = np.sort(rng.uniform(0.0, tl.duration_s, len(hits)))
+            row["truth_contacts_s"] = [round(float(t), 3) for t in truth]
+            row["contacts_found_s"] = [round(float(t), 3) for t in contacts]
+            row["contacts_matched"] = _match(truth, contacts, one_frame)
+            for name, h in (("engine", hits), ("metronome", click), ("random", random_hits)):
+                err = _nearest_ms(truth, h)
+                row[name] = {"contacts_with_drum_25ms": round(float(np.mean(err <= 1000 * WINDOW_S)), 3),
+                             "drum_sync_max_ms": round(float(err.max()), 1), "hits": int(len(h))}
+        rows.append(row)
+    return rows
+
+
+def _frame_rate(path) -> float:
+    from studio import media
+
+    fps = media.probe(path).video.fps
+    return float(fps) if fps and fps > 0 else 25.0
+
+
 HELD_OUT_SEED = 1000  # the held-out suite: the same kinds of clip drawn with other seeds
 
 
@@ -194,6 +256,7 @@ def run(job: Job | None = None) -> dict:
     out["beats_metronome_on"]["drum_sync_p95_ms"] = bool(e["drum_sync_p95_ms"] < m["drum_sync_p95_ms"])
     if held:
         out["held_out"] = {system: _summary([c[system] for c in held]) for system in ("engine", "metronome", "random")}
+    out["real"] = run_real(rng)
     out["baseline"] = "metronome locked to the first detected beat; random pattern of equal density"
     out["clips"] = [{k: v for k, v in c.items() if k not in ("engine", "metronome", "random")}
                     | {"engine": {k: v for k, v in c["engine"].items() if k != "drum_err_ms"}} for c in clips + held]
