@@ -4,8 +4,9 @@ Tempo: :func:`estimate_tempo` (autocorrelation peaks, a gentle prior, octave dec
 confidence). Beats, per shot (a cut may change the tempo): a dynamic-programming tracker in the
 manner of Ellis (2007) with a fractional period on the envelope with the contacts in it, each
 beat refined to the envelope peak, then moved onto a contact within 40 ms (sub-frame contact
-times); last, strays off the shot's median line are dropped and a robust local quadratic fit
-over +-4 beats takes out frame jitter (studio.grid steadies the tempo map further). Plain numpy: librosa's versions cost
+times); then strays off the shot's median line are dropped and a robust local quadratic fit
+over +-4 beats (full width at the shot's ends too) takes out frame jitter, and the beats near a
+contact go back onto it (studio.grid steadies the tempo map further). Plain numpy: librosa's versions cost
 seconds of numba compilation per process.
 Downbeats: every ``beats_per_bar``-th beat, the phase whose beats carry the most onset energy.
 """
@@ -253,7 +254,10 @@ def shot_beats(env: np.ndarray, rate_hz: float, params: AnalysisParams, tempo: T
                 bpm = own.bpm
         beats = track_beats(seg, rate_hz, bpm) + a / rate_hz
         beats = snap_to_contacts(beats, contacts, 60.0 / bpm)
-        out.append(smooth_beats(beats, period=60.0 / bpm))
+        beats = smooth_beats(beats, period=60.0 / bpm, full_window=True)
+        # the fit replaces each beat by its neighbours' curve: a beat on a contact goes back onto
+        # it (the contact is timed to a fraction of a frame, the curve only to its neighbours)
+        out.append(snap_to_contacts(beats, contacts, 60.0 / bpm))
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -269,10 +273,13 @@ def snap_to_contacts(beats: np.ndarray, contacts: np.ndarray, period_s: float) -
     return np.sort(out)
 
 
-def smooth_beats(beats: np.ndarray, half: int = 4, outlier: float = 0.06, period: float | None = None) -> np.ndarray:
+def smooth_beats(beats: np.ndarray, half: int = 4, outlier: float = 0.06, period: float | None = None,
+                 full_window: bool = False) -> np.ndarray:
     """Robust local quadratic fit of beat time against beat number (+-``half`` beats): beats more
     than ``outlier`` of a beat off their neighbours' curve get no weight and are replaced by it;
-    a tempo that drifts (rubato) is followed, frame jitter is not."""
+    a tempo that drifts (rubato) is followed, frame jitter is not. With ``full_window`` the
+    window near either end keeps its full width (moved inwards) instead of shrinking, so the
+    last few beats of a shot are extrapolated from as many beats as the others."""
     n = len(beats)
     if n < 5:
         return beats
@@ -281,6 +288,9 @@ def smooth_beats(beats: np.ndarray, half: int = 4, outlier: float = 0.06, period
     out = beats.copy()
     for i in range(n):
         lo, hi = max(0, i - half), min(n, i + half + 1)
+        if full_window:
+            lo = max(0, min(lo, n - (2 * half + 1)))
+            hi = min(n, lo + 2 * half + 1)
         kk, bb = k[lo:hi] - i, beats[lo:hi]
         w = trusted[lo:hi].astype(float)
         coef = None
