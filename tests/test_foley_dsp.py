@@ -10,7 +10,7 @@ from scipy.signal.windows import blackmanharris
 from engines.errors import EngineError
 from engines.foley.analysis import estimate
 from engines.foley.dsp import (
-    Hit, damped_modes, natural_duration_s, render_events, synthesize, to_stereo,
+    MAX_TAIL_S, Hit, as_rendered, damped_modes, natural_duration_s, render_events, synthesize, to_stereo,
 )
 from engines.foley.materials import MATERIALS, material, preset, rayleigh_decay_dbps, rayleigh_fit
 from engines.foley.params import (
@@ -89,11 +89,15 @@ def test_modes_above_nyquist_are_dropped():
 def test_tail_length():
     sr = 48_000
     one = modes_only([1000.0], [-10.0], [200.0])
-    assert natural_duration_s(one) == pytest.approx(80.0 / 200.0, rel=1e-3)
+    # rendered until 90 dB under the hit (-100 dBFS here)
+    assert natural_duration_s(one) == pytest.approx(90.0 / 200.0, rel=1e-3)
     y = synthesize(one, sr)
-    assert y.size == int(round(0.4 * sr))
-    assert 20 * np.log10(np.max(np.abs(y[-480:]))) < -88.0
-    assert synthesize(modes_only([500.0], [-10.0], [2.0]), sr).size == 8 * sr  # capped
+    assert y.size == int(round(0.45 * sr))
+    assert 20 * np.log10(np.max(np.abs(y[-480:]))) < -98.0
+    # a ring that would need 45 s is not cut at the cap: it decays a little faster instead
+    long = synthesize(modes_only([500.0], [-10.0], [2.0]), sr)
+    assert long.size == int(MAX_TAIL_S * sr)
+    assert 20 * np.log10(np.max(np.abs(long[-480:]))) < -98.0
     assert synthesize(one, 22_050, 0.123).size == int(round(0.123 * 22_050))
     assert synthesize(one, sr, 0.0).size == 0
     with pytest.raises(EngineError):
@@ -174,7 +178,7 @@ def test_presets_are_plausible(name):
     assert np.all(par.decays_dbps[1:] >= par.decays_dbps[:-1] / 1.15 - 1e-9)
     y = synthesize(par, 48_000)
     assert np.isfinite(y).all() and 1e-3 < np.max(np.abs(y)) < 1.0
-    assert 0.01 <= y.size / 48_000 <= 8.0
+    assert 0.01 <= y.size / 48_000 <= MAX_TAIL_S
 
 
 @pytest.mark.parametrize("name", list(MATERIALS))
@@ -314,7 +318,8 @@ def test_estimate_recovers_synthesised_modes(noise_db):
     per_material = {}
     for k, name in enumerate(MATERIALS):
         for seed in range(3):
-            par = preset(name, 0.5, 0.7, rng=100 * k + seed)
+            # truth = what is rendered (rings longer than MAX_TAIL_S decay a little faster)
+            par = as_rendered(preset(name, 0.5, 0.7, rng=100 * k + seed), sr)
             y = synthesize(par, sr, seed=seed).astype(np.float64)
             noise = None
             if noise_db is not None:  # steady white noise, noise_db re the hit's peak
@@ -328,8 +333,9 @@ def test_estimate_recovers_synthesised_modes(noise_db):
     print(f"\nrecovered {good}/{total} resolvable modes (noise {noise_db} dB): "
           + ", ".join(f"{m} {g}/{t}" for m, (g, t) in per_material.items()))
     assert total >= 60
-    # measured: 93/97 clean, 82/89 with noise; misses are dense low clusters inside strong
-    # residual noise (drywall) that the 15 dB detection threshold leaves out on purpose
+    # measured: 70/74 clean, 67/69 with noise (issue 17 presets; 93/97 and 82/89 before); misses
+    # are dense low clusters inside strong residual noise (drywall) that the 15 dB detection
+    # threshold leaves out on purpose
     assert good >= (0.93 if noise_db is None else 0.88) * total
     for name in ("metal", "glass", "ceramic"):  # clean, ringing materials: all of them
         g, t = per_material[name]

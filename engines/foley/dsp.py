@@ -29,8 +29,9 @@ from engines.foley.params import (
 )
 
 DB_PER_NEPER = 20.0 / np.log(10.0)  # 8.686 dB per neper
-TAIL_FLOOR_DB = -90.0
-MAX_TAIL_S = 8.0
+REL_FLOOR_DB = -90.0  # a hit is rendered until every component is 90 dB under the hit's level
+ABS_FLOOR_DB = -120.0  # ... or under -120 dBFS, whichever is higher (very quiet hits)
+MAX_TAIL_S = 12.0  # longest ring; longer ones decay a little faster so they still reach the floor
 MIN_TAIL_S = 0.01
 _BLOCK = 256
 
@@ -42,16 +43,57 @@ def _check_rate(sample_rate) -> int:
     return sr
 
 
-def natural_duration_s(params: ModalParams, sample_rate: int | None = None) -> float:
-    """Time until every audible mode and band has decayed below -90 dBFS (8 s cap)."""
+def _components(params: ModalParams, sample_rate: int | None):
+    """Effective levels (dB), decays (dB/s) and the audible mask of modes then bands."""
     lv = np.concatenate([params.effective_levels_db(), params.effective_band_levels_db()])
     dc = np.concatenate([params.decays_dbps, params.band_decays_dbps])
-    ok = lv > TAIL_FLOOR_DB
+    ok = lv > SILENT_DB
     if sample_rate is not None:
         ok[: params.n_modes] &= params.freqs_hz < sample_rate / 2
+    return lv, dc, ok
+
+
+def tail_floor_db(params: ModalParams, sample_rate: int | None = None) -> float:
+    """Level (dBFS) a hit is rendered down to: REL_FLOOR_DB under its onset level (the summed
+    amplitude of its modes and bands, an upper bound of its peak), at least ABS_FLOOR_DB."""
+    lv, _, ok = _components(params, sample_rate)
+    if not np.any(ok):
+        return ABS_FLOOR_DB
+    ref = 20 * np.log10(np.sum(10.0 ** (lv[ok] / 20.0)))
+    return float(max(ref + REL_FLOOR_DB, ABS_FLOOR_DB))
+
+
+def tail_decays(params: ModalParams, sample_rate: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mode and band decays (dB/s) as rendered: each raised, where needed, just enough to reach
+    the tail floor within MAX_TAIL_S. So no ring is ever cut: a very long one (a metal
+    fundamental at the 3 dB/s air-loss floor would need 30 s to fall 90 dB) decays
+    exponentially a little faster instead, and every render ends below the floor."""
+    lv, dc, _ = _components(params, sample_rate)
+    need = (lv - tail_floor_db(params, sample_rate)) / MAX_TAIL_S
+    dc = np.maximum(dc, need)
+    return dc[: params.n_modes], dc[params.n_modes:]
+
+
+def as_rendered(params: ModalParams, sample_rate: int | None = None) -> ModalParams:
+    """The parameters ``synthesize`` actually renders: ``params`` with ``tail_decays``."""
+    dm, db = tail_decays(params, sample_rate)
+    if np.array_equal(dm, params.decays_dbps) and np.array_equal(db, params.band_decays_dbps):
+        return params
+    return ModalParams(params.freqs_hz, params.levels_db, dm, params.band_levels_db, db, params.contact_s)
+
+
+def natural_duration_s(params: ModalParams, sample_rate: int | None = None) -> float:
+    """Time until every audible mode and band has decayed below the tail floor
+    (``tail_floor_db``: 90 dB under the hit, at least -120 dBFS); at most MAX_TAIL_S, which
+    ``tail_decays`` guarantees without a cut."""
+    lv, _, ok = _components(params, sample_rate)
+    floor = tail_floor_db(params, sample_rate)
+    dm, db = tail_decays(params, sample_rate)
+    dc = np.concatenate([dm, db])
+    ok &= lv > floor
     if not np.any(ok):
         return MIN_TAIL_S
-    t = float(np.max((lv[ok] - TAIL_FLOOR_DB) / dc[ok]))
+    t = float(np.max((lv[ok] - floor) / dc[ok]))
     return float(np.clip(t, MIN_TAIL_S, MAX_TAIL_S))
 
 
@@ -143,8 +185,9 @@ def synthesize(params: ModalParams, sample_rate: int, duration_s: float | None =
                seed: int = 0) -> np.ndarray:
     """Render one hit: float32 mono (n_samples,), onset at sample 0.
 
-    duration_s None -> ``natural_duration_s`` (all components below -90 dBFS, 8 s cap).
-    Modes at or above Nyquist are dropped. Deterministic for a given seed.
+    duration_s None -> ``natural_duration_s`` (every component 90 dB under the hit, or under
+    -120 dBFS; rings that would outlast MAX_TAIL_S decay slightly faster, ``tail_decays``, so
+    nothing is cut). Modes at or above Nyquist are dropped. Deterministic for a given seed.
     """
     sr = _check_rate(sample_rate)
     dur = natural_duration_s(params, sr) if duration_s is None else float(duration_s)
@@ -152,16 +195,18 @@ def synthesize(params: ModalParams, sample_rate: int, duration_s: float | None =
         raise EngineError(f"duration must be a non-negative number of seconds, got {duration_s}")
     n = int(round(dur * sr))
     lv = params.effective_levels_db()
+    mode_dc, band_dc = tail_decays(params, sr)
     ok = (params.freqs_hz < sr / 2) & (lv > SILENT_DB)
-    y = damped_modes(params.freqs_hz[ok], 10.0 ** (lv[ok] / 20.0), params.decays_dbps[ok], sr, n)
+    y = damped_modes(params.freqs_hz[ok], 10.0 ** (lv[ok] / 20.0), mode_dc[ok], sr, n)
     bl = params.band_levels_db + contact_gain_db(BAND_CENTRES_HZ, params.contact_s)
-    # The residual usually dies long before the modes: render it only while above -90 dBFS.
-    on = bl > TAIL_FLOOR_DB
+    # The residual usually dies long before the modes: render it only while above the floor.
+    floor = tail_floor_db(params, sr)
+    on = bl > floor
     n_res = 0
     if np.any(on):
-        t_res = float(np.max((bl[on] - TAIL_FLOOR_DB) / params.band_decays_dbps[on]))
+        t_res = float(np.max((bl[on] - floor) / band_dc[on]))
         n_res = min(n, int(np.ceil(min(t_res, MAX_TAIL_S) * sr)) + 1)
-    y[:n_res] += band_noise(bl, params.band_decays_dbps, sr, n_res, np.random.default_rng(seed))
+    y[:n_res] += band_noise(bl, band_dc, sr, n_res, np.random.default_rng(seed))
     return y
 
 

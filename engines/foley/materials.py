@@ -88,25 +88,29 @@ class Material:
     residual_peak_hz: float  # band where the residual is strongest
     residual_slope_db_per_oct: float
     residual_decay_dbps: tuple[float, float]
+    strike_floor: float = 0.05  # per-mode excitation |phi| ~ U(strike_floor, 1) (strike point)
 
 
 MATERIALS: dict[str, Material] = {m.name: m for m in [
-    Material("metal", 4000, 120, ("plate", "bar", "shell"), (10, 16), (2e-4, 2e-3), (0.07, 0.13),
-             (-3, 0), 0, (-32, -22), 4000, 3, (300, 900)),
-    Material("glass", 2500, 250, ("shell", "shell", "plate"), (8, 14), (6e-4, 3e-3), (0.07, 0.12),
-             (-3, 0), -2, (-30, -20), 5000, 3, (400, 1200)),
-    Material("ceramic", 3000, 300, ("shell",), (7, 12), (1e-3, 6e-3), (0.08, 0.15),
-             (-4, -1), -2, (-26, -16), 3000, 3, (500, 1500)),
-    Material("stone", 4000, 200, ("solid", "plate"), (8, 14), (6e-3, 2.5e-2), (0.08, 0.16),
-             (-4, -1), -4, (-18, -10), 3000, 4, (600, 2000)),
-    Material("wood", 1800, 90, ("bar", "plate"), (5, 10), (8e-3, 4e-2), (0.3, 0.6),
-             (-5, -2), -4, (-18, -10), 1500, 4, (400, 1200)),
-    Material("plastic", 1500, 100, ("plate", "shell"), (6, 12), (1.5e-2, 6e-2), (0.3, 0.6),
-             (-5, -2), -6, (-18, -10), 2000, 4, (400, 1200)),
-    Material("drywall", 300, 60, ("plate",), (6, 12), (1.5e-2, 6e-2), (0.6, 1.2),
-             (-6, -3), -6, (-14, -6), 500, 5, (300, 900)),
-    Material("paper", 1200, 150, ("plate", "membrane"), (3, 8), (5e-2, 0.2), (0.8, 1.5),
-             (-4, -1), -14, (-4, 4), 3000, 3, (150, 500)),
+    # Tuned with engines/foley/material_distance.py (issue 17) so that every pair is farther
+    # apart than two hits of one material: each material owns a register (f1 range placed
+    # inside one of the measure's decay regions), a ring time and a residual colour.
+    Material("metal", 1000, 80, ("plate", "bar"), (14, 16), (2e-4, 4e-4), (0.06, 0.1),
+             (-1, 1), 0, (-26, -20), 6000, 4, (200, 400), 0.5),
+    Material("glass", 3000, 600, ("shell",), (7, 10), (8e-4, 1.6e-3), (0.06, 0.1),
+             (-3, -1), -2, (-22, -16), 6000, 3, (200, 500), 0.5),
+    Material("ceramic", 1800, 350, ("shell",), (6, 9), (6e-3, 1.2e-2), (0.06, 0.1),
+             (-2, 0), -2, (-20, -14), 3000, 4, (500, 1200), 0.3),
+    Material("stone", 6000, 1000, ("solid",), (8, 12), (2.5e-2, 5e-2), (0.06, 0.1),
+             (-3, -1), -4, (-8, -2), 5000, 4, (800, 2000), 0.3),
+    Material("wood", 700, 110, ("bar",), (5, 8), (1.5e-2, 2.5e-2), (0.35, 0.6),
+             (-6, -4), -4, (-18, -12), 1500, 6, (400, 900), 0.5),
+    Material("plastic", 3000, 500, ("plate", "shell"), (6, 10), (5e-2, 1e-1), (0.15, 0.3),
+             (-3, -1), -6, (-16, -10), 2500, 4, (600, 1500), 0.3),
+    Material("drywall", 200, 60, ("plate",), (6, 10), (4e-2, 8e-2), (0.8, 1.4),
+             (-8, -5), -6, (-14, -8), 250, 6, (200, 500), 0.3),
+    Material("paper", 2000, 400, ("membrane",), (3, 6), (0.1, 0.2), (0.15, 0.3),
+             (-3, 0), -14, (2, 8), 4000, 4, (150, 400), 0.3),
     Material("cloth", 200, 60, ("membrane",), (2, 4), (0.2, 0.6), (3.0, 6.0),
              (-8, -4), -16, (0, 8), 300, 8, (300, 900)),
 ]}
@@ -160,7 +164,7 @@ def preset(material_name: str, size: float = 0.5, strength: float = 0.5,
 
     v = 0.2 * 25.0 ** float(strength)
     contact = u(m.contact_ms_at_1mps) * 1e-3 * v ** -0.2
-    shape = 20 * np.log10(rng.uniform(0.05, 1.0, f.size))
+    shape = 20 * np.log10(rng.uniform(m.strike_floor, 1.0, f.size))
     shape[np.argmin(shape[: min(3, f.size)])] = 0.0  # one of the lowest modes is well excited
     lv = shape + u(m.tilt_db_per_oct) * np.log2(f / f[0])
     # Normalise: the summed amplitude of the (contact-filtered) modes of the hardest hit of the

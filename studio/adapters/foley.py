@@ -30,6 +30,7 @@ from engines.errors import ModelError
 from studio.jobs import Job
 from studio.project import FoleyEvent, Project, Track, TrackKind, foley_signature
 
+NO_IMPACTS = "no impacts found; add hits by double-clicking the Foley lane"
 PATCH_FRACTION = 0.25  # impact region side, as a fraction of the frame height
 PAN_WIDTH = 0.6  # event x = 0 / 1 pans to -0.6 / +0.6
 DEFAULT_SIZE = 0.5
@@ -92,6 +93,8 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     events = [FoleyEvent(time_s=float(i.time_s), x=float(i.x), y=float(i.y),
                          strength=float(np.clip(i.strength, 0.0, 1.0)), material=m, size=DEFAULT_SIZE,
                          seed=base + k) for k, (i, m) in enumerate(zip(impacts, materials))]
+    if not events:  # an empty, editable track; export writes no stem for it (studio.generate)
+        warnings.append(NO_IMPACTS)
     job.report(0.6, "sampling physics")
     events = sample_events(events, visual, warnings)
     job.report(1.0, "done")
@@ -217,8 +220,10 @@ def render_track(track: Track, project: Project, sample_rate: int, job: Job | No
                           "renderer is registered for it; install/enable that engine or render the "
                           "track to audio first")
     n = project_frames(project, sample_rate)
-    if n is None:  # no video: until the last hit has rung out (8 s cap per hit)
-        n = int(round((max((e.time_s for e in track.events), default=0.0) + 8.0) * sample_rate))
+    if n is None:  # no video: until the last hit has rung out (MAX_TAIL_S at most per hit)
+        from engines.foley.dsp import MAX_TAIL_S
+
+        n = int(round((max((e.time_s for e in track.events), default=0.0) + MAX_TAIL_S) * sample_rate))
     return render_hits(list(track.events), sample_rate, n, job)
 
 
