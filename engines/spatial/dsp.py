@@ -26,6 +26,7 @@ BAND_CENTERS = np.array([125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16
 N_BANDS = len(BAND_CENTERS)
 FILTER_TAPS = 1024
 ENV_STEP = 32
+DC_HZ = 20.0  # the reverberant parts (teacher and field) are high-passed here (teacher.dc_block)
 
 
 @lru_cache(maxsize=8)
@@ -94,13 +95,26 @@ def tail(params: np.ndarray, n: int, fs: int = IR_RATE) -> np.ndarray:
     return out
 
 
-def early_to_ir_rate(early: np.ndarray, n: int, fs: int = IR_RATE) -> np.ndarray:
-    """Field output (2, T) at FIELD_RATE -> (2, n) at ``fs``, faded out at EARLY_S."""
+@lru_cache(maxsize=4)
+def _dc_block_response(n_fft: int) -> np.ndarray:
+    """The teacher's DC blocker (2nd-order Butterworth high-pass at DC_HZ) on an n_fft grid at
+    FIELD_RATE: applied to the zero-padded spectrum it is a causal filter (its impulse response
+    has died away, < -100 dB, long before the padding wraps round)."""
+    w = 2 * np.pi * np.fft.rfftfreq(n_fft, 1.0 / FIELD_RATE)
+    s = 1j * w / (2 * np.pi * DC_HZ)
+    return (s ** 2 / (s ** 2 + math.sqrt(2) * s + 1)).astype(np.complex64)
+
+
+def early_to_ir_rate(early: np.ndarray, n: int, fs: int = IR_RATE, dc_blocked: bool = True) -> np.ndarray:
+    """Field output (2, T) at FIELD_RATE -> (2, n) at ``fs``, DC-blocked like the teacher's
+    reverberant part (``teacher.dc_block``), faded out at EARLY_S."""
     end = min(n, int(round(EARLY_S * fs)))
     if fs % FIELD_RATE == 0:  # band-limited interpolation by an integer factor, zero-padded FFT
         k = fs // FIELD_RATE
         T = early.shape[-1]
         X = np.fft.rfft(early.astype(np.float32), 2 * T, axis=-1)
+        if dc_blocked:
+            X = X * _dc_block_response(2 * T)
         y = np.fft.irfft(X, 2 * T * k, axis=-1)[:, :T * k] * k
     else:
         from scipy.signal import resample_poly

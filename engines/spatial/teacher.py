@@ -64,8 +64,9 @@ def head_frame(v: np.ndarray, yaw: float) -> np.ndarray:
 
 
 def brir(r: Room, src, lis, yaw: float, *, fs: int = FS, hrtf: HRIRSet | None = None,
-         length_s: float | None = None, max_order: int | None = None) -> TeacherIR:
-    """The teacher's binaural room impulse response for one source/listener/head yaw."""
+         length_s: float | None = None, max_order: int | None = None, dc_blocked: bool = True) -> TeacherIR:
+    """The teacher's binaural room impulse response for one source/listener/head yaw
+    (``dc_blocked=False``: without :func:`dc_block`, as before issue 17)."""
     from scipy.signal import fftconvolve
 
     hrtf = hrtf or default_hrtf(fs)
@@ -105,7 +106,23 @@ def brir(r: Room, src, lis, yaw: float, *, fs: int = FS, hrtf: HRIRSet | None = 
             imp = np.zeros((B, n + taps))
             imp[:, delay[i]:delay[i] + taps] = amp[:, i][:, None] * h[i, ear][None, :]
             direct[ear] += sum(fftconvolve(imp[b], filt[b])[fdelay:fdelay + n] for b in range(B))
+    # the reverberant part without its sub-audio build-up (see dc_block)
+    if dc_blocked:
+        out = direct + dc_block(out - direct, fs)
     return TeacherIR(direct.astype(np.float32), out.astype(np.float32), fs, int(keep.sum()))
+
+
+def dc_block(x: np.ndarray, fs: int = FS) -> np.ndarray:
+    """Causal high-pass at ``dsp.DC_HZ`` (2nd-order Butterworth) along the last axis. Every image
+    source arrives with the same sign, so their sum piles up a DC / sub-20 Hz component (in the
+    studio ~40 dB above the direct sound below 20 Hz) that no audio source excites; left in, it
+    dominates the lowest tail band's fitted level and every broadband energy measure once the
+    HRIRs' low end is equalised."""
+    from scipy.signal import butter, sosfilt
+
+    from engines.spatial.dsp import DC_HZ
+
+    return sosfilt(butter(2, DC_HZ, "highpass", fs=fs, output="sos"), x, axis=-1)
 
 
 def decay_time(h: np.ndarray, fs: int, decay_db: float = 30.0) -> float:

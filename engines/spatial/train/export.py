@@ -12,6 +12,11 @@ KEMAR_CREDIT = ("MIT KEMAR HRTF measurements (Gardner & Martin 1994, MIT Media L
                 "from Debian libmysofa1 /usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa; "
                 "licence: free with no restrictions on use provided the authors are cited")
 
+HRIR_DESCRIPTION = ("nearest-direction HRIR lookup (head frame x front, y left, z up) for the direct path, "
+                    "48 kHz, 128 taps, onsets aligned, diffuse-field equalised (engines/spatial/hrtf.py: "
+                    "solid-angle weighted power average over directions and ears, 1/3-octave smoothed, "
+                    "regularised minimum-phase inverse)")
+
 
 def _save_atomic(model, path: Path) -> None:
     import onnx
@@ -49,11 +54,13 @@ def build_hrir_onnx(path: Path, sample_rate: int = 48000, taps: int = 128) -> di
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
                               producer_name="engines.spatial.train.export")
     model.ir_version = 8
-    for k, v in {"sample_rate": str(sample_rate), "taps": str(taps), "hrtf": h.source}.items():
+    for k, v in {"sample_rate": str(sample_rate), "taps": str(taps), "hrtf": h.source,
+                 "equalised": "diffuse-field" if h.equalised else "none"}.items():
         model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
     onnx.checker.check_model(model)
     _save_atomic(model, path)
-    return {"directions": int(len(h.dirs)), "sample_rate": sample_rate, "taps": taps, "hrtf": h.source}
+    return {"directions": int(len(h.dirs)), "sample_rate": sample_rate, "taps": taps, "hrtf": h.source,
+            "equalised": "diffuse-field" if h.equalised else "none"}
 
 
 def export_field(model, path: Path, metadata: dict) -> None:

@@ -26,6 +26,12 @@ N_BOUNCE = 48
 MSE_WEIGHT = 0.02
 
 
+def _teacher_equalised() -> bool:
+    from engines.spatial.hrtf import default_hrtf
+
+    return default_hrtf().equalised
+
+
 def _metrics(pred: np.ndarray, ref: np.ndarray) -> dict:
     """Mean absolute errors of C50 (dB), T60 (%), EDT (s) over IRs (M, 2, n) and both ears."""
     c50, t60, edt = [], [], []
@@ -139,7 +145,7 @@ def train(room_name: str, data: dict, out_dir: Path, *, steps: int = 3000, minut
     onnx_path = out_dir / f"{name}.onnx"
     meta = {"room": r.name, "dims_m": json.dumps(list(r.dims)), "field_rate": dsp.FIELD_RATE,
             "early_s": dsp.EARLY_S, "ir_rate": dsp.IR_RATE, "ir_s": r.ir_s, "bounce_points": N_BOUNCE,
-            "version": "1"}
+            "version": "1", "hrtf_eq": "diffuse-field (teacher)" if _teacher_equalised() else "none"}
     export.export_field(model, onnx_path, meta)
     hrir_path = out_dir / "spatial_hrir.onnx"
     hrir_info = export.build_hrir_onnx(hrir_path)
@@ -172,8 +178,7 @@ def train(room_name: str, data: dict, out_dir: Path, *, steps: int = 3000, minut
     }
     hrir_entry = {
         "file": hrir_path.name, "inputs": ["dir"], "outputs": ["hrir"], "engine": "spatial",
-        "description": "nearest-direction HRIR lookup (head frame x front, y left, z up) for the "
-                       "direct path, 48 kHz, 128 taps, onsets aligned",
+        "description": export.HRIR_DESCRIPTION,
         "training_data": export.KEMAR_CREDIT, "licence": "KEMAR data: cite Gardner & Martin 1994",
         "rebuild": "python -m engines.spatial.train.train ROOM (any room writes it)",
         "metrics": hrir_info,
