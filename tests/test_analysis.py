@@ -53,6 +53,21 @@ def test_beats_with_variable_frame_rate(tmp_path):
     assert tl.duration_s == pytest.approx(times[-1], abs=0.06)
 
 
+def test_work_follows_the_frames_not_the_timestamp_span(tmp_path):
+    # 8 s of a 110 BPM pulse, then one last frame 10 hours later: the gap is blank (no invented
+    # beats or motion in it), the pulse before it is found, and it takes seconds, not hours
+    times = np.concatenate([np.arange(0, 8.0, 1 / 30), [36000.0]])
+    truth = rf.beat_video(tmp_path / "gap.mkv", 110, duration_s=8.0, frame_times_s=times)
+    tl = analyze(tmp_path / "gap.mkv", use_cache=False)
+    assert tl.duration_s > 36000
+    beats = np.asarray(tl.beat_times_s)
+    assert len(beats) and beats.max() < 8.5
+    _beat_check(truth, tl)
+    t = np.asarray(tl.times_s)
+    late = (t > 9.0) & (t < 35999.0)  # inside the gap
+    assert not np.any(np.asarray(tl.onset_envelope)[late]) and not np.any(np.asarray(tl.motion_energy)[late])
+
+
 @pytest.mark.parametrize("fps", [30, 25, 60])
 def test_bouncing_ball_impacts(tmp_path, fps):
     truth = rf.bouncing_ball_video(tmp_path / "ball.mp4", fps=fps, min_speed=0.0)

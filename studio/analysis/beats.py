@@ -27,6 +27,7 @@ MIN_FRAMES_PER_BEAT = 4  # a pulse needs frames before and after each beat to be
 # periodicity is the capture's or the encoder's cadence (a 10 fps street scene whose uneven frame
 # timing repeats every 3-4 frames reads 150-200 BPM otherwise), not anything on screen
 SNAP = 0.1  # a contact within this fraction of a beat (and SNAP_S) is the beat
+RESNAP_S = 0.015  # after the fit: a contact this close to the fitted beat is that beat
 SNAP_S = 0.04  # ... and within this many seconds: the tracked beat already sits on the contacts
 # to a frame (they are in its envelope), snapping only adds their sub-frame timing
 
@@ -255,13 +256,14 @@ def shot_beats(env: np.ndarray, rate_hz: float, params: AnalysisParams, tempo: T
         beats = track_beats(seg, rate_hz, bpm) + a / rate_hz
         beats = snap_to_contacts(beats, contacts, 60.0 / bpm)
         beats = smooth_beats(beats, period=60.0 / bpm, full_window=True)
-        # the fit replaces each beat by its neighbours' curve: a beat on a contact goes back onto
-        # it (the contact is timed to a fraction of a frame, the curve only to its neighbours)
-        out.append(snap_to_contacts(beats, contacts, 60.0 / bpm))
+        # the fit replaces each beat by its neighbours' curve: a beat whose contact lies on that
+        # curve goes back onto it (the contact is timed to a fraction of a frame, the curve only
+        # to its neighbours); a contact off the curve (another object's) stays off
+        out.append(snap_to_contacts(beats, contacts, 60.0 / bpm, RESNAP_S))
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def snap_to_contacts(beats: np.ndarray, contacts: np.ndarray, period_s: float) -> np.ndarray:
+def snap_to_contacts(beats: np.ndarray, contacts: np.ndarray, period_s: float, max_s: float = SNAP_S) -> np.ndarray:
     """Each beat onto the nearest contact within ``SNAP`` of a beat and ``SNAP_S`` (contacts are
     timed to a fraction of a frame; the envelope only to a frame)."""
     if len(beats) == 0 or len(contacts) == 0:
@@ -269,7 +271,7 @@ def snap_to_contacts(beats: np.ndarray, contacts: np.ndarray, period_s: float) -
     i = np.clip(np.searchsorted(contacts, beats), 1, len(contacts) - 1) if len(contacts) > 1 else np.zeros(len(beats), int)
     left, right = contacts[np.maximum(i - 1, 0)], contacts[i]
     nearest = np.where(np.abs(beats - left) <= np.abs(right - beats), left, right)
-    out = np.where(np.abs(nearest - beats) <= min(SNAP * period_s, SNAP_S), nearest, beats)
+    out = np.where(np.abs(nearest - beats) <= min(SNAP * period_s, max_s), nearest, beats)
     return np.sort(out)
 
 

@@ -22,26 +22,33 @@ def colour_stats(rgb: np.ndarray) -> np.ndarray:
 
 def per_second(times_s: np.ndarray, values: np.ndarray, n_seconds: int) -> np.ndarray:
     """Mean of ``values`` (F, C) over frames in each second [s, s+1); empty seconds take the
-    nearest earlier (or later) filled second."""
+    nearest earlier (or later) filled second. Linear in frames + seconds (bincount)."""
     values = np.asarray(values, dtype=np.float64).reshape(len(times_s), -1)
     out = np.full((n_seconds, values.shape[1]), np.nan)
-    if len(times_s):
-        sec = np.clip(np.floor(np.asarray(times_s) + 1e-9).astype(int), 0, max(0, n_seconds - 1))
-        for s in range(n_seconds):
-            sel = sec == s
-            if sel.any():
-                out[s] = values[sel].mean(axis=0)
+    if len(times_s) and n_seconds > 0:
+        sec = np.clip(np.floor(np.asarray(times_s) + 1e-9).astype(int), 0, n_seconds - 1)
+        count = np.bincount(sec, minlength=n_seconds)
+        filled = count > 0
+        for c in range(values.shape[1]):
+            out[filled, c] = np.bincount(sec, weights=values[:, c], minlength=n_seconds)[filled] / count[filled]
     return _fill(out)
 
 
 def per_second_stats(grid_t: np.ndarray, x: np.ndarray, n_seconds: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and variance of a grid signal in each second."""
+    """Mean and variance of a grid signal in each second (0 for a second without samples).
+    Linear in samples + seconds: the cost follows the grid, not a product with the seconds."""
     mean, var = np.zeros(n_seconds), np.zeros(n_seconds)
+    x = np.asarray(x, dtype=np.float64)
     sec = np.floor(np.asarray(grid_t) + 1e-9).astype(int)
-    for s in range(n_seconds):
-        sel = x[sec == s]
-        if len(sel):
-            mean[s], var[s] = float(sel.mean()), float(sel.var())
+    keep = (sec >= 0) & (sec < n_seconds)
+    sec, x = sec[keep], x[keep]
+    count = np.bincount(sec, minlength=n_seconds)[:n_seconds]
+    ok = count > 0
+    if ok.any():
+        total = np.bincount(sec, weights=x, minlength=n_seconds)[:n_seconds]
+        mean[ok] = total[ok] / count[ok]
+        dev = x - mean[sec]  # two passes: no cancellation in the variance
+        var[ok] = np.bincount(sec, weights=dev * dev, minlength=n_seconds)[:n_seconds][ok] / count[ok]
     return mean, var
 
 

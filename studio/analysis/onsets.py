@@ -27,9 +27,10 @@ def directogram_flux(directions: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def onset_envelope(flux: np.ndarray, frame_t: np.ndarray, grid_t: np.ndarray, rate_hz: float,
-                   smooth_s: float) -> np.ndarray:
+                   smooth_s: float, known: np.ndarray | None = None) -> np.ndarray:
     """Flux at frame times spread linearly onto the grid (peak-preserving), lightly smoothed,
-    scaled to 0..1 by its 99.5th percentile (a single outlier cannot flatten the rest)."""
+    scaled to 0..1 by its 99.5th percentile (a single outlier cannot flatten the rest), taken
+    over the ``known`` grid points when given (not over a long gap without frames)."""
     env = np.zeros(len(grid_t))
     if len(env) == 0 or len(flux) == 0:
         return env
@@ -41,18 +42,20 @@ def onset_envelope(flux: np.ndarray, frame_t: np.ndarray, grid_t: np.ndarray, ra
         np.maximum.at(env, idx[ok], (flux * wgt)[ok])
     if smooth_s > 0:
         env = gaussian_filter1d(env, smooth_s * rate_hz, mode="nearest")
-    top = float(np.percentile(env, 99.5)) if len(env) else 0.0
+    part = env if known is None or not np.any(known) else env[known]
+    top = float(np.percentile(part, 99.5)) if len(part) else 0.0
     if top <= 1e-12:
         return np.zeros_like(env)
     return np.clip(env / top, 0.0, 1.0)
 
 
-def with_contacts(env: np.ndarray, impacts, grid_t: np.ndarray, rate_hz: float, smooth_s: float) -> np.ndarray:
+def with_contacts(env: np.ndarray, impacts, grid_t: np.ndarray, rate_hz: float, smooth_s: float,
+                  known: np.ndarray | None = None) -> np.ndarray:
     """The envelope with the contacts added as onsets of their strength (they are the sharpest
     onsets there are and timed to a fraction of a frame; the flow's deceleration can come a
     frame early where a small object moves too fast for the flow)."""
     if not impacts:
         return env
     contact = onset_envelope(np.array([i.strength for i in impacts]), np.array([i.time_s for i in impacts]),
-                             grid_t, rate_hz, smooth_s)
+                             grid_t, rate_hz, smooth_s, known)
     return np.maximum(env, contact)

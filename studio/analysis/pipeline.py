@@ -22,6 +22,10 @@ from studio.errors import AnalysisError
 from studio.jobs import Job
 
 _QUEUE = 16
+# frames further apart than this leave a gap: nothing is known in between (a sparse or absurd
+# timestamp, a long freeze). The gap is blank and bounds the beat tracking, so the work follows
+# the frames, not the timestamp span (two frames 10 h apart once kept the analysis busy for > 10 min)
+MAX_GAP_S = 2.0
 _STOP = object()
 
 
@@ -127,20 +131,31 @@ def _derive(source: str, content_hash: str, params: AnalysisParams, duration: fl
     cuts_s = tuple(float(times[i + 1]) for i in cut_idx)
     valid = np.ones(len(pairs["t0"]), bool)
     valid[cut_idx[cut_idx < len(valid)]] = False  # pair i spans frames i and i+1
+    valid &= (pairs["t1"] - pairs["t0"]) <= MAX_GAP_S
+    long = np.flatnonzero(np.diff(times) > MAX_GAP_S)
+    gaps = [(float(times[i]), float(times[i + 1])) for i in long]
+    blank = np.zeros(n, bool)
+    for a, b in gaps:
+        blank[np.searchsorted(grid, a, "right"):np.searchsorted(grid, b, "left")] = True
 
     energy = resample_pairs(pairs["energy"], pairs["t0"], pairs["t1"], grid, valid)
     directogram = resample_pairs(pairs["directions"], pairs["t0"], pairs["t1"], grid, valid)
     if directogram.ndim == 1:
         directogram = directogram.reshape(n, N_DIRECTIONS)
     flux = directogram_flux(pairs["directions"], valid)
-    env = onset_envelope(flux, pairs["t0"], grid, rate, params.onset_smooth_s)
+    env = onset_envelope(flux, pairs["t0"], grid, rate, params.onset_smooth_s, ~blank)
+    for signal in (energy, directogram, env):
+        signal[blank] = 0.0
     impacts = detect_impacts(pairs["t0"], pairs["t1"], pairs["cells"], valid, params,
                              aspect=worker.motion.w / worker.motion.h)
-    with_c = with_contacts(env, impacts, grid, rate, params.onset_smooth_s)
+    with_c = with_contacts(env, impacts, grid, rate, params.onset_smooth_s, ~blank)
+    with_c[blank] = 0.0
     fps = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else None  # frames analysed
     estimate = _beats.estimate_tempo(env, rate, params, octave_env=with_c, frame_rate=fps)
     env = with_c  # beats track the contacts too
-    beat_times = _beats.shot_beats(env, rate, params, estimate, np.array([i.time_s for i in impacts]), cuts_s, fps)
+    # beats are tracked between these: the gap, from its first blank grid point, is a shot of its own
+    bounds = cuts_s + tuple(t for a, b in gaps for t in ((np.floor(a * rate) + 1) / rate, b))
+    beat_times = _beats.shot_beats(env, rate, params, estimate, np.array([i.time_s for i in impacts]), bounds, fps)
     # one tempo everywhere: the grid's own (median beat interval), the default without a pulse
     tempo = 60.0 / float(np.median(np.diff(beat_times))) if len(beat_times) >= 2 else estimate.bpm
     down = _beats.downbeats(beat_times, env, energy, rate, params.beats_per_bar)
