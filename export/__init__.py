@@ -10,16 +10,25 @@ were; a stems folder created by this export is removed again if it stays empty.
 
 What is exported follows the mixer: muted tracks are left out, soloed tracks alone play
 (``Project.audible_tracks``), in stems, mix, MIDI file and REAPER project alike.
+
+Mastering (:mod:`studio.mastering`) is on by default: the mix is normalised to
+``loudness_lufs`` (-14 LUFS; -23 for broadcast; None/"off" for the plain mix) and held under
+-1 dBTP, every stem under -1 dBTP too, so no export clips at any bit depth. The report gives the
+integrated loudness, true peak and clipped-sample count of the mix as written, i.e. measured on
+the samples after the bit-depth conversion (dither included), read back as a player would.
 """
 from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from studio.errors import ExportError, StudioError
 from studio.fsutil import atomic_path
@@ -48,6 +57,12 @@ class ExportReport:
     clipped: bool
     limiter_max_reduction_db: float
     timings_s: dict[str, float] = field(default_factory=dict)
+    # the mix as written (after the bit-depth conversion; the float render when no mix file)
+    loudness_lufs: float = float("-inf")
+    true_peak_dbtp: float = float("-inf")
+    clipped_samples: int = 0
+    stems_clipped_samples: int = 0  # over every stem written
+    loudness_target_lufs: float | None = None  # None: mastering off
 
     @property
     def written(self) -> tuple[Path, ...]:
@@ -78,7 +93,8 @@ def export_project(
     file_format: str = "wav",
     time_range: tuple[float, float] | None = None,
     keep_original_audio: bool = True,
-    limiter: bool = False,
+    loudness_lufs: float | str | None = -14.0,
+    limiter: bool | None = None,
     overwrite: bool = False,
     quantize: float | None = None,
     soundfont=None,
@@ -89,11 +105,19 @@ def export_project(
     ``rpp_path`` needs stems (it references them) and uses the MIDI file when one is written.
     ``time_range=(start_s, end_s)`` exports that part of the timeline (audio and MIDI; the
     video cannot be cut without re-encoding and is refused with a range).
+    ``loudness_lufs``: the mastering target, or None / ``"off"`` for the plain mix (then
+    ``limiter=True`` adds the true-peak limiter alone; with a target the limiter always runs).
     """
     job = Job.quiet(job)
     t_start = time.perf_counter()
     bit_depth, file_format = str(bit_depth), str(file_format).lower()
     wav.check_format(bit_depth, file_format)
+    from studio.mastering import parse_loudness
+
+    try:
+        loudness_lufs = parse_loudness(loudness_lufs)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
     sr = int(sample_rate or project.sample_rate)
     if sr not in wav.SAMPLE_RATES:
         raise ExportError(f"sample rate {sr} Hz is not offered; choose 44100, 48000 or 96000")
@@ -152,8 +176,8 @@ def export_project(
 
         t = time.perf_counter()
         try:
-            result = render_project(project, sample_rate=sr, time_range=time_range, limiter=limiter,
-                                    soundfont=soundfont, job=job.sub(0.0, 0.6))
+            result = render_project(project, sample_rate=sr, time_range=time_range, loudness_lufs=loudness_lufs,
+                                    limiter=limiter, soundfont=soundfont, job=job.sub(0.0, 0.6))
         except ExportError:
             raise
         except StudioError as exc:
@@ -185,6 +209,8 @@ def export_project(
             raise ExportError(f"cannot create the stems folder {stems_dir}: {exc.strerror or exc}") from None
         created_dir = True
     written: list[Path] = []
+    stems_clipped = 0
+    measured = (float("-inf"), float("-inf"), 0)
     try:
         with contextlib.ExitStack() as stack:
             def temp(target: Path) -> Path:
@@ -208,7 +234,9 @@ def export_project(
                 # leaving the stack waits for the mux (pool) before temporaries are removed
             t = time.perf_counter()
             for tid, path in stem_paths.items():
-                wav.write_audio(temp(path), result.stems[tid], sr, bit_depth=bit_depth, file_format=file_format)
+                stem = result.stems[tid]
+                wav.write_audio(temp(path), stem, sr, bit_depth=bit_depth, file_format=file_format)
+                stems_clipped += _clipped_estimate(stem, bit_depth)
                 written.append(path)
                 tick(f"stem {path.name}")
             if mix_path is not None:
@@ -217,6 +245,10 @@ def export_project(
                 written.append(singles["mix"])
                 tick("mixdown")
             timings["audio_files"] = time.perf_counter() - t
+            if result is not None:  # measure the mix as written (read back as a player would)
+                t = time.perf_counter()
+                measured = _measure(result, bit_depth if mix_path is not None else "float32")
+                timings["measure"] = time.perf_counter() - t
             tm = None
             if midi_path is not None or rpp_path is not None:
                 tm = smf.tick_map(project.tempo, origin)
@@ -270,7 +302,36 @@ def export_project(
         clipped=result.clipped if result is not None else False,
         limiter_max_reduction_db=result.limiter_max_reduction_db if result is not None else 0.0,
         timings_s=timings,
+        loudness_lufs=measured[0],
+        true_peak_dbtp=measured[1],
+        clipped_samples=measured[2],
+        stems_clipped_samples=stems_clipped,
+        loudness_target_lufs=loudness_lufs,
     )
+
+
+def _measure(result, bit_depth: str) -> tuple[float, float, int]:
+    """(integrated LUFS, true peak dBTP, clipped samples) of the mix after quantisation.
+
+    16 bit is measured on the samples written (TPDF dither adds up to 1.5 LSB, which can matter
+    next to a ceiling); 24-bit and float files hold the render's samples to within 2**-24 (far
+    below 0.001 dB), so the render's own measurement stands and only the clipping is counted on
+    the quantised samples."""
+    from studio.mastering import integrated_lufs, true_peak_dbtp
+
+    data = wav.quantise(result.mix, bit_depth)  # the samples write_audio wrote (same seed)
+    clipped = wav.clipped_count(data, bit_depth)
+    if bit_depth != "16" and math.isfinite(result.loudness_lufs) or not np.any(result.mix):
+        return result.loudness_lufs, result.true_peak_dbtp, clipped
+    back = wav.dequantise(data, bit_depth)
+    return integrated_lufs(back, result.sample_rate), true_peak_dbtp(back), clipped
+
+
+def _clipped_estimate(audio, bit_depth: str) -> int:
+    """Samples of a stem that quantise to the format's extremes: beyond full scale less one LSB
+    (plus one LSB of dither at 16 bit), without quantising the stem a second time."""
+    lsb = {"16": 2.0 / 2**15, "24": 1.0 / 2**23, "float32": 0.0}[str(bit_depth)]
+    return int(np.count_nonzero(np.abs(audio) >= 1.0 - lsb))
 
 
 def _format_of(path: Path, default: str) -> str:

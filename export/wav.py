@@ -67,6 +67,29 @@ def quantise(audio: np.ndarray, bit_depth: str, *, seed: int = 0) -> np.ndarray:
     return np.clip(np.rint(scaled + tpdf), -(2**15), 2**15 - 1).astype(np.int16)
 
 
+def dequantise(data: np.ndarray, bit_depth: str) -> np.ndarray:
+    """What a player reads back from ``quantise``'s output: (channels, n) float32 in [-1, 1)."""
+    bit_depth = str(bit_depth)
+    if bit_depth == "float32":
+        return np.ascontiguousarray(np.asarray(data, dtype=np.float32).T)
+    if bit_depth == "24":
+        return np.ascontiguousarray(((np.asarray(data) >> 8).astype(np.float32) / np.float32(2**23)).T)
+    return np.ascontiguousarray((np.asarray(data).astype(np.float32) / np.float32(2**15)).T)
+
+
+def clipped_count(data: np.ndarray, bit_depth: str) -> int:
+    """Samples of ``quantise``'s output at the format's extremes (clipped), or beyond full scale
+    for float."""
+    bit_depth = str(bit_depth)
+    if bit_depth == "float32":
+        return int(np.count_nonzero(np.abs(data) >= 1.0))
+    if bit_depth == "24":
+        v = np.asarray(data) >> 8
+        return int(np.count_nonzero((v >= 2**23 - 1) | (v <= -(2**23))))
+    v = np.asarray(data)
+    return int(np.count_nonzero((v >= 2**15 - 1) | (v <= -(2**15))))
+
+
 def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, bit_depth: str = "24",
                 file_format: str = "wav", seed: int = 0) -> None:
     """Write (channels, n) float audio to ``path`` (a temporary path from studio.fsutil)."""

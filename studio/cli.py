@@ -70,7 +70,7 @@ def _settings(args: argparse.Namespace):
                                  ("instrument", args.performer), ("keypoints", args.keypoints))
                if v is not None}
     return GenerateSettings(engines=engines, seed=args.seed, room=args.spatial, style=args.style,
-                            options=options)
+                            options=options, loudness_lufs=getattr(args, "loudness", -14.0))
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -83,6 +83,18 @@ def _generate(args: argparse.Namespace) -> int:
         for warning in track.settings.get("warnings", []):
             print(f"studio: note: {track.name}: {warning}", file=sys.stderr)
     print(f"wrote {Path(args.out) / 'project.json'} ({len(project.tracks)} tracks)")
+    mix = Path(args.out) / "mix.wav"
+    if mix.is_file():  # the loudness and true peak of the mix as written
+        import soundfile as sf
+
+        from studio.mastering import clipped_samples, integrated_lufs, true_peak_dbtp
+
+        data, rate = sf.read(str(mix), dtype="float32", always_2d=True)
+        lufs, peak = integrated_lufs(data.T, rate), true_peak_dbtp(data.T)
+        target = "mastering off" if args.loudness is None else f"target {args.loudness:g} LUFS"
+        clip = clipped_samples(data, 1.0 - 2.0 ** -23)
+        print(f"mix {lufs:.1f} LUFS integrated, true peak {peak:.1f} dBTP ({target}); "
+              + (f"{clip} clipped samples" if clip else "no clipped samples"))
     return 0
 
 
@@ -140,6 +152,12 @@ def _export(args: argparse.Namespace) -> int:
     project = Project.load(args.project)
     if not any((args.stems, args.mix, args.midi, args.video, args.rpp)):
         raise StudioError("nothing to export: give at least one of --stems, --mix, --midi, --video, --rpp")
+    from studio.generate import without_silent
+
+    project, silent = without_silent(project)  # e.g. a Foley track without hits: no silent stem
+    for name in silent:
+        print(f"studio: note: {name}: no hits, no stem written (add hits by double-clicking the Foley lane)",
+              file=sys.stderr)
     with ProgressBar("exporting", not args.quiet) as job:
         report = export_project(
             project,
@@ -150,13 +168,28 @@ def _export(args: argparse.Namespace) -> int:
             rpp_path=args.rpp,
             sample_rate=args.sample_rate,
             bit_depth=args.bit_depth,
+            loudness_lufs=args.loudness,
             limiter=args.limiter,
             overwrite=args.overwrite,
             job=job,
         )
     for path in report.written:
         print(f"wrote {path}")
+    _print_levels(report)
     return 0
+
+
+def _print_levels(report) -> None:
+    """The measured loudness and true peak of the exported mix (after the bit-depth conversion)."""
+    if report.mix_path is None and not report.stems and report.video_path is None:
+        return
+    target = ("mastering off" if report.loudness_target_lufs is None
+              else f"target {report.loudness_target_lufs:g} LUFS")
+    lufs = f"{report.loudness_lufs:.1f} LUFS" if report.loudness_lufs > float("-inf") else "silent"
+    peak = f"{report.true_peak_dbtp:.1f} dBTP" if report.true_peak_dbtp > float("-inf") else "-inf dBTP"
+    clip = report.clipped_samples + report.stems_clipped_samples
+    print(f"mix {lufs} integrated, true peak {peak} ({target}); "
+          + (f"{clip} clipped samples" if clip else "no clipped samples"))
 
 
 def _spatialize(args: argparse.Namespace) -> int:
@@ -178,6 +211,7 @@ def _spatialize(args: argparse.Namespace) -> int:
         report = export_project(project, stems_dir=stems, mix_path=mix, overwrite=True, job=job)
     for path in report.written:
         print(f"wrote {path}")
+    _print_levels(report)
     return 0
 
 
@@ -219,6 +253,7 @@ def _devices(args: argparse.Namespace) -> int:
 
     info = describe_devices()
     info["build"] = build_info()
+    info["banks"], info["automatic_banks"] = _banks_info()
     if args.json:
         json.dump(info, sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -242,7 +277,33 @@ def _devices(args: argparse.Namespace) -> int:
         print(f"  {model:24s} {provider}")
     print(f"engines    {', '.join(b['engines']) or 'none'}")
     print(f"soundfont  {b['soundfont']}")
+    from studio.synth import SOUNDFONT_ENV
+
+    auto = info["automatic_banks"]
+    print("instrument banks" + ("" if info["banks"] else ": none (install fluid-soundfont-gm)"))
+    for bank in info["banks"]:
+        mark = "*" if bank["id"] in auto.values() else " "
+        kind = "GM" if bank["kind"] == "gm" else "drums"
+        print(f" {mark}{bank['id']:17s} {kind:5s} {bank['size_bytes'] / 1e6:6.1f} MB  {bank['path']}  "
+              f"[{bank['licence']}]")
+    print("  automatic: melodic " + (auto.get("melodic") or "none") + ", drums " + (auto.get("drums") or "none")
+          + (f" (${SOUNDFONT_ENV} is set)" if os.environ.get(SOUNDFONT_ENV) else ""))
     return 0
+
+
+def _banks_info() -> tuple[list[dict], dict[str, str]]:
+    """The instrument banks installed here, and which of them each kind of part plays by
+    default (an id, or the file name when $STUDIO_SOUNDFONT names another file)."""
+    from studio import synth
+
+    found = [b.to_dict() for b in synth.available_banks()]
+    auto: dict[str, str] = {}
+    for part, drums in (("melodic", False), ("drums", True)):
+        try:
+            auto[part] = synth.resolve_bank(None, drums=drums).id
+        except StudioError as exc:
+            auto[part] = f"none ({exc})"
+    return found, auto
 
 
 def _play(args: argparse.Namespace) -> int:
@@ -299,6 +360,22 @@ def _box(text: str) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
+def _loudness(text: str) -> float | None:
+    from studio.mastering import parse_loudness
+
+    try:
+        return parse_loudness(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _loudness_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--loudness", type=_loudness, default=-14.0, metavar="LUFS|off",
+                   help="mastering: the mix's integrated loudness target in LUFS (default -14, online video; "
+                        "-23 for broadcast), with a -1 dBTP true-peak limiter on the mix and every stem, "
+                        "default gain staging and the reverb bus; 'off' writes the plain sum of the tracks")
+
+
 def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rhythm", action="store_true", help="MIDI drums and parts from the visual rhythm")
     p.add_argument("--foley", action="store_true", help="impact sounds for collisions")
@@ -342,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(g)
     g.add_argument("--out", required=True, metavar="DIR")
     g.add_argument("--overwrite", action="store_true")
+    _loudness_arg(g)
     g.set_defaults(func=_generate)
 
     ps = sub.add_parser("pose", help="body keypoints of the player (MediaPipe Pose) for --performer")
@@ -362,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(bt)
     bt.add_argument("--out", required=True, metavar="DIR")
     bt.add_argument("--ray", metavar="ADDRESS", help="run one Ray task per video: 'local', 'auto' or host:port")
+    _loudness_arg(bt)
     bt.set_defaults(func=_batch)
 
     e = sub.add_parser("export", help="write stems, mix, MIDI, video or a REAPER project")
@@ -373,7 +452,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--rpp", metavar="FILE", help="REAPER project with every stem and MIDI track")
     e.add_argument("--sample-rate", type=int, choices=(44100, 48000, 96000))
     e.add_argument("--bit-depth", choices=("16", "24", "float32"), default="24")
-    e.add_argument("--limiter", action="store_true", help="peak limiter on the mixdown")
+    _loudness_arg(e)
+    e.add_argument("--limiter", action="store_true",
+                   help="true-peak limiter (-1 dBTP) on the mixdown; always on unless --loudness off, "
+                        "so it matters only with --loudness off")
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=_export)
 
@@ -385,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--mix", metavar="FILE", help="binaural mix (default: PROJECT_DIR/mix.wav, replaced)")
     sp.set_defaults(func=_spatialize)
 
-    d = sub.add_parser("devices", help="audio outputs, MIDI ports and ONNX providers")
+    d = sub.add_parser("devices", help="audio outputs, MIDI ports, ONNX providers and instrument banks")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=_devices)
 

@@ -8,6 +8,8 @@ simply absent from ``available_engines()``.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Callable
 from studio import adapters, grid
 from studio.errors import StudioError
 from studio.jobs import Job
-from studio.project import Project, Track, new_project_for_video
+from studio.project import Project, Track, TrackKind, new_project_for_video
 
 # spatial last: it places the tracks the others made
 ENGINE_NAMES = ("rhythm", "foley", "soundtrack", "piano", "performer", "spatial")
@@ -37,6 +39,8 @@ class GenerateSettings:
     style: str | None = None
     # engine-specific settings by name, e.g. {"material": "metal"} (Foley), {"bpm": 120} (the grid: studio.grid)
     options: dict = field(default_factory=dict)
+    # the exported mix's loudness target (studio.mastering); None: mastering off
+    loudness_lufs: float | None = -14.0
 
 
 def available_engines() -> list[str]:
@@ -112,15 +116,36 @@ def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings 
                 project.add_track(track)
 
     project.save(project_file)
-    if project.audible_tracks():  # with no engine chosen there is nothing to render yet
-        _export(project, out_dir, overwrite=overwrite, job=job.sub(0.8, 1.0))
+    if any(not silent(t) for t in project.audible_tracks()):  # else there is nothing to render yet
+        _export(project, out_dir, overwrite=overwrite, loudness_lufs=settings.loudness_lufs, job=job.sub(0.8, 1.0))
     job.report(1.0, "done")
     return project
 
 
-def _export(project: Project, out_dir: Path, *, overwrite: bool, job: Job) -> None:
+def silent(track: Track) -> bool:
+    """A track with nothing to voice yet: a Foley track without hits. It stays in the project
+    (editable: hits are added by double-clicking its lane), but its stem would be digital
+    silence, so ``studio generate`` writes none for it."""
+    return track.kind is TrackKind.FOLEY and not track.events
+
+
+def without_silent(project: Project) -> tuple[Project, list[str]]:
+    """For export: a shallow copy of ``project`` with its ``silent`` tracks muted (so no stem of
+    digital silence is written), and their names; ``project`` itself when there are none."""
+    names = [t.name for t in project.audible_tracks() if silent(t)]
+    if not names:
+        return project, []
+    out = copy.copy(project)
+    out.tracks = [dataclasses.replace(t, mixer=dataclasses.replace(t.mixer, mute=True)) if silent(t) else t
+                  for t in project.tracks]
+    return out, names
+
+
+def _export(project: Project, out_dir: Path, *, overwrite: bool, job: Job,
+            loudness_lufs: float | None = -14.0) -> None:
     from export import export_project
 
+    project, _ = without_silent(project)  # the CLI already printed why (the track's warning)
     has_midi = any(t.notes for t in project.tracks)
     export_project(
         project,
@@ -128,5 +153,6 @@ def _export(project: Project, out_dir: Path, *, overwrite: bool, job: Job) -> No
         mix_path=out_dir / "mix.wav",
         midi_path=out_dir / f"{project.name}.mid" if has_midi else None,
         overwrite=overwrite,
+        loudness_lufs=loudness_lufs,
         job=job,
     )

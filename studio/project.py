@@ -23,7 +23,7 @@ from studio.errors import ProjectError
 from studio.fsutil import write_text_atomic
 from studio.music import Note, TempoMap
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 PROJECT_SUFFIX = ".json"
 AUTOSAVE_SUFFIX = ".autosave.json"
 
@@ -41,6 +41,9 @@ class Mixer:
     pan: float = 0.0  # -1 left .. +1 right
     mute: bool = False
     solo: bool = False
+    # post-fader send to the project's reverb bus (studio.mastering); None: the track role's
+    # default (drums -18 dB, keys -12, Foley -24, bass none ...); -90 or less: no send
+    reverb_send_db: float | None = None
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.pan <= 1.0:
@@ -101,6 +104,7 @@ class Track:
     notes: list[Note] = field(default_factory=list)
     program: int = 0  # GM program, 0-based
     channel: int = 0  # 0..15; 9 = drums
+    bank: str | None = None  # instrument bank id (studio.banks, e.g. "fluidr3"); None = automatic
     # audio (rendered or imported), path relative to the project folder
     audio_path: str | None = None
     offset_s: float = 0.0
@@ -321,7 +325,16 @@ def _v2_to_v3(d: dict) -> dict:
     return d
 
 
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(d: dict) -> dict:
+    # v4: MIDI tracks gained ``bank`` (their instrument bank; None = automatic, which is how
+    # v3 tracks sounded up to the better default banks), so v3 tracks load unchanged; mixers
+    # gained ``reverb_send_db`` (None = the role's default send, studio.mastering)
+    d = dict(d)
+    d["schema_version"] = 4
+    return d
+
+
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def migrate(d: dict) -> dict:

@@ -2,8 +2,17 @@
 
 Signal flow per track (float32, stereo, ``project.sample_rate`` unless told otherwise)::
 
-    source -> [spatializer, when track.room is set] -> gain (dB) -> pan -> stem
-    stems summed -> mix -> [optional look-ahead peak limiter] -> mix
+    source -> [spatializer, when track.room is set] -> [role gain] -> gain (dB) -> pan
+           -> [stem safety limiter] -> stem
+    stems (+ reverb bus return) summed -> mix -> [loudness normalisation] -> [true-peak limiter] -> mix
+
+The bracketed stages are the mastering stage (:mod:`studio.mastering`), on by default
+(``loudness_lufs=-14``): generated tracks are brought to their role's loudness before the fader
+(gain staging), every stem and the mix are held under -1 dBTP, a post-fader send per track feeds
+one room-matched reverb, and the mix is normalised to the target loudness. ``loudness_lufs=None``
+is the plain path of earlier versions (stems summed; ``limiter=True`` then adds the true-peak
+limiter alone). Loudness and limiting are computed on the whole timeline before a
+``time_range`` is cut out, so a range plays exactly as it sounds in the whole mix.
 
 Sources
     MIDI tracks: their notes through :mod:`studio.synth` (GM program, channel 10 = drums).
@@ -28,8 +37,9 @@ Pan law
     untouched (bit-identical), a hard-panned one is +3 dB on its side and silent on the other.
     For stereo sources this acts as a balance control (each side scaled by its own gain).
 
-Stems are post-fader (gain, pan, spatialisation applied), so they sum to the mix; the limiter
-works on the mix only, never on stems.
+Stems are post-fader (gain, pan, spatialisation applied). With mastering off they sum to the
+mix; with it on, stems plus the reverb return sum to the mix before its normalisation gain and
+limiter (``RenderResult.reverb`` holds the return).
 """
 from __future__ import annotations
 
@@ -98,6 +108,14 @@ class RenderResult:
     limiter_max_reduction_db: float = 0.0
     start_s: float = 0.0  # where the rendered range starts on the project timeline
     timings_s: dict[str, float] = field(default_factory=dict)
+    # mastering (studio.mastering); loudness and true peak are of ``mix`` as returned
+    loudness_lufs: float = float("-inf")
+    true_peak_dbtp: float = float("-inf")
+    loudness_before_lufs: float = float("-inf")  # the summed mix, before normalisation
+    master_gain_db: float = 0.0
+    stage_gains_db: dict[str, float] = field(default_factory=dict)  # track id -> role gain applied
+    reverb: np.ndarray | None = None  # (2, n) the reverb bus return in the mix (before the master gain)
+    mastering: object = None  # the studio.mastering.Mastering used
 
     @property
     def n_frames(self) -> int:
@@ -218,7 +236,7 @@ def render_track_source(track: Track, project: Project, sample_rate: int, n: int
 
         parts.append(synth.render_notes(track.notes, sample_rate, program=track.program,
                                         drums=track.is_drums, n_samples=n, soundfont=soundfont,
-                                        job=job))
+                                        bank=track.bank, job=job))
     if not parts and track.kind in (TrackKind.FOLEY, TrackKind.SOUNDTRACK):
         fn = _renderer_for(track)
         if fn is None:
@@ -243,43 +261,12 @@ def render_track_source(track: Track, project: Project, sample_rate: int, n: int
 
 def limit(mix: np.ndarray, sample_rate: int, *, ceiling_dbfs: float = -1.0, lookahead_ms: float = 5.0,
           release_db_per_s: float = 40.0) -> tuple[np.ndarray, float]:
-    """Look-ahead peak limiter (vectorised). Returns (limited mix, largest gain reduction dB).
+    """Look-ahead sample-peak limiter (see :func:`studio.mastering.peak_limit`). Returns (limited
+    mix, largest gain reduction dB). The mastering stage uses its true-peak variant."""
+    from studio.mastering import peak_limit
 
-    Per frame the gain needed to keep the louder channel at the ceiling is computed in dB; a
-    sliding minimum over the next ``lookahead`` frames makes the gain start falling before a peak
-    arrives; the gain then recovers no faster than ``release_db_per_s`` (a linear-in-dB release,
-    computed as a cumulative minimum: ``G[n] = min_k (S[k] + r*(n-k))``); finally a moving
-    average over the previous ``lookahead`` frames smooths the attack into a ramp. Every frame's
-    gain is an average of values that are each at or below that frame's requirement, so the
-    output never exceeds the ceiling. Where no frame exceeds the ceiling the mix is returned
-    unchanged (bit-identical), and both channels share one gain (the stereo image stays put).
-    """
-    from scipy.ndimage import minimum_filter1d
-
-    ceiling = 10.0 ** (ceiling_dbfs / 20.0)
-    level = np.max(np.abs(mix), axis=0) if mix.size else np.zeros(0, np.float32)
-    if level.size == 0 or float(level.max()) <= ceiling:
-        return mix, 0.0
-    la = max(1, int(round(lookahead_ms * 1e-3 * sample_rate)))
-    with np.errstate(divide="ignore"):
-        need = np.minimum(0.0, 20.0 * (math.log10(ceiling) - np.log10(level.astype(np.float64))))
-    size = la + 1
-    ahead = minimum_filter1d(need, size, origin=-(size // 2), mode="constant", cval=0.0)  # [n, n+la]
-    rate = release_db_per_s / sample_rate
-    ramp = rate * np.arange(ahead.size, dtype=np.float64)
-    released = np.minimum.accumulate(ahead - ramp) + ramp
-    released = np.minimum(released, 0.0)
-    csum = np.concatenate(([0.0], np.cumsum(released)))
-    idx = np.arange(released.size)
-    lo = np.maximum(0, idx - la)
-    gain_db = (csum[idx + 1] - csum[lo]) / (idx + 1 - lo)  # mean over [n - la, n]
-    gain = (10.0 ** (gain_db / 20.0)).astype(np.float32)
-    out = (mix * gain[None, :]).astype(np.float32)
-    # float32 rounding can leave a peak a hair above the ceiling: pull those frames in exactly
-    over = np.max(np.abs(out), axis=0) > ceiling
-    if over.any():
-        out[:, over] *= np.float32(ceiling) / np.max(np.abs(out[:, over]), axis=0) * np.float32(0.99999)
-    return out, float(-gain_db.min())
+    return peak_limit(mix, sample_rate, ceiling_dbfs=ceiling_dbfs, lookahead_ms=lookahead_ms,
+                      release_db_per_s=release_db_per_s)
 
 
 # ----------------------------------------------------------------------------- project
@@ -290,19 +277,39 @@ def render_project(
     *,
     sample_rate: int | None = None,
     time_range: tuple[float, float] | None = None,
-    limiter: bool = False,
+    loudness_lufs: float | str | None = -14.0,
+    limiter: bool | None = None,
     limiter_ceiling_dbfs: float = -1.0,
+    mastering=None,
     soundfont=None,
     threads: int = 1,
     job: Job | None = None,
 ) -> RenderResult:
-    """Render the audible tracks (mute/solo honoured) into stems and a mix; see the module doc."""
+    """Render the audible tracks (mute/solo honoured) into stems and a mix; see the module doc.
+
+    ``loudness_lufs``: the mix's integrated loudness target with the whole mastering stage (gain
+    staging, stem safety limiters, reverb bus, true-peak limiter at ``limiter_ceiling_dbfs`` dBTP),
+    or None / ``"off"`` for the plain mix of earlier versions. ``limiter`` matters only then
+    (True: the true-peak limiter alone); with a target the limiter always runs. ``mastering``
+    (a :class:`studio.mastering.Mastering`) overrides both for finer control.
+    """
+    import dataclasses
     import time
+
+    from studio import mastering as mst
 
     job = Job.quiet(job)
     sr = int(sample_rate or project.sample_rate)
     if sr not in (22050, 32000, 44100, 48000, 88200, 96000, 192000):
         raise StudioError(f"sample rate {sr} Hz is not supported; use 44100, 48000 or 96000")
+    if mastering is None:
+        try:
+            mastering = mst.settings_for(mst.parse_loudness(loudness_lufs), limiter)
+        except ValueError as exc:
+            raise StudioError(str(exc)) from None
+        if mastering.ceiling_dbtp is not None:
+            mastering = dataclasses.replace(mastering, ceiling_dbtp=float(limiter_ceiling_dbfs))
+    m = mastering
     t0 = time.perf_counter()
     from studio import adapters
 
@@ -321,6 +328,7 @@ def render_project(
     job.report(0.0, "rendering tracks")
     done = [0]
     lock = threading.Lock()
+    stage_gains: dict[str, float] = {}
 
     def one(track: Track) -> np.ndarray:
         job.check_cancelled()
@@ -328,8 +336,14 @@ def render_project(
         if track.room:
             audio = np.asarray(_spatializer(audio, track, project, sr), dtype=np.float32)
             audio = _fit(audio, n if n is not None else audio.shape[1])
-        audio = apply_mixer(audio, track.mixer.gain_db, track.mixer.pan)
+        stage = 0.0
+        if m.gain_staging and mst.is_staged(track):  # measured on the whole track, before any range cut
+            stage = mst.stage_gain_db(audio, sr, mst.track_role(track), ceiling_dbtp=m.stem_ceiling_dbtp)
+        audio = apply_mixer(audio, track.mixer.gain_db + stage, track.mixer.pan)
+        if m.stem_ceiling_dbtp is not None:
+            audio, _ = mst.true_peak_limit(audio, sr, ceiling_dbtp=m.stem_ceiling_dbtp)
         with lock:
+            stage_gains[track.id] = stage
             done[0] += 1
             job.report(0.9 * done[0] / max(1, len(tracks)), f"rendered {track.name}")
         return audio
@@ -347,7 +361,6 @@ def render_project(
         rendered = [_fit(a, n) for a in rendered]
     t_tracks = time.perf_counter() - t0
     a, b = 0, n
-    start_s = 0.0
     if time_range is not None:
         start_s, end_s = float(time_range[0]), float(time_range[1])
         if not 0 <= start_s < end_s:
@@ -356,16 +369,44 @@ def render_project(
         b = min(n, int(round(end_s * sr)))
         if b <= a:
             raise StudioError(f"time range {start_s}..{end_s} s lies beyond the project's end ({n / sr:.3f} s)")
-        rendered = [np.ascontiguousarray(x[:, a:b]) for x in rendered]
-    mix = np.zeros((2, b - a), np.float32)
+    # the mix, mastered over the whole timeline, then cut to the range
+    t1 = time.perf_counter()
+    mix = np.zeros((2, n), np.float32)
     for x in rendered:
         mix += x
-    pre = peak_dbfs(mix)
-    reduction = 0.0
-    if limiter:
-        job.report(0.92, "limiting the mix")
-        mix, reduction = limit(mix, sr, ceiling_dbfs=limiter_ceiling_dbfs)
+    ret = None
+    if m.reverb:
+        bus = np.zeros((2, n), np.float32)
+        fed = False
+        for t, x in zip(tracks, rendered):
+            level = mst.send_db(t)
+            if level is not None and np.any(x):
+                bus += x * np.float32(10.0 ** (level / 20.0))
+                fed = True
+        if fed:
+            job.report(0.91, "reverb bus")
+            ret = mst.reverb_return(bus, mst.project_room(project), sr)
+            mix += ret
+    pre = peak_dbfs(mix[:, a:b])
+    before_lufs = float("-inf")
+    gain_db = reduction = 0.0
+    rep = None
+    if m.loudness_lufs is not None or m.ceiling_dbtp is not None:
+        job.report(0.93, "mastering the mix")
+        mix, rep = mst.master_mix(mix, sr, m)
+        before_lufs, gain_db, reduction = rep.loudness_before_lufs, rep.gain_db, rep.limiter_max_reduction_db
+    t_master = time.perf_counter() - t1
+    if (a, b) != (0, n):
+        rendered = [np.ascontiguousarray(x[:, a:b]) for x in rendered]
+        mix = np.ascontiguousarray(mix[:, a:b])
+        ret = None if ret is None else np.ascontiguousarray(ret[:, a:b])
     peak = peak_dbfs(mix)
+    if rep is not None and (a, b) == (0, n):  # measured by the mastering stage on this very mix
+        loudness, true_peak = rep.loudness_lufs, rep.true_peak_dbtp
+    else:
+        loudness, true_peak = mst.integrated_lufs(mix, sr), mst.true_peak_dbtp(mix)
+        if rep is None:
+            before_lufs = loudness
     job.report(1.0, "render done")
     return RenderResult(
         stems={t.id: x for t, x in zip(tracks, rendered)},
@@ -374,8 +415,15 @@ def render_project(
         sample_rate=sr,
         peak_dbfs=peak,
         clipped=bool(peak > 0.0),
-        peak_before_limiter_dbfs=pre,
+        peak_before_limiter_dbfs=pre + gain_db,
         limiter_max_reduction_db=reduction,
         start_s=a / sr,
-        timings_s={"tracks": t_tracks, "total": time.perf_counter() - t0},
+        timings_s={"tracks": t_tracks, "mastering": t_master, "total": time.perf_counter() - t0},
+        loudness_lufs=loudness,
+        true_peak_dbtp=true_peak,
+        loudness_before_lufs=before_lufs,
+        master_gain_db=gain_db,
+        stage_gains_db=stage_gains,
+        reverb=ret,
+        mastering=m,
     )

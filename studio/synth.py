@@ -1,22 +1,44 @@
 """MIDI notes -> stereo audio with a General MIDI soundfont (FluidSynth, offline, no audio driver).
 
-Soundfont
-    Looked up in this order: ``$STUDIO_SOUNDFONT`` (an error if it names a missing file, never a
-    silent fallback), then FluidR3_GM.sf2, MuseScore_General_Lite.sf3, TimGM6mb.sf2 and the
-    system's default-GM links. **FluidR3_GM is the default**: it is the most complete and
-    best-sampled of the Debian GM fonts (142 MB, uncompressed), it is Debian's own default GM
-    font, and because it is plain SF2 it loads in ~0.3 s here. MuseScore_General_Lite.sf3 is
-    smaller on disk (40 MB) and loads fine with this libfluidsynth (2.3, built with libsndfile/
-    Vorbis), but its samples are Ogg-compressed and are decoded at load time (~2.1 s, and they
-    occupy about as much memory as FluidR3 once decoded), so it is second. TimGM6mb (6 MB) is
-    the fallback of last resort: it loads in 30 ms but sounds thin; the tests use it for speed.
+Banks (which soundfont a part plays through; ids and files in :mod:`studio.banks`)
+    Decided per part, by :func:`resolve_bank`, first match wins:
+
+    1. the track's own choice (``Track.bank``, a bank id such as ``"fluidr3"`` or
+       ``"avl-black-pearl"``) when that bank is installed here and fits the part (a drum kit
+       only plays drum parts); otherwise a warning is logged and the choice is ignored, so a
+       project made on another machine still renders;
+    2. an explicit ``soundfont=`` path given by the caller, then ``$STUDIO_SOUNDFONT`` (an
+       error if it names a missing file, never a silent fallback): one file for every part;
+    3. automatic: a drum part plays the first installed recorded kit (AVL Drumkits: Black
+       Pearl, then Red Zeppelin), a melodic part (and a drum part when no kit is installed) the
+       first installed GM bank of MuseScore_General_Full.sf3, FluidR3_GM.sf2,
+       MuseScore_General_Lite.sf3, TimGM6mb.sf2, the system's default-GM links
+       (:data:`SOUNDFONT_CANDIDATES`).
+
+    **MuseScore General (HQ) is the preferred GM bank**: it is Fluid R3 reworked (a sampled
+    Splendid Grand piano, VSCO strings, recorded drumline), with velocity layers on the piano
+    and the kits. It is an SF3 (86 MB, Ogg-compressed samples) that FluidSynth decodes at load:
+    ~3.4-4.5 s and ~540 MB of memory here, once per process (fonts are cached; FluidSynth's
+    dynamic sample loading would make the first load 0.07 s, but it unloads a preset's samples
+    whenever no synth holds it, so every render re-decoded them: 1.9 s for the strings, each
+    time). FluidR3_GM (142 MB SF2) loads in ~0.2 s; TimGM6mb (6 MB) in 30 ms but sounds thin:
+    the tests use it for speed. The AVL kits (19/27 MB SF2) load in ~60 ms.
+
+    A recorded kit does not follow the GM drum map everywhere: its notes are translated by the
+    bank's ``note_map`` (:data:`studio.banks.AVL_GM_MAP`), and GM drum notes the kit has no
+    sound for are played by the GM bank (step 2 or 3) on its standard kit, mixed into the same
+    stem. The kit and the GM bank each get their own lanes (below), so both stay exact.
 
 Level
     FluidSynth's output level depends on the font. Each loaded font is calibrated once: a
     velocity-100 middle C on GM program 0 (acoustic grand piano) rendered dry peaks at
     ``REFERENCE_PEAK_DBFS`` = -12 dBFS; the same synth gain is used for every program, so the
     font's own balance between instruments is kept and 12 dB of headroom remains for chords
-    and several tracks. Output is float32, never clipped here (the mixdown reports clipping).
+    and several tracks. A drum-kit bank has no piano: a velocity-100 snare (key 38) peaks at
+    ``DRUM_REFERENCE_PEAK_DBFS`` = -6.5 dBFS, where the GM banks' own kits put it after their
+    piano calibration (FluidR3 -6.3, MuseScore -6.8, TimGM6mb -3.6 dBFS), so switching a drum
+    track to a recorded kit keeps the balance. Output is float32, never clipped here (the
+    mixdown reports clipping).
 
 Timing
     Every event sits at its exact sample ``round(t * sample_rate)``. FluidSynth itself starts
@@ -31,56 +53,62 @@ Timing
     What one synth would do between notes on different lanes is reproduced: a note-on releases
     an earlier still-held note of the same key. On the drum channel the GM exclusive groups
     (open/closed/pedal hi-hat, whistles, guiros, cuicas, triangles) must choke each other, which
-    FluidSynth only does within one synth: a group note that follows a still-ringing note of its
+    FluidSynth only does within one synth (the groups are read from the font's exclusive
+    classes, :func:`studio.banks.exclusive_groups`; a repeated hit of a key with a class chokes
+    its own earlier ring too): a group note that follows a still-ringing note of its
     group plays on that note's lane, at the lane's nearest block boundary (within 32 frames =
     0.67 ms at 48 kHz of its exact sample). Every other onset is exact to the sample.
 
 Channels
     Melodic parts play on channel 0 with their GM program (bank 0); drums on channel 10 (index
-    9) with drum bank 128 (``program`` then picks the kit, 0 = standard). Reverb and chorus are
+    9) with drum bank 128 (``program`` then picks the kit, 0 = standard; a recorded-kit bank
+    has one kit, its ``drum_preset``). Reverb and chorus are
     off: stems are dry and bit-identical between runs.
 
 Loaded fonts are cached per process (FluidSynth's sample cache makes further synths on the same
-file cheap: ~40 ms), and synths are pooled per (font, sample rate) and reset between uses.
+file cheap: ~70 ms for Fluid R3, ~200 ms for MuseScore General, whose preset tables are larger),
+and synths are pooled per (font, sample rate) and reset between uses: the first render in a
+process pays for its lanes' synths, later ones reuse them.
 """
 from __future__ import annotations
 
 import ctypes
+import logging
 import math
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from studio import banks
+from studio.banks import Bank
 from studio.errors import StudioError
 from studio.jobs import Job
 from studio.music import DRUM_CHANNEL, Note
 
 __all__ = [
-    "SynthError", "SOUNDFONT_ENV", "SOUNDFONT_CANDIDATES", "REFERENCE_PEAK_DBFS", "find_soundfont",
-    "render_notes", "calibrated_gain",
+    "SynthError", "SOUNDFONT_ENV", "SOUNDFONT_CANDIDATES", "REFERENCE_PEAK_DBFS",
+    "DRUM_REFERENCE_PEAK_DBFS", "find_soundfont", "resolve_bank", "available_banks", "render_notes",
+    "calibrated_gain",
 ]
+log = logging.getLogger(__name__)
 
 SOUNDFONT_ENV = "STUDIO_SOUNDFONT"
-SOUNDFONT_CANDIDATES = (
-    "/usr/share/sounds/sf2/FluidR3_GM.sf2",  # Debian: fluid-soundfont-gm
-    "/usr/share/sounds/sf3/MuseScore_General_Lite.sf3",  # musescore-general-soundfont-small
-    "/usr/share/sounds/sf2/TimGM6mb.sf2",  # timgm6mb-soundfont
-    "/usr/share/sounds/sf2/default-GM.sf2",
-    "/usr/share/sounds/sf3/default-GM.sf3",
-    "/usr/share/soundfonts/FluidR3_GM.sf2",  # Arch / Fedora layouts
-    "/usr/share/soundfonts/default.sf2",
-)
+# the GM banks' files, best first (studio.banks.KNOWN_BANKS: MuseScore General HQ, Fluid R3,
+# MuseScore General Lite, TimGM6mb, the system's default-GM links)
+SOUNDFONT_CANDIDATES = tuple(p for k in banks.KNOWN_BANKS if k.kind == banks.GM for p in k.paths)
 REFERENCE_PEAK_DBFS = -12.0
+DRUM_REFERENCE_PEAK_DBFS = -6.5  # velocity-100 snare of a drum-kit bank (module doc: Level)
 _FLUID_WARN = 2  # fluid_log_level
 BLOCK = 64  # FluidSynth's FLUID_BUFSIZE: voices start on these boundaries
 MAX_TAIL_S = 20.0  # when no length is given, render release tails at most this long
 DRUM_BANK = 128
 
-# GM drum keys that share an exclusive class in GM soundfonts (one cuts the other off)
+# GM drum keys that share an exclusive class in GM soundfonts (one cuts the other off); used
+# only when a font's own exclusive classes cannot be read (studio.banks.exclusive_groups)
 _CHOKE_GROUPS = ((42, 44, 46), (71, 72), (73, 74), (78, 79), (80, 81))
 _CHOKE = {k: g for g in _CHOKE_GROUPS for k in g}
 
@@ -150,6 +178,39 @@ def find_soundfont(explicit: str | os.PathLike | None = None) -> Path:
     )
 
 
+def available_banks() -> list[Bank]:
+    """The banks installed here (GM banks best first, then recorded drum kits)."""
+    return banks.discover()
+
+
+def _gm_bank(soundfont: str | os.PathLike | None) -> Bank:
+    """Steps 2-3 of the module doc for a GM bank: explicit path, $STUDIO_SOUNDFONT, automatic."""
+    return banks.bank_for_path(find_soundfont(soundfont))
+
+
+def resolve_bank(bank: str | None = None, *, drums: bool = False,
+                 soundfont: str | os.PathLike | None = None) -> Bank:
+    """The bank a part plays through: ``bank`` (an id) when installed and fitting, else the
+    explicit ``soundfont`` path or ``$STUDIO_SOUNDFONT``, else automatic (module doc: Banks)."""
+    if bank:
+        chosen = banks.bank_by_id(bank)
+        if chosen is not None and (drums or chosen.kind == banks.GM):
+            return chosen
+        why = ("is not installed here" if chosen is None else "is a drum kit and this part is melodic")
+        log.warning("bank %r %s; using the automatic choice instead", bank, why)
+    if soundfont is not None or os.environ.get(SOUNDFONT_ENV):
+        chosen = _gm_bank(soundfont)
+        if not drums and chosen.kind != banks.GM:
+            raise SynthError(f"{chosen.path} is a drum kit, not a General MIDI soundfont; it cannot "
+                             "play a melodic part (choose a GM .sf2/.sf3 file)")
+        return chosen
+    if drums:
+        kit = next((b for b in banks.discover() if b.kind == banks.DRUMS), None)
+        if kit is not None:
+            return kit
+    return _gm_bank(None)
+
+
 @dataclass
 class _Synth:
     synth: object  # fluidsynth.Synth
@@ -160,8 +221,8 @@ class _Synth:
 class _Font:
     """One soundfont at one sample rate: a pool of loaded synths and the calibrated gain."""
 
-    def __init__(self, path: Path, sample_rate: int) -> None:
-        self.path, self.sample_rate = path, sample_rate
+    def __init__(self, path: Path, sample_rate: int, kit: bool = False) -> None:
+        self.path, self.sample_rate, self.kit = path, sample_rate, kit
         self._free: list[_Synth] = []
         self._lock = threading.Lock()
         self.gain = 1.0
@@ -188,15 +249,19 @@ class _Font:
         return s
 
     def _calibrate(self, s: _Synth) -> float:
+        # a GM bank on its piano's middle C, a drum-kit bank (one kit, bank 0 program 0: the AVL
+        # kits) on its snare; see the module doc (Level)
+        key, target = (38, DRUM_REFERENCE_PEAK_DBFS) if self.kit else (60, REFERENCE_PEAK_DBFS)
         s.synth.program_select(0, s.sfid, 0, 0)
         out = np.zeros((2, self.sample_rate), np.float32)
-        s.synth.noteon(0, 60, 100)
+        s.synth.noteon(0, key, 100)
         _process(s, out, 0, out.shape[1])
         _settle(s)
         peak = float(np.abs(out).max())
         if not peak > 0:
-            raise SynthError(f"{self.path} has no playable piano preset; choose a General MIDI soundfont")
-        return 10 ** (REFERENCE_PEAK_DBFS / 20) / peak
+            what = "snare (key 38)" if self.kit else "piano preset"
+            raise SynthError(f"{self.path} has no playable {what}; choose a General MIDI soundfont")
+        return 10 ** (target / 20) / peak
 
     def acquire(self) -> _Synth:
         with self._lock:
@@ -216,18 +281,25 @@ _fonts: dict[tuple[str, int], _Font] = {}
 _fonts_lock = threading.Lock()
 
 
-def _font(path: Path, sample_rate: int) -> _Font:
+def _font(path: Path, sample_rate: int, kit: bool = False) -> _Font:
     key = (str(path.resolve()), int(sample_rate))
     with _fonts_lock:
         font = _fonts.get(key)
         if font is None:
-            font = _fonts[key] = _Font(path, int(sample_rate))
+            font = _fonts[key] = _Font(path, int(sample_rate), kit)
         return font
 
 
-def calibrated_gain(sample_rate: int = 48000, soundfont: str | os.PathLike | None = None) -> float:
-    """FluidSynth ``synth.gain`` used for this font (see the module doc: -12 dBFS reference)."""
-    return _font(find_soundfont(soundfont), sample_rate).gain
+def _bank_font(bank: Bank, sample_rate: int) -> _Font:
+    return _font(bank.path, sample_rate, kit=bank.kind == banks.DRUMS)
+
+
+def calibrated_gain(sample_rate: int = 48000, soundfont: str | os.PathLike | None = None,
+                    *, bank: str | None = None) -> float:
+    """FluidSynth ``synth.gain`` used for this font (see the module doc: Level). Loads the font
+    (the first time in a process), so it also serves to preload a bank."""
+    chosen = resolve_bank(bank, drums=True, soundfont=soundfont) if bank else _gm_bank(soundfont)
+    return _bank_font(chosen, sample_rate).gain
 
 
 def _process(s: _Synth, out: np.ndarray, start: int, stop: int) -> None:
@@ -329,12 +401,15 @@ def render_notes(
     drums: bool = False,
     n_samples: int | None = None,
     soundfont: str | os.PathLike | None = None,
+    bank: str | None = None,
     job: Job | None = None,
 ) -> np.ndarray:
     """Render notes to float32 stereo ``(2, n)`` at ``sample_rate``.
 
     ``program`` is the 0-based GM program (for drums: the kit in bank 128). ``drums`` plays the
     part on channel 10; otherwise channel 0 (``Note.channel`` is ignored: one part per call).
+    ``bank`` is the part's bank id (``Track.bank``; None = automatic) and ``soundfont`` an
+    explicit file; which one plays is decided as the module doc (Banks) says.
     ``n_samples`` fixes the length (notes and tails beyond it are cut); without it the buffer
     ends when the last release tail has died away (at most ``MAX_TAIL_S`` after the last note).
     """
@@ -344,9 +419,45 @@ def render_notes(
         raise SynthError(f"sample rate {sample_rate} Hz is outside 8000..192000")
     if not 0 <= int(program) <= 127:
         raise SynthError(f"GM program {program} outside 0..127")
-    font = _font(find_soundfont(soundfont), sample_rate)
+    chosen = resolve_bank(bank, drums=drums, soundfont=soundfont)
+    # (bank, its notes, soundfont bank number, program): a recorded kit plays the GM notes it
+    # has (translated to its keys), the GM bank's standard kit the others
+    parts: list[tuple[Bank, list[Note], int, int]] = []
+    if drums and chosen.kind == banks.DRUMS:
+        nmap = chosen.note_map
+        mine = [n if nmap is None else replace(n, pitch=nmap[n.pitch])
+                for n in notes if nmap is None or n.pitch in nmap]
+        parts.append((chosen, mine, *chosen.drum_preset))
+        rest = [] if nmap is None else [n for n in notes if n.pitch not in nmap]
+        if rest:
+            parts.append((_gm_bank(soundfont), rest, DRUM_BANK, int(program)))
+    else:
+        parts.append((chosen, list(notes), DRUM_BANK if drums else 0, int(program)))
+
+    last = 0
+    for n in notes:
+        on = int(round(n.start_s * sample_rate))
+        if on >= 0:
+            last = max(last, on + 1, int(round(n.end_s * sample_rate)))
+    length = int(n_samples) if n_samples is not None else last + int(MAX_TAIL_S * sample_rate)
+    out = np.zeros((2, max(0, length)), np.float32)
+    end = 0
+    for k, (b, part, sf_bank, prog) in enumerate(parts):
+        if part:
+            sub = job.sub(k / len(parts), (k + 1) / len(parts))
+            end = max(end, _render_part(part, _bank_font(b, sample_rate), sf_bank, prog, drums, out, sub))
+    job.report(1.0, "notes rendered")
+    if n_samples is None:
+        out = out[:, : max(end, last)]
+    return out
+
+
+def _render_part(notes: Sequence[Note], font: _Font, bank: int, program: int, drums: bool,
+                 out: np.ndarray, job: Job) -> int:
+    """Render one part into ``out`` (adding) on lanes of one font; the frame its tails end."""
+    sample_rate, length = font.sample_rate, out.shape[1]
     channel = DRUM_CHANNEL if drums else 0
-    bank = DRUM_BANK if drums else 0
+    choke = _choke_map(font.path, bank, program) if drums else {}
 
     # events: (frame, kind 0=off 1=on, note index)
     events: list[tuple[int, int, int]] = []
@@ -358,9 +469,6 @@ def render_notes(
         events.append((on, 1, i))
         events.append((off, 0, i))
     events.sort()
-    last = max((e[0] for e in events), default=0)
-    length = int(n_samples) if n_samples is not None else last + int(MAX_TAIL_S * sample_rate)
-    out = np.zeros((2, max(0, length)), np.float32)
 
     lanes: list[_Lane] = []
     owner: dict[int, _Lane] = {}
@@ -387,7 +495,7 @@ def render_notes(
                     lane.s.synth.noteoff(channel, note.pitch)
                     del lane.held[note.pitch]
                 continue
-            group = _CHOKE.get(note.pitch) if drums else None
+            group = choke.get(note.pitch)
             lane = None
             if group is not None:  # exclusive drum group still ringing on a lane: share it
                 lane = next((ln for ln in lanes if not ln.idle and group in ln.groups), None)
@@ -432,10 +540,25 @@ def render_notes(
     finally:
         for lane in lanes:
             font.release(lane.s)
-    job.report(1.0, "notes rendered")
-    if n_samples is None:
-        out = out[:, : max(end, last)]
-    return out
+    return end
+
+
+_choke_cache: dict[tuple[str, int, int], dict[int, frozenset[int]]] = {}
+
+
+def _choke_map(path: Path, bank: int, program: int) -> dict[int, frozenset[int]]:
+    """Drum key -> its exclusive group, read from the font (the kit FluidSynth falls back to
+    when ``program`` is missing is kit 0); the GM table when the font's cannot be read."""
+    key = (str(path), bank, program)
+    groups = _choke_cache.get(key)
+    if groups is None:
+        groups = banks.exclusive_groups(path, bank, program)
+        if not groups and bank == DRUM_BANK and program != 0:
+            groups = banks.exclusive_groups(path, bank, 0)
+        if not groups:
+            groups = {k: frozenset(g) for k, g in _CHOKE.items()}
+        _choke_cache[key] = groups
+    return groups
 
 
 def peak_dbfs(audio: np.ndarray) -> float:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from studio import render
+from studio import mastering, render
 from studio.errors import StudioError
 from studio.music import Note
 from studio.project import Mixer, Project, Track, TrackKind, VideoClip
@@ -68,13 +68,20 @@ def test_mute_solo_gain_pan(tmp_path):
     p = make_project(tmp_path, duration=1.0)
     a = p.add_track(Track("a", TrackKind.AUDIO, audio_path=tone(tmp_path, "a.wav", sr=48000)))
     b = p.add_track(Track("b", TrackKind.AUDIO, audio_path=tone(tmp_path, "b.wav", sr=48000, freq=660)))
-    both = render.render_project(p)
+    both = render.render_project(p, loudness_lufs=None)  # mastering off: the mix is the stems' sum
     assert set(both.stems) == {a.id, b.id}
     np.testing.assert_allclose(both.mix, both.stems[a.id] + both.stems[b.id], atol=1e-6)
+    # mastering on (the default): imported audio keeps its level and sends nothing, so the mix is
+    # the same sum brought to -14 LUFS (no limiting needed for two quiet tones)
+    on = render.render_project(p)
+    np.testing.assert_array_equal(on.stems[a.id], both.stems[a.id])
+    assert on.reverb is None and on.limiter_max_reduction_db == 0.0
+    np.testing.assert_allclose(on.mix, both.mix * 10 ** (on.master_gain_db / 20), atol=1e-6)
+    assert abs(on.loudness_lufs + 14.0) < 0.05
     b.mixer = Mixer(mute=True)
     assert set(render.render_project(p).stems) == {a.id}
     b.mixer = Mixer(solo=True)
-    r = render.render_project(p)
+    r = render.render_project(p, loudness_lufs=None)
     assert set(r.stems) == {b.id}
     np.testing.assert_array_equal(r.mix, r.stems[b.id])
     # gain: -6 dB halves the amplitude
@@ -119,7 +126,7 @@ def test_foley_needs_a_registered_engine(tmp_path):
 
     render.register_track_renderer("foley-modal", fake)
     try:
-        r = render.render_project(p)
+        r = render.render_project(p, loudness_lufs=None)  # the engine's samples as they came
     finally:
         render.unregister_track_renderer("foley-modal")
     assert calls == ["hits"]
@@ -158,17 +165,23 @@ def test_limiter_keeps_loud_mix_under_ceiling_and_leaves_quiet_mix_alone(tmp_pat
     quiet = (0.1 * rng.standard_normal((2, sr))).astype(np.float32)
     same, red = render.limit(quiet, sr, ceiling_dbfs=-1.0)
     assert red == 0.0 and np.array_equal(same, quiet)
-    # through the project: the mix peaks report clipping, the limiter fixes it, stems untouched
+    # through the project with mastering off: the mix peaks report clipping, the limiter alone
+    # fixes it (a true-peak limiter now), stems untouched
     p = make_project(tmp_path, duration=1.0)
     for i in range(4):
         p.add_track(Track(f"t{i}", TrackKind.AUDIO, audio_path=tone(tmp_path, f"t{i}.wav", sr=sr, amp=0.9),
                           mixer=Mixer(gain_db=3.0)))
-    r = render.render_project(p)
+    r = render.render_project(p, loudness_lufs=None)
     assert r.clipped and r.peak_dbfs > 0
-    rl = render.render_project(p, limiter=True)
-    assert not rl.clipped and rl.peak_dbfs <= -1.0 + 1e-4
+    rl = render.render_project(p, loudness_lufs="off", limiter=True)
+    assert not rl.clipped and rl.peak_dbfs <= -1.0 + 1e-4 and rl.true_peak_dbtp <= -1.0 + 1e-4
     for tid in r.stems:
         np.testing.assert_array_equal(r.stems[tid], rl.stems[tid])
+    # by default (mastering on) neither the mix nor any stem reaches -1 dBTP
+    rm = render.render_project(p)
+    assert rm.true_peak_dbtp <= -1.0 + 1e-4 and abs(rm.loudness_lufs + 14.0) < 1.0
+    for stem in rm.stems.values():
+        assert mastering.true_peak_dbtp(stem) <= -1.0 + 1e-4
 
 
 def test_time_range(tmp_path):

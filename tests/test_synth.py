@@ -135,6 +135,9 @@ def test_missing_library_is_a_clear_error(monkeypatch):
 
 def test_default_soundfont_order(monkeypatch):
     monkeypatch.delenv(synth.SOUNDFONT_ENV, raising=False)
-    assert synth.SOUNDFONT_CANDIDATES[0].endswith("FluidR3_GM.sf2")
+    # the preferred GM bank first (MuseScore General HQ), then Fluid R3 (tests/test_banks.py
+    # checks the fallback when the better banks are missing)
+    assert synth.SOUNDFONT_CANDIDATES[0].endswith("MuseScore_General_Full.sf3")
+    assert synth.SOUNDFONT_CANDIDATES[1].endswith("FluidR3_GM.sf2")
     found = synth.find_soundfont()
     assert found.is_file()

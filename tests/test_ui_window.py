@@ -242,6 +242,14 @@ def test_export_files_and_remembered_choices(window, qtbot, tmp_path, monkeypatc
 
     muxed = media.probe(args["video_path"])  # the video with the new sound
     assert muxed.has_video and muxed.has_audio and abs(muxed.duration_s - 14.0) < 0.1
+    # mastered by default; the 16-bit mix does not clip and the dialog shows what was measured
+    assert args["loudness_lufs"] == -14.0 and not args["limiter"]
+    # (this mix, 23 drum hits and the test's tone bursts, is too spiky to reach -14 LUFS under
+    # -1 dBTP: the limiter stops at about -16 rather than take more than 20 dB off every hit)
+    assert report.clipped_samples == 0 and report.stems_clipped_samples == 0 and report.true_peak_dbtp <= -1.0
+    assert report.loudness_target_lufs == -14.0 and -17.0 <= report.loudness_lufs <= -13.0
+    shown = ExportDialog(w.doc.project).last_levels.text()
+    assert "LUFS" in shown and "dBTP" in shown and "no clipped samples" in shown
 
 
 def test_bad_file_gives_message_and_window_stays_usable(window, qtbot, tmp_path):

@@ -292,6 +292,8 @@ class Controller(QObject):
         what = f"region {region[0]:.2f}\u2013{region[1]:.2f} s of " if region else ""
         undo.replace_track(self.doc, old.id, generation.regenerated(old, new, region),
                            f"Re-generate {what}{old.name} (seed {s['seed']})")
+        if new.settings.get("warnings"):  # e.g. the Foley engine found no impacts
+            self.info.emit(f"{new.name}: " + "; ".join(new.settings["warnings"]))
 
     # -- export ---------------------------------------------------------------------------------
     def export(self, args: dict) -> None:
@@ -303,10 +305,15 @@ class Controller(QObject):
                 (p if key == "stems_dir" else p.parent).parent.mkdir(parents=True, exist_ok=True)
                 if key != "stems_dir":
                     p.parent.mkdir(parents=True, exist_ok=True)
-        snap = generation.snapshot(self.doc.project)
+        from studio.generate import without_silent
+
+        snap, silent = without_silent(generation.snapshot(self.doc.project))
+        if silent:  # e.g. a Foley track without hits: no stem of digital silence
+            self.info.emit(f"no stem for {', '.join(silent)}: no hits yet (double-click the Foley lane to add some)")
         self._start("exporting", export_project, snap, on_done=self._exported, title="Export failed", **args)
 
     def _exported(self, report) -> None:
-        self.info.emit(f"exported {len(report.files)} files (peak {report.peak_dbfs:.1f} dBFS"
-                       f"{', clipped' if report.clipped else ''})")
+        from ui.widgets.export_dialog import levels_text
+
+        self.info.emit(f"exported {len(report.files)} files (mix {levels_text(report)})")
         self.exported.emit(report)

@@ -262,7 +262,10 @@ class MainWindow(QMainWindow):
         box.open()
 
     def _exported(self, report) -> None:
+        from ui.widgets.export_dialog import remember_report
+
         self.last_export = report
+        remember_report(report)  # the export dialog shows these levels as "Last export"
 
     def _ask_restore(self, path: Path) -> bool:
         answer = QMessageBox.question(self, "Recover autosave",

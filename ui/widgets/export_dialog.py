@@ -1,17 +1,36 @@
 """Export dialog: stems, mixdown, MIDI file, video with sound, REAPER project; format, rate,
-bit depth, range. Choices are remembered with QSettings. It only gathers arguments for
-``export.export_project``; the main window runs the export as a job."""
+bit depth, range, loudness (mastering: -14 LUFS online, -23 LUFS broadcast, or off). Choices are
+remembered with QSettings. It only gathers arguments for ``export.export_project``; the main
+window runs the export as a job and hands the report to :func:`remember_report`, so the dialog
+shows the measured loudness and true peak of the last export."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
     QLineEdit, QPushButton, QVBoxLayout, QWidget,
 )
 
 PREFIX = "export/"
+LOUDNESS_CHOICES = (("-14 LUFS (online video)", -14.0), ("-23 LUFS (broadcast, EBU R128)", -23.0),
+                    ("off (plain sum of the tracks)", None))
+
+
+def levels_text(report) -> str:
+    """'-14.0 LUFS, true peak -1.0 dBTP, no clipped samples' of an ExportReport."""
+    lufs = f"{report.loudness_lufs:.1f} LUFS" if report.loudness_lufs > float("-inf") else "silent"
+    peak = f"{report.true_peak_dbtp:.1f} dBTP" if report.true_peak_dbtp > float("-inf") else "-inf dBTP"
+    clip = report.clipped_samples + report.stems_clipped_samples
+    return f"{lufs}, true peak {peak}, " + (f"{clip} clipped samples" if clip else "no clipped samples")
+
+
+def remember_report(report) -> None:
+    """Keep the measured levels of an export for the dialog's "Last export" line."""
+    s = QSettings()
+    s.setValue(PREFIX + "last_levels", levels_text(report))
+    s.sync()
 
 
 class ExportDialog(QDialog):
@@ -67,15 +86,26 @@ class ExportDialog(QDialog):
         self.range.addItem("whole video", None)
         if loop_region is not None:
             self.range.addItem(f"loop region {loop_region[0]:.2f}\u2013{loop_region[1]:.2f} s", tuple(loop_region))
-        self.limiter = QCheckBox("Peak limiter on the mixdown", self)
+        self.loudness = QComboBox(self)
+        for label, value in LOUDNESS_CHOICES:
+            self.loudness.addItem(label, value)
+        self.loudness.setToolTip("Mastering: the mix is brought to this integrated loudness with a -1 dBTP "
+                                 "true-peak limiter, every stem is held under -1 dBTP, generated tracks get "
+                                 "default levels and the reverb bus; off writes the plain sum of the tracks")
+        self.limiter = QCheckBox("True-peak limiter on the mixdown (mastering always limits)", self)
         self.overwrite = QCheckBox("Replace existing files", self)
+        self.last_levels = QLabel(self)
+        self.last_levels.setObjectName("lastLevels")
         f.addRow("File type", self.file_format)
         f.addRow("Sample rate", self.rate)
         f.addRow("Bit depth", self.depth)
         f.addRow("Range", self.range)
+        f.addRow("Loudness", self.loudness)
         f.addRow("", self.limiter)
         f.addRow("", self.overwrite)
+        f.addRow("Last export", self.last_levels)
         root.addWidget(fmt)
+        self.loudness.currentIndexChanged.connect(self._loudness_changed)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
         self.buttons.button(QDialogButtonBox.Ok).setText("Export")
@@ -101,6 +131,12 @@ class ExportDialog(QDialog):
         self.file_format.setCurrentText(str(s.value(PREFIX + "format", "wav")))
         self.rate.setCurrentIndex(max(0, self.rate.findData(int(s.value(PREFIX + "rate", self.project.sample_rate)))))
         self.depth.setCurrentIndex(max(0, self.depth.findData(str(s.value(PREFIX + "depth", "24")))))
+        stored = str(s.value(PREFIX + "loudness", "-14"))
+        index = next((i for i, (_, v) in enumerate(LOUDNESS_CHOICES) if str(v if v is None else int(v)) == stored
+                      or (v is None and stored == "off")), 0)
+        self.loudness.setCurrentIndex(index)
+        self._loudness_changed()
+        self.last_levels.setText(str(s.value(PREFIX + "last_levels", "not exported yet")))
 
     def _save(self) -> None:
         s = self.settings
@@ -111,7 +147,13 @@ class ExportDialog(QDialog):
         s.setValue(PREFIX + "format", self.file_format.currentText())
         s.setValue(PREFIX + "rate", self.rate.currentData())
         s.setValue(PREFIX + "depth", self.depth.currentData())
+        v = self.loudness.currentData()
+        s.setValue(PREFIX + "loudness", "off" if v is None else str(int(v)))
         s.sync()
+
+    def _loudness_changed(self, *_args) -> None:
+        # with mastering on the limiter always runs; the box matters only with loudness off
+        self.limiter.setEnabled(self.loudness.currentData() is None)
 
     def _browse(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Export to folder", self.folder.text())
@@ -141,6 +183,7 @@ class ExportDialog(QDialog):
             "bit_depth": self.depth.currentData(),
             "file_format": ext,
             "time_range": self.range.currentData(),
-            "limiter": self.limiter.isChecked(),
+            "loudness_lufs": self.loudness.currentData(),
+            "limiter": self.limiter.isChecked() and self.loudness.currentData() is None,
             "overwrite": self.overwrite.isChecked(),
         }

@@ -1,6 +1,7 @@
-"""Inspector of the selected track: name, mixer (gain, pan, mute, solo), MIDI channel/program,
-Foley hits (material, strength), spatial position on a room view. Every change is an undo
-command; a slider drag is one command (merged per gesture)."""
+"""Inspector of the selected track: name, mixer (gain, pan, mute, solo), MIDI channel/program and
+instrument bank (the soundfonts installed here, ``studio.banks``; "Automatic" follows the
+studio's default choice), Foley hits (material, strength), spatial position on a room view.
+Every change is an undo command; a slider drag is one command (merged per gesture)."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import (
     QSpinBox, QVBoxLayout, QWidget,
 )
 
+from studio import banks as bank_catalog
 from studio.project import SpatialKeyframe, TrackKind
 from ui import theme, undo
 from ui.widgets.room_view import RoomView
@@ -78,9 +80,12 @@ class Inspector(QWidget):
         self.program = QSpinBox(self, minimum=0, maximum=127, toolTip="GM program, 0-based (0 piano)")
         self.channel.valueChanged.connect(lambda v: self._field("channel", v - 1, "MIDI channel"))
         self.program.valueChanged.connect(lambda v: self._field("program", v, "GM program"))
+        self.bank = QComboBox(self, toolTip="instrument bank (soundfont) this track plays through")
+        self.bank.activated.connect(lambda i: self._field("bank", self.bank.itemData(i), "Instrument bank"))
         self.notes_label = QLabel(self, objectName="dim")
         f.addRow("Channel", self.channel)
         f.addRow("Program", self.program)
+        f.addRow("Instrument", self.bank)
         f.addRow("", self.notes_label)
         root.addWidget(self.midi)
 
@@ -158,6 +163,7 @@ class Inspector(QWidget):
         self.solo.setChecked(t.mixer.solo)
         self.channel.setValue(t.channel + 1)
         self.program.setValue(t.program)
+        self._fill_banks(t)
         self.notes_label.setText(f"{len(t.notes)} notes" + (" \u00b7 GM drums" if t.is_drums else ""))
         sel = [t.events[i] for i in self.doc.selected_events if i < len(t.events)]
         self.events_label.setText(f"{len(t.events)} hits, {len(sel)} selected")
@@ -168,6 +174,25 @@ class Inspector(QWidget):
             self.strength.setValue(round(sel[0].strength * 100))
         self._loading = False
         self._show_room()
+
+    def _fill_banks(self, t) -> None:
+        """Automatic, then the banks installed here that can play this track (recorded drum
+        kits only for drum tracks); a choice whose bank is missing here stays listed."""
+        from studio.synth import SynthError, resolve_bank
+
+        try:
+            auto = resolve_bank(None, drums=t.is_drums).name
+        except SynthError:
+            auto = "no soundfont installed"
+        self.bank.clear()
+        self.bank.addItem(f"Automatic ({auto})", None)
+        for b in bank_catalog.discover():
+            if t.is_drums or b.kind == bank_catalog.GM:
+                self.bank.addItem(b.name + (" (drum kit)" if b.kind == bank_catalog.DRUMS else ""), b.id)
+                self.bank.setItemData(self.bank.count() - 1, f"{b.path} ({b.licence})", Qt.ToolTipRole)
+        if t.bank is not None and self.bank.findData(t.bank) < 0:
+            self.bank.addItem(f"{t.bank} (not installed: automatic)", t.bank)
+        self.bank.setCurrentIndex(0 if t.bank is None else max(0, self.bank.findData(t.bank)))
 
     _placing = False
 
