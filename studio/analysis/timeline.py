@@ -15,7 +15,7 @@ import numpy as np
 from studio.errors import AnalysisError
 from studio.fsutil import atomic_path
 
-FORMAT_VERSION = 9  # bump when the meaning of a stored field changes (old caches are recomputed)
+FORMAT_VERSION = 10  # bump when the meaning of a stored field changes (old caches are recomputed)
 
 N_DIRECTIONS = 10  # directogram angle bins (DESIGN.md: visual rhythm)
 
@@ -29,11 +29,14 @@ class AnalysisParams:
     beats_per_bar: int = 4
     tempo_min_bpm: float = 60.0
     tempo_max_bpm: float = 200.0
-    # motion on gray frames with the long side ``flow_max_side`` (frame difference, contacts);
-    # optical flow (Farneback) on the same frames, or shrunk to ``farneback_side``: its cost grows
-    # with the pixels (80: `studio bench analysis` 1.46-1.57x decoding instead of 1.59-1.67x, but
-    # tempo Acc1 0.92 instead of 0.95 on the sync suite and a busier live groove)
-    flow_max_side: int = 96
+    # motion on gray frames with the long side ``flow_max_side`` (frame difference, contacts:
+    # 160 px keeps a drumstick or a small ball a few pixels wide; 96 px found fewer contacts,
+    # drums on 90.5 % of the suite's contacts within 25 ms instead of 92.7 %, p95 62 ms instead
+    # of 36, at the same cost); optical flow (Farneback) on those frames shrunk to
+    # ``farneback_side``: its cost grows with the pixels (80 instead of 96: `studio bench
+    # analysis` 1.46-1.57x decoding instead of 1.59-1.67x, but tempo Acc1 0.92 instead of 0.95 on
+    # the sync suite and a busier live groove)
+    flow_max_side: int = 160
     farneback_side: int = 96
     flow_levels: int = 3
     flow_winsize: int = 9

@@ -129,7 +129,8 @@ def run(job: Job | None = None) -> dict:
         "target_realtime_factor": 10,
         "meets_target_ratio": wall / decode_s <= 1.5,
         "meets_target_realtime": video_s / wall >= 10,
-        "flow": f"Farneback {tl.params.flow_max_side} px long side, {tl.params.flow_levels} levels, "
+        "flow": f"Farneback {min(tl.params.flow_max_side, tl.params.farneback_side)} px long side "
+                f"(frame difference {tl.params.flow_max_side} px), {tl.params.flow_levels} levels, "
                 f"{tl.params.flow_iterations} iterations",
         "tempo_bpm": round(tl.tempo_bpm, 2),
         "beats": len(tl.beat_times_s),
