@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,13 +38,43 @@ class ModelInfo:
 
 
 def load_manifest(models_dir: Path = MODELS_DIR) -> dict:
+    """The manifest (model name -> entry), checked: a JSON object of objects, else ModelError.
+    Each entry's own fields are checked when the model is used (``model_info``)."""
     path = models_dir / "manifest.json"
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"the model manifest {path} is unreadable ({exc}); reinstall the studio") from None
+    except RecursionError:
+        raise ModelError(f"the model manifest {path} is nested too deeply; reinstall the studio") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"the model manifest {path} is damaged: it is a JSON {type(data).__name__}, not an "
+                         "object of models; reinstall the studio")
+    for name, entry in data.items():
+        if not isinstance(entry, dict):
+            raise ModelError(f"the model manifest {path} is damaged: {name} is a JSON {type(entry).__name__}, "
+                             "not an object; reinstall the studio")
+    return data
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _entry_problem(e: dict) -> str | None:
+    """What is wrong with a manifest entry's run-time fields (file, sha256, inputs, outputs)."""
+    f = e.get("file")
+    if not isinstance(f, str) or not f or f in (".", "..") or "/" in f or "\\" in f or "\0" in f:
+        return "file" + (" is missing" if f is None else f" {f!r} is not a file name in the models folder")
+    h = e.get("sha256")
+    if not isinstance(h, str) or not _SHA256.fullmatch(h):
+        return "sha256" + (" is missing" if h is None else f" {str(h)[:80]!r} is not a sha256 hex digest")
+    for key in ("inputs", "outputs"):
+        v = e.get(key, [])
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            return f"{key} is not a list of names"
+    return None
 
 
 def model_info(name: str, models_dir: Path = MODELS_DIR) -> ModelInfo:
@@ -51,6 +82,10 @@ def model_info(name: str, models_dir: Path = MODELS_DIR) -> ModelInfo:
     if name not in manifest:
         raise ModelError(f"no model named {name!r} in {models_dir / 'manifest.json'}")
     e = manifest[name]
+    problem = _entry_problem(e)
+    if problem:
+        raise ModelError(f"the model manifest {models_dir / 'manifest.json'} is damaged: {name}.{problem}; "
+                         "reinstall the studio or rebuild the model with its training script")
     return ModelInfo(name, models_dir / e["file"], e["sha256"], tuple(e.get("inputs", ())),
                      tuple(e.get("outputs", ())), e)
 

@@ -2,11 +2,14 @@
 REAPER project, in one action (see the modules for each format).
 
 All or nothing: every target is checked before anything is written (an existing file without
-``overwrite``, a missing folder, a video without a project video, too little free space), each
-file is written to a temporary name beside its target (``studio.fsutil``) and all of them are
-renamed into place only after the last one was written. A failure on the way (disk full,
-read-only folder, cancelled job) removes every temporary file and leaves the targets as they
-were; a stems folder created by this export is removed again if it stays empty.
+``overwrite``, a folder where a file should go, a missing folder, a video without a project
+video, too little free space), and every folder written in is locked first (a second writer
+gets a "busy" error at once). Each file is written into a private staging folder beside its
+target and all of them are renamed into place only after the last one was written
+(``studio.transaction``). A failure on the way (disk full, read-only folder, cancelled job,
+kill) leaves the targets exactly as they were and no new file; a stems folder that did not
+exist appears whole with the commit. ``transaction=`` writes into a caller's transaction
+instead (``studio generate`` commits the export together with its project).
 
 What is exported follows the mixer: muted tracks are left out, soloed tracks alone play
 (``Project.audible_tracks``), in stems, mix, MIDI file and REAPER project alike.
@@ -31,8 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from studio.errors import ExportError, StudioError
-from studio.fsutil import atomic_path
+from studio.transaction import Transaction
 from studio.jobs import Job
+from studio.names import external_paths, require_inside
 from studio.project import Project, TrackKind
 
 from export import reaper, smf, video, wav
@@ -80,8 +84,26 @@ def _midi_parts(project: Project) -> list[smf.Part]:
     ]
 
 
-def export_project(
+def export_project(project: Project, *, transaction: Transaction | None = None, **options) -> ExportReport:
+    """Write what was asked for, all or nothing (see the module doc and ``_export_project`` for
+    the options). The folders written in are locked before any work; with ``transaction`` the
+    files are staged in it and the caller commits."""
+    if transaction is not None:
+        return _export_project(project, transaction, **options)
+    folders = [Path(options[k]).parent for k in ("mix_path", "midi_path", "video_path", "rpp_path")
+               if options.get(k) is not None and Path(options[k]).parent.is_dir()]
+    stems = options.get("stems_dir")
+    if stems is not None:
+        folders += [d for d in (Path(stems), Path(stems).parent) if d.is_dir()][:1]
+    with Transaction(folders, error=ExportError) as txn:
+        report = _export_project(project, txn, **options)
+        txn.commit()
+    return report
+
+
+def _export_project(
     project: Project,
+    txn: Transaction,
     *,
     stems_dir=None,
     mix_path=None,
@@ -99,6 +121,8 @@ def export_project(
     quantize: float | None = None,
     soundfont=None,
     job: Job | None = None,
+    root=None,
+    allow_external_audio: bool = False,
 ) -> ExportReport:
     """Write what was asked for (each ``*_path``/``stems_dir`` that is not None); see module doc.
 
@@ -107,6 +131,10 @@ def export_project(
     video cannot be cut without re-encoding and is refused with a range).
     ``loudness_lufs``: the mastering target, or None / ``"off"`` for the plain mix (then
     ``limiter=True`` adds the true-peak limiter alone; with a target the limiter always runs).
+    ``root``: the folder the user chose; every output, resolved with its symlinks, must lie in it
+    (``studio.names.require_inside``), checked before any work. ``allow_external_audio``: render
+    audio files a track references outside the project's folder (refused by default: a shared
+    project could pull any file of the recipient's disk into the export).
     """
     job = Job.quiet(job)
     t_start = time.perf_counter()
@@ -137,6 +165,12 @@ def export_project(
         raise ExportError("every track is muted (or no track exists); there is nothing to render")
     if mix_path is not None:
         wav.check_format(bit_depth, _format_of(Path(mix_path), file_format))
+    renders = stems_dir is not None or mix_path is not None or video_path is not None
+    outside = external_paths(project, audible) if renders and not allow_external_audio else []
+    if outside:
+        more = f" (and {len(outside) - 3} more)" if len(outside) > 3 else ""
+        raise ExportError(f"the project plays audio from outside its folder: {', '.join(outside[:3])}{more}; "
+                          "confirm it to export (--allow-external-audio), or import the file into the project")
     parts = _midi_parts(project)
     if midi_path is not None and not parts:
         raise ExportError("no audible MIDI part to write; generate or unmute a MIDI track")
@@ -151,6 +185,10 @@ def export_project(
     singles = {k: Path(p) for k, p in (("mix", mix_path), ("midi", midi_path), ("video", video_path),
                                          ("rpp", rpp_path)) if p is not None}
     targets = list(stem_paths.values()) + list(singles.values())
+    if stems_dir is not None:  # a track's name never leads out of the stems folder
+        require_inside(stems_dir, stem_paths.values())
+    if root is not None:  # nothing outside the folder the user chose
+        require_inside(root, [stems_dir, *targets])
     resolved = [p.resolve() for p in targets]
     if len(set(resolved)) != len(resolved):
         raise ExportError("two exports would write the same file; choose different names")
@@ -162,6 +200,9 @@ def export_project(
     for p in singles.values():
         if not p.parent.is_dir():
             raise ExportError(f"cannot write {p}: the folder {p.parent} does not exist")
+    for p in targets:
+        if p.is_dir() and not p.is_symlink():
+            raise ExportError(f"{p} is a folder, not a file; choose a file name")
     if stems_dir is not None and stems_dir.exists() and not stems_dir.is_dir():
         raise ExportError(f"{stems_dir} is a file, not a folder for stems")
     if video_path is not None:
@@ -200,21 +241,17 @@ def export_project(
             raise ExportError(f"not enough free space in {folder}: the export needs about "
                               f"{need / 1e6:.1f} MB, {free / 1e6:.1f} MB are free")
 
-    # ---- write everything to temporaries, then rename all at once
-    created_dir = False
-    if stems_dir is not None and not stems_dir.exists():
-        try:
-            stems_dir.mkdir(parents=True)
-        except OSError as exc:
-            raise ExportError(f"cannot create the stems folder {stems_dir}: {exc.strerror or exc}") from None
-        created_dir = True
+    # ---- write everything into staging folders beside the targets (renamed into place by the commit)
+    if stems_dir is not None and not stems_dir.exists() and not txn.staged(stems_dir):
+        txn.lock(stems_dir.parent, create=True)  # folders made here go again on a rollback
+        txn.stage_dir(stems_dir)  # a new stems folder appears whole, with the commit
     written: list[Path] = []
     stems_clipped = 0
     measured = (float("-inf"), float("-inf"), 0)
     try:
         with contextlib.ExitStack() as stack:
             def temp(target: Path) -> Path:
-                return stack.enter_context(atomic_path(target, overwrite=overwrite))
+                return txn.stage(target)
 
             total = len(stem_paths) + len(singles)
             step = [0]
@@ -230,18 +267,19 @@ def export_project(
                 t_video = time.perf_counter()
                 video_future = pool.submit(
                     video.mux, project.resolve(project.video.path), video_tmp, result.mix, sr,
-                    keep_original_audio=keep_original_audio, container=video.container_format(singles["video"]))
+                    keep_original_audio=keep_original_audio, container=video.container_format(singles["video"]),
+                    shown=singles["video"])
                 # leaving the stack waits for the mux (pool) before temporaries are removed
             t = time.perf_counter()
             for tid, path in stem_paths.items():
                 stem = result.stems[tid]
-                wav.write_audio(temp(path), stem, sr, bit_depth=bit_depth, file_format=file_format)
+                wav.write_audio(temp(path), stem, sr, bit_depth=bit_depth, file_format=file_format, shown=path)
                 stems_clipped += _clipped_estimate(stem, bit_depth)
                 written.append(path)
                 tick(f"stem {path.name}")
             if mix_path is not None:
                 wav.write_audio(temp(singles["mix"]), result.mix, sr, bit_depth=bit_depth,
-                                file_format=_format_of(singles["mix"], file_format))
+                                file_format=_format_of(singles["mix"], file_format), shown=singles["mix"])
                 written.append(singles["mix"])
                 tick("mixdown")
             timings["audio_files"] = time.perf_counter() - t
@@ -256,7 +294,7 @@ def export_project(
                 t = time.perf_counter()
                 mid = smf.build_midi(parts, project.tempo, origin_s=origin, end_s=end,
                                      quantize=quantize, title=project.name)
-                smf.write_midi(temp(singles["midi"]), mid)
+                smf.write_midi(temp(singles["midi"]), mid, shown=singles["midi"])
                 written.append(singles["midi"])
                 timings["midi"] = time.perf_counter() - t
                 tick("MIDI file")
@@ -278,13 +316,9 @@ def export_project(
                 written.append(singles["rpp"])
                 tick("REAPER project")
             job.check_cancelled()
-    except OSError as exc:  # outside atomic_path's own handling (e.g. a temp being opened)
-        _cleanup_dir(stems_dir, created_dir)
+    except OSError as exc:  # a writer failed (disk full, read-only folder): the caller rolls back
         raise ExportError(f"export failed: {exc.strerror or exc}" +
                           ("; the disk is full" if exc.errno == errno.ENOSPC else "")) from None
-    except BaseException:
-        _cleanup_dir(stems_dir, created_dir)
-        raise
     timings["total"] = time.perf_counter() - t_start
     return ExportReport(
         files=tuple(written),
@@ -338,8 +372,3 @@ def _format_of(path: Path, default: str) -> str:
     ext = path.suffix.lower().lstrip(".")
     return ext if ext in wav.FORMATS else default
 
-
-def _cleanup_dir(d: Path | None, created: bool) -> None:
-    if d is not None and created:
-        with contextlib.suppress(OSError):
-            d.rmdir()  # only if empty

@@ -24,6 +24,10 @@ subset REAPER itself writes and reads back from any version since 4:
       >
     >
 
+Strings (track, item and file names) are quoted and kept to one line: control characters (CR
+and LF included, which REAPER may take for a line end) become spaces, so no name can open or
+close a chunk.
+
 Every stem starts at time zero with the exported length, so it lines up with the video. The MIDI
 file goes on one extra track as a file-referencing MIDI item. The tempo points are the SMF's
 conductor segments (same pickup bar and tempi, see ``export.smf``), so REAPER's grid matches
@@ -32,15 +36,24 @@ the MIDI file and the first visual downbeat sits on a bar line.
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 from typing import Sequence
 
 from export.smf import TickMap
 
 
+def _line_safe(s: str) -> str:
+    """``s`` without anything a reader could take for the end of a line or a chunk: every
+    control character (C0 with tab, CR, LF and NUL; DEL; C1 with NEL) and the Unicode line and
+    paragraph separators become a space."""
+    return "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in str(s))
+
+
 def _q(s: str) -> str:
-    """Quote a string for RPP: double quotes unless it contains one, then single or backticks."""
-    s = str(s).replace("\n", " ")
+    """Quote a string for RPP (one line, see ``_line_safe``): double quotes unless it contains
+    one, then single quotes or backticks; with all three, its double quotes become single."""
+    s = _line_safe(s)
     for q in ('"', "'", "`"):
         if q not in s:
             return f"{q}{s}{q}"

@@ -3,7 +3,9 @@
 Layout: track 0 is the conductor (name, time signatures, one ``set_tempo`` per tempo segment);
 then one track per MIDI/soundtrack part with ``track_name``, ``program_change`` (not for drums)
 and its notes. Drums play on channel 10 (index 9); other parts get their own channel (the
-track's channel when free, else the next free one, skipping 10).
+track's channel when free, else the next free one, skipping 10). Names are written as UTF-8
+(``write_midi``), so any script survives; read them back with
+``mido.MidiFile(path, charset="utf-8")``.
 
 Timing: tick 0 is time 0 of the video (or of the exported range), and every note lands at its
 exact second when the file is played (within half a tick, ~0.5 ms at 120 BPM). One tempo-map
@@ -213,8 +215,34 @@ def _track(events):
     return track
 
 
-def write_midi(path, mid) -> None:
+# meta events whose data is text: written as UTF-8 (what DAWs read; the SMF leaves the
+# encoding open and mido's default, Latin-1, cannot hold 鼓, Ударные or 🥁)
+TEXT_META = {"text": 0x01, "copyright": 0x02, "track_name": 0x03, "instrument_name": 0x04, "lyrics": 0x05,
+             "marker": 0x06, "cue_marker": 0x07, "device_name": 0x09}
+
+
+def utf8_tracks(mid):
+    """A copy of ``mid`` whose text meta events carry their text as UTF-8 bytes (raw meta
+    events, so saving depends on no charset setting of mido's, which is process-wide)."""
+    import mido
+
+    out = mido.MidiFile(type=mid.type, ticks_per_beat=mid.ticks_per_beat)
+    for track in mid.tracks:
+        copy = mido.MidiTrack()
+        for msg in track:
+            if msg.is_meta and msg.type in TEXT_META:
+                text = getattr(msg, "name" if msg.type in ("track_name", "instrument_name", "device_name")
+                               else "text")
+                msg = mido.UnknownMetaMessage(TEXT_META[msg.type], data=str(text).encode("utf-8"), time=msg.time)
+            copy.append(msg)
+        out.tracks.append(copy)
+    return out
+
+
+def write_midi(path, mid, *, shown=None) -> None:
+    """Save ``mid`` to ``path`` (a temporary file of studio.fsutil), text as UTF-8; an error
+    names ``shown``, the file the user asked for, not the temporary one."""
     try:
-        mid.save(str(path))
-    except (ValueError, TypeError) as exc:
-        raise ExportError(f"cannot encode the MIDI file {path}: {exc}") from None
+        utf8_tracks(mid).save(str(path))
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise ExportError(f"cannot encode the MIDI file {shown or path}: {exc}") from None

@@ -33,10 +33,13 @@ def container_format(path: str | Path) -> str:
 
 
 def mux(source: str | Path, target: str | Path, mix: np.ndarray, sample_rate: int, *,
-        keep_original_audio: bool = True, container: str | None = None, job=None) -> None:
-    """Write ``target`` (a temporary path) from ``source``'s video and the (2, n) float mix."""
+        keep_original_audio: bool = True, container: str | None = None, job=None, shown=None) -> None:
+    """Write ``target`` (a temporary path) from ``source``'s video and the (2, n) float mix; an
+    error names ``shown``, the file the user asked for, not the temporary one."""
     import av
     import av.error
+
+    shown = shown or target
 
     fmt = container or container_format(target)
     try:
@@ -51,7 +54,7 @@ def mux(source: str | Path, target: str | Path, mix: np.ndarray, sample_rate: in
         try:
             out = av.open(str(target), "w", format=fmt)
         except (av.error.FFmpegError, OSError) as exc:
-            raise ExportError(f"cannot create {target}: {exc}") from None
+            raise ExportError(f"cannot create {shown}: {exc}") from None
         try:
             vout = out.add_stream_from_template(vin)
             aout = out.add_stream("aac", rate=int(sample_rate))
@@ -85,7 +88,7 @@ def mux(source: str | Path, target: str | Path, mix: np.ndarray, sample_rate: in
             out.close()
     except av.error.FFmpegError as exc:
         raise ExportError(
-            f"cannot write {target} as {fmt}: {exc}; the source's codecs may not fit this container, "
+            f"cannot write {shown} as {fmt}: {exc}; the source's codecs may not fit this container, "
             "try .mkv"
         ) from None
     except OSError:

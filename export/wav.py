@@ -16,13 +16,13 @@ Quantisation is done here, not by libsndfile, so that it is defined:
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
 from studio.errors import ExportError
+from studio.names import safe_stem, unique_stems
 
 BIT_DEPTHS = ("16", "24", "float32")
 FORMATS = ("wav", "flac")
@@ -91,8 +91,9 @@ def clipped_count(data: np.ndarray, bit_depth: str) -> int:
 
 
 def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, bit_depth: str = "24",
-                file_format: str = "wav", seed: int = 0) -> None:
-    """Write (channels, n) float audio to ``path`` (a temporary path from studio.fsutil)."""
+                file_format: str = "wav", seed: int = 0, shown=None) -> None:
+    """Write (channels, n) float audio to ``path`` (a temporary path from studio.fsutil); an
+    error names ``shown``, the file the user asked for, not the temporary one."""
     import soundfile as sf
 
     bit_depth, file_format = str(bit_depth), str(file_format).lower()
@@ -105,34 +106,14 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, bit_de
             for i in range(0, data.shape[0], block):
                 fh.write(data[i:i + block])
     except (RuntimeError, sf.LibsndfileError) as exc:  # libsndfile reports ENOSPC etc. this way
-        raise ExportError(f"cannot write audio file {path}: {exc}") from None
-
-
-_UNSAFE = re.compile(r"[^\w .()+,-]+", re.UNICODE)
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+        raise ExportError(f"cannot write audio file {shown or path}: {exc}") from None
 
 
 def safe_name(name: str, fallback: str = "track") -> str:
-    """A file-name stem from a track name: path separators and control/odd characters become
-    ``_``, leading dots and trailing dots/spaces go, Windows device names get a suffix."""
-    s = _UNSAFE.sub("_", str(name)).strip().strip(".").strip()
-    s = re.sub(r"_+", "_", s)[:100].rstrip(" .")
-    if not s:
-        s = fallback
-    if s.lower() in _RESERVED:
-        s += "_"
-    return s
+    """A file-name stem from a track name (``studio.names.safe_stem``)."""
+    return safe_stem(name, fallback)
 
 
 def unique_names(names: Iterable[str], *, taken: Iterable[str] = ()) -> list[str]:
-    """Sanitised, case-insensitively unique stems (``Drums``, ``Drums (2)``...)."""
-    used = {t.lower() for t in taken}
-    out = []
-    for n in names:
-        base = safe_name(n)
-        cand, k = base, 2
-        while cand.lower() in used:
-            cand, k = f"{base} ({k})", k + 1
-        used.add(cand.lower())
-        out.append(cand)
-    return out
+    """Safe, case-insensitively unique stems (``Drums``, ``Drums (2)``...; ``studio.names``)."""
+    return unique_stems(names, taken=taken, default="track")

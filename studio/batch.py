@@ -1,14 +1,20 @@
 """``studio batch IN_DIR --out OUT_DIR``: generate sound for a folder of videos, resumably.
 
 Every video ``IN_DIR/<name>.<ext>`` becomes the project folder ``OUT_DIR/<name>/`` (what
-``studio generate`` writes). A video is generated into ``OUT_DIR/.<name>.partial/`` and that
-folder is renamed into place only when everything in it is written, so an interrupted batch
-never leaves a half project where a finished one is expected, and never touches finished ones:
-running the same batch again skips every video whose project exists and was made from the same
-file (content hash) with the same settings, redoes the others, and throws away stale partials.
+``studio generate`` writes); hidden files (``.name``) are not videos of the batch. A video is
+generated into a private staging folder beside its project (``studio.transaction``) that is
+renamed into place only when everything in it is written (a finished project it replaces is
+moved aside first and put back if that fails), so an interrupted or failed video never leaves a
+half project where a finished one is expected and never touches finished ones: running the
+same batch again skips every video whose project exists and was made from the same file
+(content hash) with the same settings, redoes the others, and throws away stale staging folders.
+``OUT_DIR`` is locked for the whole batch: a second batch or ``generate`` into it is refused at
+once as busy.
 
-``OUT_DIR/batch.json`` (written atomically after each video) records per video: ``done`` (with
-its wall time), ``failed`` (with the one-line error) or ``skipped``. One bad file fails alone.
+``OUT_DIR/.studio-batch/batch.json`` (written atomically after each video) records per video:
+``done`` (with its wall time), ``failed`` (with the one-line error) or ``skipped``. It lives in
+a hidden folder, where no project folder can be (project folders are named after videos, and
+hidden files are not videos of the batch). One bad file fails alone.
 
 With ``ray_address`` the same work runs as one Ray task per video (``"local"`` starts a Ray
 instance on this machine, ``"auto"`` joins the running cluster, or ``host:port``). Workers are
@@ -28,9 +34,12 @@ from pathlib import Path
 from studio.errors import StudioError
 from studio.fsutil import write_text_atomic
 from studio.jobs import Job
+from studio.names import safe_stem
+from studio.transaction import Transaction
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".mxf"}
-STATE_FILE = "batch.json"
+STATE_DIR = ".studio-batch"  # hidden: no project folder can take this name (see find_videos)
+STATE_FILE = f"{STATE_DIR}/batch.json"
 STAMP_FILE = "batch-source.json"  # inside each finished project folder
 
 
@@ -46,7 +55,8 @@ class BatchItem:
 def find_videos(in_dir: Path) -> list[Path]:
     if not in_dir.is_dir():
         raise StudioError(f"{in_dir} is not a folder of videos")
-    videos = sorted(p for p in in_dir.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    videos = sorted(p for p in in_dir.iterdir()
+                    if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith("."))
     if not videos:
         raise StudioError(f"no videos in {in_dir} (looked for {', '.join(sorted(VIDEO_SUFFIXES))})")
     names = [v.stem for v in videos]
@@ -81,33 +91,28 @@ def generate_one(video: str, out_dir: str, settings) -> BatchItem:
     from studio.generate import generate
 
     video_p, out = Path(video), Path(out_dir)
-    final = out / video_p.stem
+    final = out / safe_stem(video_p.stem)  # a video's name cannot lead its project elsewhere
     t0 = time.perf_counter()
     try:
         stamp = _stamp(video_p, settings)
         if _is_done(final, stamp):
             return BatchItem(str(video_p), str(final), "skipped")
-        partial = out / f".{video_p.stem}.partial"
-        shutil.rmtree(partial, ignore_errors=True)  # a stale one from an interrupted run
-        generate(video_p, partial, settings)
-        write_text_atomic(partial / STAMP_FILE, json.dumps(stamp, indent=1))
-        if final.exists():  # made from another file or other settings: replaced as a whole
-            trash = out / f".{video_p.stem}.old"
-            shutil.rmtree(trash, ignore_errors=True)
-            final.rename(trash)
-            partial.rename(final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            partial.rename(final)
+        shutil.rmtree(out / f".{video_p.stem}.partial", ignore_errors=True)  # left by an older version
+        # the batch holds OUT_DIR's lock (run_batch): this process or a Ray worker stages unlocked
+        with Transaction(locked=False) as txn:
+            staged = txn.stage_dir(final)  # made from another file or other settings: replaced whole
+            generate(video_p, staged, settings, overwrite=True)
+            write_text_atomic(staged / STAMP_FILE, json.dumps(stamp, indent=1))
+            txn.commit()
         return BatchItem(str(video_p), str(final), "done", round(time.perf_counter() - t0, 3))
     except Exception as exc:  # one bad video must not stop the batch; its error is recorded
-        shutil.rmtree(out / f".{video_p.stem}.partial", ignore_errors=True)
         return BatchItem(str(video_p), str(final), "failed", round(time.perf_counter() - t0, 3),
                          str(exc) if isinstance(exc, (StudioError, EngineError)) else f"{type(exc).__name__}: {exc}")
 
 
 def _write_state(out: Path, items: dict[str, BatchItem], total: int) -> None:
     state = {"total": total, "videos": {k: dataclasses.asdict(v) for k, v in sorted(items.items())}}
+    (out / STATE_DIR).mkdir(exist_ok=True)
     write_text_atomic(out / STATE_FILE, json.dumps(state, indent=1))
 
 
@@ -121,10 +126,13 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, settings=None, *, ray_add
         _adapter(name)  # a missing engine is one clear error before any work
     videos = find_videos(Path(in_dir))
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StudioError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
+    with Transaction([out], create=True) as lock:  # one writer: a second batch is busy at once
+        items = _run(videos, out, settings, ray_address, job)
+        lock.commit()  # stages nothing itself: keeps the folders it made, releases the lock
+    return items
+
+
+def _run(videos: list[Path], out: Path, settings, ray_address: str | None, job: Job) -> list[BatchItem]:
     items: dict[str, BatchItem] = {}
     job.report(0.0, f"{len(videos)} videos")
 

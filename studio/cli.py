@@ -19,8 +19,9 @@ from studio.progress import ProgressBar
 
 def _analyze(args: argparse.Namespace) -> int:
     from studio.analysis import AnalysisParams, analyze
+    from studio.options import check_beats_per_bar
 
-    params = AnalysisParams(beats_per_bar=args.beats_per_bar)
+    params = AnalysisParams(beats_per_bar=check_beats_per_bar(args.beats_per_bar))
     with ProgressBar("analysing", not args.quiet) as job:
         timeline = analyze(args.video, params, job=job, use_cache=not args.no_cache)
     summary = timeline.summary()
@@ -69,8 +70,10 @@ def _settings(args: argparse.Namespace):
                                  ("cfg", args.cfg), ("keyboard_box", args.keyboard),
                                  ("instrument", args.performer), ("keypoints", args.keypoints))
                if v is not None}
-    return GenerateSettings(engines=engines, seed=args.seed, room=args.spatial, style=args.style,
-                            options=options, loudness_lufs=getattr(args, "loudness", -14.0))
+    from studio.options import check_generate
+
+    return check_generate(GenerateSettings(engines=engines, seed=args.seed, room=args.spatial, style=args.style,
+                                           options=options, loudness_lufs=getattr(args, "loudness", -14.0)))
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -127,7 +130,7 @@ def _pose(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from studio.batch import run_batch
+    from studio.batch import STATE_FILE, run_batch
 
     if args.keypoints or args.keyboard:
         raise StudioError("batch: --keypoints and --keyboard belong to one video; each video's keypoints are "
@@ -141,7 +144,7 @@ def _batch(args: argparse.Namespace) -> int:
     done = sum(i.status == "done" for i in items)
     skipped = sum(i.status == "skipped" for i in items)
     print(f"{done} done, {skipped} skipped (already done), {len(failed)} failed; state in "
-          f"{Path(args.out) / 'batch.json'}", file=sys.stderr)
+          f"{Path(args.out) / STATE_FILE}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -150,8 +153,13 @@ def _export(args: argparse.Namespace) -> int:
     from studio.project import Project
 
     project = Project.load(args.project)
-    if not any((args.stems, args.mix, args.midi, args.video, args.rpp)):
+    outputs = {k: getattr(args, a) for k, a in (("stems_dir", "stems"), ("mix_path", "mix"), ("midi_path", "midi"),
+                                               ("video_path", "video"), ("rpp_path", "rpp"))}
+    if all(v is None for v in outputs.values()):
         raise StudioError("nothing to export: give at least one of --stems, --mix, --midi, --video, --rpp")
+    outputs = _export_targets(outputs, args.out, project.name)
+    if any(outputs[k] is not None for k in ("stems_dir", "mix_path", "video_path")):  # audio is rendered
+        _external_audio(project, args.allow_external_audio)
     from studio.generate import without_silent
 
     project, silent = without_silent(project)  # e.g. a Foley track without hits: no silent stem
@@ -161,11 +169,9 @@ def _export(args: argparse.Namespace) -> int:
     with ProgressBar("exporting", not args.quiet) as job:
         report = export_project(
             project,
-            stems_dir=args.stems,
-            mix_path=args.mix,
-            midi_path=args.midi,
-            video_path=args.video,
-            rpp_path=args.rpp,
+            **outputs,
+            root=args.out,
+            allow_external_audio=args.allow_external_audio,
             sample_rate=args.sample_rate,
             bit_depth=args.bit_depth,
             loudness_lufs=args.loudness,
@@ -177,6 +183,42 @@ def _export(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     _print_levels(report)
     return 0
+
+
+def _external_audio(project, allowed: bool) -> None:
+    """Audio the project plays from outside its folder: listed on stderr when allowed, else refused."""
+    from studio.names import external_paths
+
+    outside = external_paths(project, project.audible_tracks())
+    if outside and not allowed:
+        raise StudioError(f"the project plays {len(outside)} audio file{'s' * (len(outside) != 1)} from outside "
+                          f"its folder ({', '.join(outside)}); pass --allow-external-audio to export it anyway")
+    for ref in outside:
+        print(f"studio: note: exporting audio from outside the project: {ref}", file=sys.stderr)
+
+
+def _export_targets(outputs: dict, out: str | None, project_name: str) -> dict:
+    """``studio export``'s paths: a flag given without a value gets the default name made from
+    the project's name (``studio.names.export_names``, as in the app); with ``--out`` relative
+    paths are taken inside it (export_project then refuses anything that lands outside)."""
+    from studio.names import export_names
+
+    defaults = export_names(project_name)
+    folder = Path(out) if out else Path(".")
+    targets = {}
+    for key, value in outputs.items():
+        if value is None:
+            targets[key] = None
+        elif value == _DEFAULT_NAME:
+            targets[key] = folder / defaults[key]
+        else:
+            targets[key] = folder / value if out else Path(value)
+    if out and not Path(out).is_dir():
+        raise StudioError(f"the output folder {out} does not exist; create it first")
+    return targets
+
+
+_DEFAULT_NAME = "\0default"  # a flag given without a value (no real path holds NUL)
 
 
 def _print_levels(report) -> None:
@@ -193,22 +235,14 @@ def _print_levels(report) -> None:
 
 
 def _spatialize(args: argparse.Namespace) -> int:
-    from export import export_project
-    from studio import adapters
     from studio.project import Project
+    from studio.spatialize import spatialize  # all or nothing: project.json, stems and mix together
 
-    if not adapters.present("spatial"):
-        raise StudioError("the spatial engine is not part of this build")
-    spatial = adapters.load("spatial")
-    project = Project.load(args.project)
-    placed = spatial.spatialize_project(project, args.room, args.track or None)
-    project.save(project.path)
-    print(f"placed {len(placed)} track{'s' * (len(placed) != 1)} in {spatial.check_room(args.room)}: "
-          f"{', '.join(placed)}")
-    stems = args.stems or project.folder / "stems"
-    mix = args.mix or project.folder / "mix.wav"
+    _external_audio(Project.load(args.project), args.allow_external_audio)  # before the project is touched
     with ProgressBar("rendering binaural stems", not args.quiet) as job:
-        report = export_project(project, stems_dir=stems, mix_path=mix, overwrite=True, job=job)
+        _, placed, room, report = spatialize(args.project, args.room, args.track, stems=args.stems, mix=args.mix,
+                                             job=job, allow_external_audio=args.allow_external_audio)
+    print(f"placed {len(placed)} track{'s' * (len(placed) != 1)} in {room}: {', '.join(placed)}")
     for path in report.written:
         print(f"wrote {path}")
     _print_levels(report)
@@ -220,10 +254,9 @@ def _bench(args: argparse.Namespace) -> int:
     from studio.bench._report import make_report, plot_report, write_report
 
     if args.from_report:
-        try:
-            report = json.loads(Path(args.from_report).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise StudioError(f"cannot read the benchmark report {args.from_report}: {exc}") from None
+        from studio.bench._report import read_report
+
+        report = read_report(args.from_report)  # checked: a clear error for a damaged report
     else:
         names = args.names or bench.available()
         for name in names:
@@ -307,9 +340,11 @@ def _banks_info() -> tuple[list[dict], dict[str, str]]:
 
 
 def _play(args: argparse.Namespace) -> int:
+    from studio.options import check_span
     from studio.project import Project
     from studio.transport.play import play_project
 
+    check_span(args.start, args.end)  # before the project is rendered
     project = Project.load(args.project)
     device = int(args.device) if args.device and args.device.isdigit() else args.device
     show = not args.quiet
@@ -337,6 +372,9 @@ def _live(args: argparse.Namespace) -> int:
 
     settings = LiveSettings(bpm=args.bpm, style=args.style, seed=args.seed, key=args.key,
                             warmup_s=args.warmup, max_seconds=args.seconds, music=not args.drums_only)
+    from studio.options import check_live
+
+    check_live(settings, args.record)  # before a MIDI port is opened or a frame decoded
     port = None if args.no_midi else MidiPort(port=args.midi_port)
     try:
         with ProgressBar("live", not args.quiet) as job:
@@ -374,6 +412,12 @@ def _loudness_arg(p: argparse.ArgumentParser) -> None:
                    help="mastering: the mix's integrated loudness target in LUFS (default -14, online video; "
                         "-23 for broadcast), with a -1 dBTP true-peak limiter on the mix and every stem, "
                         "default gain staging and the reverb bus; 'off' writes the plain sum of the tracks")
+
+
+def _external_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-external-audio", action="store_true",
+                   help="render audio files that tracks reference outside the project's folder (refused by "
+                        "default: a shared project could pull any file of your disk into the export)")
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
@@ -445,11 +489,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="write stems, mix, MIDI, video or a REAPER project")
     e.add_argument("project", help="project.json or its folder")
-    e.add_argument("--stems", metavar="DIR", help="one WAV per track")
-    e.add_argument("--mix", metavar="FILE", help="the mixdown")
-    e.add_argument("--midi", metavar="FILE", help="Standard MIDI File of the MIDI tracks")
-    e.add_argument("--video", metavar="FILE", help="the video with the new sound")
-    e.add_argument("--rpp", metavar="FILE", help="REAPER project with every stem and MIDI track")
+    e.add_argument("--stems", metavar="DIR", nargs="?", const=_DEFAULT_NAME,
+                   help="one WAV per track (without DIR: 'NAME stems', NAME from the project's name)")
+    e.add_argument("--mix", metavar="FILE", nargs="?", const=_DEFAULT_NAME,
+                   help="the mixdown (default name 'NAME mix.wav')")
+    e.add_argument("--midi", metavar="FILE", nargs="?", const=_DEFAULT_NAME,
+                   help="Standard MIDI File of the MIDI tracks (default name 'NAME.mid')")
+    e.add_argument("--video", metavar="FILE", nargs="?", const=_DEFAULT_NAME,
+                   help="the video with the new sound (default name 'NAME with sound.mp4')")
+    e.add_argument("--rpp", metavar="FILE", nargs="?", const=_DEFAULT_NAME,
+                   help="REAPER project with every stem and MIDI track (default name 'NAME.rpp')")
+    e.add_argument("--out", metavar="DIR",
+                   help="the folder to export into: relative paths and default names are taken inside it, "
+                        "and nothing is written outside it (names are made safe: no '..', '/', control characters)")
+    _external_arg(e)
     e.add_argument("--sample-rate", type=int, choices=(44100, 48000, 96000))
     e.add_argument("--bit-depth", choices=("16", "24", "float32"), default="24")
     _loudness_arg(e)
@@ -465,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--track", action="append", metavar="NAME", help="only this track (name or id; repeatable)")
     sp.add_argument("--stems", metavar="DIR", help="binaural stems (default: PROJECT_DIR/stems, replaced)")
     sp.add_argument("--mix", metavar="FILE", help="binaural mix (default: PROJECT_DIR/mix.wav, replaced)")
+    _external_arg(sp)
     sp.set_defaults(func=_spatialize)
 
     d = sub.add_parser("devices", help="audio outputs, MIDI ports, ONNX providers and instrument banks")

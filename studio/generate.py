@@ -17,8 +17,11 @@ from typing import Callable
 
 from studio import adapters, grid
 from studio.errors import StudioError
+from studio.fsutil import _explain
 from studio.jobs import Job
-from studio.project import Project, Track, TrackKind, new_project_for_video
+from studio.names import safe_stem
+from studio.project import Project, Track, TrackKind, autosave_path, new_project_for_video
+from studio.transaction import Transaction
 
 # spatial last: it places the tracks the others made
 ENGINE_NAMES = ("rhythm", "foley", "soundtrack", "piano", "performer", "spatial")
@@ -79,28 +82,45 @@ def check_settings(engines, project: Project, settings: GenerateSettings) -> Non
 
 def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings = GenerateSettings(),
              *, overwrite: bool = False, job: Job | None = None) -> Project:
-    """Analyse ``video``, run the chosen engines and write project, stems, MIDI and mix to ``out_dir``."""
-    from studio.analysis import analyze  # heavy imports only when generating
+    """Analyse ``video``, run the chosen engines and write project, stems, MIDI and mix to ``out_dir``.
+
+    All or nothing (``studio.transaction``): ``out_dir`` is locked first (a second writer gets a
+    "busy" error at once), everything is written into a staging folder inside it and renamed
+    into place at the end, ``project.json`` last; the stems folder is replaced as a whole. Any
+    failure (an engine, a full disk, a cancel, a kill) leaves ``out_dir`` as it was."""
+    from studio.options import check_generate
 
     job = Job.quiet(job)
-    out_dir = Path(out_dir)
-    project_file = out_dir / "project.json"
-    if project_file.exists() and not overwrite:
-        raise StudioError(f"{project_file} already exists; pass --overwrite to replace it")
+    settings = check_generate(settings)  # a bad option fails before any work, as in the CLI and the app
     engines = settings.engines or default_engines(settings.room)
     adapters = [(name, _adapter(name)) for name in engines]  # fail before any work is done
+    out_dir = Path(out_dir)
+    project_file = out_dir / "project.json"
+    with Transaction([out_dir], create=True) as txn:  # locked, and what a killed run left cleaned up
+        if project_file.exists() and not overwrite:
+            raise StudioError(f"{project_file} already exists; pass --overwrite to replace it")
+        try:
+            project = _generate(video, out_dir, project_file, settings, engines, adapters, txn,
+                                overwrite=overwrite, job=job)
+            txn.commit()
+        except OSError as exc:  # a writer outside the export (analysis file, project file)
+            raise StudioError(_explain(exc, Path(exc.filename or out_dir))) from None
+    autosave_path(project_file).unlink(missing_ok=True)  # a fresh project supersedes an old autosave
+    job.report(1.0, "done")
+    return project
 
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StudioError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
+
+def _generate(video, out_dir: Path, project_file: Path, settings: GenerateSettings, engines, adapters,
+              txn: Transaction, *, overwrite: bool, job: Job) -> Project:
+    from studio.analysis import analyze  # heavy imports only when generating
+
     project = new_project_for_video(video, project_file)
     check_settings(engines, project, settings)
     correction = grid.GridCorrection.from_options(settings.options)  # a bad value fails before any work
     timeline = analyze(video, job=job.sub(0.0, 0.4))
     bpb = (settings.options or {}).get("beats_per_bar")
     project.tempo = grid.tempo_map(timeline, correction, bpb)  # the one grid every engine writes on
-    timeline.save(out_dir / "analysis.npz")
+    timeline.save(txn.stage(out_dir / "analysis.npz"))
 
     span = 0.4 / max(1, len(adapters))
     for i, (name, adapter) in enumerate(adapters):
@@ -115,10 +135,13 @@ def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings 
             else:
                 project.add_track(track)
 
-    project.save(project_file)
     if any(not silent(t) for t in project.audible_tracks()):  # else there is nothing to render yet
-        _export(project, out_dir, overwrite=overwrite, loudness_lufs=settings.loudness_lufs, job=job.sub(0.8, 1.0))
-    job.report(1.0, "done")
+        txn.stage_dir(out_dir / "stems")  # replaced as a whole: no stem of an earlier run stays
+        _export(project, out_dir, overwrite=overwrite, loudness_lufs=settings.loudness_lufs, job=job.sub(0.8, 1.0),
+                transaction=txn)
+    project.save(txn.stage(project_file, last=True))
+    project.path = project_file
+    job.check_cancelled()
     return project
 
 
@@ -142,7 +165,7 @@ def without_silent(project: Project) -> tuple[Project, list[str]]:
 
 
 def _export(project: Project, out_dir: Path, *, overwrite: bool, job: Job,
-            loudness_lufs: float | None = -14.0) -> None:
+            loudness_lufs: float | None = -14.0, transaction=None) -> None:
     from export import export_project
 
     project, _ = without_silent(project)  # the CLI already printed why (the track's warning)
@@ -151,8 +174,10 @@ def _export(project: Project, out_dir: Path, *, overwrite: bool, job: Job,
         project,
         stems_dir=out_dir / "stems",
         mix_path=out_dir / "mix.wav",
-        midi_path=out_dir / f"{project.name}.mid" if has_midi else None,
+        midi_path=out_dir / f"{safe_stem(project.name)}.mid" if has_midi else None,
+        root=out_dir,  # nothing outside the output folder, whatever the video's name
         overwrite=overwrite,
         loudness_lufs=loudness_lufs,
         job=job,
+        transaction=transaction,
     )

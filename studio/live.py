@@ -37,6 +37,7 @@ import numpy as np
 
 from studio.analysis.onsets import directogram_flux
 from studio.errors import MediaError, StudioError
+from studio.grid import MAX_BPM, MIN_BPM
 from studio.jobs import Job
 
 PART_CHANNELS = {"drums": 9, "bass": 1, "keys": 0}
@@ -44,6 +45,7 @@ HISTORY_S = 120.0  # flux kept for activations and the tempo estimate
 CONTACT_HISTORY_S = 12.0  # frame pairs kept for the contacts the beat anchor snaps to
 CONTACT_MARGIN_S = 0.4  # pairs before a bar the contact detector needs (its window: 3 pairs each side)
 START_MARGIN_S = 0.1  # look-ahead: the first bar plays this long after it is generated
+MIN_LIVE_BPM, MAX_LIVE_BPM = MIN_BPM, MAX_BPM  # what a bar loop may step at (estimates stay within 60..200)
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,9 @@ class OnsetTracker:
         rate = self.params.rate_hz
         grid = np.arange(0.0, t_end, 1.0 / rate)
         env = onset_envelope(np.asarray(self.flux), np.asarray(self.times), grid, rate, self.params.onset_smooth_s)
-        tempo = float(bpm) if bpm else estimate_tempo(env, rate, self.params).bpm
+        tempo = float(bpm) if bpm is not None else estimate_tempo(env, rate, self.params).bpm
+        if not (np.isfinite(tempo) and MIN_LIVE_BPM <= tempo <= MAX_LIVE_BPM):  # the loops below must end
+            raise StudioError(f"cannot play at a tempo of {tempo:g} BPM (within {MIN_LIVE_BPM:g}..{MAX_LIVE_BPM:g})")
         contacts = self.contacts()
         env = with_contacts(env, contacts, grid, rate, self.params.onset_smooth_s)
         beats = track_beats(env, rate, tempo) if env.any() else np.array([])
@@ -293,6 +297,9 @@ def run_live(source: str, settings: LiveSettings = LiveSettings(), *, port=None,
     from engines.rhythm import RhythmEngine
     from engines.rhythm.accents import accent_contacts
 
+    from studio.options import check_live
+
+    check_live(settings, record_path)  # a bad tempo, seed, style or --record target: before the take
     job = Job.quiet(job)
     live = is_live_source(source) if settings.causal is None else settings.causal
     report = LiveReport(str(source), "causal" if live else "look-ahead")
@@ -356,6 +363,8 @@ def run_live(source: str, settings: LiveSettings = LiveSettings(), *, port=None,
                     continue
                 tempo, bar_start = tracker.tempo_and_anchor(t + (settings.lead_s if live else 0.0), settings.bpm,
                                                             first=not live)
+                if not np.isfinite(bar_start):  # the tempo is checked in tempo_and_anchor
+                    raise StudioError(f"no first bar could be placed at {tempo:g} BPM")
                 report.tempo_bpm = tempo
                 first_bar = report.first_bar_s = bar_start
                 step_s = 15.0 / tempo

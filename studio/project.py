@@ -21,11 +21,12 @@ from typing import Any, Callable
 
 from studio.errors import ProjectError
 from studio.fsutil import write_text_atomic
-from studio.music import Note, TempoMap
+from studio.music import Note, TempoChange, TempoMap
 
 SCHEMA_VERSION = 4
 PROJECT_SUFFIX = ".json"
 AUTOSAVE_SUFFIX = ".autosave.json"
+MAX_PROJECT_BYTES = 512 * 1024 * 1024  # studio.schema.MAX_FILE_BYTES
 
 
 class TrackKind(str, Enum):
@@ -129,13 +130,28 @@ class Track:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Track":
-        d = dict(d)
-        d["kind"] = TrackKind(d["kind"])
-        d["mixer"] = Mixer(**d.get("mixer", {}))
-        d["notes"] = [Note(*n) for n in d.get("notes", [])]
-        d["events"] = [FoleyEvent(**e) for e in d.get("events", [])]
-        d["spatial"] = [SpatialKeyframe(**k) for k in d.get("spatial", [])]
-        return cls(**d)
+        """A track from its JSON value, validated like a project's (``studio.schema``)."""
+        from pydantic import ValidationError
+
+        from studio import schema
+
+        try:
+            return _track(schema.TrackModel.model_validate(d))
+        except ValidationError as exc:
+            raise ProjectError(f"the track is damaged: {schema.summary(exc)}") from None
+
+
+def _track(m) -> Track:
+    """A Track from its validated ``studio.schema.TrackModel``."""
+    return Track(
+        name=m.name, kind=TrackKind(m.kind), id=m.id, mixer=Mixer(**m.mixer.model_dump()),
+        notes=[Note(*n) for n in m.notes],
+        program=m.program, channel=m.channel, bank=m.bank, audio_path=m.audio_path, offset_s=m.offset_s,
+        events=[FoleyEvent(**{**e.model_dump(), "params": None if e.params is None else tuple(e.params)})
+                for e in m.events],
+        room=m.room, spatial=[SpatialKeyframe(**k.model_dump()) for k in m.spatial], engine=m.engine,
+        settings=dict(m.settings),
+    )
 
 
 @dataclass(frozen=True)
@@ -232,16 +248,31 @@ class Project:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Project":
-        d = migrate(d)
-        return cls(
-            name=d["name"],
-            sample_rate=int(d["sample_rate"]),
-            video=VideoClip(**d["video"]) if d.get("video") else None,
-            tempo=TempoMap.from_dict(d["tempo"]),
-            tracks=[Track.from_dict(t) for t in d["tracks"]],
-            created=float(d.get("created", time.time())),
-        )
+    def from_dict(cls, d: dict, source: str = "the project") -> "Project":
+        """A project from its JSON value: migrated to the current schema, then validated
+        (``studio.schema``: types, finite numbers, ranges, unique ids, bounded sizes); a bad
+        value is a ProjectError naming the field (``tracks[2].notes[14].start_s is NaN``)."""
+        from studio import schema
+
+        try:
+            d = migrate(d)
+        except ProjectError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ProjectError(f"{source} is damaged or not a studio project ({exc})") from None
+        m = schema.validate_project(d, source)
+        try:
+            return cls(
+                name=m.name,
+                sample_rate=m.sample_rate,
+                video=VideoClip(**m.video.model_dump()) if m.video else None,
+                tempo=TempoMap(tuple(TempoChange(t, bpm) for t, bpm in m.tempo.changes),
+                               m.tempo.beats_per_bar, m.tempo.beat_unit),
+                tracks=[_track(t) for t in m.tracks],
+                created=m.created if m.created is not None else time.time(),
+            )
+        except ValueError as exc:  # a dataclass's own check the schema did not foresee
+            raise ProjectError(f"{source} is damaged ({exc})") from None
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         target = Path(path) if path is not None else self.path
@@ -265,11 +296,15 @@ class Project:
         if path.is_dir():
             path = path / "project.json"
         try:
-            text = path.read_text(encoding="utf-8")
+            size = path.stat().st_size
+            text = path.read_text(encoding="utf-8") if size <= MAX_PROJECT_BYTES else None
         except FileNotFoundError:
             raise ProjectError(f"project file {path} does not exist") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ProjectError(f"cannot read project file {path}: {exc}") from None
+        if text is None:
+            raise ProjectError(f"{path} is {size / 2**20:.0f} MiB, more than any project the studio writes "
+                               f"(at most {MAX_PROJECT_BYTES / 2**20:.0f} MiB); it is not a studio project")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -277,12 +312,9 @@ class Project:
                 f"{path} is not a valid project file (JSON error at line {exc.lineno}); "
                 f"an autosave copy may exist at {autosave_path(path).name}"
             ) from None
-        try:
-            project = cls.from_dict(data)
-        except ProjectError:
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProjectError(f"{path} is damaged or not a studio project ({exc})") from None
+        except RecursionError:  # the parser's own guard: refuse, never crash (the UI caught only ours)
+            raise ProjectError(f"{path} is not a valid project file (nested too deeply)") from None
+        project = cls.from_dict(data, str(path))
         project.path = path
         return project
 

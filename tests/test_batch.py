@@ -72,7 +72,7 @@ def test_batch_makes_a_project_per_video_and_records_the_bad_one(folder, tmp_pat
         assert (out / name / "mix.wav").exists() and (out / name / "stems").is_dir()
     assert not (out / "broken").exists()
     assert not list(out.glob(".*partial"))
-    state = json.loads((out / "batch.json").read_text())
+    state = json.loads((out / ".studio-batch" / "batch.json").read_text())
     assert state["total"] == 3 and state["videos"]["broken.mp4"]["status"] == "failed"
     assert "broken.mp4" in state["videos"]["broken.mp4"]["error"]
 

@@ -40,6 +40,8 @@ class Controller(QObject):
         self._grid_job = None  # the running re-generation for a grid correction
         self._grid_next = None  # a newer correction waiting for it to stop: (tempo, text, merge_key)
         self.ask_restore = lambda path: False  # the window replaces this with a question
+        # audio the project plays from outside its folder: export only when the user confirms
+        self.ask_external_audio = lambda paths: False  # the window replaces this with a question
 
     # -- jobs -----------------------------------------------------------------------------------
     @property
@@ -233,10 +235,16 @@ class Controller(QObject):
             self.analyse()
 
     def save(self, path: str | Path | None = None) -> bool:
-        from studio.errors import StudioError
+        import contextlib
 
-        try:
-            target = self.doc.save(path)
+        from studio.errors import StudioError
+        from studio.transaction import FolderLock
+
+        where = Path(path) if path is not None else (self.doc.project.path if self.doc.project else None)
+        try:  # not while a `studio` process writes that folder (BusyError: a message, nothing saved)
+            with (FolderLock(where.parent) if where is not None and where.parent.is_dir()
+                  else contextlib.nullcontext()):
+                target = self.doc.save(path)
         except StudioError as exc:
             self.error.emit("Cannot save", str(exc))
             return False
@@ -246,15 +254,31 @@ class Controller(QObject):
     # -- generation -----------------------------------------------------------------------------
     def _settings(self, s: dict) -> GenerateSettings:
         options = {k: s[k] for k in ("keyboard_box", "instrument", "keypoints") if s.get(k) is not None}
-        return GenerateSettings(engines=tuple(s["engines"]), seed=int(s["seed"]), room=s.get("room"),
+        return GenerateSettings(engines=tuple(s["engines"]), seed=s["seed"], room=s.get("room"),
                                 style=s.get("style"), options=options)
+
+    def _checked_settings(self, s: dict, title: str) -> GenerateSettings | None:
+        """The panel's values as GenerateSettings, checked like the CLI's (studio.options); a bad
+        value is shown at once and nothing starts."""
+        from studio.errors import StudioError
+        from studio.options import check_generate, check_material
+
+        try:
+            check_material(s.get("material"))
+            return check_generate(self._settings(s))
+        except StudioError as exc:
+            self.error.emit(title, str(exc))
+            return None
 
     def generate(self, s: dict) -> None:
         if self.doc.analysis is None:
             self.error.emit("Generate", "the video has not been analysed yet")
             return
+        settings = self._checked_settings(s, "Generate")
+        if settings is None:
+            return
         snap = generation.snapshot(self.doc.project)
-        self._start("generating", generation.run_engines, snap, self.doc.analysis, self._settings(s),
+        self._start("generating", generation.run_engines, snap, self.doc.analysis, settings,
                     list(s["engines"]), on_done=lambda tracks: self._generated(tracks, s), title="Generation failed")
 
     def _generated(self, tracks, s: dict) -> None:
@@ -273,8 +297,11 @@ class Controller(QObject):
                        + (" (" + "; ".join(notes) + ")" if notes else ""))
 
     def regenerate(self, s: dict) -> None:
+        settings = self._checked_settings(s, "Re-generate")
+        if settings is None:
+            return
         snap = generation.snapshot(self.doc.project)
-        self._start("re-generating", generation.run_engines, snap, self.doc.analysis, self._settings(s),
+        self._start("re-generating", generation.run_engines, snap, self.doc.analysis, settings,
                     list(s["engines"]), on_done=lambda tracks: self._regenerated(tracks, s),
                     title="Re-generation failed")
 
@@ -298,7 +325,24 @@ class Controller(QObject):
     # -- export ---------------------------------------------------------------------------------
     def export(self, args: dict) -> None:
         from export import export_project
+        from studio.errors import StudioError
+        from studio.names import external_paths, require_inside
 
+        project = self.doc.project
+        try:  # before any folder is made: every output inside the chosen folder
+            if args.get("root") is not None:
+                require_inside(args["root"], [args.get(k) for k in
+                                              ("stems_dir", "mix_path", "midi_path", "video_path", "rpp_path")])
+        except StudioError as exc:
+            self.error.emit("Export refused", str(exc))
+            return
+        renders = any(args.get(k) is not None for k in ("stems_dir", "mix_path", "video_path"))
+        outside = external_paths(project, project.audible_tracks()) if renders else []
+        if outside and not args.get("allow_external_audio"):
+            if not self.ask_external_audio(outside):
+                self.info.emit("export cancelled: the project plays audio from outside its folder")
+                return
+            args = {**args, "allow_external_audio": True}
         for key in ("stems_dir", "mix_path", "midi_path", "video_path", "rpp_path"):
             p = args.get(key)
             if p is not None:

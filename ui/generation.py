@@ -8,11 +8,11 @@ from a worker. Results are applied by the GUI as one undo command.
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
 from studio.jobs import Job
 from studio.music import TempoMap
+from studio.names import safe_stem
 from studio.project import Project, Track
 
 ANALYSIS_FILE = "analysis.npz"
@@ -20,7 +20,7 @@ ANALYSIS_FILE = "analysis.npz"
 
 def unique_project_path(projects_dir: Path, video: Path) -> Path:
     """``projects_dir/<video stem>[-n]/project.json`` that does not exist yet."""
-    stem = re.sub(r"[^\w.-]+", "_", video.stem).strip("._") or "project"
+    stem = safe_stem(video.stem, "project")  # the one way a name becomes a file name (studio.names)
     for n in range(1, 1000):
         folder = projects_dir / (stem if n == 1 else f"{stem}-{n}")
         if not (folder / "project.json").exists():
@@ -74,7 +74,7 @@ def settings_of(track: Track):
     from studio.generate import GenerateSettings
 
     s = {k: v for k, v in (track.settings or {}).items() if k not in _NOT_SETTINGS and v is not None}
-    seed = int(s.pop("seed", 0))
+    seed = s.pop("seed", 0)  # checked with the rest by run_engines (studio.options)
     style = s.pop("style", None)
     return GenerateSettings(engines=(track.engine,), seed=seed, style=style, options=s)
 
@@ -115,8 +115,10 @@ def snapshot(project: Project) -> Project:
 def run_engines(project: Project, timeline, settings, engines: list[str], job: Job | None = None) -> list[Track]:
     """Run each engine's adapter on ``project`` (a snapshot); the tracks they return, in order."""
     from studio.generate import _adapter, check_settings
+    from studio.options import check_generate
 
     job = Job.quiet(job)
+    settings = check_generate(settings)  # the CLI's checks (seed, tempo, steps, material ...): before any work
     adapters = [(name, _adapter(name)) for name in engines]  # fail before any work
     check_settings(engines, project, settings)
     tracks: list[Track] = []

@@ -38,6 +38,7 @@ class MainWindow(QMainWindow):
         self.playback = Playback(self.doc, self.workers, self)
         self.controller = Controller(self.doc, self.workers, self)
         self.controller.ask_restore = self._ask_restore
+        self.controller.ask_external_audio = self._ask_external_audio
         self.last_error: str | None = None
         self.loop_region = None
 
@@ -266,6 +267,15 @@ class MainWindow(QMainWindow):
 
         self.last_export = report
         remember_report(report)  # the export dialog shows these levels as "Last export"
+
+    def _ask_external_audio(self, paths: list[str]) -> bool:
+        shown = "\n".join(paths[:8]) + (f"\n\u2026 and {len(paths) - 8} more" if len(paths) > 8 else "")
+        answer = QMessageBox.question(
+            self, "Audio from outside the project",
+            "This project plays audio files from outside its folder:\n\n" + shown +
+            "\n\nExport them into the mix and stems? Only agree if you trust where the project came from.",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
 
     def _ask_restore(self, path: Path) -> bool:
         answer = QMessageBox.question(self, "Recover autosave",

@@ -19,12 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from engines import runtime
+from engines.errors import EngineError
 from engines.rhythm import vocab as V
 from engines.rhythm.video2rhythm import Bar, RhythmGrid
 
 MODEL_NAMES = ("rhythm2drum_encoder", "rhythm2drum_decoder", "rhythm_groove",
                "drum2music_encoder", "drum2music_decoder")
 PARTS = ("drums", "bass", "keys")
+MIN_BPM, MAX_BPM = 20.0, 300.0  # tempi next_bar steps bare activations at (the studio's range)
 _KEY_NAMES = {"c": 0, "c#": 1, "db": 1, "d": 2, "d#": 3, "eb": 3, "e": 4, "f": 5, "f#": 6, "gb": 6,
               "g": 7, "g#": 8, "ab": 8, "a": 9, "a#": 10, "bb": 10, "b": 11}
 DEFAULT_KEY = {"rock": "E", "funk": "Em", "hip-hop": "Am", "electronic": "Am", "latin": "Dm", "jazz": "F"}
@@ -115,6 +117,8 @@ class RhythmEngine:
         if style not in V.STYLES:
             raise ValueError(f"unknown style {style!r}; choose from {', '.join(V.STYLES)}")
         root, mode = parse_key(key or DEFAULT_KEY[style])
+        if not (np.isfinite(tempo_bpm) and MIN_BPM <= tempo_bpm <= MAX_BPM):
+            raise ValueError(f"tempo {tempo_bpm:g} BPM is outside {MIN_BPM:g}..{MAX_BPM:g}")
         return RhythmState(style, int(seed), root, mode, temperature=float(temperature), top_k=int(top_k),
                            humanize=float(humanize), tempo_bpm=float(tempo_bpm), music=bool(music))
 
@@ -246,7 +250,12 @@ class RhythmEngine:
     def _as_bar(self, rhythm_bar, state: RhythmState) -> Bar:
         if isinstance(rhythm_bar, Bar):
             return rhythm_bar
-        a = np.clip(np.asarray(rhythm_bar, np.float32).ravel(), 0, 1)
+        if not (np.isfinite(state.tempo_bpm) and MIN_BPM <= state.tempo_bpm <= MAX_BPM):
+            # a caller stepping bars by this tempo would never advance (zero/negative/NaN) or flood
+            raise EngineError(f"tempo {state.tempo_bpm:g} BPM is outside {MIN_BPM:g}..{MAX_BPM:g}")
+        if not np.isfinite(state.next_start_s):
+            raise EngineError(f"bar start {state.next_start_s} s is not a finite time")
+        a = np.clip(np.nan_to_num(np.asarray(rhythm_bar, np.float32).ravel()), 0, 1)
         step = 15.0 / state.tempo_bpm
         t = state.next_start_s + step * np.arange(len(a))
         return Bar(state.bar_index, float(t[0]), t, np.full(len(a), step), a, False, ())

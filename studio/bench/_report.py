@@ -76,6 +76,42 @@ def make_report(results: list[dict], machine: dict) -> dict:
     }
 
 
+def read_report(path: str | Path) -> dict:
+    """A report written by ``--report``, checked before it is plotted or rewritten: a JSON object
+    with ``results`` (objects), ``headlines`` (bench, key, finite value and target, direction)
+    and an optional ``machine`` object and ``date``; else StudioError naming the field."""
+    from typing import Any
+
+    from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+
+    from studio import schema
+
+    class _HeadlineModel(BaseModel):
+        model_config = ConfigDict(strict=True, extra="allow")
+        bench: StrictStr
+        key: StrictStr
+        value: float = Field(allow_inf_nan=False)
+        target: float = Field(allow_inf_nan=False)
+        higher_is_better: StrictBool
+
+    class _ReportModel(BaseModel):
+        model_config = ConfigDict(strict=True, extra="allow")
+        date: StrictStr = ""
+        machine: dict[str, Any] = {}
+        results: list[dict[str, Any]] = Field(default=[], max_length=10_000)
+        headlines: list[_HeadlineModel] = Field(max_length=100_000)
+
+    what = "benchmark report"
+    data = schema.load_json(Path(path), StudioError, what, max_bytes=64 * 1024 * 1024)
+    if not isinstance(data, dict):
+        raise StudioError(f"{path} is not a {what} (a JSON object is needed)")
+    try:
+        _ReportModel.model_validate(data)
+    except ValidationError as exc:
+        raise StudioError(f"{path} is not a valid {what}: {schema.summary(exc)}") from None
+    return data
+
+
 def write_report(report: dict, path: str | Path) -> None:
     write_text_atomic(path, json.dumps(report, indent=1) + "\n")
 

@@ -13,6 +13,8 @@ from PySide6.QtWidgets import (
     QLineEdit, QPushButton, QVBoxLayout, QWidget,
 )
 
+from studio.names import export_names, safe_stem
+
 PREFIX = "export/"
 LOUDNESS_CHOICES = (("-14 LUFS (online video)", -14.0), ("-23 LUFS (broadcast, EBU R128)", -23.0),
                     ("off (plain sum of the tracks)", None))
@@ -123,7 +125,7 @@ class ExportDialog(QDialog):
         s = self.settings
         default_folder = str(self.project.folder / "export") if self.project.path else str(Path.home())
         self.folder.setText(str(s.value(PREFIX + "folder", default_folder)))
-        self.base.setText(self.project.name)
+        self.base.setText(safe_stem(self.project.name))  # a shared project's name may hold "../" or "/"
         for key, cb, default in (("stems", self.stems, True), ("mix", self.mix, True), ("midi", self.midi, True),
                                  ("video", self.video, False), ("rpp", self.rpp, False),
                                  ("limiter", self.limiter, False), ("overwrite", self.overwrite, False)):
@@ -169,16 +171,19 @@ class ExportDialog(QDialog):
         super().accept()
 
     def arguments(self) -> dict:
-        """Keyword arguments for ``export.export_project`` (folders are created by the caller)."""
+        """Keyword arguments for ``export.export_project`` (folders are created by the caller).
+        File names come from the base name through ``studio.names`` (whatever was typed or stored
+        in the project), and ``root`` keeps every output inside the chosen folder."""
         folder = Path(self.folder.text().strip()).expanduser()
-        base = self.base.text().strip() or self.project.name
         ext = self.file_format.currentText()
+        names = export_names(self.base.text().strip() or self.project.name, ext)
         return {
-            "stems_dir": folder / f"{base} stems" if self.stems.isChecked() else None,
-            "mix_path": folder / f"{base} mix.{ext}" if self.mix.isChecked() else None,
-            "midi_path": folder / f"{base}.mid" if self.midi.isChecked() and self.midi.isEnabled() else None,
-            "video_path": folder / f"{base} with sound.mp4" if self.video.isChecked() else None,
-            "rpp_path": folder / f"{base}.rpp" if self.rpp.isChecked() else None,
+            "root": folder,
+            "stems_dir": folder / names["stems_dir"] if self.stems.isChecked() else None,
+            "mix_path": folder / names["mix_path"] if self.mix.isChecked() else None,
+            "midi_path": folder / names["midi_path"] if self.midi.isChecked() and self.midi.isEnabled() else None,
+            "video_path": folder / names["video_path"] if self.video.isChecked() else None,
+            "rpp_path": folder / names["rpp_path"] if self.rpp.isChecked() else None,
             "sample_rate": self.rate.currentData(),
             "bit_depth": self.depth.currentData(),
             "file_format": ext,
