@@ -461,10 +461,11 @@ def test_batch_state_file_is_in_a_hidden_folder(batch_in, tmp_path, engine):
     assert set(state["videos"]) == {"a.mp4", "batch.json.mp4"}
 
 
-def test_app_shows_a_busy_folder_as_a_message(qapp, qtbot, out, exported, tmp_path):
+def _app_controller(out: Path, tmp_path: Path):
+    """The app's controller on the project in ``out`` (settings kept in tmp_path), its workers
+    and the list its error messages go to."""
     from PySide6.QtCore import QSettings
 
-    from studio.transaction import FolderLock
     from ui.controller import Controller
     from ui.document import Document
     from ui.workers import Workers
@@ -477,6 +478,13 @@ def test_app_shows_a_busy_folder_as_a_message(qapp, qtbot, out, exported, tmp_pa
     c = Controller(doc, workers)
     errors = []
     c.error.connect(lambda title, msg: errors.append((title, msg)))
+    return c, workers, errors
+
+
+def test_app_shows_a_busy_folder_as_a_message(qapp, qtbot, out, exported, tmp_path):
+    from studio.transaction import FolderLock
+
+    c, workers, errors = _app_controller(out, tmp_path)
     before = snapshot(exported)
     try:
         with FolderLock(exported):  # a `studio` process writing there
@@ -490,21 +498,9 @@ def test_app_shows_a_busy_folder_as_a_message(qapp, qtbot, out, exported, tmp_pa
 
 
 def test_app_save_into_a_folder_being_written_is_a_message(qapp, out, tmp_path):
-    from PySide6.QtCore import QSettings
-
     from studio.transaction import FolderLock
-    from ui.controller import Controller
-    from ui.document import Document
-    from ui.workers import Workers
 
-    QSettings.setDefaultFormat(QSettings.IniFormat)
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
-    doc = Document()
-    doc.set_project(Project.load(out / "project.json"))
-    workers = Workers()
-    c = Controller(doc, workers)
-    errors = []
-    c.error.connect(lambda title, msg: errors.append((title, msg)))
+    c, workers, errors = _app_controller(out, tmp_path)
     before = snapshot(out)
     try:
         with FolderLock(out):  # `studio generate --overwrite` is committing there

@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from engines.spatial import dsp
+from engines.spatial.train.export import _save_atomic
 
 EQ_KEY = "hrtf_eq"
 EQ_PATCHED = "diffuse-field (output filter)"
@@ -182,15 +181,7 @@ def equalise_field(path: Path, room: str, calibrate: bool = True, log=print) -> 
     for k, v in props.items():
         model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
     onnx.checker.check_model(model)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    _save_atomic(model, path)
     return {"method": props[EQ_KEY], "early_filter_taps_24k": int(len(g)),
             "tail_level_offsets_db": np.round(dl[0].astype(np.float64), 2).tolist(),
             "early_gain_db": round(gain, 3),
