@@ -1,8 +1,8 @@
 """Real footage for the sync figures, with truth made independently of the analysis.
 
 The clips are real camera (and one animated) footage shipped in Debian packages; they are not
-redistributed with the studio. ``packaging/real-clips.sh`` downloads the packages (``apt-get
-download``, no installation) and extracts the clips into :func:`clip_dir`. What is absent is
+redistributed with the studio. ``python -m studio.realclips`` (run by ``make setup``) downloads
+the packages (``apt-get download``, no installation) and extracts the clips into :func:`clip_dir`. What is absent is
 left out of the figures (and the tests that need it are skipped with the reason).
 
 Truth

@@ -12,8 +12,8 @@ floors, drums and tables; a turn at the top is a throw, a stroke or a step) or h
 parabola's apex turns smoothly), that gives back no more speed than it came with, with the
 region's difference mass steady around it (not an object half inside the region, not one
 slowing to an apex; looser where the contact pair itself shows no difference at all, as on
-real footage of a ball meeting a floor it hardly stands out from). Regions of 3x3 cells, and 5x5 for vertical turns (a big hop enters the
-smaller region only just before it lands).
+real footage of a ball meeting a floor it hardly stands out from). Regions of 3x3 cells, and
+5x5 for vertical turns (a big hop enters the smaller region only just before it lands).
 The contact time is where the approach tangent (at the last position before the turn) meets
 the rebound tangent (the first after): sub-frame, and free of the pair that mixes approach and
 rebound; the place is where the approach line ends.

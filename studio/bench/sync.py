@@ -19,7 +19,7 @@ beat at the detected tempo (its clicks are its beats, contacts and drum hits), a
 pattern of the same density (as many beats / hits as the engine's, uniform in time).
 The analysis was tuned on the suite's own seeds, so the same clips are also drawn with other
 seeds and reported apart (``held_out``). Real footage found on the machine (studio.realclips,
-fetched by packaging/real-clips.sh) is reported apart too (``real``): each clip's tempo reading,
+fetched by `python -m studio.realclips`) is reported apart too (``real``): each clip's tempo reading,
 and for the bouncing tennis ball its contacts and drums against the contacts of the ball
 followed by its colour. ``STUDIO_SYNC_QUICK=1`` runs the small suite (CI).
 """
@@ -123,21 +123,14 @@ def _summary(rows: list[dict]) -> dict:
 
 def run_clip(spec, folder: Path, rng: np.random.Generator) -> dict:
     """Render, analyse and score one clip; the engine's and the baselines' figures."""
-    from studio import grid, syncsuite
-    from studio.adapters import rhythm
-    from studio.bench.soundtrack import tempo_jitter
+    from studio import syncsuite
     from studio.analysis import analyze
-    from studio.generate import GenerateSettings
-    from studio.project import Project
+    from studio.bench.soundtrack import tempo_jitter
 
     path = folder / f"{spec.name}.mp4"
     truth = syncsuite.render_clip(spec, path)
     tl = analyze(path, use_cache=False)
-    project = Project()
-    project.tempo = grid.tempo_map(tl)
-    tracks = rhythm.generate(project, tl, GenerateSettings(seed=spec.seed, style="rock"), None)
-    drums = next(t for t in tracks if t.name == "Drums")
-    hits = np.array(sorted(n.start_s for n in drums.notes if n.pitch in DRUM_HITS))
+    hits, project = _generate_drums(tl, spec.seed)
     beats = np.asarray(tl.beat_times_s)
     contacts = np.array([i.time_s for i in tl.impacts])
     engine = score(truth, beats, contacts, hits, tl.tempo_bpm)
@@ -163,8 +156,9 @@ def run_clip(spec, folder: Path, rng: np.random.Generator) -> dict:
             "engine": engine, "metronome": metronome, "random": random}
 
 
-def _generate_drums(tl, seed: int = 0) -> np.ndarray:
-    """Kick and snare times of the rhythm engine on ``tl``, as ``studio generate`` makes them."""
+def _generate_drums(tl, seed: int = 0):
+    """(kick and snare times, the project) of the rhythm engine on ``tl``, as ``studio generate``
+    makes them."""
     from studio import grid
     from studio.adapters import rhythm
     from studio.generate import GenerateSettings
@@ -174,7 +168,7 @@ def _generate_drums(tl, seed: int = 0) -> np.ndarray:
     project.tempo = grid.tempo_map(tl)
     tracks = rhythm.generate(project, tl, GenerateSettings(seed=seed, style="rock"), None)
     drums = next(t for t in tracks if t.name == "Drums")
-    return np.array(sorted(n.start_s for n in drums.notes if n.pitch in DRUM_HITS))
+    return np.array(sorted(n.start_s for n in drums.notes if n.pitch in DRUM_HITS)), project
 
 
 def run_real(rng: np.random.Generator) -> list[dict]:
@@ -196,7 +190,7 @@ def run_real(rng: np.random.Generator) -> list[dict]:
         if clip.ball_hsv is not None:
             truth = realclips.ball_contacts(clip)
             contacts = np.array([i.time_s for i in tl.impacts])
-            hits = _generate_drums(tl)
+            hits, _ = _generate_drums(tl)
             fps = _frame_rate(clip.path)
             one_frame = 1.0 / min(fps, 30.0)
             period = 60.0 / tl.tempo_bpm
