@@ -238,3 +238,26 @@ def test_bundled_demo_against_its_truth():
     got = np.array([i.time_s for i in tl.impacts])
     hits = sum(np.min(np.abs(got - i["time_s"])) <= 1 / 30 for i in floor)
     assert hits >= 0.8 * len(floor), (hits, len(floor))
+
+
+def test_beat_tracking_of_a_long_video_stops_within_half_a_second_of_cancel():
+    import threading
+    import time
+
+    from studio.analysis import beats as B
+
+    env = np.random.default_rng(0).random(216_000)  # two hours at 30 Hz
+    cancel, raised_at = threading.Event(), []
+
+    def check():
+        if cancel.is_set():
+            raised_at.append(time.perf_counter())
+            raise JobCancelled("cancelled")
+
+    timer = threading.Timer(0.2, cancel.set)
+    timer.start()
+    set_at = time.perf_counter() + 0.2
+    with pytest.raises(JobCancelled):
+        B.shot_beats(env, 30.0, AnalysisParams(), B.TempoEstimate(120.0, 0.9), np.zeros(0), (), 30.0, check)
+    timer.cancel()
+    assert raised_at and raised_at[0] - set_at < 0.5

@@ -27,6 +27,7 @@ MIN_FRAMES_PER_BEAT = 4  # a pulse needs frames before and after each beat to be
 # periodicity is the capture's or the encoder's cadence (a 10 fps street scene whose uneven frame
 # timing repeats every 3-4 frames reads 150-200 BPM otherwise), not anything on screen
 SNAP = 0.1  # a contact within this fraction of a beat (and SNAP_S) is the beat
+CHECK_EVERY = 4096  # loop steps between cancellation checks (~20 ms of work)
 RESNAP_S = 0.015  # after the fit: a contact this close to the fitted beat is that beat
 SNAP_S = 0.04  # ... and within this many seconds: the tracked beat already sits on the contacts
 # to a frame (they are in its envelope), snapping only adds their sub-frame timing
@@ -159,7 +160,7 @@ def _refine_lag(ac: np.ndarray, lag: float) -> float:
     return float(np.median(estimates)) if estimates else lag
 
 
-def track_beats(env: np.ndarray, rate_hz: float, tempo_bpm: float) -> np.ndarray:
+def track_beats(env: np.ndarray, rate_hz: float, tempo_bpm: float, check=None) -> np.ndarray:
     """Beat times (s) at about ``tempo_bpm`` by dynamic programming: each beat maximises the
     envelope plus the best previous beat's score minus a penalty on how far the interval is
     from the beat period; weak beats at either end are trimmed; times refined to the peak."""
@@ -174,6 +175,8 @@ def track_beats(env: np.ndarray, rate_hz: float, tempo_bpm: float) -> np.ndarray
     offsets = np.arange(hi_off, lo_off - 1, -1)
     penalty = -TIGHTNESS * np.log(offsets / period) ** 2
     for t in range(lo_off, n):
+        if check is not None and t % CHECK_EVERY == 0:
+            check()  # a long video's tracking stays cancellable
         prev = t - offsets
         ok = prev >= 0
         cand = score[prev[ok]] + penalty[ok]
@@ -234,10 +237,11 @@ def downbeats(beats_s: np.ndarray, env: np.ndarray, energy: np.ndarray, rate_hz:
 
 
 def shot_beats(env: np.ndarray, rate_hz: float, params: AnalysisParams, tempo: TempoEstimate,
-               contacts_s: np.ndarray, cuts_s, frame_rate: float | None = None) -> np.ndarray:
+               contacts_s: np.ndarray, cuts_s, frame_rate: float | None = None, check=None) -> np.ndarray:
     """Beat times of the whole video: tracked shot by shot (each at its own tempo when the
     shot is long enough to tell, near the video's), moved onto contacts, smoothed within the
-    shot. Empty when the picture has no clear pulse."""
+    shot. Empty when the picture has no clear pulse. ``check()`` is called every few thousand
+    steps (it raises to cancel)."""
     if not tempo.rhythmic:
         return np.zeros(0)
     n = len(env)
@@ -253,9 +257,9 @@ def shot_beats(env: np.ndarray, rate_hz: float, params: AnalysisParams, tempo: T
             own = estimate_tempo(seg, rate_hz, params, around_bpm=tempo.bpm, frame_rate=frame_rate)
             if own.rhythmic:
                 bpm = own.bpm
-        beats = track_beats(seg, rate_hz, bpm) + a / rate_hz
+        beats = track_beats(seg, rate_hz, bpm, check) + a / rate_hz
         beats = snap_to_contacts(beats, contacts, 60.0 / bpm)
-        beats = smooth_beats(beats, period=60.0 / bpm, full_window=True)
+        beats = smooth_beats(beats, period=60.0 / bpm, full_window=True, check=check)
         # the fit replaces each beat by its neighbours' curve: a beat whose contact lies on that
         # curve goes back onto it (the contact is timed to a fraction of a frame, the curve only
         # to its neighbours); a contact off the curve (another object's) stays off
@@ -276,7 +280,7 @@ def snap_to_contacts(beats: np.ndarray, contacts: np.ndarray, period_s: float, m
 
 
 def smooth_beats(beats: np.ndarray, half: int = 4, outlier: float = 0.06, period: float | None = None,
-                 full_window: bool = False) -> np.ndarray:
+                 full_window: bool = False, check=None) -> np.ndarray:
     """Robust local quadratic fit of beat time against beat number (+-``half`` beats): beats more
     than ``outlier`` of a beat off their neighbours' curve get no weight and are replaced by it;
     a tempo that drifts (rubato) is followed, frame jitter is not. With ``full_window`` the
@@ -289,6 +293,8 @@ def smooth_beats(beats: np.ndarray, half: int = 4, outlier: float = 0.06, period
     trusted = _median_line_inliers(beats, period)
     out = beats.copy()
     for i in range(n):
+        if check is not None and i % CHECK_EVERY == 0:
+            check()
         lo, hi = max(0, i - half), min(n, i + half + 1)
         if full_window:
             lo = max(0, min(lo, n - (2 * half + 1)))

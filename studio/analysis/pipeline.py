@@ -118,11 +118,11 @@ def compute(path, info, content_hash: str, params: AnalysisParams, job: Job) -> 
         raise AnalysisError(f"{path}: no video frames could be decoded")
     frame_step = step if step > 0 else (1.0 / info.video.fps if info.video.fps > 0 else 1.0 / rate)
     duration = float(times[-1] + frame_step)
-    return _derive(str(path), content_hash, params, duration, times, worker)
+    return _derive(str(path), content_hash, params, duration, times, worker, job.check_cancelled)
 
 
 def _derive(source: str, content_hash: str, params: AnalysisParams, duration: float,
-            times: np.ndarray, worker: _FrameWorker) -> AnalysisTimeline:
+            times: np.ndarray, worker: _FrameWorker, check=None) -> AnalysisTimeline:
     rate = float(params.rate_hz)
     n = max(1, int(math.ceil(duration * rate - 1e-6)))
     grid = np.arange(n) / rate
@@ -155,7 +155,10 @@ def _derive(source: str, content_hash: str, params: AnalysisParams, duration: fl
     env = with_c  # beats track the contacts too
     # beats are tracked between these: the gap, from its first blank grid point, is a shot of its own
     bounds = cuts_s + tuple(t for a, b in gaps for t in ((np.floor(a * rate) + 1) / rate, b))
-    beat_times = _beats.shot_beats(env, rate, params, estimate, np.array([i.time_s for i in impacts]), bounds, fps)
+    if check is not None:
+        check()
+    beat_times = _beats.shot_beats(env, rate, params, estimate, np.array([i.time_s for i in impacts]), bounds,
+                                   fps, check)
     # one tempo everywhere: the grid's own (median beat interval), the default without a pulse
     tempo = 60.0 / float(np.median(np.diff(beat_times))) if len(beat_times) >= 2 else estimate.bpm
     down = _beats.downbeats(beat_times, env, energy, rate, params.beats_per_bar)
