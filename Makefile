@@ -1,18 +1,34 @@
 # Two commands from a clean checkout:
-#   make test   set up (Debian packages, .venv, project + its extras) and run every test headless
-#   make run    same set-up, then open the app on the bundled demo video (needs a display;
-#               without one it says so and prints the CLI analysis of the demo instead)
+#   make run    lean set-up (the run-time and GUI Debian packages, .venv, the project without
+#               extras: no torch, Ray, PyInstaller or pose environment), then open the app on the
+#               bundled demo video (without a display it says what to run and prints the CLI
+#               analysis of the demo instead)
+#   make test   full set-up (also the test Debian packages, torch, every extra, the pose
+#               environment, the real clips) and run every test headless
+# Each set-up has its own stamp, so `make test` after `make run` installs the rest.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 POSE_VENV ?= .venv-pose
 DEMO   := studio/assets/demo.mp4
 
-.PHONY: setup test run bench demo screenshots package gpu pose clean
+.PHONY: setup setup-run train-deps test run bench demo screenshots package gpu pose clean
 
 setup: $(STAMP)
 
+setup-run: $(RUN_STAMP)
+
+# what running the app needs, nothing more
+$(RUN_STAMP): pyproject.toml Makefile packaging/debian-deps.sh
+	bash packaging/debian-deps.sh --run --gui
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $(RUN_STAMP)
+
+# everything: tests, training, the cluster runner, the desktop bundle, the pose estimator
 $(STAMP): pyproject.toml Makefile packaging/debian-deps.sh packaging/pose-env.sh packaging/pose-requirements.txt
 	bash packaging/debian-deps.sh
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,14 +45,21 @@ $(STAMP): pyproject.toml Makefile packaging/debian-deps.sh packaging/pose-env.sh
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ -n "$$QT_QPA_PLATFORM" ]; then \
 	  $(PY) -m ui $(DEMO); \
 	else \
-	  echo "make run: no display (DISPLAY/WAYLAND_DISPLAY unset); try 'xvfb-run make run'." >&2; \
+	  echo "make run: no display (DISPLAY and WAYLAND_DISPLAY are unset). To open the window anyway," >&2; \
+	  echo "  on a virtual display:  xvfb-run -a make run    (xvfb: packaging/debian-deps.sh --gui)" >&2; \
+	  echo "  or check it starts:    QT_QPA_PLATFORM=offscreen $(PY) -m ui --smoke-test $(DEMO)" >&2; \
 	  echo "Showing the CLI analysis of the demo video instead:" >&2; \
 	  $(PY) -m studio analyze $(DEMO); \
 	fi
+
+# the Debian packages the full training scripts read (lmms-common: the rhythm and performer
+# engines' LMMS demo songs); the Python side comes with make setup ([train] extra, torch)
+train-deps: $(STAMP)
+	bash packaging/debian-deps.sh --train
 
 screenshots: $(STAMP)
 	bash packaging/debian-deps.sh --gui

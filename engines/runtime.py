@@ -120,13 +120,17 @@ def preferred_providers() -> list[str]:
     return chosen + ["CPUExecutionProvider"]
 
 
-def session(name: str, models_dir: Path = MODELS_DIR, *, cpu_only: bool = False):
-    """A cached onnxruntime InferenceSession for a manifest model, integrity-checked."""
+def session(name: str, models_dir: Path = MODELS_DIR, *, cpu_only: bool = False,
+            single_thread: bool = False):
+    """A cached onnxruntime InferenceSession for a manifest model, integrity-checked: opened once
+    per process for each (file, providers, threading). ``single_thread``: one intra-op and one
+    inter-op thread, sequential execution (tiny graphs called hundreds of times, where a thread
+    pool only adds latency and jitter: the rhythm and performer engines' decoder steps)."""
     import onnxruntime as ort
 
     providers = ["CPUExecutionProvider"] if cpu_only else preferred_providers()
     info = model_info(name, models_dir)
-    key = (str(info.path), ",".join(providers))
+    key = (str(info.path), ",".join(providers) + (";1thread" if single_thread else ""))
     with _lock:
         if key in _sessions:
             return _sessions[key]
@@ -136,6 +140,10 @@ def session(name: str, models_dir: Path = MODELS_DIR, *, cpu_only: bool = False)
         # idle intra-op threads must not spin after a run: the engines' numpy DSP runs right
         # after each call (measured: Foley synthesis 1.1 -> 0.75 ms per hit with spinning off)
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if single_thread:
+            opts.intra_op_num_threads = 1
+            opts.inter_op_num_threads = 1
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         try:
             sess = ort.InferenceSession(str(info.path), opts, providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors

@@ -118,12 +118,12 @@ def _write_state(out: Path, items: dict[str, BatchItem], total: int) -> None:
 
 def run_batch(in_dir: str | Path, out_dir: str | Path, settings=None, *, ray_address: str | None = None,
               job: Job | None = None) -> list[BatchItem]:
-    from studio.generate import GenerateSettings, _adapter
+    from studio.generate import GenerateSettings, engine_adapter
 
     job = Job.quiet(job)
     settings = settings or GenerateSettings()
     for name in settings.engines:
-        _adapter(name)  # a missing engine is one clear error before any work
+        engine_adapter(name)  # a missing engine is one clear error before any work
     videos = find_videos(Path(in_dir))
     out = Path(out_dir)
     with Transaction([out], create=True) as lock:  # one writer: a second batch is busy at once

@@ -251,12 +251,9 @@ def _spatialize(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from studio import bench
-    from studio.bench._report import make_report, plot_report, write_report
 
     if args.from_report:
-        from studio.bench._report import read_report
-
-        report = read_report(args.from_report)  # checked: a clear error for a damaged report
+        report = bench.read_report(args.from_report)  # checked: a clear error for a damaged report
     else:
         names = args.names or bench.available()
         for name in names:
@@ -271,11 +268,11 @@ def _bench(args: argparse.Namespace) -> int:
             result["machine"] = info
             results.append(result)
             print(json.dumps(result), flush=True)
-        report = make_report(results, info)
+        report = bench.make_report(results, info)
     if args.report:
-        write_report(report, args.report)
+        bench.write_report(report, args.report)
     if args.plot:
-        plot_report(report, args.plot)
+        bench.plot_report(report, args.plot)
     return 0
 
 

@@ -16,7 +16,8 @@ from typing import IO, Iterator
 from studio.errors import ExportError, StudioError
 
 
-def _explain(exc: OSError, path: Path) -> str:
+def explain_os_error(exc: OSError, path: Path) -> str:
+    """One line a user can act on for an OSError while writing ``path`` (disk full, read-only...)."""
     if exc.errno == errno.ENOSPC:
         return f"the disk is full while writing {path}; free some space and try again"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -53,7 +54,7 @@ def atomic_path(
             prefix=f".{target.name}.", suffix=".part" + target.suffix, dir=target.parent
         )
     except OSError as exc:
-        raise error(_explain(exc, target)) from exc
+        raise error(explain_os_error(exc, target)) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -66,7 +67,7 @@ def atomic_path(
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise error(_explain(exc, target)) from exc
+        raise error(explain_os_error(exc, target)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -17,14 +17,13 @@ from typing import Callable
 
 from studio import adapters, grid
 from studio.errors import StudioError
-from studio.fsutil import _explain
+from studio.fsutil import explain_os_error
 from studio.jobs import Job
 from studio.names import safe_stem
 from studio.project import Project, Track, TrackKind, autosave_path, new_project_for_video
 from studio.transaction import Transaction
 
-# spatial last: it places the tracks the others made
-ENGINE_NAMES = ("rhythm", "foley", "soundtrack", "piano", "performer", "spatial")
+ENGINE_NAMES = adapters.ENGINE_NAMES  # defined with the adapters (studio/adapters/__init__.py)
 # engines that need a particular picture (a keyboard seen from above; a player's keypoints):
 # they run when asked, never by default
 ON_REQUEST = ("piano", "performer")
@@ -60,7 +59,9 @@ def default_engines(room: str | None = None) -> tuple[str, ...]:
                  and not (n == "spatial" and not room) and n not in ON_REQUEST)
 
 
-def _adapter(name: str) -> Callable[..., list[Track]]:
+def engine_adapter(name: str) -> Callable[..., list[Track]]:
+    """The ``generate`` function of ``name``'s adapter (its renderers registered); a StudioError
+    naming the engines of this build when ``name`` is not one of them."""
     if name not in ADAPTERS:
         have = ", ".join(available_engines()) or "none yet"
         raise StudioError(f"the {name} engine is not part of this build (available engines: {have})")
@@ -93,7 +94,7 @@ def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings 
     job = Job.quiet(job)
     settings = check_generate(settings)  # a bad option fails before any work, as in the CLI and the app
     engines = settings.engines or default_engines(settings.room)
-    adapters = [(name, _adapter(name)) for name in engines]  # fail before any work is done
+    adapters = [(name, engine_adapter(name)) for name in engines]  # fail before any work is done
     out_dir = Path(out_dir)
     project_file = out_dir / "project.json"
     with Transaction([out_dir], create=True) as txn:  # locked, and what a killed run left cleaned up
@@ -104,7 +105,7 @@ def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings 
                                 overwrite=overwrite, job=job)
             txn.commit()
         except OSError as exc:  # a writer outside the export (analysis file, project file)
-            raise StudioError(_explain(exc, Path(exc.filename or out_dir))) from None
+            raise StudioError(explain_os_error(exc, Path(exc.filename or out_dir))) from None
     autosave_path(project_file).unlink(missing_ok=True)  # a fresh project supersedes an old autosave
     job.report(1.0, "done")
     return project

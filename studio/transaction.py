@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.errors import StudioError
-from studio.fsutil import _explain
+from studio.fsutil import explain_os_error
 
 try:
     import fcntl
@@ -94,7 +94,7 @@ class FolderLock:
                 if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
                     raise self.error(f"cannot write in {self.folder} ({exc.strerror}): the folder is read-only "
                                      "or not yours; choose another location") from None
-                raise self.error(_explain(exc, self.path)) from None
+                raise self.error(explain_os_error(exc, self.path)) from None
             if fcntl is not None:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -102,7 +102,7 @@ class FolderLock:
                     os.close(fd)
                     if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                         raise self._busy(self._owner()) from None
-                    raise self.error(_explain(exc, self.path)) from None
+                    raise self.error(explain_os_error(exc, self.path)) from None
                 try:
                     same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
                 except FileNotFoundError:
@@ -235,7 +235,7 @@ class Transaction:
                 (stage / "new").mkdir()
                 (stage / "old").mkdir()
             except OSError as exc:
-                raise self.error(_explain(exc, folder / STAGE_PREFIX)) from None
+                raise self.error(explain_os_error(exc, folder / STAGE_PREFIX)) from None
             self._stages[folder] = stage
         return self._stages[folder]
 
@@ -313,7 +313,7 @@ class Transaction:
             self.rollback()
             if isinstance(exc, OSError):
                 bad = next((e.target for e in entries if not e.installed), None) or Path(exc.filename or "")
-                raise self.error(_explain(exc, bad)) from None
+                raise self.error(explain_os_error(exc, bad)) from None
             raise
         self.done = True
         self._close()

@@ -323,3 +323,23 @@ def test_a_silent_project_renders_and_exports_digital_silence(tmp_path):
     assert not np.any(r.mix) and r.master_gain_db == 0.0 and r.loudness_lufs == float("-inf")
     x, _ = sf.read(tmp_path / "mix.wav", dtype="int16")
     assert not np.any(x) and report.loudness_lufs == float("-inf") and report.clipped_samples == 0
+
+
+def test_reverb_bus_is_built_once_and_convolved_once_per_render(tmp_path, monkeypatch):
+    import scipy.signal
+
+    convolutions = []
+    real = scipy.signal.oaconvolve
+    monkeypatch.setattr(scipy.signal, "oaconvolve", lambda *a, **k: convolutions.append(1) or real(*a, **k))
+    mst.reverb_ir.cache_clear()
+    p = Project(name="r", sample_rate=48000, video=VideoClip("v.mp4", 2.0, 25.0, 64, 48))
+    p.path = tmp_path / "project.json"
+    for k in range(3):  # three tracks send to the one bus
+        p.add_track(Track(f"keys{k}", TrackKind.MIDI, notes=[Note(0.2 + 0.3 * k, 0.5, 60 + 4 * k, 100)]))
+    r1 = render.render_project(p)
+    r2 = render.render_project(p)
+    assert r1.reverb is not None and np.any(r1.reverb)
+    assert len(convolutions) == 2  # one per render, for the whole bus
+    info = mst.reverb_ir.cache_info()
+    assert info.misses == 1 and info.hits == 1  # the impulse response is made once per process
+    np.testing.assert_array_equal(r1.mix, r2.mix)

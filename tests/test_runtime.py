@@ -74,3 +74,40 @@ def test_runtime_distributions_flag_a_mixed_cpu_and_gpu_install(monkeypatch):
     monkeypatch.setattr(metadata, "version", lambda d: "1.20.0" if d == "onnxruntime-gpu" else real(d))
     found, problem = runtime_distributions()
     assert len(found) == 2 and "keep one" in problem
+
+
+def test_every_session_is_opened_once_per_process(models_dir, monkeypatch):
+    import onnxruntime as ort
+
+    opened = []
+    real = ort.InferenceSession
+    monkeypatch.setattr(ort, "InferenceSession", lambda *a, **k: opened.append(a[0]) or real(*a, **k))
+    a = runtime.session("affine", models_dir, cpu_only=True)
+    assert runtime.session("affine", models_dir, cpu_only=True) is a
+    one = runtime.session("affine", models_dir, cpu_only=True, single_thread=True)  # its own options
+    assert runtime.session("affine", models_dir, cpu_only=True, single_thread=True) is one is not a
+    assert len(opened) == 2
+    out = one.run(["y"], {"x": np.ones((1, 3), np.float32)})[0]
+    np.testing.assert_allclose(out, 3.0)
+
+
+def test_engines_open_their_models_through_the_shared_cache(monkeypatch):
+    """The rhythm and performer engines (single-threaded sessions) open each model once per
+    process, however many engine objects the adapters make."""
+    import onnxruntime as ort
+
+    from engines.performer.infer import MODEL_NAMES as PERFORMER_MODELS, Performer
+    from engines.rhythm.infer import MODEL_NAMES as RHYTHM_MODELS, RhythmEngine
+
+    runtime.clear_cache()
+    opened = []
+    real = ort.InferenceSession
+    monkeypatch.setattr(ort, "InferenceSession", lambda *a, **k: opened.append(a[0]) or real(*a, **k))
+    try:
+        RhythmEngine().load()
+        RhythmEngine().load()
+        Performer().load()
+        Performer().load()
+    finally:
+        runtime.clear_cache()
+    assert len(opened) == len(set(RHYTHM_MODELS)) + len(set(PERFORMER_MODELS)) == len(set(opened))

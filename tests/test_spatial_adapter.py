@@ -141,3 +141,31 @@ def test_cli_generate_with_a_room_places_the_generated_tracks_in_it(tmp_path):
     assert [t.name for t in p.tracks] == ["Foley"] and p.tracks[0].room == "hall" and p.tracks[0].spatial
     stem, sr = sf.read(next((out / "stems").glob("*.wav")))
     assert stem.shape[1] == 2 and np.abs(stem[:, 0] - stem[:, 1]).max() > 1e-3  # two different ears
+
+
+def test_room_resources_load_once_and_a_static_track_is_one_query(tmp_path, registered, monkeypatch):
+    """Rendering twice opens the room's field and HRIR models once (per process) and queries
+    the field once per render for a track that does not move (one convolution per ear)."""
+    import onnxruntime as ort
+
+    from engines import runtime
+    from engines.spatial import infer
+
+    runtime.clear_cache()
+    monkeypatch.setattr(infer, "_fields", {})
+    opened = []
+    real = ort.InferenceSession
+    monkeypatch.setattr(ort, "InferenceSession", lambda *a, **k: opened.append(a[0]) or real(*a, **k))
+    queries = []
+    real_raw = infer.Field.raw
+    monkeypatch.setattr(infer.Field, "raw", lambda self, *a: queries.append(1) or real_raw(self, *a))
+    p = _project(tmp_path)
+    p.add_track(Track("still", TrackKind.AUDIO, audio_path="noise.wav", room="studio",
+                      spatial=[SpatialKeyframe(0.0, 2.0, 3.0, 1.3), SpatialKeyframe(0.5, 2.0, 3.0, 1.3)]))
+    try:
+        a = render.render_project(p).stems[p.tracks[0].id]
+        b = render.render_project(p).stems[p.tracks[0].id]
+    finally:
+        runtime.clear_cache()
+    assert len(opened) == 2 and len(queries) == 2  # field + HRIR models; one query per render
+    np.testing.assert_array_equal(a, b)

@@ -125,3 +125,76 @@ def test_bounce_points_lie_on_the_surfaces():
     assert np.all(on.any(axis=1))
     inside = (p >= -1e-5) & (p <= np.asarray(r.dims) + 1e-4)
     assert inside.all()
+
+
+class CountingField(FakeField):
+    def __init__(self, room="studio"):
+        super().__init__(room)
+        self.calls = 0
+
+    def raw(self, src, lis, yaw):
+        self.calls += 1
+        return super().raw(src, lis, yaw)
+
+
+def test_static_source_is_one_query_and_one_convolution_equal_to_the_partitioned_one():
+    from engines.spatial.render import brir
+
+    field = CountingField("living_room")
+    room = field.room
+    sr, block = 48000, 512
+    x = (0.3 * np.random.default_rng(4).standard_normal(3 * sr)).astype(np.float32)
+    lis = np.asarray(room.listener)
+    for times, pos in ((np.zeros(1), room.default_source()[None]),  # one keyframe
+                       (np.array([0.0, 1.0, 2.5]), np.stack([room.default_source()] * 3))):  # still ones
+        path = keyframe_path(times, pos, lis, room.listener_yaw)
+        assert path.static
+        field.calls = 0
+        y = render_path(field, x, sr, path, block=block)
+        assert field.calls == 1  # one field query for the whole track
+        ir = brir(field, path(0.0), sr)
+        ref = convolve(x, ir, block)  # the uniformly partitioned convolver, fixed filter
+        assert y.shape == (2, len(x) + ir.shape[-1]) and np.all(y[:, ref.shape[-1]:] == 0)
+        assert np.max(np.abs(y[:, :ref.shape[-1]] - ref)) < 1e-5 * np.max(np.abs(ref))
+        short = render_path(field, x, sr, path, block=block, tail=False)
+        assert np.array_equal(short, y[:, :len(x)])
+
+
+def test_keyframe_path_knows_where_it_moves():
+    p0, p1 = np.array([1.0, 1.0, 1.5]), np.array([2.0, 1.0, 1.5])
+    lis = np.array([2.5, 2.0, 1.5])
+    path = keyframe_path(np.array([0.2, 0.75, 0.8, 2.0]), np.stack([p0, p0, p1, p1]), lis, 0.0)
+    assert not path.static
+    assert not path.moves(0.0, 0.75) and not path.moves(0.8, 5.0)
+    assert path.moves(0.7, 0.76) and path.moves(0.79, 0.81) and path.moves(0.0, 10.0)
+    jump = keyframe_path(np.array([1.0, 1.0]), np.stack([p0, p1]), lis, 0.0)  # a jump at 1 s
+    assert jump.moves(0.99, 1.01) and not jump.moves(0.0, 0.9) and not jump.moves(1.1, 2.0)
+
+
+def test_moving_source_queries_only_while_it_moves_and_equals_updating_every_block():
+    field = CountingField()
+    room = field.room
+    sr, block = 48000, 512
+    lis = np.asarray(room.listener)
+    x = (0.3 * np.random.default_rng(5).standard_normal(int(1.5 * sr))).astype(np.float32)
+    pos = np.stack([room.clip(lis + [-1.5, 1.0, 0.0]), room.clip(lis + [1.5, 1.0, 0.0])])
+    path = keyframe_path(np.array([0.5, 0.6]), pos, lis, room.listener_yaw)  # held, moves 100 ms, held
+    y = render_path(field, x, sr, path, block=block, tail=False)
+    # the first block, then the blocks whose span reaches into 0.5 .. 0.6 s
+    centres = (np.arange(-(-len(x) // block)) + 0.5) * block / sr
+    moving = sum(path.moves(c - block / sr, c) for c in centres[1:])
+    assert field.calls == 1 + moving and moving <= 12
+
+    class Compared:  # what the renderer did before paths knew their motion: compare poses
+        def __call__(self, t):
+            return path(t)
+
+        def moves(self, t0, t1):
+            return not np.allclose(path(t0)[0], path(t1)[0], atol=1e-4)
+
+    field.calls = 0
+    compared = render_path(field, x, sr, Compared(), block=block, tail=False)
+    assert field.calls == 1 + moving and np.array_equal(y, compared)
+    field.calls = 0
+    render_path(field, x, sr, lambda t: path(t), block=block, tail=False)  # no motion schedule
+    assert field.calls == len(centres)  # a plain callable is queried every block

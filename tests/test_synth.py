@@ -141,3 +141,25 @@ def test_default_soundfont_order(monkeypatch):
     assert synth.SOUNDFONT_CANDIDATES[1].endswith("FluidR3_GM.sf2")
     found = synth.find_soundfont()
     assert found.is_file()
+
+
+def test_the_soundfont_is_read_once_per_process_however_many_lanes(monkeypatch):
+    """Every lane is a synth of its own; they share the one loaded font (fluid_synth_add_sfont),
+    so the file is read once, not once per synth, and a second render reads nothing."""
+    import fluidsynth
+
+    monkeypatch.setattr(synth, "_fonts", {})
+    loads = []
+    real = fluidsynth.Synth.sfload
+    monkeypatch.setattr(fluidsynth.Synth, "sfload", lambda self, *a, **k: loads.append(a) or real(self, *a, **k))
+    sr = 48000
+    notes = [Note(0.1 + k * 7 / sr, 0.8, 48 + 3 * k, 100) for k in range(6)]  # six phases: six lanes
+    a = synth.render_notes(notes, sr, soundfont=SF, n_samples=sr)
+    font = synth._fonts[next(iter(synth._fonts))]
+    assert len(font._free) >= 6 and len(loads) == 1 and font.loads == 1
+    b = synth.render_notes(notes, sr, soundfont=SF, n_samples=sr)
+    assert len(loads) == 1
+    np.testing.assert_array_equal(a, b)
+    # a shared font sounds exactly like a font loaded by the synth itself
+    solo = [synth.render_notes([n], sr, soundfont=SF, n_samples=sr) for n in notes]
+    np.testing.assert_allclose(a, np.sum(solo, axis=0), atol=1e-6)

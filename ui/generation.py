@@ -114,12 +114,12 @@ def snapshot(project: Project) -> Project:
 
 def run_engines(project: Project, timeline, settings, engines: list[str], job: Job | None = None) -> list[Track]:
     """Run each engine's adapter on ``project`` (a snapshot); the tracks they return, in order."""
-    from studio.generate import _adapter, check_settings
+    from studio.generate import check_settings, engine_adapter
     from studio.options import check_generate
 
     job = Job.quiet(job)
     settings = check_generate(settings)  # the CLI's checks (seed, tempo, steps, material ...): before any work
-    adapters = [(name, _adapter(name)) for name in engines]  # fail before any work
+    adapters = [(name, engine_adapter(name)) for name in engines]  # fail before any work
     check_settings(engines, project, settings)
     tracks: list[Track] = []
     for i, (name, adapter) in enumerate(adapters):

@@ -11,10 +11,6 @@ from __future__ import annotations
 import sys
 
 
-class BrokenBinding(RuntimeError):
-    pass
-
-
 def binding_problem() -> str | None:
     """A message when the running PySide6 has the reference-counting bug, else None."""
     import PySide6
@@ -41,9 +37,3 @@ def binding_problem() -> str | None:
         return (f"PySide6 {PySide6.__version__} has a reference-counting bug that crashes the studio "
                 "after a few minutes; install another release, e.g. pip install 'PySide6-Essentials==6.11.3'")
     return None
-
-
-def check_binding() -> None:
-    problem = binding_problem()
-    if problem:
-        raise BrokenBinding(problem)

@@ -21,7 +21,7 @@ import numpy as np
 from engines import runtime
 from engines.errors import EngineError, ModelError
 from engines.foley.materials import MATERIALS, material as _material
-from engines.foley.params import VECTOR_DIM, ModalParams, unpack
+from engines.foley.params import VECTOR_DIM
 from engines.foley.schedule import alpha_bar, ddim_timesteps
 from engines.foley.visual import DESCRIPTOR_DIM, descriptors
 
@@ -101,9 +101,6 @@ class ParamSampler:
                 x = x + sigma * np.stack([r.standard_normal(VECTOR_DIM) for r in rngs])
             x = x.astype(np.float32)
         return (x0 * self.x_std + self.x_mean).astype(np.float32)
-
-    def sample_params(self, materials, sizes, strengths, seeds, visual=None, **kw) -> list[ModalParams]:
-        return [unpack(v) for v in self.sample(materials, sizes, strengths, seeds, visual, **kw)]
 
 
 class MaterialClassifier:

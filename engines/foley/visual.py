@@ -95,8 +95,3 @@ def descriptors(patches) -> np.ndarray:
     out = np.stack([r.mean((1, 2)), g.mean((1, 2)), b.mean((1, 2)), msat, hc * msat, hs * msat,
                     lstd, gmag, coh, fine, coarse, hi, per, mu], 1)
     return out.astype(np.float32)
-
-
-def descriptor(patch) -> np.ndarray:
-    """One patch -> (14,) float32."""
-    return descriptors([patch])[0]

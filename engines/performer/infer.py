@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from engines import runtime
-from engines.errors import EngineError, ModelError
+from engines.errors import EngineError
 from engines.performer import vocab as V
 from engines.performer.gestures import gesture_onsets
 from engines.performer.keypoints import N_JOINTS, Keypoints, resample
@@ -45,25 +45,9 @@ class PerformerNote:
 
 
 def _open(name: str, models_dir: Path):
-    """Like engines.runtime.session (manifest, checksum, input names) but single-threaded: the
-    decoder-step graph is tiny and called hundreds of times."""
-    import onnxruntime as ort
-
-    info = runtime.model_info(name, models_dir)
-    runtime.verify(info)
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    try:
-        sess = ort.InferenceSession(str(info.path), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ModelError(f"model {name} ({info.path.name}) cannot be loaded: {exc}; reinstall the studio or "
-                         f"rebuild it with the engine's training script") from None
-    names = tuple(i.name for i in sess.get_inputs())
-    if info.inputs and names != info.inputs:
-        raise ModelError(f"model {name} has inputs {names}, the manifest expects {info.inputs}")
-    return sess
+    """The model's session: engines.runtime's per-process cache, single-threaded (the
+    decoder-step graph is tiny and called hundreds of times)."""
+    return runtime.session(name, models_dir, cpu_only=True, single_thread=True)
 
 
 def _masks(instrument: str):

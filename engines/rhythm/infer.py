@@ -25,7 +25,6 @@ from engines.rhythm.video2rhythm import Bar, RhythmGrid
 
 MODEL_NAMES = ("rhythm2drum_encoder", "rhythm2drum_decoder", "rhythm_groove",
                "drum2music_encoder", "drum2music_decoder")
-PARTS = ("drums", "bass", "keys")
 MIN_BPM, MAX_BPM = 20.0, 300.0  # tempi next_bar steps bare activations at (the studio's range)
 _KEY_NAMES = {"c": 0, "c#": 1, "db": 1, "d": 2, "d#": 3, "eb": 3, "e": 4, "f": 5, "f#": 6, "gb": 6,
               "g": 7, "g#": 8, "ab": 8, "a": 9, "a#": 10, "bb": 10, "b": 11}
@@ -183,7 +182,7 @@ class RhythmEngine:
         in_scale = _IN_SCALE[state.mode]
         keys_ok, bass_ok = (kinds == "keys") & in_scale, (kinds == "bass") & in_scale
         is_pos, is_dur = kinds == "pos", kinds == "dur"
-        pos, last_kind, last_keys, n_at_pos, bass_at_pos = -1, "bos", -1, 0, False
+        pos, last_kind, last_keys, n_at_pos = -1, "bos", -1, 0
         while len(toks) < V.M_MAXLEN:
             logits = step(np.array([[toks[-1]]], np.int64), len(toks) - 1)[0]
             allowed = np.zeros(V.M_VOCAB, bool)
@@ -209,11 +208,9 @@ class RhythmEngine:
             if k == "eos":
                 break
             if k == "pos":
-                pos, n_at_pos, last_keys, bass_at_pos = tok - V.M_POS0, 0, -1, False
+                pos, n_at_pos, last_keys = tok - V.M_POS0, 0, -1
             elif k == "keys":
                 last_keys, n_at_pos = pitch_of[tok], n_at_pos + 1
-            elif k == "bass":
-                bass_at_pos = True
             last_kind = k
         ch, notes = V.tokens_to_notes(toks)
         return (ch if ch is not None else chords_ok[0]), notes
@@ -342,27 +339,11 @@ class _Sessions(dict):
         self.kw = kw
 
     def __missing__(self, name):
-        """Like engines.runtime.session (manifest, checksum, input names), but single-threaded:
-        these graphs are tiny and called hundreds of times per bar, where a spinning intra-op
-        thread pool only adds latency (and jitter on a busy machine)."""
-        import onnxruntime as ort
-
-        from engines.errors import ModelError
-
-        info = runtime.model_info(name, self.kw.get("models_dir", runtime.MODELS_DIR))
-        runtime.verify(info)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        try:
-            sess = ort.InferenceSession(str(info.path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"model {name} ({info.path.name}) cannot be loaded: {exc}") from None
-        names = tuple(i.name for i in sess.get_inputs())
-        if info.inputs and names != info.inputs:
-            raise ModelError(f"model {name} has inputs {names}, the manifest expects {info.inputs}")
+        """engines.runtime's per-process session, single-threaded: these graphs are tiny and
+        called hundreds of times per bar, where a spinning intra-op thread pool only adds
+        latency (and jitter on a busy machine)."""
+        sess = runtime.session(name, self.kw.get("models_dir", runtime.MODELS_DIR),
+                               cpu_only=True, single_thread=True)
         self[name] = sess
         return sess
 

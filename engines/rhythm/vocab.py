@@ -77,7 +77,6 @@ M_KEYS0 = M_BASS0 + (BASS_HI - BASS_LO + 1)
 M_DUR0 = M_KEYS0 + (KEYS_HI - KEYS_LO + 1)
 M_VOCAB = M_DUR0 + 16
 M_MAXLEN = 72
-MODES = ("major", "minor")
 SCALE_PCS = {0: (0, 2, 4, 5, 7, 9, 11), 1: (0, 2, 3, 5, 7, 8, 10, 11)}  # minor: natural + raised 7th
 # diatonic triads (root pc, minor?) per mode: the chords sampling may choose
 DIATONIC = {0: ((0, 0), (2, 1), (4, 1), (5, 0), (7, 0), (9, 1)),

@@ -63,11 +63,12 @@ class LevelSet(Protocol):
 
 # ----------------------------------------------------------------------------- chords
 
-_TEMPLATES = np.zeros((24, 12), np.float32)
+# one row per chord token - 1 (major, minor for each root): 1 on the triad's pitch classes
+CHORD_TEMPLATES = np.zeros((24, 12), np.float32)
 for _r in range(12):
     for _q, _iv in enumerate(((0, 4, 7), (0, 3, 7))):
         for _i in _iv:
-            _TEMPLATES[2 * _r + _q, (_r + _i) % 12] = 1.0
+            CHORD_TEMPLATES[2 * _r + _q, (_r + _i) % 12] = 1.0
 
 
 def chord_from_pitch_classes(weights: np.ndarray, min_weight: float = 1e-6) -> int:
@@ -79,7 +80,7 @@ def chord_from_pitch_classes(weights: np.ndarray, min_weight: float = 1e-6) -> i
     if w.sum() <= min_weight:
         return 0
     w = w / w.sum()
-    score = _TEMPLATES @ w - 0.5 * ((1.0 - _TEMPLATES) @ w)
+    score = CHORD_TEMPLATES @ w - 0.5 * ((1.0 - CHORD_TEMPLATES) @ w)
     return int(np.argmax(score)) + 1
 
 
@@ -93,13 +94,6 @@ def chord_pitches(token: int, low: int = 52) -> tuple[int, ...]:
     pcs = sorted(base + i for i in ivs)
     # keep the voicing compact: fold notes above low+12 down an octave (inversions)
     return tuple(sorted(p - 12 if p >= low + 12 else p for p in pcs))
-
-
-def chord_name(token: int) -> str:
-    if token <= 0:
-        return "N"
-    root, q = divmod(token - 1, 2)
-    return ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"][root] + ("m" if q else "")
 
 
 # ----------------------------------------------------------------------------- monophonic lines

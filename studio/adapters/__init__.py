@@ -1,7 +1,7 @@
 """Engine adapters: the only place where an engine's plain data becomes project tracks.
 
 Each engine that is part of the build has a module ``studio.adapters.<engine>`` (engine names
-in :data:`studio.generate.ENGINE_NAMES`) that defines
+in :data:`ENGINE_NAMES`, also :data:`studio.generate.ENGINE_NAMES`) that defines
 
 * ``generate(project, timeline, settings, job) -> list[Track]``: run the engine on an analysed
   video (``settings`` is a :class:`studio.generate.GenerateSettings`);
@@ -18,6 +18,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import threading
+
+# every engine an adapter may exist for, in the order they run; spatial last: it places the
+# tracks the others made
+ENGINE_NAMES = ("rhythm", "foley", "soundtrack", "piano", "performer", "spatial")
 
 _lock = threading.Lock()
 _registered: set[str] = set()
@@ -38,8 +42,6 @@ def load(engine: str):
 
 def register_all(engines: tuple[str, ...] | None = None) -> None:
     """Import every present adapter once and let it register its renderers (idempotent)."""
-    from studio.generate import ENGINE_NAMES
-
     for name in engines or ENGINE_NAMES:
         with _lock:
             if name in _registered or not present(name):

@@ -158,7 +158,8 @@ def event_params(events: list[FoleyEvent]):
     return out
 
 
-def _edited(e: FoleyEvent, p):
+def edited_params(e: FoleyEvent, p):
+    """The physics parameters ``p`` with the hit's own edits (pitch, ring, low cut, brightness...)."""
     from engines.foley.edits import edit
 
     return edit(p, pitch_st=e.pitch_st, ring=e.ring, low_cut_hz=e.low_cut_hz,
@@ -190,7 +191,7 @@ def render_hits(events: list[FoleyEvent], sample_rate: int, n: int, job: Job | N
     for k, (i, e, start) in enumerate(todo):
         y = cached[i]
         if y is None:
-            p = _edited(e, params[i])
+            p = edited_params(e, params[i])
             y = synthesize(p, sr, natural_duration_s(p, sr), seed=e.seed)
             with _cache_lock:
                 _cache[_event_key(e, sr)] = y

@@ -3,8 +3,10 @@
 register
     Installs the spatializer of :mod:`studio.render`: a track with ``track.room`` set is mixed
     to mono (a point source), then rendered through the room's neural acoustic field
-    (``engines.spatial``) by partitioned convolution, the field queried every 512-sample block
-    while the source moves (cross-faded, so no clicks). Positions come from the track's spatial
+    (``engines.spatial``): a source that does not move (one keyframe, or keyframes at one place)
+    is one field query and one FFT convolution per ear for the whole track; a moving one is
+    partitioned convolution, the field queried every 512-sample block while the source moves
+    (cross-faded, so no clicks). Positions come from the track's spatial
     keyframes, linearly interpolated; a track without keyframes sits 2 m in front of the
     listener. Keyframe coordinates are the UI room view's 8 x 6 m stage (listener at (4, 3),
     facing y = 0; ``z`` is the height, 1.5 m by default), mapped around the room's listening

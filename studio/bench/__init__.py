@@ -1,7 +1,9 @@
 """Benchmarks: each measures real work against a baseline measured in the same run.
 
-A benchmark is a module ``studio.bench.<name>`` with ``run(job=None) -> dict``; the dict is
-JSON-able, uses snake_case keys with units (``wall_s``, ``realtime_factor``...) and names its
+A benchmark is a module ``studio.bench.<name>`` with ``run(job=None) -> dict``, or a
+``run``-like function another package registers under the ``studio.bench`` entry-point group (the
+app's ``ui`` benchmark: ``ui = "ui.bench:run"`` in pyproject.toml, so studio never imports ui).
+The dict is JSON-able, uses snake_case keys with units (``wall_s``, ``realtime_factor``...) and names its
 baseline and the ratio to it. ``python -m studio bench [NAME ...]`` prints one JSON object per
 line. Speed targets live here, never in unit tests.
 """
@@ -19,20 +21,39 @@ BENCHMARKS = {m.name: f"{__name__}.{m.name}" for m in sorted(pkgutil.iter_module
               if not m.name.startswith("_")}
 
 
+def _entry_points():
+    from importlib.metadata import entry_points
+
+    return entry_points(group="studio.bench")
+
+
+def _all() -> dict[str, str]:
+    """name -> "module:function": the studio's benchmarks, then those other packages register."""
+    found = {name: f"{module}:run" for name, module in BENCHMARKS.items()}
+    for ep in sorted(_entry_points(), key=lambda ep: ep.name):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
 def available() -> list[str]:
-    return list(BENCHMARKS)
+    return list(_all())
 
 
 def load(name: str) -> Callable[..., dict]:
     from studio.errors import StudioError
 
-    if name not in BENCHMARKS:
-        raise StudioError(f"unknown benchmark {name!r}; choose from: {', '.join(BENCHMARKS)}")
+    found = _all()
+    if name not in found:
+        raise StudioError(f"unknown benchmark {name!r}; choose from: {', '.join(found)}")
+    module, _, func = found[name].partition(":")
     try:
-        module = importlib.import_module(BENCHMARKS[name])
+        return getattr(importlib.import_module(module), func or "run")
     except ModuleNotFoundError as exc:
         raise StudioError(f"benchmark {name!r} is not available in this build ({exc.name} missing)") from None
-    return module.run
+
+
+# the report API (the module is private only so that it is not taken for a benchmark)
+from studio.bench._report import make_report, plot_report, read_report, write_report  # noqa: E402,F401
 
 
 def machine_info() -> dict:

@@ -27,7 +27,7 @@ ROUNDS = 3
 CLIP_NAME = "bench-analysis-720p30-60s-v1.mp4"
 
 
-def _clip_dir() -> Path:
+def bench_cache_dir() -> Path:
     root = os.environ.get("STUDIO_CACHE_DIR")
     base = Path(root) if root else Path.home() / ".cache" / "video-sound-studio"
     return base / "bench"
@@ -92,7 +92,7 @@ def run(job: Job | None = None) -> dict:
     from studio.analysis import pipeline  # noqa: F401  (imports are not part of the timing)
 
     job = Job.quiet(job)
-    clip_dir = _clip_dir()
+    clip_dir = bench_cache_dir()
     clip_dir.mkdir(parents=True, exist_ok=True)
     clip = clip_dir / CLIP_NAME
     if not clip.is_file():

@@ -153,7 +153,7 @@ def listen_check(out_dir: Path, video: Path | None = None, job: Job | None = Non
         # its first 0.5 s, T40 from a 10 ms RMS envelope, and the audio classifier's verdict
         cents, t40s, feats = [], [], []
         for e, p in zip(events, foley.event_params(events)):
-            y = synthesize(foley._edited(e, p), SR, seed=e.seed)
+            y = synthesize(foley.edited_params(e, p), SR, seed=e.seed)
             seg = y[: SR // 2]
             spec = np.abs(np.fft.rfft(seg)) ** 2
             f = np.fft.rfftfreq(seg.size, 1 / SR)

@@ -78,14 +78,14 @@ def _projects(quick: bool) -> list[tuple[str, str, int]]:
 
 def _generate(video: Path, folder: Path, timeline, engine: str, style: str, seed: int):
     from studio import grid
-    from studio.generate import GenerateSettings, _adapter
+    from studio.generate import GenerateSettings, engine_adapter
     from studio.project import new_project_for_video
 
     project = new_project_for_video(video, folder / "project.json")
     project.tempo = grid.tempo_map(timeline, grid.GridCorrection())
     settings = GenerateSettings(engines=(engine, "foley"), seed=seed, style=style)
     for name in (engine, "foley"):
-        for track in _adapter(name)(project, timeline, settings, None):
+        for track in engine_adapter(name)(project, timeline, settings, None):
             project.add_track(track)
     return project
 

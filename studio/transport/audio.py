@@ -20,6 +20,7 @@ import numpy as np
 
 from studio.errors import DeviceError
 from studio.transport import clock as _clk
+from studio.transport import devices
 from studio.transport.clock import MasterClock, Timeline
 
 # control cells after the clock's (0..3): ring indices, requested and actual fade state, counters
@@ -126,11 +127,9 @@ class AudioOutput:
     # -- device ---------------------------------------------------------------------------
     def open(self) -> None:
         """Open and start the stream (it plays silence until a run starts)."""
-        from studio.transport.devices import import_sounddevice, resolve_output_device
-
-        sd = import_sounddevice()
-        _install_exit_guard(sd)
-        index, info = resolve_output_device(self.device)
+        sd = devices.import_sounddevice()
+        devices.install_exit_guard(sd)
+        index, info = devices.resolve_output_device(self.device)
         try:
             self.stream = sd.OutputStream(
                 samplerate=self.sample_rate, blocksize=self.blocksize, device=index,
@@ -161,8 +160,7 @@ class AudioOutput:
         t.start()
         t.join(timeout_s)
         if t.is_alive():  # the driver hangs (e.g. the JACK server died): PortAudio is unusable now
-            global _portaudio_hung
-            _portaudio_hung = True
+            devices.mark_portaudio_hung()
 
     def _finished(self) -> None:
         self.finished = True
@@ -323,32 +321,6 @@ class AudioOutput:
             out["callback_p99_ms"] = float(np.percentile(t, 99) * 1e3)
             out["callback_p99_fraction"] = out["callback_p99_ms"] / out["block_period_ms"]
         return out
-
-
-_portaudio_hung = False
-_guard_installed = False
-
-
-def _install_exit_guard(sd) -> None:
-    """Registered after sounddevice's own exit handler, so it runs first: when a driver hung on
-    close, terminating PortAudio at exit would hang (or assert) too, so skip it."""
-    global _guard_installed
-    if _guard_installed:
-        return
-    _guard_installed = True
-
-    def guard() -> None:
-        if _portaudio_hung:
-            sd._initialized = 0
-
-    import atexit
-
-    atexit.register(guard)
-
-
-def portaudio_usable() -> bool:
-    """False after a driver hung (a JACK server died): restart the app to use audio again."""
-    return not _portaudio_hung
 
 
 def _close_quietly(stream) -> None:

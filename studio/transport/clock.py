@@ -95,10 +95,6 @@ class MasterClock:
         self._t0_ns = 0
         self._running = False
 
-    @property
-    def driven_by_audio(self) -> bool:
-        return self.ctl is not None
-
     # -- system-clock mode ------------------------------------------------------------------
     def start(self) -> None:
         """Begin a run at unwrapped frame 0 now (system mode; audio mode starts with the callback)."""

@@ -38,11 +38,41 @@ def import_sounddevice():
     return sd
 
 
+_portaudio_hung = False
+_guard_installed = False
+
+
+def mark_portaudio_hung() -> None:
+    """A driver hung on close (e.g. the JACK server died): PortAudio is unusable from now on."""
+    global _portaudio_hung
+    _portaudio_hung = True
+
+
+def portaudio_usable() -> bool:
+    """False after a driver hung (a JACK server died): restart the app to use audio again."""
+    return not _portaudio_hung
+
+
+def install_exit_guard(sd) -> None:
+    """Registered after sounddevice's own exit handler, so it runs first: when a driver hung on
+    close, terminating PortAudio at exit would hang (or assert) too, so skip it."""
+    global _guard_installed
+    if _guard_installed:
+        return
+    _guard_installed = True
+
+    def guard() -> None:
+        if _portaudio_hung:
+            sd._initialized = 0
+
+    import atexit
+
+    atexit.register(guard)
+
+
 def rescan_audio() -> None:
     """Make PortAudio look for devices again (e.g. after starting JACK or plugging a card in)."""
-    from studio.transport import audio
-
-    if not audio.portaudio_usable():
+    if not portaudio_usable():
         raise DeviceError("the audio system hung when a device was lost; restart the studio to use audio again")
     sd = import_sounddevice()
     if sd._initialized:
@@ -90,7 +120,8 @@ def resolve_output_device(spec: int | str | None) -> tuple[int, dict]:
 
 
 # -- MIDI ----------------------------------------------------------------------------------
-def _rtmidi():
+def import_rtmidi():
+    """python-rtmidi, imported now; DeviceError if it is missing."""
     try:
         import rtmidi
     except ImportError as exc:
@@ -98,16 +129,17 @@ def _rtmidi():
     return rtmidi
 
 
-def _api_constant(name: str) -> int:
-    rtmidi = _rtmidi()
+def rtmidi_api(name: str) -> int:
+    """python-rtmidi's constant for a name of MIDI_APIS."""
+    rtmidi = import_rtmidi()
     return {"alsa": rtmidi.API_LINUX_ALSA, "jack": rtmidi.API_UNIX_JACK,
             "coremidi": rtmidi.API_MACOSX_CORE, "winmm": rtmidi.API_WINDOWS_MM}[name]
 
 
 def compiled_midi_apis() -> list[str]:
-    rtmidi = _rtmidi()
+    rtmidi = import_rtmidi()
     have = set(rtmidi.get_compiled_api())
-    return [a for a in MIDI_APIS if _api_constant(a) in have]
+    return [a for a in MIDI_APIS if rtmidi_api(a) in have]
 
 
 def alsa_sequencer_present() -> bool:
@@ -164,13 +196,13 @@ def choose_midi_api(prefer: str | None = None) -> str:
 
 def list_midi_ports(api: str | None = None) -> dict[str, list[str]]:
     """MIDI output destinations per API; ``api`` None lists every API that is usable now."""
-    rtmidi = _rtmidi()
+    rtmidi = import_rtmidi()
     apis = [api] if api else [a for a in compiled_midi_apis()
                               if (a != "alsa" or alsa_sequencer_present()) and (a != "jack" or jack_server_running())]
     out: dict[str, list[str]] = {}
     for a in apis:
         try:
-            m = rtmidi.MidiOut(_api_constant(a), name="studio-probe")
+            m = rtmidi.MidiOut(rtmidi_api(a), name="studio-probe")
             out[a] = list(m.get_ports())
             m.delete()
         except Exception as exc:

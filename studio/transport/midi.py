@@ -22,7 +22,7 @@ import numpy as np
 from studio.errors import DeviceError
 from studio.music import Note, TempoMap
 from studio.transport.clock import MasterClock, Timeline
-from studio.transport.devices import _api_constant, _rtmidi, choose_midi_api
+from studio.transport.devices import choose_midi_api, import_rtmidi, rtmidi_api
 
 CLOCK, START, CONTINUE, STOP, SPP = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
 _PRIO_CLOCK, _PRIO_OFF, _PRIO_ON = 0, 1, 2
@@ -81,9 +81,9 @@ class MidiPort:
         return f"{self.target or self.name + ' (virtual)'} [{self.api}]"
 
     def _open(self) -> None:
-        rtmidi = _rtmidi()
+        rtmidi = import_rtmidi()
         try:
-            out = rtmidi.MidiOut(_api_constant(self.api), name=self.name)
+            out = rtmidi.MidiOut(rtmidi_api(self.api), name=self.name)
         except Exception as exc:
             raise DeviceError(f"cannot open the {self.api} MIDI system: {exc}") from None
         try:

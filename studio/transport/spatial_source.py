@@ -29,9 +29,9 @@ class SpatialStreamSource:
     def _start(self, frame: int) -> None:
         from engines.spatial.render import MultiRenderer
 
-        offset_s = frame / self.sample_rate
-        paths = [lambda t, p=p: p(t + offset_s) for p in self.paths]  # the renderer counts from 0
-        self._renderer = MultiRenderer(self.field, paths, self.sample_rate, self.block)
+        # the renderer starts at this song time (the paths keep their own motion schedule)
+        self._renderer = MultiRenderer(self.field, self.paths, self.sample_rate, self.block,
+                                       start_s=frame / self.sample_rate)
         self._next_in = frame  # song frame of the next input block
         self._fifo = np.zeros((2, 0), np.float32)
         self._fifo_frame = frame  # song frame of the FIFO's first sample

@@ -6,9 +6,10 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QWidget
 
+from engines.spatial.rooms import STAGE_D, STAGE_LISTENER, STAGE_W
 from ui import theme
 
-ROOM_W, ROOM_D = 8.0, 6.0  # metres shown (x across, y depth)
+ROOM_W, ROOM_D = STAGE_W, STAGE_D  # metres shown (x across, y depth): the spatial engine's stage
 
 
 def position_at(keyframes, t: float) -> tuple[float, float] | None:
@@ -71,7 +72,7 @@ class RoomView(QWidget):
         for j in range(1, int(ROOM_D)):
             y = r.top() + j / ROOM_D * r.height()
             p.drawLine(QPointF(r.left(), y), QPointF(r.right(), y))
-        lp = self.to_px(ROOM_W / 2, ROOM_D / 2)  # listener, facing up (the screen)
+        lp = self.to_px(*STAGE_LISTENER)  # listener, facing up (the screen)
         p.setPen(Qt.NoPen)
         p.setBrush(theme.TEXT)
         p.drawEllipse(lp, 7, 7)

@@ -136,15 +136,6 @@ class _Enc(nn.Module):
         return self.m.encode(src, cond)
 
 
-class _Dec(nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, tokens, memory):
-        return self.m.decode(tokens, memory)
-
-
 class _Step(nn.Module):
     def __init__(self, m):
         super().__init__()

@@ -31,7 +31,7 @@ import numpy as np
 
 from engines.soundtrack.features import N_FEATURES
 from engines.soundtrack.styles import STYLES
-from engines.soundtrack.tokens import (_TEMPLATES, BASS_HI, BASS_LO, CHH, CRASH, KICK, MEL_HI, MEL_LO, OHH,
+from engines.soundtrack.tokens import (BASS_HI, BASS_LO, CHH, CHORD_TEMPLATES, CRASH, KICK, MEL_HI, MEL_LO, OHH,
                                        SNARE, STEPS_PER_BAR, STEPS_PER_BEAT, PartNote, chord_from_pitch_classes,
                                        encode_line, pitch_class_steps)
 
@@ -197,7 +197,7 @@ def _span_chord(beat_chords: np.ndarray, pc: np.ndarray) -> int:
     w = pc.sum(0) * 0.5
     for i, c in enumerate(beat_chords):
         if c > 0:
-            w = w + (1.0 if i == 0 else 0.7) * _TEMPLATES[c - 1]
+            w = w + (1.0 if i == 0 else 0.7) * CHORD_TEMPLATES[c - 1]
     return chord_from_pitch_classes(w)
 
 
@@ -314,7 +314,8 @@ def synthetic_visuals(arr: Arrangement, rng) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------- data set
 
 
-def _allowed_styles(major: bool) -> list[int]:
+def allowed_styles(major: bool) -> list[int]:
+    """The style ids a piece in a major (or minor) key may be labelled with."""
     bad = ("dark", "tense") if major else ("happy",)
     return [i for i, s in enumerate(STYLES) if s not in bad]
 
@@ -327,7 +328,7 @@ def build_windows(pieces: list[Piece], arrangements_per_piece: int, seed: int, w
     steps_w = window_beats * STEPS_PER_BEAT
     for pi, piece in enumerate(pieces):
         for _ in range(arrangements_per_piece):
-            style = int(rng.choice(_allowed_styles(piece.major)))
+            style = int(rng.choice(allowed_styles(piece.major)))
             tr = int(rng.integers(-5, 7))
             bpm = float(rng.uniform(70, 150))
             arr = arrange(piece, style, rng, tr, bpm)

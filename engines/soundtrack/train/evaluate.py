@@ -170,13 +170,13 @@ def retrieval_metrics(model: SoundtrackModel, data: dict, batch: int = 64) -> di
 
 
 def held_out_pairs(test_pieces, n_arr: int, seed: int) -> list:
-    from engines.soundtrack.train.data import _allowed_styles
+    from engines.soundtrack.train.data import allowed_styles
 
     rng = np.random.default_rng(seed)
     pairs = []
     for piece in test_pieces:
         for _ in range(n_arr):
-            style = int(rng.choice(_allowed_styles(piece.major)))
+            style = int(rng.choice(allowed_styles(piece.major)))
             arr = arrange(piece, style, rng, int(rng.integers(-5, 7)), float(rng.uniform(70, 150)))
             feats, cut = synthetic_visuals(arr, rng)
             pairs.append((arr, feats, cut))

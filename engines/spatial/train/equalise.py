@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from engines.spatial import dsp
-from engines.spatial.train.export import _save_atomic
+from engines.spatial.train.export import save_onnx_atomic
 
 EQ_KEY = "hrtf_eq"
 EQ_PATCHED = "diffuse-field (output filter)"
@@ -181,7 +181,7 @@ def equalise_field(path: Path, room: str, calibrate: bool = True, log=print) -> 
     for k, v in props.items():
         model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
     onnx.checker.check_model(model)
-    _save_atomic(model, path)
+    save_onnx_atomic(model, path)
     return {"method": props[EQ_KEY], "early_filter_taps_24k": int(len(g)),
             "tail_level_offsets_db": np.round(dl[0].astype(np.float64), 2).tolist(),
             "early_gain_db": round(gain, 3),

@@ -18,7 +18,8 @@ HRIR_DESCRIPTION = ("nearest-direction HRIR lookup (head frame x front, y left, 
                     "regularised minimum-phase inverse)")
 
 
-def _save_atomic(model, path: Path) -> None:
+def save_onnx_atomic(model, path: Path) -> None:
+    """Write an ONNX model so that ``path`` is the old file or the whole new one, never a part."""
     import onnx
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +59,7 @@ def build_hrir_onnx(path: Path, sample_rate: int = 48000, taps: int = 128) -> di
                  "equalised": "diffuse-field" if h.equalised else "none"}.items():
         model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
     onnx.checker.check_model(model)
-    _save_atomic(model, path)
+    save_onnx_atomic(model, path)
     return {"directions": int(len(h.dirs)), "sample_rate": sample_rate, "taps": taps, "hrtf": h.source,
             "equalised": "diffuse-field" if h.equalised else "none"}
 
