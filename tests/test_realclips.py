@@ -32,7 +32,10 @@ def test_ball_tracker_truth_matches_the_frames():
 def test_real_ball_contacts_found_within_one_frame():
     clip = _clip("balle-jbart")
     truth = realclips.ball_contacts(clip)
-    found = np.array([i.time_s for i in analyze(clip.path, use_cache=False).impacts])
+    tl = analyze(clip.path, use_cache=False)
+    # four bounces slowing down (3.2, 2.5, 2.0 s apart) are no steady pulse
+    assert len(tl.beat_times_s) == 0
+    found = np.array([i.time_s for i in tl.impacts])
     err = np.abs(found[:, None] - truth[None, :]).min(axis=1)
     assert np.all(err <= 0.04), f"false contacts at {found[err > 0.04]}"  # precision 1
     assert (np.abs(truth[:, None] - found[None, :]).min(axis=1) <= 0.04).sum() >= 3  # recall >= 3/4

@@ -26,6 +26,7 @@ _QUEUE = 16
 # timestamp, a long freeze). The gap is blank and bounds the beat tracking, so the work follows
 # the frames, not the timestamp span (two frames 10 h apart once kept the analysis busy for > 10 min)
 MAX_GAP_S = 2.0
+MIN_TRAIN = 6  # contacts needed before their train takes part in the tempo decision
 _STOP = object()
 
 
@@ -151,7 +152,10 @@ def _derive(source: str, content_hash: str, params: AnalysisParams, duration: fl
     with_c = with_contacts(env, impacts, grid, rate, params.onset_smooth_s, ~blank)
     with_c[blank] = 0.0
     fps = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else None  # frames analysed
-    estimate = _beats.estimate_tempo(env, rate, params, octave_env=with_c, frame_rate=fps)
+    # a handful of contacts is no pulse by itself: four bounces of a dropped ball once "agreed"
+    # with a 62 BPM period through one coincidence; their envelope counts from MIN_TRAIN on
+    train = with_c if len(impacts) >= MIN_TRAIN else None
+    estimate = _beats.estimate_tempo(env, rate, params, octave_env=train, frame_rate=fps)
     env = with_c  # beats track the contacts too
     # beats are tracked between these: the gap, from its first blank grid point, is a shot of its own
     bounds = cuts_s + tuple(t for a, b in gaps for t in ((np.floor(a * rate) + 1) / rate, b))
