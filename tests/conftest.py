@@ -15,6 +15,25 @@ sys.path.insert(0, str(Path(__file__).parent))
 import pytest  # noqa: E402
 
 
+@pytest.fixture
+def private_settings(tmp_path):
+    """The app's QSettings as an INI file in tmp_path: a test never reads or writes the
+    developer's own settings."""
+    from PySide6.QtCore import QSettings
+
+    QSettings.setDefaultFormat(QSettings.IniFormat)
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
+    return tmp_path / "settings"
+
+
+@pytest.fixture
+def studio_app(qapp, private_settings):
+    """The studio's QApplication set-up (theme, fonts) on private settings."""
+    from ui.app import create_app
+
+    return create_app([])
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
     """Analysis results are cached on disk; tests must never read a developer's cache."""

@@ -253,16 +253,10 @@ def test_devices_lists_banks(capsys, monkeypatch):
 
 
 @need("avl-black-pearl")
-def test_inspector_offers_banks_and_edits_are_undoable(qapp, tmp_path):
-    from PySide6.QtCore import QSettings
-
-    from ui.app import create_app
+def test_inspector_offers_banks_and_edits_are_undoable(studio_app, tmp_path):
     from ui.document import Document
     from ui.widgets.inspector import Inspector
 
-    QSettings.setDefaultFormat(QSettings.IniFormat)
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
-    create_app([])
     d = Document()
     p = Project(name="t")
     p.path = tmp_path / "p" / "project.json"

@@ -133,18 +133,14 @@ def test_cli_foley_on_a_video_without_impacts(tmp_path):
     assert not list(tmp_path.glob("stems/*.wav"))
 
 
-def test_double_clicking_the_foley_lane_adds_a_hit(qapp, qtbot, tmp_path):
-    from PySide6.QtCore import QPoint, QSettings, Qt
+def test_double_clicking_the_foley_lane_adds_a_hit(studio_app, qtbot, tmp_path):
+    from PySide6.QtCore import QPoint, Qt
 
     from studio.project import Project, Track, TrackKind
-    from ui.app import create_app
     from ui.document import Document
     from ui.widgets.timeline.canvas import TimelineCanvas
     from ui.workers import Workers
 
-    QSettings.setDefaultFormat(QSettings.IniFormat)
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
-    create_app([])
     doc = Document()
     p = Project(name="t")
     p.path = tmp_path / "p" / "project.json"

@@ -154,15 +154,11 @@ def test_smf_round_trip_utf8_and_errors_name_the_target(tmp_path, monkeypatch):
 
 # -- containment --------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["../../x", "ABS", "a\x00b/../../c", "a\rb\n../..", "x/../../../y"])
-def test_export_dialog_names_cannot_leave_the_chosen_folder(qapp, tmp_path, name):
+def test_export_dialog_names_cannot_leave_the_chosen_folder(qapp, private_settings, tmp_path, name):
     """The dialog's base name (pre-filled from the project's name, or typed) and every track
     name end up inside the chosen folder; checked on the file system after a real export."""
-    from PySide6.QtCore import QSettings
-
     from ui.widgets.export_dialog import ExportDialog
 
-    QSettings.setDefaultFormat(QSettings.IniFormat)  # never the developer's own settings
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
     if name == "ABS":
         name = str(tmp_path / "abs" / "x")
     proj_dir = tmp_path / "a" / "b" / "proj"
@@ -357,15 +353,11 @@ def test_cli_external_audio_needs_the_flag(tmp_path):
     assert (out / "mix.wav").is_file() and "outside the project" in r.stderr  # shown to the user
 
 
-def test_app_asks_before_exporting_external_audio(qapp, qtbot, tmp_path):
-    from PySide6.QtCore import QSettings
-
+def test_app_asks_before_exporting_external_audio(qapp, private_settings, qtbot, tmp_path):
     from ui.controller import Controller
     from ui.document import Document
     from ui.workers import Workers
 
-    QSettings.setDefaultFormat(QSettings.IniFormat)
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
     p, secret = external_project(tmp_path)
     doc = Document()
     doc.set_project(p)

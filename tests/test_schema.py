@@ -464,18 +464,11 @@ def test_rhythm_engine_next_bar_refuses_a_tempo_it_cannot_step():
 
 # -- the app ----------------------------------------------------------------------------------------
 @pytest.fixture
-def controller(qapp, tmp_path):
-    pytest.importorskip("PySide6")
-    from PySide6.QtCore import QSettings
-
-    from ui.app import create_app
+def controller(studio_app, tmp_path):
     from ui.controller import Controller
     from ui.document import Document
     from ui.workers import Workers
 
-    QSettings.setDefaultFormat(QSettings.IniFormat)  # never the developer's own settings
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
-    create_app([])
     doc = Document()
     c = Controller(doc, Workers())
     errors: list[tuple[str, str]] = []

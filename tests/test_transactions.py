@@ -461,17 +461,13 @@ def test_batch_state_file_is_in_a_hidden_folder(batch_in, tmp_path, engine):
     assert set(state["videos"]) == {"a.mp4", "batch.json.mp4"}
 
 
-def _app_controller(out: Path, tmp_path: Path):
-    """The app's controller on the project in ``out`` (settings kept in tmp_path), its workers
-    and the list its error messages go to."""
-    from PySide6.QtCore import QSettings
-
+def _app_controller(out: Path):
+    """The app's controller on the project in ``out``, its workers and the list its error
+    messages go to (the test asks for private_settings)."""
     from ui.controller import Controller
     from ui.document import Document
     from ui.workers import Workers
 
-    QSettings.setDefaultFormat(QSettings.IniFormat)
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
     doc = Document()
     doc.set_project(Project.load(out / "project.json"))
     workers = Workers()
@@ -481,10 +477,10 @@ def _app_controller(out: Path, tmp_path: Path):
     return c, workers, errors
 
 
-def test_app_shows_a_busy_folder_as_a_message(qapp, qtbot, out, exported, tmp_path):
+def test_app_shows_a_busy_folder_as_a_message(qapp, private_settings, qtbot, out, exported):
     from studio.transaction import FolderLock
 
-    c, workers, errors = _app_controller(out, tmp_path)
+    c, workers, errors = _app_controller(out)
     before = snapshot(exported)
     try:
         with FolderLock(exported):  # a `studio` process writing there
@@ -497,10 +493,10 @@ def test_app_shows_a_busy_folder_as_a_message(qapp, qtbot, out, exported, tmp_pa
     assert snapshot(exported) == before
 
 
-def test_app_save_into_a_folder_being_written_is_a_message(qapp, out, tmp_path):
+def test_app_save_into_a_folder_being_written_is_a_message(qapp, private_settings, out):
     from studio.transaction import FolderLock
 
-    c, workers, errors = _app_controller(out, tmp_path)
+    c, workers, errors = _app_controller(out)
     before = snapshot(out)
     try:
         with FolderLock(out):  # `studio generate --overwrite` is committing there

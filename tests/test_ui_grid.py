@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QPoint, Qt
 
 from studio import generate, grid
 from studio.music import Note, TempoMap
@@ -43,13 +43,9 @@ def grid_rhythm(project, timeline, settings, job):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    from ui.app import create_app
+def window(studio_app, qtbot, tmp_path, monkeypatch):
     from ui.main_window import MainWindow
 
-    QSettings.setDefaultFormat(QSettings.IniFormat)
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
-    create_app([])
     monkeypatch.setenv("STUDIO_PROJECTS_DIR", str(tmp_path / "projects"))
     monkeypatch.setattr(generate, "ADAPTERS", {"rhythm": "test_ui_grid:grid_rhythm",
                                                "foley": "test_ui_window:fake_foley"})

@@ -15,16 +15,12 @@ from ui.widgets.timeline import geometry, waveform
 
 
 @pytest.fixture
-def app(qapp, tmp_path):
-    from PySide6.QtCore import QSettings
-
+def app(qapp, private_settings):
     from ui.app import create_app
     from ui.qtcompat import binding_problem
 
     if binding_problem():
         pytest.fail(binding_problem())
-    QSettings.setDefaultFormat(QSettings.IniFormat)  # never the developer's own settings
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
     return create_app([])
 
 

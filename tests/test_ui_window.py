@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -80,15 +80,13 @@ def foley_renderer(track, project, sample_rate, job=None):
 
 # -- fixtures -------------------------------------------------------------------------------------
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
+def window(qtbot, private_settings, tmp_path, monkeypatch):
     from ui.app import create_app
     from ui.main_window import MainWindow
     from ui.qtcompat import binding_problem
 
     if binding_problem():
         pytest.fail(binding_problem())
-    QSettings.setDefaultFormat(QSettings.IniFormat)
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
     create_app([])
     monkeypatch.setenv("STUDIO_PROJECTS_DIR", str(tmp_path / "projects"))
     # small, fast engines for the window tests (the real ones: test_real_engines_generate_tracks)
