@@ -18,8 +18,14 @@ import numpy as np
 from studio.errors import StudioError
 from studio.music import TempoChange, TempoMap
 
-MIN_BPM, MAX_BPM = 20.0, 300.0
-STEADY_HALF = 8  # beats each side of the fit that steadies the map's tempo  # what a user may ask for (the analysis stays within 60..200)
+MIN_BPM, MAX_BPM = 20.0, 300.0  # what a user may ask for (the analysis stays within 60..200)
+# how hard the map resists a change of tempo from one beat to the next (Whittaker smoother,
+# beat times in seconds against beat number): 100 follows a rubato over a dozen beats (the
+# suite's: 1.4 % at most from beat to beat) and leaves out frame-by-frame wobble (`studio bench
+# sync`: largest beat-to-beat change within a clip, p95 over the suite, 0.9 % against 3.6 % for
+# the +-8 beat local quadratic fit it replaces; drums on contacts unchanged or better)
+STEADY_LAMBDA = 100.0
+STEADY_OUTLIER = 0.06  # a beat this far (share of a beat) from the steadied curve gets no weight
 
 
 @dataclass(frozen=True)
@@ -84,17 +90,51 @@ def steady(beats: np.ndarray, cuts_s=()) -> np.ndarray:
     """The beats with a steadier tempo for the map, shot by shot (a cut may change the tempo):
     the analysis keeps each beat on its contact, to a few milliseconds; a tempo map that
     followed every such wobble would change tempo on every beat (a DAW's tempo track as a
-    saw-tooth, the soundtrack's grid jittering). A wider robust fit (+-8 beats) still follows a
-    drifting tempo; the drums land on the contacts themselves (engines.rhythm.accents)."""
-    from studio.analysis.beats import smooth_beats
-
+    saw-tooth, the soundtrack's grid jittering). Within a shot the beat times are smoothed as a
+    whole (:func:`whittaker`), which still follows a drifting tempo; the drums land on the
+    contacts themselves (engines.rhythm.accents)."""
     beats = np.asarray(beats, float)
     if len(beats) < 5:
         return beats
     edges = np.searchsorted(beats, sorted(cuts_s))
     parts = np.split(beats, edges)
-    out = np.concatenate([smooth_beats(p, half=STEADY_HALF) if len(p) >= 5 else p for p in parts])
+    out = np.concatenate([whittaker(p) if len(p) >= 5 else p for p in parts])
     return out if np.all(np.diff(out) > 0) else beats
+
+
+def whittaker(beats: np.ndarray, lam: float = STEADY_LAMBDA, outlier: float = STEADY_OUTLIER) -> np.ndarray:
+    """Beat times z minimising sum w_k (b_k - z_k)^2 + lam * sum (z_{k+1} - 2 z_k + z_{k-1})^2:
+    the second difference is the change of the beat period, so ``lam`` prices a change of tempo
+    (Whittaker-Eilers smoothing). Robust: beats more than ``outlier`` of a beat off the smoothed
+    curve lose their weight and are refitted (a few rounds). One banded solve per round (scipy),
+    so a film's thousands of beats cost milliseconds; unlike a moving-window fit, no beat
+    entering or leaving a window makes the tempo jump."""
+    from scipy.linalg import solveh_banded
+
+    b = np.asarray(beats, float)
+    n = len(b)
+    if n < 3:
+        return b.copy()
+    period = float(np.median(np.diff(b)))
+    # lam * D'D for the second-difference operator D, as the upper bands of a symmetric matrix
+    dtd = np.zeros((3, n))
+    dtd[2] = 6.0
+    dtd[2, [0, -1]] = 1.0
+    dtd[2, [1, -2]] = 5.0 if n > 3 else 4.0
+    dtd[1, 1:] = -4.0
+    dtd[1, [1, -1]] = -2.0
+    dtd[0, 2:] = 1.0
+    w = np.ones(n)
+    z = b
+    for _ in range(4):
+        bands = lam * dtd
+        bands[2] += w
+        z = solveh_banded(bands, w * b)
+        new = (np.abs(b - z) < outlier * period).astype(float)
+        if np.array_equal(new, w) or new.sum() < 3:
+            break
+        w = new
+    return z
 
 
 def _on_downbeat(beats: np.ndarray, downbeat_s: float) -> tuple[np.ndarray, int]:

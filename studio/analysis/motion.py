@@ -12,7 +12,9 @@ the floor: 1-2 diameters a frame at 30 fps), exactly at the contacts. So each pa
 object at any speed (midway between where it was and where it is), which is what
 ``impacts`` tracks.
 Per pair we keep: motion energy (mean speed), the directogram (10 angle bins weighted by speed;
-angle measured from +x towards +y, y pointing down) and per-grid-cell sums used to find impacts.
+angle measured from +x towards +y, y pointing down) and per-grid-cell frame-difference sums
+used to find impacts (the flow itself is summed over the whole frame only: energy and
+directogram).
 """
 from __future__ import annotations
 
@@ -23,10 +25,10 @@ import numpy as np
 
 from studio.analysis.timeline import N_DIRECTIONS, AnalysisParams
 
-# channels of the per-cell sums: cell means of w, w*vx, w*vy, w*x, w*y (w = flow speed of moving
-# pixels), then of d, d*x, d*y (d = frame difference after camera compensation, above noise)
-CELL_W, CELL_VX, CELL_VY, CELL_X, CELL_Y, CELL_D, CELL_DX, CELL_DY = range(8)
-N_CELL = 8
+# channels of the per-cell sums: cell means of d, d*x, d*y (d = frame difference after camera
+# compensation, above noise; x, y the pixel's place in frame widths / heights)
+CELL_D, CELL_DX, CELL_DY = range(3)
+N_CELL = 3
 DIFF_THRESHOLD = 12.0  # gray levels: smaller frame differences are noise or compression
 CAMERA_STRIDE = 4  # fit the camera model on every 4th pixel each way (336 points at 96 x 54)
 CAMERA_INLIER_PX = 0.3  # px per frame: a pixel further than this from the camera model is an object
@@ -75,8 +77,6 @@ class MotionAnalyzer:
         self.fw, self.fh = flow_size(size, params.farneback_side)  # optical flow: cheaper, smaller
         self._sx, self._sy = self.w / self.fw, self.h / self.fh
         self._mats = _cell_matrices(self.w, self.h, params.impact_grid)
-        self._flow_mats = _cell_matrices(self.fw, self.fh, params.impact_grid)
-        self._planes = np.empty((3, self.fh, self.fw), np.float32)
         ys, xs = np.mgrid[0:self.fh, 0:self.fw].astype(np.float32)  # flow pixels the camera fit uses
         self._grid_sub = np.stack([xs, ys], -1)[::CAMERA_STRIDE, ::CAMERA_STRIDE].reshape(-1, 2).copy()
         self._design = np.hstack([self._grid_sub, np.ones((len(self._grid_sub), 1), np.float32)])
@@ -110,17 +110,8 @@ class MotionAnalyzer:
         bins = (ang * (N_DIRECTIONS / (2 * np.pi))).astype(np.int32)
         np.minimum(bins, N_DIRECTIONS - 1, out=bins)
         directions = np.bincount(bins.ravel(), weights=w.ravel(), minlength=N_DIRECTIONS) / w.size
-        planes = self._planes  # speed-weighted flow, summed per cell
-        planes[0] = w
-        np.multiply(w, fx, out=planes[1])
-        np.multiply(w, fy, out=planes[2])
-        rows, cols, rows_y, cols_x = self._flow_mats
-        left = rows @ planes  # (3, gh, fw)
-        cells = np.empty((rows.shape[0], cols.shape[1], N_CELL), np.float32)
-        cells[..., :3] = np.moveaxis(left @ cols, 0, -1)
-        cells[..., CELL_X] = left[0] @ cols_x
-        cells[..., CELL_Y] = (rows_y @ w) @ cols
         rows, cols, rows_y, cols_x = self._mats  # the difference, at the full motion size
+        cells = np.empty((rows.shape[0], cols.shape[1], N_CELL), np.float32)
         d_rows = rows @ diff
         cells[..., CELL_D] = d_rows @ cols
         cells[..., CELL_DX] = d_rows @ cols_x

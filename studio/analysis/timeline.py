@@ -15,7 +15,7 @@ import numpy as np
 from studio.errors import AnalysisError
 from studio.fsutil import atomic_path
 
-FORMAT_VERSION = 11  # bump when the meaning of a stored field changes (old caches are recomputed)
+FORMAT_VERSION = 12  # bump when the meaning of a stored field changes (old caches are recomputed)
 
 N_DIRECTIONS = 10  # directogram angle bins (DESIGN.md: visual rhythm)
 
@@ -46,7 +46,7 @@ class AnalysisParams:
     motion_threshold: float = 0.02  # frame heights / s: slower pixels count as still
     onset_smooth_s: float = 0.05  # onset envelope smoothing (Gaussian sigma)
     # impacts: per-cell vertical velocity reversals
-    impact_grid: tuple[int, int] = (8, 6)  # cells (columns, rows)
+    impact_grid: tuple[int, int] = (8, 6)  # frame-difference cells (columns, rows) for contacts
     impact_min_dv: float = 0.6  # frame heights / s: smallest velocity change that counts
     impact_min_gap_s: float = 0.1  # one impact per place within this time
     # scene cuts: colour-histogram distance against a running median
