@@ -90,6 +90,19 @@ def clipped_count(data: np.ndarray, bit_depth: str) -> int:
     return int(np.count_nonzero((v >= 2**15 - 1) | (v <= -(2**15))))
 
 
+def clipped_estimate(audio: np.ndarray, bit_depth: str) -> int:
+    """Samples of float ``audio`` that quantise to the format's extremes: beyond full scale less
+    one LSB (plus one LSB of dither at 16 bit), without quantising it a second time."""
+    lsb = {"16": 2.0 / 2**15, "24": 1.0 / 2**23, "float32": 0.0}[str(bit_depth)]
+    return int(np.count_nonzero(np.abs(audio) >= 1.0 - lsb))
+
+
+def format_of(path: str | Path, default: str) -> str:
+    """The format a file name asks for (``.flac`` -> ``"flac"``), else ``default``."""
+    ext = Path(path).suffix.lower().lstrip(".")
+    return ext if ext in FORMATS else default
+
+
 def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, bit_depth: str = "24",
                 file_format: str = "wav", seed: int = 0, shown=None) -> None:
     """Write (channels, n) float audio to ``path`` (a temporary path from studio.fsutil); an

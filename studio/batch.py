@@ -86,7 +86,9 @@ def _is_done(project_dir: Path, stamp: dict) -> bool:
 
 
 def generate_one(video: str, out_dir: str, settings) -> BatchItem:
-    """Generate one video into ``out_dir/<stem>`` (atomically); never raises for a bad video."""
+    """Generate one video into ``out_dir/<stem>`` (atomically); never raises for a bad video.
+    The video goes the one way every generation goes: ``studio.generate.generate`` (plan, run,
+    apply, save and export), as ``studio generate`` does."""
     from engines.errors import EngineError
     from studio.generate import generate
 
@@ -118,12 +120,11 @@ def _write_state(out: Path, items: dict[str, BatchItem], total: int) -> None:
 
 def run_batch(in_dir: str | Path, out_dir: str | Path, settings=None, *, ray_address: str | None = None,
               job: Job | None = None) -> list[BatchItem]:
-    from studio.generate import GenerateSettings, engine_adapter
+    from studio.generate import GenerateSettings, checked
 
     job = Job.quiet(job)
     settings = settings or GenerateSettings()
-    for name in settings.engines:
-        engine_adapter(name)  # a missing engine is one clear error before any work
+    checked(settings.engines, settings)  # a bad option or a missing engine: one clear error before any work
     videos = find_videos(Path(in_dir))
     out = Path(out_dir)
     with Transaction([out], create=True) as lock:  # one writer: a second batch is busy at once

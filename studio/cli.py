@@ -149,7 +149,7 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from export import export_project
+    from studio.exporting import export_project
     from studio.project import Project
 
     project = Project.load(args.project)

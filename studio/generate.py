@@ -5,6 +5,19 @@ flag), which defines ``generate(project, timeline, settings, job) -> list[Track]
 :mod:`studio.adapters`). The adapter lives in studio (it turns the engine's plain data into
 tracks); the engine itself never imports studio. An engine that is not part of this build is
 simply absent from ``available_engines()``.
+
+One way through, for the CLI, the app and ``studio batch`` alike:
+
+* ``plan(project, engines, settings)`` checks everything before any work (the options, that
+  every engine is in this build, each adapter's ``check``) and takes a private copy of the
+  project;
+* ``run(plan, job) -> Result`` analyses the video (unless the plan has the analysis), puts the
+  grid on the copy and runs the adapters in order on it, each seeing what the earlier ones
+  made; it never changes the project it was planned for. The Result holds the new tracks, the
+  edited copies of existing tracks (spatial sets their room), the tempo map they were written
+  on, the engines' warnings and the analysis;
+* ``apply(project, result)`` puts a Result into a project (``applied_tracks`` gives the track
+  list alone: the app pushes it, with the tempo map, as one undo step).
 """
 from __future__ import annotations
 
@@ -19,6 +32,7 @@ from studio import adapters, grid
 from studio.errors import StudioError
 from studio.fsutil import explain_os_error
 from studio.jobs import Job
+from studio.music import TempoMap
 from studio.names import safe_stem
 from studio.project import Project, Track, TrackKind, autosave_path, new_project_for_video
 from studio.transaction import Transaction
@@ -81,6 +95,117 @@ def check_settings(engines, project: Project, settings: GenerateSettings) -> Non
             check(project, settings)
 
 
+def checked(engines, settings: GenerateSettings) -> tuple[GenerateSettings, tuple[str, ...], tuple]:
+    """What needs no project, checked: the settings (studio.options: seed, tempo, steps, material
+    ...; the grid correction they ask for), the engines to run (``engines``, else
+    ``settings.engines``, else ``default_engines``) and their adapters ((name, function) pairs);
+    a StudioError naming the bad option or the missing engine."""
+    from studio.options import check_generate
+
+    settings = check_generate(settings)
+    grid.GridCorrection.from_options(settings.options)
+    names = tuple(engines or settings.engines or default_engines(settings.room))
+    return settings, names, tuple((name, engine_adapter(name)) for name in names)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A generation checked and ready to run (made by :func:`plan`)."""
+
+    project: Project  # a private copy of the project, taken when planned
+    engines: tuple[str, ...]
+    settings: GenerateSettings  # checked (studio.options)
+    adapters: tuple  # (engine name, adapter generate function), in the order they run
+    timeline: object | None = None  # the video's analysis; None: run analyses the project's video
+    tempo: TempoMap | None = None  # the grid to write on; None: the analysis' grid, as the settings correct it
+
+
+@dataclass(frozen=True)
+class Result:
+    """What :func:`run` made; nothing of it is in any project until :func:`apply`."""
+
+    new_tracks: tuple[Track, ...]
+    replaced_tracks: tuple[Track, ...]  # edited copies of the project's tracks (same ids)
+    tempo: TempoMap  # the grid the tracks are written on: the project's tempo map after apply
+    warnings: tuple[str, ...]  # "track name: what the engine says" (no impacts, DSP fallback, ...)
+    timeline: object  # the video's analysis the engines read
+
+    @property
+    def tracks(self) -> tuple[Track, ...]:
+        """Every track the engines returned, as it ends up: the replaced ones, then the new ones."""
+        return self.replaced_tracks + self.new_tracks
+
+
+def snapshot(project: Project) -> Project:
+    """An independent deep copy of ``project`` (same path)."""
+    return copy.deepcopy(project)
+
+
+def plan(project: Project, engines=None, settings: GenerateSettings = GenerateSettings(), *,
+         timeline=None, tempo: TempoMap | None = None) -> Plan:
+    """Check a generation before any work and fix what it reads: a bad option, an engine not in
+    this build or settings an adapter's ``check`` refuses raise StudioError here. ``project``
+    is copied (later edits of it do not reach the run). ``timeline``: the analysis when there is
+    one (the app's); ``tempo``: the grid to write on (the app's: the one the user sees and may
+    have corrected); None: the analysis' grid with the settings' corrections (``bpm``,
+    ``tempo_factor``, ``downbeat_s``, ``beats_per_bar``: studio.grid), what a new project gets."""
+    settings, names, adapters = checked(engines, settings)
+    check_settings(names, project, settings)
+    return Plan(snapshot(project), names, settings, adapters, timeline, tempo)
+
+
+def run(plan: Plan, job: Job | None = None) -> Result:
+    """Run a plan: analyse the video (when the plan has no analysis), write the grid on a copy of
+    the planned project and run each engine's adapter on it in order; a track an adapter returns
+    with the id of one already there replaces it, others are added, so later engines see what
+    earlier ones made (spatial places them). Neither the planned project nor the project
+    ``plan`` was given is changed."""
+    job = Job.quiet(job)
+    work = snapshot(plan.project)
+    before = {t.id for t in work.tracks}
+    timeline, split = plan.timeline, 0.0
+    if timeline is None:
+        from studio.analysis import analyze  # heavy imports only when analysing
+
+        if work.video is None:
+            raise StudioError("the project has no video to analyse")
+        split = 0.5
+        timeline = analyze(work.resolve(work.video.path), job=job.sub(0.0, split))
+    work.tempo = plan.tempo if plan.tempo is not None else grid.tempo_map(
+        timeline, grid.GridCorrection.from_options(plan.settings.options),
+        (plan.settings.options or {}).get("beats_per_bar"))  # the one grid every engine writes on
+    returned: set[str] = set()
+    span = (1.0 - split) / max(1, len(plan.adapters))
+    for i, (name, adapter) in enumerate(plan.adapters):
+        sub = job.sub(split + i * span, split + (i + 1) * span)
+        sub.report(0.0, f"generating {name}")
+        for track in adapter(work, timeline, plan.settings, sub):
+            ids = [t.id for t in work.tracks]
+            if track.id in ids:  # an edited copy of a track there (spatial sets its room)
+                work.tracks[ids.index(track.id)] = track
+            else:
+                work.add_track(track if track.engine else dataclasses.replace(track, engine=name))
+            returned.add(track.id)
+    new = tuple(t for t in work.tracks if t.id not in before and t.id in returned)
+    replaced = tuple(t for t in work.tracks if t.id in before and t.id in returned)
+    warnings = tuple(f"{t.name}: {w}" for t in replaced + new for w in (t.settings or {}).get("warnings", []))
+    job.report(1.0, "generated")
+    return Result(new, replaced, work.tempo, warnings, timeline)
+
+
+def applied_tracks(tracks: list[Track], result: Result) -> list[Track]:
+    """``tracks`` with ``result`` applied: each replaced track in its place, the new ones after."""
+    by_id = {t.id: t for t in result.replaced_tracks}
+    return [by_id.get(t.id, t) for t in tracks] + list(result.new_tracks)
+
+
+def apply(project: Project, result: Result) -> Project:
+    """Put ``result`` into ``project`` (in place): its tracks (``applied_tracks``) and tempo map."""
+    project.tracks = applied_tracks(project.tracks, result)
+    project.tempo = result.tempo
+    return project
+
+
 def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings = GenerateSettings(),
              *, overwrite: bool = False, job: Job | None = None) -> Project:
     """Analyse ``video``, run the chosen engines and write project, stems, MIDI and mix to ``out_dir``.
@@ -89,20 +214,15 @@ def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings 
     "busy" error at once), everything is written into a staging folder inside it and renamed
     into place at the end, ``project.json`` last; the stems folder is replaced as a whole. Any
     failure (an engine, a full disk, a cancel, a kill) leaves ``out_dir`` as it was."""
-    from studio.options import check_generate
-
     job = Job.quiet(job)
-    settings = check_generate(settings)  # a bad option fails before any work, as in the CLI and the app
-    engines = settings.engines or default_engines(settings.room)
-    adapters = [(name, engine_adapter(name)) for name in engines]  # fail before any work is done
+    settings, engines, _ = checked(settings.engines, settings)  # a bad option or engine: before any work
     out_dir = Path(out_dir)
     project_file = out_dir / "project.json"
     with Transaction([out_dir], create=True) as txn:  # locked, and what a killed run left cleaned up
         if project_file.exists() and not overwrite:
             raise StudioError(f"{project_file} already exists; pass --overwrite to replace it")
         try:
-            project = _generate(video, out_dir, project_file, settings, engines, adapters, txn,
-                                overwrite=overwrite, job=job)
+            project = _generate(video, out_dir, project_file, settings, engines, txn, overwrite=overwrite, job=job)
             txn.commit()
         except OSError as exc:  # a writer outside the export (analysis file, project file)
             raise StudioError(explain_os_error(exc, Path(exc.filename or out_dir))) from None
@@ -111,31 +231,12 @@ def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings 
     return project
 
 
-def _generate(video, out_dir: Path, project_file: Path, settings: GenerateSettings, engines, adapters,
+def _generate(video, out_dir: Path, project_file: Path, settings: GenerateSettings, engines,
               txn: Transaction, *, overwrite: bool, job: Job) -> Project:
-    from studio.analysis import analyze  # heavy imports only when generating
-
     project = new_project_for_video(video, project_file)
-    check_settings(engines, project, settings)
-    correction = grid.GridCorrection.from_options(settings.options)  # a bad value fails before any work
-    timeline = analyze(video, job=job.sub(0.0, 0.4))
-    bpb = (settings.options or {}).get("beats_per_bar")
-    project.tempo = grid.tempo_map(timeline, correction, bpb)  # the one grid every engine writes on
-    timeline.save(txn.stage(out_dir / "analysis.npz"))
-
-    span = 0.4 / max(1, len(adapters))
-    for i, (name, adapter) in enumerate(adapters):
-        sub = job.sub(0.4 + i * span, 0.4 + (i + 1) * span)
-        sub.report(0.0, f"generating {name}")
-        for track in adapter(project, timeline, settings, sub):
-            # an engine may return edited copies of existing tracks (spatial sets their room):
-            # those replace the originals in place, new ones are added
-            ids = [t.id for t in project.tracks]
-            if track.id in ids:
-                project.tracks[ids.index(track.id)] = track
-            else:
-                project.add_track(track)
-
+    result = run(plan(project, engines, settings), job.sub(0.0, 0.8))  # adapters' checks before the analysis
+    apply(project, result)
+    result.timeline.save(txn.stage(out_dir / "analysis.npz"))
     if any(not silent(t) for t in project.audible_tracks()):  # else there is nothing to render yet
         txn.stage_dir(out_dir / "stems")  # replaced as a whole: no stem of an earlier run stays
         _export(project, out_dir, overwrite=overwrite, loudness_lufs=settings.loudness_lufs, job=job.sub(0.8, 1.0),
@@ -167,7 +268,7 @@ def without_silent(project: Project) -> tuple[Project, list[str]]:
 
 def _export(project: Project, out_dir: Path, *, overwrite: bool, job: Job,
             loudness_lufs: float | None = -14.0, transaction=None) -> None:
-    from export import export_project
+    from studio.exporting import export_project
 
     project, _ = without_silent(project)  # the CLI already printed why (the track's warning)
     has_midi = any(t.notes for t in project.tracks)

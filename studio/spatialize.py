@@ -19,7 +19,7 @@ def spatialize(project_path: str | Path, room: str, tracks: list[str] | None = N
                job: Job | None = None, **export_options):
     """Returns ``(project, placed track names, room, ExportReport)``; ``export_options`` go to
     ``export_project``."""
-    from export import export_project
+    from studio.exporting import export_project
     from studio import adapters
     from studio.project import Project
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import export
 from export import smf, wav
+from studio import exporting
 from studio.errors import ExportError
 from studio.music import Note, TempoChange, TempoMap
 from studio.project import Mixer, Project, Track, TrackKind, VideoClip
@@ -68,8 +68,8 @@ def onsets_s(audio: np.ndarray, sr: int, threshold: float = 2e-3, gap_s: float =
 
 def test_stems_mix_lengths_and_bit_depths(tmp_path, video_file):
     p = make_project(tmp_path, video_file)
-    r24 = export.export_project(p, stems_dir=tmp_path / "s24", mix_path=tmp_path / "mix24.wav", bit_depth="24")
-    rf = export.export_project(p, stems_dir=tmp_path / "sf", mix_path=tmp_path / "mixf.wav", bit_depth="float32")
+    r24 = exporting.export_project(p, stems_dir=tmp_path / "s24", mix_path=tmp_path / "mix24.wav", bit_depth="24")
+    rf = exporting.export_project(p, stems_dir=tmp_path / "sf", mix_path=tmp_path / "mixf.wav", bit_depth="float32")
     n = round(DUR * 48000)
     assert r24.frames == n
     assert sorted(x.name for x in (tmp_path / "s24").iterdir()) == ["Drums.wav", "Lead _ melody.wav", "Pad.wav"]
@@ -86,7 +86,7 @@ def test_stems_mix_lengths_and_bit_depths(tmp_path, video_file):
     assert r24.loudness_target_lufs == -14.0 and abs(r24.loudness_lufs + 14.0) < 1.0
     assert r24.true_peak_dbtp <= -1.0 + 1e-3 and r24.clipped_samples == 0 and r24.stems_clipped_samples == 0
     # with mastering off the stems sum to the mix
-    ro = export.export_project(p, stems_dir=tmp_path / "so", mix_path=tmp_path / "mixo.wav", bit_depth="float32",
+    ro = exporting.export_project(p, stems_dir=tmp_path / "so", mix_path=tmp_path / "mixo.wav", bit_depth="float32",
                                loudness_lufs="off")
     assert ro.loudness_target_lufs is None
     mix, _ = sf.read(tmp_path / "mixo.wav", dtype="float32", always_2d=True)
@@ -102,23 +102,23 @@ def test_16_bit_dither_flac_and_96k(tmp_path, video_file):
     from studio.render import render_project
 
     render_project(p, sample_rate=96000, loudness_lufs=None)
-    r = export.export_project(p, mix_path=tmp_path / "mix.flac", bit_depth="16", file_format="flac",
+    r = exporting.export_project(p, mix_path=tmp_path / "mix.flac", bit_depth="16", file_format="flac",
                               sample_rate=96000)
     a, sr = sf.read(r.mix_path, dtype="float64", always_2d=True)
     assert sr == 96000 and a.shape[0] == round(DUR * 96000) and sf.info(r.mix_path).subtype == "PCM_16"
-    rf = export.export_project(p, mix_path=tmp_path / "mix.wav", bit_depth="float32", sample_rate=96000)
+    rf = exporting.export_project(p, mix_path=tmp_path / "mix.wav", bit_depth="float32", sample_rate=96000)
     b, _ = sf.read(rf.mix_path, dtype="float64", always_2d=True)
     err = (a - np.clip(b, -1, 1 - 2**-15)) * 2**15
     assert np.abs(err).max() <= 1.5 + 1e-9  # rounding (0.5) + TPDF dither (< 1 LSB)
     assert 0.2 < err[b != 0].std() < 0.7  # dither noise is there (rounding alone: ~0.29)
     with pytest.raises(ExportError, match="FLAC"):
-        export.export_project(p, mix_path=tmp_path / "x.flac", bit_depth="float32", file_format="flac")
+        exporting.export_project(p, mix_path=tmp_path / "x.flac", bit_depth="float32", file_format="flac")
 
 
 def test_smf_round_trip_notes_tempo_programs(tmp_path, video_file):
     tempo = TempoMap((TempoChange(0.37, 100.0), TempoChange(1.6, 132.0)), 4)
     p = make_project(tmp_path, video_file, tempo)
-    export.export_project(p, midi_path=tmp_path / "song.mid")
+    exporting.export_project(p, midi_path=tmp_path / "song.mid")
     mid = mido.MidiFile(tmp_path / "song.mid")
     assert mid.type == 1 and mid.ticks_per_beat == 480 and len(mid.tracks) == 3
     conductor = mid.tracks[0]
@@ -152,7 +152,7 @@ def test_smf_round_trip_notes_tempo_programs(tmp_path, video_file):
 
 def test_smf_quantise_on_export(tmp_path, video_file):
     p = make_project(tmp_path, video_file, TempoMap.constant(120.0, 0.0))
-    export.export_project(p, midi_path=tmp_path / "q.mid", quantize=0.25)
+    exporting.export_project(p, midi_path=tmp_path / "q.mid", quantize=0.25)
     mid = mido.MidiFile(tmp_path / "q.mid")
     ticks = []
     for tr in mid.tracks[1:]:
@@ -171,7 +171,7 @@ def test_smf_rendered_by_fluidsynth_cli_has_onsets_at_note_times(tmp_path, video
     p.tracks[0].mixer = Mixer(mute=True)  # short drum hits alone: clean onsets
     p.tracks[2].mixer = Mixer(mute=True)
     p.tracks[1].notes = [Note(0.4123 + 0.45 * i + 0.01 * i * i, 0.05, (37, 75)[i % 2], 120, 9) for i in range(6)]
-    export.export_project(p, midi_path=tmp_path / "m.mid")
+    exporting.export_project(p, midi_path=tmp_path / "m.mid")
     out = tmp_path / "fs.wav"
     subprocess.run(["fluidsynth", "-ni", "-q", "-g", "1.0", "-r", "48000", "-R", "0", "-C", "0",
                     "-F", str(out), SF, str(tmp_path / "m.mid")], check=True, capture_output=True, timeout=60)
@@ -191,7 +191,7 @@ def _packets(path: Path, kind: str) -> list[tuple[int | None, bytes]]:
 
 def test_video_mux_copies_video_packets_and_adds_the_mix(tmp_path, video_file):
     p = make_project(tmp_path, video_file)
-    r = export.export_project(p, video_path=tmp_path / "out.mp4", mix_path=tmp_path / "mix.wav")
+    r = exporting.export_project(p, video_path=tmp_path / "out.mp4", mix_path=tmp_path / "mix.wav")
     src, dst = _packets(tmp_path / "clip.mp4", "video"), _packets(r.video_path, "video")
     assert [b for _, b in src] == [b for _, b in dst]
     with av.open(str(r.video_path)) as c:
@@ -206,7 +206,7 @@ def test_video_mux_copies_video_packets_and_adds_the_mix(tmp_path, video_file):
         copy = [bytes(pk) for pk in b.demux(b.streams.audio[1]) if pk.size]
     assert orig == copy
     # without the original audio: one audio stream
-    r2 = export.export_project(p, video_path=tmp_path / "only.mkv", keep_original_audio=False)
+    r2 = exporting.export_project(p, video_path=tmp_path / "only.mkv", keep_original_audio=False)
     with av.open(str(r2.video_path)) as c:
         assert len(c.streams.audio) == 1
     assert [b for _, b in _packets(r2.video_path, "video")] == [b for _, b in src]
@@ -215,7 +215,7 @@ def test_video_mux_copies_video_packets_and_adds_the_mix(tmp_path, video_file):
 def test_rpp_references_existing_files(tmp_path, video_file):
     p = make_project(tmp_path, video_file, TempoMap((TempoChange(0.37, 100.0), TempoChange(1.6, 132.0)), 4))
     (tmp_path / "out").mkdir()
-    r = export.export_project(p, stems_dir=tmp_path / "out" / "stems", midi_path=tmp_path / "out" / "song.mid",
+    r = exporting.export_project(p, stems_dir=tmp_path / "out" / "stems", midi_path=tmp_path / "out" / "song.mid",
                               rpp_path=tmp_path / "out" / "song.rpp")
     text = r.rpp_path.read_text()
     files = [line.split("FILE ", 1)[1].strip().strip('"') for line in text.splitlines() if "FILE " in line]
@@ -236,10 +236,10 @@ def test_existing_target_without_overwrite_writes_nothing(tmp_path, video_file):
     (tmp_path / "mix.wav").write_bytes(b"keep me")
     before = _snapshot(tmp_path)
     with pytest.raises(ExportError, match="already exists"):
-        export.export_project(p, stems_dir=tmp_path / "stems", midi_path=tmp_path / "a.mid",
+        exporting.export_project(p, stems_dir=tmp_path / "stems", midi_path=tmp_path / "a.mid",
                               mix_path=tmp_path / "mix.wav")
     assert _snapshot(tmp_path) == before and (tmp_path / "mix.wav").read_bytes() == b"keep me"
-    r = export.export_project(p, stems_dir=tmp_path / "stems", mix_path=tmp_path / "mix.wav", overwrite=True)
+    r = exporting.export_project(p, stems_dir=tmp_path / "stems", mix_path=tmp_path / "mix.wav", overwrite=True)
     assert sf.info(r.mix_path).frames == r.frames
 
 
@@ -267,7 +267,7 @@ def test_read_only_folder_writes_nothing(tmp_path, video_file, monkeypatch):
 
             monkeypatch.setattr(studio.fsutil.tempfile, "mkstemp", denied)
         with pytest.raises(ExportError, match="read-only"):
-            export.export_project(p, mix_path=tmp_path / "ro" / "mix.wav", midi_path=tmp_path / "ro" / "x.mid")
+            exporting.export_project(p, mix_path=tmp_path / "ro" / "mix.wav", midi_path=tmp_path / "ro" / "x.mid")
         assert list((tmp_path / "ro").iterdir()) == []
 
 
@@ -287,7 +287,7 @@ def test_full_disk_mid_export_leaves_nothing(tmp_path, video_file, monkeypatch):
 
     monkeypatch.setattr(wav, "write_audio", failing)
     with pytest.raises(ExportError, match="disk is full"):
-        export.export_project(p, stems_dir=tmp_path / "stems", mix_path=tmp_path / "mix.wav",
+        exporting.export_project(p, stems_dir=tmp_path / "stems", mix_path=tmp_path / "mix.wav",
                               midi_path=tmp_path / "a.mid")
     assert _snapshot(tmp_path) == before  # no stems folder, no temporaries, no mix, no MIDI
     assert all(not Path(c).exists() for c in calls)
@@ -299,7 +299,7 @@ def test_real_tiny_disk_is_refused_before_writing(tmp_path, video_file):
         if not mounted:
             pytest.skip("cannot mount a tmpfs here (needs root)")
         with pytest.raises(ExportError, match="free space|disk is full"):
-            export.export_project(p, stems_dir=tmp_path / "tiny" / "stems", mix_path=tmp_path / "tiny" / "mix.wav")
+            exporting.export_project(p, stems_dir=tmp_path / "tiny" / "stems", mix_path=tmp_path / "tiny" / "mix.wav")
         assert list((tmp_path / "tiny").iterdir()) == []
 
 
@@ -308,7 +308,7 @@ def test_missing_soundfont_leaves_nothing(tmp_path, video_file, monkeypatch):
     monkeypatch.setenv("STUDIO_SOUNDFONT", str(tmp_path / "missing.sf2"))
     before = _snapshot(tmp_path)
     with pytest.raises(ExportError, match="STUDIO_SOUNDFONT"):
-        export.export_project(p, stems_dir=tmp_path / "stems", mix_path=tmp_path / "mix.wav")
+        exporting.export_project(p, stems_dir=tmp_path / "stems", mix_path=tmp_path / "mix.wav")
     assert _snapshot(tmp_path) == before
 
 
@@ -319,6 +319,6 @@ def test_names_are_sanitised_and_unique():
 def test_mute_solo_respected_in_all_outputs(tmp_path, video_file):
     p = make_project(tmp_path, video_file)
     p.tracks[1].mixer = Mixer(mute=True)
-    r = export.export_project(p, stems_dir=tmp_path / "stems", midi_path=tmp_path / "m.mid")
+    r = exporting.export_project(p, stems_dir=tmp_path / "stems", midi_path=tmp_path / "m.mid")
     assert sorted(x.name for x in (tmp_path / "stems").iterdir()) == ["Lead _ melody.wav", "Pad.wav"]
     assert len(mido.MidiFile(r.midi_path).tracks) == 2  # conductor + melody

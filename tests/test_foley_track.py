@@ -121,7 +121,7 @@ def test_material_override_per_region(foley_track):
 def test_project_round_trip_and_midi_export(tmp_path, ball, foley_track):
     import mido
 
-    from export import export_project
+    from studio.exporting import export_project
 
     _, _, project = ball
     p = Project(name="hits", video=project.video)

@@ -256,10 +256,10 @@ def test_generated_mix_is_at_target_with_no_clipping(generated):
 @pytest.mark.parametrize("fmt,depth", [("wav", "16"), ("wav", "24"), ("wav", "float32"), ("flac", "16"),
                                        ("flac", "24")])
 def test_every_format_and_bit_depth_exports_without_clipping(generated, tmp_path, fmt, depth, monkeypatch):
-    import export
+    from studio import exporting
 
     project, _ = generated
-    report = export.export_project(project, stems_dir=tmp_path / "stems", mix_path=tmp_path / f"mix.{fmt}",
+    report = exporting.export_project(project, stems_dir=tmp_path / "stems", mix_path=tmp_path / f"mix.{fmt}",
                                    bit_depth=depth, file_format=fmt, loudness_lufs=-23.0 if depth == "24" else -14.0)
     target = report.loudness_target_lufs
     mix, sr = sf.read(report.mix_path, dtype="float64", always_2d=True)
@@ -307,7 +307,7 @@ def test_cli_loudness_option(generated, tmp_path):
 
 
 def test_a_silent_project_renders_and_exports_digital_silence(tmp_path):
-    import export
+    from studio import exporting
 
     p = Project(name="quiet", sample_rate=SR, video=VideoClip("v.mp4", 1.0, 25.0, 64, 48))
     p.path = tmp_path / "project.json"
@@ -317,7 +317,7 @@ def test_a_silent_project_renders_and_exports_digital_silence(tmp_path):
     render.register_track_renderer("silent-test", lambda t, pr, sr, job: np.zeros((2, sr), np.float32))
     try:
         r = render.render_project(p)
-        report = export.export_project(p, mix_path=tmp_path / "mix.wav", bit_depth="16")
+        report = exporting.export_project(p, mix_path=tmp_path / "mix.wav", bit_depth="16")
     finally:
         render.unregister_track_renderer("silent-test")
     assert not np.any(r.mix) and r.master_gain_db == 0.0 and r.loudness_lufs == float("-inf")

@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import export
 import videogen
 from export import reaper, smf
-from studio import generate
+from studio import exporting, generate
 from studio.errors import ExportError
 from studio.music import Note, TempoMap
 from studio.names import export_names, external_paths, is_inside, require_inside, safe_stem, unique_stems
@@ -136,7 +135,7 @@ def test_smf_round_trip_utf8_and_errors_name_the_target(tmp_path, monkeypatch):
 
     monkeypatch.setattr(mido.MidiFile, "save", broken)
     with pytest.raises(ExportError) as err:
-        export.export_project(p, midi_path=target)
+        exporting.export_project(p, midi_path=target)
     assert str(target) in str(err.value) and ".part" not in str(err.value)
     assert list(target.parent.iterdir()) == []
 
@@ -147,7 +146,7 @@ def test_smf_round_trip_utf8_and_errors_name_the_target(tmp_path, monkeypatch):
     monkeypatch.setattr(sf, "SoundFile", Failing)
     mix = target.parent / "Ударные mix.wav"
     with pytest.raises(ExportError) as err:
-        export.export_project(p, mix_path=mix)
+        exporting.export_project(p, mix_path=mix)
     assert str(mix) in str(err.value) and ".part" not in str(err.value)
     assert list(target.parent.iterdir()) == []
 
@@ -175,7 +174,7 @@ def test_export_dialog_names_cannot_leave_the_chosen_folder(qapp, private_settin
         assert args[key].parent == out and is_inside(out, args[key])
     out.mkdir(parents=True)
     before = files_under(tmp_path)
-    export.export_project(p, **args)
+    exporting.export_project(p, **args)
     new = files_under(tmp_path) - before
     assert new and all(is_inside(out, f) for f in new), sorted(map(str, new))
     assert len(list(args["stems_dir"].glob("*.wav"))) == 4
@@ -193,13 +192,13 @@ def test_export_refuses_outputs_outside_root_and_through_links(tmp_path):
     for kwargs in ({"mix_path": out / ".." / "mix.wav"}, {"midi_path": tmp_path / "x.mid"},
                    {"stems_dir": out / "link" / "stems"}, {"mix_path": out / "link" / "mix.wav"}):
         with pytest.raises(ExportError, match="outside the chosen folder"):
-            export.export_project(p, root=out, **kwargs)
+            exporting.export_project(p, root=out, **kwargs)
     assert files_under(tmp_path) == before  # nothing written, no folder made
     # a stem file that is a link leading out is refused as well (without root too)
     (out / "stems").mkdir()
     (out / "stems" / "Drums.wav").symlink_to(tmp_path / "elsewhere" / "victim.wav")
     with pytest.raises(ExportError, match="outside the chosen folder"):
-        export.export_project(p, stems_dir=out / "stems", overwrite=True)
+        exporting.export_project(p, stems_dir=out / "stems", overwrite=True)
     assert not (tmp_path / "elsewhere" / "victim.wav").exists()
 
 
@@ -287,7 +286,7 @@ def test_rpp_strings_stay_on_one_line(tmp_path):
     p = project_in(tmp_path / "proj", track_names=INJECTION)
     out = tmp_path / "out"
     out.mkdir()
-    report = export.export_project(p, stems_dir=out / "stems", midi_path=out / "p.mid", rpp_path=out / "p.rpp")
+    report = exporting.export_project(p, stems_dir=out / "stems", midi_path=out / "p.mid", rpp_path=out / "p.rpp")
     text = report.rpp_path.read_text(encoding="utf-8")
     (project,) = parse_rpp(text)
     assert project[0] == "REAPER_PROJECT"
@@ -329,16 +328,16 @@ def test_external_audio_is_refused_unless_allowed(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(ExportError, match="outside its folder") as err:
-        export.export_project(p, mix_path=out / "mix.wav", root=out)
+        exporting.export_project(p, mix_path=out / "mix.wav", root=out)
     assert str(secret) in str(err.value)
     assert list(out.iterdir()) == []
-    export.export_project(p, midi_path=out / "p.mid", root=out)  # MIDI alone reads no audio
-    report = export.export_project(p, mix_path=out / "mix.wav", root=out, allow_external_audio=True)
+    exporting.export_project(p, midi_path=out / "p.mid", root=out)  # MIDI alone reads no audio
+    report = exporting.export_project(p, mix_path=out / "mix.wav", root=out, allow_external_audio=True)
     assert report.mix_path.is_file() and report.loudness_lufs > -70
     # muted tracks are not rendered, so not asked about
     p.tracks = [dataclasses.replace(t, mixer=dataclasses.replace(t.mixer, mute=True))
                 if t.kind is TrackKind.AUDIO else t for t in p.tracks]
-    export.export_project(p, mix_path=out / "mix2.wav", root=out)
+    exporting.export_project(p, mix_path=out / "mix2.wav", root=out)
 
 
 def test_cli_external_audio_needs_the_flag(tmp_path):

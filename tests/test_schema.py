@@ -349,15 +349,15 @@ def test_good_options_pass_unchanged():
 
 
 def test_app_path_refuses_bad_options_before_any_work():
-    """ui.generation.run_engines (the app's generate and re-generate) checks like the CLI."""
-    from studio.generate import GenerateSettings
-    from ui import generation
+    """studio.generate.plan (the app's generate and re-generate, the CLI's, the batch's) checks
+    every option before any work."""
+    from studio import generate
 
     for change, fragment in (({"seed": -1}, "seed -1"), ({"options": {"bpm": NAN}}, "bpm nan"),
                              ({"options": {"material": "lava"}}, "material 'lava'")):
         with pytest.raises(StudioError, match=fragment):
             # no timeline: any work begun would fail with another error
-            generation.run_engines(base_project(), None, GenerateSettings(engines=("rhythm",), **change), ["rhythm"])
+            generate.plan(base_project(), ["rhythm"], generate.GenerateSettings(engines=("rhythm",), **change))
 
 
 def _cli(*args, timeout=60, **kw):

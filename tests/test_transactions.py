@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import export
 import videogen
 from export import smf, wav
+from studio import exporting
 from studio import generate as generate_mod
 from studio.analysis.timeline import AnalysisTimeline
 from studio.batch import run_batch
@@ -246,7 +246,7 @@ def test_failed_spatialize_leaves_project_and_exports_byte_identical(out, tmp_pa
 # -- export -----------------------------------------------------------------------------------------
 def _exports(out: Path, folder: Path, **kw):
     p = Project.load(out / "project.json")
-    return export.export_project(p, stems_dir=folder / "stems", midi_path=folder / "x.mid",
+    return exporting.export_project(p, stems_dir=folder / "stems", midi_path=folder / "x.mid",
                                  rpp_path=folder / "x.rpp", **kw)
 
 

@@ -334,11 +334,14 @@ def test_generated_tracks_replace_by_id_and_add_new(doc, app):
     from ui.controller import Controller
     from ui.workers import Workers
 
+    from studio.generate import Result
+
     c = Controller(doc, Workers())
     hits = doc.project.tracks[0]
     placed = dataclasses.replace(hits, room="studio")
     extra = Track("Bed", TrackKind.SOUNDTRACK)
-    c._generated([placed, extra], {"engines": ["spatial"], "material": None})
+    tempo = doc.project.tempo
+    c._generated(Result((extra,), (placed,), tempo, (), None), {"engines": ["spatial"], "material": None})
     assert [t.id for t in doc.project.tracks] == [hits.id, doc.project.tracks[1].id, extra.id]
     assert doc.track(hits.id).room == "studio"
     doc.undo_stack.undo()

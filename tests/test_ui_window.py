@@ -39,7 +39,8 @@ def fake_rhythm(project, timeline, settings, job):
 
 def fake_foley(project, timeline, settings, job):
     rng = np.random.default_rng(settings.seed)
-    events = [FoleyEvent(i.time_s, i.x, i.y, i.strength, MATERIALS[int(rng.integers(3))], seed=k)
+    forced = (settings.options or {}).get("material")  # the material setting, as the real adapter reads it
+    events = [FoleyEvent(i.time_s, i.x, i.y, i.strength, forced or MATERIALS[int(rng.integers(3))], seed=k)
               for k, i in enumerate(timeline.impacts)]
     return [Track("Impacts", TrackKind.FOLEY, events=events, engine="foley")]
 

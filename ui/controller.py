@@ -253,65 +253,70 @@ class Controller(QObject):
 
     # -- generation -----------------------------------------------------------------------------
     def _settings(self, s: dict) -> GenerateSettings:
-        options = {k: s[k] for k in ("keyboard_box", "instrument", "keypoints") if s.get(k) is not None}
+        """The panel's values as GenerateSettings: the engine options (a Foley material too) in
+        ``options``, where the adapters read them, as the CLI's flags are."""
+        options = {k: s[k] for k in ("keyboard_box", "instrument", "keypoints", "material")
+                   if s.get(k) not in (None, "")}
         return GenerateSettings(engines=tuple(s["engines"]), seed=s["seed"], room=s.get("room"),
                                 style=s.get("style"), options=options)
 
-    def _checked_settings(self, s: dict, title: str) -> GenerateSettings | None:
-        """The panel's values as GenerateSettings, checked like the CLI's (studio.options); a bad
-        value is shown at once and nothing starts."""
+    def _plan(self, s: dict, title: str):
+        """The panel's values planned with ``studio.generate.plan`` on the open project, its
+        analysis and its grid: checked like the CLI's (studio.options, the engines, the
+        adapters' checks); a bad value is shown at once and nothing starts (None)."""
+        from studio import generate as gen
         from studio.errors import StudioError
-        from studio.options import check_generate, check_material
 
+        if self.doc.analysis is None:
+            self.error.emit(title, "the video has not been analysed yet")
+            return None
         try:
-            check_material(s.get("material"))
-            return check_generate(self._settings(s))
+            return gen.plan(self.doc.project, list(s["engines"]), self._settings(s), timeline=self.doc.analysis,
+                            tempo=self.doc.project.tempo)
         except StudioError as exc:
             self.error.emit(title, str(exc))
             return None
 
     def generate(self, s: dict) -> None:
-        if self.doc.analysis is None:
-            self.error.emit("Generate", "the video has not been analysed yet")
-            return
-        settings = self._checked_settings(s, "Generate")
-        if settings is None:
-            return
-        snap = generation.snapshot(self.doc.project)
-        self._start("generating", generation.run_engines, snap, self.doc.analysis, settings,
-                    list(s["engines"]), on_done=lambda tracks: self._generated(tracks, s), title="Generation failed")
+        from studio.generate import run
 
-    def _generated(self, tracks, s: dict) -> None:
-        tracks = generation.with_material(tracks, s.get("material"))
-        if not tracks:
+        plan = self._plan(s, "Generate")
+        if plan is None:
+            return
+        project = self.doc.project
+        self._start("generating", run, plan, on_done=lambda result: self._generated(result, s, project),
+                    title="Generation failed")
+
+    def _generated(self, result, s: dict, project: Project | None = None) -> None:
+        """A generation's Result applied as one undo step: new tracks added, edited copies of
+        existing tracks (spatial sets their room) in place of them, its tempo map."""
+        if project is not None and self.doc.project is not project:
+            self.info.emit("another project was opened while generating: the generated tracks are dropped")
+            return
+        if not result.tracks and result.tempo == self.doc.project.tempo:
             self.info.emit("the engines produced no tracks for this video")
             return
-        # an engine may return edited copies of existing tracks (e.g. spatial sets their room):
-        # those replace the originals, new ones are added; one undo step either way
-        before = list(self.doc.project.tracks)
-        by_id = {t.id: t for t in tracks}
-        after = [by_id.pop(t.id, t) for t in before] + [t for t in tracks if t.id in by_id]
-        self.doc.undo_stack.push(undo.SetTracks(self.doc, before, after, f"Generate {', '.join(s['engines'])}"))
-        notes = [f"{t.name}: {w}" for t in tracks for w in t.settings.get("warnings", [])]
-        self.info.emit(f"generated {len(tracks)} track{'s' * (len(tracks) != 1)}"
-                       + (" (" + "; ".join(notes) + ")" if notes else ""))
+        undo.apply_generated(self.doc, result, f"Generate {', '.join(s['engines'])}")
+        n = len(result.tracks)
+        self.info.emit(f"generated {n} track{'s' * (n != 1)}"
+                       + (" (" + "; ".join(result.warnings) + ")" if result.warnings else ""))
 
     def regenerate(self, s: dict) -> None:
-        settings = self._checked_settings(s, "Re-generate")
-        if settings is None:
+        from studio.generate import run
+
+        plan = self._plan(s, "Re-generate")
+        if plan is None:
             return
-        snap = generation.snapshot(self.doc.project)
-        self._start("re-generating", generation.run_engines, snap, self.doc.analysis, settings,
-                    list(s["engines"]), on_done=lambda tracks: self._regenerated(tracks, s),
+        self._start("re-generating", run, plan, on_done=lambda result: self._regenerated(result, s),
                     title="Re-generation failed")
 
-    def _regenerated(self, tracks, s: dict) -> None:
+    def _regenerated(self, result, s: dict) -> None:
         try:
             old = self.doc.track(s["track_id"])
         except Exception:
             self.info.emit("the track was deleted while it was re-generated")
             return
-        new = generation.pick_counterpart(old, generation.with_material(tracks, s.get("material")))
+        new = generation.pick_counterpart(old, list(result.tracks))
         if new is None:
             self.error.emit("Re-generate", f"the {old.engine} engine produced no {old.kind.value} track this time")
             return
@@ -324,7 +329,7 @@ class Controller(QObject):
 
     # -- export ---------------------------------------------------------------------------------
     def export(self, args: dict) -> None:
-        from export import export_project
+        from studio.exporting import export_project
         from studio.errors import StudioError
         from studio.names import external_paths, require_inside
 

@@ -1,9 +1,11 @@
 """Work the UI runs in the background (no Qt here): opening a video as a project, analysing it,
-and running the engine adapters of studio.generate on the *open* project (not a new folder).
+and generating the grid-following tracks again on a corrected grid.
 
-Adapters (``studio.generate.ADAPTERS``) take ``(project, timeline, settings, job)`` and return
-tracks; they get a snapshot copy of the project, so the GUI thread's model is never touched
-from a worker. Results are applied by the GUI as one undo command.
+Generating goes the one way the CLI and ``studio batch`` go (``studio.generate``): the window
+checks with ``plan`` on the GUI thread (a bad option or engine fails before any work; the plan
+holds a copy of the project, so the worker never touches the GUI thread's model), a worker
+runs ``run(plan, job)``, and the GUI applies the Result as one undo command
+(``ui.undo.apply_generated``).
 """
 from __future__ import annotations
 
@@ -74,7 +76,7 @@ def settings_of(track: Track):
     from studio.generate import GenerateSettings
 
     s = {k: v for k, v in (track.settings or {}).items() if k not in _NOT_SETTINGS and v is not None}
-    seed = s.pop("seed", 0)  # checked with the rest by run_engines (studio.options)
+    seed = s.pop("seed", 0)  # checked with the rest by studio.generate.plan (studio.options)
     style = s.pop("style", None)
     return GenerateSettings(engines=(track.engine,), seed=seed, style=style, options=s)
 
@@ -83,6 +85,8 @@ def regrid(project: Project, timeline, tempo: TempoMap, job: Job | None = None) 
     """The grid-following tracks of ``project`` (a snapshot) generated again, with the settings
     they were made with, on ``tempo``: ``{old track id: replacement}`` (same id, name and mixer).
     Tracks made in one run (the rhythm engine's Drums, Bass, Keys) are made again in one run."""
+    from studio.generate import plan, run
+
     job = Job.quiet(job)
     groups: dict[tuple, list[Track]] = {}
     for t in grid_tracks(project):
@@ -90,9 +94,8 @@ def regrid(project: Project, timeline, tempo: TempoMap, job: Job | None = None) 
         groups.setdefault((t.engine, s.seed, s.style, repr(sorted(s.options.items()))), []).append(t)
     out: dict[str, Track] = {}
     for i, (key, olds) in enumerate(groups.items()):
-        project.tempo = tempo  # every run on the corrected grid (an engine may have set another)
-        fresh = run_engines(project, timeline, settings_of(olds[0]), [key[0]],
-                            job.sub(i / len(groups), (i + 1) / len(groups)))
+        fresh = run(plan(project, [key[0]], settings_of(olds[0]), timeline=timeline, tempo=tempo),  # on the new grid
+                    job.sub(i / len(groups), (i + 1) / len(groups))).tracks
         for old in olds:
             new = next((t for t in fresh if t.name == old.name and t.kind == old.kind), None)
             if new is None:  # match the part the track plays, else: nothing for it on this grid
@@ -110,33 +113,6 @@ def snapshot(project: Project) -> Project:
     copy = Project.from_dict(project.to_dict())
     copy.path = project.path
     return copy
-
-
-def run_engines(project: Project, timeline, settings, engines: list[str], job: Job | None = None) -> list[Track]:
-    """Run each engine's adapter on ``project`` (a snapshot); the tracks they return, in order."""
-    from studio.generate import check_settings, engine_adapter
-    from studio.options import check_generate
-
-    job = Job.quiet(job)
-    settings = check_generate(settings)  # the CLI's checks (seed, tempo, steps, material ...): before any work
-    adapters = [(name, engine_adapter(name)) for name in engines]  # fail before any work
-    check_settings(engines, project, settings)
-    tracks: list[Track] = []
-    for i, (name, adapter) in enumerate(adapters):
-        sub = job.sub(i / len(adapters), (i + 1) / len(adapters))
-        sub.report(0.0, f"generating {name}")
-        for t in adapter(project, timeline, settings, sub):
-            tracks.append(t if t.engine else dataclasses.replace(t, engine=name))
-    job.report(1.0, "done")
-    return tracks
-
-
-def with_material(tracks: list[Track], material: str | None) -> list[Track]:
-    """Foley events of ``tracks`` set to ``material`` (None: keep what the engine chose)."""
-    if not material:
-        return tracks
-    return [dataclasses.replace(t, events=[dataclasses.replace(e, material=material) for e in t.events])
-            if t.events else t for t in tracks]
 
 
 def pick_counterpart(old: Track, candidates: list[Track]) -> Track | None:

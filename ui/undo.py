@@ -66,9 +66,10 @@ class SetTempo(QUndoCommand):
 
 
 class SetGrid(QUndoCommand):
-    """A correction of the beat grid together with the tracks generated again on it: one step,
-    so one Undo brings back the old tempo map and the old tracks. ``merge_key`` collapses one
-    gesture (the taps of one tapping) into one step."""
+    """A correction of the beat grid together with the tracks generated again on it (or a
+    generation's tracks with the grid they were written on): one step, so one Undo brings back
+    the old tempo map and the old tracks. ``merge_key`` collapses one gesture (the taps of one
+    tapping) into one step."""
 
     def __init__(self, doc, tempo_before: TempoMap, tempo_after: TempoMap, tracks_before: list[Track] | None,
                  tracks_after: list[Track] | None, text: str, merge_key: str | None = None) -> None:
@@ -147,6 +148,16 @@ def replace_track(doc, old_id: str, new: Track, text: str) -> None:
     before = list(doc.project.tracks)
     after = [new if t.id == old_id else t for t in before]
     doc.undo_stack.push(SetTracks(doc, before, after, text))
+
+
+def apply_generated(doc, result, text: str) -> None:
+    """A generation's Result (``studio.generate.run``) as one undo step, as the CLI applies it
+    (``studio.generate.apply``): the new tracks added, the edited copies of existing tracks in
+    their place, and the tempo map the tracks were written on. One Undo brings back all of it."""
+    from studio.generate import applied_tracks
+
+    before = list(doc.project.tracks)
+    doc.undo_stack.push(SetGrid(doc, doc.project.tempo, result.tempo, before, applied_tracks(before, result), text))
 
 
 def set_tempo(doc, tempo: TempoMap, text: str = "Change tempo", tracks: list[Track] | None = None,

@@ -88,7 +88,7 @@ def _build(folder: Path):
 
 
 def run(job=None) -> dict:
-    from export import export_project
+    from studio.exporting import export_project
     from studio import synth
     from studio.jobs import Job
     from studio.render import render_project

@@ -1,6 +1,6 @@
 """Export dialog: stems, mixdown, MIDI file, video with sound, REAPER project; format, rate,
 bit depth, range, loudness (mastering: -14 LUFS online, -23 LUFS broadcast, or off). Choices are
-remembered with QSettings. It only gathers arguments for ``export.export_project``; the main
+remembered with QSettings. It only gathers arguments for ``studio.exporting.export_project``; the main
 window runs the export as a job and hands the report to :func:`remember_report`, so the dialog
 shows the measured loudness and true peak of the last export."""
 from __future__ import annotations
@@ -171,7 +171,7 @@ class ExportDialog(QDialog):
         super().accept()
 
     def arguments(self) -> dict:
-        """Keyword arguments for ``export.export_project`` (folders are created by the caller).
+        """Keyword arguments for ``studio.exporting.export_project`` (folders are created by the caller).
         File names come from the base name through ``studio.names`` (whatever was typed or stored
         in the project), and ``root`` keeps every output inside the chosen folder."""
         folder = Path(self.folder.text().strip()).expanduser()
