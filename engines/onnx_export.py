@@ -1,6 +1,6 @@
 """Training-time helpers shared by the engines' train/ scripts (torch; never imported at run
-time): ONNX export with named inputs/outputs, a dynamic batch and metadata_props, and the
-read-modify-write of one manifest entry."""
+time): ONNX export with named inputs/outputs, a dynamic batch and metadata_props. Manifest
+entries are written by ``engines.manifest``."""
 from __future__ import annotations
 
 import json
@@ -29,17 +29,3 @@ def export_onnx(model: torch.nn.Module, args: tuple, path: Path, input_names: li
     onnx.save(m, str(tmp))
     tmp.replace(path)
 
-
-def update_manifest(name: str, entry: dict, manifest: Path) -> None:
-    """Read-modify-write of one entry (other engineers own the other entries), under an
-    exclusive lock so two training scripts finishing together cannot drop each other's entry."""
-    import fcntl
-
-    manifest = Path(manifest)
-    with open(manifest.with_name(manifest.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        data = json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else {}
-        data[name] = entry
-        tmp = manifest.with_name(f"{manifest.name}.{name}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        tmp.replace(manifest)

@@ -120,14 +120,37 @@ def preferred_providers() -> list[str]:
     return chosen + ["CPUExecutionProvider"]
 
 
+def open_session(model, *, providers: list[str] | None = None, single_thread: bool = False,
+                 intra_threads: int | None = None):
+    """The one place an onnxruntime ``InferenceSession`` is made: ``model`` is a path or the
+    serialised graph (bytes). No cache and no checksum: :func:`session` adds both for manifest
+    models; training and evaluation scripts call this directly for graphs they have just
+    exported (not yet in a manifest). ``providers`` default to the CPU. ``single_thread``: one
+    intra-op and one inter-op thread, sequential execution; ``intra_threads``: that many intra-op
+    threads."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # no provider probing noise on stderr
+    # idle intra-op threads must not spin after a run: the engines' numpy DSP runs right
+    # after each call (measured: Foley synthesis 1.1 -> 0.75 ms per hit with spinning off)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if single_thread:
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    elif intra_threads:
+        opts.intra_op_num_threads = int(intra_threads)
+    src = model if isinstance(model, (bytes, bytearray)) else str(model)
+    return ort.InferenceSession(src, opts, providers=providers or ["CPUExecutionProvider"])
+
+
 def session(name: str, models_dir: Path = MODELS_DIR, *, cpu_only: bool = False,
             single_thread: bool = False):
     """A cached onnxruntime InferenceSession for a manifest model, integrity-checked: opened once
     per process for each (file, providers, threading). ``single_thread``: one intra-op and one
     inter-op thread, sequential execution (tiny graphs called hundreds of times, where a thread
     pool only adds latency and jitter: the rhythm and performer engines' decoder steps)."""
-    import onnxruntime as ort
-
     providers = ["CPUExecutionProvider"] if cpu_only else preferred_providers()
     info = model_info(name, models_dir)
     key = (str(info.path), ",".join(providers) + (";1thread" if single_thread else ""))
@@ -135,17 +158,8 @@ def session(name: str, models_dir: Path = MODELS_DIR, *, cpu_only: bool = False,
         if key in _sessions:
             return _sessions[key]
         verify(info)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3  # no provider probing noise on stderr
-        # idle intra-op threads must not spin after a run: the engines' numpy DSP runs right
-        # after each call (measured: Foley synthesis 1.1 -> 0.75 ms per hit with spinning off)
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if single_thread:
-            opts.intra_op_num_threads = 1
-            opts.inter_op_num_threads = 1
-            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         try:
-            sess = ort.InferenceSession(str(info.path), opts, providers=providers)
+            sess = open_session(info.path, providers=providers, single_thread=single_thread)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"model {name} ({info.path.name}) cannot be loaded: {exc}") from None
         names = tuple(i.name for i in sess.get_inputs())

@@ -114,7 +114,7 @@ def draw_player(xy, size=(480, 480), scale: float = 90.0, origin=(240, 110)) -> 
 def main(argv: list[str] | None = None) -> int:
     from engines.performer.gestures import synthesize
     from engines.performer.keypoints import save_keypoints
-    from engines.piano.synth_video import write_video
+    from engines.piano.train.synth_video import write_video
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="studio/assets", type=Path)

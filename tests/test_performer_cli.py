@@ -23,7 +23,7 @@ def studio(*args, timeout=300, env=None):
 
 @pytest.fixture(scope="module")
 def piano_video(tmp_path_factory):
-    from engines.piano.synth_video import scale_and_chord, write_video
+    from engines.piano.train.synth_video import scale_and_chord, write_video
 
     path = tmp_path_factory.mktemp("piano") / "scale.mp4"
     notes = scale_and_chord()

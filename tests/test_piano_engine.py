@@ -14,7 +14,7 @@ from model_copies import copy_models
 
 from engines import runtime
 from engines.errors import EngineError, ModelError
-from engines.piano import synth_video as sv
+from engines.piano.train import synth_video as sv
 from engines.piano.infer import PianoNote, Transcriber
 from engines.piano.metrics import onset_prf
 from engines.piano.keyboard import KeyboardBox, locate_keyboard, rectify

@@ -47,7 +47,7 @@ def test_smoke_training_exports_runnable_models(tmp_path):
 
 
 def test_small_keyboard_augmentation_keeps_size_and_blurs():
-    from engines.piano.synth_video import render_rectified, scale_and_chord
+    from engines.piano.train.synth_video import render_rectified, scale_and_chord
     from engines.piano.train.train_video2roll import small_keyboard
 
     f, _, _ = render_rectified(scale_and_chord(), 30, (624, 48), seed=3, n_frames=8)

@@ -17,7 +17,7 @@ def test_training_smoke_run_exports_a_working_model_and_leaves_the_shipped_one(t
     shipped = sha256_of(MODELS_DIR / "soundtrack.onnx")
     shipped_manifest = (MODELS_DIR / "manifest.json").read_text()
     out = tmp_path / "models"
-    report = train.main(["--out", str(out), "--steps", "3", "--pieces", "6", "--batch", "8"])
+    report = train.main(["--smoke", "--out", str(out)])
     assert report["train_steps"] == 3 and report["onnx_max_abs_diff"] < 1e-3
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest) == {"soundtrack", "soundtrack_embed"}
@@ -29,6 +29,7 @@ def test_training_smoke_run_exports_a_working_model_and_leaves_the_shipped_one(t
     assert g.shape == (64, 4)
     assert sha256_of(MODELS_DIR / "soundtrack.onnx") == shipped
     assert (MODELS_DIR / "manifest.json").read_text() == shipped_manifest
+    assert (out / "soundtrack_train.json").exists()  # the report beside the trial models
     clear_cache()
 
 

@@ -95,12 +95,11 @@ def test_unknown_room_is_an_engine_error():
 def test_training_smoke_writes_only_to_its_output_folder(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("pyroomacoustics")
-    from engines.spatial.train import data, train
+    from engines.spatial.train import train
 
     shipped = {n: runtime.sha256_of(runtime.model_info(n).path) for n in
                (infer.model_name("studio"), infer.HRIR_MODEL)}
-    d = data.make("studio", 6, 2, seed=5, log=None)
-    metrics = train.train("studio", d, tmp_path, steps=3, minutes=1.0, batch=4, log=None)
+    metrics = train.main(["studio", "--smoke", "--seed", "5", "--out", str(tmp_path)])
     assert (tmp_path / "spatial_studio.onnx").exists() and (tmp_path / "spatial_hrir.onnx").exists()
     m = json.loads((tmp_path / "manifest.json").read_text())
     assert m["spatial_studio"]["sha256"] == runtime.sha256_of(tmp_path / "spatial_studio.onnx")

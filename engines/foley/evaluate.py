@@ -1,6 +1,6 @@
 """Model-card evaluation of the Foley diffusion model (as Physics-Diff evaluates it).
 
-    python -m engines.foley.train.evaluate [--models-dir DIR] [--update-manifest]
+    python -m engines.foley.evaluate [--models-dir DIR] [--update-manifest]
 
 1. An *audio* material classifier is trained on renders of held-out DSP-preset hits (preset
    seeds from ``data.EVAL_SEED``, never used to train the diffusion model): features are the
@@ -209,12 +209,11 @@ def main(argv=None) -> int:
     if a.out:
         a.out.write_text(text + "\n")
     if a.update_manifest:
-        from engines.onnx_export import update_manifest
+        from engines import manifest
 
-        path = a.models_dir / "manifest.json"
-        entry = json.loads(path.read_text())["foley_diffusion"]
-        entry["metrics"] = {k: v for k, v in res.items() if k != "eval_wall_s"}
-        update_manifest("foley_diffusion", entry, path)
+        metrics = {k: v for k, v in res.items() if k != "eval_wall_s"}
+        manifest.update(a.models_dir / "manifest.json", {"foley_diffusion": {}},
+                        prepare=lambda name, new, old: {**old, "metrics": metrics})
     return 0
 
 

@@ -1,6 +1,6 @@
 """Held-out evaluation of the performer model; writes the metrics into the manifest entries.
 
-    python -m engines.performer.train.evaluate [--models DIR] [--n 6] [--seconds 24] [--no-write]
+    python -m engines.performer.evaluate [--models DIR] [--n 6] [--seconds 24] [--no-write]
 
 For each instrument: ``n`` performances (``seconds`` long) of held-out pieces (drums: the rhythm
 engine's held-out Hydrogen songs), keypoints synthesised with a performer / camera / noise never
@@ -33,7 +33,7 @@ from engines.performer import vocab as V
 from engines.performer.infer import Performer
 from engines.performer.train import data as D
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
 def _hz(p):
@@ -162,20 +162,16 @@ def main(argv=None) -> int:
         INF.TOP_K = a.top_k
     res = evaluate(a.models, a.n, a.seconds, split=a.split)
     if not a.no_write and a.split == "heldout" and a.top_k is None:
-        from engines.onnx_export import update_manifest
+        from engines import manifest
 
-        path = Path(a.models) / "manifest.json"
-        data = json.loads(path.read_text())
         metrics = {"heldout": res, "tolerance_s": 0.05,
                    "summary": {ins: {"onset_f1": r["model"]["onset_f1"], "note_f1": r["model"]["note_f1"],
                                      "gesture_share": r["model"]["gesture_share"],
                                      "baseline_onset_f1": r["gesture_baseline"]["onset_f1"],
                                      "baseline_note_f1": r["gesture_baseline"]["note_f1"]}
                                for ins, r in res.items()}}
-        for name in ("performer_encoder", "performer_decoder"):
-            e = dict(data[name])
-            e["metrics"] = metrics
-            update_manifest(name, e, path)
+        manifest.update(Path(a.models) / "manifest.json", {"performer_encoder": {}, "performer_decoder": {}},
+                        prepare=lambda name, new, old: {**old, "metrics": metrics})
     return 0
 
 

@@ -1,8 +1,8 @@
 """Held-out evaluation of the whole pipeline on rendered full-frame videos; writes the numbers
-into the manifest entries of both models (and engines/models/piano_eval.json).
+into the manifest entries of both models (and engines/piano/train/reports/piano_eval.json).
 
-    python -m engines.piano.train.evaluate [--clips 6] [--clip-s 20] [--no-manifest]
-    python -m engines.piano.train.evaluate --size 640x360 --crf 34 --no-manifest   # a harder condition
+    python -m engines.piano.evaluate [--clips 6] [--clip-s 20] [--no-manifest]
+    python -m engines.piano.evaluate --size 640x360 --crf 34 --no-manifest   # a harder condition
 
 Clips of held-out pieces (engines/piano/train/data.py), 1280x720 at 30 fps, random keyboard
 placement, encoded with libx264 (crf 20..28) and decoded again; the keyboard is located
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.piano import synth_video as sv
+from engines.piano.train import synth_video as sv
 from engines.piano.infer import FRAME_THRESHOLD, Transcriber, roll_to_notes
 from engines.piano.metrics import onset_prf as onset_f1
 from engines.piano.train import data
@@ -111,8 +111,8 @@ def evaluate(n_clips: int = 6, clip_s: float = 20.0, seed: int = 1234, size=(128
 
 
 def main(argv=None) -> int:
-    from engines.onnx_export import update_manifest
-    from engines.runtime import MODELS_DIR, load_manifest
+    from engines import manifest
+    from engines.runtime import MODELS_DIR
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=6)
@@ -127,21 +127,18 @@ def main(argv=None) -> int:
     res = evaluate(a.clips, a.clip_s, size=size, crf=a.crf)
     print(json.dumps({k: v for k, v in res.items() if k != "per_clip"}, indent=1))
     if not a.no_manifest:
-        (MODELS_DIR / "piano_eval.json").write_text(json.dumps(res, indent=1) + "\n")
-        man = load_manifest()
+        manifest.report_path(MODELS_DIR, "piano", "piano_eval.json").write_text(json.dumps(res, indent=1) + "\n")
         summary = {k: res[k] for k in ("heldout_clips", "clip_s", "resolution", "frame_threshold")}
         summary["data"] = "synthetic rendered videos of held-out music21 pieces, libx264, keyboard located automatically"
-        for name in ("piano_video2roll", "piano_roll2midi"):
-            e = dict(man[name])
-            m = dict(e.get("metrics", {}))
-            m["heldout_full_pipeline"] = {**summary, "frame_video2roll": res["video2roll"],
-                                          "frame_after_roll2midi": res["roll2midi"],
-                                          "frame_roll2midi_model_alone": res["roll2midi_model_alone"],
-                                          "frame_corrupted_input": res["corrupted_input"], "onset": res["onset"],
-                                          "corner_error_max": res["corner_error_max_fraction_of_width"],
-                                          "transcribe_frames_per_s_720p": res["transcribe_frames_per_s_720p"]}
-            e["metrics"] = m
-            update_manifest(name, e, MODELS_DIR / "manifest.json")
+        full = {**summary, "frame_video2roll": res["video2roll"],
+                "frame_after_roll2midi": res["roll2midi"],
+                "frame_roll2midi_model_alone": res["roll2midi_model_alone"],
+                "frame_corrupted_input": res["corrupted_input"], "onset": res["onset"],
+                "corner_error_max": res["corner_error_max_fraction_of_width"],
+                "transcribe_frames_per_s_720p": res["transcribe_frames_per_s_720p"]}
+        manifest.update(MODELS_DIR / "manifest.json", {"piano_video2roll": {}, "piano_roll2midi": {}},
+                        prepare=lambda name, new, old: {
+                            **old, "metrics": {**old.get("metrics", {}), "heldout_full_pipeline": full}})
         print("updated manifest")
     return 0
 

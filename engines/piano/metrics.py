@@ -7,7 +7,7 @@ import numpy as np
 
 def onset_prf(ref, est, tolerance_s: float = 0.05) -> tuple[float, float, float]:
     """(precision, recall, F1) of ``est`` against ``ref``: notes with ``start_s``, ``dur_s`` and
-    ``pitch`` (PianoNote, synth_video.Note); 0s when either side is empty."""
+    ``pitch`` (PianoNote, train.synth_video.Note); 0s when either side is empty."""
     import mir_eval  # dev/train dependency, only where scores are computed
 
     if not ref or not est:

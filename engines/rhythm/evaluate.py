@@ -1,6 +1,6 @@
 """Held-out evaluation of the shipped rhythm models against the baselines (model-card numbers).
 
-    python -m engines.rhythm.train.evaluate [--models DIR] [--json FILE] [--samples 5]
+    python -m engines.rhythm.evaluate [--models DIR] [--json FILE] [--samples 5]
 
 Rhythm2Drum: every held-out demo-song bar gives its rhythm (activation of its own hits, as
 RhythmicNet takes the rhythm of the drum track) and style; the model and the baselines make

@@ -1,6 +1,6 @@
 """Model-card numbers on held-out pairs (pieces never seen in training), from the shipped ONNX files.
 
-    .venv/bin/python -m engines.soundtrack.train.evaluate [--models DIR] [--baseline DIR] [--out FILE]
+    .venv/bin/python -m engines.soundtrack.evaluate [--models DIR] [--baseline DIR] [--out FILE]
 
 * token accuracy / perplexity of masked tokens (masking ratio 0.7 and 1.0, fixed masks; the
   chord level masked per half bar, as in training) with the video
@@ -187,7 +187,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=Path, default=MODELS_DIR)
     ap.add_argument("--baseline", type=Path, default=None, help="folder with an unconditional soundtrack model")
-    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("eval.json"))
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "train" / "eval.json")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="fewer pairs and sweep points")
     args = ap.parse_args(argv)

@@ -123,7 +123,7 @@ def listen_check(out_dir: Path, video: Path | None = None, job: Job | None = Non
     import soundfile as sf
 
     from engines.foley.infer import MATERIAL_NAMES
-    from engines.foley.train import evaluate as ev
+    from engines.foley import evaluate as ev
     from studio.adapters import foley
     from studio.analysis import analyze
     from studio.generate import GenerateSettings

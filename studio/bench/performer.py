@@ -38,7 +38,7 @@ TARGET_REALTIME = 1.0  # transcribe at least as fast as the video plays (decodin
 def _piano(job: Job) -> dict:
     from engines.piano.infer import Transcriber
     from engines.piano.metrics import onset_prf
-    from engines.piano.synth_video import Note, write_video
+    from engines.piano.train.synth_video import Note, write_video
     from studio import media
 
     notes = demo_piece(duration_s=DURATION_S)

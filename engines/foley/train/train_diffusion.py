@@ -1,6 +1,7 @@
 """Train the Physics-Diff style parameter denoiser and export it to ONNX.
 
     python -m engines.foley.train.train_diffusion --out engines/models/foley_diffusion.onnx
+    python -m engines.foley.train.train_diffusion --smoke --out /tmp/f/foley_diffusion.onnx   # CI
 
 rebuilds the shipped model (CPU, one thread, ~10 min) and its manifest entry. DDPM with the
 cosine schedule (``engines.foley.schedule``), epsilon prediction, L1 loss, on packed parameter
@@ -23,7 +24,8 @@ import torch
 from engines.foley.params import VECTOR_DIM
 from engines.foley.schedule import SAMPLE_T_MAX, T_STEPS, alpha_bar
 from engines.foley.train import data as fdata
-from engines.onnx_export import export_onnx, update_manifest
+from engines.manifest import update_entry
+from engines.onnx_export import export_onnx
 from engines.foley.train.model import COND_DIM, Denoiser
 from engines.foley.train.textures import MATERIAL_NAMES
 from engines.runtime import MODELS_DIR, sha256_of
@@ -98,7 +100,14 @@ def main(argv=None) -> int:
                     help="manifest to update (default: the one beside --out when --out is in engines/models)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--patches", type=int, default=200, help="procedural patches per material for the visual condition")
+    ap.add_argument("--smoke", action="store_true", help="3 steps on 4 presets per material, batch 16 (tests); "
+                    "needs --out outside engines/models, writes a manifest beside it")
     a = ap.parse_args(argv)
+    if a.smoke:
+        from engines.foley.train.train_material import smoke_guard
+
+        smoke_guard(a)
+        a.per_material, a.steps, a.batch, a.patches = min(a.per_material, 4), min(a.steps, 3), min(a.batch, 16), 3
     torch.set_num_threads(a.threads)
     model, x_mean, x_std, x_min, x_max, info = train(a.per_material, a.steps, a.batch, a.width, a.depth, a.seed,
                                                      patches=a.patches)
@@ -118,8 +127,7 @@ def main(argv=None) -> int:
     print(f"wrote {a.out} ({a.out.stat().st_size / 1e6:.2f} MB, {n_params} parameters)")
     manifest = a.manifest or (a.out.parent / "manifest.json" if a.out.parent.resolve() == MODELS_DIR.resolve() else None)
     if manifest is not None:
-        old = json.loads(manifest.read_text()).get("foley_diffusion", {}) if manifest.exists() else {}
-        update_manifest("foley_diffusion", {
+        update_entry("foley_diffusion", {
             "file": a.out.name, "sha256": sha256_of(a.out), "inputs": ["x_t", "t", "material", "cond"],
             "outputs": ["eps"], "version": VERSION, "parameters": n_params,
             "size_bytes": a.out.stat().st_size,
@@ -129,8 +137,8 @@ def main(argv=None) -> int:
                              "made by this project, MIT like the code",
             "licence": "MIT (trained here from project-made data)",
             "rebuild": "python -m engines.foley.train.train_diffusion --out engines/models/foley_diffusion.onnx",
-            "training": info, "metrics": old.get("metrics", {}),
-        }, manifest)
+            "training": info,
+        }, manifest, keep=("metrics",))
         print(f"updated {manifest}")
     return 0
 

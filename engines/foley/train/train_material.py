@@ -1,6 +1,7 @@
 """Train the visual material classifier (descriptor of the impact region -> material) and export it.
 
     python -m engines.foley.train.train_material --out engines/models/foley_material.onnx
+    python -m engines.foley.train.train_material --smoke --out /tmp/f/foley_material.onnx   # CI
 
 Data: procedural patches per material family (``textures``; train seeds 1.., test on patches
 of other seeds), their 14-d colour/texture descriptors (``engines.foley.visual``). A 2-layer
@@ -16,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engines.onnx_export import export_onnx, update_manifest
+from engines.manifest import update_entry
+from engines.onnx_export import export_onnx
 from engines.foley.train.model import MaterialNet
 from engines.foley.train.textures import MATERIAL_NAMES, patches
 from engines.foley.visual import DESCRIPTOR_DIM, descriptors
@@ -66,6 +68,16 @@ def train(per_material: int, test_per_material: int, steps: int, seed: int = 0, 
     return model, info
 
 
+def smoke_guard(a) -> None:
+    """--smoke writes only outside the shipped models folder (``--out FILE`` and ``--manifest``)."""
+    from engines.manifest import is_shipped
+
+    if is_shipped(a.out.parent) or (a.manifest is not None and is_shipped(a.manifest.parent)):
+        raise SystemExit("--smoke needs --out DIR/FILE.onnx outside engines/models (never the shipped models)")
+    if a.manifest is None:
+        a.manifest = a.out.parent / "manifest.json"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=MODELS_DIR / "foley_material.onnx")
@@ -74,7 +86,12 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--manifest", type=Path, default=None)
+    ap.add_argument("--smoke", action="store_true", help="5 steps on 6 patches per material (tests); needs --out "
+                    "outside engines/models, writes a manifest beside it")
     a = ap.parse_args(argv)
+    if a.smoke:
+        smoke_guard(a)
+        a.per_material, a.test_per_material, a.steps = min(a.per_material, 6), min(a.test_per_material, 3), min(a.steps, 5)
     torch.set_num_threads(1)
     model, info = train(a.per_material, a.test_per_material, a.steps, a.seed)
     config = {"descriptor_dim": DESCRIPTOR_DIM, "materials": list(MATERIAL_NAMES), **{k: v for k, v in info.items() if k != "confusion_test"}}
@@ -84,7 +101,7 @@ def main(argv=None) -> int:
     print(f"wrote {a.out} ({a.out.stat().st_size / 1e3:.1f} kB, {n_params} parameters)")
     manifest = a.manifest or (a.out.parent / "manifest.json" if a.out.parent.resolve() == MODELS_DIR.resolve() else None)
     if manifest is not None:
-        update_manifest("foley_material", {
+        update_entry("foley_material", {
             "file": a.out.name, "sha256": sha256_of(a.out), "inputs": ["features"], "outputs": ["logits"],
             "version": VERSION, "parameters": n_params, "size_bytes": a.out.stat().st_size,
             "training_data": "procedural surface patches per material family drawn here from documented "

@@ -148,7 +148,7 @@ def export(model: PerformerNet, src, instrument, out_dir, meta: dict) -> None:
     steps checked against the full teacher-forced decoder."""
     from pathlib import Path
 
-    import onnxruntime as ort
+    from engines.runtime import open_session
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -165,11 +165,11 @@ def export(model: PerformerNet, src, instrument, out_dir, meta: dict) -> None:
                 {"token": {0: "batch"}, "clock": {0: "batch"}, "memory": {0: "batch"},
                  "past_k": {1: "batch", 3: "past"}, "past_v": {1: "batch", 3: "past"}, "logits": {0: "batch"},
                  "present_k": {1: "batch", 3: "length"}, "present_v": {1: "batch", 3: "length"}}, meta)
-    enc = ort.InferenceSession(str(out_dir / "performer_encoder.onnx"), providers=["CPUExecutionProvider"])
+    enc = open_session(out_dir / "performer_encoder.onnx")
     m2 = enc.run(None, {"src": src.numpy(), "instrument": instrument.numpy()})[0]
     if float(np.abs(m2 - mem.numpy()).max()) > 1e-3:
         raise RuntimeError("performer encoder export differs from torch")
-    sess = ort.InferenceSession(str(out_dir / "performer_decoder.onnx"), providers=["CPUExecutionProvider"])
+    sess = open_session(out_dir / "performer_decoder.onnx")
     seq = torch.randint(3, model.head.out_features, (b, 6))
     clk = torch.cumsum(torch.rand(b, 6) * 5, 1)
     with torch.no_grad():

@@ -199,18 +199,18 @@ def main(argv=None) -> int:
 
 
 def write_manifest(out: Path, training: dict) -> None:
-    from engines.onnx_export import update_manifest
+    from engines import manifest
     from engines.performer.train.models import DEC_INPUTS, DEC_OUTPUTS, ENC_INPUTS, ENC_OUTPUTS
     from engines.runtime import sha256_of
 
-    path = out / "manifest.json"
-    old = json.loads(path.read_text()) if path.exists() else {}
+    entries = {}
     for name, ins, outs in (("performer_encoder", ENC_INPUTS, ENC_OUTPUTS), ("performer_decoder", DEC_INPUTS, DEC_OUTPUTS)):
         f = out / f"{name}.onnx"
-        entry = {"file": f.name, "sha256": sha256_of(f), "bytes": f.stat().st_size, "inputs": ins, "outputs": outs,
-                 "licence": LICENCE, "model_card": CARD, "training": training,
-                 "metrics": old.get(name, {}).get("metrics", {})}
-        update_manifest(name, entry, path)
+        entries[name] = {"file": f.name, "sha256": sha256_of(f), "bytes": f.stat().st_size, "inputs": ins,
+                         "outputs": outs, "licence": LICENCE, "model_card": CARD, "training": training}
+    # the metrics (written by the evaluation) stay as they were; a new folder starts with none
+    manifest.update(out / "manifest.json", entries,
+                    prepare=lambda name, new, old: {**new, "metrics": old.get("metrics", {})})
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.piano.synth_video import Note
+from engines.piano.train.synth_video import Note
 
 CACHE = Path(os.environ.get("STUDIO_PIANO_CACHE", Path.home() / ".cache" / "studio-piano"))
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engines.piano.synth_video import KEY_CENTRE, N_KEYS, N_WHITE
+from engines.piano.train.synth_video import KEY_CENTRE, N_KEYS, N_WHITE
 
 RECT_W, RECT_H = 624, 48
 STACK = 5

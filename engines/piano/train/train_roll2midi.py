@@ -28,11 +28,9 @@ VERSION = "1"
 
 
 def video2roll_probs(onnx_path: Path, frames, starts, batch=64):
-    import onnxruntime as ort
+    from engines.runtime import open_session
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    s = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    s = open_session(onnx_path, intra_threads=1)
     out = np.zeros((len(frames), 88), np.float32)
     for a in range(0, len(frames), batch):
         t = np.arange(a, min(a + batch, len(frames)))
@@ -122,7 +120,8 @@ def train(args, log=print):
 
 
 def main(argv=None) -> int:
-    from engines.onnx_export import export_onnx, update_manifest
+    from engines.manifest import report_path, update_entry
+    from engines.onnx_export import export_onnx
     from engines.runtime import MODELS_DIR, sha256_of
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -152,10 +151,10 @@ def main(argv=None) -> int:
     meta = {"version": VERSION, "producer": "engines.piano.train.train_roll2midi",
             "config": json.dumps({"window": WINDOW, "fps": FPS, "stack": STACK, **info})}
     export_onnx(model, (torch.zeros(2, WINDOW, 88),), out, ["probs"], ["frame", "onset"], meta)
-    (a.out / "piano_roll2midi_train.json").write_text(json.dumps({"params": n_params, **info}, indent=1) + "\n")
+    report_path(a.out, "piano", "piano_roll2midi_train.json").write_text(json.dumps({"params": n_params, **info}, indent=1) + "\n")
     print(f"wrote {out} ({out.stat().st_size / 1e3:.1f} kB, {n_params} parameters)")
     if a.out.resolve() == MODELS_DIR.resolve():
-        update_manifest("piano_roll2midi", {
+        update_entry("piano_roll2midi", {
             "file": out.name, "sha256": sha256_of(out), "bytes": out.stat().st_size,
             "inputs": ["probs"], "outputs": ["frame", "onset"],
             "licence": "weights: trained here (MIT); data: synthetic videos rendered here from "
@@ -163,7 +162,7 @@ def main(argv=None) -> int:
             "model_card": "engines/piano/README.md",
             "metrics": {"val_rectified_threshold_0.4": {"video2roll": info["val_video2roll"],
                                                         "roll2midi": info["val_roll2midi"]},
-                        "note": "full-pipeline numbers: python -m engines.piano.train.evaluate"},
+                        "note": "full-pipeline numbers: python -m engines.piano.evaluate"},
             "training": {"command": "python -m engines.piano.train.train_roll2midi",
                          "data": "Video2Roll probabilities on fresh synthetic clips of the training pieces "
                                  "(+ flicker/drop/false-press corruption on half the windows); targets: "

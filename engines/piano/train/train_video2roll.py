@@ -3,7 +3,7 @@
     python -m engines.piano.train.train_video2roll            # ships engines/models/piano_video2roll.onnx
     python -m engines.piano.train.train_video2roll --smoke --out /tmp/x   # CI: a few steps
 
-Data: synthetic top-down videos rendered here (engines/piano/synth_video.py) directly at the
+Data: synthetic top-down videos rendered here (engines/piano/train/synth_video.py) directly at the
 rectified size, with a per-video keyboard-box misalignment, from the training pieces of
 engines/piano/train/data.py; each clip goes through libx264 at a random crf 18..36, half of them
 as a small keyboard (``small_keyboard``: downscaled to 260..624 px wide, compressed there, scaled
@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import torch
 
-from engines.piano.synth_video import compress_gray, render_rectified
+from engines.piano.train.synth_video import compress_gray, render_rectified
 from engines.piano.train import data
 from engines.piano.train.model import RECT_H, RECT_W, STACK, Video2Roll
 
@@ -195,7 +195,7 @@ def manifest_entry(out: Path, info: dict, n_params: int, seed: int, steps: int) 
 
     crf = info.get("crf", "18..34")
     small = info.get("small_keyboard_share", 0.0)
-    data_txt = ("synthetic top-down piano videos (engines/piano/synth_video.py) of music21 corpus pieces, "
+    data_txt = ("synthetic top-down piano videos (engines/piano/train/synth_video.py) of music21 corpus pieces, "
                 f"rendered at the rectified size, libx264 crf {crf}")
     if small:
         data_txt += (f"; {small:.0%} of the clips as small keyboards (260..624 px wide, compressed at that "
@@ -209,7 +209,7 @@ def manifest_entry(out: Path, info: dict, n_params: int, seed: int, steps: int) 
                    "public-domain scores of the music21 corpus (BSD-3-clause package)",
         "model_card": "engines/piano/README.md",
         "metrics": {"val_rectified_threshold_0.4": info["val_rectified"],
-                    "note": "full-pipeline numbers: python -m engines.piano.train.evaluate"},
+                    "note": "full-pipeline numbers: python -m engines.piano.evaluate"},
         "training": {"command": info.get("command", "python -m engines.piano.train.train_video2roll"),
                      "data": data_txt + "; held-out pieces by name (engines/piano/train/data.py)",
                      "params": n_params, "seed": seed, "steps": steps},
@@ -218,24 +218,28 @@ def manifest_entry(out: Path, info: dict, n_params: int, seed: int, steps: int) 
 
 def ship(src: Path) -> None:
     """Install a model trained with --out SRC (after it was evaluated there) into the shipped
-    models folder: copy the files, then the manifest entry through update_manifest."""
+    models folder: copy the model, its training report to engines/piano/train/reports/, then the
+    manifest entry through engines.manifest."""
     import shutil
 
-    from engines.onnx_export import update_manifest
+    from engines.manifest import report_path, update_entry
     from engines.runtime import MODELS_DIR
 
     tj = json.loads((src / "piano_video2roll_train.json").read_text())
-    for f in ("piano_video2roll.onnx", "piano_video2roll_train.json"):
-        shutil.copyfile(src / f, MODELS_DIR / (f + ".tmp"))
-        (MODELS_DIR / (f + ".tmp")).replace(MODELS_DIR / f)
+    for f, dst in (("piano_video2roll.onnx", MODELS_DIR / "piano_video2roll.onnx"),
+                   ("piano_video2roll_train.json", report_path(MODELS_DIR, "piano", "piano_video2roll_train.json"))):
+        tmp = dst.with_name(dst.name + ".tmp")
+        shutil.copyfile(src / f, tmp)
+        tmp.replace(dst)
     out = MODELS_DIR / "piano_video2roll.onnx"
-    update_manifest("piano_video2roll", manifest_entry(out, tj, tj["params"], tj.get("seed", 0), tj["steps"]),
+    update_entry("piano_video2roll", manifest_entry(out, tj, tj["params"], tj.get("seed", 0), tj["steps"]),
                     MODELS_DIR / "manifest.json")
     print(f"shipped {out} from {src}; updated manifest")
 
 
 def main(argv=None) -> int:
-    from engines.onnx_export import export_onnx, update_manifest
+    from engines.manifest import report_path, update_entry
+    from engines.onnx_export import export_onnx
     from engines.runtime import MODELS_DIR, load_manifest
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -272,24 +276,24 @@ def main(argv=None) -> int:
     meta = {"version": VERSION, "producer": "engines.piano.train.train_video2roll",
             "config": json.dumps({"rect_w": RECT_W, "rect_h": RECT_H, "stack": STACK, "fps": FPS, **info})}
     export_onnx(model, (torch.zeros(2, STACK, RECT_H, RECT_W),), out, ["frames"], ["logits", "velocity"], meta)
-    (a.out / "piano_video2roll_train.json").write_text(
+    report_path(a.out, "piano", "piano_video2roll_train.json").write_text(
         json.dumps({"params": n_params, "seed": a.seed, **info}, indent=1) + "\n")
     print(f"wrote {out} ({out.stat().st_size / 1e3:.1f} kB, {n_params} parameters)")
     entry = manifest_entry(out, info, n_params, a.seed, a.steps)
     if a.out.resolve() == MODELS_DIR.resolve():
-        update_manifest("piano_video2roll", entry, MODELS_DIR / "manifest.json")
+        update_entry("piano_video2roll", entry, MODELS_DIR / "manifest.json")
         print("updated manifest")
     else:
         # a trial folder: a manifest there with this model and the shipped Roll2Midi, so that
         # evaluate(models_dir=OUT) runs the whole pipeline with the candidate
         import shutil
 
-        update_manifest("piano_video2roll", entry, a.out / "manifest.json")
+        update_entry("piano_video2roll", entry, a.out / "manifest.json")
         r2m = load_manifest().get("piano_roll2midi")
         if r2m and not a.smoke and not (a.out / r2m["file"]).exists():
             shutil.copyfile(MODELS_DIR / r2m["file"], a.out / r2m["file"])
         if r2m and not a.smoke:
-            update_manifest("piano_roll2midi", r2m, a.out / "manifest.json")
+            update_entry("piano_roll2midi", r2m, a.out / "manifest.json")
     return 0
 
 

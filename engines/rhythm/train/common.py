@@ -1,8 +1,7 @@
-"""Shared training helpers: argument parsing, seeding, manifest entries (read-modify-write)."""
+"""Shared training helpers: argument parsing, seeding, manifest entries (through engines.manifest)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -26,34 +25,33 @@ def parser(description: str, steps: int) -> argparse.ArgumentParser:
 def setup(args) -> None:
     import torch
 
+    if getattr(args, "smoke", False) and is_shipped(args.out):
+        raise SystemExit("--smoke needs --out DIR (it never overwrites the shipped models)")
     torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
 
 
 def is_shipped(out: str | os.PathLike) -> bool:
-    return Path(out).resolve() == MODELS_DIR.resolve()
+    from engines import manifest
+
+    return manifest.is_shipped(out)
 
 
 def update_manifest(entries: dict[str, dict]) -> None:
-    """Replace only our own entries in engines/models/manifest.json (re-read right before writing)."""
+    """Replace only our own entries in engines/models/manifest.json (``engines.manifest.update``:
+    locked, atomic), keeping the metrics and licence the evaluation / a person wrote."""
+    from engines import manifest
     from engines.runtime import sha256_of
 
-    path = MODELS_DIR / "manifest.json"
-    manifest = json.loads(path.read_text()) if path.exists() else {}
+    out = {}
     for name, e in entries.items():
         e = dict(e)
         e["sha256"] = sha256_of(MODELS_DIR / e["file"])
         e["bytes"] = (MODELS_DIR / e["file"]).stat().st_size
         e["model_card"] = CARD
-        old = manifest.get(name, {})
-        for keep in ("metrics", "licence"):  # written by the evaluation / by hand
-            if keep in old and keep not in e:
-                e[keep] = old[keep]
-        manifest[name] = e
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+        out[name] = e
+    manifest.update(MODELS_DIR / "manifest.json", out, keep=("metrics", "licence"))
 
 
 def seq2seq_entries(name: str, cond_input: str, training: dict) -> dict[str, dict]:

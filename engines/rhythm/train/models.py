@@ -151,7 +151,7 @@ def export_seq2seq(model: "Seq2Seq", src, cond, out_dir, prefix: str, cond_name:
     from pathlib import Path
 
     import numpy as np
-    import onnxruntime as ort
+    from engines.runtime import open_session
 
     out_dir = Path(out_dir)
     model.eval()
@@ -169,7 +169,7 @@ def export_seq2seq(model: "Seq2Seq", src, cond, out_dir, prefix: str, cond_name:
                  "past_v": {1: "batch", 3: "past"}, "logits": {0: "batch"}, "present_k": {1: "batch", 3: "length"},
                  "present_v": {1: "batch", 3: "length"}}, meta)
     # the cached steps must reproduce the full decoder (also from an empty cache)
-    sess = ort.InferenceSession(str(out_dir / f"{prefix}_decoder.onnx"), providers=["CPUExecutionProvider"])
+    sess = open_session(out_dir / f"{prefix}_decoder.onnx")
     seq = torch.randint(3, model.head.out_features, (b, 6))
     with torch.no_grad():
         full = model.decode(seq, mem).numpy()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.manifest import report_path
 from engines.rhythm import vocab as V
 from engines.rhythm.train import common, data_drums as dd, data_music as dm
 from engines.rhythm.train.genre_library import library_bars
@@ -88,7 +89,7 @@ def main(argv=None) -> int:
     export_seq2seq(model, ts[:2], tc[:2], out, "drum2music", "cond", meta)
     info = {"params": n_params(model), "train_pieces": len(train), "heldout_pieces": len(test),
             "train_bars": len(tri), "heldout_bars": len(tei), "log": log, "wall_s": timer.s()}
-    (out / "drum2music_train.json").write_text(json.dumps(info, indent=1))
+    report_path(out, "rhythm", "drum2music_train.json").write_text(json.dumps(info, indent=1))
     if common.is_shipped(out):
         training = {"data": DATA, "steps": args.steps, "seed": args.seed, "params": info["params"],
                     "command": "python -m engines.rhythm.train.train_drum2music"}

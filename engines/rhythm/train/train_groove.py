@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.manifest import report_path
 from engines.rhythm import vocab as V
 from engines.rhythm.train import common, data_drums as dd
 from engines.rhythm.train.train_rhythm2drum import DATA, split
@@ -87,7 +88,7 @@ def main(argv=None) -> int:
     export_onnx(model, (tx[:2],), out / "rhythm_groove.onnx", ["x"], ["velocity", "offset"],
                 {"x": {0: "batch"}, "velocity": {0: "batch"}, "offset": {0: "batch"}}, meta)
     info = {"params": n_params(model), "heldout_bars": len(test), "log": log, "wall_s": timer.s()}
-    (out / "rhythm_groove_train.json").write_text(json.dumps(info, indent=1))
+    report_path(out, "rhythm", "rhythm_groove_train.json").write_text(json.dumps(info, indent=1))
     if common.is_shipped(out):
         common.update_manifest({"rhythm_groove": {
             "file": "rhythm_groove.onnx", "inputs": ["x"], "outputs": ["velocity", "offset"],

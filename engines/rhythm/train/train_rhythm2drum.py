@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.manifest import report_path
 from engines.rhythm import vocab as V
 from engines.rhythm.train import common, data_drums as dd
 from engines.rhythm.train.genre_library import library_bars
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
     info = {"params": n_params(model), "train_bars_real": len(train) - len(library_bars()),
             "train_bars_library": len(library_bars()), "heldout_bars": len(test), "log": log,
             "wall_s": timer.s()}
-    (out / "rhythm2drum_train.json").write_text(json.dumps(info, indent=1))
+    report_path(out, "rhythm", "rhythm2drum_train.json").write_text(json.dumps(info, indent=1))
     if common.is_shipped(out):
         training = {"data": DATA, "steps": args.steps, "seed": args.seed, "params": info["params"],
                     "command": "python -m engines.rhythm.train.train_rhythm2drum"}

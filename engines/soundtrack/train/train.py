@@ -1,7 +1,7 @@
 """Train the soundtrack transformer and export the shipped ONNX models (one command).
 
     .venv/bin/python -m engines.soundtrack.train.train            # rebuilds engines/models/soundtrack*.onnx
-    .venv/bin/python -m engines.soundtrack.train.train --out /tmp/x --steps 20 --pieces 8   # smoke run
+    .venv/bin/python -m engines.soundtrack.train.train --smoke --out /tmp/x   # CI: 3 steps on 6 pieces
 
 Data: :mod:`engines.soundtrack.train.data` (music21 chorales arranged into the grid, synthetic
 per-beat visual features from the same plan; split by piece, 10 % held out). Objective, per
@@ -161,13 +161,13 @@ def export(net: SoundtrackNet, out: Path, prefix: str, meta: dict) -> dict[str, 
 
 
 def check_onnx(net: SoundtrackNet, paths: dict[str, Path], data: dict) -> float:
-    import onnxruntime as ort
+    from engines.runtime import open_session
 
     rng = np.random.default_rng(5)
     tokens, vis, style, keep, _, _ = make_batch(data, np.arange(min(4, len(data["grid"]))), rng)
     with torch.no_grad():
         ref = net(tokens, vis, style, keep)
-    sess = ort.InferenceSession(str(paths["generator"]), providers=["CPUExecutionProvider"])
+    sess = open_session(paths["generator"])
     got = sess.run(None, {"tokens": tokens.numpy(), "visual": vis.numpy(), "style": style.numpy(),
                           "vis_keep": keep.numpy()})
     return float(max(np.abs(r.numpy() - g).max() for r, g in zip(ref, got)))
@@ -186,7 +186,16 @@ def main(argv: list[str] | None = None) -> dict:
                     help="train on real video-music pairs (.npz, see load_pairs) instead of the synthetic ones")
     ap.add_argument("--unconditional", action="store_true", help="baseline: never see the video")
     ap.add_argument("--max-minutes", type=float, default=None, help="stop early after this wall time")
+    ap.add_argument("--smoke", action="store_true",
+                    help="3 steps on 6 pieces, batch 8 (tests); needs --out DIR, never the shipped models")
     args = ap.parse_args(argv)
+    if args.smoke:
+        from engines.manifest import is_shipped
+
+        if is_shipped(args.out):
+            raise SystemExit("--smoke needs --out DIR (it never overwrites the shipped models)")
+        args.steps, args.batch = min(args.steps, 3), min(args.batch, 8)
+        args.pieces = min(args.pieces or 6, 6)
 
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -246,12 +255,14 @@ def main(argv: list[str] | None = None) -> dict:
               "train_windows": int(len(train["grid"])), "held_out_windows": int(len(test["grid"])),
               "pieces": len(pieces), "pairs_file": str(args.pairs) if args.pairs else None, "history": history, "unconditional": bool(args.unconditional)}
     _write_manifest(args.out, args.prefix, paths, report)
-    (args.out / f"{args.prefix}_train.json").write_text(json.dumps(report, indent=1) + "\n")
+    from engines.manifest import report_path
+
+    report_path(args.out, "soundtrack", f"{args.prefix}_train.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
 
 
 def _write_manifest(out: Path, prefix: str, paths: dict[str, Path], report: dict) -> None:
-    from engines.onnx_export import update_manifest
+    from engines import manifest
     from engines.runtime import sha256_of
 
     data = ("music21 corpus Bach chorales (corpus BSD-3-Clause, music public domain), arranged into the "
@@ -265,11 +276,11 @@ def _write_manifest(out: Path, prefix: str, paths: dict[str, Path], report: dict
         command += f" --pairs {report['pairs_file']}"
     common = {"training_data": data, "licence": licence, "train_command": command,
               "metrics": {k: report[k] for k in ("held_out_masked_loss", "train_steps", "parameters")}}
-    update_manifest(prefix, {"file": paths["generator"].name, "sha256": sha256_of(paths["generator"]),
-                             "inputs": GEN_INPUTS, "outputs": GEN_OUTPUTS, **common}, out / "manifest.json")
-    update_manifest(f"{prefix}_embed", {"file": paths["embed"].name, "sha256": sha256_of(paths["embed"]),
-                                        "inputs": EMB_INPUTS, "outputs": EMB_OUTPUTS, **common},
-                    out / "manifest.json")
+    manifest.update(out / "manifest.json", {
+        prefix: {"file": paths["generator"].name, "sha256": sha256_of(paths["generator"]),
+                 "inputs": GEN_INPUTS, "outputs": GEN_OUTPUTS, **common},
+        f"{prefix}_embed": {"file": paths["embed"].name, "sha256": sha256_of(paths["embed"]),
+                            "inputs": EMB_INPUTS, "outputs": EMB_OUTPUTS, **common}})
 
 
 if __name__ == "__main__":

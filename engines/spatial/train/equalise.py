@@ -114,11 +114,9 @@ CAL_POSITIONS = 32
 
 
 def _session(model):
-    import onnxruntime as ort
+    from engines.runtime import open_session
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return open_session(model.SerializeToString(), intra_threads=1)
 
 
 def calibration(model, room: str, n: int = CAL_POSITIONS, seed: int = CAL_SEED, log=print) -> dict:
@@ -198,16 +196,17 @@ def held_out(room: str, n_train: int = 400, n_test: int = 64) -> np.ndarray:
     return positions(get_room(room), n_train + n_test, 0)[n_train:]
 
 
-def evaluate(room: str, models: Path) -> dict:
-    """The field against the (equalised) teacher on its held-out positions: C50 / T60 / EDT
-    errors as ``train.evaluate`` measures them, and the layout's ceiling."""
+def evaluate(room: str, models: Path, n: int | None = None) -> dict:
+    """The field against the (equalised) teacher on its held-out positions (the first ``n`` of
+    them; all 64 by default): C50 / T60 / EDT errors as ``train.evaluate`` measures them, and the
+    layout's ceiling."""
     from engines.spatial import teacher
     from engines.spatial.rooms import room as get_room
     from engines.spatial.train import train as train_mod
     from engines.spatial.train.data import early_part, fit_tail
 
     r = get_room(room)
-    pos = held_out(room).astype(np.float32)
+    pos = held_out(room)[:n].astype(np.float32)
     full, early, tails = [], [], []
     for p in pos:
         ir = teacher.brir(r, p[0:3], p[3:6], float(p[6]))

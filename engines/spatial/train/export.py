@@ -1,7 +1,6 @@
 """ONNX export of the spatial engine's models and their manifest entries (training side)."""
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -91,20 +90,16 @@ def export_field(model, path: Path, metadata: dict) -> None:
 
 
 def update_manifest(models_dir: Path, entries: dict) -> None:
-    """Read-modify-write of ``manifest.json``: only the given entries change."""
+    """Only the given entries of ``models_dir/manifest.json`` change (``engines.manifest.update``)."""
     from engines.runtime import sha256_of
 
-    path = models_dir / "manifest.json"
-    manifest = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    from engines import manifest
+
+    out = {}
     for name, e in entries.items():
         e = dict(e)
         e["sha256"] = sha256_of(models_dir / e["file"])
         e["bytes"] = (models_dir / e["file"]).stat().st_size
         e.setdefault("model_card", "engines/spatial/README.md")
-        manifest[name] = e
-    fd, tmp = tempfile.mkstemp(dir=models_dir, suffix=".json.tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=1, sort_keys=True)
-        fh.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+        out[name] = e
+    manifest.update(Path(models_dir) / "manifest.json", out)

@@ -64,11 +64,9 @@ def head_dirs(r: Room, pos: np.ndarray) -> np.ndarray:
 
 
 def _session(path: Path):
-    import onnxruntime as ort
+    from engines.runtime import open_session
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return open_session(path, intra_threads=1)
 
 
 def engine_irs(room: str, pos: np.ndarray, before: Path | None = None) -> np.ndarray:

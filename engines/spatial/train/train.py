@@ -2,6 +2,7 @@
 held-out positions and write its manifest entry.
 
     python -m engines.spatial.train.train ROOM [--data NPZ] [--out DIR] [--minutes M] [--steps N]
+    python -m engines.spatial.train.train studio --smoke --out /tmp/s   # CI: 6 + 2 positions, 3 steps
 
 ``--out`` defaults to ``engines/models`` (the shipped fields); tests pass a temporary folder.
 Without ``--data`` the teacher data is simulated first (``data.make``). Single-threaded torch.
@@ -51,14 +52,11 @@ def _metrics(pred: np.ndarray, ref: np.ndarray) -> dict:
 def evaluate(onnx_path: Path, hrir_path: Path, data: dict) -> dict:
     """Field vs teacher on the held-out positions, plus the representation's ceiling (teacher
     early part and fitted tail through the same assembly) and the query time."""
-    import onnxruntime as ort
-
+    from engines.runtime import open_session
     from engines.spatial.infer import assemble, head_vectors
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-    hs = ort.InferenceSession(str(hrir_path), opts, providers=["CPUExecutionProvider"])
+    sess = open_session(onnx_path, intra_threads=1)
+    hs = open_session(hrir_path, intra_threads=1)
     n_train = int(data["n_train"])
     pos = data["pos"][n_train:]
     full = data["test_full"]
@@ -189,7 +187,7 @@ def train(room_name: str, data: dict, out_dir: Path, *, steps: int = 3000, minut
     return metrics
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("room")
     ap.add_argument("--data", help="teacher data .npz (from engines.spatial.train.data); simulated when absent")
@@ -203,17 +201,26 @@ def main(argv=None) -> None:
     ap.add_argument("--hidden", type=int, default=256, help="listener module width")
     ap.add_argument("--basis", type=int, default=128, help="time-basis functions")
     ap.add_argument("--feat", type=int, default=64, help="scatter/gather/bounce feature width")
+    ap.add_argument("--smoke", action="store_true", help="3 steps on 6 training + 2 held-out teacher positions, "
+                    "batch 4 (tests); needs --out DIR, never the shipped models")
     a = ap.parse_args(argv)
+    batch = 24
+    if a.smoke:
+        from engines.manifest import is_shipped
+
+        if is_shipped(a.out):
+            raise SystemExit("--smoke needs --out DIR (it never overwrites the shipped models)")
+        a.n, a.test, a.steps, a.minutes, batch, a.data = min(a.n, 6), min(a.test, 2), min(a.steps, 3), 1.0, 4, None
     from engines.spatial.train import data as data_mod
 
     if a.data and Path(a.data).exists():
         d = dict(np.load(a.data))
     else:
-        d = data_mod.make(a.room, a.n, a.test, a.seed)
+        d = data_mod.make(a.room, a.n, a.test, a.seed, log=None if a.smoke else print)
         if a.data:
             np.savez_compressed(a.data, **d)
-    train(a.room, d, Path(a.out), steps=a.steps, minutes=a.minutes, seed=a.seed, mse_weight=a.mse_weight,
-          hidden=a.hidden, n_basis=a.basis, feat=a.feat)
+    return train(a.room, d, Path(a.out), steps=a.steps, minutes=a.minutes, batch=batch, seed=a.seed,
+                 mse_weight=a.mse_weight, hidden=a.hidden, n_basis=a.basis, feat=a.feat)
 
 
 if __name__ == "__main__":
