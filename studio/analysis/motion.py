@@ -114,7 +114,7 @@ class MotionAnalyzer:
         energy = float(mag.mean())
         thr = p.motion_threshold
         if camera is not None:  # what the camera fit leaves in most of the picture is its error
-            thr = max(thr, RESIDUAL_FACTOR * float(np.median(mag)))
+            thr = max(thr, RESIDUAL_FACTOR * float(np.median(mag[::CAMERA_STRIDE, ::CAMERA_STRIDE])))
         _, w = cv2.threshold(mag, thr, 0.0, cv2.THRESH_TOZERO)
         bins = (ang * (N_DIRECTIONS / (2 * np.pi))).astype(np.int32)
         np.minimum(bins, N_DIRECTIONS - 1, out=bins)

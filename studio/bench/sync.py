@@ -117,13 +117,14 @@ def _summary(rows: list[dict]) -> dict:
         "drum_sync_p95_ms": round(float(np.percentile(err, 95)), 1) if len(err) else None,
     } | ({"tempo_map_jitter_max_p50": round(float(np.median([r["tempo_jitter_max"] for r in rows])), 4),
           "tempo_map_jitter_max_p95": round(float(np.percentile([r["tempo_jitter_max"] for r in rows], 95)), 4),
-          "truth_jitter_max_p95": round(float(np.percentile([r["truth_jitter_max"] for r in rows], 95)), 4)}
+          "truth_jitter_max_p95": round(float(np.percentile([r["truth_jitter_max"] for r in rows], 95)), 4),
+          "tempo_map_beat_f_25ms": round(float(np.mean([r["map_f25"] for r in rows])), 3)}
          if "tempo_jitter_max" in rows[0] else {})
 
 
 def run_clip(spec, folder: Path, rng: np.random.Generator) -> dict:
     """Render, analyse and score one clip; the engine's and the baselines' figures."""
-    from studio import syncsuite
+    from studio import grid, syncsuite
     from studio.analysis import analyze
     from studio.bench.soundtrack import tempo_jitter
 
@@ -138,6 +139,9 @@ def run_clip(spec, folder: Path, rng: np.random.Generator) -> dict:
     # truth's own (a clip with rubato changes tempo on purpose)
     engine["tempo_jitter_max"] = tempo_jitter(project.tempo, tl.duration_s, tl.cuts_s)["tempo_jitter_max"]
     engine["truth_jitter_max"] = _truth_jitter(truth)
+    # ... and whether that steadier map still has its beats on the true ones (a map smoothed
+    # too hard would flatten a rubato and pass the jitter figure)
+    engine["map_f25"] = _f(truth.beat_times_s, grid.grid_beats(project.tempo, tl.duration_s)[0], 0.025)
 
     # metronome locked to the first detected beat, at the detected tempo
     period = 60.0 / tl.tempo_bpm
