@@ -263,7 +263,7 @@ def _bench(args: argparse.Namespace) -> int:
         for name in names:
             run = bench.load(name)
             with ProgressBar(f"bench {name}", not args.quiet) as job:
-                result = run(job=job)
+                result = run(job=job, **bench.options_for(run, vars(args)))
             result.setdefault("name", name)
             result["machine"] = info
             results.append(result)
@@ -448,6 +448,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar on stderr")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_video_commands(sub)
+    _add_project_commands(sub)
+    _add_playback_commands(sub)
+    _add_bench_command(sub)
+    return p
+
+
+def _add_video_commands(sub) -> None:
+    """analyze, generate, pose, match, batch: the commands that start from a video."""
     a = sub.add_parser("analyze", help="tempo, beats, impacts and cuts of a video")
     a.add_argument("video")
     a.add_argument("--json", action="store_true", help="print the analysis summary as JSON")
@@ -484,6 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
     _loudness_arg(bt)
     bt.set_defaults(func=_batch)
 
+
+def _add_project_commands(sub) -> None:
+    """export, spatialize: the commands that write files from a saved project."""
     e = sub.add_parser("export", help="write stems, mix, MIDI, video or a REAPER project")
     e.add_argument("project", help="project.json or its folder")
     e.add_argument("--stems", metavar="DIR", nargs="?", const=_DEFAULT_NAME,
@@ -518,6 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
     _external_arg(sp)
     sp.set_defaults(func=_spatialize)
 
+
+def _add_playback_commands(sub) -> None:
+    """devices, play, live: the commands that use audio and MIDI devices."""
     d = sub.add_parser("devices", help="audio outputs, MIDI ports, ONNX providers and instrument banks")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=_devices)
@@ -547,13 +562,17 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--record", metavar="FILE", help="also write what was played as a MIDI file")
     lv.set_defaults(func=_live)
 
+
+def _add_bench_command(sub) -> None:
     b = sub.add_parser("bench", help="run benchmarks; one JSON object per line on stdout")
     b.add_argument("names", nargs="*", metavar="NAME")
     b.add_argument("--report", metavar="FILE", help="also write one JSON report of the whole run")
-    b.add_argument("--plot", metavar="FILE", help="draw the figures against their targets (PNG)")
+    b.add_argument("--plot", metavar="FILE", help="draw the figures against their targets (PNG; pipeline "
+                   "alone: time and memory against the video's length)")
     b.add_argument("--from-report", metavar="FILE", help="plot/rewrite an earlier --report instead of running")
+    b.add_argument("--minutes", metavar="M,M,...", help="pipeline: the video lengths in minutes (default 1,10)")
+    b.add_argument("--quick", action="store_true", help="pipeline: one 10 s video instead")
     b.set_defaults(func=_bench)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

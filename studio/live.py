@@ -292,10 +292,7 @@ class _NullPort:
 def run_live(source: str, settings: LiveSettings = LiveSettings(), *, port=None, record_path=None,
              job: Job | None = None, engine=None) -> LiveReport:
     """Run until the source ends, ``settings.max_seconds`` of media, or ``job.cancel()``."""
-    import av
-
     from engines.rhythm import RhythmEngine
-    from engines.rhythm.accents import accent_contacts
 
     from studio.options import check_live
 
@@ -305,113 +302,15 @@ def run_live(source: str, settings: LiveSettings = LiveSettings(), *, port=None,
     report = LiveReport(str(source), "causal" if live else "look-ahead")
     container, stream = open_source(source)
     engine = engine or RhythmEngine()
-    try:
-        state = engine.start(style=settings.style, seed=settings.seed, key=settings.key,
-                             music=settings.music)
-    except ValueError as exc:
-        container.close()
-        raise StudioError(str(exc)) from None
-    try:  # open the engine's sessions now, so the first bar is not late by their loading time
-        engine.next_bar(state, np.zeros(16, np.float32))
-    except Exception:
-        container.close()
-        raise
+    state = _start_engine(engine, settings, container)
     port = port if port is not None else _NullPort()
     for part, ch in PART_CHANNELS.items():
         if part != "drums":
             port.send([0xC0 | ch, settings.bass_program if part == "bass" else settings.keys_program])
     sender = TimedSender(port, report)
-    recorded: list = []
-    tracker: OnsetTracker | None = None
-    media0: float | None = None
-    wall0: float | None = None  # wall time of media time 0 (set when playback starts)
-    tempo = bar_start = step_s = bar_s = None
-    last_t = 0.0
+    take = _Take(source, settings, live, report, engine, state, port, sender, job)
     try:
-        frames = container.decode(stream)
-        while True:
-            job.check_cancelled()
-            t_frame = time.perf_counter()
-            try:
-                frame = next(frames)
-            except (StopIteration, KeyboardInterrupt):  # Ctrl+C ends a camera session like its end
-                break
-            except av.error.FFmpegError as exc:
-                if live:
-                    raise MediaError(f"the stream {source} failed: {exc}") from None
-                break  # a damaged tail of a file ends the session like its end
-            t = frame.time if frame.time is not None else last_t + 1 / 30
-            media0 = t if media0 is None else media0
-            t -= media0
-            last_t = t
-            if settings.max_seconds is not None and t > settings.max_seconds:
-                break
-            gray = frame.to_ndarray(format="gray")
-            if tracker is None:
-                tracker = OnsetTracker((gray.shape[1], gray.shape[0]))
-            tracker.add(t, gray)
-            report.frame_ms.append((time.perf_counter() - t_frame) * 1e3)
-            report.media_s = t
-            if live and wall0 is None:
-                wall0 = time.perf_counter() - t  # the camera's clock is the playhead
-            if live and not is_live_source(source):  # a file run as if it were a camera: real time
-                ahead = (wall0 + t) - time.perf_counter()
-                if ahead > 0:
-                    time.sleep(ahead)
-            if tempo is None:
-                if t < settings.warmup_s:
-                    continue
-                tempo, bar_start = tracker.tempo_and_anchor(t + (settings.lead_s if live else 0.0), settings.bpm,
-                                                            first=not live)
-                if not np.isfinite(bar_start):  # the tempo is checked in tempo_and_anchor
-                    raise StudioError(f"no first bar could be placed at {tempo:g} BPM")
-                report.tempo_bpm = tempo
-                first_bar = report.first_bar_s = bar_start
-                step_s = 15.0 / tempo
-                bar_s = step_s * 4 * settings.beats_per_bar
-            # a bar is ready when its window is covered by frames
-            while True:
-                # look-ahead: the bar's own frames; causal: the bar-long window closing lead_s before it
-                window_end = bar_start - settings.lead_s if live else bar_start + bar_s
-                window_start = window_end - bar_s
-                if t < window_end:
-                    break
-                t_bar = time.perf_counter()
-                steps = window_start + step_s * np.arange(4 * settings.beats_per_bar)
-                hits = [c for c in tracker.contacts(window_start - CONTACT_MARGIN_S)
-                        if window_start - 0.5 * step_s <= c.time_s < window_end - 0.5 * step_s]
-                act = tracker.activation(steps, step_s, hits)
-                state = replace(state, tempo_bpm=tempo, next_start_s=bar_start)
-                notes, state = engine.next_bar(state, act)
-                if not live:  # look-ahead: the window is the bar itself, the drums land on its contacts
-                    notes = accent_contacts(notes, [c.time_s for c in hits], [c.strength for c in hits],
-                                            bar_start + 4 * step_s * np.arange(settings.beats_per_bar + 1), 0,
-                                            settings.beats_per_bar)
-                queued = time.perf_counter()
-                if wall0 is None:  # look-ahead: playback starts once the first bar is ready
-                    wall0 = queued + START_MARGIN_S - bar_start
-                # the frame that completed the window (decode + features), then activation + engine
-                report.bar_latency_ms.append(report.frame_ms[-1] + (queued - t_bar) * 1e3)
-                slack = wall0 + bar_start - queued
-                report.bar_slack_ms.append(slack * 1e3)
-                report.late_bars += slack < 0
-                for n in notes:
-                    ch = PART_CHANNELS.get(n.part, 0)
-                    on = wall0 + n.start_s
-                    sender.put(on, [0x90 | ch, n.pitch, n.velocity], True)
-                    sender.put(on + n.dur_s, [0x80 | ch, n.pitch, 0])
-                    recorded.append((n, ch))
-                report.bars += 1
-                job.report(0.0 if settings.max_seconds is None else min(1.0, t / settings.max_seconds),
-                           f"bar {report.bars} at {tempo:.1f} BPM")
-                bar_start += bar_s
-                err = port.check()
-                if err:
-                    report.error = err
-            if not live and wall0 is not None:
-                ahead = (wall0 + t) - time.perf_counter()  # how far decoding is ahead of playback
-                if ahead > settings.lookahead_bars * bar_s:
-                    time.sleep(ahead - settings.lookahead_bars * bar_s)
+        take.play(container.decode(stream))
         sender.close(drain=True)
     except BaseException:
         sender.close(drain=False)
@@ -419,12 +318,150 @@ def run_live(source: str, settings: LiveSettings = LiveSettings(), *, port=None,
     finally:
         container.close()
         port.all_notes_off(PART_CHANNELS.values())
-    if tempo is None:
-        raise MediaError(f"{source} ended after {last_t:.1f} s, before the {settings.warmup_s:g} s warm-up "
+    if take.tempo is None:
+        raise MediaError(f"{source} ended after {take.last_t:.1f} s, before the {settings.warmup_s:g} s warm-up "
                          "that sets the tempo; use a longer source or a shorter --warmup")
     if record_path is not None:
-        _record(record_path, recorded, tempo, first_bar, settings)
+        _record(record_path, take.recorded, take.tempo, take.first_bar, settings)
     return report
+
+
+def _start_engine(engine, settings: LiveSettings, container):
+    """The engine's state for this take, its sessions opened (so the first bar is not late by
+    their loading time); the container is closed when that fails."""
+    try:
+        state = engine.start(style=settings.style, seed=settings.seed, key=settings.key,
+                             music=settings.music)
+    except ValueError as exc:
+        container.close()
+        raise StudioError(str(exc)) from None
+    try:
+        engine.next_bar(state, np.zeros(16, np.float32))
+    except Exception:
+        container.close()
+        raise
+    return state
+
+
+class _Take:
+    """One session's state from frame to frame: the onset tracker, the tempo and bar grid once the
+    warm-up has set them, the wall clock of media time 0, and the notes sent (for ``--record``)."""
+
+    def __init__(self, source, settings: LiveSettings, live: bool, report: LiveReport, engine, state,
+                 port, sender: TimedSender, job: Job):
+        self.source, self.settings, self.live, self.report = source, settings, live, report
+        self.engine, self.state, self.port, self.sender, self.job = engine, state, port, sender, job
+        self.recorded: list = []
+        self.tracker: OnsetTracker | None = None
+        self.wall0: float | None = None  # wall time of media time 0 (set when playback starts)
+        self.tempo = self.bar_start = self.step_s = self.bar_s = self.first_bar = None
+        self.last_t = 0.0
+
+    def play(self, frames) -> None:
+        """Decode until the source ends, ``max_seconds`` of media, or a cancel."""
+        import av
+
+        media0: float | None = None
+        while True:
+            self.job.check_cancelled()
+            t_frame = time.perf_counter()
+            try:
+                frame = next(frames)
+            except (StopIteration, KeyboardInterrupt):  # Ctrl+C ends a camera session like its end
+                break
+            except av.error.FFmpegError as exc:
+                if self.live:
+                    raise MediaError(f"the stream {self.source} failed: {exc}") from None
+                break  # a damaged tail of a file ends the session like its end
+            t = frame.time if frame.time is not None else self.last_t + 1 / 30
+            media0 = t if media0 is None else media0
+            t -= media0
+            self.last_t = t
+            if self.settings.max_seconds is not None and t > self.settings.max_seconds:
+                break
+            self._frame(t, frame.to_ndarray(format="gray"), t_frame)
+
+    def _frame(self, t: float, gray: np.ndarray, t_frame: float) -> None:
+        """Feed one frame at media time ``t``; play every bar whose window it completes."""
+        settings, report = self.settings, self.report
+        if self.tracker is None:
+            self.tracker = OnsetTracker((gray.shape[1], gray.shape[0]))
+        self.tracker.add(t, gray)
+        report.frame_ms.append((time.perf_counter() - t_frame) * 1e3)
+        report.media_s = t
+        if self.live and self.wall0 is None:
+            self.wall0 = time.perf_counter() - t  # the camera's clock is the playhead
+        if self.live and not is_live_source(self.source):  # a file run as if it were a camera: real time
+            ahead = (self.wall0 + t) - time.perf_counter()
+            if ahead > 0:
+                time.sleep(ahead)
+        if self.tempo is None:
+            if t < settings.warmup_s:
+                return
+            self._set_tempo(t)
+        # a bar is ready when its window is covered by frames
+        while True:
+            # look-ahead: the bar's own frames; causal: the bar-long window closing lead_s before it
+            window_end = self.bar_start - settings.lead_s if self.live else self.bar_start + self.bar_s
+            window_start = window_end - self.bar_s
+            if t < window_end:
+                break
+            self._play_bar(t, window_start, window_end)
+        if not self.live and self.wall0 is not None:
+            ahead = (self.wall0 + t) - time.perf_counter()  # how far decoding is ahead of playback
+            if ahead > settings.lookahead_bars * self.bar_s:
+                time.sleep(ahead - settings.lookahead_bars * self.bar_s)
+
+    def _set_tempo(self, t: float) -> None:
+        """The tempo and the first bar, from the warm-up's onsets (or the given bpm)."""
+        settings = self.settings
+        tempo, bar_start = self.tracker.tempo_and_anchor(t + (settings.lead_s if self.live else 0.0), settings.bpm,
+                                                         first=not self.live)
+        if not np.isfinite(bar_start):  # the tempo is checked in tempo_and_anchor
+            raise StudioError(f"no first bar could be placed at {tempo:g} BPM")
+        self.tempo, self.bar_start = tempo, bar_start
+        self.report.tempo_bpm = tempo
+        self.first_bar = self.report.first_bar_s = bar_start
+        self.step_s = 15.0 / tempo
+        self.bar_s = self.step_s * 4 * settings.beats_per_bar
+
+    def _play_bar(self, t: float, window_start: float, window_end: float) -> None:
+        """Generate the next bar from its window's activation and queue its notes."""
+        from engines.rhythm.accents import accent_contacts
+
+        settings, report, step_s, bar_start = self.settings, self.report, self.step_s, self.bar_start
+        t_bar = time.perf_counter()
+        steps = window_start + step_s * np.arange(4 * settings.beats_per_bar)
+        hits = [c for c in self.tracker.contacts(window_start - CONTACT_MARGIN_S)
+                if window_start - 0.5 * step_s <= c.time_s < window_end - 0.5 * step_s]
+        act = self.tracker.activation(steps, step_s, hits)
+        self.state = replace(self.state, tempo_bpm=self.tempo, next_start_s=bar_start)
+        notes, self.state = self.engine.next_bar(self.state, act)
+        if not self.live:  # look-ahead: the window is the bar itself, the drums land on its contacts
+            notes = accent_contacts(notes, [c.time_s for c in hits], [c.strength for c in hits],
+                                    bar_start + 4 * step_s * np.arange(settings.beats_per_bar + 1), 0,
+                                    settings.beats_per_bar)
+        queued = time.perf_counter()
+        if self.wall0 is None:  # look-ahead: playback starts once the first bar is ready
+            self.wall0 = queued + START_MARGIN_S - bar_start
+        # the frame that completed the window (decode + features), then activation + engine
+        report.bar_latency_ms.append(report.frame_ms[-1] + (queued - t_bar) * 1e3)
+        slack = self.wall0 + bar_start - queued
+        report.bar_slack_ms.append(slack * 1e3)
+        report.late_bars += slack < 0
+        for n in notes:
+            ch = PART_CHANNELS.get(n.part, 0)
+            on = self.wall0 + n.start_s
+            self.sender.put(on, [0x90 | ch, n.pitch, n.velocity], True)
+            self.sender.put(on + n.dur_s, [0x80 | ch, n.pitch, 0])
+            self.recorded.append((n, ch))
+        report.bars += 1
+        self.job.report(0.0 if settings.max_seconds is None else min(1.0, t / settings.max_seconds),
+                        f"bar {report.bars} at {self.tempo:.1f} BPM")
+        self.bar_start += self.bar_s
+        err = self.port.check()
+        if err:
+            report.error = err
 
 
 def _record(path, recorded, tempo: float, first_bar_s: float, settings: LiveSettings) -> None:

@@ -293,7 +293,6 @@ def render_project(
     (True: the true-peak limiter alone); with a target the limiter always runs. ``mastering``
     (a :class:`studio.mastering.Mastering`) overrides both for finer control.
     """
-    import dataclasses
     import time
 
     from studio import mastering as mst
@@ -302,115 +301,35 @@ def render_project(
     sr = int(sample_rate or project.sample_rate)
     if sr not in (22050, 32000, 44100, 48000, 88200, 96000, 192000):
         raise StudioError(f"sample rate {sr} Hz is not supported; use 44100, 48000 or 96000")
-    if mastering is None:
-        try:
-            mastering = mst.settings_for(mst.parse_loudness(loudness_lufs), limiter)
-        except ValueError as exc:
-            raise StudioError(str(exc)) from None
-        if mastering.ceiling_dbtp is not None:
-            mastering = dataclasses.replace(mastering, ceiling_dbtp=float(limiter_ceiling_dbfs))
-    m = mastering
+    m = mastering if mastering is not None else _mastering_for(loudness_lufs, limiter, limiter_ceiling_dbfs)
     t0 = time.perf_counter()
     from studio import adapters
 
     adapters.register_all()  # renderers/spatializer of the engines in this build
     tracks = project.audible_tracks()
-    for t in tracks:  # fail before any work for tracks that cannot render
-        if t.room and _spatializer is None:
-            raise StudioError(f"track '{t.name}' is placed in room '{t.room}' but no spatial engine is "
-                              "registered; enable the spatial engine or clear the track's room")
-        if (t.kind in (TrackKind.FOLEY, TrackKind.SOUNDTRACK) and not t.audio_path and not t.notes
-                and _renderer_for(t) is None):
-            engine = t.engine or t.kind.value
-            raise StudioError(f"track '{t.name}' needs the '{engine}' engine to render, and no renderer "
-                              "is registered for it; install/enable that engine or render it to audio first")
+    _check_renderable(tracks)  # fail before any work for tracks that cannot render
     n = project_frames(project, sr)
     job.report(0.0, "rendering tracks")
-    done = [0]
-    lock = threading.Lock()
-    stage_gains: dict[str, float] = {}
-
-    def one(track: Track) -> np.ndarray:
-        job.check_cancelled()
-        audio = render_track_source(track, project, sr, n, soundfont=soundfont)
-        if track.room:
-            audio = np.asarray(_spatializer(audio, track, project, sr), dtype=np.float32)
-            audio = _fit(audio, n if n is not None else audio.shape[1])
-        stage = 0.0
-        if m.gain_staging and mst.is_staged(track):  # measured on the whole track, before any range cut
-            stage = mst.stage_gain_db(audio, sr, mst.track_role(track), ceiling_dbtp=m.stem_ceiling_dbtp)
-        audio = apply_mixer(audio, track.mixer.gain_db + stage, track.mixer.pan)
-        if m.stem_ceiling_dbtp is not None:
-            audio, _ = mst.true_peak_limit(audio, sr, ceiling_dbtp=m.stem_ceiling_dbtp)
-        with lock:
-            stage_gains[track.id] = stage
-            done[0] += 1
-            job.report(0.9 * done[0] / max(1, len(tracks)), f"rendered {track.name}")
-        return audio
-
-    # Tracks render one after another by default: with several FluidSynth synths rendering in
-    # parallel threads, drum renders at 96 kHz were seen to differ between runs (FluidSynth
-    # shares state between synths); ``threads > 1`` trades that determinism for speed. Measured
-    # (2026-12-03, `studio bench render`'s project, 2 cores shared with another job, 4 runs
-    # each): the tracks took 1.14-1.18 s one after another and 1.18-1.29 s with threads=2, and
-    # the MIDI stems then differed from the sequential ones (up to 0.01); so export and
-    # generate keep the default, one thread.
-    if threads > 1 and len(tracks) > 1:
-        with ThreadPoolExecutor(max_workers=min(threads, len(tracks)), thread_name_prefix="render") as ex:
-            rendered = list(ex.map(one, tracks))
-    else:
-        rendered = [one(t) for t in tracks]
+    rendered, stage_gains = _render_stems(tracks, project, sr, n, m, soundfont, threads, job)
     if n is None:
         n = max((a.shape[1] for a in rendered), default=0)
         rendered = [_fit(a, n) for a in rendered]
     t_tracks = time.perf_counter() - t0
-    a, b = 0, n
-    if time_range is not None:
-        start_s, end_s = float(time_range[0]), float(time_range[1])
-        if not 0 <= start_s < end_s:
-            raise StudioError(f"time range {start_s}..{end_s} s is empty or negative")
-        a = min(n, int(round(start_s * sr)))
-        b = min(n, int(round(end_s * sr)))
-        if b <= a:
-            raise StudioError(f"time range {start_s}..{end_s} s lies beyond the project's end ({n / sr:.3f} s)")
+    a, b = _range_frames(time_range, n, sr)
     # the mix, mastered over the whole timeline, then cut to the range
     t1 = time.perf_counter()
-    mix = np.zeros((2, n), np.float32)
-    for x in rendered:
-        mix += x
-    ret = None
-    if m.reverb:
-        bus = np.zeros((2, n), np.float32)
-        fed = False
-        for t, x in zip(tracks, rendered):
-            level = mst.send_db(t)
-            if level is not None and np.any(x):
-                bus += x * np.float32(10.0 ** (level / 20.0))
-                fed = True
-        if fed:
-            job.report(0.91, "reverb bus")
-            ret = mst.reverb_return(bus, mst.project_room(project), sr)
-            mix += ret
+    mix, ret = _mix(tracks, rendered, project, sr, n, m, job)
     pre = peak_dbfs(mix[:, a:b])
-    before_lufs = float("-inf")
-    gain_db = reduction = 0.0
     rep = None
     if m.loudness_lufs is not None or m.ceiling_dbtp is not None:
         job.report(0.93, "mastering the mix")
         mix, rep = mst.master_mix(mix, sr, m)
-        before_lufs, gain_db, reduction = rep.loudness_before_lufs, rep.gain_db, rep.limiter_max_reduction_db
+    gain_db, reduction = (rep.gain_db, rep.limiter_max_reduction_db) if rep is not None else (0.0, 0.0)
     t_master = time.perf_counter() - t1
     if (a, b) != (0, n):
-        rendered = [np.ascontiguousarray(x[:, a:b]) for x in rendered]
-        mix = np.ascontiguousarray(mix[:, a:b])
-        ret = None if ret is None else np.ascontiguousarray(ret[:, a:b])
+        rendered, mix, ret = [_cut(x, a, b) for x in rendered], _cut(mix, a, b), _cut(ret, a, b)
     peak = peak_dbfs(mix)
-    if rep is not None and (a, b) == (0, n):  # measured by the mastering stage on this very mix
-        loudness, true_peak = rep.loudness_lufs, rep.true_peak_dbtp
-    else:
-        loudness, true_peak = mst.integrated_lufs(mix, sr), mst.true_peak_dbtp(mix)
-        if rep is None:
-            before_lufs = loudness
+    loudness, true_peak, before_lufs = _loudness(mix, sr, rep, whole=(a, b) == (0, n))
     job.report(1.0, "render done")
     return RenderResult(
         stems={t.id: x for t, x in zip(tracks, rendered)},
@@ -431,3 +350,138 @@ def render_project(
         reverb=ret,
         mastering=m,
     )
+
+
+def _loudness(mix: np.ndarray, sr: int, rep, *, whole: bool) -> tuple[float, float, float]:
+    """(integrated LUFS, true peak dBTP, LUFS before mastering) of the mix as returned: the
+    mastering report's own figures when it measured this very mix (``whole``: no range cut)."""
+    from studio import mastering as mst
+
+    if rep is not None and whole:
+        return rep.loudness_lufs, rep.true_peak_dbtp, rep.loudness_before_lufs
+    loudness, true_peak = mst.integrated_lufs(mix, sr), mst.true_peak_dbtp(mix)
+    return loudness, true_peak, (rep.loudness_before_lufs if rep is not None else loudness)
+
+
+def _mastering_for(loudness_lufs, limiter, limiter_ceiling_dbfs: float):
+    """The :class:`studio.mastering.Mastering` that ``render_project``'s plain arguments ask for."""
+    import dataclasses
+
+    from studio import mastering as mst
+
+    try:
+        mastering = mst.settings_for(mst.parse_loudness(loudness_lufs), limiter)
+    except ValueError as exc:
+        raise StudioError(str(exc)) from None
+    if mastering.ceiling_dbtp is not None:
+        mastering = dataclasses.replace(mastering, ceiling_dbtp=float(limiter_ceiling_dbfs))
+    return mastering
+
+
+def _check_renderable(tracks: list[Track]) -> None:
+    """Raise before any work for a track that no registered engine can render or place."""
+    for t in tracks:
+        if t.room and _spatializer is None:
+            raise StudioError(f"track '{t.name}' is placed in room '{t.room}' but no spatial engine is "
+                              "registered; enable the spatial engine or clear the track's room")
+        if (t.kind in (TrackKind.FOLEY, TrackKind.SOUNDTRACK) and not t.audio_path and not t.notes
+                and _renderer_for(t) is None):
+            engine = t.engine or t.kind.value
+            raise StudioError(f"track '{t.name}' needs the '{engine}' engine to render, and no renderer "
+                              "is registered for it; install/enable that engine or render it to audio first")
+
+
+def _render_stem(track: Track, project: Project, sr: int, n: int | None, m, soundfont) -> tuple[np.ndarray, float]:
+    """One post-fader stem: source, room, role gain (dB, returned), gain and pan, stem limiter."""
+    from studio import mastering as mst
+
+    audio = render_track_source(track, project, sr, n, soundfont=soundfont)
+    if track.room:
+        audio = np.asarray(_spatializer(audio, track, project, sr), dtype=np.float32)
+        audio = _fit(audio, n if n is not None else audio.shape[1])
+    stage = 0.0
+    if m.gain_staging and mst.is_staged(track):  # measured on the whole track, before any range cut
+        stage = mst.stage_gain_db(audio, sr, mst.track_role(track), ceiling_dbtp=m.stem_ceiling_dbtp)
+    audio = apply_mixer(audio, track.mixer.gain_db + stage, track.mixer.pan)
+    if m.stem_ceiling_dbtp is not None:
+        audio, _ = mst.true_peak_limit(audio, sr, ceiling_dbtp=m.stem_ceiling_dbtp)
+    return audio, stage
+
+
+def _render_stems(tracks: list[Track], project: Project, sr: int, n: int | None, m, soundfont, threads: int,
+                  job: Job) -> tuple[list[np.ndarray], dict[str, float]]:
+    """Every track's stem, in track order, and the role gain each got (by track id)."""
+    done = [0]
+    lock = threading.Lock()
+    stage_gains: dict[str, float] = {}
+
+    def one(track: Track) -> np.ndarray:
+        job.check_cancelled()
+        audio, stage = _render_stem(track, project, sr, n, m, soundfont)
+        with lock:
+            stage_gains[track.id] = stage
+            done[0] += 1
+            job.report(0.9 * done[0] / max(1, len(tracks)), f"rendered {track.name}")
+        return audio
+
+    # Tracks render one after another by default: with several FluidSynth synths rendering in
+    # parallel threads, drum renders at 96 kHz were seen to differ between runs (FluidSynth
+    # shares state between synths); ``threads > 1`` trades that determinism for speed. Measured
+    # (2026-12-03, `studio bench render`'s project, 2 cores shared with another job, 4 runs
+    # each): the tracks took 1.14-1.18 s one after another and 1.18-1.29 s with threads=2, and
+    # the MIDI stems then differed from the sequential ones (up to 0.01); so export and
+    # generate keep the default, one thread.
+    if threads > 1 and len(tracks) > 1:
+        with ThreadPoolExecutor(max_workers=min(threads, len(tracks)), thread_name_prefix="render") as ex:
+            rendered = list(ex.map(one, tracks))
+    else:
+        rendered = [one(t) for t in tracks]
+    return rendered, stage_gains
+
+
+def _range_frames(time_range: tuple[float, float] | None, n: int, sr: int) -> tuple[int, int]:
+    """The frames ``a:b`` of an ``n``-frame timeline that ``time_range`` (seconds) asks for."""
+    if time_range is None:
+        return 0, n
+    start_s, end_s = float(time_range[0]), float(time_range[1])
+    if not 0 <= start_s < end_s:
+        raise StudioError(f"time range {start_s}..{end_s} s is empty or negative")
+    a = min(n, int(round(start_s * sr)))
+    b = min(n, int(round(end_s * sr)))
+    if b <= a:
+        raise StudioError(f"time range {start_s}..{end_s} s lies beyond the project's end ({n / sr:.3f} s)")
+    return a, b
+
+
+def _mix(tracks: list[Track], rendered: list[np.ndarray], project: Project, sr: int, n: int, m,
+         job: Job) -> tuple[np.ndarray, np.ndarray | None]:
+    """The stems summed, with the reverb bus's return when ``m.reverb`` (returned too, or None)."""
+    mix = np.zeros((2, n), np.float32)
+    for x in rendered:
+        mix += x
+    ret = _reverb_return(tracks, rendered, project, sr, n, job) if m.reverb else None
+    if ret is not None:
+        mix += ret
+    return mix, ret
+
+
+def _cut(audio: np.ndarray | None, a: int, b: int) -> np.ndarray | None:
+    return None if audio is None else np.ascontiguousarray(audio[:, a:b])
+
+
+def _reverb_return(tracks: list[Track], rendered: list[np.ndarray], project: Project, sr: int, n: int,
+                   job: Job) -> np.ndarray | None:
+    """The room reverb of the tracks' post-fader sends, or None when no track sends anything."""
+    from studio import mastering as mst
+
+    bus = np.zeros((2, n), np.float32)
+    fed = False
+    for t, x in zip(tracks, rendered):
+        level = mst.send_db(t)
+        if level is not None and np.any(x):
+            bus += x * np.float32(10.0 ** (level / 20.0))
+            fed = True
+    if not fed:
+        return None
+    job.report(0.91, "reverb bus")
+    return mst.reverb_return(bus, mst.project_room(project), sr)

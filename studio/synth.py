@@ -481,20 +481,9 @@ def _render_part(notes: Sequence[Note], font: _Font, bank: int, program: int, dr
     sample_rate, length = font.sample_rate, out.shape[1]
     channel = DRUM_CHANNEL if drums else 0
     choke = _choke_map(font.path, bank, program) if drums else {}
-
-    # events: (frame, kind 0=off 1=on, note index)
-    events: list[tuple[int, int, int]] = []
-    for i, n in enumerate(notes):
-        on = int(round(n.start_s * sample_rate))
-        off = max(on + 1, int(round(n.end_s * sample_rate)))
-        if on < 0:
-            continue
-        events.append((on, 1, i))
-        events.append((off, 0, i))
-    events.sort()
-
+    events = _note_events(notes, sample_rate)
     lanes: list[_Lane] = []
-    owner: dict[int, _Lane] = {}
+    owner: dict[int, _Lane] = {}  # note index -> the lane that holds it
 
     def new_lane(p: int) -> _Lane:
         s = font.acquire()
@@ -519,36 +508,7 @@ def _render_part(notes: Sequence[Note], font: _Font, bank: int, program: int, dr
                     del lane.held[note.pitch]
                 continue
             group = choke.get(note.pitch)
-            lane = None
-            if group is not None:  # exclusive drum group still ringing on a lane: share it
-                lane = next((ln for ln in lanes if not ln.idle and group in ln.groups), None)
-            if lane is not None:
-                # FluidSynth's exclusive class cuts the earlier sound; the onset goes to that
-                # lane's nearest block boundary (<= 32 frames off; see the module doc)
-                lane.render_to(lane.nearest(p), out)
-            else:
-                # a note-on releases a still-held note of the same key (as one synth would)
-                for other in lanes:
-                    held = other.held.get(note.pitch)
-                    if held is None:
-                        continue
-                    other.render_to(other.nearest(p), out)
-                    other.s.synth.noteoff(channel, note.pitch)
-                    owner.pop(other.held.pop(note.pitch), None)
-                lane = next((ln for ln in lanes if not ln.idle and ln.aligned(p)), None)
-                if lane is None:
-                    for ln in lanes:
-                        if not ln.idle:
-                            ln.render_to(ln.floor(p), out)
-                        if ln.idle:
-                            lane = ln
-                            break
-                if lane is None:
-                    lane = new_lane(p)
-                if lane.idle:
-                    lane.rephase(p)
-                    lane.idle = False
-                lane.render_to(p, out)
+            lane = _lane_for_note_on(note, group, p, lanes, owner, channel, out, new_lane)
             if group is not None:
                 lane.groups.add(group)
             lane.s.synth.noteon(channel, note.pitch, int(note.velocity))
@@ -564,6 +524,59 @@ def _render_part(notes: Sequence[Note], font: _Font, bank: int, program: int, dr
         for lane in lanes:
             font.release(lane.s)
     return end
+
+
+def _note_events(notes: Sequence[Note], sample_rate: int) -> list[tuple[int, int, int]]:
+    """The notes' on and off events, sorted: (frame, kind 0=off 1=on, note index); notes that
+    start before 0 are left out."""
+    events: list[tuple[int, int, int]] = []
+    for i, n in enumerate(notes):
+        on = int(round(n.start_s * sample_rate))
+        off = max(on + 1, int(round(n.end_s * sample_rate)))
+        if on < 0:
+            continue
+        events.append((on, 1, i))
+        events.append((off, 0, i))
+    events.sort()
+    return events
+
+
+def _lane_for_note_on(note: Note, group: int | None, p: int, lanes: list[_Lane], owner: dict[int, _Lane],
+                      channel: int, out: np.ndarray, new_lane) -> _Lane:
+    """The lane a note-on at frame ``p`` plays on, rendered up to its onset: the lane of its
+    exclusive drum group while that rings, else (after releasing a held note of the same key) a
+    busy lane aligned on ``p``, an idle one, or a new one."""
+    lane = None
+    if group is not None:  # exclusive drum group still ringing on a lane: share it
+        lane = next((ln for ln in lanes if not ln.idle and group in ln.groups), None)
+    if lane is not None:
+        # FluidSynth's exclusive class cuts the earlier sound; the onset goes to that
+        # lane's nearest block boundary (<= 32 frames off; see the module doc)
+        lane.render_to(lane.nearest(p), out)
+        return lane
+    # a note-on releases a still-held note of the same key (as one synth would)
+    for other in lanes:
+        held = other.held.get(note.pitch)
+        if held is None:
+            continue
+        other.render_to(other.nearest(p), out)
+        other.s.synth.noteoff(channel, note.pitch)
+        owner.pop(other.held.pop(note.pitch), None)
+    lane = next((ln for ln in lanes if not ln.idle and ln.aligned(p)), None)
+    if lane is None:
+        for ln in lanes:
+            if not ln.idle:
+                ln.render_to(ln.floor(p), out)
+            if ln.idle:
+                lane = ln
+                break
+    if lane is None:
+        lane = new_lane(p)
+    if lane.idle:
+        lane.rephase(p)
+        lane.idle = False
+    lane.render_to(p, out)
+    return lane
 
 
 _choke_cache: dict[tuple[str, int, int], dict[int, frozenset[int]]] = {}

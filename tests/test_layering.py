@@ -18,6 +18,11 @@ rules:
 
 The last test feeds the checker a small tree with one deliberate break of each rule and
 requires each to be reported, so a checker that silently sees nothing fails too.
+
+Beside the imports, the same walk holds function length (docs/ARCHITECTURE.md, "Conventions"): no
+function or method in ``studio``, ``export`` or ``ui`` is longer than :data:`MAX_FUNCTION_LINES`
+(from its ``def`` line to its last, decorators not counted) unless a line of its docstring starts
+with :data:`LONG_MARKER` and says why splitting it would make it worse.
 """
 from __future__ import annotations
 
@@ -37,6 +42,10 @@ EXPORT_MAY_USE = {"studio", "studio.errors", "studio.jobs", "studio.music", "stu
                   "studio.transaction", "studio.fsutil"}
 # (importing module, imported module): allowed inside a function only, with the reason
 EXPORT_EXCEPTIONS: dict[tuple[str, str], str] = {}
+# function length: the packages held to it, the limit, and the docstring line that excuses a function
+LENGTH_PACKAGES = ("studio", "export", "ui")
+MAX_FUNCTION_LINES = 80
+LONG_MARKER = "Long because"
 
 
 @dataclass(frozen=True)
@@ -249,6 +258,24 @@ def private_violations(edges: list[Edge], attrs) -> list[str]:
     return sorted(set(out))
 
 
+def _excused(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    doc = ast.get_docstring(node) or ""
+    return any(line.strip().startswith(LONG_MARKER) for line in doc.splitlines())
+
+
+def long_functions(root: Path, packages=LENGTH_PACKAGES, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """'module:line name: N lines' for every function or method over ``limit`` lines whose
+    docstring has no line starting with :data:`LONG_MARKER`."""
+    out = []
+    for name, path in find_modules(root, packages).items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > limit and not _excused(node):
+                    out.append(f"{name}:{node.lineno} {node.name}: {lines} lines")
+    return out
+
+
 @pytest.fixture(scope="module")
 def tree():
     return find_edges(ROOT)
@@ -318,6 +345,30 @@ def test_the_checker_fails_on_each_kind_of_back_edge(tmp_path):
     assert any(v.startswith("studio.c:3 reads studio.project._hidden") for v in private)
     assert any(v.startswith("studio.d:1 imports studio.sub._impl") for v in private)
     assert not any(v.startswith("studio.sub:") for v in private)
+
+
+def test_no_function_is_too_long():
+    found = long_functions(ROOT)
+    assert found == [], (f"split these into named steps, or start a docstring line with {LONG_MARKER!r} "
+                         "and say why splitting would make them worse:\n" + "\n".join(found))
+
+
+def test_the_length_check_sees_long_functions(tmp_path):
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    files = {
+        "studio/__init__.py": "",
+        "studio/long.py": f"def too_long():\n{body}\n\nclass C:\n    async def method(self):\n{textwrap.indent(body, '    ')}",
+        "studio/fine.py": f"def just_fits():\n{''.join(body.splitlines(True)[1:])}",
+        "studio/excused.py": f'def form():\n    """Builds a form.\n\n    {LONG_MARKER} it only adds rows."""\n{body}',
+        "export/__init__.py": "",
+        "ui/__init__.py": "",
+        "engines/__init__.py": f"def not_checked():\n{body}",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert long_functions(tmp_path) == [f"studio.long:1 too_long: {MAX_FUNCTION_LINES + 1} lines",
+                                        f"studio.long:85 method: {MAX_FUNCTION_LINES + 1} lines"]
 
 
 def test_ui_benchmark_is_registered_by_ui_not_imported_by_studio(monkeypatch):

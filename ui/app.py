@@ -20,6 +20,19 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+def launch(argv: list[str]):
+    """The app and its main window, shown; ``argv[1]`` (a video or project) opens once the event
+    loop runs. ``main`` runs this, and so does ``ui.bench.first_window``, which times it."""
+    app = create_app(argv)
+    from ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    if len(argv) > 1:
+        QTimer.singleShot(0, lambda: window.controller.open_path(argv[1]))
+    return app, window
+
+
 def main(argv: list[str] | None = None) -> int:
     from ui.qtcompat import binding_problem
 
@@ -30,13 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     smoke = "--smoke-test" in argv  # start, open and analyse the file, then quit (bundle checks)
     argv = [a for a in argv if a != "--smoke-test"]
-    app = create_app(argv)
-    from ui.main_window import MainWindow
-
-    window = MainWindow()
-    window.show()
-    if len(argv) > 1:
-        QTimer.singleShot(0, lambda: window.controller.open_path(argv[1]))
+    app, window = launch(argv)
     if smoke:
         return _smoke(app, window, has_file=len(argv) > 1)
     return app.exec()

@@ -37,6 +37,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", action="append", default=[], metavar="NAME",
                     help="make only this shot (e.g. grid.png); repeatable")
     args = ap.parse_args(argv)
+    app, w = _open_window(args.test_engines)
+    args.out.mkdir(parents=True, exist_ok=True)
+    _settle(app, 0.5)
+    shots = _Shots(w, args.out, args.only)
+    shots.take("empty.png")
+
+    w.controller.open_video(DEMO)
+    _settle(app, 60, lambda: w.doc.analysis is not None and not w.controller.busy)
+    w.show_generate()
+    w.playback.seek(4.6)
+    _settle(app, 2.0)
+    shots.take("analysed.png")
+
+    from studio.generate import available_engines
+
+    if available_engines():
+        _after_generate(app, w, shots, args.test_engines)
+    if "piano" in available_engines() and not args.test_engines and shots.wanted("piano.png"):
+        _piano(app, w, shots)
+    w.doc.undo_stack.setClean()
+    w.close()
+    return 0
+
+
+def _open_window(test_engines: bool):
+    """The app and its main window (1600x960, shown), with a fresh window layout and projects
+    folder, and with ``test_engines`` the tests' small adapters plugged in."""
     os.environ.setdefault("STUDIO_PROJECTS_DIR", tempfile.mkdtemp(prefix="studio-shots-"))
     from PySide6.QtCore import QSettings
 
@@ -46,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from ui.main_window import MainWindow
 
     app = create_app([])
-    if args.test_engines:
+    if test_engines:
         from studio import generate
 
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -55,65 +82,60 @@ def main(argv: list[str] | None = None) -> int:
     w = MainWindow()
     w.resize(1600, 960)
     w.show()
-    args.out.mkdir(parents=True, exist_ok=True)
-    _settle(app, 0.5)
+    return app, w
 
-    def wanted(name: str) -> bool:
-        return not args.only or name in args.only
 
-    def shot(name: str) -> None:
-        if not wanted(name):
-            return
-        w.grab().toImage().save(str(args.out / name), "PNG", 0)  # 0: smallest file
+class _Shots:
+    """Saves the window's picture under a name, unless ``--only`` leaves that name out."""
 
-    shot("empty.png")
+    def __init__(self, window, out: Path, only: list[str]):
+        self.window, self.out, self.only = window, out, only
 
-    w.controller.open_video(DEMO)
-    _settle(app, 60, lambda: w.doc.analysis is not None and not w.controller.busy)
-    w.show_generate()
+    def wanted(self, name: str) -> bool:
+        return not self.only or name in self.only
+
+    def take(self, name: str) -> None:
+        if self.wanted(name):
+            self.window.grab().toImage().save(str(self.out / name), "PNG", 0)  # 0: smallest file
+
+
+def _after_generate(app, w, shots: _Shots, test_engines: bool) -> None:
+    """Generate on the analysed demo: the tracks (a Foley hit selected), then the beat grid."""
+    w.generate_panel.generate_button.click()
+    _settle(app, 120, lambda: w.doc.project.tracks and not w.controller.busy)
+    foley = next((t for t in w.doc.project.tracks if t.events), None)
+    if foley is not None:
+        w.doc.select(foley.id, (3,))
+        w.inspector_dock.raise_()
     w.playback.seek(4.6)
     _settle(app, 2.0)
-    shot("analysed.png")
-
-    from studio.generate import available_engines
-
-    if available_engines():
-        w.generate_panel.generate_button.click()
-        _settle(app, 120, lambda: w.doc.project.tracks and not w.controller.busy)
-        foley = next((t for t in w.doc.project.tracks if t.events), None)
-        if foley is not None:
-            w.doc.select(foley.id, (3,))
-            w.inspector_dock.raise_()
-        w.playback.seek(4.6)
+    shots.take("after-generate-test-engines.png" if test_engines else "after-generate.png")
+    if shots.wanted("grid.png"):  # the beat grid up close: bars on the visual beats, the controls
+        w.doc.select(None)
+        w.generate_dock.raise_()
+        c = w.timeline.canvas
+        c.scale.px_per_s = max(1.0, (c.width() - 200) / 8.0)  # the first 8 s
+        c.set_offset(0.0)
+        w.playback.seek(0.12)  # in the pickup before bar 1
         _settle(app, 2.0)
-        name = "after-generate-test-engines.png" if args.test_engines else "after-generate.png"
-        shot(name)
-        if wanted("grid.png"):  # the beat grid up close: bars on the visual beats, the controls
-            w.doc.select(None)
-            w.generate_dock.raise_()
-            c = w.timeline.canvas
-            c.scale.px_per_s = max(1.0, (c.width() - 200) / 8.0)  # the first 8 s
-            c.set_offset(0.0)
-            w.playback.seek(0.12)  # in the pickup before bar 1
-            _settle(app, 2.0)
-            shot("grid.png")
-    if "piano" in available_engines() and not args.test_engines and wanted("piano.png"):  # the piano demo, transcribed
-        w.doc.undo_stack.setClean()
-        w.controller.open_video(PIANO_DEMO)
-        _settle(app, 60, lambda: w.doc.analysis is not None and not w.controller.busy)
-        w.show_generate()
-        for name, cb in w.generate_panel.checks.items():
-            cb.setChecked(name == "piano")
-        w.generate_panel.generate_button.click()
-        _settle(app, 120, lambda: w.doc.project.tracks and not w.controller.busy)
-        if w.doc.project.tracks:
-            w.doc.select(w.doc.project.tracks[0].id)
-        w.playback.seek(4.0)
-        _settle(app, 2.0)
-        shot("piano.png")
+        shots.take("grid.png")
+
+
+def _piano(app, w, shots: _Shots) -> None:
+    """The piano demo, transcribed by the piano engine alone."""
     w.doc.undo_stack.setClean()
-    w.close()
-    return 0
+    w.controller.open_video(PIANO_DEMO)
+    _settle(app, 60, lambda: w.doc.analysis is not None and not w.controller.busy)
+    w.show_generate()
+    for name, cb in w.generate_panel.checks.items():
+        cb.setChecked(name == "piano")
+    w.generate_panel.generate_button.click()
+    _settle(app, 120, lambda: w.doc.project.tracks and not w.controller.busy)
+    if w.doc.project.tracks:
+        w.doc.select(w.doc.project.tracks[0].id)
+    w.playback.seek(4.0)
+    _settle(app, 2.0)
+    shots.take("piano.png")
 
 
 if __name__ == "__main__":

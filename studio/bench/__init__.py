@@ -52,8 +52,42 @@ def load(name: str) -> Callable[..., dict]:
         raise StudioError(f"benchmark {name!r} is not available in this build ({exc.name} missing)") from None
 
 
+# the options a benchmark may take beside ``job`` (``studio bench --minutes 1,10 --quick``), each
+# passed only to the benchmarks whose ``run`` names it
+OPTIONS = ("minutes", "quick")
+
+
+def options_for(run: Callable[..., dict], given: dict) -> dict:
+    """The options of ``given`` (e.g. ``vars(args)``) that ``run`` takes and that were set."""
+    import inspect
+
+    try:
+        params = inspect.signature(run).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {k: given[k] for k in OPTIONS if k in params and given.get(k) not in (None, False)}
+
+
 # the report API (the module is private only so that it is not taken for a benchmark)
-from studio.bench._report import make_report, plot_report, read_report, write_report  # noqa: E402,F401
+from studio.bench._report import make_report, read_report, write_report  # noqa: E402,F401
+from studio.bench._report import plot_report as _plot_headlines  # noqa: E402
+
+
+def plot_report(report: dict, path) -> None:
+    """The run's PNG: a benchmark with its own figure (a module-level ``plot(result, path)``, e.g.
+    ``pipeline``: time and memory against the video's length) draws it when it is the run's only
+    result; otherwise every headline figure against its target (``_report.plot_report``)."""
+    results = report.get("results") or []
+    if len(results) == 1 and results[0].get("name") in _all():
+        module = _all()[results[0]["name"]].partition(":")[0]
+        try:
+            own = getattr(importlib.import_module(module), "plot", None)
+        except ModuleNotFoundError:
+            own = None
+        if callable(own):
+            own(results[0], path)
+            return
+    _plot_headlines(report, path)
 
 
 def machine_info() -> dict:

@@ -33,8 +33,9 @@ def bench_cache_dir() -> Path:
     return base / "bench"
 
 
-def make_clip(path: Path, job: Job | None = None) -> Path:
-    """Write the benchmark clip (deterministic: seeded texture, analytic motion)."""
+def make_clip(path: Path, job: Job | None = None, seconds: int = SECONDS) -> Path:
+    """Write the benchmark clip (deterministic: seeded texture, analytic motion), ``seconds`` long
+    (the pipeline bench makes a 10 s one for its quick mode)."""
     import av
     import cv2
 
@@ -49,7 +50,7 @@ def make_clip(path: Path, job: Job | None = None) -> Path:
         st = out.add_stream("libx264", rate=Fraction(FPS))
         st.width, st.height, st.pix_fmt = W, H, "yuv420p"
         st.options = {"preset": "veryfast", "crf": "23"}
-        n = SECONDS * FPS
+        n = int(seconds) * FPS
         for i in range(n):
             t = i / FPS
             off = int(round(90 * t)) % W

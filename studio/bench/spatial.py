@@ -54,7 +54,6 @@ def _stems(n: int) -> np.ndarray:
 def run(job: Job | None = None) -> dict:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from engines.spatial import infer
-    from engines.spatial.render import MultiRenderer
 
     job = Job.quiet(job)
     field = infer.field(ROOM)
@@ -62,16 +61,43 @@ def run(job: Job | None = None) -> dict:
     lis = np.asarray(room.listener, np.float64)
     src = room.clip(lis + np.array([3.0, 4.0, 0.0]))
     yaw = room.listener_yaw
+    query_ms = _query_ms(field, src, lis, yaw)
+    job.report(0.2, "field queried")
+    teacher_ms = _teacher_ms(room, src, lis, yaw)
+    job.report(0.4, "teacher simulated")
+    stream = _streaming(field, lis, yaw, job)
+    job.report(0.9, "static track: one convolution against the partitioned one")
+    static = _static_track(field, room, lis, yaw)
+    return {
+        "name": "spatial",
+        "room": ROOM,
+        "ir_s": room.ir_s,
+        "query_ms": round(query_ms, 3),
+        "baseline": "teacher simulation (pyroomacoustics image sources + KEMAR HRIR) of the same position",
+        "teacher_ms": None if teacher_ms is None else round(teacher_ms, 1),
+        "teacher_over_query_ratio": None if teacher_ms is None else round(teacher_ms / query_ms, 1),
+        "stems": STEMS,
+        "sample_rate": SR,
+        "block": BLOCK,
+        **stream,
+        **static,
+        "target_realtime_factor": 1.0,
+    }
+
+
+def _query_ms(field, src, lis, yaw) -> float:
+    """Median of 30 field queries of one position (after one to warm up), in ms."""
     field.query(src, lis, yaw)  # warm
     q = []
     for _ in range(30):
         t0 = time.perf_counter()
         field.query(src, lis, yaw)
         q.append(time.perf_counter() - t0)
-    query_ms = float(np.median(q) * 1000)
-    job.report(0.2, "field queried")
+    return float(np.median(q) * 1000)
 
-    teacher_ms = None
+
+def _teacher_ms(room, src, lis, yaw) -> float | None:
+    """Median of 3 teacher simulations of the same position, in ms; None without ``[train]``."""
     try:
         from engines.spatial import teacher
 
@@ -80,10 +106,14 @@ def run(job: Job | None = None) -> dict:
             t0 = time.perf_counter()
             teacher.brir(room, src, lis, yaw)
             tt.append(time.perf_counter() - t0)
-        teacher_ms = float(np.median(tt) * 1000)
+        return float(np.median(tt) * 1000)
     except ImportError:
-        pass
-    job.report(0.4, "teacher simulated")
+        return None
+
+
+def _streaming(field, lis, yaw, job: Job) -> dict:
+    """The moving stems rendered block by block: wall and CPU real-time factors, block times."""
+    from engines.spatial.render import MultiRenderer
 
     n = int(SECONDS * SR)
     x = _stems(n)
@@ -111,10 +141,23 @@ def run(job: Job | None = None) -> dict:
     wall = time.perf_counter() - t_all
     cpu = time.process_time() - cpu0
     audio_s = nb * BLOCK / SR
+    return {
+        "audio_s": round(audio_s, 2),
+        "render_wall_s": round(wall, 3),
+        "realtime_factor": round(audio_s / wall, 2),
+        "render_cpu_s": round(cpu, 3),
+        "realtime_factor_cpu": round(audio_s / cpu, 2),
+        "block_budget_ms": round(1000 * BLOCK / SR, 2),
+        "block_p50_ms": round(float(np.percentile(blocks, 50) * 1000), 3),
+        "block_p99_ms": round(float(np.percentile(blocks, 99) * 1000), 3),
+        "field_queries": rend.queries,
+    }
 
+
+def _static_track(field, room, lis, yaw) -> dict:
+    """A still source rendered offline (one convolution per ear) against the partitioned convolver."""
     from engines.spatial.render import brir, convolve, keyframe_path, render_path
 
-    job.report(0.9, "static track: one convolution against the partitioned one")
     mono = (0.3 * np.random.default_rng(1).standard_normal(int(STATIC_S * SR))).astype(np.float32)
     still = keyframe_path(np.zeros(1), room.default_source()[None, :], lis, yaw)
     t0 = time.perf_counter()
@@ -125,29 +168,9 @@ def run(job: Job | None = None) -> dict:
     parted_s = time.perf_counter() - t0
     static_diff = float(np.abs(once[:, :parted.shape[1]] - parted).max() / np.abs(parted).max())
     return {
-        "name": "spatial",
-        "room": ROOM,
-        "ir_s": room.ir_s,
-        "query_ms": round(query_ms, 3),
-        "baseline": "teacher simulation (pyroomacoustics image sources + KEMAR HRIR) of the same position",
-        "teacher_ms": None if teacher_ms is None else round(teacher_ms, 1),
-        "teacher_over_query_ratio": None if teacher_ms is None else round(teacher_ms / query_ms, 1),
-        "stems": STEMS,
-        "sample_rate": SR,
-        "block": BLOCK,
-        "audio_s": round(audio_s, 2),
-        "render_wall_s": round(wall, 3),
-        "realtime_factor": round(audio_s / wall, 2),
-        "render_cpu_s": round(cpu, 3),
-        "realtime_factor_cpu": round(audio_s / cpu, 2),
-        "block_budget_ms": round(1000 * BLOCK / SR, 2),
-        "block_p50_ms": round(float(np.percentile(blocks, 50) * 1000), 3),
-        "block_p99_ms": round(float(np.percentile(blocks, 99) * 1000), 3),
-        "field_queries": rend.queries,
         "static_audio_s": STATIC_S,
         "static_render_s": round(static_s, 3),
         "static_partitioned_s": round(parted_s, 3),
         "static_speedup": round(parted_s / static_s, 1),
         "static_max_rel_diff": float(f"{static_diff:.2g}"),
-        "target_realtime_factor": 1.0,
     }

@@ -42,7 +42,23 @@ class ExportDialog(QDialog):
         self.project, self.loop_region = project, loop_region
         self.settings = QSettings()
         root = QVBoxLayout(self)
+        self._build_destination(root)
+        self._build_what(root, project)
+        self._build_format(root, loop_region)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
+        self.buttons.button(QDialogButtonBox.Ok).setText("Export")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        root.addWidget(self.buttons)
+        self._load()
+        for w in (self.stems, self.mix, self.midi, self.video, self.rpp):
+            w.toggled.connect(self._validate)
+        self.folder.textChanged.connect(self._validate)
+        self._validate()
 
+    # -- building -------------------------------------------------------------------------------
+    def _build_destination(self, root: QVBoxLayout) -> None:
+        """The folder (with Browse) and the base name of the files."""
         where = QGroupBox("Destination", self)
         f = QFormLayout(where)
         row = QHBoxLayout()
@@ -57,6 +73,8 @@ class ExportDialog(QDialog):
         f.addRow("Name", self.base)
         root.addWidget(where)
 
+    def _build_what(self, root: QVBoxLayout, project) -> None:
+        """Which files: stems, mix, MIDI, video, REAPER project (the last needs the stems)."""
         what = QGroupBox("What", self)
         wl = QVBoxLayout(what)
         self.stems = QCheckBox("Stems (one file per track)", self)
@@ -74,6 +92,8 @@ class ExportDialog(QDialog):
         self.video.setEnabled(project.video is not None)
         root.addWidget(what)
 
+    def _build_format(self, root: QVBoxLayout, loop_region) -> None:
+        """File type, rate, depth, range, loudness, limiter, overwrite, and the last export's levels."""
         fmt = QGroupBox("Format", self)
         f = QFormLayout(fmt)
         self.file_format = QComboBox(self)
@@ -108,17 +128,6 @@ class ExportDialog(QDialog):
         f.addRow("Last export", self.last_levels)
         root.addWidget(fmt)
         self.loudness.currentIndexChanged.connect(self._loudness_changed)
-
-        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
-        self.buttons.button(QDialogButtonBox.Ok).setText("Export")
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        root.addWidget(self.buttons)
-        self._load()
-        for w in (self.stems, self.mix, self.midi, self.video, self.rpp):
-            w.toggled.connect(self._validate)
-        self.folder.textChanged.connect(self._validate)
-        self._validate()
 
     # -- settings -------------------------------------------------------------------------------
     def _load(self) -> None:

@@ -45,7 +45,26 @@ class GeneratePanel(QWidget):
         self.loop_region = None
         root = QVBoxLayout(self)
         root.setContentsMargins(8, 8, 8, 8)
+        self.keyboard_box = None
+        self._build_engines(root)
+        self._build_settings(root)
+        self.generate_button = QPushButton("Generate", self, objectName="primary")
+        self.generate_button.clicked.connect(self._generate)
+        root.addWidget(self.generate_button)
+        self._build_regenerate(root)
+        self._build_analysis(root)
+        self._build_job(root)
+        root.addStretch(1)
 
+        self.busy = False
+        doc.projectReset.connect(lambda: self.set_keyboard_box(None))  # a box belongs to one video
+        for sig in (doc.projectReset, doc.analysisChanged, doc.selectionChanged, doc.tracksChanged, doc.tempoChanged):
+            sig.connect(self.refresh)
+        self.refresh()
+
+    # -- building -------------------------------------------------------------------------------
+    def _build_engines(self, root: QVBoxLayout) -> None:
+        """The Engines box; ``refresh`` fills it with a check box per installed engine."""
         self.engine_box = QGroupBox("Engines", self)
         self.engine_layout = QVBoxLayout(self.engine_box)
         self.no_engines = QLabel("No generation engines are installed yet.\nAnalysis and tempo set-up "
@@ -55,6 +74,8 @@ class GeneratePanel(QWidget):
         self.checks: dict[str, QCheckBox] = {}
         root.addWidget(self.engine_box)
 
+    def _build_settings(self, root: QVBoxLayout) -> None:
+        """The Settings box: style, seed, material, room, then the piano's and performer's rows."""
         self.settings_box = QGroupBox("Settings", self)
         form = QFormLayout(self.settings_box)
         self.style = QComboBox(self, editable=True)
@@ -78,8 +99,12 @@ class GeneratePanel(QWidget):
         form.addRow("Seed", seed_row)
         form.addRow(self.material_label, self.material)
         form.addRow(self.room_label, self.room)
+        self._build_keyboard_row(form)
+        self._build_performer_rows(form)
+        root.addWidget(self.settings_box)
 
-        self.keyboard_box = None
+    def _build_keyboard_row(self, form: QFormLayout) -> None:
+        """The piano engine's keyboard box: found in the picture, or drawn on the video."""
         kb_row = QHBoxLayout()
         self.keyboard_text = QLabel("found in the picture", self, objectName="dim")
         self.keyboard_draw = QPushButton("Draw", self, toolTip="drag the keyboard's box on the video")
@@ -91,6 +116,10 @@ class GeneratePanel(QWidget):
         kb_row.addWidget(self.keyboard_auto)
         self.keyboard_label = QLabel("Keyboard")
         form.addRow(self.keyboard_label, kb_row)
+        self._keyboard_widgets = (self.keyboard_label, self.keyboard_text, self.keyboard_draw, self.keyboard_auto)
+
+    def _build_performer_rows(self, form: QFormLayout) -> None:
+        """The performer engine's instrument and keypoint file."""
         self.instrument = QComboBox(self)
         self.instrument.addItems(INSTRUMENTS)
         self.instrument.setToolTip("the instrument the player in the video plays")
@@ -106,14 +135,9 @@ class GeneratePanel(QWidget):
         self.instrument_label, self.keypoints_label = QLabel("Instrument"), QLabel("Keypoints")
         form.addRow(self.instrument_label, self.instrument)
         form.addRow(self.keypoints_label, kp_row)
-        self._keyboard_widgets = (self.keyboard_label, self.keyboard_text, self.keyboard_draw, self.keyboard_auto)
         self._performer_widgets = (self.instrument_label, self.instrument, self.keypoints_label, self.keypoints, browse)
-        root.addWidget(self.settings_box)
 
-        self.generate_button = QPushButton("Generate", self, objectName="primary")
-        self.generate_button.clicked.connect(self._generate)
-        root.addWidget(self.generate_button)
-
+    def _build_regenerate(self, root: QVBoxLayout) -> None:
         regen = QGroupBox("Selected track", self)
         rl = QVBoxLayout(regen)
         self.regen_track = QPushButton("Re-generate track (new seed)", self)
@@ -124,6 +148,7 @@ class GeneratePanel(QWidget):
         rl.addWidget(self.regen_region)
         root.addWidget(regen)
 
+    def _build_analysis(self, root: QVBoxLayout) -> None:
         ana = QGroupBox("Analysis", self)
         al = QVBoxLayout(ana)
         self.analysis_label = QLabel("", self, objectName="dim")
@@ -141,6 +166,8 @@ class GeneratePanel(QWidget):
         al.addLayout(row)
         root.addWidget(ana)
 
+    def _build_job(self, root: QVBoxLayout) -> None:
+        """The running job's progress bar, Cancel and message."""
         job_row = QHBoxLayout()
         self.progress = QProgressBar(self, minimum=0, maximum=1000)
         self.cancel = QPushButton("Cancel", self)
@@ -150,13 +177,6 @@ class GeneratePanel(QWidget):
         self.job_label = QLabel("", self, objectName="dim")
         root.addLayout(job_row)
         root.addWidget(self.job_label)
-        root.addStretch(1)
-
-        self.busy = False
-        doc.projectReset.connect(lambda: self.set_keyboard_box(None))  # a box belongs to one video
-        for sig in (doc.projectReset, doc.analysisChanged, doc.selectionChanged, doc.tracksChanged, doc.tempoChanged):
-            sig.connect(self.refresh)
-        self.refresh()
 
     # -- state ----------------------------------------------------------------------------------
     def available(self) -> list[str]:

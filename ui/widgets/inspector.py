@@ -37,7 +37,22 @@ class Inspector(QWidget):
         root.setContentsMargins(8, 8, 8, 8)
         self.empty = QLabel("Select a track on the timeline", self, objectName="dim")
         root.addWidget(self.empty)
+        self._build_head(root)
+        self._build_mixer(root)
+        self._build_midi(root)
+        self._build_foley(root)
+        self._build_spatial(root)
+        root.addStretch(1)
 
+        for sig in (doc.projectReset, doc.selectionChanged, doc.tracksChanged):
+            sig.connect(self.refresh)
+        doc.trackChanged.connect(lambda tid: self.refresh() if tid == doc.selected_track else None)
+        self.refresh()
+
+    # -- building -------------------------------------------------------------------------------
+    def _build_head(self, root: QVBoxLayout) -> None:
+        """The track's name, kind and Delete."""
+        doc = self.doc
         self.head = QWidget(self)
         hl = QHBoxLayout(self.head)
         hl.setContentsMargins(0, 0, 0, 0)
@@ -51,6 +66,8 @@ class Inspector(QWidget):
         hl.addWidget(self.delete)
         root.addWidget(self.head)
 
+    def _build_mixer(self, root: QVBoxLayout) -> None:
+        """Gain and pan sliders (one undo command per drag), mute and solo."""
         self.mixer = QGroupBox("Mixer", self)
         f = QFormLayout(self.mixer)
         self.gain, self.gain_label = _slider(-600, 120), QLabel()
@@ -74,6 +91,8 @@ class Inspector(QWidget):
         f.addRow("", row)
         root.addWidget(self.mixer)
 
+    def _build_midi(self, root: QVBoxLayout) -> None:
+        """MIDI channel, GM program and instrument bank."""
         self.midi = QGroupBox("MIDI", self)
         f = QFormLayout(self.midi)
         self.channel = QSpinBox(self, minimum=1, maximum=16, toolTip="MIDI channel (10 = GM drums)")
@@ -89,6 +108,8 @@ class Inspector(QWidget):
         f.addRow("", self.notes_label)
         root.addWidget(self.midi)
 
+    def _build_foley(self, root: QVBoxLayout) -> None:
+        """The selected Foley hits' material and strength; add and delete hits."""
         self.foley = QGroupBox("Foley hits", self)
         f = QFormLayout(self.foley)
         self.events_label = QLabel(self, objectName="dim")
@@ -111,6 +132,9 @@ class Inspector(QWidget):
         f.addRow("", buttons)
         root.addWidget(self.foley)
 
+    def _build_spatial(self, root: QVBoxLayout) -> None:
+        """The track's position on a top-down view of its room."""
+        doc = self.doc
         self.spatial = QGroupBox("Position in the room", self)
         sl = QVBoxLayout(self.spatial)
         self.room_view = RoomView(self)
@@ -120,12 +144,6 @@ class Inspector(QWidget):
         clear.clicked.connect(lambda: undo.set_spatial(doc, doc.selected_track, [], "Clear positions"))
         sl.addWidget(clear)
         root.addWidget(self.spatial)
-        root.addStretch(1)
-
-        for sig in (doc.projectReset, doc.selectionChanged, doc.tracksChanged):
-            sig.connect(self.refresh)
-        doc.trackChanged.connect(lambda tid: self.refresh() if tid == doc.selected_track else None)
-        self.refresh()
 
     # -- view -----------------------------------------------------------------------------------
     def set_time(self, t: float) -> None:
