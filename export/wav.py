@@ -22,7 +22,7 @@ from typing import Iterable
 import numpy as np
 
 from studio.errors import ExportError
-from studio.names import safe_stem, unique_stems
+from studio.names import unique_stems
 
 BIT_DEPTHS = ("16", "24", "float32")
 FORMATS = ("wav", "flac")
@@ -120,11 +120,6 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, bit_de
                 fh.write(data[i:i + block])
     except (RuntimeError, sf.LibsndfileError) as exc:  # libsndfile reports ENOSPC etc. this way
         raise ExportError(f"cannot write audio file {shown or path}: {exc}") from None
-
-
-def safe_name(name: str, fallback: str = "track") -> str:
-    """A file-name stem from a track name (``studio.names.safe_stem``)."""
-    return safe_stem(name, fallback)
 
 
 def unique_names(names: Iterable[str], *, taken: Iterable[str] = ()) -> list[str]:

@@ -16,11 +16,6 @@ def button_rects(lane: Lane) -> dict[str, QRectF]:
             "solo": QRectF(HEADER_W - BTN_W - 8, y, BTN_W, BTN_H)}
 
 
-def average_bpm(tempo, duration_s: float) -> str:
-    """'120.0 BPM' for a constant tempo, '\u2248101.3 BPM' (mean from bar 1 on) for a tempo map."""
-    return beatgrid.bpm_text(tempo, duration_s)
-
-
 def _fitted(p: QPainter, rect: QRectF, text: str, colour: QColor) -> None:
     """``text`` in ``rect``, in a smaller font when it would not fit (elided at the smallest)."""
     font = QFont(p.font())
