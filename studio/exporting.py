@@ -107,10 +107,14 @@ def render_for_export(project: Project, *, sample_rate: int, time_range: tuple[f
                       loudness_lufs: float | None = -14.0, limiter: bool | None = None, soundfont=None,
                       job: Job | None = None) -> RenderedProject:
     """The audible tracks rendered and mastered (``studio.render.render_project``, see there for
-    the options); a failure to render is an ``ExportError``."""
+    the options); a failure to render is an ``ExportError``. Through the render cache: an
+    unchanged project exported again with the same options in this process (``studio generate``'s
+    export, then a video export; app playback, then an export) is rendered once; its arrays are
+    then shared and read-only."""
     try:
         result = render.render_project(project, sample_rate=sample_rate, time_range=time_range,
-                                       loudness_lufs=loudness_lufs, limiter=limiter, soundfont=soundfont, job=job)
+                                       loudness_lufs=loudness_lufs, limiter=limiter, soundfont=soundfont,
+                                       cache=True, job=job)
     except ExportError:
         raise
     except StudioError as exc:

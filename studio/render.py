@@ -37,6 +37,18 @@ Pan law
     untouched (bit-identical), a hard-panned one is +3 dB on its side and silent on the other.
     For stereo sources this acts as a balance control (each side scaled by its own gain).
 
+Render cache
+    ``render_project(cache=True)`` (export's ``render_for_export``, app playback) keeps the most
+    recent render of this process: one entry, so the memory held is one render's stems and mix
+    (what that render needed at its peak anyway); :func:`clear_render_cache` frees it. Its key is
+    a SHA-256 over everything the render reads: the project's ``to_dict()`` (tracks, notes, hits,
+    mixer, rooms, banks, tempo, sample rate, video duration), the options (sample rate, range,
+    mastering, soundfont), the path, size, mtime and inode of every audio file an audible track
+    plays and of the soundfont file (explicit or ``$STUDIO_SOUNDFONT``), and the renderers and
+    spatializer registered. Any edit therefore renders anew; an unchanged project with the same
+    options returns the same arrays (made read-only, so no caller can change the cached copy)
+    and ``RenderResult.cached`` is True. Without ``cache`` nothing is looked up or kept.
+
 Stems are post-fader (gain, pan, spatialisation applied). With mastering off they sum to the
 mix; with it on, stems plus the reverb return sum to the mix before its normalisation gain and
 limiter (``RenderResult.reverb`` holds the return).
@@ -59,7 +71,7 @@ from studio.project import Project, Track, TrackKind
 __all__ = [
     "RenderResult", "TrackRenderer", "Spatializer", "register_track_renderer",
     "unregister_track_renderer", "register_spatializer", "render_project", "render_track_source",
-    "load_audio", "pan_gains", "apply_mixer", "limit", "peak_dbfs", "project_frames",
+    "load_audio", "pan_gains", "apply_mixer", "limit", "peak_dbfs", "project_frames", "clear_render_cache",
 ]
 
 TrackRenderer = Callable[[Track, Project, int, Job], np.ndarray]
@@ -116,6 +128,7 @@ class RenderResult:
     stage_gains_db: dict[str, float] = field(default_factory=dict)  # track id -> role gain applied
     reverb: np.ndarray | None = None  # (2, n) the reverb bus return in the mix (before the master gain)
     mastering: object = None  # the studio.mastering.Mastering used
+    cached: bool = False  # taken from the render cache (render_project(cache=True)), not rendered now
 
     @property
     def n_frames(self) -> int:
@@ -283,6 +296,7 @@ def render_project(
     mastering=None,
     soundfont=None,
     threads: int = 1,
+    cache: bool = False,
     job: Job | None = None,
 ) -> RenderResult:
     """Render the audible tracks (mute/solo honoured) into stems and a mix; see the module doc.
@@ -292,7 +306,20 @@ def render_project(
     or None / ``"off"`` for the plain mix of earlier versions. ``limiter`` matters only then
     (True: the true-peak limiter alone); with a target the limiter always runs. ``mastering``
     (a :class:`studio.mastering.Mastering`) overrides both for finer control.
+    ``cache=True``: an unchanged project rendered with the same options earlier in this process
+    is not rendered again (see "Render cache" in the module doc); its arrays are then read-only.
     """
+    options = dict(sample_rate=sample_rate, time_range=time_range, loudness_lufs=loudness_lufs, limiter=limiter,
+                   limiter_ceiling_dbfs=limiter_ceiling_dbfs, mastering=mastering, soundfont=soundfont, threads=threads)
+    if cache:
+        return _cached_render(project, job, **options)
+    return _render_project(project, job=job, **options)
+
+
+def _render_project(project: Project, *, sample_rate: int | None, time_range: tuple[float, float] | None,
+                    loudness_lufs: float | str | None, limiter: bool | None, limiter_ceiling_dbfs: float, mastering,
+                    soundfont, threads: int, job: Job | None) -> RenderResult:
+    """``render_project`` itself, without the cache."""
     import time
 
     from studio import mastering as mst
@@ -350,6 +377,78 @@ def render_project(
         reverb=ret,
         mastering=m,
     )
+
+
+_render_cache: dict[str, RenderResult] = {}  # fingerprint -> result; at most _RENDER_CACHE_SIZE
+_RENDER_CACHE_SIZE = 1
+_render_cache_lock = threading.Lock()
+
+
+def clear_render_cache() -> None:
+    """Forget the cached render (``render_project(cache=True)``) and free its memory."""
+    with _render_cache_lock:
+        _render_cache.clear()
+
+
+def _cached_render(project: Project, job: Job | None, **options) -> RenderResult:
+    """``render_project(project, **options)`` through the one-entry render cache."""
+    import dataclasses
+    import time
+
+    t0 = time.perf_counter()
+    from studio import adapters
+
+    adapters.register_all()  # the registry is part of the key
+    key = _fingerprint(project, options)
+    with _render_cache_lock:
+        hit = _render_cache.get(key) if key is not None else None
+    if hit is not None:
+        Job.quiet(job).report(1.0, "render done (unchanged since the last render)")
+        return dataclasses.replace(hit, cached=True, timings_s={"total": time.perf_counter() - t0})
+    result = _render_project(project, job=job, **options)
+    for a in (*result.stems.values(), result.mix, result.reverb):
+        if a is not None:
+            a.flags.writeable = False
+    if key is not None:
+        with _render_cache_lock:
+            _render_cache[key] = result
+            while len(_render_cache) > _RENDER_CACHE_SIZE:
+                _render_cache.pop(next(iter(_render_cache)))
+    return result
+
+
+def _file_id(path) -> list:
+    p = Path(path).resolve()
+    st = p.stat()
+    return [str(p), st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _fingerprint(project: Project, options: dict) -> str | None:
+    """The render cache's key for ``project`` rendered with ``options`` (module doc: Render
+    cache), or None when it cannot be made (a file missing: the render reports it)."""
+    import hashlib
+    import json
+    import os
+
+    from studio import banks, synth
+
+    try:
+        files = [_file_id(project.resolve(t.audio_path)) for t in project.audible_tracks() if t.audio_path]
+        fonts = [_file_id(f) for f in (options.get("soundfont"), os.environ.get(synth.SOUNDFONT_ENV)) if f]
+        fonts += [str(b.path) for b in banks.discover()]  # what the automatic bank choice picks from
+        fonts += [c for c in synth.SOUNDFONT_CANDIDATES if Path(c).is_file()]
+        mastering = options.get("mastering") or _mastering_for(
+            options.get("loudness_lufs"), options.get("limiter"), options.get("limiter_ceiling_dbfs", -1.0))
+    except (OSError, StudioError):
+        return None
+    with _registry_lock:
+        engines = sorted((k, id(fn)) for k, fn in _renderers.items())
+        spatial = id(_spatializer) if _spatializer is not None else None
+    opts = {k: v for k, v in options.items() if k not in ("loudness_lufs", "limiter", "limiter_ceiling_dbfs")}
+    opts["sample_rate"] = int(options.get("sample_rate") or project.sample_rate)
+    payload = json.dumps([project.to_dict(), opts, repr(mastering), files, fonts, engines, spatial],
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def _loudness(mix: np.ndarray, sr: int, rep, *, whole: bool) -> tuple[float, float, float]:

@@ -268,6 +268,73 @@ def test_thumbnails(clip_av: Clip, clip_rotated: Clip):
     assert media.thumbnails(clip_av.path, []) == []
 
 
+def _counting(monkeypatch) -> dict:
+    """Count the frames the decoder outputs and the seeks, in every _Reader."""
+    counts = {"frames": 0, "seeks": 0}
+    frames, seek = media._Reader.frames, media._Reader.seek
+
+    def counted_frames(self):
+        for item in frames(self):
+            counts["frames"] += 1
+            yield item
+
+    def counted_seek(self, t):
+        counts["seeks"] += 1
+        return seek(self, t)
+
+    monkeypatch.setattr(media._Reader, "frames", counted_frames)
+    monkeypatch.setattr(media._Reader, "seek", counted_seek)
+    return counts
+
+
+@pytest.mark.parametrize("name", ["clip_av", "clip_23976", "clip_vfr", "clip_60fps"])
+def test_thumbnails_one_pass_skipping_unwanted_frames(request, monkeypatch, name):
+    """Many times spread over the clip (unsorted, repeated, between frames): one forward decode
+    (decoded frames <= frames in the file), unwanted non-reference frames not decoded at all, and
+    every thumbnail bit-identical to a decode of every frame."""
+    clip: Clip = request.getfixturevalue(name)
+    n = len(clip.frame_times_s)
+    rng = np.random.default_rng(5)
+    want_t = list(rng.uniform(0.0, clip.frame_times_s[-1] + 0.01, max(4, n // 5)))
+    want_t += [clip.frame_times_s[n // 2], clip.frame_times_s[n // 2], 0.0, clip.frame_times_s[7] - 1e-4]
+    counts = _counting(monkeypatch)
+    thumbs = media.thumbnails(clip.path, want_t, height=48)
+    assert indices(thumbs) == [clip.index_at(t) for t in want_t]
+    assert counts["frames"] <= n + 1  # + the first frame that sizes the thumbnails
+    decoded = counts["frames"]
+    monkeypatch.setattr(media._Reader, "_set_skip", lambda self, packet: None)  # decode every frame
+    full = media.thumbnails(clip.path, want_t, height=48)
+    for a, b in zip(thumbs, full):
+        assert a.time_s == b.time_s and np.array_equal(a.image, b.image)
+    if name in ("clip_av", "clip_23976"):  # B-frames: the non-reference ones need no decoding
+        assert decoded < 0.8 * (counts["frames"] - decoded), (decoded, counts)
+
+
+def test_thumbnails_skip_repairs_a_skipped_target(monkeypatch, media_dir):
+    """A frame step far below the real gaps makes the skipping guess wrong: the stretch is decoded
+    again without skipping and every thumbnail is still the frame shown at its time."""
+    from media_fixtures import _indexed
+
+    rng = np.random.default_rng(8)
+    ticks = np.concatenate([[0], np.cumsum(rng.choice([1500, 3000, 6000], 50))])
+    times = [int(n) / 90000 for n in ticks]
+    path = videogen.write_video(media_dir / "vfr_bframes.mp4", _indexed((160, 120), times),
+                                frame_times_s=times, fps=30, size=(160, 120), bframes=2)
+    clip_vfr = Clip(path, tuple(times), (160, 120), 0.0)
+    want_t = [t + 0.0005 for t in times[3:-3:4]] + [times[10] + 0.02]
+    counts = _counting(monkeypatch)
+    real_init = media._Picker.__init__
+
+    def tiny_window(self, reader, ts):
+        real_init(self, reader, ts)
+        if self.window is not None:
+            self.window = 1e-4
+    monkeypatch.setattr(media._Picker, "__init__", tiny_window)
+    thumbs = media.thumbnails(clip_vfr.path, want_t, height=48)
+    assert indices(thumbs) == [clip_vfr.index_at(t) for t in want_t]
+    assert counts["seeks"] > 2  # sizing rewind, first seek, then at least one repair
+
+
 # ----------------------------------------------------------------------------- audio
 
 

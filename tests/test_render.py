@@ -1,7 +1,9 @@
 """studio.render: stems, exact length, mute/solo, gain/pan, audio tracks, registries, limiter."""
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 
 import numpy as np
 import pytest
@@ -193,3 +195,98 @@ def test_time_range(tmp_path):
     np.testing.assert_allclose(part.mix, full.mix[:, 24000:72000], atol=1e-7)
     with pytest.raises(StudioError):
         render.render_project(p, time_range=(3.0, 4.0))
+
+
+# ----------------------------------------------------------------------------- the render cache
+
+
+@pytest.fixture
+def fresh_cache():
+    render.clear_render_cache()
+    yield
+    render.clear_render_cache()
+
+
+def _counted_renders(monkeypatch) -> list:
+    calls = []
+    real = render._render_stems
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(render, "_render_stems", counted)
+    return calls
+
+
+def test_render_cache_hits_an_unchanged_project_and_misses_any_edit(tmp_path, monkeypatch, fresh_cache):
+    p = make_project(tmp_path, duration=1.0)
+    tr = p.add_track(Track("piano", TrackKind.MIDI, notes=[Note(0.1, 0.3, 60, 100), Note(0.5, 0.3, 64, 90)]))
+    calls = _counted_renders(monkeypatch)
+    a = render.render_project(p, cache=True)
+    b = render.render_project(p, cache=True)
+    assert len(calls) == 1 and not a.cached and b.cached
+    assert b.mix is a.mix and np.array_equal(b.stems[tr.id], a.stems[tr.id]) and b.loudness_lufs == a.loudness_lufs
+    assert not a.mix.flags.writeable and not a.stems[tr.id].flags.writeable  # nobody changes the cached copy
+    tr.notes[1] = Note(0.5, 0.3, 64, 40)  # one note's velocity
+    c = render.render_project(p, cache=True)
+    assert len(calls) == 2 and not c.cached and not np.array_equal(c.stems[tr.id], a.stems[tr.id])
+    assert render.render_project(p, cache=True).cached  # the edited project, unchanged since
+    for options in ({"loudness_lufs": -23.0}, {"time_range": (0.0, 0.5)}, {"sample_rate": 44100}):
+        assert not render.render_project(p, cache=True, **options).cached, options
+    tr.mixer = dataclasses.replace(tr.mixer, gain_db=-6.0)
+    assert not render.render_project(p, cache=True).cached
+    render.render_project(p)  # without cache: nothing looked up, nothing kept
+    assert len(calls) == 7 and render.render_project(p, cache=True).cached
+
+
+def test_render_cache_keeps_one_render(tmp_path, monkeypatch, fresh_cache):
+    p = make_project(tmp_path, duration=0.5)
+    tr = p.add_track(Track("piano", TrackKind.MIDI, notes=[Note(0.1, 0.2, 60, 100)]))
+    render.render_project(p, cache=True)
+    tr.mixer = dataclasses.replace(tr.mixer, pan=0.5)
+    render.render_project(p, cache=True)
+    assert len(render._render_cache) == 1
+    tr.mixer = dataclasses.replace(tr.mixer, pan=0.0)
+    assert not render.render_project(p, cache=True).cached  # the first render was let go
+
+
+def test_render_cache_sees_an_audio_file_changed_on_disk(tmp_path, monkeypatch, fresh_cache):
+    p = make_project(tmp_path, duration=1.0)
+    tr = p.add_track(Track("tone", TrackKind.AUDIO, audio_path=tone(tmp_path, amp=0.25)))
+    a = render.render_project(p, cache=True, loudness_lufs=None)
+    assert render.render_project(p, cache=True, loudness_lufs=None).cached
+    tone(tmp_path, amp=0.5)  # same name, same size, new samples
+    st = (tmp_path / "tone.wav").stat()
+    os.utime(tmp_path / "tone.wav", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    b = render.render_project(p, cache=True, loudness_lufs=None)
+    assert not b.cached
+    assert np.abs(b.stems[tr.id]).max() == pytest.approx(2 * np.abs(a.stems[tr.id]).max(), rel=1e-3)
+
+
+def test_export_then_video_export_render_once(tmp_path, monkeypatch, fresh_cache):
+    from studio.exporting import export_project
+
+    p = make_project(tmp_path, duration=1.0)
+    p.add_track(Track("piano", TrackKind.MIDI, notes=[Note(0.1, 0.3, 60, 100)]))
+    calls = _counted_renders(monkeypatch)
+    out = tmp_path / "out"
+    out.mkdir()
+    first = export_project(p, mix_path=out / "a.wav", stems_dir=out / "stems")
+    second = export_project(p, mix_path=out / "b.wav")
+    assert len(calls) == 1
+    assert sf.read(out / "a.wav")[0].tolist() == sf.read(out / "b.wav")[0].tolist()
+    assert first.loudness_lufs == second.loudness_lufs
+
+
+def test_playback_and_export_share_the_render(tmp_path, monkeypatch, fresh_cache):
+    pytest.importorskip("PySide6")
+    from studio.exporting import render_for_export
+    from ui.playback import render_for_playback
+
+    p = make_project(tmp_path, duration=1.0)
+    p.add_track(Track("piano", TrackKind.MIDI, notes=[Note(0.1, 0.3, 60, 100)]))
+    calls = _counted_renders(monkeypatch)
+    mix, sr = render_for_playback(p)
+    rendered = render_for_export(p, sample_rate=p.sample_rate)
+    assert len(calls) == 1 and rendered.mix is mix and sr == rendered.sample_rate

@@ -56,12 +56,14 @@ def audio_project(project, midi_to_port: bool):
 def render_for_playback(project, job=None):
     """(mix (2, n) float32, sample rate) of the audible tracks, or None when nothing sounds.
     The render's default mastering (studio.mastering: -14 LUFS, -1 dBTP true-peak limiter) runs
-    here as on export, so what plays never clips and sounds as the export will."""
+    here as on export, so what plays never clips and sounds as the export will. Through the
+    render cache (``render_project(cache=True)``), shared with export: an unchanged project is not
+    rendered again."""
     from studio.render import render_project
 
     if not project.audible_tracks():
         return None
-    result = render_project(project, job=job)
+    result = render_project(project, cache=True, job=job)
     return result.mix, result.sample_rate
 
 
