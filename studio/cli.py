@@ -58,22 +58,32 @@ def _print_summary(s: dict) -> None:
 
 
 def _settings(args: argparse.Namespace):
+    from studio import adapters
     from studio.generate import GenerateSettings
 
-    engines = tuple(n for n in ("rhythm", "foley", "soundtrack", "piano") if getattr(args, n))
-    if args.performer:
-        engines += ("performer",)
-    if args.spatial:
-        engines += ("spatial",)
+    # the engines whose flag is given (the adapters' order), and the settings their flags fill
+    # (adapter metadata: VALUE, CLI_ARGS)
+    engines = tuple(n for n in adapters.ENGINE_NAMES if getattr(args, n, None))
+    fields, engine_options = {}, {}
+    for name in adapters.ENGINE_NAMES:
+        info = adapters.info(name)
+        if info.metavar and info.value and getattr(args, name, None) is not None:
+            into = fields if info.value in GenerateSettings.__dataclass_fields__ else engine_options
+            into[info.value] = getattr(args, name)
+        for flag, key, kwargs in info.cli_args:
+            value = getattr(args, kwargs.get("dest") or _dest(flag), None)
+            if value is not None:
+                engine_options[key] = value
     options = {k: v for k, v in (("material", args.material), ("bpm", args.bpm), ("downbeat_s", args.downbeat),
                                  ("tempo_factor", args.tempo_factor), ("steps", args.steps),
-                                 ("cfg", args.cfg), ("keyboard_box", args.keyboard),
-                                 ("instrument", args.performer), ("keypoints", args.keypoints))
+                                 ("cfg", args.cfg))
                if v is not None}
+    options.update(engine_options)
     from studio.options import check_generate
 
-    return check_generate(GenerateSettings(engines=engines, seed=args.seed, room=args.spatial, style=args.style,
-                                           options=options, loudness_lufs=getattr(args, "loudness", -14.0)))
+    return check_generate(GenerateSettings(**{"engines": engines, "seed": args.seed, "style": args.style,
+                                              "options": options, "loudness_lufs": getattr(args, "loudness", -14.0),
+                                              **fields}))
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -132,7 +142,7 @@ def _pose(args: argparse.Namespace) -> int:
 def _batch(args: argparse.Namespace) -> int:
     from studio.batch import STATE_FILE, run_batch
 
-    if args.keypoints or args.keyboard:
+    if getattr(args, "keypoints", None) or getattr(args, "keyboard", None):
         raise StudioError("batch: --keypoints and --keyboard belong to one video; each video's keypoints are "
                           "read from VIDEO.keypoints.json beside it, and each keyboard is found in its picture")
     with ProgressBar("batch", not args.quiet) as job:
@@ -417,19 +427,45 @@ def _external_arg(p: argparse.ArgumentParser) -> None:
                         "default: a shared project could pull any file of your disk into the export)")
 
 
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def _arg_type(spec):
+    """An adapter's CLI_ARGS ``type``: a name (int, float, str, box) or "module:function",
+    imported only when the flag is used."""
+    named = {"int": int, "float": float, "str": str, "box": _box}
+    if spec is None or callable(spec):
+        return spec
+    if spec in named:
+        return named[spec]
+
+    def convert(text: str):
+        import importlib
+
+        module, func = spec.split(":")
+        return getattr(importlib.import_module(module), func)(text)
+
+    convert.__name__ = spec.split(":")[-1]
+    return convert
+
+
 def _engine_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rhythm", action="store_true", help="MIDI drums and parts from the visual rhythm")
-    p.add_argument("--foley", action="store_true", help="impact sounds for collisions")
-    p.add_argument("--soundtrack", action="store_true", help="a music soundtrack for the whole video")
-    p.add_argument("--piano", action="store_true", help="piano MIDI transcribed from a top-down video of the keyboard")
-    p.add_argument("--keyboard", type=_box, metavar="X,Y,W,H",
-                   help="piano: a rough box around the keyboard in video pixels (default: found in the picture)")
-    p.add_argument("--performer", metavar="INSTRUMENT",
-                   help="MIDI for INSTRUMENT (drums, guitar, violin, piano) from the player's movements")
-    p.add_argument("--keypoints", metavar="PATH",
-                   help="performer: body keypoints (MediaPipe JSON, OpenPose JSON or folder); default "
-                        "VIDEO.keypoints.json beside the video, else MediaPipe Pose on the picture")
-    p.add_argument("--spatial", metavar="ROOM", help="binaural rendering in ROOM")
+    # one flag per adapter found (studio.adapters; its metadata: HELP, METAVAR, CLI_ARGS), in run
+    # order: a switch (--rhythm) or, with METAVAR, a value (--spatial ROOM); then its further flags
+    from studio import adapters
+
+    for name in adapters.ENGINE_NAMES:
+        info = adapters.info(name)
+        if info.metavar:
+            p.add_argument(f"--{name}", metavar=info.metavar, help=info.help or None)
+        else:
+            p.add_argument(f"--{name}", action="store_true", help=info.help or None)
+        for flag, _, kwargs in info.cli_args:
+            kwargs = dict(kwargs)
+            if "type" in kwargs:
+                kwargs["type"] = _arg_type(kwargs["type"])
+            p.add_argument(flag, **kwargs)
     p.add_argument("--style", help="style word for the engines that take one")
     p.add_argument("--material", help="Foley: one material for every impact (default: proposed per hit)")
     p.add_argument("--bpm", type=float, help="one constant tempo for every engine instead of the visual beats")

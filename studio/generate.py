@@ -1,10 +1,11 @@
 """``studio generate``: video -> analysed project -> engine tracks -> stems, MIDI and mix.
 
 Each engine plugs in through its adapter module ``studio.adapters.<name>`` (the name is the CLI
-flag), which defines ``generate(project, timeline, settings, job) -> list[Track]`` (see
-:mod:`studio.adapters`). The adapter lives in studio (it turns the engine's plain data into
-tracks); the engine itself never imports studio. An engine that is not part of this build is
-simply absent from ``available_engines()``.
+flag; the module's metadata gives its run order, label and help), which defines
+``generate(project, timeline, settings, job) -> list[Track]`` (see :mod:`studio.adapters`). The
+adapter lives in studio (it turns the engine's plain data into tracks); the engine itself never
+imports studio. An engine that is not part of this build is simply absent from
+``available_engines()``.
 
 One way through, for the CLI, the app and ``studio batch`` alike:
 
@@ -37,14 +38,25 @@ from studio.names import safe_stem
 from studio.project import Project, Track, TrackKind, autosave_path, new_project_for_video
 from studio.transaction import Transaction
 
-ENGINE_NAMES = adapters.ENGINE_NAMES  # defined with the adapters (studio/adapters/__init__.py)
+ENGINE_NAMES = adapters.ENGINE_NAMES  # the adapter modules found (studio/adapters/__init__.py), in run order
 # engines that need a particular picture (a keyboard seen from above; a player's keypoints):
-# they run when asked, never by default
-ON_REQUEST = ("piano", "performer")
+# they run when asked, never by default (their adapters say ON_REQUEST = True)
+ON_REQUEST = adapters.on_request()
 # engine name -> "module:function" of its adapter: every adapter module present in this build
 # (tests and plug-ins may add or replace entries)
 ADAPTERS: dict[str, str] = {name: f"{adapters.module_name(name)}:generate"
                             for name in ENGINE_NAMES if adapters.present(name)}
+
+
+def rescan() -> tuple[str, ...]:
+    """Look for adapter modules again (``adapters.rescan``) and refresh ENGINE_NAMES, ON_REQUEST
+    and ADAPTERS from what is found: an adapter file added or removed since the start is offered
+    or dropped, as a new process would. Returns the new ENGINE_NAMES."""
+    global ENGINE_NAMES, ON_REQUEST, ADAPTERS
+    ENGINE_NAMES = adapters.rescan()
+    ON_REQUEST = adapters.on_request()
+    ADAPTERS = {name: f"{adapters.module_name(name)}:generate" for name in ENGINE_NAMES}
+    return ENGINE_NAMES
 
 
 @dataclass(frozen=True)

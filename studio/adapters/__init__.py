@@ -1,7 +1,35 @@
 """Engine adapters: the only place where an engine's plain data becomes project tracks.
 
-Each engine that is part of the build has a module ``studio.adapters.<engine>`` (engine names
-in :data:`ENGINE_NAMES`, also :data:`studio.generate.ENGINE_NAMES`) that defines
+Each engine that is part of the build has a module ``studio.adapters.<engine>`` (the module's
+name is the engine's name); the engines are found by listing this package
+(``pkgutil.iter_modules``, modules whose name starts with ``_`` left out), so an engine lands by
+adding its adapter file: nothing central to edit, and an engine whose module is absent is simply
+not offered (CLI, UI, bench). :data:`ENGINE_NAMES` (also :data:`studio.generate.ENGINE_NAMES`)
+holds the adapters found, in the order they run.
+
+An adapter module describes itself with module-level constants, plain literals (read from its
+source with :mod:`ast`, without importing it, so ``studio --help`` and the app's Generate panel
+stay free of numpy/onnxruntime; a constant that is not a plain literal makes :func:`info` import
+the module instead):
+
+* ``ORDER`` (int): run order, lower first, ties by name (spatial is last: it places the tracks
+  the others made);
+* ``ON_REQUEST`` (bool, default False): never run by default, only when asked (piano, performer:
+  they need a particular picture);
+* ``LABEL`` (str): the Generate panel's check box (default: the name, capitalised);
+* ``HELP`` (str): the help of the CLI flag ``--<engine>``; ``TOOLTIP`` (str, default HELP): the
+  check box's tooltip;
+* ``METAVAR`` and ``VALUE`` (str, optional): the flag takes a value (``--spatial ROOM``,
+  ``--performer INSTRUMENT``) and the engine runs when it is given; ``VALUE`` names the setting
+  it fills: a :class:`studio.generate.GenerateSettings` field (``room``) or else a key of its
+  ``options`` (``instrument``). Without METAVAR the flag is a plain switch (``--rhythm``);
+* ``CLI_ARGS`` (optional): further flags of the engine, shown after its own flag, each
+  ``(flag, option key, argparse keywords)``, e.g. ``("--keyboard", "keyboard_box", {"metavar":
+  "X,Y,W,H", "type": "box", "help": "..."})``; ``type`` is a name (``int``, ``float``, ``str``,
+  ``box``) or ``"module:function"``, imported only when the flag is used; a value given fills
+  ``settings.options[option key]``.
+
+and these functions:
 
 * ``generate(project, timeline, settings, job) -> list[Track]``: run the engine on an analysed
   video (``settings`` is a :class:`studio.generate.GenerateSettings`);
@@ -9,22 +37,41 @@ in :data:`ENGINE_NAMES`, also :data:`studio.generate.ENGINE_NAMES`) that defines
   before the analysis, so a bad option fails at once);
 * optionally ``register()``: install its track renderers / spatializer in :mod:`studio.render`,
   so projects that hold its tracks render (and export) without generating again.
-
-Adapters are found by module name, so an engine lands by adding its files: nothing central to
-edit. An engine whose module is absent is simply not offered (CLI, UI, bench).
 """
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
+import pkgutil
+import sys
 import threading
-
-# every engine an adapter may exist for, in the order they run; spatial last: it places the
-# tracks the others made
-ENGINE_NAMES = ("rhythm", "foley", "soundtrack", "piano", "performer", "spatial")
+from dataclasses import dataclass
 
 _lock = threading.Lock()
 _registered: set[str] = set()
+
+# the module-level constants an adapter may declare, with their defaults
+METADATA = {"ORDER": 100, "ON_REQUEST": False, "LABEL": None, "HELP": "", "TOOLTIP": None,
+            "METAVAR": None, "VALUE": None, "CLI_ARGS": ()}
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What an adapter module says about its engine (its module-level constants)."""
+
+    name: str
+    order: int = 100
+    on_request: bool = False
+    label: str = ""
+    help: str = ""
+    tooltip: str = ""
+    metavar: str | None = None
+    value: str | None = None
+    cli_args: tuple = ()
+
+
+_info: dict[str, EngineInfo] = {}
 
 
 def module_name(engine: str) -> str:
@@ -38,6 +85,84 @@ def present(engine: str) -> bool:
 
 def load(engine: str):
     return importlib.import_module(module_name(engine))
+
+
+def _read_constants(engine: str) -> dict:
+    """The adapter's METADATA constants: from the module when it is imported already, else from
+    its source (ast, plain literals), else (no source, or a constant that is not a plain literal)
+    by importing it."""
+    module = sys.modules.get(module_name(engine))
+    if module is None:
+        spec = importlib.util.find_spec(module_name(engine))
+        origin = getattr(spec, "origin", None) if spec is not None else None
+        found = _constants_from_source(origin) if origin and origin.endswith(".py") else None
+        if found is not None:
+            return found
+        module = load(engine)
+    return {k: getattr(module, k) for k in METADATA if hasattr(module, k)}
+
+
+def _constants_from_source(path: str) -> dict | None:
+    """The METADATA constants assigned at the top level of the module at ``path``; None when one
+    of them is not a plain literal (the caller imports the module instead)."""
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in METADATA:
+            try:
+                found[target.id] = ast.literal_eval(value)
+            except ValueError:
+                return None
+    return found
+
+
+def info(engine: str) -> EngineInfo:
+    """The metadata of ``engine``'s adapter (defaults for what it does not declare), cached."""
+    cached = _info.get(engine)
+    if cached is not None:
+        return cached
+    c = {**METADATA, **(_read_constants(engine) if present(engine) else {})}
+    label = c["LABEL"] or engine.replace("_", " ").title()
+    result = EngineInfo(engine, int(c["ORDER"]), bool(c["ON_REQUEST"]), label, c["HELP"] or "",
+                        c["TOOLTIP"] or c["HELP"] or "", c["METAVAR"], c["VALUE"],
+                        tuple(tuple(a) for a in c["CLI_ARGS"] or ()))
+    _info[engine] = result
+    return result
+
+
+def discover() -> tuple[str, ...]:
+    """The adapter modules of this package (names not starting with ``_``), ordered by their
+    ``ORDER``, then name. Reads their metadata; imports none of them."""
+    names = {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")}
+    return tuple(sorted(names, key=lambda n: (info(n).order, n)))
+
+
+def on_request(names: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The engines (of ``names``, default :data:`ENGINE_NAMES`) that run only when asked."""
+    return tuple(n for n in (ENGINE_NAMES if names is None else names) if info(n).on_request)
+
+
+def rescan() -> tuple[str, ...]:
+    """List the package again (what a fresh start does): :data:`ENGINE_NAMES` and the metadata
+    are read anew; returns the new ENGINE_NAMES. ``studio.generate.rescan`` also refreshes its
+    adapter table."""
+    global ENGINE_NAMES
+    _info.clear()
+    importlib.invalidate_caches()
+    ENGINE_NAMES = discover()
+    return ENGINE_NAMES
+
+
+# every engine an adapter exists for, in the order they run; spatial last: it places the
+# tracks the others made
+ENGINE_NAMES: tuple[str, ...] = discover()
 
 
 def register_all(engines: tuple[str, ...] | None = None) -> None:

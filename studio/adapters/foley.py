@@ -30,6 +30,12 @@ from engines.errors import ModelError
 from studio.jobs import Job
 from studio.project import FoleyEvent, Project, Track, TrackKind, foley_signature
 
+# engine metadata (studio.adapters: read from this source without importing it)
+ORDER = 20
+LABEL = "Foley"
+HELP = "impact sounds for collisions"
+TOOLTIP = "impact sounds on the collisions seen on screen"
+
 NO_IMPACTS = "no impacts found; add hits by double-clicking the Foley lane"
 PATCH_FRACTION = 0.25  # impact region side, as a fraction of the frame height
 PAN_WIDTH = 0.6  # event x = 0 / 1 pans to -0.6 / +0.6

@@ -20,6 +20,21 @@ from studio.jobs import Job
 from studio.music import DRUM_CHANNEL, Note
 from studio.project import Project, Track, TrackKind
 
+# engine metadata (studio.adapters: read from this source without importing it)
+ORDER = 50
+ON_REQUEST = True  # needs a player's keypoints
+LABEL = "Performer"
+HELP = "MIDI for INSTRUMENT (drums, guitar, violin, piano) from the player's movements"
+TOOLTIP = "instrument MIDI from the player's movements (body keypoint file)"
+METAVAR = "INSTRUMENT"
+VALUE = "instrument"  # --performer INSTRUMENT -> settings.options["instrument"]
+CLI_ARGS = (
+    ("--keypoints", "keypoints", {"metavar": "PATH",
+                                  "help": "performer: body keypoints (MediaPipe JSON, OpenPose JSON or folder); "
+                                          "default VIDEO.keypoints.json beside the video, else MediaPipe Pose "
+                                          "on the picture"}),
+)
+
 PERFORMER_CHANNEL = 4  # rhythm: 1 bass, 2 keys, 9 drums; piano engine: 3
 DEFAULT_INSTRUMENT = "drums"
 

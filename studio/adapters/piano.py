@@ -16,6 +16,17 @@ from studio.jobs import Job
 from studio.music import Note
 from studio.project import Project, Track, TrackKind
 
+# engine metadata (studio.adapters: read from this source without importing it)
+ORDER = 40
+ON_REQUEST = True  # needs a keyboard seen from above
+LABEL = "Piano (from the keys)"
+HELP = "piano MIDI transcribed from a top-down video of the keyboard"
+CLI_ARGS = (
+    ("--keyboard", "keyboard_box", {"type": "box", "metavar": "X,Y,W,H",
+                                    "help": "piano: a rough box around the keyboard in video pixels "
+                                            "(default: found in the picture)"}),
+)
+
 TRACK_ID = "piano"
 PIANO_CHANNEL = 3  # rhythm parts use 1 (bass), 2 (keys) and 9 (drums)
 DEFAULT_FPS = 30.0

@@ -22,6 +22,12 @@ from studio.errors import StudioError
 from studio.music import DRUM_CHANNEL, Note
 from studio.project import Project, Track, TrackKind
 
+# engine metadata (studio.adapters: read from this source without importing it)
+ORDER = 10
+LABEL = "Rhythm"
+HELP = "MIDI drums and parts from the visual rhythm"
+TOOLTIP = "MIDI drums and parts that follow the visual rhythm"
+
 BASS_CHANNEL, KEYS_CHANNEL = 1, 2
 TRACK_IDS = {"drums": "rhythm-drums", "bass": "rhythm-bass", "keys": "rhythm-keys"}
 

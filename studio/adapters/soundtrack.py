@@ -27,6 +27,12 @@ from studio.jobs import Job
 from studio.music import DRUM_CHANNEL, Note, TempoMap
 from studio.project import Project, Track, TrackKind
 
+# engine metadata (studio.adapters: read from this source without importing it)
+ORDER = 30
+LABEL = "Soundtrack"
+HELP = "a music soundtrack for the whole video"
+TOOLTIP = "a music bed for the whole video"
+
 PART_TRACKS = (  # part name, track name, channel, index into the style's programs
     ("keys", "Soundtrack Keys/Pad", 0, 0),
     ("bass", "Soundtrack Bass", 1, 1),

@@ -34,6 +34,14 @@ from studio.errors import StudioError
 from studio.jobs import Job
 from studio.project import Project, SpatialKeyframe, Track, TrackKind
 
+# engine metadata (studio.adapters: read from this source without importing it)
+ORDER = 90  # last: it places the tracks the others made
+LABEL = "Spatial"
+HELP = "binaural rendering in ROOM"
+TOOLTIP = "binaural rendering of the tracks in a room"
+METAVAR = "ROOM"
+VALUE = "room"  # --spatial ROOM -> settings.room
+
 BLOCK = 512
 ARC_RADIUS_M = 2.5
 ARC_HALF_DEG = 40.0

@@ -1,8 +1,9 @@
 """The Generate panel: the installed engines with their main settings, analysis/tempo set-up,
 the running job's progress with Cancel, and re-generation of one track or the loop region.
 
-Engines are read from ``studio.generate.available_engines()`` each time the panel is shown, so
-an engine that lands in ``ADAPTERS`` is offered without UI changes."""
+Engines are read from ``studio.generate.available_engines()`` each time the panel is shown, with
+the label and tooltip their adapter module declares (``LABEL``, ``TOOLTIP``/``HELP``), so an
+engine that lands in ``ADAPTERS`` is offered without UI changes."""
 from __future__ import annotations
 
 import random
@@ -15,14 +16,15 @@ from PySide6.QtWidgets import (
 
 from ui import beatgrid, theme
 
-ENGINE_LABELS = {
-    "rhythm": ("Rhythm", "MIDI drums and parts that follow the visual rhythm"),
-    "foley": ("Foley", "impact sounds on the collisions seen on screen"),
-    "soundtrack": ("Soundtrack", "a music bed for the whole video"),
-    "piano": ("Piano (from the keys)", "piano MIDI transcribed from a top-down video of the keyboard"),
-    "performer": ("Performer", "instrument MIDI from the player's movements (body keypoint file)"),
-    "spatial": ("Spatial", "binaural rendering of the tracks in a room"),
-}
+def engine_label(name: str) -> tuple[str, str]:
+    """The check box's label and tooltip of an engine: its adapter's LABEL and TOOLTIP (else
+    HELP) metadata (studio.adapters.info, read without importing the adapter)."""
+    from studio import adapters
+
+    info = adapters.info(name)
+    return info.label, info.tooltip
+
+
 INSTRUMENTS = ("drums", "guitar", "violin", "piano")  # engines/performer/infer.py INSTRUMENTS
 # the rhythm engine's styles, then the soundtrack's moods (each engine maps the other's words)
 STYLES = ("", "rock", "funk", "hip-hop", "electronic", "latin", "jazz", "calm", "tense", "happy", "dark",
@@ -192,7 +194,7 @@ class GeneratePanel(QWidget):
             self.checks.pop(name).deleteLater()
         for name in engines:
             if name not in self.checks:
-                label, tip = ENGINE_LABELS.get(name, (name.title(), ""))
+                label, tip = engine_label(name)
                 cb = QCheckBox(label, self, toolTip=tip, checked=name in default_engines())
                 self.checks[name] = cb
                 self.engine_layout.addWidget(cb)
