@@ -607,7 +607,7 @@ def _add_bench_command(sub) -> None:
                    "alone: time and memory against the video's length)")
     b.add_argument("--from-report", metavar="FILE", help="plot/rewrite an earlier --report instead of running")
     b.add_argument("--minutes", metavar="M,M,...", help="pipeline: the video lengths in minutes (default 1,10)")
-    b.add_argument("--quick", action="store_true", help="pipeline: one 10 s video instead")
+    b.add_argument("--quick", action="store_true", help="pipeline: one 10 s video instead; transport: 2 s stages")
     b.set_defaults(func=_bench)
 
 

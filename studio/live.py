@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import heapq
+import itertools
 import sys
 from dataclasses import replace
 import threading
@@ -73,6 +74,7 @@ class LiveReport:
     first_bar_s: float = 0.0  # media time of bar 1's downbeat
     bars: int = 0
     notes_sent: int = 0
+    note_offs_sent: int = 0  # one per note-on sent (overlaps retrigger, a cut take is silenced)
     late_bars: int = 0
     media_s: float = 0.0
     bar_latency_ms: list[float] = field(default_factory=list)  # last frame of the bar -> notes queued
@@ -88,7 +90,8 @@ class LiveReport:
         return {
             "source": self.source, "mode": self.mode, "tempo_bpm": round(self.tempo_bpm, 2),
             "first_bar_s": round(self.first_bar_s, 3), "bars": self.bars,
-            "notes_sent": self.notes_sent, "late_bars": self.late_bars, "media_s": round(self.media_s, 3),
+            "notes_sent": self.notes_sent, "note_offs_sent": self.note_offs_sent, "late_bars": self.late_bars,
+            "media_s": round(self.media_s, 3),
             "bar_latency_p50_ms": pct(self.bar_latency_ms, 50), "bar_latency_p99_ms": pct(self.bar_latency_ms, 99),
             "bar_slack_min_ms": round(min(self.bar_slack_ms), 3) if self.bar_slack_ms else None,
             "midi_send_error_p50_ms": pct(self.send_error_ms, 50),
@@ -225,22 +228,35 @@ class OnsetTracker:
 
 # -- MIDI out ------------------------------------------------------------------------------------
 class TimedSender:
-    """A thread that sends queued MIDI messages at their wall-clock (perf_counter) times."""
+    """A thread that sends queued MIDI messages at their wall-clock (perf_counter) times, through
+    a ``NoteTracker``: same-pitch overlaps retrigger and every note-on gets one note-off; on close
+    the keys still sounding get theirs (then the caller sends All Notes Off)."""
 
     def __init__(self, port, report: LiveReport) -> None:
+        from studio.transport.midi import NoteTracker
+
         self.port, self.report = port, report
-        self._heap: list[tuple[float, int, list[int], bool]] = []
+        self.notes = NoteTracker()
+        self._heap: list[tuple[float, int, list[int], bool, int | None]] = []
         self._cv = threading.Condition()
         self._n = 0
+        self._ids = itertools.count()
         self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True, name="live-midi")
         self._thread.start()
 
-    def put(self, when: float, msg: list[int], is_note_on: bool = False) -> None:
+    def put(self, when: float, msg: list[int], is_note_on: bool = False, note_id: int | None = None) -> None:
         with self._cv:
-            heapq.heappush(self._heap, (when, self._n, msg, is_note_on))
+            heapq.heappush(self._heap, (when, self._n, msg, is_note_on, note_id))
             self._n += 1
             self._cv.notify()
+
+    def put_note(self, on: float, off: float, channel: int, pitch: int, velocity: int) -> None:
+        """A note's on and off, paired by one id (so an overlapping same-pitch note cannot take
+        its note-off)."""
+        nid = next(self._ids)
+        self.put(on, [0x90 | channel, pitch, velocity], True, nid)
+        self.put(max(off, on), [0x80 | channel, pitch, 0], False, nid)
 
     def _run(self) -> None:
         while True:
@@ -249,7 +265,7 @@ class TimedSender:
                     self._cv.wait()
                 if self._stop and not self._heap:
                     return
-                when, _, msg, on = self._heap[0]
+                when, _, msg, _on, nid = self._heap[0]
                 wait = when - time.perf_counter()
                 if wait > 0.002:
                     self._cv.wait(wait - 0.0015)  # coarse, then spin the last moment
@@ -257,11 +273,18 @@ class TimedSender:
                 heapq.heappop(self._heap)
             while time.perf_counter() < when:
                 pass
+            self._send(when, msg, nid)
+
+    def _send(self, when: float, msg: list[int], nid: int | None) -> None:
+        for out in self.notes.messages(msg, nid):
             sent_at = time.perf_counter()
-            if self.port is None or self.port.send(msg):
-                if on:
-                    self.report.notes_sent += 1
-                    self.report.send_error_ms.append((sent_at - when) * 1e3)
+            if not (self.port is None or self.port.send(out)):
+                continue
+            if out[0] & 0xF0 == 0x90:
+                self.report.notes_sent += 1
+                self.report.send_error_ms.append((sent_at - when) * 1e3)
+            elif out[0] & 0xF0 == 0x80:
+                self.report.note_offs_sent += 1
 
     def close(self, drain: bool = True) -> None:
         with self._cv:
@@ -270,6 +293,9 @@ class TimedSender:
             self._stop = True
             self._cv.notify()
         self._thread.join(timeout=60)
+        for msg in self.notes.release():  # cut short (error, cancel): no key is left sounding
+            if self.port is None or self.port.send(msg):
+                self.report.note_offs_sent += 1
 
 
 class _NullPort:
@@ -452,8 +478,7 @@ class _Take:
         for n in notes:
             ch = PART_CHANNELS.get(n.part, 0)
             on = self.wall0 + n.start_s
-            self.sender.put(on, [0x90 | ch, n.pitch, n.velocity], True)
-            self.sender.put(on + n.dur_s, [0x80 | ch, n.pitch, 0])
+            self.sender.put_note(on, on + n.dur_s, ch, n.pitch, n.velocity)
             self.recorded.append((n, ch))
         report.bars += 1
         self.job.report(0.0 if settings.max_seconds is None else min(1.0, t / settings.max_seconds),

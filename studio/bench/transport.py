@@ -7,7 +7,9 @@ period (256 frames = 5.33 ms); target p99 < 30 %. The worker's mix time per bloc
 
 MIDI: a 16th-note drum groove goes to the virtual "Studio" port while the 8 stems play,
 ``jack_midi_dump -a`` records arrival frames, and the timing error is arrival minus scheduled
-time with the constant offset (median) removed; target p99 < 2 ms. python-rtmidi's JACK
+time with the constant offset (median) removed; target p99 < 2 ms. A second part of long
+overlapping same-pitch notes checks note integrity: note-ons and note-offs received are counted
+(``midi_notes_hanging`` = ons - offs, should be 0). python-rtmidi's JACK
 backend writes every event at frame 0 of the next JACK cycle, so the error cannot be below
 the period's quantisation (uniform over one period: p99 ~ period/2 after centring). The run
 is repeated at 64 frames to show that floor moving with the period.
@@ -47,74 +49,112 @@ def _spatial_sources(seconds: float) -> tuple[list, str | None]:
         return [], f"spatial stems unavailable: {exc}"
 
 
-def _measure(period: int, seconds: float, n_stems: int = 8, spatial: bool = True) -> dict:
-    from studio.music import Note, TempoMap
-    from studio.transport.jack import JackServer, MidiDump, timing_errors_s
+def _groove(seconds: float) -> tuple[list, list]:
+    """The timed drum groove (channel 10) and a channel-1 part of long, overlapping same-pitch
+    notes (each C3 sounds 3 sixteenths and a new one starts every 2: retriggers)."""
+    from studio.music import Note
 
-    with JackServer(SR, period) as server:
-        from studio.transport import (AudioOutput, BufferSource, MidiPart, MidiPort, MidiScheduler,
-                                      State, Transport)
-        from studio.transport.devices import import_sounddevice, rescan_audio
+    step = 60.0 / 120 / 4
+    drums = [Note(0.1 + i * step, step / 2, (36, 42, 38, 42)[i % 4], 100, 9)
+             for i in range(int((seconds - 0.3) / step))]
+    overlaps = [Note(0.1 + i * 2 * step, 3 * step, 48, 80, 0) for i in range(int((seconds - 0.4) / (2 * step)))]
+    return drums, overlaps
 
-        rescan_audio()
-        dump = MidiDump(server, "bench-monitor").start()
-        rng = np.random.default_rng(0)
-        stems = [BufferSource(rng.standard_normal((2, int((seconds + 1) * SR))).astype(np.float32) * 0.01, SR)
-                 for _ in range(n_stems)]
-        step = 60.0 / 120 / 4
-        notes = [Note(0.1 + i * step, step / 2, (36, 42, 38, 42)[i % 4], 100, 9)
-                 for i in range(int((seconds - 0.3) / step))]
-        port = MidiPort(name="StudioBench")
+
+def _play(server, dump, period: int, seconds: float, n_stems: int, spatial: bool) -> dict:
+    """One run of the stems and the MIDI parts; every device it opens is closed on the way out."""
+    from studio.music import TempoMap
+    from studio.transport import AudioOutput, BufferSource, MidiPart, MidiPort, MidiScheduler, State, Transport
+
+    rng = np.random.default_rng(0)
+    stems = [BufferSource(rng.standard_normal((2, int((seconds + 1) * SR))).astype(np.float32) * 0.01, SR)
+             for _ in range(n_stems)]
+    notes, overlaps = _groove(seconds)
+    port = MidiPort(name="StudioBench")
+    midi = MidiScheduler(port, send_clock=False)
+    spatial_sources, spatial_problem = _spatial_sources(seconds) if spatial else ([], "not asked")
+    # live convolution renders in 512-frame blocks: the feeder keeps AHEAD_S of audio queued
+    audio = AudioOutput(SR, period, ahead_s=AHEAD_S if spatial_sources else 0.05)
+    t = Transport(duration_s=seconds, audio=audio, midi=midi)
+    try:
         server.connect("StudioBench:StudioBench", dump.port)
-        midi = MidiScheduler(port, send_clock=False)
-        midi.set_parts([MidiPart(notes, 9)], TempoMap.constant(120))
-        spatial_sources, spatial_problem = _spatial_sources(seconds) if spatial else ([], "not asked")
-        # live convolution renders in 512-frame blocks: the feeder keeps AHEAD_S of audio queued
-        audio = AudioOutput(SR, period, ahead_s=AHEAD_S if spatial_sources else 0.05)
+        midi.set_parts([MidiPart(notes, 9), MidiPart(overlaps, 0)], TempoMap.constant(120))
         audio.open()
         audio.set_sources(stems + spatial_sources)
-        t = Transport(duration_s=seconds, audio=audio, midi=midi)
         xruns0 = server.xruns()
         t.play()
         while t.state is State.PLAYING:
             time.sleep(0.05)
         stats = audio.stats()
         feeds = audio.feed_ns[:min(audio._feeds, audio.feed_ns.size)] * 1e-6
-        t.close()
-        time.sleep(0.2)
-        dump.stop()
-        sd = import_sounddevice()
-        while sd._initialized:
-            sd._terminate()
-        ons = [f for f, b in dump.events() if b[0] == 0x99]
-        out = {
-            "period_frames": period,
-            "block_period_ms": stats["block_period_ms"],
-            "callback_p50_ms": stats["callback_p50_ms"],
-            "callback_p99_ms": stats["callback_p99_ms"],
-            "callback_p99_fraction": stats["callback_p99_fraction"],
-            "worker_mix_p99_ms": float(np.percentile(feeds, 99)) if feeds.size else None,
-            "callbacks": stats["callbacks"],
-            "underruns": stats["underruns"],
-            "device_xruns": stats["device_xruns"],
-            "jack_xruns": server.xruns() - xruns0,
-            "midi_notes_sent": len(notes),
-            "midi_notes_received": len(ons),
-            "spatial_stems": 2 * len(spatial_sources),
-            "ring_ahead_ms": audio.ahead / SR * 1e3,
-            "spatial_problem": spatial_problem,
-            "feeder_errors": list(audio.feeder_errors),
-        }
-        if len(ons) == len(notes):
-            err, _ = timing_errors_s(ons, [n.start_s for n in notes], SR)
-            a = np.abs(err) * 1e3
-            out["midi_p50_ms"] = float(np.percentile(a, 50))
-            out["midi_p99_ms"] = float(np.percentile(a, 99))
-            out["midi_max_ms"] = float(a.max())
-        return out
+    finally:
+        t.close()  # stops the run, silences MIDI, closes the port and the audio stream
+    time.sleep(0.2)
+    out = {
+        "period_frames": period,
+        **{k: stats[k] for k in ("block_period_ms", "callback_p50_ms", "callback_p99_ms",
+                                 "callback_p99_fraction", "callbacks", "underruns", "device_xruns")},
+        "worker_mix_p99_ms": float(np.percentile(feeds, 99)) if feeds.size else None,
+        "jack_xruns": server.xruns() - xruns0,
+        "spatial_stems": 2 * len(spatial_sources),
+        "ring_ahead_ms": audio.ahead / SR * 1e3,
+        "spatial_problem": spatial_problem,
+        "feeder_errors": list(audio.feeder_errors),
+    }
+    return {**out, **_midi_figures(dump, notes, overlaps)}
 
 
-def run(job=None) -> dict:
+def _midi_figures(dump, notes: list, overlaps: list) -> dict:
+    """Drum timing (note-ons on channel 10) and note integrity over everything received: every
+    note-on matched by a note-off (``midi_notes_hanging`` = ons - offs, should be 0)."""
+    from studio.transport.jack import timing_errors_s
+
+    events = dump.events()
+    ons = [f for f, b in events if b[0] == 0x99]
+    n_on = sum(1 for _, b in events if b[0] & 0xF0 == 0x90 and b[2] > 0)
+    n_off = sum(1 for _, b in events if b[0] & 0xF0 == 0x80 or (b[0] & 0xF0 == 0x90 and b[2] == 0))
+    out = {"midi_notes_sent": len(notes), "midi_notes_received": len(ons),
+           "midi_overlapping_notes": len(overlaps), "midi_note_ons": n_on, "midi_note_offs": n_off,
+           "midi_notes_hanging": n_on - n_off}
+    if len(ons) == len(notes):
+        err, _ = timing_errors_s(ons, [n.start_s for n in notes], SR)
+        a = np.abs(err) * 1e3
+        out["midi_p50_ms"] = float(np.percentile(a, 50))
+        out["midi_p99_ms"] = float(np.percentile(a, 99))
+        out["midi_max_ms"] = float(a.max())
+    return out
+
+
+def _release_portaudio() -> None:
+    """Shut PortAudio down while the server still runs (its JACK host API asserts otherwise)."""
+    from studio.transport.devices import import_sounddevice
+
+    sd = import_sounddevice()
+    while sd._initialized:
+        sd._terminate()
+
+
+def _measure(period: int, seconds: float, n_stems: int = 8, spatial: bool = True) -> dict:
+    """One stage on its own private JACK server; the server, ``jack_midi_dump`` and every port
+    are ended in ``finally`` blocks, and what is left of them is reported (should be nothing)."""
+    from studio.transport.devices import rescan_audio
+    from studio.transport.jack import JackServer, MidiDump
+
+    with JackServer(SR, period) as server:
+        try:
+            rescan_audio()
+            with MidiDump(server, "bench-monitor") as dump:
+                out = _play(server, dump, period, seconds, n_stems, spatial)
+        finally:
+            _release_portaudio()
+        out["jack_ports_left"] = server.client_ports()
+    out["jack_server"] = server.name
+    out["jack_files_left"] = [p.name for p in server.files()]
+    return out
+
+
+def run(job=None, quick: bool = False) -> dict:
+    """Both stages (``quick``: 2 s and 1.5 s, 2 stems, no spatial stems, for checks)."""
     from studio.jobs import Job
     from studio.transport.jack import jackd_missing_reason
 
@@ -123,14 +163,16 @@ def run(job=None) -> dict:
         return {"name": "transport", "skipped": reason}
     job = Job.quiet(job)
     job.report(0.0, "8 stems + 2 spatial stems + drums at 256 frames")
-    main = _measure(256, 6.0)
+    main = _measure(256, 2.0, 2, spatial=False) if quick else _measure(256, 6.0)
     job.report(0.6, "MIDI at 64 frames")
-    small = _measure(64, 4.0, spatial=False)  # MIDI timing floor; no 512-frame convolution at 64
+    # MIDI timing floor; no 512-frame convolution at 64
+    small = _measure(64, 1.5 if quick else 4.0, 2 if quick else 8, spatial=False)
     job.report(1.0)
     return {
         "name": "transport",
         "sample_rate_hz": SR,
-        "stems": 8,
+        "quick": quick,
+        "stems": 2 if quick else 8,
         "spatial_stems": main["spatial_stems"],
         "spatial_problem": main["spatial_problem"],
         "ring_ahead_ms": main["ring_ahead_ms"],
@@ -152,6 +194,11 @@ def run(job=None) -> dict:
         "jack_xruns": main["jack_xruns"],
         "midi_notes_sent": main["midi_notes_sent"],
         "midi_notes_received": main["midi_notes_received"],
+        **{k: main[k] + small[k] for k in ("midi_note_ons", "midi_note_offs", "midi_notes_hanging")},
+        "midi_overlapping_notes": main["midi_overlapping_notes"],
+        "jack_ports_left": main["jack_ports_left"] + small["jack_ports_left"],
+        "jack_files_left": main["jack_files_left"] + small["jack_files_left"],
+        "jack_servers": [main["jack_server"], small["jack_server"]],
         "midi_p50_ms": main.get("midi_p50_ms"),
         "midi_p99_ms": main.get("midi_p99_ms"),
         "midi_max_ms": main.get("midi_max_ms"),

@@ -2,8 +2,11 @@
 
 ``JackServer(period=256)`` starts ``jackd -n <unique> -d dummy`` with JACK_DEFAULT_SERVER set
 in this process's environment (so PortAudio, rtmidi and the jack_* tools find it), waits until
-``jack_lsp`` answers, and kills it on ``stop()``. ``MidiDump`` runs ``jack_midi_dump -a``
-(absolute frame times) as a real MIDI client and parses what it received.
+``jack_lsp`` answers, and ends it on ``stop()``. ``MidiDump`` runs ``jack_midi_dump -a``
+(absolute frame times) as a real MIDI client and parses what it received. Both are context
+managers that own their process (it is ended in ``stop``/``__exit__``, and gets SIGTERM if this
+process dies first); nothing here removes a JACK file that a live server or any process that
+maps JACK's shared memory (this one included) may use.
 """
 from __future__ import annotations
 
@@ -24,16 +27,33 @@ def jackd_missing_reason() -> str | None:
     return f"JACK tools missing ({', '.join(missing)}): apt install jackd2" if missing else None
 
 
-def _clear_stale_registry() -> bool:
-    """Remove JACK's shared-memory registry and our test servers' semaphores when no jackd is
-    running at all (so nothing can still use them); True when something was removed."""
-    for comm in Path("/proc").glob("[0-9]*/comm"):
+def _jack_shm_files() -> list[Path]:
+    return [p for p in Path("/dev/shm").glob("jack*") if p.is_file() or p.is_socket()]
+
+
+def _jack_in_use() -> bool:
+    """True when a JACK server runs on this machine or a process we can see (this one included:
+    libjack maps the registry once per process and keeps it after its clients close) maps one of
+    JACK's shared-memory files."""
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if comm.read_text().strip() in ("jackd", "jackdbus"):
-                return False
-        except OSError:
+            if (proc / "comm").read_text().strip() in ("jackd", "jackdbus"):
+                return True
+            if "/dev/shm/jack" in (proc / "maps").read_text():
+                return True
+        except OSError:  # gone meanwhile, or another user's (it could not use our files anyway)
             continue
-    stale = [p for p in Path("/dev/shm").glob("jack*") if p.name == "jack-shm-registry" or "studio-test-" in p.name]
+    return False
+
+
+def _clear_stale_registry() -> bool:
+    """Remove JACK's shared-memory registry and our test servers' files, only when no server
+    runs and no process maps any of them (so nothing can still use them); True when something
+    was removed. jackd reclaims a dead server's registry slot only under the same name, so
+    slots of uniquely named servers that were SIGKILLed by someone else pile up (8 at most)."""
+    if _jack_in_use():
+        return False
+    stale = [p for p in _jack_shm_files() if p.name == "jack-shm-registry" or "studio-test-" in p.name]
     for p in stale:
         try:
             p.unlink()
@@ -42,43 +62,95 @@ def _clear_stale_registry() -> bool:
     return bool(stale)
 
 
+def _die_with_parent() -> None:
+    """preexec_fn: the helper gets SIGTERM when the process that started it dies (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _end(proc: subprocess.Popen | None) -> int | None:
+    """SIGTERM a helper's process group, SIGKILL it if it does not go; its exit status."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        except ProcessLookupError:
+            proc.wait(5)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+    return proc.returncode
+
+
 class JackServer:
+    """A private jackd, owned by this object: ``with JackServer() as s:`` (or start/stop in a
+    ``finally``) ends it, frees its registry slot and removes the files named after it."""
+
     def __init__(self, rate: int = 48000, period: int = 256, name: str | None = None) -> None:
         self.rate, self.period = rate, period
         self.name = name or f"studio-test-{uuid.uuid4().hex[:8]}"
         self.proc: subprocess.Popen | None = None
         self._log = tempfile.NamedTemporaryFile("w+", prefix="jackd-", suffix=".log", delete=False)
         self._old_env: str | None = None
+        self._env_set = False
 
     def env(self) -> dict:
         return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_AUDIO_RESERVATION": "1"}
 
     def start(self, timeout_s: float = 10.0) -> "JackServer":
-        # a jackd that was SIGKILLed (the device-loss test does it) keeps its slot in the
-        # shared-memory registry, and after 8 such slots no server starts on this machine: with
-        # no JACK server running, nothing can use the registry, so it starts afresh
+        # a jackd that was SIGKILLed elsewhere keeps its slot in the shared-memory registry, and
+        # after 8 such slots no server starts on this machine: when no server runs and no
+        # process maps JACK's files, the registry starts afresh (never under a live user)
         _clear_stale_registry()
-        return self._start(timeout_s)
+        try:
+            return self._start(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
 
-    def _start(self, timeout_s: float) -> "JackServer":
-        self.proc = subprocess.Popen(
+    def _spawn(self) -> subprocess.Popen:
+        return subprocess.Popen(
             ["jackd", "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
-            stdout=self._log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True)
-        self._old_env = os.environ.get("JACK_DEFAULT_SERVER")
-        os.environ["JACK_DEFAULT_SERVER"] = self.name
+            stdout=self._log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True,
+            preexec_fn=_die_with_parent)
+
+    def _wait_up(self, proc: subprocess.Popen, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if proc.poll() is not None:
                 raise RuntimeError(f"jackd exited at start:\n{self.log()}")
             if "system:playback_1" in self.ports():
-                return self
+                return
             time.sleep(0.1)
-        self.stop()
         raise RuntimeError(f"jackd did not come up in {timeout_s} s:\n{self.log()}")
 
+    def _start(self, timeout_s: float) -> "JackServer":
+        self.proc = self._spawn()
+        if not self._env_set:
+            self._old_env, self._env_set = os.environ.get("JACK_DEFAULT_SERVER"), True
+        os.environ["JACK_DEFAULT_SERVER"] = self.name
+        self._wait_up(self.proc, timeout_s)
+        return self
+
     def ports(self) -> list[str]:
-        r = subprocess.run(["jack_lsp"], capture_output=True, text=True, env=self.env(), timeout=5)
+        try:
+            r = subprocess.run(["jack_lsp"], capture_output=True, text=True, env=self.env(), timeout=5)
+        except subprocess.TimeoutExpired:
+            return []
         return r.stdout.split("\n") if r.returncode == 0 else []
+
+    def client_ports(self) -> list[str]:
+        """Ports of clients other than the server's own (``system``): should be none at the end."""
+        return [p for p in self.ports() if p.strip() and not p.startswith("system:")]
 
     def connect(self, src: str, dst: str) -> None:
         subprocess.run(["jack_connect", src, dst], check=True, env=self.env(), timeout=5)
@@ -91,26 +163,49 @@ class JackServer:
     def xruns(self) -> int:
         return len(re.findall(r"xrun", self.log(), flags=re.I))
 
+    def files(self) -> list[Path]:
+        """The shared-memory files and sockets named after this server."""
+        return [p for p in _jack_shm_files() if f"_{self.name}_" in p.name]
+
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+        """End jackd (it unregisters itself); if it died of a signal meanwhile, a second jackd
+        under the same name reclaims its registry slot and files, then ends cleanly. Files named
+        after this server that its killed clients left are removed: the name is unique and no
+        server runs under it any more."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            died = proc.poll()
+            _end(proc)
+            if died is not None and died < 0:
+                self._reclaim()
+        for p in self.files():
             try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self.proc = None
-        if os.environ.get("JACK_DEFAULT_SERVER") == self.name:
-            if self._old_env is None:
-                os.environ.pop("JACK_DEFAULT_SERVER", None)
-            else:
-                os.environ["JACK_DEFAULT_SERVER"] = self._old_env
+                p.unlink()
+            except OSError:
+                pass
+        if self._env_set:
+            if os.environ.get("JACK_DEFAULT_SERVER") == self.name:
+                if self._old_env is None:
+                    os.environ.pop("JACK_DEFAULT_SERVER", None)
+                else:
+                    os.environ["JACK_DEFAULT_SERVER"] = self._old_env
+            self._env_set = False
+
+    def _reclaim(self) -> None:
+        proc = self._spawn()
+        try:
+            self._wait_up(proc, 5.0)
+        except RuntimeError:
+            pass
+        finally:
+            _end(proc)
 
     def __enter__(self) -> "JackServer":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+        self._log.close()
         try:
             os.unlink(self._log.name)
         except OSError:
@@ -121,7 +216,8 @@ _LINE = re.compile(r"^\s*(\d+):((?:\s[0-9a-f]{2})+)")
 
 
 class MidiDump:
-    """``jack_midi_dump -a`` on the server: port ``<client>:input``; events as (frame, bytes)."""
+    """``jack_midi_dump -a`` on the server: port ``<client>:input``; events as (frame, bytes).
+    Owned by this object: ``with MidiDump(server) as dump:`` (or stop in a ``finally``) ends it."""
 
     def __init__(self, server: JackServer, client: str = "midi-monitor") -> None:
         self.server, self.client = server, client
@@ -131,21 +227,29 @@ class MidiDump:
         self._reader: threading.Thread | None = None
 
     def start(self, timeout_s: float = 5.0) -> "MidiDump":
-        self.proc = subprocess.Popen(["stdbuf", "-oL", "jack_midi_dump", "-a", self.client],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                     env=self.server.env(), start_new_session=True)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + timeout_s
-        while self.port not in self.server.ports():
-            if time.monotonic() > deadline:
-                raise RuntimeError("jack_midi_dump did not register its port")
-            time.sleep(0.05)
+        try:
+            self.proc = subprocess.Popen(["stdbuf", "-oL", "jack_midi_dump", "-a", self.client],
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                         env=self.server.env(), start_new_session=True,
+                                         preexec_fn=_die_with_parent)
+            self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True)
+            self._reader.start()
+            deadline = time.monotonic() + timeout_s
+            while self.port not in self.server.ports():
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("jack_midi_dump did not register its port")
+                time.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line)
+    def _read(self, stream) -> None:
+        try:
+            for line in stream:
+                self.lines.append(line)
+        except (OSError, ValueError):  # closed by stop()
+            pass
 
     def events(self) -> list[tuple[int, bytes]]:
         out = []
@@ -156,12 +260,26 @@ class MidiDump:
         return out
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(5)
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+            except ProcessLookupError:
+                proc.wait(5)
         if self._reader is not None:
-            self._reader.join(2)
-        self.proc = None
+            self._reader.join(2)  # reads what was printed up to its end
+            self._reader = None
+        _end(proc)  # closes its pipe
+
+    def __enter__(self) -> "MidiDump":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def timing_errors_s(arrival_frames, scheduled_s, sample_rate: int):

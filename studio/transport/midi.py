@@ -4,8 +4,11 @@ The scheduler sends note and clock events at their time against the master clock
 coarsely until shortly before an event, then in short steps until the clock says the frame is
 heard (``MasterClock.heard_frames() >= u``), so it follows the audio callback instead of
 accumulating ``time.sleep`` drift. MIDI clock (24 ppqn, following the tempo map) is sent with
-Song Position Pointer and Start/Continue/Stop so a DAW follows. Sounding notes get their
-note-off (and every used channel an All Notes Off) on stop, seek, loop wrap and close.
+Song Position Pointer and Start/Continue/Stop so a DAW follows. Note integrity (``NoteTracker``):
+every note-on sent gets exactly one note-off and no note-off goes to a silent key, whatever the
+overlaps; same-pitch overlaps retrigger (note-off, then the new note-on; the key's note-off goes
+out when the last of its notes ends). Sounding notes get their note-off (and every used channel
+sustain off and All Notes Off, CC 64/123) on stop, seek, loop wrap, a scheduler error and close.
 A port that vanishes is reported and re-opened when it comes back; sends meanwhile are dropped.
 """
 from __future__ import annotations
@@ -25,7 +28,7 @@ from studio.transport.clock import MasterClock, Timeline
 from studio.transport.devices import choose_midi_api, import_rtmidi, rtmidi_api
 
 CLOCK, START, CONTINUE, STOP, SPP = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
-_PRIO_CLOCK, _PRIO_OFF, _PRIO_ON = 0, 1, 2
+_PRIO_CLOCK, _PRIO_OFF, _PRIO_ON, _PRIO_OFF_OF_EMPTY = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -38,18 +41,22 @@ class MidiPart:
 
 
 class NoteTable:
-    """All parts' note-on/off messages sorted by time (off before on at the same time)."""
+    """All parts' note-on/off messages sorted by time (off before on at the same time, except the
+    off of a zero-length note, which follows its own on); ``ids[k]`` is the note of message k."""
 
     def __init__(self, parts: Iterable[MidiPart]) -> None:
         rows = []
         for part in parts:
             for n in part.notes:
                 ch = n.channel if part.channel is None else part.channel
-                rows.append((n.start_s, _PRIO_ON, 0x90 | ch, n.pitch, n.velocity))
-                rows.append((n.end_s, _PRIO_OFF, 0x80 | ch, n.pitch, 0))
+                nid = len(rows)
+                rows.append((n.start_s, _PRIO_ON, 0x90 | ch, n.pitch, n.velocity, nid))
+                prio = _PRIO_OFF if n.end_s > n.start_s else _PRIO_OFF_OF_EMPTY
+                rows.append((max(n.end_s, n.start_s), prio, 0x80 | ch, n.pitch, 0, nid))
         rows.sort(key=lambda r: (r[0], r[1]))
         self.times = np.array([r[0] for r in rows], float)
-        self.msgs = [list(r[2:]) for r in rows]
+        self.msgs = [list(r[2:5]) for r in rows]
+        self.ids = [r[5] for r in rows]
         self.channels = sorted({m[0] & 0x0F for m in self.msgs})
 
     @property
@@ -57,9 +64,59 @@ class NoteTable:
         return float(self.times[-1]) if self.times.size else 0.0
 
     def between(self, t0: float, t1: float) -> Iterator[tuple[float, list[int]]]:
+        return ((t, m) for t, m, _ in self.between_ids(t0, t1))
+
+    def between_ids(self, t0: float, t1: float) -> Iterator[tuple[float, list[int], int]]:
+        """(time, message, note id) of the messages in [t0, t1)."""
         i, j = np.searchsorted(self.times, [t0, t1], side="left")
         for k in range(i, j):
-            yield float(self.times[k]), self.msgs[k]
+            yield float(self.times[k]), self.msgs[k], self.ids[k]
+
+
+class NoteTracker:
+    """The keys (channel, pitch) sounding on a port and the notes that hold each, so that every
+    note-on sent gets exactly one note-off and no note-off goes to a key that is not sounding.
+
+    Same-pitch overlaps retrigger: a note-on for a key that already sounds sends the key's
+    note-off first, then the new note-on (a synth never holds two voices of one key); the key
+    stays held until the last of its notes has ended, and only that end sends the note-off.
+    A note-off whose note-on was not sent through this tracker (it was before a seek, or cut
+    by a stop or a loop wrap, which ``release`` the keys) sends nothing. ``messages`` maps each
+    wanted message to the ones to send; without a note id an off ends the key's oldest note."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[int, int], list] = {}
+        self._lock = threading.Lock()
+
+    def messages(self, msg: list[int], note_id=None) -> list[list[int]]:
+        st = msg[0] & 0xF0
+        if st not in (0x80, 0x90):
+            return [msg]
+        key = (msg[0] & 0x0F, msg[1])
+        off = [0x80 | key[0], key[1], 0]
+        with self._lock:
+            holders = self._held.get(key)
+            if st == 0x90 and msg[2] > 0:
+                self._held.setdefault(key, []).append(note_id)
+                return [off, msg] if holders else [msg]
+            if not holders or (note_id is not None and note_id not in holders):
+                return []
+            holders.remove(holders[0] if note_id is None else note_id)
+            if holders:
+                return []
+            del self._held[key]
+            return [off]
+
+    def release(self) -> list[list[int]]:
+        """The note-offs of every sounding key (in key order); nothing sounds afterwards."""
+        with self._lock:
+            keys, self._held = sorted(self._held), {}
+        return [[0x80 | ch, pitch, 0] for ch, pitch in keys]
+
+    @property
+    def sounding(self) -> list[tuple[int, int]]:
+        with self._lock:
+            return sorted(self._held)
 
 
 class MidiPort:
@@ -192,7 +249,8 @@ class MidiScheduler:
         self.log: list[tuple[float, float, list[int]]] | None = None  # (song s, unwrapped s, msg)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._sounding: set[tuple[int, int]] = set()
+        self.notes = NoteTracker()
+        self.error: str | None = None  # why the last run's thread ended early, None when fine
 
     def set_parts(self, parts: Iterable[MidiPart], tempo: TempoMap) -> None:
         self.table, self.tempo = NoteTable(parts), tempo
@@ -216,26 +274,27 @@ class MidiScheduler:
             self.port.send([STOP])
 
     def _silence(self) -> None:
-        for ch, pitch in sorted(self._sounding):
-            self.port.send([0x80 | ch, pitch, 0])
-        self._sounding.clear()
+        """Note-off for every sounding key, then sustain off and All Notes Off on every channel
+        the parts use; the tracker starts empty again."""
+        for msg in self.notes.release():
+            self.port.send(msg)
         self.port.all_notes_off(self.table.channels)
 
     # -- the thread --------------------------------------------------------------------------
-    def _events(self, timeline: Timeline) -> Iterator[tuple[int, float, list[int]]]:
-        """(unwrapped frame, song time, message) for the whole run, in order; lazily."""
+    def _events(self, timeline: Timeline) -> Iterator[tuple[int, float, list[int], int | None]]:
+        """(unwrapped frame, song time, message, note id or None) for the whole run, in order;
+        lazily."""
         sr = timeline.sample_rate
         for seg in timeline.segments():
             t0 = seg.pos0 / sr
             t1 = (seg.pos0 + seg.frames) / sr if seg.frames < Timeline.OPEN else float("inf")
-            notes = self.table.between(t0, t1)
+            notes = self.table.between_ids(t0, t1)
             ticks = self._clock_events(t0, t1, first=seg.u0 == 0) if self.send_clock else iter(())
-            merged = _merge(notes, ticks)
-            for t, msg in merged:
-                yield seg.u0 + int(round((t - t0) * sr)), t, msg
+            for t, msg, nid in _merge(notes, ticks):
+                yield seg.u0 + int(round((t - t0) * sr)), t, msg, nid
             if seg.frames >= Timeline.OPEN:
                 return
-            yield seg.u0 + seg.frames, t1, [-1]  # wrap marker: silence, re-position the DAW
+            yield seg.u0 + seg.frames, t1, [-1], None  # wrap marker: silence, re-position the DAW
 
     def _clock_events(self, t0: float, t1: float, first: bool) -> Iterator[tuple[float, list[int]]]:
         tempo = self.tempo
@@ -255,8 +314,19 @@ class MidiScheduler:
             k += 1
 
     def _run(self, timeline: Timeline, clock: MasterClock) -> None:
+        self.error = None
+        try:
+            self._send_run(timeline, clock)
+        except Exception as exc:  # nothing may keep sounding after the thread is gone
+            self.error = f"MIDI scheduler failed: {exc}"
+            try:
+                self._silence()
+            except Exception:  # the port itself failed: close() retries its All Notes Off
+                pass
+
+    def _send_run(self, timeline: Timeline, clock: MasterClock) -> None:
         sr, lead = timeline.sample_rate, self.lead_s * timeline.sample_rate
-        for u, t, msg in self._events(timeline):
+        for u, t, msg, nid in self._events(timeline):
             if not self._wait_until(clock, u - lead):
                 return
             if msg[0] == -1:
@@ -264,17 +334,10 @@ class MidiScheduler:
                 if self.send_clock:
                     self.port.send([STOP])
                 continue
-            st = msg[0] & 0xF0
-            if st == 0x90:
-                self._sounding.add((msg[0] & 0x0F, msg[1]))
-            elif st == 0x80:
-                key = (msg[0] & 0x0F, msg[1])
-                if key not in self._sounding:
-                    continue  # its note-on was before the run started or cut at a wrap
-                self._sounding.discard(key)
-            self.port.send(msg)
-            if self.log is not None:
-                self.log.append((t, u / sr, msg))
+            for out in self.notes.messages(msg, nid):
+                self.port.send(out)
+                if self.log is not None:
+                    self.log.append((t, u / sr, out))
 
     def _wait_until(self, clock: MasterClock, u: float) -> bool:
         """Block until frame ``u`` is heard; False when the run is stopped meanwhile."""
@@ -291,9 +354,11 @@ class MidiScheduler:
         return False
 
 
-def _merge(a: Iterator, b: Iterator) -> Iterator[tuple[float, list[int]]]:
-    """Merge two time-ordered streams; clock messages first at equal times."""
+def _merge(notes: Iterator, ticks: Iterator) -> Iterator[tuple[float, list[int], int | None]]:
+    """Merge time-ordered (t, msg, note id) notes and (t, msg) clock ticks; ticks first at
+    equal times."""
     import heapq
 
-    merged = heapq.merge(((t, 1, m) for t, m in a), ((t, 0, m) for t, m in b), key=lambda e: (e[0], e[1]))
-    return ((t, m) for t, _, m in merged)
+    merged = heapq.merge(((t, 1, m, i) for t, m, i in notes), ((t, 0, m, None) for t, m in ticks),
+                         key=lambda e: (e[0], e[1]))
+    return ((t, m, i) for t, _, m, i in merged)
