@@ -75,23 +75,24 @@ def tail_noise(n: int, fs: int = IR_RATE, seed: int = 1) -> np.ndarray:
 
 def tail(params: np.ndarray, n: int, fs: int = IR_RATE) -> np.ndarray:
     """The late tail (2, n), t = 0 at the start of the IR, for tail params (2, bands, 2) =
-    (level dB per sample at EARLY_S, slope dB/s). Zero before EARLY_S - FADE_S, faded in."""
+    (level dB per sample at EARLY_S, slope dB/s). Zero before EARLY_S - FADE_S, faded in.
+    Batched: params (..., 2, bands, 2) -> (..., 2, n)."""
     start = int(round((EARLY_S - FADE_S) * fs))
     m = n - start
     if m <= 0:
-        return np.zeros((2, n), np.float32)
+        return np.zeros(params.shape[:-3] + (2, n), np.float32)
     # the envelope is evaluated every ENV_STEP samples (steps of < 0.05 dB at 1500 dB/s)
     nseg = -(-m // ENV_STEP)
     t = (np.arange(nseg) * ENV_STEP + start + 0.5 * ENV_STEP) / fs - EARLY_S
     level = params[..., 0:1].astype(np.float32)
     slope = np.minimum(params[..., 1:2].astype(np.float32), -1.0)
-    env = np.power(np.float32(10.0), (level + slope * t.astype(np.float32)[None, None, :]) / np.float32(20.0))
+    env = np.power(np.float32(10.0), (level + slope * t.astype(np.float32)) / np.float32(20.0))
     noise = tail_noise(nseg * ENV_STEP, fs).reshape(2, N_BANDS, nseg, ENV_STEP)
-    y = np.einsum("ebs,ebsk->esk", env, noise).reshape(2, -1)[:, :m]
+    y = np.einsum("...ebs,ebsk->...esk", env, noise).reshape(params.shape[:-3] + (2, -1))[..., :m]
     fade = int(round(FADE_S * fs))
-    y[:, :fade] *= np.sin(0.5 * np.pi * (np.arange(fade) + 0.5) / fade) ** 2
-    out = np.zeros((2, n), np.float32)
-    out[:, start:] = y
+    y[..., :fade] *= np.sin(0.5 * np.pi * (np.arange(fade) + 0.5) / fade) ** 2
+    out = np.zeros(params.shape[:-3] + (2, n), np.float32)
+    out[..., start:] = y
     return out
 
 
@@ -107,7 +108,7 @@ def _dc_block_response(n_fft: int) -> np.ndarray:
 
 def early_to_ir_rate(early: np.ndarray, n: int, fs: int = IR_RATE, dc_blocked: bool = True) -> np.ndarray:
     """Field output (2, T) at FIELD_RATE -> (2, n) at ``fs``, DC-blocked like the teacher's
-    reverberant part (``teacher.dc_block``), faded out at EARLY_S."""
+    reverberant part (``teacher.dc_block``), faded out at EARLY_S. Batched: (..., 2, T) -> (..., 2, n)."""
     end = min(n, int(round(EARLY_S * fs)))
     if fs % FIELD_RATE == 0:  # band-limited interpolation by an integer factor, zero-padded FFT
         k = fs // FIELD_RATE
@@ -115,16 +116,16 @@ def early_to_ir_rate(early: np.ndarray, n: int, fs: int = IR_RATE, dc_blocked: b
         X = np.fft.rfft(early.astype(np.float32), 2 * T, axis=-1)
         if dc_blocked:
             X = X * _dc_block_response(2 * T)
-        y = np.fft.irfft(X, 2 * T * k, axis=-1)[:, :T * k] * k
+        y = np.fft.irfft(X, 2 * T * k, axis=-1)[..., :T * k] * k
     else:
         from scipy.signal import resample_poly
 
         g = math.gcd(fs, FIELD_RATE)
         y = resample_poly(early.astype(np.float64), fs // g, FIELD_RATE // g, axis=-1)
-    out = np.zeros((2, n), np.float32)
-    out[:, :end] = y[:, :end]
+    out = np.zeros(early.shape[:-1] + (n,), np.float32)
+    out[..., :end] = y[..., :end]
     fade = int(round(FADE_S * fs))
-    out[:, end - fade:end] *= np.cos(0.5 * np.pi * (np.arange(fade) + 0.5) / fade) ** 2
+    out[..., end - fade:end] *= np.cos(0.5 * np.pi * (np.arange(fade) + 0.5) / fade) ** 2
     return out
 
 

@@ -61,9 +61,17 @@ class Field:
         lis = np.atleast_2d(np.asarray(lis, np.float32))
         yaw = np.asarray(yaw, np.float32).reshape(-1, 1)
         early, tail = self._run(self.session, {"src": src, "lis": lis, "yaw": yaw})
+        return early, tail, self.hrirs(src, lis, yaw)
+
+    def hrirs(self, src, lis, yaw) -> np.ndarray:
+        """The direct path's HRIRs (N, 2, taps) alone (``spatial_hrir``, no field run): what
+        the offline renderer needs at every block of a moving source."""
+        src = np.atleast_2d(np.asarray(src, np.float32))
+        lis = np.atleast_2d(np.asarray(lis, np.float32))
+        yaw = np.asarray(yaw, np.float32).reshape(-1, 1)
         hv = head_vectors(src, lis, yaw).astype(np.float32)
         (hrir,) = self._run(self.hrir_session, {"dir": hv})
-        return early, tail, hrir
+        return hrir
 
     def query(self, src, lis, yaw) -> np.ndarray:
         """BRIRs (N, 2, n) float32 at 48 kHz for N source / listener / yaw triples."""
