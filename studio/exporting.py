@@ -55,6 +55,17 @@ __all__ = ["ExportReport", "RenderedProject", "export_project", "measure_as_writ
 OUTPUTS = ("stems", "mix", "midi", "video", "rpp")  # the keys of an export's targets, in writing order
 
 
+class TargetsExistError(ExportError):
+    """Files an export would write are there already and replacing them was not asked for;
+    ``paths`` lists them. Its text names the CLI's ``--overwrite``; the app says it in its own
+    words (the Export dialog's "Replace existing files")."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = list(paths)
+        more = f" (and {len(self.paths) - 1} more)" if len(self.paths) > 1 else ""
+        super().__init__(f"{self.paths[0]} already exists{more}; pass --overwrite to replace")
+
+
 @dataclass(frozen=True)
 class ExportReport:
     files: tuple[Path, ...]  # everything written, in order
@@ -319,8 +330,7 @@ def _targets(project: Project, settings: _Settings, asked: dict, *, root, overwr
     if not overwrite:
         existing = [p for p in targets if p.exists()]
         if existing:
-            more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-            raise ExportError(f"{existing[0]} already exists{more}; pass --overwrite to replace")
+            raise TargetsExistError(existing)
     for p in singles.values():
         if not p.parent.is_dir():
             raise ExportError(f"cannot write {p}: the folder {p.parent} does not exist")

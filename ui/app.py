@@ -22,14 +22,15 @@ def create_app(argv: list[str] | None = None) -> QApplication:
 
 def launch(argv: list[str]):
     """The app and its main window, shown; ``argv[1]`` (a video or project) opens once the event
-    loop runs. ``main`` runs this, and so does ``ui.bench.first_window``, which times it."""
+    loop runs; a video there reopens the project an earlier run made for it (``make run`` keeps
+    one demo project). ``main`` runs this, and so does ``ui.bench.first_window``, which times it."""
     app = create_app(argv)
     from ui.main_window import MainWindow
 
     window = MainWindow()
     window.show()
     if len(argv) > 1:
-        QTimer.singleShot(0, lambda: window.controller.open_path(argv[1]))
+        QTimer.singleShot(0, lambda: window.controller.open_path(argv[1], reuse=True))
     return app, window
 
 

@@ -31,7 +31,7 @@ class Controller(QObject):
     info = Signal(str)  # a status line
     busyChanged = Signal(bool, str)  # a project job (analysis, generation, export) runs / ended
     progress = Signal(float, str)
-    exported = Signal(object)  # ExportReport
+    exported = Signal(object)  # ExportReport (the folder it went to: ``export_folder``)
 
     def __init__(self, doc: Document, workers, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -42,6 +42,7 @@ class Controller(QObject):
         self.ask_restore = lambda path: False  # the window replaces this with a question
         # audio the project plays from outside its folder: export only when the user confirms
         self.ask_external_audio = lambda paths: False  # the window replaces this with a question
+        self.export_folder: Path | None = None  # where the last export went (the folder chosen)
 
     # -- jobs -----------------------------------------------------------------------------------
     @property
@@ -72,16 +73,17 @@ class Controller(QObject):
             self.current.cancel()
 
     # -- opening --------------------------------------------------------------------------------
-    def open_path(self, path: str | Path) -> None:
+    def open_path(self, path: str | Path, reuse: bool = False) -> None:
         """A dropped or chosen file: a project file opens as a project, an audio file is imported
-        as a track into the open project, anything else opens as a video."""
+        as a track into the open project, anything else opens as a video (``reuse``: see
+        ``open_video``)."""
         p = Path(path)
         if p.suffix.lower() == ".json" or p.is_dir():
             self.open_project(p)
         elif p.suffix.lower() in AUDIO_SUFFIXES and self.doc.project is not None:
             self.import_audio(p)
         else:
-            self.open_video(p)
+            self.open_video(p, reuse=reuse)
 
     def import_audio(self, path: str | Path) -> None:
         """Copy an audio file into the project's assets and add it as an audio track (undoable)."""
@@ -112,10 +114,17 @@ class Controller(QObject):
         track = Track(src.stem, TrackKind.AUDIO, audio_path=self.doc.project.relative(target))
         undo.add_tracks(self.doc, [track], f"Import {src.name}")
 
-    def open_video(self, path: str | Path) -> None:
+    def open_video(self, path: str | Path, reuse: bool = False) -> None:
+        """A new project for the video in ``projects_dir()``; with ``reuse`` (a video named on the
+        command line, e.g. ``make run``'s demo), the project an earlier run made for that same
+        file opens again instead of a new ``<name>-N`` folder each time."""
         video = Path(path)
         if not video.is_file():
             self.error.emit("Cannot open video", f"{video} does not exist or is not a file")
+            return
+        earlier = generation.existing_project_path(projects_dir(), video) if reuse else None
+        if earlier is not None:
+            self.open_project(earlier)
             return
         target = generation.unique_project_path(projects_dir(), video)
         self._start("opening video", generation.open_video, video.resolve(), target,
@@ -137,12 +146,21 @@ class Controller(QObject):
         fresh = self.doc.analysis is None
         self.doc.set_analysis(timeline)
         if fresh and not self.doc.project.tracks:
-            self.tempo_from_analysis()
+            self._opening_grid(timeline)
         cuts = len(timeline.cuts_s)
         tempo = beatgrid.analysis_tempo_text(timeline, self.doc.tempo, self.doc.project.duration_s)
         self.info.emit(f"analysis: {tempo}, {len(timeline.impacts)} impacts, {cuts} cut{'s' * (cuts != 1)}")
 
     # -- the beat grid --------------------------------------------------------------------------
+    def _opening_grid(self, timeline) -> None:
+        """The video's grid for a project opened without one: part of opening, not an edit, so it
+        is saved with the project and leaves it unmodified (``Document.set_opened_tempo``); after
+        an edit, or when the file cannot be written, it is an undo step as a correction is."""
+        if len(timeline.beat_times_s) < 2:
+            self.info.emit("too few visual beats for a tempo map: one constant tempo from the analysis")
+        if not self.doc.set_opened_tempo(generation.tempo_from_analysis(timeline)):
+            self.set_grid(generation.tempo_from_analysis(timeline), "Tempo from video")
+
     def tempo_from_analysis(self) -> None:
         """Back to the grid the analysis found (bar 1 on the first visual downbeat)."""
         a = self.doc.analysis
@@ -329,7 +347,6 @@ class Controller(QObject):
 
     # -- export ---------------------------------------------------------------------------------
     def export(self, args: dict) -> None:
-        from studio.exporting import export_project
         from studio.errors import StudioError
         from studio.names import external_paths, require_inside
 
@@ -359,10 +376,14 @@ class Controller(QObject):
         snap, silent = without_silent(generation.snapshot(self.doc.project))
         if silent:  # e.g. a Foley track without hits: no stem of digital silence
             self.info.emit(f"no stem for {', '.join(silent)}: no hits yet (double-click the Foley lane to add some)")
-        self._start("exporting", export_project, snap, on_done=self._exported, title="Export failed", **args)
+        root = args.get("root")
+        self._start("exporting", generation.export, snap, on_done=lambda report: self._exported(report, root),
+                    title="Export failed", **args)
 
-    def _exported(self, report) -> None:
+    def _exported(self, report, root: Path | None = None) -> None:
         from ui.widgets.export_dialog import levels_text
 
         self.info.emit(f"exported {len(report.files)} files (mix {levels_text(report)})")
+        self.export_folder = Path(root) if root is not None else (
+            Path(os.path.commonpath([str(Path(f).parent) for f in report.files])) if report.files else None)
         self.exported.emit(report)

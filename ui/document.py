@@ -92,6 +92,27 @@ class Document(QObject):
             self.pending_tempo = tempo
             self.tempoChanged.emit()
 
+    def set_opened_tempo(self, tempo: TempoMap) -> bool:
+        """The grid the analysis found for a project opened without one (a new video's, or one
+        whose analysis was missing): part of opening, so written into the project file at once
+        and no undo step, and the project stays unmodified. Only before any edit (an empty undo
+        history) and when the file can be written (the folder not busy); False: nothing changed."""
+        from studio.errors import StudioError
+        from studio.transaction import FolderLock
+
+        p = self.project
+        if p is None or p.path is None or self.undo_stack.count() or not self.undo_stack.isClean():
+            return False
+        before, p.tempo = p.tempo, tempo
+        try:
+            with FolderLock(p.folder):
+                p.save(p.path)
+        except StudioError:
+            p.tempo = before
+            return False
+        self.tempoChanged.emit()
+        return True
+
     @property
     def modified(self) -> bool:
         return not self.undo_stack.isClean()
@@ -135,6 +156,18 @@ class Document(QObject):
         except StudioError:
             return  # the next autosave tries again; a real save reports the problem
         self.autosaved.emit(str(path))
+
+    def discard_autosave(self) -> None:
+        """The user threw the changes away: no recovery copy of them stays behind to be offered
+        the next time the project opens."""
+        from studio.project import autosave_path
+
+        self._autosave.stop()
+        if self.project is not None and self.project.path is not None:
+            try:
+                autosave_path(self.project.path).unlink(missing_ok=True)
+            except OSError:
+                pass
 
     def _schedule_autosave(self) -> None:
         if self.project is not None and self.project.path is not None:

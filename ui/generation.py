@@ -30,6 +30,28 @@ def unique_project_path(projects_dir: Path, video: Path) -> Path:
     raise OSError(f"too many projects named {stem} in {projects_dir}")
 
 
+def existing_project_path(projects_dir: Path, video: Path) -> Path | None:
+    """The project an earlier opening of ``video`` made in ``projects_dir`` (one of the folders
+    ``unique_project_path`` gives: ``<stem>``, ``<stem>-2``, ...), whose video is that same file;
+    None when there is none (an unreadable project does not count)."""
+    from studio.errors import StudioError
+
+    stem = safe_stem(video.stem, "project")
+    target = video.resolve()
+    for n in range(1, 1000):
+        path = projects_dir / (stem if n == 1 else f"{stem}-{n}") / "project.json"
+        if not path.is_file():
+            continue
+        try:
+            project = Project.load(path)
+        except StudioError:
+            continue
+        project.path = path
+        if project.video is not None and project.resolve(project.video.path).resolve() == target:
+            return path
+    return None
+
+
 def open_video(video: Path, project_path: Path, job: Job | None = None) -> Project:
     """Probe ``video`` and save a fresh project around it (MediaError/ProjectError for bad files)."""
     from studio.project import new_project_for_video
@@ -40,6 +62,26 @@ def open_video(video: Path, project_path: Path, job: Job | None = None) -> Proje
     project.save(project_path)
     job.report(1.0, "opened")
     return project
+
+
+def export(project: Project, job: Job | None = None, **options):
+    """``studio.exporting.export_project`` for the app: files that are there already are named
+    in the app's words (the Export dialog's "Replace existing files" box, not the CLI's flag)."""
+    from studio.errors import ExportError
+    from studio.exporting import TargetsExistError, export_project
+
+    try:
+        return export_project(project, job=job, **options)
+    except TargetsExistError as exc:
+        raise ExportError(existing_files_text(exc.paths)) from None
+
+
+def existing_files_text(paths: list[Path]) -> str:
+    """The app's message for an export whose files are there already."""
+    first = Path(paths[0])
+    more = f" (and {len(paths) - 1} more file{'s' * (len(paths) > 2)})" if len(paths) > 1 else ""
+    return (f"{first.name} is already in {first.parent}{more}. Tick \u201cReplace existing files\u201d "
+            "in the Export dialog to write over the earlier export, or choose another folder or name.")
 
 
 def analyse(video: Path, job: Job | None = None):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QSettings, QSize, Qt, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
-    QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
-    QTabWidget, QToolBar, QUndoView, QVBoxLayout, QWidget,
+    QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QScrollArea,
+    QSplitter, QTabWidget, QToolBar, QUndoView, QVBoxLayout, QWidget,
 )
 
 from ui.controller import VIDEO_SUFFIXES, Controller
@@ -23,6 +23,7 @@ from ui.widgets.video_preview import VideoPreview
 from ui.workers import Workers
 
 APP_NAME = "Video Sound Studio"
+DOCK_MIN_W = 280  # the docks' least width: with the transport bar, the window fits 1280 px
 
 
 class MainWindow(QMainWindow):
@@ -65,7 +66,7 @@ class MainWindow(QMainWindow):
         self.generate_dock = self._dock("Generate", self.generate_panel)
         self.history = QUndoView(self.doc.undo_stack, self)
         self.history.setEmptyLabel("Opened project")
-        self.history_dock = self._dock("History", self.history)
+        self.history_dock = self._dock("History", self.history, scroll=False)  # a list view scrolls itself
         self.tabifyDockWidget(self.inspector_dock, self.generate_dock)
         self.tabifyDockWidget(self.generate_dock, self.history_dock)
         self.inspector_dock.raise_()
@@ -79,13 +80,23 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(settings.value("window/geometry"))
             self.restoreState(settings.value("window/state"))
 
-    def _dock(self, title: str, widget: QWidget) -> QDockWidget:
+    def _dock(self, title: str, widget: QWidget, scroll: bool = True) -> QDockWidget:
+        """A dock on the right; its content scrolls (``scroll``), so a tall panel such as Generate
+        never sets the window's minimum size (it fits 1280x720 screens)."""
         d = QDockWidget(title, self)
         d.setObjectName(title)
+        if scroll:
+            area = QScrollArea(d)
+            area.setObjectName(f"{title}Scroll")
+            area.setWidgetResizable(True)
+            area.setFrameShape(QFrame.NoFrame)
+            area.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+            area.setWidget(widget)
+            widget = area
         d.setWidget(widget)
         d.setFeatures(QDockWidget.DockWidgetClosable)
         d.setTitleBarWidget(QWidget(d))  # the tab names the dock; no second title above it
-        d.setMinimumWidth(300)
+        d.setMinimumWidth(DOCK_MIN_W)
         self.addDockWidget(Qt.RightDockWidgetArea, d)
         return d
 
@@ -263,10 +274,23 @@ class MainWindow(QMainWindow):
         box.open()
 
     def _exported(self, report) -> None:
-        from ui.widgets.export_dialog import remember_report
+        """Remember the levels (the export dialog's "Last export") and say where the files went,
+        with a button that opens that folder in the file manager."""
+        from ui.widgets.export_dialog import levels_text, remember_report
 
         self.last_export = report
-        remember_report(report)  # the export dialog shows these levels as "Last export"
+        remember_report(report)
+        folder, n = self.controller.export_folder, len(report.files)
+        box = QMessageBox(QMessageBox.Information, "Export finished",
+                          f"Exported {n} file{'s' * (n != 1)}" + (f" to {folder}" if folder else "")
+                          + f".\nMix: {levels_text(report)}.", QMessageBox.Close, self)
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        if folder is not None:
+            opener = box.addButton("Open folder", QMessageBox.ActionRole)
+            opener.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))))
+            box.setDefaultButton(opener)
+        self.export_done_box = box
+        box.open()
 
     def _ask_external_audio(self, paths: list[str]) -> bool:
         shown = "\n".join(paths[:8]) + (f"\n\u2026 and {len(paths) - 8} more" if len(paths) > 8 else "")
@@ -291,7 +315,10 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.question(
             self, "Unsaved changes", f"Save the changes to {self.doc.project.name}?",
             QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel)
-        return answer == QMessageBox.Discard or (answer == QMessageBox.Save and self.save())
+        if answer == QMessageBox.Discard:
+            self.doc.discard_autosave()  # discarded changes are not offered back as a recovery
+            return True
+        return answer == QMessageBox.Save and self.save()
 
     def open_video_dialog(self) -> None:
         if not self.maybe_save():

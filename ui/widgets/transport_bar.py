@@ -8,7 +8,7 @@ import itertools
 import time
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
 from studio.errors import StudioError
 from studio.music import TempoMap
@@ -18,6 +18,21 @@ from ui.widgets.timeline.geometry import fmt_time
 
 TAP_RESET_S = 2.0  # a tap this long after the previous one starts a new tempo
 TAP_WINDOW = 8  # the tempo is that of the last taps
+
+
+def fit_text(label: QLabel, longest: str) -> None:
+    """A fixed width for ``label`` from its own font (the style sheet's, once polished): the
+    longest text it shows, its padding and border, so a narrow window never clips it."""
+    label.ensurePolished()
+    frame = label.width() - label.contentsRect().width()  # border, padding and margins, left and right
+    label.setFixedWidth(label.fontMetrics().horizontalAdvance(longest) + frame + 2)
+
+
+def time_text(t: float) -> str:
+    """The position readout: minutes, seconds and milliseconds (``1:05.250``)."""
+    ms = int(max(0.0, t) * 1000 + 1e-6)
+    m, ms = divmod(ms, 60_000)
+    return f"{m}:{ms // 1000:02d}.{ms % 1000:03d}"
 
 
 class TransportBar(QWidget):
@@ -31,7 +46,7 @@ class TransportBar(QWidget):
         self.doc, self.playback = doc, playback
         lay = QHBoxLayout(self)
         lay.setContentsMargins(8, 4, 8, 4)
-        lay.setSpacing(6)
+        lay.setSpacing(4)  # (no "Loop" / "Tempo" captions: the icon, " s" and " BPM" say it; fits 1280 px)
 
         def tb(name: str, tip: str, slot) -> QToolButton:
             b = QToolButton(self, toolTip=tip)
@@ -46,7 +61,6 @@ class TransportBar(QWidget):
         self.play = tb("play", "Play / pause (Space)", playback.toggle)
         self.loop = tb("loop", "Loop the region (Shift-drag on the ruler to set it)", self._toggle_loop)
         self.loop.setCheckable(True)
-        lay.addWidget(QLabel("Loop", self, objectName="dim"))
         self.loop_start = self._spin("loop start (s)", lay)
         self.loop_end = self._spin("loop end (s)", lay)
         self.loop_start.editingFinished.connect(self._loop_fields)
@@ -55,17 +69,19 @@ class TransportBar(QWidget):
         self.bar_label = QLabel("1.1", self, objectName="lcd")
         self.time_label.setToolTip("position")
         self.bar_label.setToolTip("bar.beat (before bar 1: the pickup, counting the beats to bar 1)")
-        lay.addSpacing(10)
+        lay.addSpacing(8)
         lay.addWidget(self.time_label)
         lay.addWidget(self.bar_label)
-        self.bar_label.ensurePolished()  # the style sheet's font, to size it for the longest text
-        self.bar_label.setMinimumWidth(self.bar_label.fontMetrics().horizontalAdvance("pickup \u221288") + 16)
+        # sized for their longest text in the style sheet's font (never clipped to "0:00.(")
+        fit_text(self.time_label, "88:88.888")  # (_reset widens it for a video of 100 minutes or more)
+        fit_text(self.bar_label, "pickup \u221288")
+        self.time_label.setAlignment(Qt.AlignCenter)
         self.bar_label.setAlignment(Qt.AlignCenter)
-        lay.addSpacing(10)
-        lay.addWidget(QLabel("Tempo", self, objectName="dim"))
+        lay.addSpacing(8)
         self.tempo = QDoubleSpinBox(self, decimals=1, minimum=20.0, maximum=300.0, suffix=" BPM",
                                     keyboardTracking=False)
         self.tempo.setSpecialValueText("\u2014")
+        self.tempo.setAccessibleName("Tempo")
         self.tempo.setToolTip("The grid's tempo (\u2248: it follows the visual beats; the mean from bar 1 on). "
                               "A new value sets one tempo from bar 1")
         self.tempo.valueChanged.connect(self._tempo_edited)
@@ -90,6 +106,8 @@ class TransportBar(QWidget):
         self._tap_key = ""
         lay.addStretch(1)
         self.duration_label = QLabel("", self, objectName="dim")
+        self.duration_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # cut, never widening
+        self.duration_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         lay.addWidget(self.duration_label)
 
         playback.positionChanged.connect(self.show_position)
@@ -103,7 +121,7 @@ class TransportBar(QWidget):
         s = QDoubleSpinBox(self, decimals=2, minimum=0.0, maximum=1e6, suffix=" s", keyboardTracking=False)
         s.setToolTip(tip)
         s.setEnabled(False)
-        s.setFixedWidth(92)
+        s.setFixedWidth(max(80, s.fontMetrics().horizontalAdvance("0000.00 s") + 30))
         lay.addWidget(s)
         return s
 
@@ -118,6 +136,8 @@ class TransportBar(QWidget):
         self.loop.setChecked(False)
         self._loop_widgets()
         self.duration_label.setText(f"length {fmt_time(self.doc.project.duration_s, 0.01)}" if has else "")
+        longest = time_text(self.doc.project.duration_s if has else 0.0)
+        fit_text(self.time_label, "8" * max(2, len(longest) - 7) + ":88.888")
         self._taps.clear()
         self._show_tempo()
         self.show_position(0.0)
@@ -184,7 +204,7 @@ class TransportBar(QWidget):
         return bpm
 
     def show_position(self, t: float) -> None:
-        self.time_label.setText(fmt_time(t, 0.01)[:-1] + f"{int(t * 1000) % 10}")
+        self.time_label.setText(time_text(t))
         tempo = self.doc.tempo
         if tempo is not None:
             self.bar_label.setText(beatgrid.position_text(tempo, t))

@@ -20,6 +20,8 @@ from ui.widgets.timeline.thumbs import ThumbnailCache
 from ui.widgets.timeline.waveform import PeakCache
 
 HIT_PX = 7
+PLAYHEAD_HALF_W = 6  # the playhead's head on the ruler: a triangle 2 * 6 px wide
+RULER_LABEL_PX = 120  # a ruler label starts at its tick: a repaint draws the ticks this far left too
 THUMB_H = 44  # logical px; decoded at this times the device pixel ratio
 
 
@@ -101,8 +103,8 @@ class TimelineCanvas(EventEditing, QWidget):
         if self.follow and (x > self.width() - 20 or x < HEADER_W):
             self.set_offset(t - 0.05 * (self.width() - HEADER_W) / self.scale.px_per_s)
             return
-        for px in (old_x, x):  # repaint just the two playhead columns
-            self.update(int(px) - 2, 0, 5, self.height())
+        for px in (old_x, x):  # repaint just the two playhead columns, its head included
+            self.update(int(px) - PLAYHEAD_HALF_W - 2, 0, 2 * PLAYHEAD_HALF_W + 5, self.height())
 
     def lane_at(self, y: float):
         if y < RULER_H:
@@ -164,8 +166,9 @@ class TimelineCanvas(EventEditing, QWidget):
             p.save()
             p.setClipRect(QRectF(HEADER_W, 0, self.width() - HEADER_W, RULER_H))
             dragging = self._drag is not None and self._drag["mode"] == "downbeat"
-            paint.paint_ruler(p, QRectF(HEADER_W, 0, self.width() - HEADER_W, RULER_H), s, tempo, t0, t1, self.loop,
-                              dragging)
+            label_t0 = max(s.visible(self.width())[0], s.t_of(clip_x0 - RULER_LABEL_PX))
+            paint.paint_ruler(p, QRectF(HEADER_W, 0, self.width() - HEADER_W, RULER_H), s, tempo, label_t0, t1,
+                              self.loop, dragging)
             p.restore()
         else:
             p.fillRect(QRectF(HEADER_W, 0, self.width() - HEADER_W, RULER_H), theme.PANEL)
@@ -175,7 +178,8 @@ class TimelineCanvas(EventEditing, QWidget):
             p.drawLine(QPointF(x, 0), QPointF(x, self.height()))
             p.setBrush(theme.ACCENT)
             p.setPen(Qt.NoPen)
-            p.drawPolygon([QPointF(x - 6, 0), QPointF(x + 6, 0), QPointF(x, 8)])
+            w = PLAYHEAD_HALF_W
+            p.drawPolygon([QPointF(x - w, 0), QPointF(x + w, 0), QPointF(x, 8)])
 
     def _paint_hint(self, p: QPainter) -> None:
         project = self.doc.project
@@ -207,7 +211,8 @@ class TimelineCanvas(EventEditing, QWidget):
             selected = lane.key == self.doc.selected_track
             p.fillRect(r, QColor("#202329") if selected else QColor("#1d1f23"))
             if track.kind is TrackKind.FOLEY or track.events:
-                dt = self._drag["dt"] if self._drag and self._drag.get("track") == track.id else 0.0
+                d = self._drag  # only a drag of hits moves them (a rubber band has no "dt")
+                dt = d["dt"] if d is not None and d["mode"] == "events" and d["track"] == track.id else 0.0
                 ev_sel = self.doc.selected_events if selected else ()
                 paint.paint_foley(p, r, s, track, t0, t1, ev_sel, dt)
             if track.notes:

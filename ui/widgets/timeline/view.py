@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QScrollBar, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout, QHBoxLayout, QLabel, QScrollBar, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
+)
 
 from ui.icons import icon
 from ui.widgets.timeline.canvas import TimelineCanvas
@@ -40,8 +42,10 @@ class TimelineView(QWidget):
         tools.addWidget(self.follow_button)
         hint = QLabel("drag \u25b81 on the ruler: move bar 1 \u00b7 Shift-drag: ruler = loop, lane = select hits \u00b7 "
                       "double-click: add hit \u00b7 \u2190\u2192 nudge \u00b7 Del", self, objectName="dim")
-        tools.addStretch(1)
-        tools.addWidget(hint)
+        hint.setToolTip(hint.text())
+        hint.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # cut on a narrow window, never widening it
+        hint.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        tools.addWidget(hint, 1)
 
         self.hbar = QScrollBar(Qt.Horizontal, self)
         self.vbar = QScrollBar(Qt.Vertical, self)
