@@ -38,7 +38,16 @@ def test_timing_is_sample_exact_between_grid_phases():
     np.testing.assert_array_equal(a[:, p1:p1 + n], b[:, p2:p2 + n])
 
 
-def test_overlapping_notes_at_many_phases_each_start_on_time():
+@pytest.fixture
+def fresh_synths(monkeypatch):
+    """Fonts and their pooled synths made afresh for one test. In a long test session a pooled
+    synth has been seen to render a note up to 7e-6 (-100 dB) off what a fresh one renders (some
+    FluidSynth state _settle does not reach; noted, not found); the superposition below is exact
+    only between synths with the same history."""
+    monkeypatch.setattr(synth, "_fonts", {})
+
+
+def test_overlapping_notes_at_many_phases_each_start_on_time(fresh_synths):
     """Several notes sounding together at unrelated sample phases (several lanes): what each note
     adds to the render is exactly that note rendered alone (same samples, same place)."""
     sr = 48000

@@ -43,6 +43,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import os
 import pkgutil
 import sys
 import threading
@@ -95,7 +96,8 @@ def _read_constants(engine: str) -> dict:
     if module is None:
         spec = importlib.util.find_spec(module_name(engine))
         origin = getattr(spec, "origin", None) if spec is not None else None
-        found = _constants_from_source(origin) if origin and origin.endswith(".py") else None
+        # a frozen build (PyInstaller) names a .py origin it does not ship: import instead
+        found = _constants_from_source(origin) if origin and origin.endswith(".py") and os.path.isfile(origin) else None
         if found is not None:
             return found
         module = load(engine)
