@@ -233,3 +233,15 @@ def test_time_text_is_minutes_seconds_milliseconds():
 
     assert time_text(0.0) == "0:00.000" and time_text(65.25) == "1:05.250" and time_text(1.239) == "0:01.239"
     assert time_text(6000.0) == "100:00.000"
+
+
+def test_the_window_opens_within_a_laptop_screen():
+    from PySide6.QtCore import QSize
+
+    from ui.main_window import initial_size
+
+    assert initial_size(QSize(1366, 740)) == QSize(1366, 740)  # a 1366x768 laptop less its panel
+    assert initial_size(QSize(1280, 690)) == QSize(1280, 690)
+    assert initial_size(QSize(1920, 1040)) == QSize(1480, 920)
+    assert initial_size(QSize(800, 600)) == QSize(1480, 920)  # smaller than the minimum: nothing fits
+    assert initial_size(None) == QSize(1480, 920)

@@ -26,11 +26,25 @@ APP_NAME = "Video Sound Studio"
 DOCK_MIN_W = 280  # the docks' least width: with the transport bar, the window fits 1280 px
 
 
+DEFAULT_SIZE = QSize(1480, 920)
+LEAST_SCREEN = QSize(1280, 720)  # the window's minimum fits this (tests/test_ui_first_use.py)
+
+
+def initial_size(available: QSize | None) -> QSize:
+    """The window's first size: the default, shrunk to the screen's free area on a laptop
+    (1366x768: the window must not open past the screen's edge); on a screen smaller than the
+    window's own minimum nothing fits, so the default stays (as on the tests' offscreen screen)."""
+    if available is None or available.width() < LEAST_SCREEN.width() or available.height() < LEAST_SCREEN.height() - 60:
+        return QSize(DEFAULT_SIZE)
+    return DEFAULT_SIZE.boundedTo(available)
+
+
 class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowIcon(icon("app"))
-        self.resize(1480, 920)
+        screen = self.screen()
+        self.resize(initial_size(screen.availableGeometry().size() if screen is not None else None))
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.AnimatedDocks | QMainWindow.AllowTabbedDocks)
         self.setTabPosition(Qt.RightDockWidgetArea, QTabWidget.North)
