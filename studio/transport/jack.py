@@ -72,10 +72,8 @@ def _die_with_parent() -> None:
         pass
 
 
-def _end(proc: subprocess.Popen | None) -> int | None:
-    """SIGTERM a helper's process group, SIGKILL it if it does not go; its exit status."""
-    if proc is None:
-        return None
+def _terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM a helper's process group, SIGKILL it if it does not go (its pipes stay open)."""
     if proc.poll() is None:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -85,6 +83,13 @@ def _end(proc: subprocess.Popen | None) -> int | None:
             proc.wait(5)
         except ProcessLookupError:
             proc.wait(5)
+
+
+def _end(proc: subprocess.Popen | None) -> int | None:
+    """End a helper (:func:`_terminate`) and close its pipes; its exit status."""
+    if proc is None:
+        return None
+    _terminate(proc)
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
@@ -261,15 +266,8 @@ class MidiDump:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-            except ProcessLookupError:
-                proc.wait(5)
+        if proc is not None:
+            _terminate(proc)  # the pipe stays open until the reader has read to its end
         if self._reader is not None:
             self._reader.join(2)  # reads what was printed up to its end
             self._reader = None
