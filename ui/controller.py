@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, Signal
 
-from studio.generate import GenerateSettings
+from studio.generate import GenerateSettings, snapshot
 from studio.project import Project, autosave_path, has_newer_autosave
 from ui import beatgrid, generation, undo
 from ui.document import Document
@@ -200,7 +200,7 @@ class Controller(QObject):
             return
         project = doc.project
         doc.set_pending_tempo(tempo)
-        h = self._start("re-generating on the new grid", generation.regrid, generation.snapshot(project),
+        h = self._start("re-generating on the new grid", generation.regrid, snapshot(project),
                         doc.analysis, tempo, title=f"{text} failed",
                         on_done=lambda new: self._regridded(project, tempo, new, text, merge_key))
         if h is None:
@@ -373,7 +373,7 @@ class Controller(QObject):
                     p.parent.mkdir(parents=True, exist_ok=True)
         from studio.generate import without_silent
 
-        snap, silent = without_silent(generation.snapshot(self.doc.project))
+        snap, silent = without_silent(snapshot(self.doc.project))
         if silent:  # e.g. a Foley track without hits: no stem of digital silence
             self.info.emit(f"no stem for {', '.join(silent)}: no hits yet (double-click the Foley lane to add some)")
         root = args.get("root")

@@ -150,13 +150,6 @@ def regrid(project: Project, timeline, tempo: TempoMap, job: Job | None = None) 
     return out
 
 
-def snapshot(project: Project) -> Project:
-    """An independent copy of the project (same path) for a worker to read."""
-    copy = Project.from_dict(project.to_dict())
-    copy.path = project.path
-    return copy
-
-
 def pick_counterpart(old: Track, candidates: list[Track]) -> Track | None:
     """The freshly generated track that corresponds to ``old`` (same name, else same kind)."""
     for t in candidates:

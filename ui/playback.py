@@ -48,7 +48,7 @@ def audio_project(project, midi_to_port: bool):
     """The copy of ``project`` to render for the audio device: when MIDI goes to a port, the
     notes are left to the port's instrument (not synthesised twice)."""
     from studio.transport.play import audio_tracks_project
-    from ui.generation import snapshot
+    from studio.generate import snapshot
 
     return audio_tracks_project(snapshot(project), midi_to_port)  # a snapshot: rendered on a worker
 
