@@ -149,8 +149,12 @@ class Result:
 
 
 def snapshot(project: Project) -> Project:
-    """An independent deep copy of ``project`` (same path)."""
-    return copy.deepcopy(project)
+    """An independent copy of ``project`` (same path), through the project schema like every
+    load (``Project.from_dict`` of ``to_dict``: a bad value in memory is refused here, naming
+    the field); plan and run work on it, the app's workers (playback, export, re-grid) read it."""
+    out = Project.from_dict(project.to_dict())
+    out.path = project.path
+    return out
 
 
 def plan(project: Project, engines=None, settings: GenerateSettings = GenerateSettings(), *,

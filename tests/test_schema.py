@@ -167,8 +167,8 @@ def test_round_trip_is_identity_and_resave_is_byte_identical(tmp_path):
 
 
 def test_in_memory_copy_is_identity():
-    """The app's worker snapshot (ui.generation.snapshot): from_dict of to_dict (tuples inside)."""
-    from ui.generation import snapshot
+    """The worker and generation snapshot (studio.generate.snapshot): from_dict of to_dict (tuples inside)."""
+    from studio.generate import snapshot
 
     p = base_project()
     assert Project.from_dict(p.to_dict()) == p
