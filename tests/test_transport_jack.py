@@ -150,7 +150,9 @@ def test_midi_clock_start_song_position_and_stop_reach_the_daw(jack_server, midi
 def test_midi_survives_its_port_vanishing_and_reconnects(jack_server):
     dump = MidiDump(jack_server, "vanishing").start()
     port = MidiPort(port="vanishing:input", name="StudioOut")
-    notes = [Note(0.05 * i, 0.02, 60, 100, 0) for i in range(40)]  # 2 s of notes
+    # 4 s of notes: the port is back ~1.5 s in and the take closes at ~2.4 s, so notes are due
+    # all that time (with 2 s, only the last ~0.4 s were left: 0 arrived once in a full run)
+    notes = [Note(0.05 * i, 0.02, 60, 100, 0) for i in range(80)]
     midi = MidiScheduler(port, send_clock=False)
     midi.set_parts([MidiPart(notes)], TempoMap())
     t = Transport(midi=midi)
