@@ -82,19 +82,18 @@ def options_of(settings) -> dict:
             "accent_contacts": bool(o.get("accent_contacts", True))}
 
 
-def visual_accents(timeline) -> tuple[list[float], list[float]]:
-    """What the drums accent: the contacts (their strength) and the visual beats (the onset
-    envelope's height there), as two parallel lists."""
+def visual_accents(timeline) -> tuple[tuple[list[float], list[float]], tuple[list[float], list[float]]]:
+    """What the drums accent: the contacts (times, strengths) and the visual beats (times, the
+    onset envelope's height there)."""
     contacts = getattr(timeline, "impacts", ())
-    times = [i.time_s for i in contacts]
-    strengths = [i.strength for i in contacts]
     env = np.asarray(timeline.onset_envelope, float)
+    beats, heights = [], []
     for b in np.asarray(timeline.beat_times_s, float):
         k = int(round(b * timeline.rate_hz))
         if 0 <= k < len(env):
-            times.append(float(b))
-            strengths.append(float(env[max(0, k - 1):k + 2].max()))
-    return times, strengths
+            beats.append(float(b))
+            heights.append(float(env[max(0, k - 1):k + 2].max()))
+    return ([i.time_s for i in contacts], [i.strength for i in contacts]), (beats, heights)
 
 
 def generate(project: Project, timeline, settings, job) -> list[Track]:
@@ -121,8 +120,9 @@ def generate(project: Project, timeline, settings, job) -> list[Track]:
         raise StudioError(str(exc)) from None
     events = engine.generate(grid, state, job=job.sub(0.05, 0.95) if job is not None else None)
     if opts["accent_contacts"]:  # the drums land on what you see (the Foley engine's contacts too)
-        times, strengths = visual_accents(timeline)
-        events = accent_contacts(events, times, strengths, grid.beat_times_s, first_downbeat, bpb)
+        (times, strengths), visual_beats = visual_accents(timeline)
+        events = accent_contacts(events, times, strengths, grid.beat_times_s, first_downbeat, bpb,
+                                 visual_beats=visual_beats)
     channel = {"drums": DRUM_CHANNEL, "bass": BASS_CHANNEL, "keys": KEYS_CHANNEL}
     notes = {p: [] for p in channel}
     for e in events:
