@@ -114,25 +114,32 @@ class Controller(QObject):
         track = Track(src.stem, TrackKind.AUDIO, audio_path=self.doc.project.relative(target))
         undo.add_tracks(self.doc, [track], f"Import {src.name}")
 
-    def open_video(self, path: str | Path, reuse: bool = False) -> None:
-        """A new project for the video in ``projects_dir()``; with ``reuse`` (a video named on the
+    def open_video(self, path: str | Path, reuse: bool = False, target: Path | None = None,
+                   name: str | None = None) -> None:
+        """A new project for the video in ``projects_dir()`` (or at the project file ``target``,
+        named ``name``: File › New Project from Video); with ``reuse`` (a video named on the
         command line, e.g. ``make run``'s demo), the project an earlier run made for that same
-        file opens again instead of a new ``<name>-N`` folder each time."""
+        file opens again instead of a new ``<name>-N`` folder each time. An open project that
+        has neither a video nor tracks yet (File › New Project) takes the video in."""
         video = Path(path)
         if not video.is_file():
             self.error.emit("Cannot open video", f"{video} does not exist or is not a file")
             return
-        earlier = generation.existing_project_path(projects_dir(), video) if reuse else None
+        earlier = generation.existing_project_path(projects_dir(), video) if reuse and target is None else None
         if earlier is not None:
             self.open_project(earlier)
             return
-        target = generation.unique_project_path(projects_dir(), video)
-        self._start("opening video", generation.open_video, video.resolve(), target,
+        empty = self.doc.project
+        if target is None and empty is not None and empty.path is not None and empty.video is None \
+                and not empty.tracks:
+            target, name = empty.path, empty.name
+        target = target or generation.unique_project_path(projects_dir(), video)
+        self._start("opening video", generation.open_video, video.resolve(), target, project_name=name,
                     on_done=self._video_opened, title=f"Cannot open {video.name}")
 
     def _video_opened(self, project: Project) -> None:
         self.doc.set_project(project, None)
-        self.info.emit(f"{project.name}: {project.duration_s:.1f} s; analysing\u2026")
+        self.info.emit(f"{project.name} saved in {project.folder}: {project.duration_s:.1f} s; analysing\u2026")
         self._ended(self.current)  # free the slot now: analysis is the next job
         self.analyse()
 
@@ -143,6 +150,8 @@ class Controller(QObject):
                     on_done=self._analysed, title="Analysis failed")
 
     def _analysed(self, timeline) -> None:
+        if self.doc.project is None:
+            return  # the project was closed meanwhile
         fresh = self.doc.analysis is None
         self.doc.set_analysis(timeline)
         if fresh and not self.doc.project.tracks:
@@ -268,6 +277,49 @@ class Controller(QObject):
             return False
         self.info.emit(f"saved {target}")
         return True
+
+    def new_project(self, folder: str | Path) -> bool:
+        """A new empty project (named after its folder) saved at ``folder/project.json``; a video
+        dropped into it becomes its video (``open_video``)."""
+        from studio.errors import StudioError
+
+        folder = Path(folder)
+        project = Project(name=folder.name)
+        try:
+            project.save(folder / "project.json")
+        except StudioError as exc:
+            self.error.emit("Cannot create the project", str(exc))
+            return False
+        self.doc.set_project(project, None)
+        self.info.emit(f"new project saved in {folder}")
+        return True
+
+    def save_as(self, folder: str | Path) -> bool:
+        """Save As: the project folder copied to ``folder`` with the project as it is now
+        (``ui.projects.save_copy``: staged, then renamed into place), and the window goes on
+        with the copy; the original keeps its last save (its autosave, whose changes went into
+        the copy, is dropped)."""
+        from studio.errors import StudioError
+        from ui.projects import save_copy
+
+        doc = self.doc
+        try:
+            copy = save_copy(doc.project, doc.analysis, folder)
+        except StudioError as exc:
+            self.error.emit("Cannot save a copy", str(exc))
+            return False
+        doc.discard_autosave()
+        doc.set_project(copy, doc.analysis)
+        self.info.emit(f"saved as {copy.folder}; now editing this copy")
+        return True
+
+    def close_project(self) -> None:
+        """Back to no project (the start page); a job of the closed project is cancelled."""
+        self.cancel()
+        name = self.doc.project.name if self.doc.project is not None else ""
+        self.doc.set_project(None)
+        if name:
+            self.info.emit(f"closed {name}")
 
     # -- generation -----------------------------------------------------------------------------
     def _settings(self, s: dict) -> GenerateSettings:

@@ -52,13 +52,17 @@ def existing_project_path(projects_dir: Path, video: Path) -> Path | None:
     return None
 
 
-def open_video(video: Path, project_path: Path, job: Job | None = None) -> Project:
-    """Probe ``video`` and save a fresh project around it (MediaError/ProjectError for bad files)."""
+def open_video(video: Path, project_path: Path, job: Job | None = None,
+               project_name: str | None = None) -> Project:
+    """Probe ``video`` and save a fresh project around it (named ``project_name``, else after the video;
+    MediaError/ProjectError for bad files)."""
     from studio.project import new_project_for_video
 
     job = Job.quiet(job)
     job.report(0.0, f"opening {video.name}")
     project = new_project_for_video(video, project_path)
+    if project_name:
+        project.name = project_name
     project.save(project_path)
     job.report(1.0, "opened")
     return project

@@ -7,16 +7,19 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, QSize, Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
-    QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QScrollArea,
-    QSplitter, QTabWidget, QToolBar, QUndoView, QVBoxLayout, QWidget,
+    QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar, QPushButton, QScrollArea,
+    QSplitter, QStackedWidget, QTabWidget, QToolBar, QUndoView, QVBoxLayout, QWidget,
 )
 
-from ui.controller import VIDEO_SUFFIXES, Controller
+from ui.controller import Controller
 from ui.document import Document
 from ui.icons import icon
 from ui.playback import Playback
+from ui.project_menu import ProjectCommands
+from ui.projects import DEMO
 from ui.widgets.generate_panel import GeneratePanel
 from ui.widgets.inspector import Inspector
+from ui.widgets.start_page import StartPage
 from ui.widgets.timeline.view import TimelineView
 from ui.widgets.transport_bar import TransportBar
 from ui.widgets.video_preview import VideoPreview
@@ -37,6 +40,19 @@ def initial_size(available: QSize | None) -> QSize:
     if available is None or available.width() < LEAST_SCREEN.width() or available.height() < LEAST_SCREEN.height() - 60:
         return QSize(DEFAULT_SIZE)
     return DEFAULT_SIZE.boundedTo(available)
+
+
+def window_title(project, modified: bool) -> str:
+    """"name \u2014 folder \u2014 Video Sound Studio" ("name *" when modified; the home folder as ~);
+    the app's name alone while no project is open."""
+    if project is None:
+        return APP_NAME
+    where = ""
+    if project.path is not None:
+        folder, home = Path(project.folder), Path.home()
+        where = "~/" + str(folder.relative_to(home)) if home in folder.parents else str(folder)
+        where = f" \u2014 {where}"
+    return f"{project.name}{' *' if modified else ''}{where} \u2014 {APP_NAME}"
 
 
 class MainWindow(QMainWindow):
@@ -72,7 +88,9 @@ class MainWindow(QMainWindow):
         split.setStretchFactor(0, 5)
         split.setStretchFactor(1, 4)
         split.setHandleWidth(4)
-        self.setCentralWidget(split)
+        self.editor = split
+        self.pages = QStackedWidget(self)  # the start page while no project is open, else the editor
+        self.setCentralWidget(self.pages)
 
         self.inspector = Inspector(self.doc, self)
         self.generate_panel = GeneratePanel(self.doc, self)
@@ -87,6 +105,9 @@ class MainWindow(QMainWindow):
 
         self._build_status()
         self._build_actions()
+        self.start_page = StartPage(self.projects.recent, self, demo_available=DEMO.is_file())
+        self.pages.addWidget(self.start_page)
+        self.pages.addWidget(self.editor)
         self._connect()
         self._update_title()
         settings = QSettings()
@@ -124,7 +145,7 @@ class MainWindow(QMainWindow):
             sb.addPermanentWidget(w)
             w.hide()
 
-    def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str = "") -> QAction:
+    def action(self, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str = "") -> QAction:
         a = QAction(text, self)
         if icon_name:
             a.setIcon(icon(icon_name))
@@ -137,35 +158,38 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         pb = self.playback
-        self.act_open = self._action("Open Video\u2026", self.open_video_dialog, QKeySequence.Open, "video")
-        self.act_open_project = self._action("Open Project\u2026", self.open_project_dialog, "Ctrl+Shift+O", "open")
-        self.act_import = self._action("Import Audio\u2026", self.import_audio_dialog, "Ctrl+I")
-        self.act_save = self._action("Save", self.save, QKeySequence.Save, "save")
-        self.act_save_as = self._action("Save As\u2026", self.save_as, "Ctrl+Shift+S")
-        self.act_export = self._action("Export\u2026", self.export_dialog, "Ctrl+E", "export")
-        self.act_quit = self._action("Quit", self.close, QKeySequence.Quit)
+        self.projects = ProjectCommands(self)  # New, Open, Open Recent, Close, Save As (ui/project_menu.py)
+        pj = self.projects
+        self.act_new, self.act_new_video, self.act_open = pj.act_new, pj.act_new_video, pj.act_open
+        self.act_close, self.act_save_as = pj.act_close, pj.act_save_as
+        self.act_new_video.setIconText("New from Video")
+        self.act_import = self.action("Import Audio\u2026", self.import_audio_dialog, "Ctrl+I")
+        self.act_save = self.action("Save", self.save, QKeySequence.Save, "save")
+        self.act_export = self.action("Export\u2026", self.export_dialog, "Ctrl+E", "export")
+        self.act_quit = self.action("Quit", self.close, QKeySequence.Quit)
         self.act_undo = self.doc.undo_stack.createUndoAction(self, "Undo")
         self.act_undo.setShortcut(QKeySequence("Ctrl+Z"))
         self.act_undo.setIcon(icon("undo"))
         self.act_redo = self.doc.undo_stack.createRedoAction(self, "Redo")
         self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         self.act_redo.setIcon(icon("redo"))
-        self.act_play = self._action("Play / Pause", pb.toggle, "Space", "play")
-        self.act_stop = self._action("Stop", pb.stop, None, "stop")
-        self.act_home = self._action("Go to Start", lambda: pb.seek(0.0), "Home", "home")
-        self.act_end = self._action("Go to End", lambda: pb.seek(self.doc.project.duration_s if self.doc.project else 0), "End")
-        self.act_generate = self._action("Generate\u2026", self.show_generate, "Ctrl+G", "generate",
+        self.act_play = self.action("Play / Pause", pb.toggle, "Space", "play")
+        self.act_stop = self.action("Stop", pb.stop, None, "stop")
+        self.act_home = self.action("Go to Start", lambda: pb.seek(0.0), "Home", "home")
+        self.act_end = self.action("Go to End", lambda: pb.seek(self.doc.project.duration_s if self.doc.project else 0), "End")
+        self.act_generate = self.action("Generate\u2026", self.show_generate, "Ctrl+G", "generate",
                                          "Open the Generate panel")
-        self.act_routing = self._action("Audio && MIDI Routing\u2026", self.routing_dialog, None, "routing")
-        self.act_zoom_in = self._action("Zoom In", lambda: self.timeline.zoom(1.5), "Ctrl+=", "zoom_in")
-        self.act_zoom_out = self._action("Zoom Out", lambda: self.timeline.zoom(1 / 1.5), "Ctrl+-", "zoom_out")
-        self.act_fit = self._action("Fit Video", self.timeline.canvas.fit, "Ctrl+0")
-        self.act_delete = self._action("Delete Selected Hits", self.timeline.canvas.delete_selected_events)
-        self.act_about = self._action("About Video Sound Studio", self.about_dialog)
+        self.act_routing = self.action("Audio && MIDI Routing\u2026", self.routing_dialog, None, "routing")
+        self.act_zoom_in = self.action("Zoom In", lambda: self.timeline.zoom(1.5), "Ctrl+=", "zoom_in")
+        self.act_zoom_out = self.action("Zoom Out", lambda: self.timeline.zoom(1 / 1.5), "Ctrl+-", "zoom_out")
+        self.act_fit = self.action("Fit Video", self.timeline.canvas.fit, "Ctrl+0")
+        self.act_delete = self.action("Delete Selected Hits", self.timeline.canvas.delete_selected_events)
+        self.act_about = self.action("About Video Sound Studio", self.about_dialog)
         mb = self.menuBar()
         for title, actions in (
-            ("&File", [self.act_open, self.act_open_project, self.act_import, None, self.act_save, self.act_save_as, None,
-                       self.act_export, None, self.act_quit]),
+            ("&File", [self.act_new, self.act_new_video, None, self.act_open, pj.recent_menu, pj.act_demo, None,
+                       self.act_close, self.act_save, self.act_save_as, None, self.act_import, self.act_export, None,
+                       self.act_quit]),
             ("&Edit", [self.act_undo, self.act_redo, None, self.act_delete]),
             ("&Transport", [self.act_play, self.act_stop, self.act_home, self.act_end]),
             ("&Generate", [self.act_generate, None, self.act_routing]),
@@ -176,14 +200,19 @@ class MainWindow(QMainWindow):
         ):
             m = mb.addMenu(title)
             for a in actions:
-                m.addSeparator() if a is None else m.addAction(a)
+                if a is None:
+                    m.addSeparator()
+                elif isinstance(a, QMenu):
+                    m.addMenu(a)
+                else:
+                    m.addAction(a)
         tb = QToolBar("Main", self)
         tb.setObjectName("main-toolbar")
         tb.setIconSize(QSize(20, 20))
         tb.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
         tb.setMovable(False)
-        for a in (self.act_open, self.act_save, None, self.act_undo, self.act_redo, None, self.act_generate,
-                  self.act_export, self.act_routing):
+        for a in (self.act_new_video, self.act_open, self.act_save, None, self.act_undo, self.act_redo, None,
+                  self.act_generate, self.act_export, self.act_routing):
             tb.addSeparator() if a is None else tb.addAction(a)
         for a in (self.act_undo, self.act_redo):
             tb.widgetForAction(a).setToolButtonStyle(Qt.ToolButtonIconOnly)
@@ -236,6 +265,12 @@ class MainWindow(QMainWindow):
         gp.keyboardBoxChanged.connect(self.preview.set_keyboard_box)
         self.preview.keyboardBoxDrawn.connect(gp.set_keyboard_box)
         self.preview.message_for_user.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        sp, pj = self.start_page, self.projects
+        sp.newRequested.connect(pj.new_project)
+        sp.newFromVideoRequested.connect(pj.new_from_video)
+        sp.openRequested.connect(pj.open_dialog)
+        sp.demoRequested.connect(pj.open_demo)
+        sp.projectChosen.connect(pj.open_recent)
         d.projectReset.connect(self._project_reset)
         d.modifiedChanged.connect(lambda _m: self._update_title())
         d.autosaved.connect(lambda p: self.statusBar().showMessage(f"autosaved {Path(p).name}", 3000))
@@ -255,8 +290,9 @@ class MainWindow(QMainWindow):
 
     def _project_reset(self) -> None:
         has = self.doc.project is not None
-        for a in (self.act_save, self.act_save_as, self.act_export, self.act_import, self.act_play, self.act_stop,
-                  self.act_home, self.act_end, self.act_routing):
+        self.pages.setCurrentWidget(self.editor if has else self.start_page)
+        for a in (self.act_close, self.act_save, self.act_save_as, self.act_export, self.act_import, self.act_play,
+                  self.act_stop, self.act_home, self.act_end, self.act_routing):
             a.setEnabled(has)
         self._update_title()
         self._position(0.0)
@@ -275,9 +311,7 @@ class MainWindow(QMainWindow):
         self.generate_panel.show_progress(fraction, message)
 
     def _update_title(self) -> None:
-        p = self.doc.project
-        name = p.name if p is not None else "no project"
-        self.setWindowTitle(f"{name}{' *' if self.doc.modified else ''} \u2014 {APP_NAME}")
+        self.setWindowTitle(window_title(self.doc.project, self.doc.modified))
 
     def report_error(self, title: str, message: str) -> None:
         """Show a user error without blocking (the window stays usable)."""
@@ -334,14 +368,6 @@ class MainWindow(QMainWindow):
             return True
         return answer == QMessageBox.Save and self.save()
 
-    def open_video_dialog(self) -> None:
-        if not self.maybe_save():
-            return
-        exts = " ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES))
-        path, _ = QFileDialog.getOpenFileName(self, "Open video", "", f"Videos ({exts});;All files (*)")
-        if path:
-            self.controller.open_video(path)
-
     def import_audio_dialog(self) -> None:
         from ui.controller import AUDIO_SUFFIXES
 
@@ -350,21 +376,8 @@ class MainWindow(QMainWindow):
         if path:
             self.controller.import_audio(path)
 
-    def open_project_dialog(self) -> None:
-        if not self.maybe_save():
-            return
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", "Projects (*.json)")
-        if path:
-            self.controller.open_project(path)
-
     def save(self) -> bool:
         return self.controller.save() if self.doc.project is not None else False
-
-    def save_as(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save project as", str(self.doc.project.path or ""),
-                                              "Projects (*.json)")
-        if path:
-            self.controller.save(path if path.endswith(".json") else path + ".json")
 
     def show_generate(self) -> None:
         self.generate_dock.show()

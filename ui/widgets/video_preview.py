@@ -174,8 +174,8 @@ class VideoPreview(QWidget):
             f = QFont(self.font())
             f.setPointSizeF(f.pointSizeF() * 1.3)
             p.setFont(f)
-            text = self.message or ("Drop a video here\nor use File \u203a Open Video (Ctrl+O)"
-                                    if self.doc.project is None else "decoding\u2026")
+            text = self.message or ("Drop a video here\nor use File \u203a New Project from Video (Ctrl+Shift+N)"
+                                    if self.doc.video_path is None else "decoding\u2026")
             p.drawText(self.rect(), Qt.AlignCenter, text)
             return
         r = self.picture_rect()
