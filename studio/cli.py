@@ -382,7 +382,9 @@ def _live(args: argparse.Namespace) -> int:
     from studio.options import check_live
 
     check_live(settings, args.record)  # before a MIDI port is opened or a frame decoded
-    port = None if args.no_midi else MidiPort(port=args.midi_port)
+    # live notes go out the moment they are made (no frame to aim at): python-rtmidi, whose C
+    # callback needs no GIL, rather than the JACK client's Python one
+    port = None if args.no_midi else MidiPort(port=args.midi_port, backend="rtmidi")
     try:
         with ProgressBar("live", not args.quiet) as job:
             report = run_live(args.source, settings, port=port, record_path=args.record, job=job)

@@ -13,9 +13,21 @@ overlapping same-pitch notes checks note integrity: note-ons and note-offs recei
 backend writes every event at frame 0 of the next JACK cycle, so the error cannot be below
 the period's quantisation (uniform over one period: p99 ~ period/2 after centring). The run
 is repeated at 64 frames to show that floor moving with the period.
+
+The studio's MIDI now goes to JACK through its own JACK client (studio/transport/jack_midi.py):
+each event is written in the process callback at its exact frame, mapped from the audio clock,
+so the main stages measure that path. ``midi_matrix`` compares it with the rtmidi path in the
+same run: at 64/128/256/512 frames, each backend plays the groove with 2 stems (the audio clock
+drives both), without and with a CPU hog (a busy-looping Python subprocess); one fresh
+``jack_midi_dump`` per run. Flat keys ``midi_<backend>_<period>[_hog]_p99_ms``; targets for the
+JACK path: p99 <= 0.5 ms at 256 frames, <= 1 ms with the hog. ``midi_jack_*_late`` counts
+events handed to the callback after their cycle, ``*_audio_slips`` the times the audio clock
+slipped against JACK time (MIDI follows the audio), ``*_jack_xruns`` the server's xruns.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -61,8 +73,10 @@ def _groove(seconds: float) -> tuple[list, list]:
     return drums, overlaps
 
 
-def _play(server, dump, period: int, seconds: float, n_stems: int, spatial: bool) -> dict:
-    """One run of the stems and the MIDI parts; every device it opens is closed on the way out."""
+def _play(server, dump, period: int, seconds: float, n_stems: int, spatial: bool,
+          backend: str | None = None) -> dict:
+    """One run of the stems and the MIDI parts; every device it opens is closed on the way out.
+    ``backend``: the MIDI port's ("jack", "rtmidi"; None: what the studio picks)."""
     from studio.music import TempoMap
     from studio.transport import AudioOutput, BufferSource, MidiPart, MidiPort, MidiScheduler, State, Transport
 
@@ -70,8 +84,9 @@ def _play(server, dump, period: int, seconds: float, n_stems: int, spatial: bool
     stems = [BufferSource(rng.standard_normal((2, int((seconds + 1) * SR))).astype(np.float32) * 0.01, SR)
              for _ in range(n_stems)]
     notes, overlaps = _groove(seconds)
-    port = MidiPort(name="StudioBench")
+    port = MidiPort(name="StudioBench", backend=backend)
     midi = MidiScheduler(port, send_clock=False)
+    jack_out = port.jack
     spatial_sources, spatial_problem = _spatial_sources(seconds) if spatial else ([], "not asked")
     # live convolution renders in 512-frame blocks: the feeder keeps AHEAD_S of audio queued
     audio = AudioOutput(SR, period, ahead_s=AHEAD_S if spatial_sources else 0.05)
@@ -87,6 +102,7 @@ def _play(server, dump, period: int, seconds: float, n_stems: int, spatial: bool
             time.sleep(0.05)
         stats = audio.stats()
         feeds = audio.feed_ns[:min(audio._feeds, audio.feed_ns.size)] * 1e-6
+        mapping = midi.mapping
     finally:
         t.close()  # stops the run, silences MIDI, closes the port and the audio stream
     time.sleep(0.2)
@@ -100,6 +116,9 @@ def _play(server, dump, period: int, seconds: float, n_stems: int, spatial: bool
         "ring_ahead_ms": audio.ahead / SR * 1e3,
         "spatial_problem": spatial_problem,
         "feeder_errors": list(audio.feeder_errors),
+        "midi_backend": port.backend,
+        "midi_late": jack_out.late if jack_out is not None else None,
+        "midi_audio_slips": len(mapping.changes) if mapping is not None else None,
     }
     return {**out, **_midi_figures(dump, notes, overlaps)}
 
@@ -134,23 +153,97 @@ def _release_portaudio() -> None:
         sd._terminate()
 
 
-def _measure(period: int, seconds: float, n_stems: int = 8, spatial: bool = True) -> dict:
+class _Hog:
+    """A busy-looping Python subprocess (one core's worth of load), ended on exit."""
+
+    def __enter__(self) -> "_Hog":
+        from studio.transport.jack import die_with_parent
+
+        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True,
+                                     preexec_fn=die_with_parent)
+        time.sleep(0.2)  # let it take its core
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from studio.transport.jack import end_helper
+
+        end_helper(self.proc)
+
+
+def _midi_run(server, period: int, seconds: float, backend: str, hog: bool) -> dict:
+    """The groove through one MIDI backend with 2 stems playing, into a fresh jack_midi_dump."""
+    from contextlib import nullcontext
+
+    from studio.transport.jack import MidiDump
+
+    with (_Hog() if hog else nullcontext()), MidiDump(server, f"bench-{backend}-{period}") as dump:
+        r = _play(server, dump, period, seconds, 2, False, backend=backend)
+    keep = ("midi_backend", "midi_p50_ms", "midi_p99_ms", "midi_max_ms", "midi_notes_sent", "midi_notes_received",
+            "midi_notes_hanging", "midi_late", "midi_audio_slips", "jack_xruns", "device_xruns", "underruns")
+    return {"period_frames": period, "hog": hog, **{k: r.get(k) for k in keep}}
+
+
+def _measure(period: int, seconds: float, n_stems: int = 8, spatial: bool = True,
+             matrix: tuple = ()) -> dict:
     """One stage on its own private JACK server; the server, ``jack_midi_dump`` and every port
-    are ended in ``finally`` blocks, and what is left of them is reported (should be nothing)."""
+    are ended in ``finally`` blocks, and what is left of them is reported (should be nothing).
+    ``matrix``: (backend, hog, seconds) MIDI runs on the same server afterwards."""
     from studio.transport.devices import rescan_audio
     from studio.transport.jack import JackServer, MidiDump
 
     with JackServer(SR, period) as server:
         try:
             rescan_audio()
-            with MidiDump(server, "bench-monitor") as dump:
-                out = _play(server, dump, period, seconds, n_stems, spatial)
+            if seconds:
+                with MidiDump(server, "bench-monitor") as dump:
+                    out = _play(server, dump, period, seconds, n_stems, spatial)
+            else:
+                out = {}
+            out["midi_matrix"] = [_midi_run(server, period, secs, backend, hog) for backend, hog, secs in matrix]
         finally:
             _release_portaudio()
         out["jack_ports_left"] = server.client_ports()
     out["jack_server"] = server.name
     out["jack_files_left"] = [p.name for p in server.files()]
     return out
+
+
+def _matrix_rows(stages: list[dict]) -> tuple[list[dict], dict]:
+    """The MIDI matrix runs of every stage, by period, hog and backend, and the same as flat
+    keys ``midi_<backend>_<period>[_hog]_<figure>``."""
+    rows = sorted((r for stage in stages for r in stage["midi_matrix"]),
+                  key=lambda r: (r["period_frames"], r["hog"], r["midi_backend"]))
+    flat = {}
+    for r in rows:
+        key = f"midi_{r['midi_backend']}_{r['period_frames']}{'_hog' if r['hog'] else ''}"
+        for k in ("p50_ms", "p99_ms", "max_ms", "late", "audio_slips"):
+            if r.get(f"midi_{k}") is not None:
+                flat[f"{key}_{k}"] = r[f"midi_{k}"]
+        flat[f"{key}_jack_xruns"] = r["jack_xruns"]
+        flat[f"{key}_notes_received"] = r["midi_notes_received"]
+        flat[f"{key}_notes_hanging"] = r["midi_notes_hanging"]
+    return rows, flat
+
+
+def _stages(job, quick: bool) -> tuple[dict, dict, list[dict]]:
+    """The 256-frame stage (stems, spatial, MIDI), the 64-frame one and (not ``quick``) 128 and
+    512 frames for the MIDI matrix alone: rtmidi vs JACK MIDI, without and with a CPU hog (quick:
+    no hog, short runs)."""
+    secs = 1.2 if quick else 3.0
+    matrix = tuple((b, h, secs) for h in ((False,) if quick else (False, True)) for b in ("rtmidi", "jack"))
+    job.report(0.0, "8 stems + 2 spatial stems + drums at 256 frames")
+    main = (_measure(256, 2.0, 2, spatial=False, matrix=matrix) if quick
+            else _measure(256, 6.0, matrix=matrix))
+    job.report(0.4, "MIDI at 64 frames")
+    # MIDI timing floor; no 512-frame convolution at 64
+    small = _measure(64, 1.5 if quick else 4.0, 2 if quick else 8, spatial=False, matrix=matrix)
+    extra = []
+    if not quick:
+        for k, period in enumerate((128, 512)):
+            job.report(0.6 + 0.2 * k, f"MIDI at {period} frames")
+            extra.append(_measure(period, 0, matrix=matrix))
+    job.report(1.0)
+    return main, small, extra
 
 
 def run(job=None, quick: bool = False) -> dict:
@@ -161,13 +254,8 @@ def run(job=None, quick: bool = False) -> dict:
     reason = jackd_missing_reason()
     if reason:
         return {"name": "transport", "skipped": reason}
-    job = Job.quiet(job)
-    job.report(0.0, "8 stems + 2 spatial stems + drums at 256 frames")
-    main = _measure(256, 2.0, 2, spatial=False) if quick else _measure(256, 6.0)
-    job.report(0.6, "MIDI at 64 frames")
-    # MIDI timing floor; no 512-frame convolution at 64
-    small = _measure(64, 1.5 if quick else 4.0, 2 if quick else 8, spatial=False)
-    job.report(1.0)
+    main, small, extra = _stages(Job.quiet(job), quick)
+    rows, flat = _matrix_rows([main, small, *extra])
     return {
         "name": "transport",
         "sample_rate_hz": SR,
@@ -188,7 +276,9 @@ def run(job=None, quick: bool = False) -> dict:
         "worker_mix_p99_ms": main["worker_mix_p99_ms"],
         "targets": [{"key": "callback_p99_fraction", "target": 0.30, "better": "lower"},
                     {"key": "midi_p99_ms", "target": 2.0, "better": "lower"},
-                    {"key": "midi_64_p99_ms", "target": 2.0, "better": "lower"}],
+                    {"key": "midi_64_p99_ms", "target": 2.0, "better": "lower"},
+                    {"key": "midi_jack_256_p99_ms", "target": 0.5, "better": "lower"},
+                    {"key": "midi_jack_256_hog_p99_ms", "target": 1.0, "better": "lower"}],
         "underruns": main["underruns"],
         "device_xruns": main["device_xruns"],
         "jack_xruns": main["jack_xruns"],
@@ -196,9 +286,17 @@ def run(job=None, quick: bool = False) -> dict:
         "midi_notes_received": main["midi_notes_received"],
         **{k: main[k] + small[k] for k in ("midi_note_ons", "midi_note_offs", "midi_notes_hanging")},
         "midi_overlapping_notes": main["midi_overlapping_notes"],
-        "jack_ports_left": main["jack_ports_left"] + small["jack_ports_left"],
-        "jack_files_left": main["jack_files_left"] + small["jack_files_left"],
-        "jack_servers": [main["jack_server"], small["jack_server"]],
+        "jack_ports_left": main["jack_ports_left"] + small["jack_ports_left"] + [p for e in extra for p in e["jack_ports_left"]],
+        "jack_files_left": main["jack_files_left"] + small["jack_files_left"] + [p for e in extra for p in e["jack_files_left"]],
+        "jack_servers": [main["jack_server"], small["jack_server"]] + [e["jack_server"] for e in extra],
+        "midi_backend": main["midi_backend"],
+        "midi_late": main["midi_late"],
+        "midi_audio_slips": main["midi_audio_slips"],
+        "midi_matrix": rows,
+        "midi_matrix_note": "rtmidi vs JACK MIDI (studio/transport/jack_midi.py) in the same run, 2 stems "
+                            "playing, hog = one busy-looping Python subprocess; p99 of |note-on arrival - "
+                            "schedule| with the median removed",
+        **flat,
         "midi_p50_ms": main.get("midi_p50_ms"),
         "midi_p99_ms": main.get("midi_p99_ms"),
         "midi_max_ms": main.get("midi_max_ms"),
@@ -206,8 +304,9 @@ def run(job=None, quick: bool = False) -> dict:
         "midi_quantum_ms": main["block_period_ms"],
         "midi_p99_over_half_period": (main["midi_p99_ms"] / (main["block_period_ms"] / 2)
                                       if main.get("midi_p99_ms") is not None else None),
-        "midi_note": "rtmidi's JACK backend stamps events at frame 0 of the next cycle: error is "
-                     "quantised to the period; see midi_64_* for a 64-frame period",
+        "midi_note": "main stages: the studio's default MIDI path (midi_backend); rtmidi's JACK backend "
+                     "stamps events at frame 0 of the next cycle (error quantised to the period), the "
+                     "JACK path writes them at their frame: see midi_matrix",
         "midi_64_p50_ms": small.get("midi_p50_ms"),
         "midi_64_p99_ms": small.get("midi_p99_ms"),
         "callback_64_p99_fraction": small["callback_p99_fraction"],

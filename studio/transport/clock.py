@@ -105,6 +105,16 @@ class MasterClock:
         self._frozen = self.heard_frames()
         self._running = False
 
+    @property
+    def running(self) -> bool:
+        """System mode: a run is counting (audio mode: always True, the callback drives it)."""
+        return self.ctl is not None or self._running
+
+    @property
+    def origin_ns(self) -> int:
+        """System mode: perf_counter_ns of the run's unwrapped frame 0."""
+        return self._t0_ns
+
     # -- reading ----------------------------------------------------------------------------
     def anchor(self) -> tuple[int, int, int]:
         """(frames before the last callback's block, its block size, its perf_counter_ns)."""

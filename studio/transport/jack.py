@@ -62,7 +62,7 @@ def _clear_stale_registry() -> bool:
     return bool(stale)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """preexec_fn: the helper gets SIGTERM when the process that started it dies (Linux)."""
     try:
         import ctypes
@@ -85,8 +85,9 @@ def _terminate(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
-def _end(proc: subprocess.Popen | None) -> int | None:
-    """End a helper (:func:`_terminate`) and close its pipes; its exit status."""
+def end_helper(proc: subprocess.Popen | None) -> int | None:
+    """End a helper process (:func:`_terminate`) and close its pipes; its exit status (also for
+    other owned helper processes, e.g. the transport bench's CPU hog)."""
     if proc is None:
         return None
     _terminate(proc)
@@ -126,7 +127,7 @@ class JackServer:
         return subprocess.Popen(
             ["jackd", "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
             stdout=self._log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True,
-            preexec_fn=_die_with_parent)
+            preexec_fn=die_with_parent)
 
     def _wait_up(self, proc: subprocess.Popen, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -180,7 +181,7 @@ class JackServer:
         proc, self.proc = self.proc, None
         if proc is not None:
             died = proc.poll()
-            _end(proc)
+            end_helper(proc)
             if died is not None and died < 0:
                 self._reclaim()
         for p in self.files():
@@ -203,7 +204,7 @@ class JackServer:
         except RuntimeError:
             pass
         finally:
-            _end(proc)
+            end_helper(proc)
 
     def __enter__(self) -> "JackServer":
         return self.start()
@@ -236,7 +237,7 @@ class MidiDump:
             self.proc = subprocess.Popen(["stdbuf", "-oL", "jack_midi_dump", "-a", self.client],
                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                          env=self.server.env(), start_new_session=True,
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=die_with_parent)
             self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True)
             self._reader.start()
             deadline = time.monotonic() + timeout_s
@@ -271,7 +272,7 @@ class MidiDump:
         if self._reader is not None:
             self._reader.join(2)  # reads what was printed up to its end
             self._reader = None
-        _end(proc)  # closes its pipe
+        end_helper(proc)  # closes its pipe
 
     def __enter__(self) -> "MidiDump":
         return self.start()

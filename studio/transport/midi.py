@@ -26,8 +26,14 @@ from studio.errors import DeviceError
 from studio.music import Note, TempoMap
 from studio.transport.clock import MasterClock, Timeline
 from studio.transport.devices import choose_midi_api, import_rtmidi, rtmidi_api
+from studio.transport.jack_midi import JackMidiOutput, RunMapping, jack_client_missing_reason
 
 CLOCK, START, CONTINUE, STOP, SPP = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
+# JACK MIDI (sample-accurate) is chosen by itself only from this period on: its process callback is
+# Python and needs the GIL every period; `studio bench transport` on 2 cores: at 256 and 512 frames
+# note-on p99 0.000 ms with and without a CPU hog (rtmidi 4.5-5.6 ms); at 64 and 128 it misses
+# cycles (xruns, events late, once a lost note-off) and does no better than rtmidi
+JACK_MIN_PERIOD = 256
 _PRIO_CLOCK, _PRIO_OFF, _PRIO_ON, _PRIO_OFF_OF_EMPTY = 0, 1, 2, 3
 
 
@@ -120,22 +126,72 @@ class NoteTracker:
 
 
 class MidiPort:
-    """One rtmidi output: a virtual port named ``name`` (default), or the existing ``port``."""
+    """One MIDI output: a virtual port named ``name`` (default), or the existing ``port``.
 
-    def __init__(self, port: str | None = None, name: str = "Studio", api: str | None = None) -> None:
+    On JACK (``api`` "jack", chosen automatically when a JACK server runs and there is no ALSA
+    sequencer) it is a JACK client of our own that writes each event at its exact frame
+    (jack_midi.py, ``backend`` "jack"); elsewhere, or when JACK-Client/libjack is missing, it is
+    python-rtmidi (``backend`` "rtmidi", which can also be asked for). ``timed`` tells whether
+    ``send_at`` (a JACK frame) is sample-accurate; ``send`` is "now" on both."""
+
+    def __init__(self, port: str | None = None, name: str = "Studio", api: str | None = None,
+                 backend: str | None = None) -> None:
+        if backend not in (None, "auto", "jack", "rtmidi"):
+            raise DeviceError(f"unknown MIDI backend {backend!r}; choose jack or rtmidi")
         self.api = choose_midi_api(api)
         self.name, self.target = name, port
         self.error: str | None = None  # why sends are being dropped, None when fine
         self.sent = 0
         self.dropped = 0
+        self.backend = "rtmidi"
+        self.fallback_reason: str | None = None  # why JACK MIDI was not used on a JACK api
         self._out = None
+        self._jack: JackMidiOutput | None = None
         self._lock = threading.Lock()  # serialises sends between scheduler and control thread
-        self._open()
+        if self.api == "jack" and backend != "rtmidi":
+            self.fallback_reason = jack_client_missing_reason()
+            if self.fallback_reason is None:
+                self._open_jack(forced=backend == "jack")
+            elif backend == "jack":
+                raise DeviceError(self.fallback_reason)
+        elif backend == "jack":
+            raise DeviceError(f"JACK MIDI asked for, but the MIDI API is {self.api}")
+        if self._jack is None:
+            self._open()
         _open_ports.add(self)
 
     @property
     def label(self) -> str:
         return f"{self.target or self.name + ' (virtual)'} [{self.api}]"
+
+    @property
+    def timed(self) -> bool:
+        """True when events can be given a JACK frame (``send_at``) and are written at it."""
+        return self._jack is not None
+
+    @property
+    def jack(self) -> JackMidiOutput | None:
+        return self._jack
+
+    def _open_jack(self, forced: bool) -> None:
+        out = JackMidiOutput(self.name)  # DeviceError when it cannot open
+        if out.period < JACK_MIN_PERIOD and not forced:
+            self.fallback_reason = (f"JACK runs {out.period}-frame periods; below {JACK_MIN_PERIOD} the "
+                                    "Python process callback misses cycles, so python-rtmidi serves")
+            out.close(drain_s=0)
+            return
+        if self.target is not None:
+            ports = out.input_ports()
+            i = _match(ports, self.target)
+            try:
+                if i is None:
+                    raise DeviceError(f"no MIDI port {self.target!r} on jack; available: {', '.join(ports) or 'none'}")
+                out.connect(ports[i])
+            except DeviceError:
+                out.close(drain_s=0)
+                raise
+        self._jack = out
+        self.backend = "jack"
 
     def _open(self) -> None:
         rtmidi = import_rtmidi()
@@ -162,13 +218,25 @@ class MidiPort:
             raise DeviceError(f"cannot open MIDI port {self.target or self.name!r}: {exc}{hint}") from None
         self._out = out
 
+    def _usable(self) -> bool:
+        if self._jack is not None:
+            if not self._jack.alive and self.error is None:
+                why = self._jack.shutdown_reason or self._jack.callback_error or "closed"
+                self.error = f"MIDI port {self.label} failed: {why}"
+            return self.error is None
+        return self._out is not None and self.error is None
+
     def send(self, msg: list[int]) -> bool:
+        """Send now (JACK: at the next cycle, after everything queued before)."""
         with self._lock:
-            if self._out is None or self.error is not None:
+            if not self._usable():
                 self.dropped += 1
                 return False
             try:
-                self._out.send_message(msg)
+                if self._jack is not None:
+                    self._jack.send(msg)
+                else:
+                    self._out.send_message(msg)
             except Exception as exc:
                 self.error = f"MIDI port {self.label} failed: {exc}"
                 self.dropped += 1
@@ -176,23 +244,43 @@ class MidiPort:
             self.sent += 1
             return True
 
+    def send_at(self, msg: list[int], frame: int) -> bool:
+        """Send at unwrapped JACK frame ``frame`` (``timed`` ports only; see jack_midi.py)."""
+        with self._lock:
+            if not self._usable():
+                self.dropped += 1
+                return False
+            self._jack.send_at(msg, frame)
+            self.sent += 1
+            return True
+
+    def _present(self) -> tuple[bool, str]:
+        try:
+            ports = self._jack.input_ports() if self._jack is not None else self._out.get_ports()
+            return _match(ports, self.target) is not None, "it disappeared"
+        except Exception as exc:
+            return False, str(exc)
+
     def check(self) -> str | None:
         """Notice a vanished destination (and re-open it when it is back); returns the error."""
-        if self.target is None or self._out is None:
+        if self._jack is not None:
+            self._usable()
+            if self._jack.shutdown_reason is not None or self._jack.callback_error is not None:
+                return self.error
+        if self.target is None or (self._out is None and self._jack is None):
             return self.error
-        try:
-            present = _match(self._out.get_ports(), self.target) is not None
-        except Exception as exc:
-            present, why = False, str(exc)
-        else:
-            why = "it disappeared"
+        present, why = self._present()
         with self._lock:
             if not present and self.error is None:
                 self.error = f"MIDI port {self.label} is gone ({why}); notes are dropped until it returns"
             elif present and self.error is not None:
                 try:
-                    self._out.close_port()
-                    self._out.open_port(_match(self._out.get_ports(), self.target), self.name)
+                    if self._jack is not None:
+                        ports = self._jack.input_ports()
+                        self._jack.connect(ports[_match(ports, self.target)])
+                    else:
+                        self._out.close_port()
+                        self._out.open_port(_match(self._out.get_ports(), self.target), self.name)
                     self.error = None
                 except Exception as exc:
                     self.error = f"MIDI port {self.label} is back but cannot be re-opened: {exc}"
@@ -204,16 +292,20 @@ class MidiPort:
             self.send([0xB0 | ch, 123, 0])  # all notes off
 
     def close(self) -> None:
-        if self._out is None:
+        if self._out is None and self._jack is None:
             return
         self.all_notes_off()
         with self._lock:
             out, self._out = self._out, None
-        try:
-            out.close_port()
-            out.delete()
-        except Exception:
-            pass
+            jack_out, self._jack = self._jack, None
+        if jack_out is not None:
+            jack_out.close()  # writes what is queued (the all notes off included) first
+        if out is not None:
+            try:
+                out.close_port()
+                out.delete()
+            except Exception:
+                pass
         _open_ports.discard(self)
 
 
@@ -251,6 +343,7 @@ class MidiScheduler:
         self._stop = threading.Event()
         self.notes = NoteTracker()
         self.error: str | None = None  # why the last run's thread ended early, None when fine
+        self.mapping: RunMapping | None = None  # the last run's frame mapping (timed ports)
 
     def set_parts(self, parts: Iterable[MidiPart], tempo: TempoMap) -> None:
         self.table, self.tempo = NoteTable(parts), tempo
@@ -273,12 +366,25 @@ class MidiScheduler:
         if self.send_clock:
             self.port.send([STOP])
 
-    def _silence(self) -> None:
-        """Note-off for every sounding key, then sustain off and All Notes Off on every channel
-        the parts use; the tracker starts empty again."""
-        for msg in self.notes.release():
+    def _out(self, msg: list[int], at: int | None) -> None:
+        """Send now (``at`` None) or at JACK frame ``at`` (timed ports)."""
+        if at is None:
             self.port.send(msg)
-        self.port.all_notes_off(self.table.channels)
+        else:
+            self.port.send_at(msg, at)
+
+    def _silence(self, at: int | None = None) -> None:
+        """Note-off for every sounding key, then sustain off and All Notes Off on every channel
+        the parts use; the tracker starts empty again. On a timed port ``at`` is the JACK frame
+        (None: after what is queued, which the tracker has already counted)."""
+        for msg in self.notes.release():
+            self._out(msg, at)
+        if at is None:
+            self.port.all_notes_off(self.table.channels)
+        else:
+            for ch in self.table.channels:
+                self._out([0xB0 | ch, 64, 0], at)
+                self._out([0xB0 | ch, 123, 0], at)
 
     # -- the thread --------------------------------------------------------------------------
     def _events(self, timeline: Timeline) -> Iterator[tuple[int, float, list[int], int | None]]:
@@ -325,6 +431,8 @@ class MidiScheduler:
                 pass
 
     def _send_run(self, timeline: Timeline, clock: MasterClock) -> None:
+        if getattr(self.port, "timed", False):
+            return self._send_run_timed(timeline, clock)
         sr, lead = timeline.sample_rate, self.lead_s * timeline.sample_rate
         for u, t, msg, nid in self._events(timeline):
             if not self._wait_until(clock, u - lead):
@@ -338,6 +446,44 @@ class MidiScheduler:
                 self.port.send(out)
                 if self.log is not None:
                     self.log.append((t, u / sr, out))
+
+    def _send_run_timed(self, timeline: Timeline, clock: MasterClock) -> None:
+        """JACK: each event is handed to the port's process callback ``horizon`` frames before
+        its JACK frame (the run's frames mapped by :class:`RunMapping`), which writes it at that
+        frame. What is queued goes out even when the run stops meanwhile (at most the horizon
+        ahead), so the tracker's view stays what the port really sends; the stop's note-offs
+        follow it."""
+        sr, lead = timeline.sample_rate, self.lead_s * timeline.sample_rate
+        out = self.port.jack
+        mapping = self.mapping = RunMapping(out, clock)
+        for u, t, msg, nid in self._events(timeline):
+            f = self._wait_frame(mapping, out, u - lead)
+            if f is None:
+                return
+            if msg[0] == -1:
+                self._silence(at=f)
+                if self.send_clock:
+                    self.port.send_at([STOP], f)
+                continue
+            for m in self.notes.messages(msg, nid):
+                self.port.send_at(m, f)
+                if self.log is not None:
+                    self.log.append((t, u / sr, m))
+
+    def _wait_frame(self, mapping: RunMapping, out: JackMidiOutput, u: float) -> int | None:
+        """Block until JACK frame of ``u`` is within the port's horizon; that frame, or None
+        when the run is stopped meanwhile."""
+        sr = out.rate
+        while not self._stop.is_set():
+            f = mapping.frame(u)
+            if f is None:  # no audio callback yet in this run
+                self._stop.wait(0.001)
+                continue
+            left = f - out.horizon_frames - out.frame_now()[0]
+            if left <= 0:
+                return f
+            self._stop.wait(min(max(left / sr, 0.0005), 0.02))
+        return None
 
     def _wait_until(self, clock: MasterClock, u: float) -> bool:
         """Block until frame ``u`` is heard; False when the run is stopped meanwhile."""
