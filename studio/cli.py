@@ -187,6 +187,7 @@ def _export(args: argparse.Namespace) -> int:
             loudness_lufs=args.loudness,
             limiter=args.limiter,
             overwrite=args.overwrite,
+            keep_original_audio=not args.no_original_audio,
             job=job,
         )
     for path in report.written:
@@ -556,6 +557,9 @@ def _add_project_commands(sub) -> None:
     e.add_argument("--limiter", action="store_true",
                    help="true-peak limiter (-1 dBTP) on the mixdown; always on unless --loudness off, "
                         "so it matters only with --loudness off")
+    e.add_argument("--no-original-audio", action="store_true",
+                   help="leave the video's own audio out: its track ('Original audio') from the stems and the "
+                        "mix, its stream from the video (kept by default)")
     e.add_argument("--overwrite", action="store_true")
     e.set_defaults(func=_export)
 

@@ -32,6 +32,7 @@ and ``_report``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import math
 import shutil
@@ -198,6 +199,9 @@ def _export_project(
     video cannot be cut without re-encoding and is refused with a range).
     ``loudness_lufs``: the mastering target, or None / ``"off"`` for the plain mix (then
     ``limiter=True`` adds the true-peak limiter alone; with a target the limiter always runs).
+    ``keep_original_audio``: the video's own audio stays in the export: its track
+    (``Track.original_audio``, studio.original) in the stems and the mix, and the source's audio
+    stream(s) copied into the video beside the mix; False leaves both out.
     ``root``: the folder the user chose; every output, resolved with its symlinks, must lie in it
     (``studio.names.require_inside``), checked before any work. ``allow_external_audio``: render
     audio files a track references outside the project's folder (refused by default: a shared
@@ -205,6 +209,8 @@ def _export_project(
     """
     job = Job.quiet(job)
     t_start = time.perf_counter()
+    if not keep_original_audio and project.original_tracks():  # the video's own audio left out of everything
+        project = dataclasses.replace(project, tracks=[t for t in project.tracks if not t.original_audio])
     asked = dict(zip(OUTPUTS, (stems_dir, mix_path, midi_path, video_path, rpp_path)))
     settings = _settings(project, asked, sample_rate=sample_rate, bit_depth=bit_depth, file_format=file_format,
                          time_range=time_range, loudness_lufs=loudness_lufs,

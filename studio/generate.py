@@ -179,6 +179,7 @@ def run(plan: Plan, job: Job | None = None) -> Result:
     job = Job.quiet(job)
     work = snapshot(plan.project)
     before = {t.id for t in work.tracks}
+    originals = {t.id for t in work.tracks if t.original_audio}  # the video's own audio: no engine replaces it
     timeline, split = plan.timeline, 0.0
     if timeline is None:
         from studio.analysis import analyze  # heavy imports only when analysing
@@ -196,6 +197,8 @@ def run(plan: Plan, job: Job | None = None) -> Result:
         sub = job.sub(split + i * span, split + (i + 1) * span)
         sub.report(0.0, f"generating {name}")
         for track in adapter(work, timeline, plan.settings, sub):
+            if track.id in originals:
+                continue
             ids = [t.id for t in work.tracks]
             if track.id in ids:  # an edited copy of a track there (spatial sets its room)
                 work.tracks[ids.index(track.id)] = track
@@ -249,14 +252,18 @@ def generate(video: str | Path, out_dir: str | Path, settings: GenerateSettings 
 
 def _generate(video, out_dir: Path, project_file: Path, settings: GenerateSettings, engines,
               txn: Transaction, *, overwrite: bool, job: Job) -> Project:
+    from studio.original import add_original_audio, staged_view
+
     project = new_project_for_video(video, project_file)
-    result = run(plan(project, engines, settings), job.sub(0.0, 0.8))  # adapters' checks before the analysis
+    check_settings(engines, project, settings)  # the adapters' checks before any work
+    add_original_audio(project, transaction=txn, job=job.sub(0.0, 0.05))  # the video's own audio, as the app's
+    result = run(plan(project, engines, settings), job.sub(0.05, 0.8))
     apply(project, result)
     result.timeline.save(txn.stage(out_dir / "analysis.npz"))
     if any(not silent(t) for t in project.audible_tracks()):  # else there is nothing to render yet
         txn.stage_dir(out_dir / "stems")  # replaced as a whole: no stem of an earlier run stays
-        _export(project, out_dir, overwrite=overwrite, loudness_lufs=settings.loudness_lufs, job=job.sub(0.8, 1.0),
-                transaction=txn)
+        _export(staged_view(project, txn), out_dir, overwrite=overwrite, loudness_lufs=settings.loudness_lufs,
+                job=job.sub(0.8, 1.0), transaction=txn)
     project.save(txn.stage(project_file, last=True))
     project.path = project_file
     job.check_cancelled()

@@ -87,7 +87,7 @@ __all__ = [
     "Mastering", "MasterReport", "TARGET_LUFS", "BROADCAST_LUFS", "CEILING_DBTP", "ROLE_LUFS", "ROLE_SEND_DB",
     "ROOM_RT60_S", "integrated_lufs", "true_peak_dbtp", "clipped_samples", "true_peak_limit", "peak_limit",
     "master_mix", "track_role", "is_staged", "stage_gain_db", "send_db", "project_room", "reverb_ir", "reverb_return",
-    "parse_loudness", "settings_for",
+    "parse_loudness", "settings_for", "DUCK_DB", "is_music", "duck_gain",
 ]
 
 TARGET_LUFS = -14.0  # online video (YouTube, Vimeo, social platforms normalise to about -14)
@@ -634,6 +634,54 @@ def stage_gain_db(audio: np.ndarray, sample_rate: int, role: str, *,
         if peak > 0:
             gain = min(gain, max(0.0, ceiling_dbtp - 20.0 * math.log10(peak) + STAGE_MAX_LIMIT_DB))
     return float(gain)
+
+
+# ----------------------------------------------------------------------------- ducking
+
+DUCK_DB = -9.0  # how far "duck under music" lowers a track (the app's check box; Mixer.duck_db)
+DUCK_ATTACK_S = 0.05  # the gain goes down with this time constant ...
+DUCK_RELEASE_S = 0.3  # ... and comes back up with this one
+DUCK_WINDOW_S = 0.2  # the music's level: mean power over this window, centred (the render looks ahead)
+DUCK_RANGE_DBFS = (-50.0, -38.0)  # music level: no ducking at or below the first, the full depth from the second
+DUCK_HOP_S = 0.005
+MUSIC_ROLES = frozenset({"drums", "bass", "keys", "pad", "melody", "lead"})
+
+
+def is_music(track) -> bool:
+    """A generated music track (an engine made it, in a musical role: not Foley, not audio), the
+    sidechain that ducked tracks follow; never the video's own audio nor a track that ducks itself."""
+    return (bool(track.engine) and not getattr(track, "original_audio", False)
+            and getattr(track.mixer, "duck_db", None) is None and track_role(track) in MUSIC_ROLES)
+
+
+def duck_gain(music: np.ndarray, sample_rate: int, depth_db: float, *, attack_s: float = DUCK_ATTACK_S,
+              release_s: float = DUCK_RELEASE_S, window_s: float = DUCK_WINDOW_S,
+              range_dbfs: tuple[float, float] = DUCK_RANGE_DBFS) -> np.ndarray:
+    """The linear gain, one value per frame of ``music`` ((channels, n) or (n,)), that lowers a
+    track by ``depth_db`` (negative) where ``music`` is loud: the music's power in 5 ms hops,
+    averaged over a centred ``window_s``, gives its level (dBFS); the reduction grows linearly
+    from none at ``range_dbfs[0]`` to the full depth at ``range_dbfs[1]``, then follows it with a
+    one-pole smoother in dB (``attack_s`` going down, ``release_s`` coming back up)."""
+    x = np.asarray(music, dtype=np.float32)
+    power = np.square(x) if x.ndim == 1 else np.mean(np.square(x), axis=0)
+    n = int(power.shape[0])
+    if n == 0 or depth_db >= 0.0:
+        return np.ones(n, np.float32)
+    hop = max(1, int(round(DUCK_HOP_S * sample_rate)))
+    m = -(-n // hop)
+    per_hop = np.bincount(np.arange(n) // hop, weights=power, minlength=m) / hop
+    w = max(1, int(round(window_s * sample_rate / hop)))
+    level = 10.0 * np.log10(np.maximum(np.convolve(per_hop, np.ones(w) / w, mode="same"), 1e-12))
+    lo, hi = range_dbfs
+    target = float(depth_db) * np.clip((level - lo) / (hi - lo), 0.0, 1.0)
+    down, up = math.exp(-hop / (attack_s * sample_rate)), math.exp(-hop / (release_s * sample_rate))
+    smooth = np.empty(m)
+    cur = 0.0
+    for i, t in enumerate(target.tolist()):
+        cur = t + (down if t < cur else up) * (cur - t)
+        smooth[i] = cur
+    db = np.interp(np.arange(n), (np.arange(m) + 0.5) * hop, smooth)
+    return np.power(10.0, db / 20.0).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- reverb bus

@@ -815,9 +815,11 @@ def _display_dims(reader: _Reader) -> tuple[int, int, int]:
 
 
 def read_audio(path, *, sample_rate: int | None = None, mono: bool = False,
-               stream: int = 0) -> tuple[np.ndarray, int]:
+               stream: int = 0, stereo: bool = False) -> tuple[np.ndarray, int]:
     """Decode audio stream ``stream`` (0 = first audio stream) to float32 (channels, samples)
-    in [-1, 1], resampled with soxr when ``sample_rate`` differs from the file's."""
+    in [-1, 1], resampled with soxr when ``sample_rate`` differs from the file's. ``stereo``:
+    more than two channels (5.1, ...) are downmixed to two by FFmpeg's resampler (centre and
+    surrounds into left and right) instead of kept."""
     p = _check_path(path)
     container = _open(p)
     try:
@@ -830,7 +832,8 @@ def read_audio(path, *, sample_rate: int | None = None, mono: bool = False,
         if _stream_duration(a, container) > MAX_DURATION_S:
             raise MediaError(f"{p} claims more than 24 h of audio; trim it or repair its header")
         a.thread_type = "AUTO"
-        resampler = av.AudioResampler(format="fltp")
+        downmix = stereo and _probe_audio(container, a).channels > 2
+        resampler = av.AudioResampler(format="fltp", layout="stereo" if downmix else None)
         chunks: list[np.ndarray] = []
         rate, errors = int(a.codec_context.sample_rate or 0), 0
         demux = container.demux(a)

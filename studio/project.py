@@ -23,7 +23,7 @@ from studio.errors import ProjectError
 from studio.fsutil import write_text_atomic
 from studio.music import Note, TempoChange, TempoMap
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 PROJECT_SUFFIX = ".json"
 AUTOSAVE_SUFFIX = ".autosave.json"
 MAX_PROJECT_BYTES = 512 * 1024 * 1024  # studio.schema.MAX_FILE_BYTES
@@ -45,10 +45,15 @@ class Mixer:
     # post-fader send to the project's reverb bus (studio.mastering); None: the track role's
     # default (drums -18 dB, keys -12, Foley -24, bass none ...); -90 or less: no send
     reverb_send_db: float | None = None
+    # "duck under music": the track lowered by this many dB (e.g. -9) where the generated music
+    # is loud (studio.mastering.duck_gain, in the render); None: off
+    duck_db: float | None = None
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.pan <= 1.0:
             raise ValueError("pan must be within -1..1")
+        if self.duck_db is not None and not -60.0 <= self.duck_db <= 0.0:
+            raise ValueError("duck_db must be within -60..0 dB")
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,9 @@ class Track:
     # provenance, so a track can be re-generated
     engine: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    # the video's own soundtrack (studio.original): an AUDIO track no engine touches or replaces,
+    # left out of an export that does not keep the original audio
+    original_audio: bool = False
 
     @property
     def is_drums(self) -> bool:
@@ -150,7 +158,7 @@ def _track(m) -> Track:
         events=[FoleyEvent(**{**e.model_dump(), "params": None if e.params is None else tuple(e.params)})
                 for e in m.events],
         room=m.room, spatial=[SpatialKeyframe(**k.model_dump()) for k in m.spatial], engine=m.engine,
-        settings=dict(m.settings),
+        settings=dict(m.settings), original_audio=m.original_audio,
     )
 
 
@@ -194,6 +202,10 @@ class Project:
         t = self.track(track_id)
         self.tracks.remove(t)
         return t
+
+    def original_tracks(self) -> list[Track]:
+        """The tracks that hold the video's own soundtrack (``Track.original_audio``)."""
+        return [t for t in self.tracks if t.original_audio]
 
     def audible_tracks(self) -> list[Track]:
         """Tracks the mix should play, honouring mute and solo."""
@@ -366,7 +378,16 @@ def _v3_to_v4(d: dict) -> dict:
     return d
 
 
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(d: dict) -> dict:
+    # v5: tracks gained ``original_audio`` (the video's own soundtrack, studio.original) and
+    # mixers ``duck_db`` (duck under music; None = off); a v4 project has no original-audio
+    # track and no ducking, which is how it sounded, so it loads unchanged
+    d = dict(d)
+    d["schema_version"] = 5
+    return d
+
+
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def migrate(d: dict) -> dict:

@@ -3,7 +3,7 @@
 Signal flow per track (float32, stereo, ``project.sample_rate`` unless told otherwise)::
 
     source -> [spatializer, when track.room is set] -> [role gain] -> gain (dB) -> pan
-           -> [stem safety limiter] -> stem
+           -> [stem safety limiter] -> [duck under music, when Mixer.duck_db is set] -> stem
     stems (+ reverb bus return) summed -> mix -> [loudness normalisation] -> [true-peak limiter] -> mix
 
 The bracketed stages are the mastering stage (:mod:`studio.mastering`), on by default
@@ -36,6 +36,11 @@ Pan law
     power ``gain_left**2 + gain_right**2 = 2`` is the same at every position; a centred track is
     untouched (bit-identical), a hard-panned one is +3 dB on its side and silent on the other.
     For stereo sources this acts as a balance control (each side scaled by its own gain).
+
+Ducking
+    A track with ``Mixer.duck_db`` set ("duck under music", e.g. the video's original audio) is
+    lowered by that many dB where the audible generated music tracks (post-fader, summed) are
+    loud (``studio.mastering.duck_gain``: 50 ms attack, 300 ms release), over the whole timeline.
 
 Render cache
     ``render_project(cache=True)`` (export's ``render_for_export``, app playback) keeps the most
@@ -341,6 +346,7 @@ def _render_project(project: Project, *, sample_rate: int | None, time_range: tu
     if n is None:
         n = max((a.shape[1] for a in rendered), default=0)
         rendered = [_fit(a, n) for a in rendered]
+    rendered = _duck(tracks, rendered, sr)  # "duck under music", over the whole timeline
     t_tracks = time.perf_counter() - t0
     a, b = _range_frames(time_range, n, sr)
     # the mix, mastered over the whole timeline, then cut to the range
@@ -536,6 +542,27 @@ def _render_stems(tracks: list[Track], project: Project, sr: int, n: int | None,
     else:
         rendered = [one(t) for t in tracks]
     return rendered, stage_gains
+
+
+def _duck(tracks: list[Track], rendered: list[np.ndarray], sr: int) -> list[np.ndarray]:
+    """The stems of tracks set to duck under music (``Mixer.duck_db``) lowered where the audible
+    generated music (``studio.mastering.is_music``, post-fader) is loud; the others as they are."""
+    from studio import mastering as mst
+
+    music = [x for t, x in zip(tracks, rendered) if mst.is_music(t)]
+    if not music or not any(t.mixer.duck_db for t in tracks):
+        return rendered
+    side = np.sum(music, axis=0, dtype=np.float32)
+    gains: dict[float, np.ndarray] = {}
+    out = []
+    for t, x in zip(tracks, rendered):
+        depth = t.mixer.duck_db
+        if depth:
+            if depth not in gains:
+                gains[depth] = mst.duck_gain(side, sr, depth)
+            x = x * gains[depth]
+        out.append(x)
+    return out
 
 
 def _range_frames(time_range: tuple[float, float] | None, n: int, sr: int) -> tuple[int, int]:

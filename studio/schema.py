@@ -52,6 +52,7 @@ MAX_BEATS_PER_BAR = 16
 BEAT_UNITS = (1, 2, 4, 8, 16, 32)
 GAIN_DB = (-120.0, 24.0)
 SEND_DB = (-200.0, 24.0)  # -90 or less: no send (studio.mastering)
+DUCK_DB = (-60.0, 0.0)  # how far "duck under music" lowers a track (studio.mastering.duck_gain)
 MAX_PARAMS = 1024  # a Foley hit's packed physics vector (67 values today)
 MAX_SETTINGS_DEPTH = 16
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -111,6 +112,7 @@ class MixerModel(_Strict):
     mute: StrictBool = False
     solo: StrictBool = False
     reverb_send_db: _float(*SEND_DB) | None = None
+    duck_db: _float(*DUCK_DB) | None = None  # v5: duck under music (None: off)
 
 
 class FoleyEventModel(_Strict):
@@ -170,6 +172,7 @@ class TrackModel(_Strict):
     spatial: Annotated[list[KeyframeModel], Field(max_length=MAX_KEYFRAMES)] = []
     engine: Annotated[StrictStr, Field(max_length=256)] | None = None
     settings: dict[str, Any] = {}
+    original_audio: StrictBool = False  # v5: the video's own soundtrack (studio.original)
 
     @field_validator("settings")
     @classmethod

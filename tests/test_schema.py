@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from studio.errors import EngineError, ModelError, ProjectError, StudioError
 from studio.music import Note, TempoChange, TempoMap
 from studio.project import (
-    FoleyEvent, Mixer, Project, SpatialKeyframe, Track, TrackKind, VideoClip,
+    SCHEMA_VERSION, FoleyEvent, Mixer, Project, SpatialKeyframe, Track, TrackKind, VideoClip,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -182,7 +182,15 @@ def test_project_written_by_generate_still_loads_unchanged(tmp_path):
     assert len(p.tracks) == 4 and sum(len(t.notes) for t in p.tracks) > 100
     assert any(t.events for t in p.tracks)
     p.save(tmp_path / "project.json")
-    assert (tmp_path / "project.json").read_text() == text
+    # saved as the current schema: what v5 added (no original audio, no ducking) and nothing else
+    was = json.loads(text)
+    was["schema_version"] = SCHEMA_VERSION
+    for t in was["tracks"]:
+        t["original_audio"] = False
+        t["mixer"]["duck_db"] = None
+    assert json.loads((tmp_path / "project.json").read_text()) == was
+    Project.load(tmp_path / "project.json").save(tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_text() == (tmp_path / "project.json").read_text()
 
 
 def test_old_schema_versions_still_load(tmp_path):

@@ -154,7 +154,7 @@ class Controller(QObject):
             return  # the project was closed meanwhile
         fresh = self.doc.analysis is None
         self.doc.set_analysis(timeline)
-        if fresh and not self.doc.project.tracks:
+        if fresh and not any(not t.original_audio for t in self.doc.project.tracks):  # none on a grid yet
             self._opening_grid(timeline)
         cuts = len(timeline.cuts_s)
         tempo = beatgrid.analysis_tempo_text(timeline, self.doc.tempo, self.doc.project.duration_s)

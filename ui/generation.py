@@ -55,7 +55,9 @@ def existing_project_path(projects_dir: Path, video: Path) -> Path | None:
 def open_video(video: Path, project_path: Path, job: Job | None = None,
                project_name: str | None = None) -> Project:
     """Probe ``video`` and save a fresh project around it (named ``project_name``, else after the video;
-    MediaError/ProjectError for bad files)."""
+    MediaError/ProjectError for bad files), with the video's own audio as its "Original audio"
+    track when it has any (``studio.original.add_original_audio``, as ``studio generate``)."""
+    from studio.original import add_original_audio
     from studio.project import new_project_for_video
 
     job = Job.quiet(job)
@@ -63,6 +65,7 @@ def open_video(video: Path, project_path: Path, job: Job | None = None,
     project = new_project_for_video(video, project_path)
     if project_name:
         project.name = project_name
+    add_original_audio(project, job=job.sub(0.1, 0.9))
     project.save(project_path)
     job.report(1.0, "opened")
     return project

@@ -135,16 +135,18 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     if not settings.room:
         raise StudioError("the spatial engine needs a room: give --spatial ROOM")
     room = check_room(settings.room)
-    placed = place(list(project.tracks), room)  # copies with the same ids: they replace the originals
+    # copies with the same ids: they replace the tracks placed; the video's own audio stays where it is
+    placed = place([t for t in project.tracks if not t.original_audio], room)
     job.report(1.0, f"placed {len(placed)} tracks in {room}")
     return placed
 
 
 def spatialize_project(project: Project, room: str, tracks: list[str] | None = None) -> list[str]:
-    """Place ``project``'s tracks (all, or those named / with these ids) in ``room``, in place;
+    """Place ``project``'s tracks (all but the video's own audio, or those named / with these ids)
+    in ``room``, in place;
     returns the names of the placed tracks (``studio spatialize``)."""
     room = check_room(room)
-    chosen = list(project.tracks)
+    chosen = [t for t in project.tracks if not t.original_audio]  # the video's own audio only when named
     if tracks:
         wanted = set(tracks)
         chosen = [t for t in project.tracks if t.name in wanted or t.id in wanted]

@@ -1,8 +1,9 @@
-"""Export dialog: stems, mixdown, MIDI file, video with sound, REAPER project; format, rate,
-bit depth, range, loudness (mastering: -14 LUFS online, -23 LUFS broadcast, or off). Choices are
-remembered with QSettings. It only gathers arguments for ``studio.exporting.export_project``; the main
-window runs the export as a job and hands the report to :func:`remember_report`, so the dialog
-shows the measured loudness and true peak of the last export."""
+"""Export dialog: stems, mixdown, MIDI file, video with sound, REAPER project, whether the video's
+own audio stays in them ("Keep original audio"); format, rate, bit depth, range, loudness
+(mastering: -14 LUFS online, -23 LUFS broadcast, or off). Choices are remembered with QSettings.
+It only gathers arguments for ``studio.exporting.export_project``; the main window runs the export
+as a job and hands the report to :func:`remember_report`, so the dialog shows the measured
+loudness and true peak of the last export."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -82,7 +83,13 @@ class ExportDialog(QDialog):
         self.midi = QCheckBox("MIDI file (with tempo map)", self)
         self.video = QCheckBox("Video with the new sound", self)
         self.rpp = QCheckBox("DAW project (REAPER .rpp; needs the stems)", self)
-        for cb in (self.stems, self.mix, self.midi, self.video, self.rpp):
+        self.original = QCheckBox("Keep original audio", self)
+        has_original = bool(project.original_tracks()) or bool(project.video and project.video.has_audio)
+        self.original.setEnabled(has_original)
+        self.original.setToolTip("the video's own sound: its \u201cOriginal audio\u201d track in the stems and the "
+                                 "mix, and its audio stream in the video" if has_original
+                                 else "the video has no sound of its own")
+        for cb in (self.stems, self.mix, self.midi, self.video, self.rpp, self.original):
             wl.addWidget(cb)
         self.rpp.toggled.connect(lambda on: on and self.stems.setChecked(True))
         self.stems.toggled.connect(lambda on: on or self.rpp.setChecked(False))
@@ -137,7 +144,8 @@ class ExportDialog(QDialog):
         self.base.setText(safe_stem(self.project.name))  # a shared project's name may hold "../" or "/"
         for key, cb, default in (("stems", self.stems, True), ("mix", self.mix, True), ("midi", self.midi, True),
                                  ("video", self.video, False), ("rpp", self.rpp, False),
-                                 ("limiter", self.limiter, False), ("overwrite", self.overwrite, False)):
+                                 ("limiter", self.limiter, False), ("overwrite", self.overwrite, False),
+                                 ("keep_original_audio", self.original, True)):
             cb.setChecked(cb.isEnabled() and str(s.value(PREFIX + key, default)).lower() in ("true", "1"))
         self.file_format.setCurrentText(str(s.value(PREFIX + "format", "wav")))
         self.rate.setCurrentIndex(max(0, self.rate.findData(int(s.value(PREFIX + "rate", self.project.sample_rate)))))
@@ -155,6 +163,8 @@ class ExportDialog(QDialog):
         for key, cb in (("stems", self.stems), ("mix", self.mix), ("midi", self.midi), ("video", self.video),
                         ("rpp", self.rpp), ("limiter", self.limiter), ("overwrite", self.overwrite)):
             s.setValue(PREFIX + key, cb.isChecked())
+        if self.original.isEnabled():  # a video without sound does not forget the choice
+            s.setValue(PREFIX + "keep_original_audio", self.original.isChecked())
         s.setValue(PREFIX + "format", self.file_format.currentText())
         s.setValue(PREFIX + "rate", self.rate.currentData())
         s.setValue(PREFIX + "depth", self.depth.currentData())
@@ -200,4 +210,5 @@ class ExportDialog(QDialog):
             "loudness_lufs": self.loudness.currentData(),
             "limiter": self.limiter.isChecked() and self.loudness.currentData() is None,
             "overwrite": self.overwrite.isChecked(),
+            "keep_original_audio": self.original.isChecked() or not self.original.isEnabled(),
         }

@@ -1,6 +1,7 @@
-"""Inspector of the selected track: name, mixer (gain, pan, mute, solo), MIDI channel/program and
-instrument bank (the soundfonts installed here, ``studio.banks``; "Automatic" follows the
-studio's default choice), Foley hits (material, strength), spatial position on a room view.
+"""Inspector of the selected track: name, mixer (gain, pan, mute, solo; "Duck under music" for
+audio tracks), MIDI channel/program and instrument bank (the soundfonts installed here,
+``studio.banks``; "Automatic" follows the studio's default choice), Foley hits (material,
+strength), spatial position on a room view.
 Every change is an undo command; a slider drag is one command (merged per gesture)."""
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio import banks as bank_catalog
+from studio.mastering import DUCK_DB
 from studio.project import SpatialKeyframe, TrackKind
 from ui import theme, undo
 from ui.widgets.room_view import RoomView
@@ -89,6 +91,10 @@ class Inspector(QWidget):
         row.addWidget(self.solo)
         row.addStretch(1)
         f.addRow("", row)
+        self.duck = QCheckBox("Duck under music", toolTip=f"lower this track by {-DUCK_DB:g} dB where the "
+                              "generated music is loud (50 ms attack, 300 ms release)")
+        self.duck.toggled.connect(lambda on: self._mixer("duck_db", DUCK_DB if on else None, "Duck under music"))
+        f.addRow("", self.duck)
         root.addWidget(self.mixer)
 
     def _build_midi(self, root: QVBoxLayout) -> None:
@@ -179,6 +185,8 @@ class Inspector(QWidget):
                                f"{'L' if t.mixer.pan < 0 else 'R'}{abs(t.mixer.pan) * 100:.0f}")
         self.mute.setChecked(t.mixer.mute)
         self.solo.setChecked(t.mixer.solo)
+        self.duck.setVisible(t.kind is TrackKind.AUDIO)  # an audio track (the video's own sound) under the music
+        self.duck.setChecked(t.mixer.duck_db is not None)
         self.channel.setValue(t.channel + 1)
         self.program.setValue(t.program)
         self._fill_banks(t)

@@ -1,0 +1,108 @@
+"""The video's own soundtrack as the project's "Original audio" track.
+
+When a project is made from a video that has an audio stream (``studio generate``, and through it
+``studio batch``; the app's opening of a video, ``ui/generation.py:open_video``), the one function
+:func:`add_original_audio` decodes the stream once (PyAV, ``studio.media.read_audio``; more than
+two channels are downmixed to stereo) into ``assets/original-audio.wav`` (24-bit PCM at the
+stream's own sample rate, written atomically, or staged in the caller's transaction) and adds an
+ordinary AUDIO track that plays it, marked ``Track.original_audio``. To the mixer, the render and
+playback it is an audio track like an imported one (waveform, mute, solo, gain, pan; no gain
+staging, no reverb send); it is placed where the stream starts relative to the picture
+(``offset_s``), so it plays in sync. ``Mixer.duck_db`` ("duck under music", off by default) lowers
+it where the generated music is loud (``studio.mastering.duck_gain``, in the render).
+
+No engine touches or replaces it (``studio.generate.run`` drops a returned track with its id; the
+spatial engine leaves it where it is), and an export with ``keep_original_audio=False``
+(``studio export --no-original-audio``, the Export dialog's "Keep original audio") leaves it out of
+the stems, the mix and the video. A video without audio gets no such track, and no message.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from studio.errors import MediaError, ProjectError
+from studio.fsutil import atomic_path
+from studio.jobs import Job
+from studio.project import Project, Track, TrackKind
+
+__all__ = ["NAME", "FILE", "add_original_audio", "original_track", "staged_view"]
+
+NAME = "Original audio"
+FILE = "original-audio.wav"  # in the project's assets/
+SUBTYPE = "PCM_24"
+
+
+def original_track(project: Project) -> Track | None:
+    """The project's original-audio track, or None (a video without audio, an older project)."""
+    return next(iter(project.original_tracks()), None)
+
+
+def add_original_audio(project: Project, *, transaction=None, job: Job | None = None) -> Track | None:
+    """Give ``project`` (saved or about to be: its ``path`` is set) its video's own soundtrack:
+    the first audio stream decoded into ``assets/original-audio.wav`` and an AUDIO track marked
+    ``original_audio`` added first in the track list. Returns the track; the one already there
+    when the project has it; None when the video has no audio stream (or its audio cannot be
+    decoded: the project then simply has none, and the job's status line says why).
+    ``transaction``: a ``studio.transaction.Transaction`` to stage the file in (``studio
+    generate``: the ``assets/`` folder is staged whole; ``staged_view`` plays it before the
+    commit); without it the file is written atomically in place. A file that cannot be
+    written is a ProjectError."""
+    from studio import media
+
+    job = Job.quiet(job)
+    have = original_track(project)
+    if have is not None or project.video is None:
+        return have
+    video = project.resolve(project.video.path)
+    info = media.probe(video)
+    if not info.has_audio:
+        return None
+    job.report(0.0, "reading the video's own audio")
+    try:
+        audio, rate = media.read_audio(video, stereo=True)
+    except MediaError as exc:
+        job.report(1.0, f"no original audio track: {exc}")
+        return None
+    target = project.assets_dir / FILE
+    _write(target, audio, rate, transaction)
+    start = info.audio[0].start_s - (info.video.start_s if info.video is not None else 0.0)
+    track = Track(NAME, TrackKind.AUDIO, audio_path=project.relative(target), offset_s=round(start, 6),
+                  original_audio=True)
+    project.tracks.insert(0, track)
+    job.report(1.0, "original audio read")
+    return track
+
+
+def staged_view(project: Project, transaction) -> Project:
+    """A shallow copy of ``project`` whose original-audio track plays its file where
+    ``transaction`` staged it (before the commit puts it in place): ``studio generate`` renders
+    its export inside the transaction that writes the project."""
+    import copy
+    import dataclasses
+
+    def playing(t: Track) -> Track:
+        target = project.resolve(t.audio_path) if t.original_audio and t.audio_path else None
+        if target is None or target.exists() or not transaction.staged(target):
+            return t
+        return dataclasses.replace(t, audio_path=str(transaction.stage(target)))
+
+    out = copy.copy(project)
+    out.tracks = [playing(t) for t in project.tracks]
+    return out
+
+
+def _write(target: Path, audio, rate: int, transaction) -> None:
+    """``audio`` (channels, n) as a WAV at ``target``: staged in ``transaction``, else atomically."""
+    import soundfile as sf
+
+    if transaction is not None:
+        if not transaction.staged(target):
+            transaction.stage_dir(target.parent)  # assets/ appears whole with the commit, as stems/ does
+        sf.write(str(transaction.stage(target)), audio.T, int(rate), subtype=SUBTYPE, format="WAV")
+        return
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProjectError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
+    with atomic_path(target, error=ProjectError) as tmp:
+        sf.write(str(tmp), audio.T, int(rate), subtype=SUBTYPE, format="WAV")
