@@ -18,13 +18,18 @@ One way through, for the CLI, the app and ``studio batch`` alike:
   edited copies of existing tracks (spatial sets their room), the tempo map they were written
   on, the engines' warnings and the analysis;
 * ``apply(project, result)`` puts a Result into a project (``applied_tracks`` gives the track
-  list alone: the app pushes it, with the tempo map, as one undo step).
+  list alone: the app pushes it, with the tempo map, as one undo step). Where the project has
+  tracks of an engine that ran already (``existing_parts``), ``existing`` says what becomes of
+  them: ``REPLACE`` (the engine's old tracks go) or ``VARIATION`` (the new ones are added beside
+  them, named uniquely: "Drums 2"); None, the default (the CLI's, on a fresh project), puts a
+  track with an id already there in its place and adds the others.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import importlib
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -34,7 +39,7 @@ from studio.errors import StudioError
 from studio.fsutil import explain_os_error
 from studio.jobs import Job
 from studio.music import TempoMap
-from studio.names import safe_stem
+from studio.names import safe_stem, unique_name
 from studio.project import Project, Track, TrackKind, autosave_path, new_project_for_video
 from studio.transaction import Transaction
 
@@ -141,6 +146,9 @@ class Result:
     tempo: TempoMap  # the grid the tracks are written on: the project's tempo map after apply
     warnings: tuple[str, ...]  # "track name: what the engine says" (no impacts, DSP fallback, ...)
     timeline: object  # the video's analysis the engines read
+    engines: tuple[str, ...] = ()  # the engines that ran, in order
+    made: frozenset = frozenset()  # ids of the tracks an engine made as its own part (not an edit
+    # of another's track, as spatial's placing): what ``existing`` replaces or adds as a variation
 
     @property
     def tracks(self) -> tuple[Track, ...]:
@@ -192,6 +200,7 @@ def run(plan: Plan, job: Job | None = None) -> Result:
         timeline, grid.GridCorrection.from_options(plan.settings.options),
         (plan.settings.options or {}).get("beats_per_bar"))  # the one grid every engine writes on
     returned: set[str] = set()
+    made: set[str] = set()
     span = (1.0 - split) / max(1, len(plan.adapters))
     for i, (name, adapter) in enumerate(plan.adapters):
         sub = job.sub(split + i * span, split + (i + 1) * span)
@@ -205,22 +214,75 @@ def run(plan: Plan, job: Job | None = None) -> Result:
             else:
                 work.add_track(track if track.engine else dataclasses.replace(track, engine=name))
             returned.add(track.id)
+            if track.engine in (None, name):  # the engine's own part, not an edit of another's track
+                made.add(track.id)
     new = tuple(t for t in work.tracks if t.id not in before and t.id in returned)
     replaced = tuple(t for t in work.tracks if t.id in before and t.id in returned)
     warnings = tuple(f"{t.name}: {w}" for t in replaced + new for w in (t.settings or {}).get("warnings", []))
     job.report(1.0, "generated")
-    return Result(new, replaced, work.tempo, warnings, timeline)
+    return Result(new, replaced, work.tempo, warnings, timeline, tuple(plan.engines), frozenset(made))
 
 
-def applied_tracks(tracks: list[Track], result: Result) -> list[Track]:
-    """``tracks`` with ``result`` applied: each replaced track in its place, the new ones after."""
-    by_id = {t.id: t for t in result.replaced_tracks}
-    return [by_id.get(t.id, t) for t in tracks] + list(result.new_tracks)
+REPLACE = "replace"  # the engines' old tracks go; their new ones take the place
+VARIATION = "variation"  # the new tracks are added beside the old ones, named uniquely
 
 
-def apply(project: Project, result: Result) -> Project:
-    """Put ``result`` into ``project`` (in place): its tracks (``applied_tracks``) and tempo map."""
-    project.tracks = applied_tracks(project.tracks, result)
+def existing_parts(project: Project, engines) -> dict[str, list[Track]]:
+    """The tracks of ``project`` that each of ``engines`` made before (an engine's part that
+    would be generated again: the rhythm engine's Drums, Bass, Keys; a soundtrack), by engine;
+    the video's own audio never counts. Empty: nothing to replace, nothing to ask."""
+    out: dict[str, list[Track]] = {}
+    for t in project.tracks:
+        if t.engine in engines and not t.original_audio:
+            out.setdefault(t.engine, []).append(t)
+    return out
+
+
+def applied_tracks(tracks: list[Track], result: Result, existing: str | None = None) -> list[Track]:
+    """``tracks`` with ``result`` applied. ``existing`` None: each replaced track in its place, the
+    new ones after. ``REPLACE``: the tracks the engines made take the place of the ones with
+    their ids, the other old tracks of those engines go, edits of other tracks (spatial) land in
+    place, the rest is added. ``VARIATION``: the old tracks stay (edits in place), the made ones
+    are added with ids of their own. With either, every made track gets a name unique in the
+    project (``studio.names.unique_name``: a second "Drums" is "Drums 2")."""
+    if existing is None:
+        by_id = {t.id: t for t in result.replaced_tracks}
+        return [by_id.get(t.id, t) for t in tracks] + list(result.new_tracks)
+    if existing not in (REPLACE, VARIATION):
+        raise StudioError(f"existing tracks: {existing!r} is not {REPLACE!r} or {VARIATION!r}")
+    edits = {t.id: t for t in result.replaced_tracks if t.id not in result.made}
+    made = [t for t in result.replaced_tracks if t.id in result.made] + list(result.new_tracks)
+    engines = set(result.engines)
+    out: list[Track] = []
+    if existing == REPLACE:
+        in_place = {t.id: t for t in made}
+        for t in tracks:
+            if t.id in in_place:
+                out.append(in_place.pop(t.id))
+            elif not (t.engine in engines and not t.original_audio):  # an old part of an engine that ran goes
+                out.append(edits.get(t.id, t))
+        made_ids = {t.id for t in made}
+        fresh = list(in_place.values())
+    else:
+        ids = {t.id for t in tracks}
+        out = [edits.get(t.id, t) for t in tracks]
+        fresh = [dataclasses.replace(t, id=uuid.uuid4().hex[:12]) if t.id in ids else t for t in made]
+        made_ids = {t.id for t in fresh}
+    out += fresh
+    taken = [t.name for t in out if t.id not in made_ids]
+    named = []
+    for t in out:
+        if t.id in made_ids:
+            t = dataclasses.replace(t, name=unique_name(t.name, taken))
+            taken.append(t.name)
+        named.append(t)
+    return named
+
+
+def apply(project: Project, result: Result, existing: str | None = None) -> Project:
+    """Put ``result`` into ``project`` (in place): its tracks (``applied_tracks``: ``existing``
+    says what becomes of the tracks the engines made before) and tempo map."""
+    project.tracks = applied_tracks(project.tracks, result, existing)
     project.tempo = result.tempo
     return project
 

@@ -97,6 +97,21 @@ def unique_stems(names: Iterable[str], *, taken: Iterable[str] = (), default: st
     return out
 
 
+def unique_name(name: str, taken: Iterable[str]) -> str:
+    """A track's display name unique among ``taken`` (without regard to case or Unicode normal
+    form): ``name`` itself when free, else ``"name 2"``, ``"name 3"``, ... (a second "Drums" is
+    "Drums 2"). The app gives every track it adds such a name (``studio.generate.applied_tracks``
+    in its replace / variation modes, a duplicate, an import)."""
+    used = {_key(t) for t in taken}
+    base = str(name).strip() or "Track"
+    if _key(base) not in used:
+        return base
+    k = 2
+    while _key(f"{base} {k}") in used:
+        k += 1
+    return f"{base} {k}"
+
+
 def _key(s: str) -> str:
     return unicodedata.normalize("NFC", s).casefold()
 

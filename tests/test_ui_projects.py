@@ -106,6 +106,7 @@ def test_the_start_page_shows_without_a_project_and_close_goes_back_to_it(window
     qtbot.waitUntil(lambda: w.doc.project is not None, timeout=5000)
     assert w.doc.project.path == p.path and not w.doc.modified
     assert w.pages.currentWidget() is w.editor
+    wait_idle(w, qtbot)
 
 
 def test_the_start_page_buttons_run_the_file_commands(window, qtbot, monkeypatch, tmp_path):

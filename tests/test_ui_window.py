@@ -96,6 +96,9 @@ def window(qtbot, private_settings, tmp_path, monkeypatch):
     w = MainWindow()  # closed here, not by qtbot (its close would ask to save the changes)
     w.show()
     yield w
+    # a job still running (an analysis the test did not wait for) would deliver its result to a
+    # closed window while the next test starts: let it finish first
+    qtbot.waitUntil(lambda: not w.controller.busy, timeout=60_000)
     w.doc.undo_stack.setClean()  # no save question on close
     w.close()
 
@@ -371,6 +374,9 @@ def test_keyboard_box_drawn_on_the_preview_reaches_the_piano_engine(window, qtbo
     panel, preview = w.generate_panel, w.preview
     assert set(panel.checks) == {"piano", "performer"}
     assert not any(cb.isChecked() for cb in panel.checks.values())  # they run when asked
+    assert not panel.keyboard_draw.isVisible() and not panel.instrument.isVisible()  # only checked engines' settings
+    panel.checks["piano"].setChecked(True)
+    panel.checks["performer"].setChecked(True)
     assert panel.keyboard_draw.isVisible() and panel.instrument.isVisible()
     qtbot.waitUntil(lambda: preview.image is not None, timeout=5000)
     qtbot.mouseClick(panel.keyboard_draw, Qt.LeftButton)

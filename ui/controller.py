@@ -42,6 +42,9 @@ class Controller(QObject):
         self.ask_restore = lambda path: False  # the window replaces this with a question
         # audio the project plays from outside its folder: export only when the user confirms
         self.ask_external_audio = lambda paths: False  # the window replaces this with a question
+        # parts that would be generated again ({engine: [tracks]}): "replace", "variation" or
+        # None (cancel); the window replaces this with a question
+        self.ask_existing = lambda parts: "replace"
         self.export_folder: Path | None = None  # where the last export went (the folder chosen)
 
     # -- jobs -----------------------------------------------------------------------------------
@@ -348,12 +351,21 @@ class Controller(QObject):
             return None
 
     def generate(self, s: dict) -> None:
-        from studio.generate import run
+        """Generate with the panel's values. Where a chosen engine made tracks before (Rhythm's
+        Drums, Bass, Keys; a Soundtrack), the user chooses first: Replace them (one undo step),
+        Add as a variation (new tracks, named uniquely) or Cancel (``ask_existing``)."""
+        from studio.generate import VARIATION, existing_parts, run
 
         plan = self._plan(s, "Generate")
         if plan is None:
             return
         project = self.doc.project
+        parts = existing_parts(project, [e for e in plan.engines if e != "spatial"])
+        existing = self.ask_existing(parts) if parts else VARIATION  # no part there: all added, named uniquely
+        if existing is None:
+            self.info.emit("generation cancelled: the existing tracks stay as they are")
+            return
+        s = {**s, "existing": existing}
         self._start("generating", run, plan, on_done=lambda result: self._generated(result, s, project),
                     title="Generation failed")
 
@@ -366,10 +378,13 @@ class Controller(QObject):
         if not result.tracks and result.tempo == self.doc.project.tempo:
             self.info.emit("the engines produced no tracks for this video")
             return
-        undo.apply_generated(self.doc, result, f"Generate {', '.join(s['engines'])}")
-        n = len(result.tracks)
-        self.info.emit(f"generated {n} track{'s' * (n != 1)}"
-                       + (" (" + "; ".join(result.warnings) + ")" if result.warnings else ""))
+        existing = s.get("existing")
+        before = list(self.doc.project.tracks)
+        undo.apply_generated(self.doc, result, f"Generate {', '.join(s['engines'])}", existing)
+        after = self.doc.project.tracks
+        text = generation.summary(before, after, result, existing)
+        clash = generation.channel_warning(after)
+        self.info.emit(text + (f". Warning: {clash}" if clash else ""))
 
     def regenerate(self, s: dict) -> None:
         from studio.generate import run

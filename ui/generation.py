@@ -181,3 +181,59 @@ def regenerated(old: Track, new: Track, region: tuple[float, float] | None) -> T
     if region is not None:
         return merge_region(old, new, *region)
     return dataclasses.replace(new, id=old.id, mixer=old.mixer, name=old.name)
+
+
+# -- what a generation did, in a creator's words ----------------------------------------------------
+def _names(tracks) -> str:
+    return ", ".join(t.name for t in tracks)
+
+
+def room_words(room: str | None) -> str:
+    """A preset room's name as the status line says it ("living_room" -> "the living room")."""
+    return "the " + room.replace("_", " ") if room else "the room"
+
+
+def summary(before: list[Track], after: list[Track], result, existing: str | None = None) -> str:
+    """The status line after a generation: "generated Drums, Bass, Keys", "replaced Soundtrack
+    Bass, ...", "added a variation: Drums 2, ...", "placed 8 tracks in the hall" (the spatial
+    engine moves tracks, it makes none), and the engines' warnings after it."""
+    from studio.generate import REPLACE, VARIATION
+
+    old = {t.id: t for t in before}
+    made = [t for t in after if old.get(t.id) is not t and (t.id in result.made or t.id not in old)]  # new parts
+    parts = []
+    if made:
+        again = any(t.engine in result.engines and not t.original_audio for t in before)  # parts there before
+        verb = {REPLACE: "replaced", VARIATION: "added a variation:"}.get(existing, "generated") if again \
+            else "generated"
+        parts.append(f"{verb} {_names(made)}")
+    if "spatial" in result.engines:
+        placed = [t for t in result.tracks if t.room]
+        rooms = {t.room for t in placed}
+        n = len(placed)
+        parts.append(f"placed {n} track{'s' * (n != 1)} in {room_words(rooms.pop() if len(rooms) == 1 else None)}")
+    text = "; ".join(parts) or "the engines produced no new tracks"
+    return text + (" (" + "; ".join(result.warnings) + ")" if result.warnings else "")
+
+
+def shared_channels(tracks) -> list[tuple[int, list[str]]]:
+    """MIDI channels (0-based) that two or more tracks with notes play on, with those tracks'
+    names: one synth or DAW instrument per channel hears both parts (Soundtrack + Rhythm put
+    two basses on channel 2 and two drum kits on channel 10)."""
+    by_channel: dict[int, list[str]] = {}
+    for t in tracks:
+        if t.notes and not t.original_audio:
+            by_channel.setdefault(t.channel, []).append(t.name)
+    return [(ch, names) for ch, names in sorted(by_channel.items()) if len(names) > 1]
+
+
+def shared_channel_text(tracks) -> str:
+    """The tracks that share a MIDI channel, in words ("Bass and Soundtrack Bass share MIDI
+    channel 2"); "" when none do."""
+    return "; ".join(f"{' and '.join(names)} share MIDI channel {ch + 1}" for ch, names in shared_channels(tracks))
+
+
+def channel_warning(tracks) -> str:
+    """The status bar's warning after a generation; "" when no two tracks share a channel."""
+    said = shared_channel_text(tracks)
+    return f"{said}: give each its own channel in Generate \u203a Audio & MIDI Routing" if said else ""

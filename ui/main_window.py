@@ -7,8 +7,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, QSize, Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
-    QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar, QPushButton, QScrollArea,
-    QSplitter, QStackedWidget, QTabWidget, QToolBar, QUndoView, QVBoxLayout, QWidget,
+    QApplication, QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar,
+    QPushButton, QScrollArea, QSplitter, QStackedWidget, QTabWidget, QToolBar, QUndoView, QVBoxLayout, QWidget,
 )
 
 from ui.controller import Controller
@@ -42,6 +42,11 @@ def initial_size(available: QSize | None) -> QSize:
     return DEFAULT_SIZE.boundedTo(available)
 
 
+def keys(*sequences: str) -> list[QKeySequence]:
+    """Several shortcuts for one action (the first is the one the menu shows)."""
+    return [QKeySequence(k) for k in sequences]
+
+
 def window_title(project, modified: bool) -> str:
     """"name \u2014 folder \u2014 Video Sound Studio" ("name *" when modified; the home folder as ~);
     the app's name alone while no project is open."""
@@ -53,6 +58,15 @@ def window_title(project, modified: bool) -> str:
         where = "~/" + str(folder.relative_to(home)) if home in folder.parents else str(folder)
         where = f" \u2014 {where}"
     return f"{project.name}{' *' if modified else ''}{where} \u2014 {APP_NAME}"
+
+
+def existing_question(parts: dict) -> str:
+    """The question before generating parts that are there: which engines, which tracks."""
+    from ui.widgets.generate_panel import engine_label
+
+    said = "; ".join(f"{engine_label(e)[0]}: {', '.join(t.name for t in tracks)}" for e, tracks in parts.items())
+    return (f"The project has these tracks from an earlier generation already ({said}).\n\n"
+            "Replace them with the new ones, or add the new ones as a variation beside them?")
 
 
 class MainWindow(QMainWindow):
@@ -70,6 +84,7 @@ class MainWindow(QMainWindow):
         self.controller = Controller(self.doc, self.workers, self)
         self.controller.ask_restore = self._ask_restore
         self.controller.ask_external_audio = self._ask_external_audio
+        self.controller.ask_existing = self._ask_existing
         self.last_error: str | None = None
         self.loop_region = None
 
@@ -110,6 +125,10 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(self.editor)
         self._connect()
         self._update_title()
+        from ui.keys import SpacePlays
+
+        self.space_plays = SpacePlays(self, self.act_play)  # Space from a spin box too (ui/keys.py)
+        QApplication.instance().installEventFilter(self.space_plays)
         settings = QSettings()
         if settings.value("window/geometry") is not None:
             self.restoreGeometry(settings.value("window/geometry"))
@@ -149,7 +168,9 @@ class MainWindow(QMainWindow):
         a = QAction(text, self)
         if icon_name:
             a.setIcon(icon(icon_name))
-        if shortcut is not None:
+        if isinstance(shortcut, QKeySequence.StandardKey):
+            a.setShortcuts(shortcut)
+        elif shortcut is not None:
             a.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
         a.setToolTip(tip or text.replace("\u2026", ""))
         a.triggered.connect(slot)
@@ -180,23 +201,28 @@ class MainWindow(QMainWindow):
         self.act_generate = self.action("Generate\u2026", self.show_generate, "Ctrl+G", "generate",
                                          "Open the Generate panel")
         self.act_routing = self.action("Audio && MIDI Routing\u2026", self.routing_dialog, None, "routing")
-        self.act_zoom_in = self.action("Zoom In", lambda: self.timeline.zoom(1.5), "Ctrl+=", "zoom_in")
-        self.act_zoom_out = self.action("Zoom Out", lambda: self.timeline.zoom(1 / 1.5), "Ctrl+-", "zoom_out")
+        self.act_zoom_in = self.action("Zoom In", lambda: self.timeline.zoom(1.5), keys("+", "=", "Ctrl+="),
+                                       "zoom_in", "Zoom the timeline in (+, Ctrl+wheel)")
+        self.act_zoom_out = self.action("Zoom Out", lambda: self.timeline.zoom(1 / 1.5), keys("-", "Ctrl+-"),
+                                        "zoom_out", "Zoom the timeline out (-, Ctrl+wheel)")
         self.act_fit = self.action("Fit Video", self.timeline.canvas.fit, "Ctrl+0")
-        self.act_delete = self.action("Delete Selected Hits", self.timeline.canvas.delete_selected_events)
+        self._build_edit_actions()
+        self.act_legend = self.action("Timeline Legend", self.legend_dialog, None, None,
+                                      "What the timeline's lines and marks mean")
         self.act_about = self.action("About Video Sound Studio", self.about_dialog)
         mb = self.menuBar()
         for title, actions in (
             ("&File", [self.act_new, self.act_new_video, None, self.act_open, pj.recent_menu, pj.act_demo, None,
                        self.act_close, self.act_save, self.act_save_as, None, self.act_import, self.act_export, None,
                        self.act_quit]),
-            ("&Edit", [self.act_undo, self.act_redo, None, self.act_delete]),
+            ("&Edit", [self.act_undo, self.act_redo, None, self.act_select_all, self.act_copy, self.act_paste,
+                       self.act_duplicate, self.act_delete]),
             ("&Transport", [self.act_play, self.act_stop, self.act_home, self.act_end]),
             ("&Generate", [self.act_generate, None, self.act_routing]),
             ("&View", [self.act_zoom_in, self.act_zoom_out, self.act_fit, None,
                        self.inspector_dock.toggleViewAction(), self.generate_dock.toggleViewAction(),
                        self.history_dock.toggleViewAction()]),
-            ("&Help", [self.act_about]),
+            ("&Help", [self.act_legend, None, self.act_about]),
         ):
             m = mb.addMenu(title)
             for a in actions:
@@ -217,6 +243,34 @@ class MainWindow(QMainWindow):
         for a in (self.act_undo, self.act_redo):
             tb.widgetForAction(a).setToolButtonStyle(Qt.ToolButtonIconOnly)
         self.addToolBar(tb)
+
+    def _build_edit_actions(self) -> None:
+        """Select All, Copy, Paste, Duplicate and Delete on the timeline's selection (hits on a
+        Foley lane; a whole track where no hit is selected): each says in the status bar what it
+        did and is one undo step. A text field or spin box with the focus keeps these keys."""
+        c = self.timeline.canvas
+
+        def say(fn):
+            return lambda: self.doc.project is not None and self.statusBar().showMessage(fn(), 5000)
+
+        self.act_select_all = self.action("Select All", say(c.select_all), QKeySequence.SelectAll, None,
+                                          "Select every hit of the selected Foley lane")
+        self.act_copy = self.action("Copy", say(c.copy_selection), QKeySequence.Copy, None, "Copy the selected hits")
+        self.act_paste = self.action("Paste", say(c.paste), QKeySequence.Paste, None,
+                                     "Paste the copied hits at the playhead on the selected Foley lane")
+        self.act_duplicate = self.action("Duplicate", say(c.duplicate_selection), "Ctrl+D", None,
+                                         "Duplicate the selected hits (after themselves) or, with none selected, "
+                                         "the selected track")
+        self.act_delete = self.action("Delete", say(c.delete_selection), keys("Delete", "Backspace"), None,
+                                      "Delete the selected hits or, with none selected, the selected track")
+
+    def legend_dialog(self) -> None:
+        from ui.widgets.legend import LegendDialog
+
+        dlg = LegendDialog(self)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.open()
+        self.legend_window = dlg
 
     def about_text(self) -> str:
         """The About box: version, engines, and the ONNX provider each model really runs on."""
@@ -250,6 +304,7 @@ class MainWindow(QMainWindow):
         self.transport.tempoFromVideoRequested.connect(c.tempo_from_analysis)
         self.transport.message.connect(lambda m: self.statusBar().showMessage(m, 5000))
         self.timeline.canvas.gridRequested.connect(c.set_grid)
+        self.timeline.legendRequested.connect(self.legend_dialog)
         c.error.connect(self.report_error)
         c.info.connect(lambda m: self.statusBar().showMessage(m, 8000))
         c.busyChanged.connect(self._busy)
@@ -349,6 +404,22 @@ class MainWindow(QMainWindow):
             QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
         return answer == QMessageBox.Yes
 
+    def _ask_existing(self, parts: dict) -> str | None:
+        """Generating parts that are there already: Replace (the old tracks of those engines go,
+        one undo step), Add as a variation (new tracks beside them, "Drums 2") or Cancel (None)."""
+        from studio.generate import REPLACE, VARIATION
+
+        box = QMessageBox(QMessageBox.Question, "Generate again", existing_question(parts), QMessageBox.NoButton, self)
+        replace = box.addButton("Replace", QMessageBox.DestructiveRole)
+        variation = box.addButton("Add as a variation", QMessageBox.AcceptRole)
+        box.addButton(QMessageBox.Cancel)
+        replace.setToolTip("the old tracks of these engines go; one Undo brings them back")
+        variation.setToolTip("keep the old tracks and add the new ones beside them, named uniquely")
+        box.setDefaultButton(variation)
+        box.exec()
+        clicked = box.clickedButton()
+        return REPLACE if clicked is replace else VARIATION if clicked is variation else None
+
     def _ask_restore(self, path: Path) -> bool:
         answer = QMessageBox.question(self, "Recover autosave",
                                       f"{path.name} has an autosave newer than the saved project "
@@ -427,6 +498,7 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def shutdown(self) -> None:
+        QApplication.instance().removeEventFilter(self.space_plays)
         settings = QSettings()
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())

@@ -133,8 +133,16 @@ def set_spatial(doc, track_id: str, keyframes: list[SpatialKeyframe], text: str,
 
 
 def add_tracks(doc, tracks: list[Track], text: str) -> None:
+    """Add tracks as one step, each named uniquely in the project (a second "Drums" is "Drums 2")."""
+    from studio.names import unique_name
+
     before = list(doc.project.tracks)
-    doc.undo_stack.push(SetTracks(doc, before, before + list(tracks), text))
+    taken, added = [t.name for t in before], []
+    for t in tracks:
+        name = unique_name(t.name, taken)
+        taken.append(name)
+        added.append(t if name == t.name else dataclasses.replace(t, name=name))
+    doc.undo_stack.push(SetTracks(doc, before, before + added, text))
 
 
 def remove_track(doc, track_id: str) -> None:
@@ -150,14 +158,40 @@ def replace_track(doc, old_id: str, new: Track, text: str) -> None:
     doc.undo_stack.push(SetTracks(doc, before, after, text))
 
 
-def apply_generated(doc, result, text: str) -> None:
+def apply_generated(doc, result, text: str, existing: str | None = None) -> None:
     """A generation's Result (``studio.generate.run``) as one undo step, as the CLI applies it
     (``studio.generate.apply``): the new tracks added, the edited copies of existing tracks in
-    their place, and the tempo map the tracks were written on. One Undo brings back all of it."""
+    their place, and the tempo map the tracks were written on; ``existing`` (``REPLACE`` /
+    ``VARIATION``) says what becomes of the tracks the engines made before. One Undo brings
+    back all of it."""
     from studio.generate import applied_tracks
 
     before = list(doc.project.tracks)
-    doc.undo_stack.push(SetGrid(doc, doc.project.tempo, result.tempo, before, applied_tracks(before, result), text))
+    after = applied_tracks(before, result, existing)
+    doc.undo_stack.push(SetGrid(doc, doc.project.tempo, result.tempo, before, after, text))
+
+
+def duplicate_tracks(doc, track_ids, text: str = "") -> list[str]:
+    """Copies of the tracks (new ids, unique names: "Drums 2"), each right after its original,
+    as one undo step; the new ids."""
+    import uuid
+
+    from studio.names import unique_name
+
+    before = list(doc.project.tracks)
+    taken = [t.name for t in before]
+    after, new_ids = [], []
+    for t in before:
+        after.append(t)
+        if t.id in track_ids and not t.original_audio:
+            copy = dataclasses.replace(t, id=uuid.uuid4().hex[:12], name=unique_name(t.name, taken))
+            taken.append(copy.name)
+            after.append(copy)
+            new_ids.append(copy.id)
+    if new_ids:
+        n = len(new_ids)
+        doc.undo_stack.push(SetTracks(doc, before, after, text or f"Duplicate {n} track{'s' * (n != 1)}"))
+    return new_ids
 
 
 def set_tempo(doc, tempo: TempoMap, text: str = "Change tempo", tracks: list[Track] | None = None,

@@ -50,7 +50,8 @@ class GeneratePanel(QWidget):
         self.keyboard_box = None
         self._build_engines(root)
         self._build_settings(root)
-        self.generate_button = QPushButton("Generate", self, objectName="primary")
+        self.generate_button = QPushButton("Generate", self, objectName="primary",
+                                           toolTip="run the checked engines on the video (one undo step)")
         self.generate_button.clicked.connect(self._generate)
         root.addWidget(self.generate_button)
         self._build_regenerate(root)
@@ -85,6 +86,7 @@ class GeneratePanel(QWidget):
         self.style.setToolTip("style word for the engines that take one (soundtrack, rhythm)")
         seed_row = QHBoxLayout()
         self.seed = QSpinBox(self, minimum=0, maximum=2**31 - 1)
+        self.seed.setToolTip("the same seed and settings give the same tracks again; another seed, another take")
         dice = QPushButton("New", self, toolTip="a random seed")
         dice.clicked.connect(lambda: self.seed.setValue(random.randrange(2**31 - 1)))
         seed_row.addWidget(self.seed, 1)
@@ -96,6 +98,7 @@ class GeneratePanel(QWidget):
         self.material.setToolTip("material of every generated Foley hit")
         self.room = QComboBox(self, editable=True)
         self.room.addItems(ROOMS)
+        self.room.setToolTip("the room the spatial engine places the tracks in (binaural stems and mix)")
         self.style_label, self.material_label, self.room_label = QLabel("Style"), QLabel("Material"), QLabel("Room")
         form.addRow(self.style_label, self.style)
         form.addRow("Seed", seed_row)
@@ -142,8 +145,10 @@ class GeneratePanel(QWidget):
     def _build_regenerate(self, root: QVBoxLayout) -> None:
         regen = QGroupBox("Selected track", self)
         rl = QVBoxLayout(regen)
-        self.regen_track = QPushButton("Re-generate track (new seed)", self)
-        self.regen_region = QPushButton("Re-generate loop region (new seed)", self)
+        self.regen_track = QPushButton("Re-generate track (new seed)", self,
+                                       toolTip="make the selected track again with a new seed")
+        self.regen_region = QPushButton("Re-generate loop region (new seed)", self,
+                                        toolTip="make the selected track again inside the loop region only")
         self.regen_track.clicked.connect(lambda: self._regenerate(False))
         self.regen_region.clicked.connect(lambda: self._regenerate(True))
         rl.addWidget(self.regen_track)
@@ -157,7 +162,8 @@ class GeneratePanel(QWidget):
         self.analysis_label.setWordWrap(True)
         al.addWidget(self.analysis_label)
         row = QHBoxLayout()
-        self.analyse_button = QPushButton("Analyse again", self)
+        self.analyse_button = QPushButton("Analyse again", self,
+                                          toolTip="analyse the video again: beats, contacts and impacts, cuts")
         self.tempo_button = QPushButton("Tempo from video", self,
                                         toolTip="the grid the analysis found: the visual beats, bar 1 on the first "
                                                 "downbeat (tracks on the grid are generated again)")
@@ -172,7 +178,7 @@ class GeneratePanel(QWidget):
         """The running job's progress bar, Cancel and message."""
         job_row = QHBoxLayout()
         self.progress = QProgressBar(self, minimum=0, maximum=1000)
-        self.cancel = QPushButton("Cancel", self)
+        self.cancel = QPushButton("Cancel", self, toolTip="stop the running job; nothing of it is kept")
         self.cancel.clicked.connect(self.cancelRequested)
         job_row.addWidget(self.progress, 1)
         job_row.addWidget(self.cancel)
@@ -195,21 +201,13 @@ class GeneratePanel(QWidget):
         for name in engines:
             if name not in self.checks:
                 label, tip = engine_label(name)
-                cb = QCheckBox(label, self, toolTip=tip, checked=name in default_engines())
+                cb = QCheckBox(label, self, toolTip=tip or f"generate with the {label} engine",
+                               checked=name in default_engines())
+                cb.toggled.connect(self._show_settings)
                 self.checks[name] = cb
                 self.engine_layout.addWidget(cb)
         self.no_engines.setVisible(not engines)
-        self.style_label.setVisible(bool({"rhythm", "soundtrack"} & set(engines)))
-        self.style.setVisible(self.style_label.isVisible())
-        self.material_label.setVisible("foley" in engines)
-        self.material.setVisible("foley" in engines)
-        self.room_label.setVisible("spatial" in engines)
-        self.room.setVisible("spatial" in engines)
-        for w in self._keyboard_widgets:
-            w.setVisible("piano" in engines)
-        for w in self._performer_widgets:
-            w.setVisible("performer" in engines)
-        self.settings_box.setVisible(bool(engines))
+        self._show_settings()
         doc = self.doc
         has_project = doc.project is not None
         ready = has_project and doc.analysis is not None and not self.busy
@@ -230,6 +228,26 @@ class GeneratePanel(QWidget):
         self.progress.setVisible(self.busy)
         self.cancel.setVisible(self.busy)
         self.job_label.setVisible(self.busy)
+
+    def checked_engines(self) -> set[str]:
+        return {n for n, cb in self.checks.items() if cb.isChecked()}
+
+    def _show_settings(self) -> None:
+        """Only the checked engines' settings: style for rhythm and soundtrack, material for
+        Foley, room for spatial, the keyboard for piano, instrument and keypoints for the
+        performer; the seed for any."""
+        on = self.checked_engines()
+        self.style_label.setVisible(bool({"rhythm", "soundtrack"} & on))
+        self.style.setVisible(self.style_label.isVisible())
+        self.material_label.setVisible("foley" in on)
+        self.material.setVisible("foley" in on)
+        self.room_label.setVisible("spatial" in on)
+        self.room.setVisible("spatial" in on)
+        for w in self._keyboard_widgets:
+            w.setVisible("piano" in on)
+        for w in self._performer_widgets:
+            w.setVisible("performer" in on)
+        self.settings_box.setVisible(bool(on))
 
     def set_loop_region(self, region) -> None:
         self.loop_region = region

@@ -71,13 +71,31 @@ class RoutingDialog(QDialog):
             for t in tracks:
                 spin = QSpinBox(self, minimum=1, maximum=16, value=t.channel + 1)
                 spin.setToolTip("channel 10 is GM drums")
+                spin.valueChanged.connect(self._check_channels)
                 self.channels[t.id] = spin
                 cf.addRow(t.name, spin)
             root.addWidget(box)
+        # two tracks on one channel: one instrument hears both parts
+        self.channel_warning = QLabel("", self, objectName="warning")
+        self.channel_warning.setWordWrap(True)
+        self.channel_warning.setStyleSheet("color: #f2d15c;")
+        root.addWidget(self.channel_warning)
+        self._check_channels()
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         root.addWidget(buttons)
+
+    def _check_channels(self) -> None:
+        """Warn while two tracks share a MIDI channel (as the spin boxes now say)."""
+        import dataclasses
+
+        from ui.generation import shared_channel_text
+
+        tracks = [dataclasses.replace(self.doc.track(tid), channel=s.value() - 1) for tid, s in self.channels.items()]
+        text = shared_channel_text(tracks)
+        self.channel_warning.setText(f"⚠ {text}: one instrument would play both parts" if text else "")
+        self.channel_warning.setVisible(bool(text))
 
     def routing(self) -> Routing:
         m = self.midi.currentData()

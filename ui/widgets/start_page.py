@@ -50,10 +50,12 @@ class StartPage(QWidget):
         root.addWidget(QLabel("Give a video its sound: start a project, open one, or drop a video here.", self,
                               objectName="dim"))
         buttons = QHBoxLayout()
-        self.new_button = QPushButton("New Project\u2026", self)
-        self.new_video_button = QPushButton("New from Video\u2026", self)
-        self.open_button = QPushButton("Open\u2026", self)
-        self.demo_button = QPushButton("Open Demo", self)
+        self.new_button = QPushButton("New Project\u2026", self,
+                                      toolTip="an empty project in a folder you name (Ctrl+N)")
+        self.new_video_button = QPushButton("New from Video\u2026", self,
+                                            toolTip="choose a video, then the project's folder (Ctrl+Shift+N)")
+        self.open_button = QPushButton("Open\u2026", self, toolTip="open a saved project (Ctrl+O)")
+        self.demo_button = QPushButton("Open Demo", self, toolTip="open the bundled demo video as a project")
         self.demo_button.setEnabled(demo_available)
         for b, sig in ((self.new_button, self.newRequested), (self.new_video_button, self.newFromVideoRequested),
                        (self.open_button, self.openRequested), (self.demo_button, self.demoRequested)):

@@ -46,6 +46,7 @@ class TimelineCanvas(EventEditing, QWidget):
         self.peaks.updated.connect(self.update)
         self._lanes = layout(doc.project)
         self._drag: dict | None = None
+        self.clipboard: list = []  # copied Foley hits, times from the first (EventEditing.copy_selection)
         self.setFocusPolicy(Qt.StrongFocus)
         self.setMouseTracking(False)
         self.setMinimumHeight(200)

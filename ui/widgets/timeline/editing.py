@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 from PySide6.QtWidgets import QMenu
 
-from studio.project import FoleyEvent
+from studio.project import FoleyEvent, TrackKind
 from ui import undo
 
 
@@ -41,6 +41,86 @@ class EventEditing:
         kept = [e for i, e in enumerate(track.events) if i not in sel]
         self.doc.select(track.id)
         undo.set_events(self.doc, track.id, kept, f"Delete {len(sel)} event{'s' * (len(sel) != 1)}")
+
+    # -- the Edit menu's selection commands (Ctrl+A, Ctrl+C, Ctrl+V, Ctrl+D, Delete) -----------
+    # The timeline's selection is one track and, on a Foley lane, some of its hits (MIDI notes
+    # have no selection of their own): hits are copied, pasted and duplicated; a track with no
+    # hit selected is duplicated or deleted as a whole. Each is one undo step.
+    def _selected(self):
+        tid = self.doc.selected_track
+        return self.doc.track(tid) if self.doc.project is not None and tid is not None else None
+
+    def select_all(self) -> str:
+        """Every hit of the selected Foley lane (else of the first Foley lane)."""
+        track = self._selected()
+        if track is None or track.kind is not TrackKind.FOLEY:
+            track = next((t for t in (self.doc.project.tracks if self.doc.project else [])
+                          if t.kind is TrackKind.FOLEY), track)
+        if track is None:
+            return "nothing to select"
+        self.doc.select(track.id, tuple(range(len(track.events))))
+        return f"selected {len(track.events)} hits of {track.name}" if track.events else f"selected {track.name}"
+
+    def copy_selection(self) -> str:
+        """The selected hits, their times kept relative to the first, for Paste."""
+        track = self._selected()
+        if track is None or not self.doc.selected_events:
+            return "select hits on a Foley lane to copy them (notes cannot be copied: Ctrl+D duplicates a track)"
+        events = [track.events[i] for i in self.doc.selected_events]
+        t0 = min(e.time_s for e in events)
+        self.clipboard = [dataclasses.replace(e, time_s=e.time_s - t0) for e in events]
+        return f"copied {len(events)} hit{'s' * (len(events) != 1)}"
+
+    def paste(self) -> str:
+        """The copied hits at the playhead, on the selected Foley lane; they are selected after."""
+        track = self._selected()
+        if not getattr(self, "clipboard", None):
+            return "nothing copied yet"
+        if track is None or track.kind is not TrackKind.FOLEY:
+            return "select a Foley lane to paste the hits into"
+        at = self.position_s
+        pasted = [dataclasses.replace(e, time_s=at + e.time_s) for e in self.clipboard]
+        n = len(pasted)
+        self._add_events(track, pasted, f"Paste {n} hit{'s' * (n != 1)} at {at:.2f} s")
+        return f"pasted {n} hit{'s' * (n != 1)} at {at:.2f} s"
+
+    def duplicate_selection(self) -> str:
+        """The selected hits again right after themselves (shifted by whole beats, at least one);
+        with no hit selected, the selected track (a copy named "NAME 2")."""
+        track = self._selected()
+        if track is None:
+            return "select a track or some hits to duplicate"
+        if not self.doc.selected_events:
+            new = undo.duplicate_tracks(self.doc, {track.id}, f"Duplicate track {track.name}")
+            if new:
+                self.doc.select(new[0])
+                return f"duplicated {track.name} as {self.doc.track(new[0]).name}"
+            return f"{track.name} cannot be duplicated"
+        tempo = self.doc.project.tempo
+        events = [track.events[i] for i in self.doc.selected_events]
+        first, last = min(e.time_s for e in events), max(e.time_s for e in events)
+        shift = int(np.floor(tempo.beat_at(last) - tempo.beat_at(first) + 1e-6)) + 1
+        copies = [dataclasses.replace(e, time_s=tempo.time_at(tempo.beat_at(e.time_s) + shift)) for e in events]
+        n = len(copies)
+        self._add_events(track, copies, f"Duplicate {n} hit{'s' * (n != 1)}")
+        return f"duplicated {n} hit{'s' * (n != 1)} {shift} beat{'s' * (shift != 1)} later"
+
+    def delete_selection(self) -> str:
+        """The selected hits; with none selected, the selected track."""
+        track = self._selected()
+        if track is None:
+            return "nothing selected to delete"
+        if self.doc.selected_events:
+            n = len(self.doc.selected_events)
+            self.delete_selected_events()
+            return f"deleted {n} hit{'s' * (n != 1)}"
+        undo.remove_track(self.doc, track.id)
+        return f"deleted track {track.name}"
+
+    def _add_events(self, track, new: list, text: str) -> None:
+        undo.set_events(self.doc, track.id, list(track.events) + new, text)
+        events = self.doc.track(track.id).events
+        self.doc.select(track.id, tuple(i for i, e in enumerate(events) if any(e is k for k in new)))
 
     def set_material(self, material: str) -> None:
         track = self.doc.track(self.doc.selected_track)

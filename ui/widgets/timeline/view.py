@@ -1,7 +1,7 @@
 """The timeline widget: a small tool row (zoom, snap, follow), the canvas and its scroll bars."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QGridLayout, QHBoxLayout, QLabel, QScrollBar, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
 )
@@ -12,6 +12,8 @@ from ui.widgets.timeline.geometry import HEADER_W, RULER_H
 
 
 class TimelineView(QWidget):
+    legendRequested = Signal()  # the "?" button: Help \u203a Timeline Legend
+
     def __init__(self, doc, workers, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.canvas = TimelineCanvas(doc, workers, self)
@@ -40,8 +42,13 @@ class TimelineView(QWidget):
         self.follow_button = QToolButton(self, text="Follow", checkable=True, autoRaise=True, checked=True,
                                          toolTip="Keep the playhead in view while playing")
         tools.addWidget(self.follow_button)
+        legend = QToolButton(self, text="?", autoRaise=True,
+                             toolTip="Timeline legend: what the lines and marks mean")
+        legend.clicked.connect(self.legendRequested)
+        tools.addWidget(legend)
         hint = QLabel("drag \u25b81 on the ruler: move bar 1 \u00b7 Shift-drag: ruler = loop, lane = select hits \u00b7 "
-                      "double-click: add hit \u00b7 \u2190\u2192 nudge \u00b7 Del", self, objectName="dim")
+                      "double-click: add hit \u00b7 \u2190\u2192 nudge \u00b7 Ctrl+A/C/V/D \u00b7 Del", self,
+                      objectName="dim")
         hint.setToolTip(hint.text())
         hint.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # cut on a narrow window, never widening it
         hint.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
