@@ -21,15 +21,58 @@ def _analyze(args: argparse.Namespace) -> int:
     from studio.analysis import AnalysisParams, analyze
     from studio.options import check_beats_per_bar
 
+    if getattr(args, "sections", False) and _motion_keypoint_file(Path(args.video)):
+        return _motion_sections(args, Path(args.video), None)
     params = AnalysisParams(beats_per_bar=check_beats_per_bar(args.beats_per_bar))
     with ProgressBar("analysing", not args.quiet) as job:
         timeline = analyze(args.video, params, job=job, use_cache=not args.no_cache)
     summary = timeline.summary()
+    if getattr(args, "sections", False):
+        return _motion_sections(args, Path(args.video), summary)
     if args.json:
         json.dump(summary, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         _print_summary(summary)
+    return 0
+
+
+def _motion_keypoint_file(path: Path) -> bool:
+    return path.is_dir() or path.suffix.lower() in (".json", ".npz")
+
+
+def _motion_sections(args: argparse.Namespace, src: Path, summary: dict | None) -> int:
+    """``analyze --sections``: motion sections (engines/motion) of a keypoint file, or of a video's
+    keypoints (VIDEO.keypoints.json beside it, else MediaPipe Pose into a temporary file)."""
+    import tempfile
+
+    from engines.motion.infer import MotionSections
+    from engines.performer.keypoints import load_keypoints
+
+    with tempfile.TemporaryDirectory() as tmp:
+        kp_path = src if summary is None else None
+        if kp_path is None:
+            from studio.adapters.performer import sidecars
+
+            kp_path = next((p for p in sidecars(src) if p.exists()), None)
+        if kp_path is None:
+            from studio import pose
+
+            kp_path = Path(tmp) / "pose.keypoints.json"
+            with ProgressBar("pose", not args.quiet) as job:
+                pose.estimate(src, kp_path, job)
+        sections = [s.as_dict() for s in MotionSections().sections(load_keypoints(kp_path))]
+    if args.json:
+        json.dump({**(summary or {}), "keypoints": str(kp_path) if kp_path.parent != Path(tmp) else "MediaPipe Pose",
+                   "sections": sections}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    if summary is not None:
+        _print_summary(summary)
+    print(f"sections   {len(sections)} (motion: engines/motion)")
+    for s in sections:
+        print(f"  {s['start_s']:7.2f} - {s['end_s']:7.2f} s  {s['label']}  nearest synthetic action {s['action']}"
+              f" (distance {s['action_distance']:.2f})")
     return 0
 
 
@@ -501,6 +544,9 @@ def _add_video_commands(sub) -> None:
     a.add_argument("--json", action="store_true", help="print the analysis summary as JSON")
     a.add_argument("--beats-per-bar", type=int, default=4, metavar="N")
     a.add_argument("--no-cache", action="store_true", help="analyse again even if cached")
+    a.add_argument("--sections", action="store_true",
+                   help="also the motion sections of the person in view (where the movement changes kind): from "
+                        "VIDEO.keypoints.json beside the video, else MediaPipe Pose; VIDEO may be a keypoint file")
     a.set_defaults(func=_analyze)
 
     g = sub.add_parser("generate", help="analyse a video and generate sound for it")

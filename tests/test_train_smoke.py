@@ -16,6 +16,7 @@ SCRIPTS = sorted(p for e in ENGINES for p in (ROOT / "engines" / e / "train").gl
 SMOKE_TESTS = {
     "engines/foley/train/train_diffusion.py": "tests/test_foley_models.py",
     "engines/foley/train/train_material.py": "tests/test_foley_models.py",
+    "engines/motion/train/train.py": "tests/test_motion_sections.py",
     "engines/performer/train/train.py": "tests/test_performer_train.py",
     "engines/piano/train/train_roll2midi.py": "tests/test_piano_train.py",
     "engines/piano/train/train_video2roll.py": "tests/test_piano_train.py",

@@ -88,7 +88,7 @@ def _strikes(hits, rest, rng, lift_scale=1.0, t_end=None):
     return keys
 
 
-def _ik(sh, wr, ua, fa, side):
+def arm_elbow(sh, wr, ua, fa, side):
     """Elbow of a two-link arm (shoulder, wrist), bent outward; the wrist clamped to reach."""
     d = wr - sh
     n = np.linalg.norm(d, axis=-1, keepdims=True)
@@ -267,7 +267,7 @@ def synthesize(notes, instrument: str, fps: float = 30.0, duration_s: float | No
         xy[:, J[name]] += off
     for s, side, w in (("r", -1.0, rw), ("l", 1.0, lw)):
         w = w + sway * 0.6 + rng.normal(0, 0.01, 2)
-        elbow, w = _ik(xy[:, J[f"{s}_shoulder"]], w, body["ua"], body["fa"], side)
+        elbow, w = arm_elbow(xy[:, J[f"{s}_shoulder"]], w, body["ua"], body["fa"], side)
         xy[:, J[f"{s}_elbow"]] = elbow
         xy[:, J[f"{s}_wrist"]] = w
         u = w - elbow
