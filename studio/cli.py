@@ -658,7 +658,8 @@ def _add_bench_command(sub) -> None:
     b.add_argument("--plot", metavar="FILE", help="draw the figures against their targets (PNG; pipeline "
                    "alone: time and memory against the video's length)")
     b.add_argument("--from-report", metavar="FILE", help="plot/rewrite an earlier --report instead of running")
-    b.add_argument("--minutes", metavar="M,M,...", help="pipeline: the video lengths in minutes (default 1,10)")
+    b.add_argument("--minutes", metavar="M,M,...", help="pipeline: the video lengths in minutes (default 1,10); "
+                   "transport: the clock stage's length in minutes (default 1)")
     b.add_argument("--quick", action="store_true", help="pipeline: one 10 s video instead; transport: 2 s stages")
     b.set_defaults(func=_bench)
 

@@ -476,16 +476,20 @@ def _write_midi(project: Project, settings: _Settings, target: Path, out: _Stage
 
 def _write_rpp(project: Project, settings: _Settings, targets: _Targets, rendered: RenderedProject, out: _Staged,
                *, frames: int, origin: float, tick_map) -> None:
-    """The REAPER project: one item per stem (and the MIDI file when one is written)."""
+    """The REAPER project: the video on a track of its own, one item per stem (and the MIDI file
+    when one is written), bar 1 on the tempo map's first downbeat."""
     sr = settings.sample_rate
     length = frames / sr
     items = [(rendered.names[tid], p, length) for tid, p in targets.stems.items()]
     midi = targets.singles.get("midi")
     midi_item = ("MIDI", midi, length) if midi is not None else None
+    video_item = (("Video", project.resolve(project.video.path), -origin, project.video.duration_s)
+                  if project.video is not None else None)
     target = targets.singles["rpp"]
     text = reaper.rpp_text(target, items, sample_rate=sr, bpm=project.tempo.bpm_at(origin), tick_map=tick_map,
                            beats_per_bar=project.tempo.beats_per_bar, beat_unit=project.tempo.beat_unit,
-                           midi=midi_item)
+                           midi=midi_item, video=video_item,
+                           measure_offset=reaper.measure_offset(project.tempo, origin))
     with open(out.temp(target), "w", encoding="utf-8") as fh:
         fh.write(text)
     out.done(target, "REAPER project")

@@ -219,11 +219,12 @@ def test_rpp_references_existing_files(tmp_path, video_file):
                               rpp_path=tmp_path / "out" / "song.rpp")
     text = r.rpp_path.read_text()
     files = [line.split("FILE ", 1)[1].strip().strip('"') for line in text.splitlines() if "FILE " in line]
-    assert len(files) == 4
+    assert len(files) == 5  # the video, 3 stems, the MIDI file
     for f in files:
         assert not os.path.isabs(f) and (r.rpp_path.parent / f).is_file(), f
-    assert text.count("<TRACK") == 4 and "TEMPO 100.000000 4 4" in text and "<TEMPOENVEX" in text
-    assert text.count("POSITION 0") == 4 and f"LENGTH {DUR:.9f}" in text
+    assert (r.rpp_path.parent / files[0]).resolve() == (tmp_path / "clip.mp4").resolve() and "<SOURCE VIDEO" in text
+    assert text.count("<TRACK") == 5 and "TEMPO 100.000000 4 4" in text and "<TEMPOENVEX" in text
+    assert text.count("POSITION 0") == 5 and f"LENGTH {DUR:.9f}" in text
     assert text.count("<") == text.count(">")
 
 

@@ -138,7 +138,9 @@ def test_midi_clock_start_song_position_and_stop_reach_the_daw(jack_server, midi
     time.sleep(0.1)
     msgs = [b for _, b in midi_dump.events()]
     assert msgs[0] == bytes([SPP, 0, 0]) and msgs[1] == bytes([START])
-    first_stop = msgs.index(bytes([STOP]))
+    # the seek's Stop, then its position (after an xrun the DAW may also have been re-positioned
+    # before: Stop, SPP, Continue on a sixteenth, ticks unchanged)
+    first_stop = next(i for i in range(len(msgs) - 1) if msgs[i] == bytes([STOP]) and msgs[i + 1] == bytes([SPP, 20, 0]))
     n_ticks = sum(m == bytes([CLOCK]) for m in msgs[:first_stop])
     assert abs(n_ticks - 0.8 * 150 / 60 * 24) <= 3
     assert msgs[first_stop + 1:first_stop + 3] == [bytes([SPP, 20, 0]), bytes([CONTINUE])]
@@ -168,7 +170,7 @@ def test_midi_survives_its_port_vanishing_and_reconnects(jack_server):
     time.sleep(1.0)
     t.close()
     dump2.stop()
-    assert port.error is None and events[-1] == ("midi", None)
+    assert port.error is None and [e for e in events if e[0] == "midi"][-1] == ("midi", None)  # ("health" may follow)
     assert len([b for _, b in dump2.events() if b[0] == 0x90]) >= 3  # notes flow again
 
 

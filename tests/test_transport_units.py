@@ -128,15 +128,19 @@ def test_note_table_orders_offs_first_and_applies_the_track_channel():
 
 def test_midi_clock_follows_the_tempo_map_with_song_position():
     tempo = TempoMap((TempoChange(0.0, 120.0), TempoChange(1.0, 60.0)))
-    s = MidiScheduler(RecordingPort())
+    s = MidiScheduler(RecordingPort())  # a port that cannot tell whether it is connected
     s.set_parts([], tempo)
-    ev = list(s._clock_events(0.0, 2.0, first=True))
-    assert ev[0] == (0.0, [SPP, 0, 0]) and ev[1] == (0.0, [START])
-    ticks = [t for t, m in ev if m == [CLOCK]]
+    ev = list(s._clock_events(0.0, 2.0))
+    assert all(m == [CLOCK] for _, m, _ in ev) and [tick.k for *_, tick in ev] == list(range(72))
+    ticks = [t for t, _, _ in ev]
     assert len(ticks) == 24 * 2 + 24 * 1  # 2 beats at 120, then 1 beat at 60
     assert np.allclose(np.diff(ticks[:48]), 0.5 / 24) and np.allclose(np.diff(ticks[48:]), 1.0 / 24)
-    later = list(s._clock_events(0.3, 2.0, first=True))  # beat 0.6 -> next 16th is 3
-    assert later[0][1] == [SPP, 3, 0] and later[1] == (pytest.approx(0.375), [CONTINUE])
+    # the position and Start go out just before the first tick, then ticks alone
+    assert [s._messages(m, k) for _, m, k in ev[:2]] == [[[SPP, 0, 0], [START], [CLOCK]], [[CLOCK]]]
+    s.daw_started = False
+    later = list(s._clock_events(0.3, 2.0))  # beat 0.6 -> next 16th is 3 (tick 18)
+    assert later[0][0] == pytest.approx(0.375) and later[0][2].k == 18
+    assert s._messages(later[0][1], later[0][2]) == [[SPP, 3, 0], [CONTINUE], [CLOCK]]
 
 
 def test_scheduler_on_the_system_clock_sends_in_order_on_time_and_cuts_notes_at_a_loop():
@@ -166,7 +170,7 @@ def test_transport_without_audio_device_plays_pauses_seeks_and_stops():
     midi.set_parts([MidiPart([Note(0.5, 0.1, 60, 100, 0)])], TempoMap.constant(120))
     states = []
     t = Transport(tempo=TempoMap.constant(120), duration_s=0.3, midi=midi)
-    t.add_listener(lambda e, tr: states.append(tr.state))
+    t.add_listener(lambda e, tr: states.append(tr.state) if e == "state" else None)  # not "health"
     t.seek(0.1)
     t.play()
     time.sleep(0.1)

@@ -212,6 +212,8 @@ class Playback(QObject):
         elif event in ("error", "midi") and self.transport.error:
             self.message.emit(self.transport.error)
             self.stateChanged.emit(self.transport.state.value)
+        elif event == "health" and self.transport.health_message:
+            self.message.emit(self.transport.health_message)  # late blocks, xruns, late MIDI
 
     def _tick(self) -> None:
         pos = self.transport.position_s

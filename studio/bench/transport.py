@@ -23,6 +23,22 @@ drives both), without and with a CPU hog (a busy-looping Python subprocess); one
 JACK path: p99 <= 0.5 ms at 256 frames, <= 1 ms with the hog. ``midi_jack_*_late`` counts
 events handed to the callback after their cycle, ``*_audio_slips`` the times the audio clock
 slipped against JACK time (MIDI follows the audio), ``*_jack_xruns`` the server's xruns.
+
+Clock (``clock_*``): the MIDI clock against the audio sample clock, in one frame domain. The
+studio plays a click on every beat (one sample, from the feeder) and sends MIDI clock; a JACK
+client of the bench's (``ClockProbe``) records the clicks' arrival frames on an audio input and
+the clock ticks' on a MIDI input. For each beat, (frame of its 24th-ppqn tick) - (frame of its
+click), as a DAW following the clock counts beats (SPP, Start/Continue, ticks);
+``clock_drift_ms`` is how far that moved from the run's first tenth of beats to its last
+(medians), ``clock_drift_ms_per_min`` that per minute; target <= 1 ms over the run. Beats hit by
+an xrun or a stall (late by more than 1 ms against the median) are transients, counted apart
+(``clock_beats_off_1ms``, ``clock_max_transient_ms``): the clock is re-positioned after them. The stage lasts 60 s (``quick``:
+10 s; ``minutes=M``, ``studio bench transport --minutes 10``: M minutes, the long stage), on the
+JACK path and, shorter, on rtmidi (whose ticks sit at frame 0 of a cycle: jitter up to a period,
+but no drift). Stalls (``stalls_*``): sleeps injected into the audio callback
+(``AudioOutput.inject_stall``) and into the MIDI scheduler (its ``test_hook``), one at a time;
+``stalls_*_reported`` counts those the transport reported ("health" events whose late-callback
+or MIDI-stall count grew), which should equal ``stalls_*_injected``.
 """
 from __future__ import annotations
 
@@ -225,6 +241,181 @@ def _matrix_rows(stages: list[dict]) -> tuple[list[dict], dict]:
     return rows, flat
 
 
+class _Clicks:
+    """An audio source: one sample at 0.5 on every beat of ``tempo`` from beat 1 on (beat 0 is
+    under the start's fade-in)."""
+
+    def __init__(self, tempo, sample_rate: int = SR) -> None:
+        self.tempo, self.sr = tempo, sample_rate
+
+    def render(self, out: np.ndarray, frame: int) -> None:
+        t0, t1 = frame / self.sr, (frame + out.shape[1]) / self.sr
+        b = max(1, int(np.ceil(self.tempo.beat_at(t0) - 1e-9)))
+        while True:
+            f = int(round(self.tempo.time_at(b) * self.sr)) - frame
+            if f >= out.shape[1] or self.tempo.time_at(b) >= t1 + 1:
+                return
+            if f >= 0:
+                out[:, f] += 0.5
+            b += 1
+
+
+def _clock_run(server, period: int, seconds: float, backend: str | None, stalls: int = 0) -> dict:
+    """The MIDI clock and a click per beat for ``seconds``, both recorded by a ClockProbe; with
+    ``stalls``, that many audio callback stalls and as many MIDI scheduler stalls, one at a time."""
+    from studio.music import TempoMap
+    from studio.transport import AudioOutput, MidiPort, MidiScheduler, State, Transport
+    from studio.transport.devices import AUDIO_CLIENT_NAME
+    from studio.transport.jack import ClockProbe
+
+    tempo = TempoMap.constant(120)
+    port = MidiPort(name="StudioClock", backend=backend)
+    midi = MidiScheduler(port, send_clock=True)
+    midi.set_parts([], tempo)
+    audio = AudioOutput(SR, period)
+    t = Transport(tempo=tempo, duration_s=seconds, audio=audio, midi=midi)
+    injected = {"audio": 0, "midi": 0}
+    reported = {"audio": 0, "midi": 0}
+    pending: list[float] = []
+
+    def hook():
+        if pending:
+            time.sleep(pending.pop())
+
+    midi.test_hook = hook
+    try:
+        with ClockProbe("bench-clock-probe") as probe:
+            audio.open()
+            audio.set_sources([_Clicks(tempo)])
+            # PortAudio numbers a stream's ports on from the last stream's (out_2, out_3, ...)
+            outs = sorted((p for p in server.ports() if p.startswith(f"{AUDIO_CLIENT_NAME}:out_")),
+                          key=lambda p: int(p.rsplit("_", 1)[1]))
+            if not outs:
+                raise RuntimeError(f"no {AUDIO_CLIENT_NAME} audio port among {server.client_ports()}")
+            server.connect(outs[0], probe.audio_port)
+            server.connect(port.jack.port_name if port.jack else "StudioClock:StudioClock", probe.midi_port)
+            xruns0 = server.xruns()
+            t.play()
+            deadline = time.monotonic() + seconds + 10
+            time.sleep(min(1.0, seconds / 4))
+            for k in range(stalls):
+                for kind, key in (("audio", "late_callbacks"), ("midi", "midi_stalls")):
+                    seen = t.health.get(key, 0)
+                    if kind == "audio":
+                        audio.inject_stall(0.03)
+                    else:
+                        pending.append(0.05)
+                    injected[kind] += 1
+                    until = time.monotonic() + 2.0
+                    while time.monotonic() < until and t.health.get(key, 0) <= seen:
+                        time.sleep(0.01)
+                    reported[kind] += t.health.get(key, 0) > seen
+                    time.sleep(0.3)
+            while t.state is State.PLAYING and time.monotonic() < deadline:
+                time.sleep(0.05)
+            health = dict(t.health)
+            sent = port.sent  # messages the studio sent (the stop's Stop and all-notes-off follow)
+            stats = audio.stats()
+            slips = len(midi.mapping.changes) if midi.mapping is not None else None
+            time.sleep(0.1)
+            midi_events, onsets = list(probe.midi), list(probe.onsets)
+    finally:
+        t.close()
+    msgs = [b for _, b in midi_events]
+    received_before_stop = msgs.index(bytes([0xFC])) if bytes([0xFC]) in msgs else len(msgs)
+    out = {"midi_sent": sent, "midi_received": received_before_stop, "backend": port.backend,
+           "period_frames": period, "seconds": seconds, "jack_xruns": server.xruns() - xruns0,
+           "device_xruns": stats["device_xruns"], "late_callbacks": stats["late_callbacks"],
+           "audio_slips": slips, "health": health}
+    if stalls:
+        out.update({"stalls_audio_injected": injected["audio"], "stalls_audio_reported": reported["audio"],
+                    "stalls_midi_injected": injected["midi"], "stalls_midi_reported": reported["midi"]})
+    return _clock_against_clicks(out, midi_events, onsets)
+
+
+def _clock_against_clicks(out: dict, midi_events: list, onsets: list) -> dict:
+    """``out`` with the clock against the clicks: per beat a DAW counts from the ticks, its tick's
+    frame minus its click's; offset, drift from the first tenth of the beats to the last, resyncs."""
+    from studio.transport.midi import CONTINUE, START
+
+    msgs = [b for _, b in midi_events]
+    if bytes([START]) not in msgs:
+        return {**out, "problem": "no MIDI Start received"}
+    ticks, beat_ticks = _daw_view(midi_events)  # beats 1, 2, ... as a DAW following the clock counts them
+    onsets = np.array(onsets, float)
+    diffs, times = [], []
+    for b, f in beat_ticks:
+        if not onsets.size:
+            break
+        j = int(np.argmin(np.abs(onsets - f)))
+        if abs(onsets[j] - f) < 0.25 * SR:  # a quarter of a beat: its own click
+            diffs.append(f - onsets[j])
+            times.append(b * 0.5)
+    d = np.array(diffs) / SR * 1e3
+    out.update({"beats": len(beat_ticks), "beats_matched": len(d), "clicks": int(onsets.size),
+                "ticks_received": len(ticks), "resyncs": msgs.count(bytes([CONTINUE]))})
+    if d.size >= 4:
+        # drift = how far the clock moved against the audio from the run's first tenth of beats
+        # to its last (medians: a beat hit by an xrun is a transient, counted apart)
+        tenth = max(1, d.size // 10)
+        first, last = float(np.median(d[:tenth])), float(np.median(d[-tenth:]))
+        span_min = (np.mean(times[-tenth:]) - np.mean(times[:tenth])) / 60.0
+        med = float(np.median(d))
+        dev = np.abs(d - med)
+        out.update({"clock_offset_ms": med, "clock_drift_ms": abs(last - first),
+                    "clock_drift_ms_per_min": (last - first) / span_min if span_min > 0 else None,
+                    "clock_beats_off_1ms": int(np.sum(dev > 1.0)),
+                    "clock_max_transient_ms": float(dev.max()),
+                    "tick_spacing_max_err_frames": float(np.max(np.abs(np.diff(ticks) - SR * 60 / 120 / 24)))})
+    return out
+
+
+def _daw_view(midi_events: list) -> tuple[list[int], list[int]]:
+    """What a DAW following the clock makes of it: (frames of all ticks received while running,
+    (beat, frame) of the ticks it counts as beats 1, 2, ...): SPP sets the position (in sixteenths),
+    Start/Continue run, Stop halts, each tick while running is the position's then advances it."""
+    from studio.transport.midi import CLOCK, CONTINUE, SPP, START, STOP
+
+    pos, running, ticks, beats = 0, False, [], {}
+    for f, b in midi_events:
+        if b[0] == SPP:
+            pos = 6 * (b[1] | b[2] << 7)
+        elif b[0] == START:
+            pos, running = 0, True
+        elif b[0] == CONTINUE:
+            running = True
+        elif b[0] == STOP:
+            running = False
+        elif b[0] == CLOCK and running:
+            ticks.append(f)
+            if pos % 24 == 0 and pos > 0:
+                beats.setdefault(pos // 24, f)
+            pos += 1
+    return ticks, sorted(beats.items())
+
+
+def _clock_stage(job, quick: bool, minutes: float | None) -> dict:
+    """The clock drift runs (JACK MIDI, then rtmidi) and the stall run, on one private server."""
+    from studio.transport.devices import rescan_audio
+    from studio.transport.jack import JackServer
+
+    secs = 60.0 * float(minutes) if minutes else (10.0 if quick else 60.0)
+    with JackServer(SR, 256) as server:
+        try:
+            rescan_audio()
+            job.report(0.0, f"MIDI clock against the audio, {secs:.0f} s (JACK MIDI)")
+            jack_run = _clock_run(server, 256, secs, "jack")
+            job.report(0.6, "MIDI clock against the audio (rtmidi)")
+            rt_run = _clock_run(server, 256, min(secs, 10.0 if quick else 30.0), "rtmidi")
+            job.report(0.8, "injected stalls")
+            stall_run = _clock_run(server, 256, 6.0 if quick else 10.0, "jack", stalls=3 if quick else 5)
+        finally:
+            _release_portaudio()
+        left = server.client_ports()
+    return {"jack": jack_run, "rtmidi": rt_run, "stalls": stall_run, "jack_ports_left": left,
+            "jack_files_left": [p.name for p in server.files()]}
+
+
 def _stages(job, quick: bool) -> tuple[dict, dict, list[dict]]:
     """The 256-frame stage (stems, spatial, MIDI), the 64-frame one and (not ``quick``) 128 and
     512 frames for the MIDI matrix alone: rtmidi vs JACK MIDI, without and with a CPU hog (quick:
@@ -246,17 +437,25 @@ def _stages(job, quick: bool) -> tuple[dict, dict, list[dict]]:
     return main, small, extra
 
 
-def run(job=None, quick: bool = False) -> dict:
-    """Both stages (``quick``: 2 s and 1.5 s, 2 stems, no spatial stems, for checks)."""
+def run(job=None, quick: bool = False, minutes: str | float | None = None, clock_only: bool = False) -> dict:
+    """Both stages (``quick``: 2 s and 1.5 s, 2 stems, no spatial stems, for checks) and the
+    clock stage (``minutes``: its JACK run's length; ``clock_only``: that stage alone)."""
     from studio.jobs import Job
     from studio.transport.jack import jackd_missing_reason
 
     reason = jackd_missing_reason()
     if reason:
         return {"name": "transport", "skipped": reason}
-    main, small, extra = _stages(Job.quiet(job), quick)
+    job = Job.quiet(job)
+    if minutes is not None:
+        minutes = float(str(minutes).split(",")[0])
+    clock = _clock_figures(_clock_stage(job, quick, minutes))
+    if clock_only:
+        return {"name": "transport", "sample_rate_hz": SR, "quick": quick, **clock}
+    main, small, extra = _stages(job, quick)
     rows, flat = _matrix_rows([main, small, *extra])
     return {
+        **clock,
         "name": "transport",
         "sample_rate_hz": SR,
         "quick": quick,
@@ -278,7 +477,8 @@ def run(job=None, quick: bool = False) -> dict:
                     {"key": "midi_p99_ms", "target": 2.0, "better": "lower"},
                     {"key": "midi_64_p99_ms", "target": 2.0, "better": "lower"},
                     {"key": "midi_jack_256_p99_ms", "target": 0.5, "better": "lower"},
-                    {"key": "midi_jack_256_hog_p99_ms", "target": 1.0, "better": "lower"}],
+                    {"key": "midi_jack_256_hog_p99_ms", "target": 1.0, "better": "lower"},
+                    {"key": "clock_drift_ms", "target": 1.0, "better": "lower"}],
         "underruns": main["underruns"],
         "device_xruns": main["device_xruns"],
         "jack_xruns": main["jack_xruns"],
@@ -313,3 +513,23 @@ def run(job=None, quick: bool = False) -> dict:
         "underruns_64": small["underruns"],
         "jack_xruns_64": small["jack_xruns"],
     }
+
+
+def _clock_figures(stage: dict) -> dict:
+    """Flat keys of the clock stage: ``clock_*`` (JACK MIDI), ``clock_rtmidi_*``, ``stalls_*``."""
+    j, r, st = stage["jack"], stage["rtmidi"], stage["stalls"]
+    keys = ("clock_offset_ms", "clock_drift_ms", "clock_drift_ms_per_min", "clock_beats_off_1ms",
+            "clock_max_transient_ms", "tick_spacing_max_err_frames", "beats", "beats_matched", "ticks_received", "resyncs",
+            "audio_slips", "jack_xruns", "late_callbacks", "problem")
+    out = {"clock_seconds": j["seconds"], "clock_backend": j["backend"]}
+    out.update({k if k.startswith("clock_") else f"clock_{k}": j[k] for k in keys if k in j})
+    out.update({f"clock_rtmidi_{k.removeprefix('clock_')}": r[k] for k in keys if k in r})
+    out["clock_rtmidi_seconds"] = r["seconds"]
+    out.update({k: st[k] for k in st if k.startswith("stalls_")})
+    out["stalls_health"] = st["health"]
+    out["stalls_clock_drift_ms"] = st.get("clock_drift_ms")
+    out["stalls_clock_beats_off_1ms"] = st.get("clock_beats_off_1ms")
+    out["stalls_clock_resyncs"] = st.get("resyncs")
+    out["clock_jack_ports_left"] = stage["jack_ports_left"]
+    out["clock_jack_files_left"] = stage["jack_files_left"]
+    return out

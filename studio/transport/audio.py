@@ -5,6 +5,8 @@ engines (spatial convolution, live Foley: anything with ``render(out, frame)``) 
 audio, a block ahead of the device, into a single-producer/single-consumer ring. The callback
 only copies from the ring into the device buffer, zero-fills what is missing (counting an
 underrun), applies a precomputed fade ramp on start/stop and publishes the clock anchor. It
+counts the device's xruns (a non-empty ``status``: PortAudio's under/overflow flags) and its
+own late blocks (a callback that took longer than its block period); the transport reports both. It
 takes no lock and allocates no buffers; all its state is a preallocated int64 array whose
 cells each have one writer (the protocol is spelled out on :class:`AudioOutput`).
 
@@ -24,7 +26,7 @@ from studio.transport import devices
 from studio.transport.clock import MasterClock, Timeline
 
 # control cells after the clock's (0..3): ring indices, requested and actual fade state, counters
-W, R, WANT, STATE, GAIN, PLAYED, UNDERRUNS, DEV_XRUNS, CALLS = range(4, 13)
+W, R, WANT, STATE, GAIN, PLAYED, UNDERRUNS, DEV_XRUNS, CALLS, LATE_CALLS, STALL_NS = range(4, 15)
 SILENT, FADE_IN, PLAYING, FADE_OUT = 0, 1, 2, 3
 _MAX_BLOCK = 16384
 _TIMES = 8192  # callback durations kept for statistics
@@ -111,6 +113,7 @@ class AudioOutput:
         self._up = np.minimum(k / self.fade, 1.0).astype(np.float32)[:, None]
         self._down = np.maximum(1.0 - k / self.fade, 0.0).astype(np.float32)[:, None]
         self.clock = MasterClock(sample_rate, self.ctl)
+        self._period_ns = int(self.blocksize / self.sample_rate * 1e9)
         self.sources: list[AudioSource] = []
         self.stream = None
         self.device_name = ""
@@ -185,6 +188,9 @@ class AudioOutput:
         c = self.ctl
         if status:
             c[DEV_XRUNS] += 1
+        if c[STALL_NS]:  # tests and the benchmark: a stall injected by inject_stall()
+            time.sleep(c[STALL_NS] * 1e-9)
+            c[STALL_NS] = 0
         want, st = c[WANT], c[STATE]
         if st == SILENT and not want:
             outdata.fill(0)
@@ -222,8 +228,16 @@ class AudioOutput:
             c[_clk.CB_START], c[_clk.CB_FRAMES], c[_clk.CB_TNS] = c[PLAYED], n, t0
             c[_clk.SEQ] += 1
             c[PLAYED] += n
-        self.cb_ns[c[CALLS] % _TIMES] = time.perf_counter_ns() - t0
+        took = time.perf_counter_ns() - t0
+        self.cb_ns[c[CALLS] % _TIMES] = took
+        if took > self._period_ns:  # this block reaches the device late
+            c[LATE_CALLS] += 1
         c[CALLS] += 1
+
+    def inject_stall(self, seconds: float) -> None:
+        """Make the next audio callback sleep ``seconds`` (tests and the benchmark check that
+        each stall is counted as a late callback and reported)."""
+        self.ctl[STALL_NS] = int(seconds * 1e9)
 
     # -- runs ----------------------------------------------------------------------------
     def set_sources(self, sources: Sequence[AudioSource]) -> None:
@@ -313,6 +327,7 @@ class AudioOutput:
             "callbacks": calls,
             "underruns": int(self.ctl[UNDERRUNS]),
             "device_xruns": int(self.ctl[DEV_XRUNS]),
+            "late_callbacks": int(self.ctl[LATE_CALLS]),
             "frames_played": int(self.ctl[PLAYED]),
             "block_period_ms": period * 1e3,
         }

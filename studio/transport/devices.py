@@ -28,14 +28,53 @@ class AudioDevice:
     is_default: bool
 
 
+# The studio's name in other programs' port lists: the MIDI port (virtual "Studio", on JACK
+# "Studio:Studio") and the JACK audio client ("Studio Audio": JACK client names are unique, so
+# it cannot be "Studio" as well while the MIDI client has that name).
+STUDIO_NAME = "Studio"
+AUDIO_CLIENT_NAME = f"{STUDIO_NAME} Audio"
+_pa_jack_name = None  # the C string PortAudio was given: it keeps a pointer, so it must live on
+
+
 # -- audio ---------------------------------------------------------------------------------
 def import_sounddevice():
-    """sounddevice, imported now; DeviceError if PortAudio is missing."""
+    """sounddevice, imported now; DeviceError if PortAudio is missing. The first call names
+    PortAudio's JACK client after the studio (see :func:`name_jack_audio_client`)."""
     try:
         import sounddevice as sd
     except OSError as exc:  # the PortAudio shared library is not installed
         raise DeviceError(f"no audio output: PortAudio is not available ({exc}); install libportaudio2") from None
+    if _pa_jack_name is None:
+        name_jack_audio_client(sd)
     return sd
+
+
+def name_jack_audio_client(sd, name: str = AUDIO_CLIENT_NAME) -> bool:
+    """Make PortAudio's JACK host API register as ``name`` instead of "PortAudio".
+
+    PortAudio has ``PaJack_SetClientName`` (pa_jack.h; it must be called before
+    ``Pa_Initialize`` and keeps the pointer), which sounddevice does not wrap: it is called
+    through ctypes on the library sounddevice loaded, and since sounddevice initialises
+    PortAudio when imported, PortAudio is initialised again (only while nothing else holds it).
+    False when this PortAudio has no JACK host API (the name then does not matter)."""
+    global _pa_jack_name
+    import ctypes
+
+    try:
+        fn = ctypes.CDLL(sd._libname).PaJack_SetClientName
+    except (OSError, AttributeError):
+        _pa_jack_name = b""
+        return False
+    fn.argtypes, fn.restype = [ctypes.c_char_p], ctypes.c_int
+    buf = ctypes.create_string_buffer(name.encode("utf-8"))
+    if fn(buf) != 0:  # too long for JACK
+        _pa_jack_name = b""
+        return False
+    _pa_jack_name = buf
+    if getattr(sd, "_initialized", 0) == 1 and portaudio_usable():
+        sd._terminate()
+        sd._initialize()
+    return True
 
 
 _portaudio_hung = False

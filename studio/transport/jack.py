@@ -292,3 +292,54 @@ def timing_errors_s(arrival_frames, scheduled_s, sample_rate: int):
     offset = arr - sched
     median = float(np.median(offset))
     return offset - median, median
+
+
+class ClockProbe:
+    """A JACK client (JACK-Client) with one audio and one MIDI input that records, in JACK
+    frames, every MIDI event and every audio onset (a sample above ``threshold`` at least
+    ``gap`` frames after the previous one): the MIDI clock and the audio it should follow,
+    measured in one frame domain. For the transport benchmark and tests; a context manager."""
+
+    def __init__(self, name: str = "clock-probe", threshold: float = 0.25, gap: int = 2400) -> None:
+        self.name, self.threshold, self.gap = name, threshold, gap
+        self.midi: list[tuple[int, bytes]] = []
+        self.onsets: list[int] = []
+        self.client = None
+
+    def start(self) -> "ClockProbe":
+        import jack
+
+        self.client = self._c = jack.Client(self.name, no_start_server=True)
+        self.audio_in = self.client.inports.register("audio")
+        self.midi_in = self.client.midi_inports.register("midi")
+        self.audio_port, self.midi_port = self.audio_in.name, self.midi_in.name
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+        return self
+
+    def _process(self, frames: int) -> None:
+        import numpy as np
+
+        base = self._c.last_frame_time  # 32 bits: wraps after ~25 h at 48 kHz
+        for off, data in self.midi_in.incoming_midi_events():
+            self.midi.append((base + off, bytes(data)))
+        hits = np.flatnonzero(self.audio_in.get_array() > self.threshold)
+        for i in hits:
+            f = base + int(i)
+            if not self.onsets or f - self.onsets[-1] >= self.gap:
+                self.onsets.append(f)
+
+    def stop(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                client.deactivate()
+                client.close()
+            except Exception:
+                pass
+
+    def __enter__(self) -> "ClockProbe":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

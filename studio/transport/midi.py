@@ -226,6 +226,19 @@ class MidiPort:
             return self.error is None
         return self._out is not None and self.error is None
 
+    def connected(self) -> bool | None:
+        """Whether something listens: True for an existing port we opened (``port=``); for the
+        virtual port on JACK (our own client) whether any port is connected to it; None when it
+        cannot be told (rtmidi's virtual port): the scheduler then assumes it is connected."""
+        if self.target is not None:
+            return self._jack is not None or self._out is not None
+        if self._jack is not None:
+            try:
+                return self._jack.port.number_of_connections > 0
+            except Exception:
+                return False
+        return None
+
     def send(self, msg: list[int]) -> bool:
         """Send now (JACK: at the next cycle, after everything queued before)."""
         with self._lock:
@@ -331,8 +344,27 @@ def _spp(sixteenth: int) -> list[int]:
     return [SPP, s & 0x7F, s >> 7]
 
 
+LATE_S = 0.005  # an event sent (or handed to JACK) this long after its time counts as late
+
+
 class MidiScheduler:
-    """Sends a run's notes (and MIDI clock) on its own thread, timed by the master clock."""
+    """Sends a run's notes (and MIDI clock) on its own thread, timed by the master clock.
+
+    MIDI clock: 24 ticks per quarter note at the tempo map's times, each at its frame of the run
+    (on a timed JACK port written at that JACK frame; on rtmidi sent when the audio clock has
+    heard that frame), so the clock is the audio sample clock and cannot drift from it. The DAW
+    is told where to start only while something listens (``MidiPort.connected``): SPP then Start
+    (song position 0, the first downbeat = bar 1: a pickup's notes go out before it) or Continue
+    go out on the first sixteenth at which the port is connected, immediately before that
+    sixteenth's clock tick; a port nobody listens to gets no position, Start or clock, so a DAW
+    that connects mid-run is positioned on the next sixteenth, and again after it reconnects.
+    On JACK, after an xrun (events written in that cycle may never reach the reader: a lost
+    tick would leave the DAW a tick behind for good) or an audio slip, the DAW is positioned
+    again on the next sixteenth: Stop, SPP, Continue, then the tick (``resyncs`` counts them).
+
+    Health: ``late_events`` (events sent more than ``LATE_S`` after their time), ``stalls``
+    (runs of late events: one per hiccup), ``max_late_ms`` and ``errors`` (runs whose thread
+    ended with an exception, ``error`` says why) are cumulative; the transport reports them."""
 
     def __init__(self, port: MidiPort, send_clock: bool = True, lead_s: float = 0.0) -> None:
         self.port, self.send_clock, self.lead_s = port, send_clock, lead_s
@@ -343,7 +375,16 @@ class MidiScheduler:
         self._stop = threading.Event()
         self.notes = NoteTracker()
         self.error: str | None = None  # why the last run's thread ended early, None when fine
+        self.errors = 0
         self.mapping: RunMapping | None = None  # the last run's frame mapping (timed ports)
+        self.daw_started = False  # SPP + Start/Continue went out in this run (someone listens)
+        self.late_events = 0
+        self.stalls = 0
+        self.max_late_ms = 0.0
+        self.test_hook = None  # tests: called before each event is sent (inject a stall or an error)
+        self._was_late = False
+        self.resyncs = 0  # Stop + SPP + Continue sent after an xrun (cumulative)
+        self._resync = False
 
     def set_parts(self, parts: Iterable[MidiPart], tempo: TempoMap) -> None:
         self.table, self.tempo = NoteTable(parts), tempo
@@ -352,19 +393,21 @@ class MidiScheduler:
     def start_run(self, timeline: Timeline, clock: MasterClock) -> None:
         self.stop_run()
         self._stop.clear()
+        self.daw_started = False
         self._thread = threading.Thread(target=self._run, args=(timeline, clock), daemon=True, name="midi-scheduler")
         self._thread.start()
 
     def stop_run(self) -> None:
-        """Stop sending; sounding notes get their note-off, the DAW a Stop."""
+        """Stop sending; sounding notes get their note-off, a started DAW a Stop."""
         if self._thread is None:
             return
         self._stop.set()
         self._thread.join(2.0)
         self._thread = None
         self._silence()
-        if self.send_clock:
+        if self.send_clock and self.daw_started:
             self.port.send([STOP])
+        self.daw_started = False
 
     def _out(self, msg: list[int], at: int | None) -> None:
         """Send now (``at`` None) or at JACK frame ``at`` (timed ports)."""
@@ -387,44 +430,75 @@ class MidiScheduler:
                 self._out([0xB0 | ch, 123, 0], at)
 
     # -- the thread --------------------------------------------------------------------------
-    def _events(self, timeline: Timeline) -> Iterator[tuple[int, float, list[int], int | None]]:
-        """(unwrapped frame, song time, message, note id or None) for the whole run, in order;
-        lazily."""
+    def _events(self, timeline: Timeline) -> Iterator[tuple[int, float, list[int], object]]:
+        """(unwrapped frame, song time, message, note id / clock tick index or None) for the
+        whole run, in order; lazily."""
         sr = timeline.sample_rate
         for seg in timeline.segments():
             t0 = seg.pos0 / sr
             t1 = (seg.pos0 + seg.frames) / sr if seg.frames < Timeline.OPEN else float("inf")
             notes = self.table.between_ids(t0, t1)
-            ticks = self._clock_events(t0, t1, first=seg.u0 == 0) if self.send_clock else iter(())
+            ticks = self._clock_events(t0, t1) if self.send_clock else iter(())
             for t, msg, nid in _merge(notes, ticks):
                 yield seg.u0 + int(round((t - t0) * sr)), t, msg, nid
             if seg.frames >= Timeline.OPEN:
                 return
             yield seg.u0 + seg.frames, t1, [-1], None  # wrap marker: silence, re-position the DAW
 
-    def _clock_events(self, t0: float, t1: float, first: bool) -> Iterator[tuple[float, list[int]]]:
+    def _clock_events(self, t0: float, t1: float) -> Iterator[tuple[float, list[int], "_Tick"]]:
+        """Clock ticks in [t0, t1) from the first sixteenth at or after ``t0`` on (the DAW
+        positions on sixteenths; in a pickup that is the first downbeat, song position 0)."""
         tempo = self.tempo
         b0 = tempo.beat_at(t0)
-        s = max(0, int(np.ceil(b0 * 4 - 1e-6)))  # next sixteenth (the DAW positions on these)
-        t_start = tempo.time_at(s / 4)
-        if t_start >= t1:
-            return
-        yield t0, _spp(s)
-        yield t_start, [START] if s == 0 else [CONTINUE]
-        k = 6 * s
+        k = 6 * max(0, int(np.ceil(b0 * 4 - 1e-6)))
         while True:
             t = tempo.time_at(k / 24)
             if t >= t1:
                 return
-            yield t, [CLOCK]
+            yield t, [CLOCK], _Tick(k)
             k += 1
+
+    def _messages(self, msg: list[int], nid) -> list[list[int]]:
+        """What to send for one event: a note through the tracker; a clock tick as itself, or
+        with SPP and Start/Continue before it when the DAW is to be positioned now, or nothing
+        while nobody listens."""
+        if not isinstance(nid, _Tick):
+            return self.notes.messages(msg, nid)
+        connected = getattr(self.port, "connected", None)  # stand-in ports may not tell
+        if connected is not None and connected() is False:
+            self.daw_started = False  # position it again when it (re)connects
+            return []
+        k = nid.k
+        if self.daw_started:
+            if self._resync and k % 6 == 0:  # ticks may have been lost: position the DAW again
+                self._resync = False
+                self.resyncs += 1
+                return [[STOP], _spp(k // 6), [CONTINUE], msg]
+            return [msg]
+        if k % 6:
+            return []  # positions are sixteenths: wait for the next one
+        self.daw_started = True
+        return [_spp(k // 6), [START] if k == 0 else [CONTINUE], msg]
+
+    def _late(self, late_s: float) -> None:
+        """Count an event sent ``late_s`` after its time (late beyond LATE_S)."""
+        if late_s > LATE_S:
+            self.late_events += 1
+            self.max_late_ms = max(self.max_late_ms, late_s * 1e3)
+            if not self._was_late:
+                self.stalls += 1
+            self._was_late = True
+        else:
+            self._was_late = False
 
     def _run(self, timeline: Timeline, clock: MasterClock) -> None:
         self.error = None
+        self._was_late = False
         try:
             self._send_run(timeline, clock)
         except Exception as exc:  # nothing may keep sounding after the thread is gone
             self.error = f"MIDI scheduler failed: {exc}"
+            self.errors += 1
             try:
                 self._silence()
             except Exception:  # the port itself failed: close() retries its All Notes Off
@@ -437,12 +511,16 @@ class MidiScheduler:
         for u, t, msg, nid in self._events(timeline):
             if not self._wait_until(clock, u - lead):
                 return
+            if self.test_hook is not None:
+                self.test_hook()
+            self._late((clock.heard_frames() - (u - lead)) / sr)
             if msg[0] == -1:
                 self._silence()
-                if self.send_clock:
+                if self.send_clock and self.daw_started:
                     self.port.send([STOP])
+                self.daw_started = False
                 continue
-            for out in self.notes.messages(msg, nid):
+            for out in self._messages(msg, nid):
                 self.port.send(out)
                 if self.log is not None:
                     self.log.append((t, u / sr, out))
@@ -452,20 +530,29 @@ class MidiScheduler:
         its JACK frame (the run's frames mapped by :class:`RunMapping`), which writes it at that
         frame. What is queued goes out even when the run stops meanwhile (at most the horizon
         ahead), so the tracker's view stays what the port really sends; the stop's note-offs
-        follow it."""
+        follow it. An event handed over after the cycle that holds its frame began is late."""
         sr, lead = timeline.sample_rate, self.lead_s * timeline.sample_rate
         out = self.port.jack
         mapping = self.mapping = RunMapping(out, clock)
+        self._resync = False
+        seen = (out.xruns, 0)
         for u, t, msg, nid in self._events(timeline):
             f = self._wait_frame(mapping, out, u - lead)
             if f is None:
                 return
+            now = (out.xruns, len(mapping.changes))
+            if now != seen:  # an xrun (what was written in it may be lost) or the audio slipped
+                seen, self._resync = now, self.daw_started
+            if self.test_hook is not None:
+                self.test_hook()
+            self._late((out.frame_now()[0] + out.period - f) / sr)
             if msg[0] == -1:
                 self._silence(at=f)
-                if self.send_clock:
+                if self.send_clock and self.daw_started:
                     self.port.send_at([STOP], f)
+                self.daw_started = False
                 continue
-            for m in self.notes.messages(msg, nid):
+            for m in self._messages(msg, nid):
                 self.port.send_at(m, f)
                 if self.log is not None:
                     self.log.append((t, u / sr, m))
@@ -500,11 +587,18 @@ class MidiScheduler:
         return False
 
 
+@dataclass(frozen=True)
+class _Tick:
+    """A MIDI clock tick's index in the song (24 per quarter note from the first downbeat)."""
+
+    k: int
+
+
 def _merge(notes: Iterator, ticks: Iterator) -> Iterator[tuple[float, list[int], int | None]]:
-    """Merge time-ordered (t, msg, note id) notes and (t, msg) clock ticks; ticks first at
-    equal times."""
+    """Merge time-ordered (t, msg, note id) notes and (t, msg, tick) clock ticks; ticks first
+    at equal times."""
     import heapq
 
-    merged = heapq.merge(((t, 1, m, i) for t, m, i in notes), ((t, 0, m, None) for t, m in ticks),
+    merged = heapq.merge(((t, 1, m, i) for t, m, i in notes), ((t, 0, m, k) for t, m, k in ticks),
                          key=lambda e: (e[0], e[1]))
     return ((t, m, i) for t, _, m, i in merged)

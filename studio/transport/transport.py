@@ -10,8 +10,15 @@ at its own frame rate; the MIDI scheduler waits on the same clock.
 A monitor thread (20 Hz, not real-time) stops at the song end, notices a lost audio device
 (transport stops, position kept, a DeviceError message for the user, the stream is closed and
 playback can resume on another device or none) and a vanished MIDI port (reported; MIDI resumes
-when it is back). Listeners get ``(event, transport)`` with event in {"state", "error", "midi"}
-from whichever thread made the change; a Qt adapter queues them to the GUI thread.
+when it is back). Listeners get ``(event, transport)`` with event in {"state", "error", "midi",
+"health"} from whichever thread made the change; a Qt adapter queues them to the GUI thread.
+
+Health: the monitor also adds up, per transport, the audio callback's late blocks and the
+device's xruns (its ``status``), ring underruns, the MIDI scheduler's late events and stalls
+and the JACK MIDI client's xruns and late writes (:attr:`Transport.health`); whenever one grows
+it emits "health" with :attr:`Transport.health_message` for the status bar. A MIDI scheduler
+thread that ends with an error is reported as an "error" (``Transport.error``), as a lost
+device is.
 """
 from __future__ import annotations
 
@@ -22,7 +29,7 @@ from typing import Callable
 
 from studio.errors import DeviceError
 from studio.music import TempoMap
-from studio.transport.audio import AudioOutput
+from studio.transport.audio import DEV_XRUNS, LATE_CALLS, UNDERRUNS, AudioOutput
 from studio.transport.clock import MasterClock, Timeline
 from studio.transport.midi import MidiScheduler
 
@@ -55,6 +62,10 @@ class Transport:
         self._monitor: threading.Thread | None = None
         self._closing = threading.Event()
         self._midi_error: str | None = None
+        self.health: dict[str, float] = {}  # cumulative problem counts (see the module doc)
+        self.health_message: str | None = None
+        self._health_seen: dict[str, tuple[int, float]] = {}  # key -> (id of its source, last value)
+        self._midi_errors_seen = 0
 
     # -- observers ----------------------------------------------------------------------------
     def add_listener(self, fn: Listener) -> None:
@@ -214,9 +225,56 @@ class Transport:
             self._monitor = threading.Thread(target=self._watch, daemon=True, name="transport-monitor")
             self._monitor.start()
 
+    def _raw_health(self) -> dict[str, tuple[int, float]]:
+        """The counters of the devices open now: key -> (id of the object counting, value)."""
+        out: dict[str, tuple[int, float]] = {}
+        a = self.audio
+        if a is not None:
+            c = a.ctl
+            for key, cell in (("late_callbacks", LATE_CALLS), ("device_xruns", DEV_XRUNS), ("underruns", UNDERRUNS)):
+                out[key] = (id(a), int(c[cell]))
+        m = self.midi
+        if m is not None:
+            for key in ("late_events", "stalls", "errors"):
+                out[f"midi_{key}"] = (id(m), getattr(m, key))
+            jack = getattr(m.port, "jack", None)
+            if jack is not None:
+                out["jack_xruns"] = (id(jack), jack.xruns)
+                out["jack_late"] = (id(jack), jack.late)
+        return out
+
+    def check_health(self) -> bool:
+        """Add what the counters gained since the last check to :attr:`health`; True (and a
+        "health" event, and an "error" for a MIDI scheduler that failed) when one grew."""
+        grew = False
+        for key, (owner, value) in self._raw_health().items():
+            seen_owner, seen = self._health_seen.get(key, (owner, 0))
+            if seen_owner != owner:
+                seen = 0  # a new device or port counts from zero
+            if value > seen:
+                self.health[key] = self.health.get(key, 0) + (value - seen)
+                grew = True
+            self._health_seen[key] = (owner, value)
+        if self.midi is not None:
+            self.health["midi_max_late_ms"] = round(self.midi.max_late_ms, 1)
+        if not grew:
+            return False
+        self.health_message = _health_text(self.health)
+        self._emit("health")
+        errors = int(self.health.get("midi_errors", 0))
+        if errors > self._midi_errors_seen:
+            self._midi_errors_seen = errors
+            self.error = self.midi.error if self.midi is not None and self.midi.error else "MIDI scheduler failed"
+            self._emit("error")
+        return True
+
     def _watch(self) -> None:
         last_port_check = 0.0
         while not self._closing.wait(0.05):
+            try:
+                self.check_health()
+            except Exception:  # a counter that cannot be read must not end the monitor
+                pass
             if self.state is State.PLAYING:
                 if self.audio is not None and self.audio.is_open:
                     reason = self.audio.lost_reason()
@@ -257,6 +315,31 @@ class Transport:
             self._set_state(State.STOPPED)
             self._home = pos
         self._emit("error")
+
+
+def _health_text(h: dict) -> str:
+    """One line for the status bar: what went wrong in playback so far."""
+    parts = []
+    n = int(h.get("late_callbacks", 0))
+    if n:
+        parts.append(f"{n} late audio block{'s' * (n != 1)}")
+    n = int(h.get("device_xruns", 0)) + int(h.get("jack_xruns", 0))
+    if n:
+        parts.append(f"{n} xrun{'s' * (n != 1)}")
+    n = int(h.get("underruns", 0))
+    if n:
+        parts.append(f"{n} audio underrun{'s' * (n != 1)}")
+    n = int(h.get("midi_stalls", 0))
+    if n:
+        parts.append(f"MIDI late {n} time{'s' * (n != 1)} ({int(h.get('midi_late_events', 0))} events, "
+                     f"up to {h.get('midi_max_late_ms', 0):.0f} ms)")
+    n = int(h.get("jack_late", 0))
+    if n:
+        parts.append(f"{n} MIDI event{'s' * (n != 1)} written after their JACK cycle")
+    n = int(h.get("midi_errors", 0))
+    if n:
+        parts.append(f"MIDI scheduler failed {n} time{'s' * (n != 1)}")
+    return "playback: " + (", ".join(parts) if parts else "no problems")
 
 
 def midi_parts_for(project) -> list:
