@@ -291,8 +291,9 @@ def test_rpp_strings_stay_on_one_line(tmp_path):
     (project,) = parse_rpp(text)
     assert project[0] == "REAPER_PROJECT"
     tracks = [c for c in project[2] if isinstance(c, list) and c[0] == "TRACK"]
-    assert len(tracks) == len(INJECTION) + 1  # one per stem and the MIDI track, no injected chunk
-    for track, name in zip(tracks, INJECTION):
+    # the video's track, one per stem and the MIDI track, no injected chunk
+    assert len(tracks) == len(INJECTION) + 2 and tracks[0][2][0] == ("NAME", ["Video"])
+    for track, name in zip(tracks[1:], INJECTION):
         (key, args), item = track[2][0], track[2][1]
         assert key == "NAME" and len(args) == 1
         assert args[0].replace("'", '"') == re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", " ", name).replace("'", '"')
