@@ -68,7 +68,10 @@ class StartPage(QWidget):
         self.list = self._build_list()
         root.addWidget(self.list, 1)
         self.empty = QLabel("No recent projects yet.", self, objectName="dim")
-        root.addWidget(self.empty)
+        # with no list shown, the note takes the spare height at its top: the page stays together
+        # instead of spreading its lines over the window
+        self.empty.setAlignment(Qt.AlignLeft | Qt.AlignTop)
+        root.addWidget(self.empty, 1)
         recent.changed.connect(self.refresh)
         self.refresh()
 
