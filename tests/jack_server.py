@@ -4,17 +4,39 @@ Tests that need it skip with a clear reason only when the JACK tools are not ins
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from studio.transport.jack import JackServer, MidiDump, jackd_missing_reason
 
-__all__ = ["JackServer", "MidiDump", "jack_server", "midi_dump", "require_jack"]
+__all__ = ["JackServer", "MidiDump", "jack_server", "midi_dump", "require_jack", "require_jack_client", "wait_until"]
 
 
 def require_jack() -> None:
     reason = jackd_missing_reason()
     if reason:
         pytest.skip(reason)
+
+
+def require_jack_client() -> None:
+    """Skip unless jackd runs here and JACK-Client with libjack can be loaded (JACK MIDI)."""
+    from studio.transport.jack_midi import jack_client_missing_reason
+
+    require_jack()
+    reason = jack_client_missing_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+def wait_until(pred, timeout_s: float) -> bool:
+    """Poll ``pred`` every 10 ms for up to ``timeout_s``; its last value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return pred()
 
 
 @pytest.fixture(scope="module")

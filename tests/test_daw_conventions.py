@@ -8,13 +8,12 @@ import time
 
 import mido
 import pytest
-from jack_server import MidiDump, jack_server, midi_dump, require_jack  # noqa: F401
+from jack_server import MidiDump, jack_server, midi_dump, require_jack_client, wait_until  # noqa: F401
 
 from export import reaper, smf
 from studio.music import Note, TempoMap
 from studio.transport import AudioOutput, MidiPart, MidiPort, MidiScheduler, State, Transport
 from studio.transport.devices import AUDIO_CLIENT_NAME, STUDIO_NAME
-from studio.transport.jack_midi import jack_client_missing_reason
 from studio.transport.midi import CONTINUE, SPP, START
 
 SR = 48000
@@ -22,19 +21,7 @@ SR = 48000
 
 @pytest.fixture
 def _jack_client():
-    require_jack()
-    reason = jack_client_missing_reason()
-    if reason:
-        pytest.skip(reason)
-
-
-def _wait(pred, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return pred()
+    require_jack_client()
 
 
 # -- the persistent virtual port ---------------------------------------------------------------
@@ -52,7 +39,7 @@ def test_the_studio_port_is_wired_before_play_and_outlives_stop(jack_server, mid
         jack_server.connect(name, midi_dump.port)
         for _ in range(2):
             t.play()
-            assert _wait(lambda: t.state is State.STOPPED, 5.0)  # ran to its end (0.3 s)
+            assert wait_until(lambda: t.state is State.STOPPED, 5.0)  # ran to its end (0.3 s)
             t.stop()
             assert name in jack_server.ports() and t.midi.port.connected()  # kept, still wired
     finally:

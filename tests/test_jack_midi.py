@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from jack_server import MidiDump, jack_server, midi_dump, require_jack  # noqa: F401
+from jack_server import MidiDump, jack_server, midi_dump, require_jack_client  # noqa: F401
 
 from studio.errors import DeviceError
 from studio.music import Note, TempoMap
@@ -25,10 +25,7 @@ PERIOD = 256  # the jack_server fixture's
 
 @pytest.fixture(autouse=True)
 def _needs_jack_client():
-    require_jack()
-    reason = jack_client_missing_reason()
-    if reason:
-        pytest.skip(reason)
+    require_jack_client()
 
 
 def _groove(n=24, step=0.0371, start=0.08):

@@ -14,11 +14,10 @@ import threading
 import time
 
 import pytest
-from jack_server import MidiDump, jack_server, midi_dump, require_jack  # noqa: F401
+from jack_server import MidiDump, jack_server, midi_dump, require_jack_client, wait_until  # noqa: F401
 
 from studio.music import Note, TempoMap
 from studio.transport import AudioOutput, BufferSource, MidiPart, MidiPort, MidiScheduler, State, Transport
-from studio.transport.jack_midi import jack_client_missing_reason
 from studio.transport.midi import CLOCK, CONTINUE, SPP, START, STOP
 
 SR = 48000
@@ -26,23 +25,11 @@ SR = 48000
 
 @pytest.fixture(autouse=True)
 def _needs_jack_client():
-    require_jack()
-    reason = jack_client_missing_reason()
-    if reason:
-        pytest.skip(reason)
+    require_jack_client()
 
 
 def _spp_value(b: bytes) -> int:
     return b[1] | (b[2] << 7)
-
-
-def _wait(pred, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return pred()
 
 
 def test_position_and_start_wait_until_a_daw_connects(jack_server, midi_dump):
@@ -57,7 +44,7 @@ def test_position_and_start_wait_until_a_daw_connects(jack_server, midi_dump):
         time.sleep(0.5)  # nobody listens: nothing may be sent (SPP sent now would be lost)
         assert not midi.daw_started
         jack_server.connect("StudioLateDaw:StudioLateDaw", midi_dump.port)
-        assert _wait(lambda: midi.daw_started, 2.0)
+        assert wait_until(lambda: midi.daw_started, 2.0)
         time.sleep(0.6)
         t.pause()
         pos = t.position_s
@@ -86,7 +73,7 @@ def test_start_is_the_first_downbeat_and_the_pickup_goes_before_it(jack_server, 
     xruns0 = jack_server.xruns()
     try:
         t.play()
-        assert _wait(lambda: t.state is State.STOPPED, 5.0)
+        assert wait_until(lambda: t.state is State.STOPPED, 5.0)
         # events the JACK callback got after their cycle, and the server's xruns (the reader may
         # then stamp an event a cycle off): a busy machine; without either, frames are exact
         late = port.jack.late + jack_server.xruns() - xruns0
@@ -149,7 +136,7 @@ def test_every_injected_stall_is_reported(jack_server, midi_dump):
             seen = t.health.get("late_callbacks", 0)
             n_events = len(events)
             audio.inject_stall(0.04)
-            assert _wait(lambda: t.health.get("late_callbacks", 0) > seen, 3.0), f"audio stall {k} not counted"
+            assert wait_until(lambda: t.health.get("late_callbacks", 0) > seen, 3.0), f"audio stall {k} not counted"
             assert any(e == "health" and h.get("late_callbacks", 0) > seen for e, h in events[n_events:])
             time.sleep(0.2)
         for k in range(n):
@@ -157,7 +144,7 @@ def test_every_injected_stall_is_reported(jack_server, midi_dump):
             n_events = len(events)
             with lock:
                 pending.append(0.06)
-            assert _wait(lambda: t.health.get("midi_stalls", 0) > seen, 3.0), f"MIDI stall {k} not counted"
+            assert wait_until(lambda: t.health.get("midi_stalls", 0) > seen, 3.0), f"MIDI stall {k} not counted"
             assert any(e == "health" and h.get("midi_stalls", 0) > seen for e, h in events[n_events:])
             time.sleep(0.2)
         assert t.health["late_callbacks"] >= n and t.health["midi_stalls"] >= n
@@ -165,7 +152,7 @@ def test_every_injected_stall_is_reported(jack_server, midi_dump):
         assert "late audio block" in t.health_message and "MIDI late" in t.health_message
         with lock:
             pending.append(RuntimeError("injected"))
-        assert _wait(lambda: t.error is not None, 3.0)
+        assert wait_until(lambda: t.error is not None, 3.0)
         assert "MIDI scheduler failed: injected" in t.error and any(e == "error" for e, _ in events)
         assert t.health["midi_errors"] == 1 and t.state is State.PLAYING  # the audio plays on
     finally:
