@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.performer.gestures import arm_elbow
-from engines.performer.keypoints import J, JOINTS, normalise
+from engines.performer.gestures import arm_elbow, camera_view
+from engines.performer.keypoints import J, JOINTS
 
 ACTIONS = ("still", "walk", "side_step", "jump", "wave", "clap", "drum", "spin")
 FADE_S = 0.3
@@ -170,11 +170,7 @@ def synthesize(segments, fps: float = 30.0, seed: int = 0, realism: float = 1.0)
             for _ in range(rng.poisson(0.5 * realism * total / 20.0)):
                 a = int(rng.integers(n))
                 conf[a:a + int(rng.integers(2, max(3, int(0.4 * fps)))), j] = rng.uniform(0, 0.2)
-    scale = rng.uniform(80, 400) if realism > 0 else 200.0
-    ang = rng.normal(0, 0.05) * realism
-    R = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
-    px = xy @ R.T * scale + rng.uniform(200, 800, 2) * (realism > 0)
-    kp = normalise(px, conf, fps)
+    kp = camera_view(xy, conf, fps, rng, realism)
     return kp, [float(e) for e in edges[1:-1]], [a for a, _ in segments]
 
 

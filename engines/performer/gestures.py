@@ -296,7 +296,12 @@ def synthesize(notes, instrument: str, fps: float = 30.0, duration_s: float | No
             for _ in range(rng.poisson(0.5 * realism * dur / 20.0)):
                 a = int(rng.integers(n))
                 conf[a:a + int(rng.integers(2, max(3, int(0.4 * fps)))), j] = rng.uniform(0, 0.2)
-    # camera: scale, roll, offset (pixels); then the readers' normalisation
+    return camera_view(xy, conf, fps, rng, realism)
+
+
+def camera_view(xy: np.ndarray, conf: np.ndarray, fps: float, rng, realism: float) -> np.ndarray:
+    """Body-frame joints (T, J, 2) as a camera sees them (scale, roll, offset in pixels, random
+    with ``realism`` > 0), then the keypoint readers' normalisation."""
     scale = rng.uniform(80, 400) if realism > 0 else 200.0
     a = rng.normal(0, 0.05) * realism
     R = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
