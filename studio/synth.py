@@ -553,6 +553,7 @@ def _lane_for_note_on(note: Note, group: int | None, p: int, lanes: list[_Lane],
         # FluidSynth's exclusive class cuts the earlier sound; the onset goes to that
         # lane's nearest block boundary (<= 32 frames off; see the module doc)
         lane.render_to(lane.nearest(p), out)
+        lane.idle = False  # its ring may have just died away in that render: the note-on follows
         return lane
     # a note-on releases a still-held note of the same key (as one synth would)
     for other in lanes:
@@ -574,8 +575,10 @@ def _lane_for_note_on(note: Note, group: int | None, p: int, lanes: list[_Lane],
         lane = new_lane(p)
     if lane.idle:
         lane.rephase(p)
-        lane.idle = False
     lane.render_to(p, out)
+    # busy from here: an aligned lane whose last tail died away within that render would
+    # otherwise stay idle, and its note never render (a note on the grid after a pause was lost)
+    lane.idle = False
     return lane
 
 

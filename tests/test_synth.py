@@ -172,3 +172,17 @@ def test_the_soundfont_is_read_once_per_process_however_many_lanes(monkeypatch):
     # a shared font sounds exactly like a font loaded by the synth itself
     solo = [synth.render_notes([n], sr, soundfont=SF, n_samples=sr) for n in notes]
     np.testing.assert_allclose(a, np.sum(solo, axis=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("t2", [2.0, 3.0, 12.0, 2.65])
+def test_a_note_on_the_grid_after_a_pause_sounds(t2):
+    """A lane whose ring had died away before a note that lands on its block grid went idle in
+    the render up to that note and never rendered it: after a pause, a note a whole number of
+    blocks after the last onset (2.0 s after 0.5 s: a quantised note, often) was silent."""
+    sr = 48000
+    notes = [Note(0.5, 0.3, 60, 90), Note(t2, 0.3, 64, 90)]
+    a = synth.render_notes(notes, sr, soundfont=SF, n_samples=14 * sr)
+    alone = synth.render_notes(notes[1:], sr, soundfont=SF, n_samples=14 * sr)
+    span = slice(int(t2 * sr), int((t2 + 0.3) * sr))
+    assert onset(a, start=int(1.5 * sr)) == onset(alone) and 0 <= onset(alone) - round(t2 * sr) < sr // 1000
+    np.testing.assert_allclose(a[:, span], alone[:, span], atol=1e-6)
