@@ -23,7 +23,7 @@ from studio.errors import ProjectError
 from studio.fsutil import write_text_atomic
 from studio.music import Note, TempoChange, TempoMap
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 PROJECT_SUFFIX = ".json"
 AUTOSAVE_SUFFIX = ".autosave.json"
 MAX_PROJECT_BYTES = 512 * 1024 * 1024  # studio.schema.MAX_FILE_BYTES
@@ -183,6 +183,9 @@ class Project:
     tracks: list[Track] = field(default_factory=list)
     tempo: TempoMap = TempoMap()
     created: float = field(default_factory=time.time)
+    # the master fader: the mix's last gain, after the mastering stage (studio.render); the
+    # mixdown and the muxed video follow it, the per-track stems do not (as in a DAW)
+    master_fader_db: float = 0.0
     path: Path | None = field(default=None, compare=False)  # where it was loaded from / saved to
 
     # -- tracks -------------------------------------------------------------------------
@@ -257,6 +260,7 @@ class Project:
             "tempo": self.tempo.to_dict(),
             "tracks": [t.to_dict() for t in self.tracks],
             "created": self.created,
+            "master_fader_db": self.master_fader_db,
         }
 
     @classmethod
@@ -282,6 +286,7 @@ class Project:
                                m.tempo.beats_per_bar, m.tempo.beat_unit),
                 tracks=[_track(t) for t in m.tracks],
                 created=m.created if m.created is not None else time.time(),
+                master_fader_db=m.master_fader_db,
             )
         except ValueError as exc:  # a dataclass's own check the schema did not foresee
             raise ProjectError(f"{source} is damaged ({exc})") from None
@@ -387,7 +392,16 @@ def _v4_to_v5(d: dict) -> dict:
     return d
 
 
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+def _v5_to_v6(d: dict) -> dict:
+    # v6: projects gained ``master_fader_db`` (the mixer's master fader); a v5 project played
+    # at unity (0 dB), which is the default, so it loads unchanged
+    d = dict(d)
+    d["schema_version"] = 6
+    return d
+
+
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
+                                                 5: _v5_to_v6}
 
 
 def migrate(d: dict) -> dict:

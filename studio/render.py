@@ -4,7 +4,8 @@ Signal flow per track (float32, stereo, ``project.sample_rate`` unless told othe
 
     source -> [spatializer, when track.room is set] -> [role gain] -> gain (dB) -> pan
            -> [stem safety limiter] -> [duck under music, when Mixer.duck_db is set] -> stem
-    stems (+ reverb bus return) summed -> mix -> [loudness normalisation] -> [true-peak limiter] -> mix
+    stems (+ reverb bus return) summed -> mix -> [loudness normalisation] -> [true-peak limiter]
+           -> master fader (Project.master_fader_db) -> mix
 
 The bracketed stages are the mastering stage (:mod:`studio.mastering`), on by default
 (``loudness_lufs=-14``): generated tracks are brought to their role's loudness before the fader
@@ -53,6 +54,13 @@ Render cache
     spatializer registered. Any edit therefore renders anew; an unchanged project with the same
     options returns the same arrays (made read-only, so no caller can change the cached copy)
     and ``RenderResult.cached`` is True. Without ``cache`` nothing is looked up or kept.
+
+Master fader
+    ``Project.master_fader_db`` is the mix's last gain, after the mastering stage (as an output
+    fader: the mix moves by exactly that many dB, loudness and true peak with it, and a boost
+    can push the mix over full scale, which ``RenderResult.clipped`` then says). The stems do not
+    follow it (a DAW's stem export is per track, pre-master); the mixdown and the muxed video do.
+    It is applied after the render cache, so moving it never renders the tracks again.
 
 Stems are post-fader (gain, pan, spatialisation applied). With mastering off they sum to the
 mix; with it on, stems plus the reverb return sum to the mix before its normalisation gain and
@@ -134,6 +142,10 @@ class RenderResult:
     reverb: np.ndarray | None = None  # (2, n) the reverb bus return in the mix (before the master gain)
     mastering: object = None  # the studio.mastering.Mastering used
     cached: bool = False  # taken from the render cache (render_project(cache=True)), not rendered now
+    master_fader_db: float = 0.0  # Project.master_fader_db, applied to ``mix`` (figures include it)
+    # track id -> per-block flags (studio.meters.BLOCK_S): the post-fader stem reached full scale
+    # before its safety limiter (the stem itself never does); what a track's clip light shows
+    stem_overs: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_frames(self) -> int:
@@ -316,9 +328,24 @@ def render_project(
     """
     options = dict(sample_rate=sample_rate, time_range=time_range, loudness_lufs=loudness_lufs, limiter=limiter,
                    limiter_ceiling_dbfs=limiter_ceiling_dbfs, mastering=mastering, soundfont=soundfont, threads=threads)
-    if cache:
-        return _cached_render(project, job, **options)
-    return _render_project(project, job=job, **options)
+    result = _cached_render(project, job, **options) if cache else _render_project(project, job=job, **options)
+    return _with_master_fader(result, project.master_fader_db)
+
+
+def _with_master_fader(result: RenderResult, fader_db: float) -> RenderResult:
+    """``result`` with the master fader applied to its mix (module doc: Master fader); a linear
+    gain, so loudness and true peak move by exactly ``fader_db`` and need no new measurement."""
+    import dataclasses
+
+    fader_db = float(fader_db)
+    if fader_db == 0.0:
+        return result
+    mix = result.mix * np.float32(10.0 ** (fader_db / 20.0))
+    peak = peak_dbfs(mix)
+    return dataclasses.replace(
+        result, mix=mix, peak_dbfs=peak, clipped=bool(peak > 0.0), master_fader_db=fader_db,
+        peak_before_limiter_dbfs=result.peak_before_limiter_dbfs + fader_db,
+        loudness_lufs=result.loudness_lufs + fader_db, true_peak_dbtp=result.true_peak_dbtp + fader_db)
 
 
 def _render_project(project: Project, *, sample_rate: int | None, time_range: tuple[float, float] | None,
@@ -342,7 +369,7 @@ def _render_project(project: Project, *, sample_rate: int | None, time_range: tu
     _check_renderable(tracks)  # fail before any work for tracks that cannot render
     n = project_frames(project, sr)
     job.report(0.0, "rendering tracks")
-    rendered, stage_gains = _render_stems(tracks, project, sr, n, m, soundfont, threads, job)
+    rendered, stage_gains, overs = _render_stems(tracks, project, sr, n, m, soundfont, threads, job)
     if n is None:
         n = max((a.shape[1] for a in rendered), default=0)
         rendered = [_fit(a, n) for a in rendered]
@@ -380,6 +407,7 @@ def _render_project(project: Project, *, sample_rate: int | None, time_range: tu
         loudness_before_lufs=before_lufs,
         master_gain_db=gain_db,
         stage_gains_db=stage_gains,
+        stem_overs={k: _cut_blocks(v, a, b, sr) for k, v in overs.items()},
         reverb=ret,
         mastering=m,
     )
@@ -452,7 +480,9 @@ def _fingerprint(project: Project, options: dict) -> str | None:
         spatial = id(_spatializer) if _spatializer is not None else None
     opts = {k: v for k, v in options.items() if k not in ("loudness_lufs", "limiter", "limiter_ceiling_dbfs")}
     opts["sample_rate"] = int(options.get("sample_rate") or project.sample_rate)
-    payload = json.dumps([project.to_dict(), opts, repr(mastering), files, fonts, engines, spatial],
+    state = project.to_dict()
+    state.pop("master_fader_db", None)  # applied after the cache (_with_master_fader)
+    payload = json.dumps([state, opts, repr(mastering), files, fonts, engines, spatial],
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -496,9 +526,12 @@ def _check_renderable(tracks: list[Track]) -> None:
                               "is registered for it; install/enable that engine or render it to audio first")
 
 
-def _render_stem(track: Track, project: Project, sr: int, n: int | None, m, soundfont) -> tuple[np.ndarray, float]:
-    """One post-fader stem: source, room, role gain (dB, returned), gain and pan, stem limiter."""
+def _render_stem(track: Track, project: Project, sr: int, n: int | None, m,
+                 soundfont) -> tuple[np.ndarray, float, np.ndarray]:
+    """One post-fader stem: source, room, role gain (dB, returned), gain and pan, stem limiter;
+    and the blocks where it reached full scale before the limiter (``RenderResult.stem_overs``)."""
     from studio import mastering as mst
+    from studio.meters import block_overs
 
     audio = render_track_source(track, project, sr, n, soundfont=soundfont)
     if track.room:
@@ -508,23 +541,25 @@ def _render_stem(track: Track, project: Project, sr: int, n: int | None, m, soun
     if m.gain_staging and mst.is_staged(track):  # measured on the whole track, before any range cut
         stage = mst.stage_gain_db(audio, sr, mst.track_role(track), ceiling_dbtp=m.stem_ceiling_dbtp)
     audio = apply_mixer(audio, track.mixer.gain_db + stage, track.mixer.pan)
+    overs = block_overs(audio, sr)
     if m.stem_ceiling_dbtp is not None:
         audio, _ = mst.true_peak_limit(audio, sr, ceiling_dbtp=m.stem_ceiling_dbtp)
-    return audio, stage
+    return audio, stage, overs
 
 
 def _render_stems(tracks: list[Track], project: Project, sr: int, n: int | None, m, soundfont, threads: int,
-                  job: Job) -> tuple[list[np.ndarray], dict[str, float]]:
-    """Every track's stem, in track order, and the role gain each got (by track id)."""
+                  job: Job) -> tuple[list[np.ndarray], dict[str, float], dict[str, np.ndarray]]:
+    """Every track's stem, in track order, the role gain each got and its overs (by track id)."""
     done = [0]
     lock = threading.Lock()
     stage_gains: dict[str, float] = {}
+    overs: dict[str, np.ndarray] = {}
 
     def one(track: Track) -> np.ndarray:
         job.check_cancelled()
-        audio, stage = _render_stem(track, project, sr, n, m, soundfont)
+        audio, stage, over = _render_stem(track, project, sr, n, m, soundfont)
         with lock:
-            stage_gains[track.id] = stage
+            stage_gains[track.id], overs[track.id] = stage, over
             done[0] += 1
             job.report(0.9 * done[0] / max(1, len(tracks)), f"rendered {track.name}")
         return audio
@@ -541,7 +576,7 @@ def _render_stems(tracks: list[Track], project: Project, sr: int, n: int | None,
             rendered = list(ex.map(one, tracks))
     else:
         rendered = [one(t) for t in tracks]
-    return rendered, stage_gains
+    return rendered, stage_gains, overs
 
 
 def _duck(tracks: list[Track], rendered: list[np.ndarray], sr: int) -> list[np.ndarray]:
@@ -589,6 +624,14 @@ def _mix(tracks: list[Track], rendered: list[np.ndarray], project: Project, sr: 
     if ret is not None:
         mix += ret
     return mix, ret
+
+
+def _cut_blocks(flags: np.ndarray, a: int, b: int, sr: int) -> np.ndarray:
+    """Per-block flags (studio.meters.BLOCK_S) of frames ``a:b`` (whole blocks around them)."""
+    from studio.meters import block_frames
+
+    size = block_frames(sr)
+    return flags[a // size:-(-b // size)]
 
 
 def _cut(audio: np.ndarray | None, a: int, b: int) -> np.ndarray | None:

@@ -12,8 +12,8 @@ What is checked:
   ``true``/``false`` (not ``"no"``), a name is a string (not ``7``); a whole number may be
   written ``60`` or ``60.0`` but not ``60.5``;
 * **finite numbers** everywhere (no NaN, no infinity) and **ranges**: MIDI channel 0..15,
-  pitch 0..127, velocity 1..127, program 0..127, gain -120..+24 dB, pan -1..1, stored tempi
-  ``STORED_BPM`` (a tempo map follows the picture, so one change may lie outside the range a
+  pitch 0..127, velocity 1..127, program 0..127, gain (tracks and master fader) -120..+24 dB,
+  pan -1..1, stored tempi ``STORED_BPM`` (a tempo map follows the picture, so one change may lie outside the range a
   user may type, ``studio.grid.MIN_BPM..MAX_BPM``), beats per bar 1..16, times within
   +-``MAX_TIME_S``;
 * **unique track ids** (the export names stems and REAPER tracks by them);
@@ -214,6 +214,7 @@ class ProjectModel(_Strict):
     tempo: TempoModel
     tracks: Annotated[list[TrackModel], Field(max_length=MAX_TRACKS)]
     created: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    master_fader_db: _float(*GAIN_DB) = 0.0  # v6: the mix's last gain (studio.render)
 
 
 # -- messages -----------------------------------------------------------------------------------

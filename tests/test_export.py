@@ -323,3 +323,32 @@ def test_mute_solo_respected_in_all_outputs(tmp_path, video_file):
     r = exporting.export_project(p, stems_dir=tmp_path / "stems", midi_path=tmp_path / "m.mid")
     assert sorted(x.name for x in (tmp_path / "stems").iterdir()) == ["Lead _ melody.wav", "Pad.wav"]
     assert len(mido.MidiFile(r.midi_path).tracks) == 2  # conductor + melody
+
+
+def _rms_db(x: np.ndarray) -> float:
+    return 10.0 * np.log10(float(np.mean(np.square(x, dtype=np.float64))))
+
+
+def test_master_fader_moves_the_mix_and_the_video_not_the_stems(tmp_path, video_file):
+    """Project.master_fader_db: the mixdown and the muxed video's mix move by exactly its dB (it
+    is the last gain, after mastering), the per-track stems do not, the report's loudness with it."""
+    from studio import render
+
+    render.clear_render_cache()
+    p = make_project(tmp_path, video_file)
+    out = {}
+    for fader in (0.0, -6.0):
+        p.master_fader_db = fader
+        d = tmp_path / f"out{fader:+.0f}"
+        d.mkdir()
+        r = exporting.export_project(p, stems_dir=d / "stems", mix_path=d / "mix.wav", video_path=d / "v.mp4",
+                                     bit_depth="float32")
+        with av.open(str(r.video_path)) as c:
+            muxed = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(c.streams.audio[0])])
+        out[fader] = (sf.read(d / "mix.wav")[0], {s.name: sf.read(s)[0] for s in (d / "stems").iterdir()}, muxed, r)
+    (mix0, stems0, vid0, r0), (mix1, stems1, vid1, r1) = out[0.0], out[-6.0]
+    assert abs(_rms_db(mix1) - _rms_db(mix0) + 6.0) < 0.01
+    assert abs(_rms_db(vid1) - _rms_db(vid0) + 6.0) < 0.1  # through the AAC encoder
+    assert stems0.keys() == stems1.keys() and all(np.array_equal(stems0[k], stems1[k]) for k in stems0)
+    assert abs(r1.loudness_lufs - r0.loudness_lufs + 6.0) < 0.01 and abs(r1.true_peak_dbtp - r0.true_peak_dbtp + 6.0) < 0.01
+    render.clear_render_cache()

@@ -182,9 +182,11 @@ def test_project_written_by_generate_still_loads_unchanged(tmp_path):
     assert len(p.tracks) == 4 and sum(len(t.notes) for t in p.tracks) > 100
     assert any(t.events for t in p.tracks)
     p.save(tmp_path / "project.json")
-    # saved as the current schema: what v5 added (no original audio, no ducking) and nothing else
+    # saved as the current schema: what v5 added (no original audio, no ducking), v6 (the master
+    # fader at unity) and nothing else
     was = json.loads(text)
     was["schema_version"] = SCHEMA_VERSION
+    was["master_fader_db"] = 0.0
     for t in was["tracks"]:
         t["original_audio"] = False
         t["mixer"]["duck_db"] = None
@@ -216,6 +218,25 @@ def test_old_schema_versions_still_load(tmp_path):
     d["tracks"][1]["notes"][0][2] = 40.0
     p = load(tmp_path, d)
     assert p.sample_rate == 44100 and type(p.tracks[1].notes[0].pitch) is int
+
+
+def test_v5_project_gains_the_master_fader_at_unity(tmp_path):
+    """Schema v6 (the mixer's master fader): a v5 file loads at 0 dB, which is how it played, and
+    saves as v6; the fader is checked like a track's gain (range, finite, a number)."""
+    v5 = base()
+    v5["schema_version"] = 5
+    v5.pop("master_fader_db", None)
+    p = load(tmp_path, v5)
+    assert p.master_fader_db == 0.0
+    p.save(tmp_path / "v6.json")
+    saved = json.loads((tmp_path / "v6.json").read_text())
+    assert saved["schema_version"] == SCHEMA_VERSION == 6 and saved["master_fader_db"] == 0.0
+    p.master_fader_db = -7.5
+    assert Project.load(p.save(tmp_path / "faded.json")).master_fader_db == -7.5
+    for bad, said in ((30.0, "master_fader_db is 30; it should be at most 24"), ("loud", "should be a number"),
+                      (True, "should be a number")):
+        with pytest.raises(ProjectError, match=said):
+            load(tmp_path, {**base(), "master_fader_db": bad})
 
 
 # -- properties -----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ class Document(QObject):
     tracksChanged = Signal()  # tracks added, removed or reordered
     trackChanged = Signal(str)  # one track's content (mixer, events, notes, spatial, ...)
     tempoChanged = Signal()
+    masterChanged = Signal()  # the master fader (Project.master_fader_db)
     analysisChanged = Signal()
     selectionChanged = Signal()  # selected track / events
     modifiedChanged = Signal(bool)
@@ -208,3 +209,7 @@ class Document(QObject):
     def _apply_tempo(self, tempo: TempoMap) -> None:
         self.project.tempo = tempo
         self.tempoChanged.emit()
+
+    def _apply_master_fader(self, db: float) -> None:
+        self.project.master_fader_db = float(db)
+        self.masterChanged.emit()

@@ -19,6 +19,7 @@ from ui.project_menu import ProjectCommands
 from ui.projects import DEMO
 from ui.widgets.generate_panel import GeneratePanel
 from ui.widgets.inspector import Inspector
+from ui.widgets.mixer_panel import MixerPanel
 from ui.widgets.start_page import StartPage
 from ui.widgets.timeline.view import TimelineView
 from ui.widgets.transport_bar import TransportBar
@@ -116,6 +117,9 @@ class MainWindow(QMainWindow):
         self.history_dock = self._dock("History", self.history, scroll=False)  # a list view scrolls itself
         self.tabifyDockWidget(self.inspector_dock, self.generate_dock)
         self.tabifyDockWidget(self.generate_dock, self.history_dock)
+        self.mixer = MixerPanel(self.doc, self.playback, self)  # meters, master fader (ui/widgets/mixer_panel.py)
+        self.mixer_dock = self._dock("Mixer", self.mixer, scroll=False)  # its track strips scroll
+        self.tabifyDockWidget(self.history_dock, self.mixer_dock)
         self.inspector_dock.raise_()
 
         self._build_status()
@@ -216,12 +220,12 @@ class MainWindow(QMainWindow):
                        self.act_close, self.act_save, self.act_save_as, None, self.act_import, self.act_export, None,
                        self.act_quit]),
             ("&Edit", [self.act_undo, self.act_redo, None, self.act_select_all, self.act_copy, self.act_paste,
-                       self.act_duplicate, self.act_delete]),
+                       self.act_duplicate, self.act_delete, None, self.act_edit_notes]),
             ("&Transport", [self.act_play, self.act_stop, self.act_home, self.act_end]),
             ("&Generate", [self.act_generate, None, self.act_routing]),
             ("&View", [self.act_zoom_in, self.act_zoom_out, self.act_fit, None,
                        self.inspector_dock.toggleViewAction(), self.generate_dock.toggleViewAction(),
-                       self.history_dock.toggleViewAction()]),
+                       self.history_dock.toggleViewAction(), self.mixer_dock.toggleViewAction()]),
             ("&Help", [self.act_legend, None, self.act_about]),
         ):
             m = mb.addMenu(title)
@@ -263,6 +267,18 @@ class MainWindow(QMainWindow):
                                          "the selected track")
         self.act_delete = self.action("Delete", say(c.delete_selection), keys("Delete", "Backspace"), None,
                                       "Delete the selected hits or, with none selected, the selected track")
+        self.act_edit_notes = self.action("Edit Notes\u2026", lambda: self.edit_notes(), None, None,
+                                          "Open the selected MIDI track in the piano roll (or double-click "
+                                          "its lane, or press Enter on it)")
+
+    def edit_notes(self, track_id: str | None = None) -> None:
+        """The piano roll on a MIDI track (ui/widgets/piano_roll): its own window, its own keys."""
+        from ui.widgets.piano_roll import open_piano_roll
+
+        if self.doc.project is not None:
+            message = open_piano_roll(self, track_id or self.doc.selected_track)
+            if message:
+                self.statusBar().showMessage(message, 5000)
 
     def legend_dialog(self) -> None:
         from ui.widgets.legend import LegendDialog
@@ -305,6 +321,7 @@ class MainWindow(QMainWindow):
         self.transport.message.connect(lambda m: self.statusBar().showMessage(m, 5000))
         self.timeline.canvas.gridRequested.connect(c.set_grid)
         self.timeline.legendRequested.connect(self.legend_dialog)
+        self.timeline.canvas.editNotesRequested.connect(self.edit_notes)
         c.error.connect(self.report_error)
         c.info.connect(lambda m: self.statusBar().showMessage(m, 8000))
         c.busyChanged.connect(self._busy)

@@ -7,6 +7,10 @@ MIDI) and the MIDI port (None: the virtual "Studio" port, "" for no MIDI). MIDI 
 scheduled to the port on each track's channel (and then not synthesised: the port's instrument
 plays them); with MIDI off they are rendered with the GM synth. The audio is the project's
 offline render (studio.render), made on a worker whenever the project changed before a play.
+
+Levels (``levels``, ``levelsChanged``): the mixer's meters (``studio.meters``) of that same
+render, made after it (a render-cache hit, not a second render) or alone when no audio device
+plays; the master fader re-makes them at once (it is applied after the render cache: cheap).
 """
 from __future__ import annotations
 
@@ -67,9 +71,21 @@ def render_for_playback(project, job=None):
     return result.mix, result.sample_rate
 
 
+def render_levels(project, job=None):
+    """The mixer's meters (``studio.meters.Levels``) of what ``render_for_playback`` plays, or None
+    when nothing sounds; through the render cache, so after that render this is no second one."""
+    from studio.meters import levels_of
+    from studio.render import render_project
+
+    if not project.audible_tracks():
+        return None
+    return levels_of(render_project(project, cache=True, job=job))
+
+
 class Playback(QObject):
     positionChanged = Signal(float)
     stateChanged = Signal(str)
+    levelsChanged = Signal(object)  # studio.meters.Levels of what plays, or None
     message = Signal(str)  # a device problem for the status bar
     _transportEvent = Signal(str)
 
@@ -85,10 +101,22 @@ class Playback(QObject):
         self._midi_dirty = True
         self._audio_dirty = True
         self._last_pos = -1.0
+        self.levels = None  # studio.meters.Levels
+        self._levels_dirty = True
+        self._audio_job = self._levels_job = None  # the running render handles
+        self._epoch = 0  # a project opened since a meters job started: its result is dropped
+        # the master fader while playing: heard once the drag settles (a cheap re-render)
+        self._master_timer = QTimer(self, singleShot=True, interval=150)
+        self._master_timer.timeout.connect(self._on_master_settled)
+        # an edit while paused with meters shown: new meters once the edits pause (the render it
+        # makes is the next play's, from the cache)
+        self._levels_timer = QTimer(self, singleShot=True, interval=500)
+        self._levels_timer.timeout.connect(self.refresh_levels)
         doc.projectReset.connect(self._on_reset)
         doc.tempoChanged.connect(self._on_tempo)
         doc.tracksChanged.connect(self._mark_dirty)
         doc.trackChanged.connect(self._mark_dirty)
+        doc.masterChanged.connect(self._on_master)
 
     # -- commands ---------------------------------------------------------------------------------
     @property
@@ -108,6 +136,8 @@ class Playback(QObject):
             self.transport.seek(loop[0])  # playing with a loop on starts inside it
         self.transport.play()
         self._timer.start()
+        if self._levels_dirty:
+            self.refresh_levels()
 
     def pause(self) -> None:
         self.transport.pause()
@@ -149,6 +179,9 @@ class Playback(QObject):
         self.transport.duration_s = p.duration_s if p else 0.0
         if p is not None:
             self.transport.tempo = p.tempo
+        self._epoch += 1
+        self.levels = None
+        self.levelsChanged.emit(None)
         self._mark_dirty()
         self._tick()
 
@@ -157,7 +190,46 @@ class Playback(QObject):
         self._midi_dirty = True
 
     def _mark_dirty(self, *_args) -> None:
-        self._midi_dirty = self._audio_dirty = True
+        self._midi_dirty = self._audio_dirty = self._levels_dirty = True
+        if self.levels is not None and not self.playing:
+            self._levels_timer.start()
+
+    def _on_master(self) -> None:
+        self._audio_dirty = self._levels_dirty = True
+        if self.levels is not None:  # meters shown: follow the fader now
+            self.refresh_levels()
+        if self.playing:
+            self._master_timer.start()
+
+    def _on_master_settled(self) -> None:
+        if self.playing and self.doc.project is not None:
+            self._prepare_outputs()
+
+    def refresh_levels(self) -> None:
+        """Make the meters of the project as it is now (on a worker; ``levelsChanged`` then). After
+        a running playback render, so that this one reads the render cache."""
+        if self.doc.project is None:
+            return
+        if self._audio_job is not None or self._levels_job is not None:
+            self._levels_dirty = True  # asked again when the running job ends
+            return
+        self._levels_dirty = False
+        h = self.workers.submit("meters", render_levels, audio_project(self.doc.project, self.routing.midi_port != ""))
+        self._levels_job = h
+        h.finished.connect(lambda levels, epoch=self._epoch: self._levels_ready(levels, epoch))
+        h.failed.connect(lambda msg: self.message.emit(f"meters: {msg}"))
+        h.ended.connect(lambda: self._job_ended("_levels_job", h))
+
+    def _levels_ready(self, levels, epoch: int) -> None:
+        if epoch == self._epoch:
+            self.levels = levels
+            self.levelsChanged.emit(levels)
+
+    def _job_ended(self, attr: str, handle) -> None:
+        if getattr(self, attr) is handle:
+            setattr(self, attr, None)
+        if self._levels_dirty and (self.levels is not None or self.playing):
+            self.refresh_levels()
 
     def _prepare_outputs(self) -> None:
         """(Re)build MIDI parts and audio sources when the project changed since the last play."""
@@ -190,8 +262,10 @@ class Playback(QObject):
             self.message.emit("rendering audio for playback\u2026")
             h = self.workers.submit("render for playback", render_for_playback,
                                     audio_project(p, self.routing.midi_port != ""))
+            self._audio_job = h
             h.finished.connect(self._rendered)
             h.failed.connect(lambda msg: self.message.emit(f"playback audio: {msg}"))
+            h.ended.connect(lambda: self._job_ended("_audio_job", h))
 
     def _rendered(self, result) -> None:
         from studio.transport import BufferSource

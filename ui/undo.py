@@ -104,7 +104,27 @@ class SetGrid(QUndoCommand):
             self.doc._apply_tracks(self.tracks_before)
 
 
+class SetMasterFader(QUndoCommand):
+    """The master fader (the mixer pushes one per drag, on release)."""
+
+    def __init__(self, doc, before: float, after: float) -> None:
+        super().__init__(f"Master fader {after:+.1f} dB")
+        self.doc, self.before, self.after = doc, before, after
+
+    def redo(self) -> None:
+        self.doc._apply_master_fader(self.after)
+
+    def undo(self) -> None:
+        self.doc._apply_master_fader(self.before)
+
+
 # -- helpers that build and push commands (what widgets call) ---------------------------------
+def set_master_fader(doc, db: float) -> None:
+    before = doc.project.master_fader_db
+    if float(db) != before:
+        doc.undo_stack.push(SetMasterFader(doc, before, float(db)))
+
+
 def edit_track(doc, track_id: str, text: str, merge_key: str | None = None, **changes: Any) -> None:
     before = doc.track(track_id)
     after = dataclasses.replace(before, **changes)

@@ -30,6 +30,7 @@ class TimelineCanvas(EventEditing, QWidget):
     gridRequested = Signal(object, str, str)  # a corrected TempoMap, undo text, merge key
     loopChanged = Signal(object)  # (start, end) or None
     viewChanged = Signal()  # zoom / scroll / content size
+    editNotesRequested = Signal(str)  # a MIDI track's id: open the piano roll (double-click, Enter)
 
     def __init__(self, doc, workers, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -364,6 +365,8 @@ class TimelineCanvas(EventEditing, QWidget):
             return
         track = self.doc.track(lane.key)
         if track.kind is not TrackKind.FOLEY:
+            if track.notes or track.kind is TrackKind.MIDI:
+                self.editNotesRequested.emit(track.id)
             return
         t = self._snapped(self.scale.t_of(pos.x()), event)
         self.add_event(track.id, t)
@@ -371,6 +374,8 @@ class TimelineCanvas(EventEditing, QWidget):
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key_Delete, Qt.Key_Backspace):
             self.delete_selected_events()
+        elif event.key() in (Qt.Key_Return, Qt.Key_Enter) and self.doc.selected_track is not None:
+            self.editNotesRequested.emit(self.doc.selected_track)
         elif event.key() in (Qt.Key_Left, Qt.Key_Right) and self.doc.selected_events:
             self.nudge_selected_events(-1 if event.key() == Qt.Key_Left else 1,
                                        fine=bool(event.modifiers() & Qt.AltModifier))
