@@ -408,7 +408,7 @@ def _play(args: argparse.Namespace) -> int:
         print("rendering the project for playback ...", file=sys.stderr, flush=True)
     result = play_project(project, audio_device=device, no_audio=args.no_audio, midi_port=args.midi_port,
                           midi=not args.no_midi, synth_midi=args.synth_midi, start_s=args.start,
-                          end_s=args.end, on_tick=tick)
+                          end_s=args.end, on_tick=tick, follow=args.follow, mtc_offset_s=args.mtc_offset)
     if show:
         print(file=sys.stderr)
     if result["error"]:
@@ -634,6 +634,11 @@ def _add_playback_commands(sub) -> None:
     pl.add_argument("--synth-midi", action="store_true", help="send MIDI and also synthesise it")
     pl.add_argument("--start", type=float, default=0.0, metavar="S")
     pl.add_argument("--end", type=float, metavar="S")
+    pl.add_argument("--follow", nargs="?", const="", metavar="PORT",
+                    help="follow a DAW: its MIDI clock/SPP/Start/Stop or MTC on PORT (default: the virtual "
+                         "input 'Studio Sync') start, stop and position playback; runs until --end or Ctrl+C")
+    pl.add_argument("--mtc-offset", type=float, default=0.0, metavar="S",
+                    help="MIDI Time Code of the video's start in seconds (3600 for a DAW at 01:00:00:00)")
     pl.set_defaults(func=_play)
 
     lv = sub.add_parser("live", help="drums and parts from a playing video or a camera, to a MIDI port")

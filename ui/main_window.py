@@ -168,6 +168,19 @@ class MainWindow(QMainWindow):
             sb.addPermanentWidget(w)
             w.hide()
 
+    def set_follow_daw(self, on: bool) -> None:
+        """Transport › Follow DAW: the DAW's clock drives playback (ui/playback.py:set_follow)."""
+        from studio.errors import DeviceError
+
+        try:
+            self.playback.set_follow(on)
+        except DeviceError as exc:
+            self.act_follow.setChecked(False)
+            self.statusBar().showMessage(f"cannot follow the DAW: {exc}", 8000)
+            return
+        self.statusBar().showMessage("following the DAW: its clock on 'Studio Sync' plays, stops and locates"
+                                     if on else "no longer following the DAW", 5000)
+
     def action(self, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str = "") -> QAction:
         a = QAction(text, self)
         if icon_name:
@@ -205,6 +218,10 @@ class MainWindow(QMainWindow):
         self.act_generate = self.action("Generate\u2026", self.show_generate, "Ctrl+G", "generate",
                                          "Open the Generate panel")
         self.act_routing = self.action("Audio && MIDI Routing\u2026", self.routing_dialog, None, "routing")
+        self.act_follow = self.action("Follow DAW (MIDI Clock / MTC)", self.set_follow_daw, None, None,
+                                      "Play, stop and locate with the DAW: connect its MIDI clock or MTC "
+                                      "output to the 'Studio Sync' input")
+        self.act_follow.setCheckable(True)
         self.act_zoom_in = self.action("Zoom In", lambda: self.timeline.zoom(1.5), keys("+", "=", "Ctrl+="),
                                        "zoom_in", "Zoom the timeline in (+, Ctrl+wheel)")
         self.act_zoom_out = self.action("Zoom Out", lambda: self.timeline.zoom(1 / 1.5), keys("-", "Ctrl+-"),
@@ -221,7 +238,7 @@ class MainWindow(QMainWindow):
                        self.act_quit]),
             ("&Edit", [self.act_undo, self.act_redo, None, self.act_select_all, self.act_copy, self.act_paste,
                        self.act_duplicate, self.act_delete, None, self.act_edit_notes]),
-            ("&Transport", [self.act_play, self.act_stop, self.act_home, self.act_end]),
+            ("&Transport", [self.act_play, self.act_stop, self.act_home, self.act_end, None, self.act_follow]),
             ("&Generate", [self.act_generate, None, self.act_routing]),
             ("&View", [self.act_zoom_in, self.act_zoom_out, self.act_fit, None,
                        self.inspector_dock.toggleViewAction(), self.generate_dock.toggleViewAction(),

@@ -105,6 +105,7 @@ class Playback(QObject):
         self._levels_dirty = True
         self._audio_job = self._levels_job = None  # the running render handles
         self._epoch = 0  # a project opened since a meters job started: its result is dropped
+        self._sync = None  # studio.transport.follow.SyncInput while following the DAW
         # the master fader while playing: heard once the drag settles (a cheap re-render)
         self._master_timer = QTimer(self, singleShot=True, interval=150)
         self._master_timer.timeout.connect(self._on_master_settled)
@@ -167,8 +168,33 @@ class Playback(QObject):
         if self.transport.audio is not None:
             self.transport.set_audio(None)
 
+    @property
+    def following(self) -> bool:
+        return self._sync is not None
+
+    def set_follow(self, on: bool) -> None:
+        """Follow the DAW (studio.transport.follow): its MIDI clock or MTC on the virtual input
+        "Studio Sync" starts, stops and positions playback; no clock goes out meanwhile (the DAW
+        is the master). Raises DeviceError when the input cannot open."""
+        from studio.transport.follow import DawFollower, SyncInput
+
+        if on == self.following:
+            return
+        if on:
+            if self.doc.project is not None:
+                self._prepare_outputs()  # the DAW may press play any time from now
+            self._sync = SyncInput(DawFollower(self.transport))
+        else:
+            self._sync.close()
+            self._sync = None
+        if self.transport.midi is not None:
+            self.transport.midi.send_clock = not on
+
     def close(self) -> None:
         self._timer.stop()
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
         self.transport.close()
 
     # -- internals --------------------------------------------------------------------------------
@@ -242,7 +268,8 @@ class Playback(QObject):
             parts = midi_parts_for(p) if self.routing.midi_port != "" else []
             if parts and self.transport.midi is None:
                 try:
-                    self.transport.midi = MidiScheduler(MidiPort(port=self.routing.midi_port or None))
+                    self.transport.midi = MidiScheduler(MidiPort(port=self.routing.midi_port or None),
+                                                        send_clock=not self.following)
                 except DeviceError as exc:
                     self.message.emit(f"MIDI off: {exc}")
             if self.transport.midi is not None:
@@ -280,9 +307,13 @@ class Playback(QObject):
     def _on_transport_event(self, event: str) -> None:
         if event == "state":
             self.stateChanged.emit(self.transport.state.value)
-            if not self.playing:
+            if self.playing:
+                self._timer.start()  # also when the DAW started it (following)
+            else:
                 self._timer.stop()
                 self._tick()
+                if self.following and self.doc.project is not None:
+                    self._prepare_outputs()  # edits made meanwhile play at the DAW's next start
         elif event in ("error", "midi") and self.transport.error:
             self.message.emit(self.transport.error)
             self.stateChanged.emit(self.transport.state.value)

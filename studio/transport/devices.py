@@ -175,6 +175,15 @@ def rtmidi_api(name: str) -> int:
             "coremidi": rtmidi.API_MACOSX_CORE, "winmm": rtmidi.API_WINDOWS_MM}[name]
 
 
+def match_port(ports: list[str], target: str) -> int | None:
+    """Index of ``target`` in ``ports``: the exact name, else the first containing it (any case)."""
+    for i, p in enumerate(ports):
+        if p == target:
+            return i
+    t = target.lower()
+    return next((i for i, p in enumerate(ports) if t in p.lower()), None)
+
+
 def compiled_midi_apis() -> list[str]:
     rtmidi = import_rtmidi()
     have = set(rtmidi.get_compiled_api())

@@ -25,7 +25,7 @@ import numpy as np
 from studio.errors import DeviceError
 from studio.music import Note, TempoMap
 from studio.transport.clock import MasterClock, Timeline
-from studio.transport.devices import choose_midi_api, import_rtmidi, rtmidi_api
+from studio.transport.devices import choose_midi_api, import_rtmidi, match_port, rtmidi_api
 from studio.transport.jack_midi import JackMidiOutput, RunMapping, jack_client_missing_reason
 
 CLOCK, START, CONTINUE, STOP, SPP = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
@@ -182,7 +182,7 @@ class MidiPort:
             return
         if self.target is not None:
             ports = out.input_ports()
-            i = _match(ports, self.target)
+            i = match_port(ports, self.target)
             try:
                 if i is None:
                     raise DeviceError(f"no MIDI port {self.target!r} on jack; available: {', '.join(ports) or 'none'}")
@@ -204,7 +204,7 @@ class MidiPort:
                 out.open_virtual_port(self.name)
             else:
                 ports = out.get_ports()
-                i = _match(ports, self.target)
+                i = match_port(ports, self.target)
                 if i is None:
                     raise DeviceError(f"no MIDI port {self.target!r} on {self.api}; available: "
                                       f"{', '.join(ports) or 'none'}")
@@ -270,7 +270,7 @@ class MidiPort:
     def _present(self) -> tuple[bool, str]:
         try:
             ports = self._jack.input_ports() if self._jack is not None else self._out.get_ports()
-            return _match(ports, self.target) is not None, "it disappeared"
+            return match_port(ports, self.target) is not None, "it disappeared"
         except Exception as exc:
             return False, str(exc)
 
@@ -290,10 +290,10 @@ class MidiPort:
                 try:
                     if self._jack is not None:
                         ports = self._jack.input_ports()
-                        self._jack.connect(ports[_match(ports, self.target)])
+                        self._jack.connect(ports[match_port(ports, self.target)])
                     else:
                         self._out.close_port()
-                        self._out.open_port(_match(self._out.get_ports(), self.target), self.name)
+                        self._out.open_port(match_port(self._out.get_ports(), self.target), self.name)
                     self.error = None
                 except Exception as exc:
                     self.error = f"MIDI port {self.label} is back but cannot be re-opened: {exc}"
@@ -320,14 +320,6 @@ class MidiPort:
             except Exception:
                 pass
         _open_ports.discard(self)
-
-
-def _match(ports: list[str], target: str) -> int | None:
-    for i, p in enumerate(ports):
-        if p == target:
-            return i
-    t = target.lower()
-    return next((i for i, p in enumerate(ports) if t in p.lower()), None)
 
 
 _open_ports: "weakref.WeakSet[MidiPort]" = weakref.WeakSet()

@@ -27,10 +27,15 @@ def audio_tracks_project(project: Project, midi_to_port: bool) -> Project:
 def play_project(project: Project, *, audio_device=None, no_audio: bool = False,
                  midi_port: str | None = None, midi: bool = True, synth_midi: bool = False,
                  start_s: float = 0.0, end_s: float | None = None, blocksize: int = 256,
-                 on_tick: Callable[[float], None] | None = None, job: Job | None = None) -> dict:
+                 on_tick: Callable[[float], None] | None = None, job: Job | None = None,
+                 follow: str | None = None, mtc_offset_s: float = 0.0) -> dict:
     """Play ``project`` from ``start_s`` to ``end_s`` (default: its end) and return what happened:
     ``{"played_s", "underruns", "audio_device", "midi_port", "error"}``. Blocks until done;
-    KeyboardInterrupt stops cleanly (all notes off, streams closed)."""
+    KeyboardInterrupt stops cleanly (all notes off, streams closed).
+
+    ``follow`` (a MIDI input port, "" for the virtual "Studio Sync"): the DAW's MIDI clock or MTC
+    starts, stops and positions playback (studio.transport.follow) and no clock is sent; it runs
+    until ``end_s`` is reached or KeyboardInterrupt, and adds ``follow`` figures to the result."""
     from studio.render import render_project
     from studio.transport.transport import State, open_transport
 
@@ -43,7 +48,9 @@ def play_project(project: Project, *, audio_device=None, no_audio: bool = False,
         stems = [(result.mix, result.sample_rate)]
     transport = open_transport(project, stems, sample_rate=project.sample_rate, audio_device=audio_device,
                                blocksize=blocksize, midi_port=midi_port if send_midi else None, virtual_port=send_midi,
-                               no_audio=no_audio)
+                               no_audio=no_audio, send_clock=follow is None)
+    if follow is not None:
+        return _follow(transport, follow, mtc_offset_s, end_s, on_tick, job)
     end = transport.duration_s if end_s is None else min(end_s, transport.duration_s)
     audio = transport.audio
     info = {"audio_device": audio.device_name if audio else None,
@@ -68,3 +75,37 @@ def play_project(project: Project, *, audio_device=None, no_audio: bool = False,
         transport.close()
     return {**info, "played_s": round(max(0.0, played), 3), "underruns": stats.get("underruns", 0),
             "error": error}
+
+
+def _follow(transport, port: str, mtc_offset_s: float, end_s: float | None,
+            on_tick: Callable[[float], None] | None, job: Job) -> dict:
+    """Playback driven by the DAW on ``port`` until ``end_s`` or KeyboardInterrupt."""
+    from studio.transport.follow import DawFollower, SyncInput
+
+    follower = DawFollower(transport, mtc_offset_s=mtc_offset_s)
+    try:
+        sync = SyncInput(follower, port=port or None)
+    except Exception:
+        transport.close()
+        raise
+    info = {"audio_device": transport.audio.device_name if transport.audio else None,
+            "midi_port": transport.midi.port.label if transport.midi else None, "follow": sync.label}
+    job.report(1.0, f"following the DAW on {sync.label}")
+    reached = 0.0
+    try:
+        while end_s is None or reached < end_s:
+            pos = transport.position_s
+            reached = max(reached, pos)
+            if on_tick is not None:
+                on_tick(pos)
+            time.sleep(0.02)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sync.close()
+        error = transport.error
+        transport.close()
+    return {**info, "played_s": round(reached, 3), "underruns": 0, "error": error,
+            "daw_messages": sync.received, "resyncs": follower.resyncs,
+            "daw_bpm": round(follower.daw_bpm, 2) if follower.daw_bpm else None,
+            "tempo_warning": follower.tempo_warning()}

@@ -351,14 +351,14 @@ def midi_parts_for(project) -> list:
 
 def open_transport(project=None, stems=None, sample_rate: int = 48000, audio_device=None,
                    blocksize: int = 256, midi_port: str | None = None, midi_api: str | None = None,
-                   virtual_port: bool = True, no_audio: bool = False) -> Transport:
+                   virtual_port: bool = True, no_audio: bool = False, send_clock: bool = True) -> Transport:
     """A ready transport for `studio play`: audio on ``audio_device`` (None: the default; no
     audio device at all is allowed and falls back to the system clock), MIDI of the project's
     tracks to ``midi_port`` (an existing port) or the virtual "Studio" port.
 
     ``stems`` is a list of ((channels, n) float32 array, sample_rate) pairs, e.g. a render's
     stems for the chosen tracks. Raises DeviceError with a user message when a named device or
-    port cannot be opened."""
+    port cannot be opened. ``send_clock=False`` when the DAW is the clock master (following it)."""
     from studio.errors import DeviceError
     from studio.transport.audio import AudioOutput, BufferSource
     from studio.transport.midi import MidiPort
@@ -380,7 +380,7 @@ def open_transport(project=None, stems=None, sample_rate: int = 48000, audio_dev
     midi = None
     parts = midi_parts_for(project) if project is not None else []
     if parts and (midi_port is not None or virtual_port):
-        midi = MidiScheduler(MidiPort(port=midi_port, api=midi_api))
+        midi = MidiScheduler(MidiPort(port=midi_port, api=midi_api), send_clock=send_clock)
         midi.set_parts(parts, tempo)
         duration = max(duration, midi.table.end_s)
     return Transport(sample_rate, tempo, duration, audio, midi)

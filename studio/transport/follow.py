@@ -1,0 +1,308 @@
+"""Follow the DAW: the DAW's MIDI clock (or MIDI Time Code) drives the studio's transport, so a
+creator presses play in the DAW and the video and the generated parts play in step with it.
+
+:class:`SyncDecoder` turns incoming bytes into events (pure, no I/O):
+
+* MIDI clock (24 ticks per quarter note), Start / Continue / Stop and Song Position Pointer
+  (sixteenths), read as the studio writes them (transport/midi.py): song position 0 is the first
+  downbeat (bar 1), so the DAW's bar 1 is the video's first downbeat, beats follow the project's
+  tempo map. After Start (position 0) or Continue (the position an SPP set, or where Stop left
+  it) the slave starts on the next clock tick, which stands for that position; every further
+  tick is 1/24 beat later (the MIDI 1.0 rules).
+* MIDI Time Code: quarter frames (8 pieces, two frames) and the full-frame SysEx a DAW sends on a
+  locate. The time is read at piece 7 (two frames after piece 0's time, less a quarter frame),
+  in seconds of the video plus ``mtc_offset_s`` (a DAW starting at 01:00:00:00 wants 3600).
+  MTC has no Stop: quarter frames that cease for ``MTC_TIMEOUT_FRAMES`` frames mean stopped.
+
+:class:`DawFollower` applies the events to a :class:`~studio.transport.Transport`: a locate seeks,
+a start seeks to the position the DAW has reached by the time the event is handled (its age is
+added) and plays, Stop pauses where the DAW stopped. While running it compares, tick by tick,
+where the transport is with where the DAW says it is; when the median of the last half beat of
+those differences (ticks arrive with the receiving thread's jitter) leaves ``tolerance_s`` it
+seeks back onto the DAW (``resyncs``). It measures the DAW's tempo from the ticks and says so when
+it differs from the project's (then the DAW's beats and the video's drift apart between resyncs:
+import the project's tempo map, the SMF or the REAPER project, into the DAW).
+
+:class:`SyncInput` is the port: a virtual MIDI input "Studio Sync" (or an existing port) through
+python-rtmidi (ALSA sequencer or JACK), each message stamped with ``perf_counter_ns`` when it
+arrives; a thread of its own hands them to the follower.
+"""
+from __future__ import annotations
+
+import queue
+import statistics
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from studio.errors import DeviceError
+from studio.transport.devices import choose_midi_api, import_rtmidi, match_port, rtmidi_api
+
+CLOCK, START, CONTINUE, STOP, SPP, QUARTER_FRAME = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2, 0xF1
+MTC_RATES = (24.0, 25.0, 30000 / 1001, 30.0)  # rate codes 0..3 (29.97 drop-frame counts as 29.97)
+MTC_TIMEOUT_FRAMES = 4  # no quarter frame for this many frames: the DAW stopped
+TICKS_PER_BEAT = 24
+
+
+@dataclass(frozen=True)
+class SyncEvent:
+    """``kind``: "locate" (stopped, moved to ``beat`` or ``time_s``), "play" (running from
+    ``beat`` / ``time_s`` at ``at_ns``), "tick" (still running: at ``beat`` / ``time_s`` at
+    ``at_ns``), "stop". Clock events carry beats, MTC events seconds."""
+
+    kind: str
+    at_ns: int
+    beat: float | None = None
+    time_s: float | None = None
+
+
+class SyncDecoder:
+    """MIDI clock, SPP, Start/Continue/Stop and MTC bytes -> :class:`SyncEvent` (see the module doc)."""
+
+    def __init__(self) -> None:
+        self.position_beat = 0.0  # where the next clock tick stands once running
+        self.armed = False  # Start/Continue seen, waiting for the first tick
+        self.running = False
+        self.tick_ns: deque = deque(maxlen=4 * TICKS_PER_BEAT)  # arrival of recent ticks: tempo
+        self._qf = [0] * 8
+        self._qf_seen = 0  # bit mask of the pieces received since piece 0
+        self.mtc_running = False
+        self.mtc_last_ns = 0
+        self.mtc_rate = 25.0
+
+    def feed(self, data: bytes, at_ns: int) -> list[SyncEvent]:
+        if not data:
+            return []
+        status = data[0]
+        if status == CLOCK:
+            return self._clock(at_ns)
+        if status == START:
+            self.position_beat, self.armed, self.running = 0.0, True, False
+            return []
+        if status == CONTINUE:
+            self.armed, self.running = True, False
+            return []
+        if status == STOP:
+            was = self.running or self.armed
+            self.armed = self.running = False
+            return [SyncEvent("stop", at_ns, beat=self.position_beat)] if was else []
+        if status == SPP and len(data) >= 3:
+            self.position_beat = (data[1] | (data[2] << 7)) / 4.0
+            return [] if self.running else [SyncEvent("locate", at_ns, beat=self.position_beat)]
+        if status == QUARTER_FRAME and len(data) >= 2:
+            return self._quarter_frame(data[1], at_ns)
+        if status == 0xF0 and len(data) >= 10 and data[1:5] == bytes([0x7F, 0x7F, 0x01, 0x01]):
+            self._qf_seen = 0
+            self.mtc_running = False
+            return [SyncEvent("locate", at_ns, time_s=self._timecode(*data[5:9]))]
+        return []
+
+    def tempo_bpm(self) -> float | None:
+        """The DAW's tempo from the recent ticks (their span over their count: an input that
+        stamps a whole audio period's messages at once biases every single interval, not the
+        span); None before half a beat's worth."""
+        n = len(self.tick_ns)
+        if n < TICKS_PER_BEAT // 2:
+            return None
+        span = self.tick_ns[-1] - self.tick_ns[0]
+        return 60e9 * (n - 1) / (TICKS_PER_BEAT * span) if span > 0 else None
+
+    def mtc_timed_out(self, now_ns: int) -> bool:
+        """True once (then not running) when quarter frames stopped coming."""
+        if self.mtc_running and now_ns - self.mtc_last_ns > MTC_TIMEOUT_FRAMES * 1e9 / self.mtc_rate:
+            self.mtc_running = False
+            self._qf_seen = 0
+            return True
+        return False
+
+    def _clock(self, at_ns: int) -> list[SyncEvent]:
+        if self.tick_ns and at_ns - self.tick_ns[-1] > 2e9:
+            self.tick_ns.clear()  # a pause in the clock is not a slow tempo
+        self.tick_ns.append(at_ns)
+        if self.armed:
+            self.armed, self.running = False, True
+            ev = SyncEvent("play", at_ns, beat=self.position_beat)
+        elif self.running:
+            ev = SyncEvent("tick", at_ns, beat=self.position_beat)
+        else:
+            return []  # a DAW may send clock while stopped: tempo only
+        self.position_beat += 1.0 / TICKS_PER_BEAT
+        return [ev]
+
+    def _quarter_frame(self, value: int, at_ns: int) -> list[SyncEvent]:
+        piece, nibble = value >> 4, value & 0x0F
+        if piece == 0:
+            self._qf_seen = 0
+        self._qf[piece] = nibble
+        self._qf_seen |= 1 << piece
+        self.mtc_last_ns = at_ns
+        if piece != 7 or self._qf_seen != 0xFF:
+            return []
+        q = self._qf
+        hours_byte = q[6] | (q[7] << 4)
+        t = self._timecode(hours_byte, q[4] | (q[5] << 4), q[2] | (q[3] << 4), q[0] | (q[1] << 4))
+        t += 1.75 / self.mtc_rate  # piece 7 arrives 7 quarter frames after the time it carries
+        kind = "tick" if self.mtc_running else "play"
+        self.mtc_running = True
+        return [SyncEvent(kind, at_ns, time_s=t)]
+
+    def _timecode(self, hours_byte: int, minutes: int, seconds: int, frames: int) -> float:
+        self.mtc_rate = MTC_RATES[(hours_byte >> 5) & 0x03]
+        return (hours_byte & 0x1F) * 3600.0 + (minutes & 0x3F) * 60.0 + (seconds & 0x3F) + (frames & 0x1F) / self.mtc_rate
+
+
+class DawFollower:
+    """Applies :class:`SyncEvent` to ``transport`` (see the module doc). ``tempo``: the project's
+    tempo map (song beats -> seconds; the transport's own by default)."""
+
+    def __init__(self, transport, tempo=None, mtc_offset_s: float = 0.0, tolerance_s: float = 0.02) -> None:
+        self.transport = transport
+        self._tempo = tempo
+        self.mtc_offset_s = float(mtc_offset_s)
+        self.tolerance_s = float(tolerance_s)
+        self.decoder = SyncDecoder()
+        self.resyncs = 0
+        self.offset_ms: float | None = None  # transport minus DAW, median of the last checks
+        self.events = 0
+        self._drift: deque = deque(maxlen=TICKS_PER_BEAT // 2)
+        self._lock = threading.Lock()
+
+    def feed(self, data: bytes, at_ns: int, now_ns: int | None = None) -> None:
+        for ev in self.decoder.feed(bytes(data), at_ns):
+            self.handle(ev, now_ns)
+
+    def poll(self, now_ns: int | None = None) -> None:
+        """Call now and then (the input thread does): stops on MTC that ceased."""
+        now = time.perf_counter_ns() if now_ns is None else now_ns
+        if self.decoder.mtc_timed_out(now):
+            self.handle(SyncEvent("stop", now))
+
+    @property
+    def tempo(self):
+        """The song's tempo map: the one given, else the transport's now (it may be corrected)."""
+        return self._tempo or self.transport.tempo
+
+    @property
+    def daw_bpm(self) -> float | None:
+        return self.decoder.tempo_bpm()
+
+    def tempo_warning(self) -> str | None:
+        """A line for the user when the DAW's clock runs at another tempo than the project."""
+        bpm = self.daw_bpm
+        if bpm is None:
+            return None
+        ours = self.tempo.bpm_at(self.transport.position_s)
+        if abs(bpm / ours - 1.0) <= 0.01:
+            return None
+        return (f"the DAW's clock runs at {bpm:.1f} BPM, the project at {ours:.1f} BPM: import the project's "
+                "tempo map (its MIDI file or REAPER project) into the DAW")
+
+    def _song_time(self, ev: SyncEvent) -> float:
+        if ev.time_s is not None:
+            return ev.time_s - self.mtc_offset_s
+        return self.tempo.time_at(ev.beat)
+
+    def handle(self, ev: SyncEvent, now_ns: int | None = None) -> None:
+        from studio.transport.transport import State
+
+        with self._lock:
+            self.events += 1
+            t = self.transport
+            if ev.kind == "stop":
+                t.pause()
+                self._drift.clear()
+                return
+            target = self._song_time(ev)
+            if ev.kind == "locate":
+                if t.state is State.PLAYING:
+                    t.pause()
+                t.seek(max(0.0, target))
+                return
+            now = time.perf_counter_ns() if now_ns is None else now_ns
+            age = max(0.0, (now - ev.at_ns) * 1e-9)  # the DAW moved on while the event waited
+            if ev.kind == "play" or t.state is not State.PLAYING:
+                self._drift.clear()
+                t.seek(max(0.0, target + age))
+                t.play()
+                return
+            self._drift.append(t.position_s - (target + age))
+            if len(self._drift) == self._drift.maxlen:  # judged every half beat / 12 MTC pieces
+                off = statistics.median(self._drift)
+                self.offset_ms = round(off * 1e3, 2)
+                self._drift.clear()
+                if abs(off) > self.tolerance_s:
+                    self.resyncs += 1
+                    t.seek(max(0.0, t.position_s - off))
+
+
+class SyncInput:
+    """A MIDI input for the DAW's clock: a virtual port ``name`` (default "Studio Sync") or the
+    existing output port ``port`` (part of its name), through python-rtmidi on ``api``. Messages
+    go to ``follower`` on a thread of this object's (``close()`` ends it)."""
+
+    def __init__(self, follower: DawFollower, port: str | None = None, name: str = "Studio Sync",
+                 api: str | None = None) -> None:
+        rtmidi = import_rtmidi()
+        self.follower = follower
+        self.api = choose_midi_api(api)
+        self.name, self.target = name, port
+        self.received = 0
+        try:
+            self._in = rtmidi.MidiIn(rtmidi_api(self.api), name=name)
+        except Exception as exc:
+            raise DeviceError(f"cannot open the {self.api} MIDI system: {exc}") from None
+        try:
+            if port is None:
+                self._in.open_virtual_port(name)
+            else:
+                ports = self._in.get_ports()
+                i = match_port(ports, port)
+                if i is None:
+                    raise DeviceError(f"no MIDI port {port!r} to follow on {self.api}; "
+                                      f"available: {', '.join(ports) or 'none'}")
+                self._in.open_port(i, name)
+            # clock, MTC and the full-frame SysEx are what we are here for
+            self._in.ignore_types(sysex=False, timing=False, active_sense=True)
+        except DeviceError:
+            self._in.delete()
+            raise
+        except Exception as exc:
+            self._in.delete()
+            raise DeviceError(f"cannot open the MIDI input {name!r}: {exc}") from None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="daw-follower")
+        self._thread.start()
+        self._in.set_callback(self._received)
+
+    @property
+    def label(self) -> str:
+        return f"{self.target or self.name + ' (virtual)'} [{self.api}]"
+
+    def _received(self, event, _data=None) -> None:  # python-rtmidi's thread: stamp and hand over
+        self._queue.put((bytes(event[0]), time.perf_counter_ns()))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, at_ns = self._queue.get(timeout=0.01)
+            except queue.Empty:
+                self.follower.poll()
+                continue
+            self.received += 1
+            try:
+                self.follower.feed(data, at_ns)
+            except Exception:  # one bad message or a transport error must not end the follower
+                pass
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self._in.cancel_callback()
+            self._in.close_port()
+            self._in.delete()
+        except Exception:
+            pass
+        if self._thread is not threading.current_thread():
+            self._thread.join(1.0)
