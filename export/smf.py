@@ -21,7 +21,9 @@ signature and the map's tempi hold, so the first visual downbeat is on bar 2 bea
 when the video starts on a bar line) and every later bar line is where the map puts it.
 Tempo changes are placed on whole ticks; each segment's ``set_tempo`` is chosen so that the
 seconds at every change point are exact, with the integer microsecond rounding carried over
-so it never accumulates.
+so it never accumulates. The conductor carries a marker "Bar 1" at the first downbeat (when it
+is in the file): with a pickup longer than a bar the file's bar numbers cannot say it (whole bars
+come before it), and bar 1 is the first downbeat in the MIDI clock and the REAPER project too.
 
 ``quantize`` (in beats, e.g. 0.25 = sixteenth notes in x/4) snaps note starts to that grid of
 the tempo map (and ends too, keeping at least one grid step) before writing.
@@ -38,6 +40,7 @@ from studio.errors import ExportError
 from studio.music import DRUM_CHANNEL, PPQ, Note, TempoMap
 
 SUBDIV = 4  # pickup resolution: quarter beats
+BAR_ONE_MARKER = "Bar 1"  # at the first downbeat: a pickup longer than a bar leaves whole bars before it
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,9 @@ def build_midi(parts: Sequence[Part], tempo: TempoMap, *, origin_s: float = 0.0,
                                                  clocks_per_click=24, notated_32nd_notes_per_beat=8)))
     for k, us in zip(tm.ticks, tm.tempos_us):
         conductor.append((k, 2, mido.MetaMessage("set_tempo", tempo=us)))
+    down = tempo.downbeat_s - origin_s
+    if down >= 0.0:  # a marker says which bar is bar 1 (the clock's song position 0, the RPP's bar 1)
+        conductor.append((int(round(tm.tick(down))), 3, mido.MetaMessage("marker", text=BAR_ONE_MARKER)))
     mid.tracks.append(_track(conductor))
     for part, ch in zip(parts, assign_channels(parts)):
         events = [(0, 0, mido.MetaMessage("track_name", name=part.name[:120], time=0))]

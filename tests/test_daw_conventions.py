@@ -197,6 +197,16 @@ def test_bar_one_is_the_first_downbeat_in_the_smf_the_rpp_and_the_midi_clock(jac
     text = reaper.rpp_text(tmp_path / "p.rpp", [], sample_rate=SR, bpm=120, tick_map=smf.tick_map(long, 0.0),
                            beats_per_bar=4, beat_unit=4, measure_offset=reaper.measure_offset(long, 0.0))
     assert _rpp_bar(text, 2.3)[:2] == (1, pytest.approx(1.0, abs=1e-3)) and _rpp_bar(text, 0.3)[0] == 0
+    # ... which the SMF's bar numbers cannot say: its "Bar 1" marker sits at the downbeat (both files)
+    for m, at, tmap in ((smf.build_midi([smf.Part("lead", notes)], long), 2.3, smf.tick_map(long, 0.0)),
+                        (mid, 0.75, tm)):
+        ticks, marks = 0, []
+        for msg in m.tracks[0]:
+            ticks += msg.time
+            if msg.type == "marker":
+                marks.append((msg.text, ticks))
+        assert marks == [(smf.BAR_ONE_MARKER, round(tmap.tick(at)))]
+        assert abs(tmap.time(marks[0][1]) - at) < 1e-3  # where the file plays the downbeat
     # an export that starts after the downbeat (at 3.0 s: beat 4.5 of bar 2; a 3.5-beat pickup
     # bar, the rest of bar 2, up to bar 3 at 4.75 s = 1.75 s into the file)
     text = reaper.rpp_text(tmp_path / "p.rpp", [], sample_rate=SR, bpm=120, tick_map=smf.tick_map(tempo, 3.0),
