@@ -16,6 +16,8 @@ once as busy.
 a hidden folder, where no project folder can be (project folders are named after videos, and
 hidden files are not videos of the batch). One bad file fails alone.
 
+With ``jobs`` > 1 the videos run in that many local worker processes (spawned; each keeps its
+engines loaded for its next video); 1 runs them one after another in this process.
 With ``ray_address`` the same work runs as one Ray task per video (``"local"`` starts a Ray
 instance on this machine, ``"auto"`` joins the running cluster, or ``host:port``). Workers are
 long-lived processes, so each loads the engines' ONNX sessions once (engines.runtime caches them
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -118,8 +121,14 @@ def _write_state(out: Path, items: dict[str, BatchItem], total: int) -> None:
     write_text_atomic(out / STATE_FILE, json.dumps(state, indent=1))
 
 
+def default_jobs() -> int:
+    """Local worker processes by default: half the cores (the decoder and onnxruntime already use
+    a second thread each), at most 4 (each worker holds its own engines' sessions in memory)."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
 def run_batch(in_dir: str | Path, out_dir: str | Path, settings=None, *, ray_address: str | None = None,
-              job: Job | None = None) -> list[BatchItem]:
+              jobs: int = 1, job: Job | None = None) -> list[BatchItem]:
     from studio.generate import GenerateSettings, checked
 
     job = Job.quiet(job)
@@ -128,12 +137,12 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, settings=None, *, ray_add
     videos = find_videos(Path(in_dir))
     out = Path(out_dir)
     with Transaction([out], create=True) as lock:  # one writer: a second batch is busy at once
-        items = _run(videos, out, settings, ray_address, job)
+        items = _run(videos, out, settings, ray_address, jobs, job)
         lock.commit()  # stages nothing itself: keeps the folders it made, releases the lock
     return items
 
 
-def _run(videos: list[Path], out: Path, settings, ray_address: str | None, job: Job) -> list[BatchItem]:
+def _run(videos: list[Path], out: Path, settings, ray_address: str | None, jobs: int, job: Job) -> list[BatchItem]:
     items: dict[str, BatchItem] = {}
     job.report(0.0, f"{len(videos)} videos")
 
@@ -142,14 +151,50 @@ def _run(videos: list[Path], out: Path, settings, ray_address: str | None, job: 
         _write_state(out, items, len(videos))
         job.report(len(items) / len(videos), f"{Path(item.video).name}: {item.status}")
 
-    if ray_address is None:
+    if ray_address is None and (jobs <= 1 or len(videos) == 1):
         for v in videos:
             job.check_cancelled()
             record(generate_one(str(v), str(out), settings))
+    elif ray_address is None:
+        for item in _run_on_pool(videos, out, settings, jobs, job):
+            record(item)
     else:
         for item in _run_on_ray(videos, out, settings, ray_address, job):
             record(item)
     return [items[v.name] for v in videos]
+
+
+def _pool_worker_setup(adapters: dict[str, str]) -> None:
+    """In each local worker: the driver's engine table (a plug-in registered at run time, as the
+    tests' small engines are, is known there too)."""
+    from studio import generate
+
+    generate.ADAPTERS.clear()
+    generate.ADAPTERS.update(adapters)
+
+
+def _run_on_pool(videos: list[Path], out: Path, settings, jobs: int, job: Job):
+    """``jobs`` local worker processes, one video each at a time; results as they finish."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from studio import generate
+
+    # spawn, not fork: the driver may hold threads (Qt, onnxruntime, the decoder) a fork would copy
+    # mid-lock; each worker imports the engines once and keeps their sessions for its next videos
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(videos)), mp_context=ctx,
+                             initializer=_pool_worker_setup, initargs=(dict(generate.ADAPTERS),)) as pool:
+        pending = {pool.submit(generate_one, str(v), str(out), settings) for v in videos}
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for f in done:
+                    yield f.result()
+                job.check_cancelled()
+        finally:
+            for f in pending:  # cancelled or failed: the videos not started are not started
+                f.cancel()
 
 
 def _run_on_ray(videos: list[Path], out: Path, settings, address: str, job: Job):

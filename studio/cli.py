@@ -182,14 +182,27 @@ def _pose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r}: --jobs takes a whole number from 1 to 64")
+    return n
+
+
 def _batch(args: argparse.Namespace) -> int:
-    from studio.batch import STATE_FILE, run_batch
+    from studio.batch import STATE_FILE, default_jobs, run_batch
+
+    if args.jobs is None:
+        args.jobs = default_jobs()
 
     if getattr(args, "keypoints", None) or getattr(args, "keyboard", None):
         raise StudioError("batch: --keypoints and --keyboard belong to one video; each video's keypoints are "
                           "read from VIDEO.keypoints.json beside it, and each keyboard is found in its picture")
     with ProgressBar("batch", not args.quiet) as job:
-        items = run_batch(args.folder, args.out, _settings(args), ray_address=args.ray, job=job)
+        items = run_batch(args.folder, args.out, _settings(args), ray_address=args.ray, jobs=args.jobs, job=job)
     for item in items:
         line = f"{item.status:8s} {Path(item.video).name} -> {item.project_dir}"
         print(line + (f"  ({item.error})" if item.error else f"  {item.wall_s:.1f} s" if item.wall_s else ""))
@@ -574,7 +587,10 @@ def _add_video_commands(sub) -> None:
     bt.add_argument("folder")
     _engine_args(bt)
     bt.add_argument("--out", required=True, metavar="DIR")
-    bt.add_argument("--ray", metavar="ADDRESS", help="run one Ray task per video: 'local', 'auto' or host:port")
+    bt.add_argument("--jobs", type=_positive_jobs, default=None, metavar="N",
+                    help="local worker processes (default: half the cores, at most 4)")
+    bt.add_argument("--ray", metavar="ADDRESS", help="run one Ray task per video on a Ray cluster: 'auto' (the "
+                    "running one), host:port, or 'local' (a Ray instance on this machine)")
     _loudness_arg(bt)
     bt.set_defaults(func=_batch)
 

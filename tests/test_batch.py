@@ -129,6 +129,8 @@ def test_batch_cli_exit_status_and_summary(folder, tmp_path):
     assert r.returncode == 0 and "0 done, 2 skipped" in r.stderr, r.stderr
     r = _cli("batch", tmp_path / "nowhere", "--rhythm", "--out", out)
     assert r.returncode == 2 and r.stderr.startswith("studio: error:") and "Traceback" not in r.stderr
+    r = _cli("batch", folder, "--rhythm", "--out", out, "--jobs", "0")
+    assert r.returncode == 2 and "--jobs takes a whole number" in r.stderr and "Traceback" not in r.stderr
 
 
 def ray_worker_setup() -> None:
@@ -154,3 +156,86 @@ def test_batch_on_a_local_ray_instance(folder, tmp_path, engine):
         assert sorted(i.status for i in items) == ["failed", "skipped", "skipped"]
     finally:
         ray.shutdown()
+
+
+def _notes(out: Path) -> dict[str, list]:
+    """Each finished project's tracks and notes, to compare two runs of the same batch."""
+    return {d.name: [(t.name, [(n.start_s, n.pitch, n.velocity) for n in t.notes])
+                     for t in Project.load(d / "project.json").tracks]
+            for d in sorted(out.iterdir()) if (d / "project.json").exists()}
+
+
+def test_local_pool_makes_the_same_projects_as_one_process(folder, tmp_path, engine):
+    one = run_batch(folder, tmp_path / "one", engine, jobs=1)
+    pool = run_batch(folder, tmp_path / "pool", engine, jobs=2)  # spawned workers, the engine passed on
+    assert [(Path(i.video).name, i.status) for i in pool] == [(Path(i.video).name, i.status) for i in one]
+    assert [i.status for i in pool] == ["done", "done", "failed"]
+    assert _notes(tmp_path / "pool") == _notes(tmp_path / "one") and len(_notes(tmp_path / "one")) == 2
+    assert sorted(i.status for i in run_batch(folder, tmp_path / "pool", engine, jobs=2)) == ["failed", "skipped",
+                                                                                              "skipped"]
+
+
+def test_batch_on_a_ray_cluster_started_on_loopback_equals_the_local_pool(folder, tmp_path, engine):
+    """A real cluster: `ray start --head` (one CPU, on loopback, its own temp folder and token) in
+    a process of the test's, joined by `studio batch --ray ADDRESS` in a fresh process as a user
+    would (its workers get this module's small engine through Ray's setup hook); the projects
+    equal the local pool's."""
+    import secrets
+    import socket
+    import tempfile
+
+    pytest.importorskip("ray", reason="Ray is in the [cluster] extra")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # Ray's socket paths must stay short
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
+           "PYTHONPATH": str(REPO / "tests")}
+    head = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", f"--port={port}",
+                             "--node-ip-address=127.0.0.1", "--num-cpus=1", "--include-dashboard=false",
+                             "--disable-usage-stats", f"--temp-dir={temp}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert head.poll() is None and time.monotonic() < deadline, "ray start --head did not come up"
+            time.sleep(0.2)
+        code = ("import sys, ray; from studio import generate; generate.ADAPTERS['rhythm'] = 'test_batch:beat_engine'; "
+                f"ray.init(address={address!r}, log_to_driver=False, configure_logging=False, runtime_env="
+                "{'worker_process_setup_hook': 'test_batch.ray_worker_setup'}); "
+                "from studio.cli import main; sys.exit(main(sys.argv[1:]))")
+        r = subprocess.run([sys.executable, "-c", code, "-q", "batch", str(folder), "--rhythm", "--seed", "1",
+                            "--out", str(tmp_path / "ray"), "--ray", address],
+                           capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+        assert r.returncode == 1 and "2 done, 0 skipped (already done), 1 failed" in r.stderr, r.stderr[-2000:]
+        run_batch(folder, tmp_path / "pool", engine, jobs=2)
+        assert _notes(tmp_path / "ray") == _notes(tmp_path / "pool") and len(_notes(tmp_path / "pool")) == 2
+    finally:
+        head.terminate()  # --block: the head stops the processes it started
+        try:
+            head.wait(60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_the_batch_bench_counts_the_whole_process_tree(tmp_path):
+    """``studio bench batch`` sums the resident memory of a process and its children (/proc): a
+    child holding 200 MB shows in its parent's tree and not in the parent alone."""
+    from studio.bench.batch import _tree_rss_mb
+
+    alone = _tree_rss_mb(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time; b = bytearray(200 * 2**20); "
+                              "b[::4096] = b'x' * len(b[::4096]); print('ready', flush=True); time.sleep(30)"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        with_child = _tree_rss_mb(os.getpid())
+        assert with_child - alone > 190, (alone, with_child)
+    finally:
+        child.kill()
+        child.wait()
