@@ -211,3 +211,28 @@ def test_key_sections_option(long_timeline):
     for bad in ({"key_sections": "maybe"}, {"min_section_bars": 0}, {"min_section_bars": "x"}):
         with pytest.raises(StudioError):
             generate_on(long_timeline, tempo_map(long_timeline), 1, **bad)
+
+
+def test_motion_sections_start_soundtrack_sections(long_timeline, tmp_path):
+    """--motion-sections: where the player's movement changes kind (a keypoint file of the motion
+    engine's synthetic actions, changes at 22 s and 38 s, inside shots) a section starts as at a
+    cut; without the option only the cuts start sections (sections of at least 2 bars here)."""
+    from engines.motion import synth as S
+    from engines.performer.keypoints import save_keypoints
+    from studio.grid import tempo_map
+
+    kp, bounds, _ = S.synthesize([("wave", 22.0), ("walk", 16.0), ("clap", 26.0)], 30.0, seed=5)
+    assert bounds == pytest.approx([22.0, 38.0])
+    path = tmp_path / "player.keypoints.json"
+    save_keypoints(path, kp)
+    tl = long_timeline
+    tempo = tempo_map(tl)
+    plain = generate_on(tl, tempo, 1, steps=4, min_section_bars=2)
+    moved = generate_on(tl, tempo, 1, steps=4, min_section_bars=2, motion_sections=True, keypoints=str(path))
+    found = moved.tracks[0].settings["motion_boundaries_s"]
+    assert len(found) == 2 and all(abs(f - b) < 1.5 for f, b in zip(found, bounds)), found
+    starts = [s["start_s"] for s in moved.tracks[0].settings["sections"]]
+    assert len(starts) == len(plain.tracks[0].settings["sections"]) + 2
+    for b in found:  # at the nearest bar line (a bar at 96 BPM is 2.5 s)
+        assert min(abs(s - b) for s in starts) <= 2 * 60.0 / 96
+    assert plain.tracks[0].settings["motion_boundaries_s"] == []

@@ -68,10 +68,10 @@ def estimated_path(project: Project) -> Path:
     return project.folder / "keypoints" / f"{Path(clip.path).stem}-{tag}.keypoints.json"
 
 
-def _no_keypoints(project: Project) -> StudioError:
+def _no_keypoints(project: Project, who: str = "the performer engine") -> StudioError:
     video = project.resolve(project.video.path) if project.video is not None else None
     where = f", or put {sidecars(video)[0].name} beside the video" if video is not None else ""
-    return StudioError("the performer engine needs the player's body keypoints and " + pose.MISSING + where)
+    return StudioError(f"{who} needs the player's body keypoints and " + pose.MISSING + where)
 
 
 def instrument_of(options: dict) -> str:
@@ -92,6 +92,24 @@ def check(project: Project, settings) -> None:
             raise _no_keypoints(project)
 
 
+def player_keypoints(project: Project, options: dict, job: Job,
+                     who: str = "the performer engine") -> tuple[Path, Job]:
+    """The player's keypoint file: named in the options, beside the video, or estimated from the
+    picture (MediaPipe Pose, once per video content, kept in the project); with the part of
+    ``job`` left for the caller's own work."""
+    path = keypoints_source(project, options)
+    if path is not None:
+        return path, job
+    if project.video is None:
+        raise StudioError(f"{who} needs the project's video or a keypoint file")
+    path = estimated_path(project)
+    if not path.exists():
+        if not pose.available():
+            raise _no_keypoints(project, who)
+        pose.estimate(project.resolve(project.video.path), path, job.sub(0.0, 0.6))
+    return path, job.sub(0.6, 1.0)
+
+
 def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
     from engines.performer.infer import PROGRAM, Performer
     from engines.performer.keypoints import load_keypoints
@@ -100,12 +118,7 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     check(project, settings)
     options = settings.options or {}
     instrument = instrument_of(options)
-    path = keypoints_source(project, options)
-    if path is None:  # from the picture, once per video content
-        path = estimated_path(project)
-        if not path.exists():
-            pose.estimate(project.resolve(project.video.path), path, job.sub(0.0, 0.6))
-        job = job.sub(0.6, 1.0)
+    path, job = player_keypoints(project, options, job)
     video_fps = project.video.fps if project.video is not None and project.video.fps > 0 else None
     job.report(0.02, f"performer: reading {path.name}")
     kp = load_keypoints(path, fps=video_fps)

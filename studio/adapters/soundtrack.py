@@ -13,7 +13,9 @@ Options (``settings.options``): ``steps`` (parallel decoding steps, default 16),
 (guidance scale, default 3), ``temperature`` (default 1), ``gumbel`` (remasking noise,
 default 2), ``overlap_beats`` (long-video window overlap, default 4), ``min_section_bars``
 (default 4), ``key_sections`` (default true; false: chord, bass and melody unconstrained, the
-key free to drift as in earlier versions: the benchmark's baseline); ``settings.style`` is
+key free to drift as in earlier versions: the benchmark's baseline), ``motion_sections`` (default
+false; true: where the player's movement changes kind, engines/motion, a section starts as at a
+cut: :func:`motion_boundaries`); ``settings.style`` is
 free text matched to the style vocabulary; ``settings.seed`` the seed.
 """
 from __future__ import annotations
@@ -32,6 +34,13 @@ ORDER = 30
 LABEL = "Soundtrack"
 HELP = "a music soundtrack for the whole video"
 TOOLTIP = "a music bed for the whole video"
+
+CLI_ARGS = (
+    ("--motion-sections", "motion_sections", {"action": "store_true", "default": None,
+                                              "help": "soundtrack: also start a section (and maybe a key) where the "
+                                                      "player's movement changes kind (engines/motion; the keypoints "
+                                                      "as for --performer)"}),
+)
 
 PART_TRACKS = (  # part name, track name, channel, index into the style's programs
     ("keys", "Soundtrack Keys/Pad", 0, 0),
@@ -80,15 +89,32 @@ def _int_option(options: dict, name: str, default: int) -> int:
         raise StudioError(f"soundtrack settings: {name} must be a whole number, not {options.get(name)!r}") from None
 
 
-def _key_sections(options: dict) -> bool:
-    v = options.get("key_sections", True)
+def _flag(options: dict, name: str, default: bool) -> bool:
+    v = options.get(name, default)
     if isinstance(v, str):
         if v.strip().lower() in ("0", "false", "no", "off", "free"):
             return False
         if v.strip().lower() in ("1", "true", "yes", "on"):
             return True
-        raise StudioError(f"soundtrack settings: key_sections must be true or false, not {v!r}")
+        raise StudioError(f"soundtrack settings: {name} must be true or false, not {v!r}")
     return bool(v)
+
+
+def _key_sections(options: dict) -> bool:
+    return _flag(options, "key_sections", True)
+
+
+def motion_boundaries(project: Project, options: dict, job: Job) -> list[float]:
+    """Where the player's movement changes kind (engines/motion, Predict & Cluster features),
+    in seconds: the starts of its motion sections after the first. The keypoints are the
+    performer engine's (named, beside the video, or MediaPipe Pose on the picture)."""
+    from engines.motion.infer import MotionSections
+    from engines.performer.keypoints import load_keypoints
+    from studio.adapters.performer import player_keypoints
+
+    path, _ = player_keypoints(project, options, job.sub(0.0, 0.05), who="--motion-sections")
+    fps = project.video.fps if project.video is not None and project.video.fps > 0 else None
+    return [float(s.start_s) for s in MotionSections().sections(load_keypoints(path, fps=fps))[1:]]
 
 
 def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
@@ -108,7 +134,10 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     duration = float(project.duration_s or timeline.duration_s)
     first, n_beats = grid_beats(tempo, duration)
     feats = video_features(timeline, tempo, duration)
-    starts = section_starts(tempo, timeline.cuts_s, duration, min_bars) if _key_sections(options) else None
+    motion = motion_boundaries(project, options, job) if _flag(options, "motion_sections", False) else []
+    # a motion section starts a soundtrack section as a cut does (at its nearest bar line)
+    bounds = sorted(list(timeline.cuts_s) + motion)
+    starts = section_starts(tempo, bounds, duration, min_bars) if _key_sections(options) else None
     job.report(0.05, "soundtrack: loading the model")
     model = SoundtrackModel()
     style_id = match_style(settings.style)
@@ -123,7 +152,8 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     meta = {"steps": dec.steps, "cfg": dec.cfg, "temperature": dec.temperature, "gumbel": dec.gumbel,
             "seed": dec.seed, "style": settings.style, "style_matched": style_name(style_id),
             "overlap_beats": overlap, "grid_first_beat": first, "grid_beats": n_beats,
-            "min_section_bars": min_bars, "key_sections": starts is not None, "sections": sections}
+            "min_section_bars": min_bars, "key_sections": starts is not None, "sections": sections,
+            "motion_boundaries_s": [round(t, 3) for t in motion]}
     tracks = []
     for part, name, channel, prog_i in PART_TRACKS:
         notes = [Note(t, d, p, v, channel) for t, d, p, v in parts.get(part, [])]
