@@ -137,6 +137,20 @@ def test_the_transport_follows_start_position_and_stop():
         t.close()
 
 
+def test_past_the_videos_end_the_transport_stays_stopped():
+    t = Transport(tempo=TempoMap.constant(120.0), duration_s=2.0)
+    f = DawFollower(t)
+    try:
+        f.feed(_spp(4 * 4), time.perf_counter_ns())  # bar 2 = 2.0 s: the end
+        f.feed(bytes([CONTINUE]), time.perf_counter_ns())
+        for _ in range(30):
+            f.feed(bytes([CLOCK]), time.perf_counter_ns())
+            time.sleep(0.005)
+        assert t.state is not State.PLAYING and f.decoder.running  # no play/stop storm per tick
+    finally:
+        t.close()
+
+
 def test_a_daw_at_another_tempo_is_followed_by_resyncs_and_named():
     tempo = TempoMap.constant(120.0)
     t = Transport(tempo=tempo, duration_s=60.0)

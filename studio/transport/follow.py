@@ -221,6 +221,8 @@ class DawFollower:
                 return
             now = time.perf_counter_ns() if now_ns is None else now_ns
             age = max(0.0, (now - ev.at_ns) * 1e-9)  # the DAW moved on while the event waited
+            if t.duration_s and target + age >= t.duration_s:
+                return  # the DAW plays on past the video's end: the transport stopped there stays
             if ev.kind == "play" or t.state is not State.PLAYING:
                 self._drift.clear()
                 t.seek(max(0.0, target + age))
