@@ -1,11 +1,13 @@
 """Training-time helpers shared by the engines' train/ scripts (torch; never imported at run
-time): ONNX export with named inputs/outputs, a dynamic batch and metadata_props. Manifest
-entries are written by ``engines.manifest``."""
+time): ONNX export with named inputs/outputs, a dynamic batch and metadata_props; the
+time-budgeted learning-rate schedule. Manifest entries are written by ``engines.manifest``."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -29,3 +31,19 @@ def export_onnx(model: torch.nn.Module, args: tuple, path: Path, input_names: li
     onnx.save(m, str(tmp))
     tmp.replace(path)
 
+
+
+def budget_steps(steps: int, minutes: float, lr: float, warmup: int = 100):
+    """The steps of a training loop under a time budget: yields (step, learning rate): linear
+    warm-up over ``warmup`` steps, then a cosine decay to 5 % of ``lr``, where the run's progress
+    is the larger of step / ``steps`` and the time spent / ``minutes``; stops (with a line on
+    stdout) when the time is spent. ``minutes`` 0: by steps only."""
+    t0 = time.time()
+    for step in range(steps):
+        frac = step / steps
+        if minutes:
+            frac = max(frac, (time.time() - t0) / (minutes * 60))
+            if frac >= 1.0:
+                print(f"time budget spent: stopping at step {step}", flush=True)
+                return
+        yield step, lr * min(1.0, (step + 1) / warmup) * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac)))

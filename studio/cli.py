@@ -182,6 +182,19 @@ def _pose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _separate(args: argparse.Namespace) -> int:
+    from studio.separate import separate_video
+
+    with ProgressBar("separating", not args.quiet) as job:
+        r = separate_video(args.video, args.person, keypoints=args.keypoints, out_dir=args.out,
+                           project=args.project, overwrite=args.overwrite, job=job)
+    print(f"wrote {r.player_path} (person {args.person}, {r.duration_s:.1f} s at {r.sample_rate} Hz)")
+    print(f"wrote {r.residual_path} (everything else)")
+    if r.tracks:
+        print(f"added tracks {', '.join(r.tracks)} to {args.project} (its original audio muted: they sum to it)")
+    return 0
+
+
 def _positive_jobs(text: str) -> int:
     try:
         n = int(text)
@@ -575,6 +588,17 @@ def _add_video_commands(sub) -> None:
     ps.add_argument("--out", metavar="FILE", help="default: VIDEO.keypoints.json beside the video (found by generate)")
     ps.add_argument("--overwrite", action="store_true")
     ps.set_defaults(func=_pose)
+
+    se = sub.add_parser("separate", help="one visible player's sound from the video's audio, and the rest")
+    se.add_argument("video")
+    se.add_argument("--person", type=int, default=0, metavar="N",
+                    help="which person of the keypoint file (0 first, the file's order; default 0)")
+    se.add_argument("--keypoints", metavar="FILE", help="default: VIDEO.keypoints.json beside the video (studio pose)")
+    se.add_argument("--out", metavar="DIR", help="where the two WAVs go (default: beside the video; with "
+                    "--project: its assets folder)")
+    se.add_argument("--project", metavar="PROJECT", help="project.json or its folder: add both as audio tracks")
+    se.add_argument("--overwrite", action="store_true")
+    se.set_defaults(func=_separate)
 
     m = sub.add_parser("match", help="rank a folder of MIDI files by how well they fit a video")
     m.add_argument("video")

@@ -23,6 +23,7 @@ SMOKE_TESTS = {
     "engines/rhythm/train/train_drum2music.py": "tests/test_rhythm_train.py",
     "engines/rhythm/train/train_groove.py": "tests/test_rhythm_train.py",
     "engines/rhythm/train/train_rhythm2drum.py": "tests/test_rhythm_train.py",
+    "engines/separate/train/train.py": "tests/test_separate.py",
     "engines/soundtrack/train/train.py": "tests/test_soundtrack_train.py",
     "engines/spatial/train/train.py": "tests/test_spatial_field.py",
 }

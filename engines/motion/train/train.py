@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     from engines.motion import data as D
     from engines.motion import infer as M
     from engines.motion import synth as S
-    from engines.onnx_export import export_onnx
+    from engines.onnx_export import budget_steps, export_onnx
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(MODELS_DIR))
@@ -149,17 +149,10 @@ def main(argv=None) -> int:
     params = [q for q in list(enc.parameters()) + list(dec.parameters()) if q.requires_grad]
     opt = torch.optim.Adam(params, lr=a.lr)
     Xt = torch.from_numpy(X)
-    t_train = time.time()
     done, loss_v = 0, float("nan")
-    for step in range(a.steps):
-        frac = step / a.steps
-        if a.minutes:
-            frac = max(frac, (time.time() - t_train) / (a.minutes * 60))
-            if frac >= 1.0:
-                print(f"time budget spent: stopping at step {step}", flush=True)
-                break
+    for step, lr in budget_steps(a.steps, a.minutes, a.lr):
         for g in opt.param_groups:
-            g["lr"] = a.lr * min(1.0, (step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac)))
+            g["lr"] = lr
         x = Xt[rng.integers(0, len(X), a.batch if not a.smoke else 4)]
         target = enc.norm(x)
         rec = dec(enc(x + 0.01 * torch.randn_like(x)), M.WINDOW)

@@ -1,0 +1,147 @@
+"""Separate one visible player's sound from a video's own soundtrack (engines/separate): the
+player's WAV and the residual (everything else), written atomically, and optionally added to a
+project as two audio tracks.
+
+Keypoints come from ``--keypoints FILE`` (MediaPipe / OpenPose / the studio's own JSON or .npz,
+read by the performer engine's reader; ``person`` picks one of several people per frame, in the
+file's order, 0 first) or from ``VIDEO.keypoints.json`` beside the video (``studio pose`` writes
+it). The audio is the video's first audio stream (downmixed to stereo), at its own sample rate;
+the keypoints' clock is the picture's, so the stream's start offset is taken into account.
+
+With a project the two WAVs go into its ``assets/`` folder and two AUDIO tracks are added after
+the existing ones ("<who> (separated)" and "Without <who>"); they sum to the original audio, so
+the project's "Original audio" track is muted (the tracks together play what it played).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from studio.errors import EngineError, MediaError, StudioError
+from studio.fsutil import atomic_path
+from studio.jobs import Job
+
+__all__ = ["SeparateResult", "load_player", "separate_video", "write_wav"]
+
+SUBTYPE = "PCM_24"
+
+
+@dataclass
+class SeparateResult:
+    player_path: Path
+    residual_path: Path
+    sample_rate: int
+    duration_s: float
+    keypoints: Path
+    tracks: list[str]  # names of the tracks added to the project (empty without one)
+
+
+def load_player(path: Path, person: int):
+    """The keypoints of person ``person`` in ``path``; a clear error when the file has no such person."""
+    from engines.performer.keypoints import load_keypoints
+
+    if person < 0:
+        raise StudioError(f"--person {person}: people are numbered from 0")
+    try:
+        kp = load_keypoints(path, person=person)
+    except EngineError as exc:
+        if person == 0:
+            raise
+        try:
+            load_keypoints(path, person=0)
+        except EngineError:
+            raise exc from None
+        raise StudioError(f"keypoint file {path.name} has no person {person} (people are numbered from 0 "
+                          "in the order the file lists them per frame)") from None
+    if person > 0:
+        first = load_keypoints(path, person=0)
+        if first.n_frames == kp.n_frames and np.array_equal(first.xy, kp.xy):
+            raise StudioError(f"keypoint file {path.name} holds one person; --person {person} does not exist")
+    return kp
+
+
+def _keypoint_file(video: Path, keypoints: str | None) -> Path:
+    if keypoints:
+        p = Path(keypoints).expanduser()
+        if not p.exists():
+            raise StudioError(f"keypoint file {p} does not exist")
+        return p
+    from studio.adapters.performer import sidecars
+
+    found = next((p for p in sidecars(video) if p.exists()), None)
+    if found is None:
+        raise StudioError(f"no keypoints for {video.name}: run `studio pose {video}` first (it writes "
+                          f"{video.name}.keypoints.json beside the video) or pass --keypoints FILE")
+    return found
+
+
+def write_wav(target: Path, audio: np.ndarray, rate: int, overwrite: bool) -> None:
+    """``audio`` (channels, n) as a 24-bit WAV, atomically; refused over an existing file unless ``overwrite``."""
+    import soundfile as sf
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StudioError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
+    with atomic_path(target, overwrite=overwrite, error=StudioError) as tmp:
+        sf.write(str(tmp), audio.T, int(rate), subtype=SUBTYPE, format="WAV")
+
+
+def separate_video(video, person: int = 0, *, keypoints: str | None = None, out_dir=None, project=None,
+                   overwrite: bool = False, job: Job | None = None) -> SeparateResult:
+    """Separate person ``person`` of ``video`` (module doc). ``out_dir``: where the WAVs go
+    (default: beside the video; with ``project``: its assets folder)."""
+    from studio import media
+
+    job = Job.quiet(job)
+    video = Path(video)
+    if not video.exists():
+        raise MediaError(f"video {video} does not exist")
+    proj = None
+    if project is not None:
+        from studio.project import Project
+
+        proj = Project.load(project)
+    kp_path = _keypoint_file(video, keypoints)
+    kp = load_player(kp_path, person)
+    info = media.probe(video)
+    if not info.has_audio:
+        raise MediaError(f"{video.name} has no audio stream: there is no sound to separate")
+    who = f"person {person}"
+    stem = f"{video.stem}.person{person}"
+    folder = Path(out_dir) if out_dir else (proj.assets_dir if proj is not None else video.parent)
+    player_path, residual_path = folder / f"{stem}.separated.wav", folder / f"{stem}.residual.wav"
+    for p in (player_path, residual_path):
+        if p.exists() and not overwrite:
+            raise StudioError(f"{p} already exists; pass --overwrite to replace it")
+    job.report(0.05, "reading the audio")
+    audio, rate = media.read_audio(video, stereo=True)
+    offset = info.audio[0].start_s - (info.video.start_s if info.video is not None else 0.0)
+    job.report(0.2, f"separating {who}")
+    from engines.separate.infer import Separator
+
+    sep = Separator().separate(audio, rate, kp, start_s=offset)
+    job.report(0.8, "writing")
+    write_wav(player_path, sep.player, rate, overwrite)
+    write_wav(residual_path, sep.residual, rate, overwrite)
+    added = _add_tracks(proj, who, player_path, residual_path, offset, person, kp_path) if proj is not None else []
+    job.report(1.0, "separated")
+    return SeparateResult(player_path, residual_path, rate, audio.shape[-1] / rate, kp_path, added)
+
+
+def _add_tracks(proj, who: str, player: Path, residual: Path, offset: float, person: int, kp_path: Path) -> list[str]:
+    from studio.project import Track, TrackKind
+
+    settings = {"person": person, "keypoints": str(kp_path)}
+    tracks = [Track(f"{who.capitalize()} (separated)", TrackKind.AUDIO, audio_path=proj.relative(player),
+                    offset_s=round(offset, 6), engine="separate", settings=settings),
+              Track(f"Without {who}", TrackKind.AUDIO, audio_path=proj.relative(residual),
+                    offset_s=round(offset, 6), engine="separate", settings=settings)]
+    names = {t.name for t in tracks}
+    proj.tracks = [t for t in proj.tracks if t.name not in names or t.engine != "separate"] + tracks
+    for t in proj.original_tracks():
+        t.mixer = replace(t.mixer, mute=True)
+    proj.save()
+    return [t.name for t in tracks]
