@@ -30,7 +30,8 @@ $(RUN_STAMP): pyproject.toml Makefile packaging/debian-deps.sh
 
 # everything: tests, training, the cluster runner, the desktop bundle, the pose estimator
 $(STAMP): pyproject.toml Makefile packaging/debian-deps.sh packaging/pose-env.sh packaging/pose-requirements.txt
-	bash packaging/debian-deps.sh
+	# --gui: Xvfb too, for the scripted walk-through test (tests/test_ui_walkthrough.py)
+	bash packaging/debian-deps.sh --gui
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned to the CPU build on local disk, so the [train] range never pulls CUDA
@@ -64,6 +65,7 @@ train-deps: $(STAMP)
 screenshots: $(STAMP)
 	bash packaging/debian-deps.sh --gui
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m ui.screenshots docs/screenshots
+	xvfb-run -a -s "-screen 0 1366x768x24" $(PY) -m ui.walkthrough docs/screenshots
 
 # one-folder desktop bundle in dist/video-sound-studio/ (see packaging/README.md)
 package: $(STAMP)

@@ -23,7 +23,7 @@ from studio.errors import ProjectError
 from studio.fsutil import write_text_atomic
 from studio.music import Note, TempoChange, TempoMap
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 PROJECT_SUFFIX = ".json"
 AUTOSAVE_SUFFIX = ".autosave.json"
 MAX_PROJECT_BYTES = 512 * 1024 * 1024  # studio.schema.MAX_FILE_BYTES
@@ -125,6 +125,11 @@ class Track:
     # the video's own soundtrack (studio.original): an AUDIO track no engine touches or replaces,
     # left out of an export that does not keep the original audio
     original_audio: bool = False
+    # how the track looks in the app's timeline (v7): its colour ("#rrggbb"; None = its kind's)
+    # and lane height in logical px (None = the kind's default). Kept in the project, not the
+    # app's settings, so they travel with it, undo like any edit, and a renderer ignores them
+    colour: str | None = None
+    lane_height: int | None = None
 
     @property
     def is_drums(self) -> bool:
@@ -158,7 +163,8 @@ def _track(m) -> Track:
         events=[FoleyEvent(**{**e.model_dump(), "params": None if e.params is None else tuple(e.params)})
                 for e in m.events],
         room=m.room, spatial=[SpatialKeyframe(**k.model_dump()) for k in m.spatial], engine=m.engine,
-        settings=dict(m.settings), original_audio=m.original_audio,
+        settings=dict(m.settings), original_audio=m.original_audio, colour=m.colour,
+        lane_height=m.lane_height,
     )
 
 
@@ -400,8 +406,16 @@ def _v5_to_v6(d: dict) -> dict:
     return d
 
 
+def _v6_to_v7(d: dict) -> dict:
+    # v7: tracks gained ``colour`` and ``lane_height`` (how the app shows them); None is the
+    # kind's colour and height, which is how a v6 project looked, so it loads unchanged
+    d = dict(d)
+    d["schema_version"] = 7
+    return d
+
+
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
-                                                 5: _v5_to_v6}
+                                                 5: _v5_to_v6, 6: _v6_to_v7}
 
 
 def migrate(d: dict) -> dict:

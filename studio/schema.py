@@ -56,6 +56,7 @@ DUCK_DB = (-60.0, 0.0)  # how far "duck under music" lowers a track (studio.mast
 MAX_PARAMS = 1024  # a Foley hit's packed physics vector (67 values today)
 MAX_SETTINGS_DEPTH = 16
 MAX_FILE_BYTES = 512 * 1024 * 1024
+MIN_LANE_H, MAX_LANE_H = 32, 600  # a timeline lane's height (v7), logical px
 SEED_MAX = 2**63 - 1  # a Foley hit's own seed (the run's seed * 100003 + k)
 
 
@@ -173,6 +174,8 @@ class TrackModel(_Strict):
     engine: Annotated[StrictStr, Field(max_length=256)] | None = None
     settings: dict[str, Any] = {}
     original_audio: StrictBool = False  # v5: the video's own soundtrack (studio.original)
+    colour: Annotated[StrictStr, Field(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None  # v7: the lane's colour
+    lane_height: _int(MIN_LANE_H, MAX_LANE_H) | None = None  # v7: logical px in the timeline
 
     @field_validator("settings")
     @classmethod

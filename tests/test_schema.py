@@ -183,13 +183,14 @@ def test_project_written_by_generate_still_loads_unchanged(tmp_path):
     assert any(t.events for t in p.tracks)
     p.save(tmp_path / "project.json")
     # saved as the current schema: what v5 added (no original audio, no ducking), v6 (the master
-    # fader at unity) and nothing else
+    # fader at unity), v7 (the kind's colour and lane height) and nothing else
     was = json.loads(text)
     was["schema_version"] = SCHEMA_VERSION
     was["master_fader_db"] = 0.0
     for t in was["tracks"]:
         t["original_audio"] = False
         t["mixer"]["duck_db"] = None
+        t["colour"] = t["lane_height"] = None
     assert json.loads((tmp_path / "project.json").read_text()) == was
     Project.load(tmp_path / "project.json").save(tmp_path / "again.json")
     assert (tmp_path / "again.json").read_text() == (tmp_path / "project.json").read_text()
@@ -230,13 +231,36 @@ def test_v5_project_gains_the_master_fader_at_unity(tmp_path):
     assert p.master_fader_db == 0.0
     p.save(tmp_path / "v6.json")
     saved = json.loads((tmp_path / "v6.json").read_text())
-    assert saved["schema_version"] == SCHEMA_VERSION == 6 and saved["master_fader_db"] == 0.0
+    assert saved["schema_version"] == SCHEMA_VERSION >= 6 and saved["master_fader_db"] == 0.0
     p.master_fader_db = -7.5
     assert Project.load(p.save(tmp_path / "faded.json")).master_fader_db == -7.5
     for bad, said in ((30.0, "master_fader_db is 30; it should be at most 24"), ("loud", "should be a number"),
                       (True, "should be a number")):
         with pytest.raises(ProjectError, match=said):
             load(tmp_path, {**base(), "master_fader_db": bad})
+
+
+def test_v6_project_gains_track_colour_and_lane_height(tmp_path):
+    """Schema v7 (the timeline's per-track colour and lane height): a v6 file loads with neither
+    (the kind's colour and height, as it looked), saves as v7, and both round-trip and are checked."""
+    v6 = base()
+    v6["schema_version"] = 6
+    for t in v6["tracks"]:
+        t.pop("colour", None)
+        t.pop("lane_height", None)
+    p = load(tmp_path, v6)
+    assert [(t.colour, t.lane_height) for t in p.tracks] == [(None, None)] * len(p.tracks)
+    p.tracks[0].colour, p.tracks[0].lane_height = "#3a7bd5", 120
+    saved = json.loads(p.save(tmp_path / "v7.json").read_text())
+    assert saved["schema_version"] == SCHEMA_VERSION == 7
+    again = Project.load(tmp_path / "v7.json").tracks[0]
+    assert (again.colour, again.lane_height) == ("#3a7bd5", 120)
+    for field, bad, said in (("colour", "blue", "colour"), ("colour", 7, "colour"), ("lane_height", 5, "at least 32"),
+                             ("lane_height", 10_000, "at most 600"), ("lane_height", 60.5, "lane_height")):
+        d = base()
+        d["tracks"][0][field] = bad
+        with pytest.raises(ProjectError, match=said):
+            load(tmp_path, d)
 
 
 # -- properties -----------------------------------------------------------------------------------

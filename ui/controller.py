@@ -255,6 +255,7 @@ class Controller(QObject):
             self.error.emit("Cannot open project", str(exc))
             return
         self.doc.set_project(project, Document.load_analysis(project))
+        self.info.emit(f"opened {project.name} ({p.parent})")
         if restore:  # unsaved until the user saves: mark modified with a marker step
             undo.set_tempo(self.doc, project.tempo, "Restored autosave")
             self.doc.undo_stack.resetClean()

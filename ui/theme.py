@@ -34,6 +34,14 @@ MATERIAL_COLOURS = {
 }
 
 
+def track_colour(track) -> QColor:
+    """The colour a track is drawn in: its own (chosen in the timeline, saved in the project),
+    else its kind's."""
+    if track.colour:
+        return QColor(track.colour)
+    return KIND_COLOURS.get(track.kind.value, ACCENT)
+
+
 def material_colour(material: str) -> QColor:
     if material in MATERIAL_COLOURS:
         return MATERIAL_COLOURS[material]
@@ -87,7 +95,7 @@ QCheckBox::indicator:hover { border-color: #8b929c; }
 QCheckBox::indicator:checked { background: #c9802c; border-color: #f0a040; }
 QCheckBox::indicator:disabled { border-color: #3a3f47; background: #1b1d21; }
 QSplitter::handle { background: #23262b; }
-QTabBar::tab { background: #23262b; color: #8b929c; padding: 5px 12px; border: 1px solid #3a3f47;
+QTabBar::tab { background: #23262b; color: #8b929c; padding: 5px 8px; border: 1px solid #3a3f47;
     border-bottom: none; border-top-left-radius: 4px; border-top-right-radius: 4px; }
 QTabBar::tab:selected { background: #2b2f35; color: #d7dbe0; border-bottom: 2px solid #f0a040; }
 QListWidget, QTreeWidget, QTableWidget { background: #15171a; border: 1px solid #3a3f47; }

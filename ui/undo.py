@@ -172,6 +172,16 @@ def remove_track(doc, track_id: str) -> None:
     doc.undo_stack.push(SetTracks(doc, before, after, f"Delete track {name}"))
 
 
+def move_track(doc, track_id: str, index: int) -> None:
+    """Move a track to ``index`` in the track list (a drag in the timeline's headers): one step."""
+    before = list(doc.project.tracks)
+    track = doc.track(track_id)
+    after = [t for t in before if t.id != track_id]
+    after.insert(max(0, min(index, len(after))), track)
+    if [t.id for t in after] != [t.id for t in before]:
+        doc.undo_stack.push(SetTracks(doc, before, after, f"Move track {track.name}"))
+
+
 def replace_track(doc, old_id: str, new: Track, text: str) -> None:
     before = list(doc.project.tracks)
     after = [new if t.id == old_id else t for t in before]

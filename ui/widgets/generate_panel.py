@@ -86,6 +86,7 @@ class GeneratePanel(QWidget):
         self.style.setToolTip("style word for the engines that take one (soundtrack, rhythm)")
         seed_row = QHBoxLayout()
         self.seed = QSpinBox(self, minimum=0, maximum=2**31 - 1)
+        self.seed.setMinimumWidth(80)  # not the width of ten digits: the dock stays narrow
         self.seed.setToolTip("the same seed and settings give the same tracks again; another seed, another take")
         dice = QPushButton("New", self, toolTip="a random seed")
         dice.clicked.connect(lambda: self.seed.setValue(random.randrange(2**31 - 1)))
@@ -145,10 +146,12 @@ class GeneratePanel(QWidget):
     def _build_regenerate(self, root: QVBoxLayout) -> None:
         regen = QGroupBox("Selected track", self)
         rl = QVBoxLayout(regen)
-        self.regen_track = QPushButton("Re-generate track (new seed)", self,
+        # short labels (the tooltips say the rest): the dock fits beside the timeline at 1280 px
+        self.regen_track = QPushButton("Re-generate track", self,
                                        toolTip="make the selected track again with a new seed")
-        self.regen_region = QPushButton("Re-generate loop region (new seed)", self,
-                                        toolTip="make the selected track again inside the loop region only")
+        self.regen_region = QPushButton("Re-generate loop region", self,
+                                        toolTip="make the selected track again with a new seed, inside the loop "
+                                                "region only")
         self.regen_track.clicked.connect(lambda: self._regenerate(False))
         self.regen_region.clicked.connect(lambda: self._regenerate(True))
         rl.addWidget(self.regen_track)
@@ -161,7 +164,7 @@ class GeneratePanel(QWidget):
         self.analysis_label = QLabel("", self, objectName="dim")
         self.analysis_label.setWordWrap(True)
         al.addWidget(self.analysis_label)
-        row = QHBoxLayout()
+        row = QVBoxLayout()  # stacked, as the track's buttons: side by side they widen the dock
         self.analyse_button = QPushButton("Analyse again", self,
                                           toolTip="analyse the video again: beats, contacts and impacts, cuts")
         self.tempo_button = QPushButton("Tempo from video", self,

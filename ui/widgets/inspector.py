@@ -139,7 +139,7 @@ class Inspector(QWidget):
         f.addRow("", self.events_label)
         f.addRow("Material", self.material)
         f.addRow("Strength", self.strength)
-        f.addRow("", buttons)
+        f.addRow(buttons)  # across both columns: beside the labels' column they widened the dock
         root.addWidget(self.foley)
 
     def _build_spatial(self, root: QVBoxLayout) -> None:

@@ -8,12 +8,13 @@ import itertools
 import time
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from studio.errors import StudioError
 from studio.music import TempoMap
 from ui import beatgrid
 from ui.icons import icon
+from ui.widgets.fitting_label import FittingLabel
 from ui.widgets.timeline.geometry import fmt_time
 
 TAP_RESET_S = 2.0  # a tap this long after the previous one starts a new tempo
@@ -105,8 +106,7 @@ class TransportBar(QWidget):
         self._tap_session = itertools.count(1)
         self._tap_key = ""
         lay.addStretch(1)
-        self.duration_label = QLabel("", self, objectName="dim")
-        self.duration_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # cut, never widening
+        self.duration_label = FittingLabel("", self, objectName="dim")  # whole or not at all, never widening
         self.duration_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         lay.addWidget(self.duration_label)
 

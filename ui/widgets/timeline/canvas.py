@@ -7,13 +7,14 @@ import dataclasses
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QMenu, QWidget
 
 from studio.project import TrackKind
 from ui import theme, undo
 from ui.widgets.timeline import lanes as paint
 from ui.widgets.timeline.editing import EventEditing
+from ui.widgets.timeline.header_gestures import HeaderGestures
 from ui.widgets.timeline.geometry import HEADER_W, RULER_H, TimeScale, layout, snap_time
 from ui.widgets.timeline.header import button_rects, paint_header
 from ui.widgets.timeline.thumbs import ThumbnailCache
@@ -25,7 +26,7 @@ RULER_LABEL_PX = 120  # a ruler label starts at its tick: a repaint draws the ti
 THUMB_H = 44  # logical px; decoded at this times the device pixel ratio
 
 
-class TimelineCanvas(EventEditing, QWidget):
+class TimelineCanvas(HeaderGestures, EventEditing, QWidget):
     seekRequested = Signal(float)
     gridRequested = Signal(object, str, str)  # a corrected TempoMap, undo text, merge key
     loopChanged = Signal(object)  # (start, end) or None
@@ -47,10 +48,12 @@ class TimelineCanvas(EventEditing, QWidget):
         self.peaks.updated.connect(self.update)
         self._lanes = layout(doc.project)
         self._drag: dict | None = None
+        self._headers = None  # (key, pixmap, what the key's ids name): _header_column
         self.clipboard: list = []  # copied Foley hits, times from the first (EventEditing.copy_selection)
         self.setFocusPolicy(Qt.StrongFocus)
-        self.setMouseTracking(False)
+        self.setMouseTracking(True)  # the resize cursor over a lane's bottom edge in the headers
         self.setMinimumHeight(200)
+        self._init_header_gestures()
         doc.projectReset.connect(self._on_reset)
         doc.tracksChanged.connect(self._relayout)
         doc.trackChanged.connect(lambda _id: self.update())
@@ -78,12 +81,14 @@ class TimelineCanvas(EventEditing, QWidget):
         path = self.doc.video_path
         self.thumbs.set_source(path if path is not None and path.exists() else None, self.duration_s)
         self.loop = None
+        self.remember_tracks()
         self._relayout()
         self.fit()
 
     def _relayout(self) -> None:
         self._lanes = layout(self.doc.project)
         self.viewChanged.emit()
+        self.note_new_tracks()
         self.update()
 
     def fit(self) -> None:
@@ -157,13 +162,8 @@ class TimelineCanvas(EventEditing, QWidget):
                 p.fillRect(QRectF(xe, body.top(), self.width() - xe, body.height()), QColor(0, 0, 0, 90))
         p.restore()
         if event.rect().left() < HEADER_W:
-            p.save()
-            p.setClipRect(QRectF(0, RULER_H, HEADER_W, self.height()))
-            for lane in self._lanes[1:]:
-                moved = dataclasses.replace(lane, top=lane.top - self.v_offset)
-                paint_header(p, moved, project, self.doc.analysis, lane.key == self.doc.selected_track, tempo)
-            p.restore()
-            paint_header(p, self._lanes[0], project, self.doc.analysis, False, tempo)
+            p.drawPixmap(0, 0, self._header_column(tempo))
+        self.paint_header_overlays(p)
         if tempo is not None:
             p.save()
             p.setClipRect(QRectF(HEADER_W, 0, self.width() - HEADER_W, RULER_H))
@@ -182,6 +182,34 @@ class TimelineCanvas(EventEditing, QWidget):
             p.setPen(Qt.NoPen)
             w = PLAYHEAD_HALF_W
             p.drawPolygon([QPointF(x - w, 0), QPointF(x + w, 0), QPointF(x, 8)])
+
+    def _header_column(self, tempo) -> QPixmap:
+        """The headers' column, painted again only when what it shows changed (a scroll or zoom
+        repaints the lanes, not twelve headers): the key holds the objects whose identity it
+        compares (tracks, tempo, analysis are replaced on every edit, never changed in place)."""
+        project, dpr = self.doc.project, self.devicePixelRatioF()
+        tracks = tuple(project.tracks) if project is not None else ()
+        key = (self.v_offset, self.height(), dpr, tuple((l.key, l.top, l.height) for l in self._lanes),
+               tuple(map(id, tracks)), self.doc.selected_track, id(tempo), id(self.doc.analysis), id(project))
+        cached = self._headers
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        pix = QPixmap(int(HEADER_W * dpr), int(self.height() * dpr))
+        pix.setDevicePixelRatio(dpr)
+        pix.fill(theme.BG)
+        p = QPainter(pix)
+        p.setFont(self.font())
+        p.setClipRect(QRectF(0, RULER_H, HEADER_W, self.height()))
+        for lane in self._lanes[1:]:
+            if lane.bottom - self.v_offset < RULER_H or lane.top - self.v_offset > self.height():
+                continue
+            moved = dataclasses.replace(lane, top=lane.top - self.v_offset)
+            paint_header(p, moved, project, self.doc.analysis, lane.key == self.doc.selected_track, tempo)
+        p.setClipping(False)
+        paint_header(p, self._lanes[0], project, self.doc.analysis, False, tempo)
+        p.end()
+        self._headers = (key, pix, tracks, tempo, self.doc.analysis, project)  # keeps the ids valid
+        return pix
 
     def _paint_hint(self, p: QPainter) -> None:
         project = self.doc.project
@@ -221,7 +249,7 @@ class TimelineCanvas(EventEditing, QWidget):
                 paint.paint_midi(p, r, s, track, t0, t1)
             if track.audio_path and project.path is not None:
                 peaks = self.peaks.get(project.resolve(track.audio_path))
-                colour = theme.KIND_COLOURS.get(track.kind.value, theme.ACCENT)
+                colour = theme.track_colour(track)
                 paint.paint_audio(p, r, s, peaks, track.offset_s, colour, s.t_of(r.left()), int(r.width()))
         p.setPen(theme.LINE)
         p.drawLine(QPointF(r.left(), r.bottom()), QPointF(r.right(), r.bottom()))
@@ -244,13 +272,19 @@ class TimelineCanvas(EventEditing, QWidget):
         if self.doc.project is None:
             return
         pos = event.position()
+        edge = self.edge_lane(pos.y()) if pos.x() < HEADER_W else None
+        if edge is not None and event.button() == Qt.LeftButton:
+            self.start_header_drag(edge, pos.y(), resize=True)
+            return
         lane = self.lane_at(pos.y())
         if lane is None:
             return
         t = max(0.0, self.scale.t_of(pos.x()))
         if pos.x() < HEADER_W:
             if lane.key not in ("ruler", "video", "analysis"):
-                self._header_press(lane, QPointF(pos.x(), pos.y() + self.v_offset))
+                if self._header_press(lane, QPointF(pos.x(), pos.y() + self.v_offset)) \
+                        and event.button() == Qt.LeftButton:
+                    self.start_header_drag(lane, pos.y(), resize=False)
             return
         if event.button() != Qt.LeftButton:
             return
@@ -282,19 +316,26 @@ class TimelineCanvas(EventEditing, QWidget):
         self._drag = {"mode": "scrub"}
         self.seekRequested.emit(t)
 
-    def _header_press(self, lane, pos: QPointF) -> None:
+    def _header_press(self, lane, pos: QPointF) -> bool:
+        """A click on a header: its mute / solo button, else selects the track (True: it may
+        become a drag that reorders)."""
         track = self.doc.track(lane.key)
         for name, rect in button_rects(lane).items():
             if rect.contains(pos):
                 value = not getattr(track.mixer, name)
                 undo.set_mixer(self.doc, track.id, f"{'Mute' if name == 'mute' else 'Solo'} {track.name}",
                                **{name: value})
-                return
+                return False
         self.doc.select(track.id)
+        return True
 
     def mouseMoveEvent(self, event) -> None:
         d = self._drag
         if d is None:
+            self.hover_header(event.position().x(), event.position().y())
+            return
+        if d["mode"] in ("height", "reorder"):
+            self.move_header_drag(d, event.position().y())
             return
         x = event.position().x()
         t = max(0.0, self.scale.t_of(x))
@@ -332,6 +373,8 @@ class TimelineCanvas(EventEditing, QWidget):
             self.gridRequested.emit(d["tempo"], f"Bar 1 at {d['tempo'].downbeat_s:.2f} s", "")
         elif d["mode"] == "events" and abs(d["dt"]) > 1e-6:
             self.move_selected_events(d["dt"])
+        elif d["mode"] in ("height", "reorder"):
+            self.end_header_drag(d)
         self.update()
 
     def _drag_downbeat(self, d: dict, t: float, event) -> None:

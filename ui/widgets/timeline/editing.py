@@ -154,6 +154,8 @@ class EventEditing:
         menu.addAction("Unsolo" if track.mixer.solo else "Solo",
                        lambda: undo.set_mixer(self.doc, track.id, f"Solo {track.name}", solo=not track.mixer.solo))
         menu.addSeparator()
+        self.add_look_actions(menu, track)
+        menu.addSeparator()
         menu.addAction("Delete track", lambda: undo.remove_track(self.doc, track.id))
         menu.exec(global_pos)
 

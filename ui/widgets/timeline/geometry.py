@@ -48,13 +48,20 @@ class TimeScale:
         self.offset_s = max(0.0, t - (anchor_x - HEADER_W) / self.px_per_s)
 
 
-def layout(project) -> list[Lane]:
+def track_height(track) -> int:
+    """A track lane's height: the one the user dragged (saved in the project), else its kind's."""
+    return track.lane_height or TRACK_H.get(track.kind.value, 56)
+
+
+def layout(project, heights: dict[str, int] | None = None) -> list[Lane]:
+    """The lanes top to bottom; ``heights`` overrides some tracks' (a lane edge being dragged)."""
+    heights = heights or {}
     lanes, y = [], 0
     for key, h in (("ruler", RULER_H), ("video", VIDEO_H), ("analysis", ANALYSIS_H)):
         lanes.append(Lane(key, key, y, h))
         y += h
     for t in (project.tracks if project is not None else []):
-        h = TRACK_H.get(t.kind.value, 56)
+        h = heights.get(t.id) or track_height(t)
         lanes.append(Lane(t.id, t.kind.value, y, h))
         y += h
     return lanes

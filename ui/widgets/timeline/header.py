@@ -69,10 +69,11 @@ def paint_header(p: QPainter, lane: Lane, project, analysis, selected: bool, tem
                    fm.elidedText(sub, Qt.ElideRight, HEADER_W - 14))
         return
     track = project.track(lane.key)
-    p.fillRect(QRectF(0, lane.top, 4, lane.height), theme.KIND_COLOURS.get(track.kind.value, theme.ACCENT))
+    p.fillRect(QRectF(0, lane.top, 5, lane.height), theme.track_colour(track))
     p.setPen(theme.TEXT)
-    p.drawText(QRectF(12, lane.top + 4, HEADER_W - 18, fm.height()), Qt.AlignLeft,
-               fm.elidedText(track.name, Qt.ElideRight, HEADER_W - 18))
+    name_w = HEADER_W - 18 if lane.height >= fm.height() + BTN_H + 10 else HEADER_W - 2 * BTN_W - 24
+    p.drawText(QRectF(12, lane.top + 4, name_w, fm.height()), Qt.AlignLeft,
+               fm.elidedText(track.name, Qt.ElideRight, name_w))
     p.setPen(theme.TEXT_DIM)
     detail = track.kind.value
     if track.notes:
@@ -81,8 +82,9 @@ def paint_header(p: QPainter, lane: Lane, project, analysis, selected: bool, tem
         detail += f" \u00b7 {len(track.events)} hits"
     if track.mixer.gain_db:
         detail += f" \u00b7 {track.mixer.gain_db:+.1f} dB"
-    p.drawText(QRectF(12, lane.top + 5 + fm.height(), HEADER_W - 18, fm.height()), Qt.AlignLeft,
-               fm.elidedText(detail, Qt.ElideRight, HEADER_W - 18))
+    if lane.height >= 2 * fm.height() + BTN_H + 8:  # a lane dragged low keeps its name and buttons
+        p.drawText(QRectF(12, lane.top + 5 + fm.height(), HEADER_W - 18, fm.height()), Qt.AlignLeft,
+                   fm.elidedText(detail, Qt.ElideRight, HEADER_W - 18))
     on = {"mute": (track.mixer.mute, QColor("#d9534f")), "solo": (track.mixer.solo, QColor("#e8c547"))}
     for name, rect in button_rects(lane).items():
         active, colour = on[name]

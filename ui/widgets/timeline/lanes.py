@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPolygonF
 
 from ui import beatgrid, theme
@@ -64,7 +64,9 @@ def paint_ruler(p: QPainter, rect: QRectF, s: TimeScale, tempo, t0: float, t1: f
         t = k * step
         x = s.x_of(t)
         p.drawLine(QPointF(x, rect.bottom() - 8), QPointF(x, rect.bottom()))
-        p.drawText(QPointF(x + 3, rect.top() + fm.ascent() + 1), fmt_time(t, step))
+        label = fmt_time(t, step)
+        if x + 3 + fm.horizontalAdvance(label) <= rect.right():  # whole or not at all ("0:1" at the edge)
+            p.drawText(QPointF(x + 3, rect.top() + fm.ascent() + 1), label)
     bar_pen, pickup_pen = theme.ACCENT_2, theme.TEXT_DIM
     for t, label, pickup in beatgrid.ruler_marks(tempo, t0, t1, s.px_per_s):
         x = s.x_of(t)
@@ -91,6 +93,12 @@ def paint_ruler(p: QPainter, rect: QRectF, s: TimeScale, tempo, t0: float, t1: f
         p.restore()
 
 
+def _vlines(xs, top: float, bottom: float) -> list[QLineF]:
+    """Vertical lines at ``xs`` (one QLineF each: half the objects of point pairs, and the
+    ends read once; a zoomed-out lane draws a thousand)."""
+    return [QLineF(x, top, x, bottom) for x in xs]
+
+
 def paint_grid(p: QPainter, rect: QRectF, s: TimeScale, tempo, t0: float, t1: float) -> None:
     px_per_beat = s.px_per_s * 60.0 / tempo.bpm_at(t0)
     div = grid_division(px_per_beat)
@@ -105,7 +113,7 @@ def paint_grid(p: QPainter, rect: QRectF, s: TimeScale, tempo, t0: float, t1: fl
         xs = s.x_of(times[sel & (times >= 0)]).tolist()
         if xs:
             p.setPen(QPen(QColor(255, 255, 255, alpha)))
-            p.drawLines([q for x in xs for q in (QPointF(x, rect.top()), QPointF(x, rect.bottom()))])
+            p.drawLines(_vlines(xs, rect.top(), rect.bottom()))
 
 
 def paint_video(p: QPainter, rect: QRectF, s: TimeScale, thumbs, duration: float, aspect: float,
@@ -186,19 +194,19 @@ def paint_analysis(p: QPainter, rect: QRectF, s: TimeScale, a, t0: float, t1: fl
         xs = s.x_of(beats[sel]).tolist()
         if xs:  # a faint line through the lane, a tick at its foot
             p.setPen(QPen(QColor(255, 255, 255, int(alpha * k)), width))
-            p.drawLines([q for x in xs for q in (QPointF(x, rect.top()), QPointF(x, rect.bottom() - h))])
+            p.drawLines(_vlines(xs, rect.top(), rect.bottom() - h))
             p.setPen(QPen(QColor(235, 240, 245, int(tick_a * k)), width))
-            p.drawLines([q for x in xs for q in (QPointF(x, rect.bottom() - h), QPointF(x, rect.bottom()))])
+            p.drawLines(_vlines(xs, rect.bottom() - h, rect.bottom()))
     cuts = [s.x_of(t) for t in a.cuts_s if t0 <= t <= t1]
     if cuts:
         p.setPen(QPen(theme.CUT, 2))
-        p.drawLines([q for x in cuts for q in (QPointF(x, rect.top()), QPointF(x, rect.bottom()))])
+        p.drawLines(_vlines(cuts, rect.top(), rect.bottom()))
     times = _impact_times(a)
     i, j = visible_range(times, t0, t1)
     y = rect.top() + 9
     if j - i > rect.width() / 8:  # dense: ticks instead of diamonds
         p.setPen(QPen(theme.IMPACT, 1))
-        p.drawLines([q for x in s.x_of(times[i:j]).tolist() for q in (QPointF(x, y - 5), QPointF(x, y + 5))])
+        p.drawLines(_vlines(s.x_of(times[i:j]).tolist(), y - 5, y + 5))
         return
     p.setRenderHint(QPainter.Antialiasing)
     p.setPen(QPen(QColor(0, 0, 0, 160), 1))
@@ -245,6 +253,30 @@ def _material_rgba(material: str) -> np.ndarray:
     return c
 
 
+FEW_NOTES = 300  # notes in view up to which paint_midi draws rectangles instead of rasterising
+
+
+def _note_rects(p: QPainter, rect: QRectF, x0: np.ndarray, x1: np.ndarray, rows: np.ndarray, span: int,
+                colour: QColor) -> None:
+    """The notes as filled rectangles, in paint_midi's rows (x in logical px from the lane's left)."""
+    inner_h = rect.height() - 10
+    row_px = inner_h / span
+    note_h = max(2.0, min(row_px - (1 if row_px >= 3 else 0), 10.0))
+    # whole pixel rows, the raster's (a fractional edge would cover one row more)
+    ys = np.floor(rect.top() + 5 + inner_h - (rows + 0.5) * row_px - note_h / 2 + 0.5)
+    note_h = max(1, round(note_h))
+    keep = x1 > x0
+    left = rect.left()
+    c = QColor(colour)
+    c.setAlpha(215)
+    p.save()
+    p.setPen(Qt.NoPen)
+    p.setBrush(c)
+    p.drawRects([QRectF(left + a, y, b - a, note_h) for a, b, y in zip(x0[keep].tolist(), x1[keep].tolist(),
+                                                                      ys[keep].tolist())])
+    p.restore()
+
+
 def paint_midi(p: QPainter, rect: QRectF, s: TimeScale, track, t0: float, t1: float) -> None:
     """Piano-roll clip: melodic parts over their pitch range (at least an octave), drums one row
     per drum sound used. Rasterised with numpy (coverage per pitch row and pixel column), so the
@@ -270,6 +302,9 @@ def paint_midi(p: QPainter, rect: QRectF, s: TimeScale, track, t0: float, t1: fl
                     np.ceil((s.x_of(d["n_end"][i:j]) - rect.left()) * dpr).astype(np.int64))
     x0, x1 = np.clip(x0, 0, width), np.clip(x1, 0, width)
     r = rows[i:j]
+    if j - i <= FEW_NOTES:  # a sparse part (12 lanes of a few notes each): rectangles are cheaper
+        _note_rects(p, rect, x0 / dpr, x1 / dpr, r, span, theme.track_colour(track))
+        return
     diff = np.zeros((span, width + 1), np.int32)
     np.add.at(diff, (r, x0), 1)
     np.add.at(diff, (r, x1), -1)
@@ -285,7 +320,7 @@ def paint_midi(p: QPainter, rect: QRectF, s: TimeScale, track, t0: float, t1: fl
     valid = (y >= 0) & (y < inner_h) & (row_of_y >= 0) & (row_of_y < span) & (np.abs(y + 0.5 - centre) <= note_h / 2)
     mask = np.zeros((height, width), bool)
     mask[valid] = covered[row_of_y[valid]]
-    lut = np.array([(0, 0, 0, 0), tuple(_rgba(theme.KIND_COLOURS["midi"], 215))], np.uint8)
+    lut = np.array([(0, 0, 0, 0), tuple(_rgba(theme.track_colour(track), 215))], np.uint8)
     _blit(p, rect, lut[mask.view(np.uint8)], dpr)
 
 

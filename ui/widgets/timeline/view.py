@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QGridLayout, QHBoxLayout, QLabel, QScrollBar, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
+    QGridLayout, QHBoxLayout, QScrollBar, QToolButton, QVBoxLayout, QWidget,
 )
 
 from ui.icons import icon
+from ui.widgets.fitting_label import FittingLabel
 from ui.widgets.timeline.canvas import TimelineCanvas
 from ui.widgets.timeline.geometry import HEADER_W, RULER_H
 
@@ -46,11 +47,11 @@ class TimelineView(QWidget):
                              toolTip="Timeline legend: what the lines and marks mean")
         legend.clicked.connect(self.legendRequested)
         tools.addWidget(legend)
-        hint = QLabel("drag \u25b81 on the ruler: move bar 1 \u00b7 Shift-drag: ruler = loop, lane = select hits \u00b7 "
-                      "double-click: add hit \u00b7 \u2190\u2192 nudge \u00b7 Ctrl+A/C/V/D \u00b7 Del", self,
-                      objectName="dim")
-        hint.setToolTip(hint.text())
-        hint.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # cut on a narrow window, never widening it
+        # on a narrow window only the first hints that fit whole (all in the tooltip)
+        hint = FittingLabel("drag \u25b81 on the ruler: move bar 1 \u00b7 "
+                            "Shift-drag: ruler = loop, lane = select hits \u00b7 double-click: add hit \u00b7 "
+                            "\u2190\u2192 nudge \u00b7 Ctrl+A/C/V/D \u00b7 Del \u00b7 "
+                            "drag a header: reorder, its lower edge: height", self, objectName="dim")
         hint.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         tools.addWidget(hint, 1)
 
