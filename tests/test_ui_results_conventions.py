@@ -382,6 +382,38 @@ def test_copy_on_a_midi_track_says_to_duplicate_instead(w, qtbot, monkeypatch):
     assert names(w) == ["Drums", "Bass", "Bass 2", "Keys"]
 
 
+def test_a_loop_region_is_copied_pasted_and_duplicated_across_tracks(w, qtbot):
+    """With no hit selected and a loop region set, Copy / Paste / Duplicate act on every track's
+    notes and hits that start in the region (studio.regions), each one undo step."""
+    from studio.music import Note
+    from ui import undo
+
+    keys = Track("Lead", TrackKind.MIDI, notes=[Note(t, 0.2, 60 + k, 90, 0) for k, t in enumerate((0.5, 1.0, 1.5, 2.5))])
+    hits = Track("Hits", TrackKind.FOLEY, events=[FoleyEvent(t, material="glass") for t in (0.6, 1.2, 2.8)])
+    undo.add_tracks(w.doc, [keys, hits], "add")
+    c = w.timeline.canvas
+    c.setFocus()
+    w.doc.select(keys.id)
+    c.loop = (1.0, 2.0)
+    qtbot.keyClick(c, Qt.Key_C, Qt.ControlModifier)
+    assert "copied the loop region" in status(w) and "3 notes and hits of 2 tracks" in status(w)
+    w.playback.seek(4.0)
+    qtbot.waitUntil(lambda: abs(c.position_s - 4.0) < 1e-6, timeout=2000)
+    n = w.doc.undo_stack.count()
+    qtbot.keyClick(c, Qt.Key_V, Qt.ControlModifier)
+    assert [x.start_s for x in w.doc.track(keys.id).notes] == pytest.approx([0.5, 1.0, 1.5, 2.5, 4.0, 4.5])
+    assert [x.pitch for x in w.doc.track(keys.id).notes][-2:] == [61, 62]
+    assert [e.time_s for e in w.doc.track(hits.id).events] == pytest.approx([0.6, 1.2, 2.8, 4.2])
+    assert w.doc.undo_stack.count() == n + 1
+    w.doc.undo_stack.undo()
+    assert len(w.doc.track(keys.id).notes) == 4 and len(w.doc.track(hits.id).events) == 3
+    qtbot.keyClick(c, Qt.Key_D, Qt.ControlModifier)  # right after the region (at 2.0 s)
+    assert [x.start_s for x in w.doc.track(keys.id).notes] == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.5, 2.5])
+    assert [e.time_s for e in w.doc.track(hits.id).events] == pytest.approx([0.6, 1.2, 2.2, 2.8])
+    assert w.doc.undo_stack.count() == n + 1 and len(w.doc.project.tracks) == len(names(w))
+    c.loop = None
+
+
 # -- item 8: tooltips and the legend ------------------------------------------------------------------
 def _controls_without_tooltip(w) -> list[str]:
     missing = []

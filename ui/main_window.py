@@ -276,12 +276,15 @@ class MainWindow(QMainWindow):
 
         self.act_select_all = self.action("Select All", say(c.select_all), QKeySequence.SelectAll, None,
                                           "Select every hit of the selected Foley lane")
-        self.act_copy = self.action("Copy", say(c.copy_selection), QKeySequence.Copy, None, "Copy the selected hits")
+        self.act_copy = self.action("Copy", say(c.copy_selection), QKeySequence.Copy, None,
+                                    "Copy the selected hits or, with none selected, every track's notes and "
+                                    "hits in the loop region")
         self.act_paste = self.action("Paste", say(c.paste), QKeySequence.Paste, None,
-                                     "Paste the copied hits at the playhead on the selected Foley lane")
+                                     "Paste at the playhead: copied hits on the selected Foley lane, a copied "
+                                     "region into its tracks")
         self.act_duplicate = self.action("Duplicate", say(c.duplicate_selection), "Ctrl+D", None,
                                          "Duplicate the selected hits (after themselves) or, with none selected, "
-                                         "the selected track")
+                                         "the loop region's notes and hits (after it), else the selected track")
         self.act_delete = self.action("Delete", say(c.delete_selection), keys("Delete", "Backspace"), None,
                                       "Delete the selected hits or, with none selected, the selected track")
         self.act_edit_notes = self.action("Edit Notes\u2026", lambda: self.edit_notes(), None, None,

@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 from PySide6.QtWidgets import QMenu
 
+from studio import regions
 from studio.project import FoleyEvent, TrackKind
 from ui import undo
 
@@ -44,8 +45,9 @@ class EventEditing:
 
     # -- the Edit menu's selection commands (Ctrl+A, Ctrl+C, Ctrl+V, Ctrl+D, Delete) -----------
     # The timeline's selection is one track and, on a Foley lane, some of its hits (MIDI notes
-    # have no selection of their own): hits are copied, pasted and duplicated; a track with no
-    # hit selected is duplicated or deleted as a whole. Each is one undo step.
+    # are selected in the piano roll): hits are copied, pasted and duplicated; with no hit
+    # selected, a loop region is copied / duplicated across every track (studio.regions), else
+    # a track is duplicated or deleted as a whole. Each is one undo step.
     def _selected(self):
         tid = self.doc.selected_track
         return self.doc.track(tid) if self.doc.project is not None and tid is not None else None
@@ -62,10 +64,19 @@ class EventEditing:
         return f"selected {len(track.events)} hits of {track.name}" if track.events else f"selected {track.name}"
 
     def copy_selection(self) -> str:
-        """The selected hits, their times kept relative to the first, for Paste."""
+        """The selected hits, their times kept relative to the first, for Paste; with no hit
+        selected and a loop region set, every track's notes and hits in the region."""
         track = self._selected()
+        if not self.doc.selected_events and self.loop is not None and self.doc.project is not None:
+            clip = regions.copy_region(self.doc.project, *self.loop)
+            if not clip.count:
+                return "nothing starts in the loop region to copy"
+            self.clipboard = clip
+            return (f"copied the loop region ({clip.length_s:.2f} s): {clip.count} notes and hits "
+                    f"of {len(clip.parts)} track{'s' * (len(clip.parts) != 1)}")
         if track is None or not self.doc.selected_events:
-            return "select hits on a Foley lane to copy them (notes cannot be copied: Ctrl+D duplicates a track)"
+            return ("select hits on a Foley lane or set a loop region (Shift-drag on the ruler) to copy "
+                    "(notes: the piano roll; Ctrl+D duplicates a track)")
         events = [track.events[i] for i in self.doc.selected_events]
         t0 = min(e.time_s for e in events)
         self.clipboard = [dataclasses.replace(e, time_s=e.time_s - t0) for e in events]
@@ -76,6 +87,8 @@ class EventEditing:
         track = self._selected()
         if not getattr(self, "clipboard", None):
             return "nothing copied yet"
+        if isinstance(self.clipboard, regions.RegionClip):
+            return self._paste_region(self.clipboard, self.position_s, "Paste")
         if track is None or track.kind is not TrackKind.FOLEY:
             return "select a Foley lane to paste the hits into"
         at = self.position_s
@@ -88,6 +101,10 @@ class EventEditing:
         """The selected hits again right after themselves (shifted by whole beats, at least one);
         with no hit selected, the selected track (a copy named "NAME 2")."""
         track = self._selected()
+        if not self.doc.selected_events and self.loop is not None and self.doc.project is not None:
+            clip = regions.copy_region(self.doc.project, *self.loop)
+            if clip.count:  # the loop region's notes and hits again, right after it
+                return self._paste_region(clip, self.loop[1], "Duplicate")
         if track is None:
             return "select a track or some hits to duplicate"
         if not self.doc.selected_events:
@@ -116,6 +133,20 @@ class EventEditing:
             return f"deleted {n} hit{'s' * (n != 1)}"
         undo.remove_track(self.doc, track.id)
         return f"deleted track {track.name}"
+
+    def _paste_region(self, clip, at: float, verb: str) -> str:
+        """A region's notes and hits into their tracks from ``at``: one undo step for them all."""
+        changed = regions.paste_region(self.doc.project, clip, at)
+        if not changed:
+            return "the tracks of the copied region are gone"
+        stack = self.doc.undo_stack
+        stack.beginMacro(f"{verb} region ({clip.count} notes and hits) at {at:.2f} s")
+        try:
+            for tid, (notes, hits) in changed.items():
+                undo.edit_track(self.doc, tid, "", notes=notes, events=hits)
+        finally:
+            stack.endMacro()
+        return f"{verb.lower()}d {clip.count} notes and hits into {len(changed)} track{'s' * (len(changed) != 1)} at {at:.2f} s"
 
     def _add_events(self, track, new: list, text: str) -> None:
         undo.set_events(self.doc, track.id, list(track.events) + new, text)
