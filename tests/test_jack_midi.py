@@ -102,7 +102,10 @@ def test_notes_follow_the_audio_clock_through_portaudio(jack_server, midi_dump):
     print(f"JACK MIDI, audio clock: p50 {p50:.3f} ms, p99 {p99:.3f} ms, late {late}, "
           f"audio slips {len(midi.mapping.changes)}, xruns {jack_server.xruns() - xruns0}")
     assert midi.mapping is not None and midi.mapping.D is not None
-    assert p99 < 2.0 and p50 < 0.5
+    # an xrun or an audio slip (a loaded machine) moves the audio by a period, and the notes
+    # already queued for the old mapping by as much: then up to a period more for those
+    troubled = midi.mapping.changes or jack_server.xruns() > xruns0
+    assert p99 < 2.0 + (1000 * PERIOD / SR if troubled else 0.0) and p50 < 0.5
     assert len(set((ons % PERIOD).tolist())) > len(notes) // 2
 
 
