@@ -209,3 +209,20 @@ def test_every_mixer_control_has_a_tooltip(w):
     QApplication.processEvents()
     assert w.mixer.fader_box.isVisible() and _controls_without_tooltip(w) == []
     assert w.mixer.fader.toolTip() and all(s.meter.toolTip() for s in w.mixer.strips.values())
+
+
+def test_a_strip_shows_its_tracks_colour(w, qtbot):
+    from ui import undo
+
+    strip = w.mixer.strips["loud"]
+    assert theme_default_colour(w, "loud") in strip.name.styleSheet()
+    undo.edit_track(w.doc, "loud", "colour", colour="#12ab34")
+    assert "#12ab34" in w.mixer.strips["loud"].name.styleSheet()
+    w.doc.undo_stack.undo()
+    assert theme_default_colour(w, "loud") in w.mixer.strips["loud"].name.styleSheet()
+
+
+def theme_default_colour(w, track_id: str) -> str:
+    from ui import theme
+
+    return theme.track_colour(w.doc.track(track_id)).name()

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.schema import GAIN_DB
-from ui import undo
+from ui import theme, undo
 from ui.widgets.level_meter import FLOOR_DB, LevelMeter, db_text
 
 FADER_RANGE_DB = (-60.0, 12.0)  # the slider's travel; the box takes the schema's whole range
@@ -52,6 +52,10 @@ class Strip(QWidget):
     def set_name(self, name: str) -> None:
         self.name.setText(self.name.fontMetrics().elidedText(name, Qt.ElideRight, NAME_W))
         self.name.setToolTip(name)
+
+    def set_colour(self, colour) -> None:
+        """The track's colour (as its timeline lane) under its name, so strip and lane pair up."""
+        self.name.setStyleSheet(f"border-bottom: 3px solid {colour.name()};")
 
     def show_level(self, db: float, over: bool, running: bool) -> None:
         self.meter.set_level(db, over, running)
@@ -151,6 +155,7 @@ class MixerPanel(QWidget):
                 item.widget().deleteLater()
         for t in (self.doc.project.tracks if self.doc.project is not None else []):
             s = Strip(t.name, f"{t.name}: post-fader level into the mix", self)
+            s.set_colour(theme.track_colour(t))
             if t.id in old:
                 s.meter.clipped = old[t.id].meter.clipped
             self.strips[t.id] = s
@@ -163,7 +168,9 @@ class MixerPanel(QWidget):
     def _rename(self, track_id: str) -> None:
         s = self.strips.get(track_id)
         if s is not None:
-            s.set_name(self.doc.track(track_id).name)
+            track = self.doc.track(track_id)
+            s.set_name(track.name)
+            s.set_colour(theme.track_colour(track))
 
     # -- readings -----------------------------------------------------------------------------------
     def _on_levels(self, levels) -> None:

@@ -88,7 +88,7 @@ class NotesArea(QWidget):
         groups: dict[int, list[QRectF]] = {}  # velocity band 0..3, or -1 for the chosen notes
         for k, x, y, w in zip(key.tolist(), x0.tolist(), top.tolist(), width.tolist()):
             groups.setdefault(k, []).append(QRectF(x, y, w, h))
-        colour = theme.KIND_COLOURS["midi"]
+        colour = theme.track_colour(track)  # as on its timeline lane
         p.setPen(QColor(0, 0, 0, 170) if len(shown) < 4 * self.width() else Qt.NoPen)
         for key, rects in sorted(groups.items()):
             fill = QColor(theme.ACCENT if key < 0 else colour)
