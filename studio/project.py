@@ -372,50 +372,33 @@ def _v1_to_v2(d: dict) -> dict:
     return d
 
 
-def _v2_to_v3(d: dict) -> dict:
-    # v3: Foley events gained per-hit edit fields and their own parameter vector; the new
-    # fields have defaults, so v2 events load unchanged (older studios refuse v3 files cleanly)
-    d = dict(d)
-    d["schema_version"] = 3
-    return d
+def _fields_with_defaults(version: int) -> Callable[[dict], dict]:
+    """The migration to ``version`` of a schema that only gained fields whose defaults are how
+    the older project sounded and looked: the data load unchanged, the version is written."""
+    def migrate(d: dict) -> dict:
+        d = dict(d)
+        d["schema_version"] = version
+        return d
+
+    return migrate
 
 
-def _v3_to_v4(d: dict) -> dict:
-    # v4: MIDI tracks gained ``bank`` (their instrument bank; None = automatic, which is how
-    # v3 tracks sounded up to the better default banks), so v3 tracks load unchanged; mixers
-    # gained ``reverb_send_db`` (None = the role's default send, studio.mastering)
-    d = dict(d)
-    d["schema_version"] = 4
-    return d
-
-
-def _v4_to_v5(d: dict) -> dict:
-    # v5: tracks gained ``original_audio`` (the video's own soundtrack, studio.original) and
-    # mixers ``duck_db`` (duck under music; None = off); a v4 project has no original-audio
-    # track and no ducking, which is how it sounded, so it loads unchanged
-    d = dict(d)
-    d["schema_version"] = 5
-    return d
-
-
-def _v5_to_v6(d: dict) -> dict:
-    # v6: projects gained ``master_fader_db`` (the mixer's master fader); a v5 project played
-    # at unity (0 dB), which is the default, so it loads unchanged
-    d = dict(d)
-    d["schema_version"] = 6
-    return d
-
-
-def _v6_to_v7(d: dict) -> dict:
-    # v7: tracks gained ``colour`` and ``lane_height`` (how the app shows them); None is the
-    # kind's colour and height, which is how a v6 project looked, so it loads unchanged
-    d = dict(d)
-    d["schema_version"] = 7
-    return d
-
-
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
-                                                 5: _v5_to_v6, 6: _v6_to_v7}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {
+    1: _v1_to_v2,
+    # v3: Foley events gained per-hit edit fields and their own parameter vector (older studios
+    # refuse v3 files cleanly)
+    2: _fields_with_defaults(3),
+    # v4: MIDI tracks gained ``bank`` (None = automatic, how v3 tracks sounded up to the better
+    # default banks); mixers gained ``reverb_send_db`` (None = the role's default send)
+    3: _fields_with_defaults(4),
+    # v5: tracks gained ``original_audio`` (studio.original) and mixers ``duck_db`` (None = off):
+    # a v4 project has no original-audio track and no ducking
+    4: _fields_with_defaults(5),
+    # v6: projects gained ``master_fader_db`` (0 dB: a v5 project played at unity)
+    5: _fields_with_defaults(6),
+    # v7: tracks gained ``colour`` and ``lane_height`` (None: the kind's, how a v6 project looked)
+    6: _fields_with_defaults(7),
+}
 
 
 def migrate(d: dict) -> dict:
