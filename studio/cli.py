@@ -52,9 +52,9 @@ def _motion_sections(args: argparse.Namespace, src: Path, summary: dict | None) 
     with tempfile.TemporaryDirectory() as tmp:
         kp_path = src if summary is None else None
         if kp_path is None:
-            from studio.adapters.performer import sidecars
+            from studio.adapters.performer import find_keypoints
 
-            kp_path = next((p for p in sidecars(src) if p.exists()), None)
+            kp_path = find_keypoints(src)
         if kp_path is None:
             from studio import pose
 

@@ -100,9 +100,17 @@ def _write(target: Path, audio, rate: int, transaction) -> None:
             transaction.stage_dir(target.parent)  # assets/ appears whole with the commit, as stems/ does
         sf.write(str(transaction.stage(target)), audio.T, int(rate), subtype=SUBTYPE, format="WAV")
         return
+    write_wav(target, audio, rate)
+
+
+def write_wav(target: Path, audio, rate: int, *, overwrite: bool = True, error=ProjectError) -> None:
+    """``audio`` (channels, n) as a 24-bit WAV at ``target``, atomically, its folder made;
+    ``overwrite=False`` refuses an existing file; problems raise ``error``."""
+    import soundfile as sf
+
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ProjectError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
-    with atomic_path(target, error=ProjectError) as tmp:
+        raise error(f"cannot create {target.parent}: {exc.strerror or exc}") from None
+    with atomic_path(target, overwrite=overwrite, error=error) as tmp:
         sf.write(str(tmp), audio.T, int(rate), subtype=SUBTYPE, format="WAV")

@@ -20,13 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from studio.errors import EngineError, MediaError, StudioError
-from studio.fsutil import atomic_path
 from studio.jobs import Job
 
-__all__ = ["SeparateResult", "load_player", "separate_video", "write_wav"]
-
-SUBTYPE = "PCM_24"
-
+__all__ = ["SeparateResult", "load_player", "separate_video"]
 
 @dataclass
 class SeparateResult:
@@ -63,30 +59,13 @@ def load_player(path: Path, person: int):
 
 
 def _keypoint_file(video: Path, keypoints: str | None) -> Path:
-    if keypoints:
-        p = Path(keypoints).expanduser()
-        if not p.exists():
-            raise StudioError(f"keypoint file {p} does not exist")
-        return p
-    from studio.adapters.performer import sidecars
+    from studio.adapters.performer import find_keypoints
 
-    found = next((p for p in sidecars(video) if p.exists()), None)
+    found = find_keypoints(video, keypoints)
     if found is None:
         raise StudioError(f"no keypoints for {video.name}: run `studio pose {video}` first (it writes "
                           f"{video.name}.keypoints.json beside the video) or pass --keypoints FILE")
     return found
-
-
-def write_wav(target: Path, audio: np.ndarray, rate: int, overwrite: bool) -> None:
-    """``audio`` (channels, n) as a 24-bit WAV, atomically; refused over an existing file unless ``overwrite``."""
-    import soundfile as sf
-
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StudioError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
-    with atomic_path(target, overwrite=overwrite, error=StudioError) as tmp:
-        sf.write(str(tmp), audio.T, int(rate), subtype=SUBTYPE, format="WAV")
 
 
 def separate_video(video, person: int = 0, *, keypoints: str | None = None, out_dir=None, project=None,
@@ -94,6 +73,7 @@ def separate_video(video, person: int = 0, *, keypoints: str | None = None, out_
     """Separate person ``person`` of ``video`` (module doc). ``out_dir``: where the WAVs go
     (default: beside the video; with ``project``: its assets folder)."""
     from studio import media
+    from studio.original import write_wav
 
     job = Job.quiet(job)
     video = Path(video)
@@ -124,8 +104,8 @@ def separate_video(video, person: int = 0, *, keypoints: str | None = None, out_
 
     sep = Separator().separate(audio, rate, kp, start_s=offset)
     job.report(0.8, "writing")
-    write_wav(player_path, sep.player, rate, overwrite)
-    write_wav(residual_path, sep.residual, rate, overwrite)
+    for path, audio in ((player_path, sep.player), (residual_path, sep.residual)):
+        write_wav(path, audio, rate, overwrite=overwrite, error=StudioError)
     added = _add_tracks(proj, who, player_path, residual_path, offset, person, kp_path) if proj is not None else []
     job.report(1.0, "separated")
     return SeparateResult(player_path, residual_path, rate, audio.shape[-1] / rate, kp_path, added)

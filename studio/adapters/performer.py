@@ -45,20 +45,22 @@ def sidecars(video: Path) -> list[Path]:
             video.with_name(video.stem + "_keypoints")]
 
 
-def keypoints_source(project: Project, options: dict) -> Path | None:
-    """The keypoint file named in the options or found beside the video; None when there is
-    none (the pose estimator then makes one from the picture)."""
-    given = (options or {}).get("keypoints")
+def find_keypoints(video: Path | None, given: str | None = None) -> Path | None:
+    """The keypoint file ``given`` (it must exist), else one beside ``video`` (``sidecars``);
+    None when there is none."""
     if given:
         path = Path(given).expanduser()
         if not path.exists():
             raise StudioError(f"keypoint file {path} does not exist")
         return path
+    return next((p for p in sidecars(video) if p.exists()), None) if video is not None else None
+
+
+def keypoints_source(project: Project, options: dict) -> Path | None:
+    """The keypoint file named in the options or found beside the video; None when there is
+    none (the pose estimator then makes one from the picture)."""
     video = project.resolve(project.video.path) if project.video is not None else None
-    for path in sidecars(video) if video is not None else []:
-        if path.exists():
-            return path
-    return None
+    return find_keypoints(video, (options or {}).get("keypoints"))
 
 
 def estimated_path(project: Project) -> Path:
