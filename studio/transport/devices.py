@@ -184,6 +184,35 @@ def match_port(ports: list[str], target: str) -> int | None:
     return next((i for i, p in enumerate(ports) if t in p.lower()), None)
 
 
+def open_rtmidi_port(direction: str, api: str, name: str, target: str | None):
+    """A python-rtmidi ``MidiOut`` / ``MidiIn`` (``direction`` "out" / "in") on ``api`` with the
+    virtual port ``name``, or connected to the existing port ``target`` (``match_port``);
+    DeviceError with what is available when it cannot open."""
+    rtmidi = import_rtmidi()
+    cls = rtmidi.MidiOut if direction == "out" else rtmidi.MidiIn
+    try:
+        port = cls(rtmidi_api(api), name=name)
+    except Exception as exc:
+        raise DeviceError(f"cannot open the {api} MIDI system: {exc}") from None
+    try:
+        if target is None:
+            port.open_virtual_port(name)
+        else:
+            ports = port.get_ports()
+            i = match_port(ports, target)
+            if i is None:
+                raise DeviceError(f"no MIDI port {target!r} on {api}; available: {', '.join(ports) or 'none'}")
+            port.open_port(i, name)
+    except DeviceError:
+        port.delete()
+        raise
+    except Exception as exc:  # e.g. virtual ports unsupported (Windows MM)
+        port.delete()
+        hint = " (Windows has no virtual ports: use loopMIDI and pick its port)" if target is None else ""
+        raise DeviceError(f"cannot open MIDI port {target or name!r}: {exc}{hint}") from None
+    return port
+
+
 def compiled_midi_apis() -> list[str]:
     rtmidi = import_rtmidi()
     have = set(rtmidi.get_compiled_api())

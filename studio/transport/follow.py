@@ -37,7 +37,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from studio.errors import DeviceError
-from studio.transport.devices import choose_midi_api, import_rtmidi, match_port, rtmidi_api
+from studio.transport.devices import choose_midi_api, open_rtmidi_port
 
 CLOCK, START, CONTINUE, STOP, SPP, QUARTER_FRAME = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2, 0xF1
 MTC_RATES = (24.0, 25.0, 30000 / 1001, 30.0)  # rate codes 0..3 (29.97 drop-frame counts as 29.97)
@@ -245,30 +245,13 @@ class SyncInput:
 
     def __init__(self, follower: DawFollower, port: str | None = None, name: str = "Studio Sync",
                  api: str | None = None) -> None:
-        rtmidi = import_rtmidi()
         self.follower = follower
         self.api = choose_midi_api(api)
         self.name, self.target = name, port
         self.received = 0
-        try:
-            self._in = rtmidi.MidiIn(rtmidi_api(self.api), name=name)
-        except Exception as exc:
-            raise DeviceError(f"cannot open the {self.api} MIDI system: {exc}") from None
-        try:
-            if port is None:
-                self._in.open_virtual_port(name)
-            else:
-                ports = self._in.get_ports()
-                i = match_port(ports, port)
-                if i is None:
-                    raise DeviceError(f"no MIDI port {port!r} to follow on {self.api}; "
-                                      f"available: {', '.join(ports) or 'none'}")
-                self._in.open_port(i, name)
-            # clock, MTC and the full-frame SysEx are what we are here for
+        self._in = open_rtmidi_port("in", self.api, name, port)
+        try:  # clock, MTC and the full-frame SysEx are what we are here for
             self._in.ignore_types(sysex=False, timing=False, active_sense=True)
-        except DeviceError:
-            self._in.delete()
-            raise
         except Exception as exc:
             self._in.delete()
             raise DeviceError(f"cannot open the MIDI input {name!r}: {exc}") from None

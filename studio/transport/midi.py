@@ -25,7 +25,7 @@ import numpy as np
 from studio.errors import DeviceError
 from studio.music import Note, TempoMap
 from studio.transport.clock import MasterClock, Timeline
-from studio.transport.devices import choose_midi_api, import_rtmidi, match_port, rtmidi_api
+from studio.transport.devices import choose_midi_api, match_port, open_rtmidi_port
 from studio.transport.jack_midi import JackMidiOutput, RunMapping, jack_client_missing_reason
 
 CLOCK, START, CONTINUE, STOP, SPP = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
@@ -194,29 +194,7 @@ class MidiPort:
         self.backend = "jack"
 
     def _open(self) -> None:
-        rtmidi = import_rtmidi()
-        try:
-            out = rtmidi.MidiOut(rtmidi_api(self.api), name=self.name)
-        except Exception as exc:
-            raise DeviceError(f"cannot open the {self.api} MIDI system: {exc}") from None
-        try:
-            if self.target is None:
-                out.open_virtual_port(self.name)
-            else:
-                ports = out.get_ports()
-                i = match_port(ports, self.target)
-                if i is None:
-                    raise DeviceError(f"no MIDI port {self.target!r} on {self.api}; available: "
-                                      f"{', '.join(ports) or 'none'}")
-                out.open_port(i, self.name)
-        except DeviceError:
-            out.delete()
-            raise
-        except Exception as exc:  # e.g. virtual ports unsupported (Windows MM)
-            out.delete()
-            hint = " (Windows has no virtual ports: use loopMIDI and pick its port)" if self.target is None else ""
-            raise DeviceError(f"cannot open MIDI port {self.target or self.name!r}: {exc}{hint}") from None
-        self._out = out
+        self._out = open_rtmidi_port("out", self.api, self.name, self.target)
 
     def _usable(self) -> bool:
         if self._jack is not None:

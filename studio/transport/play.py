@@ -49,12 +49,12 @@ def play_project(project: Project, *, audio_device=None, no_audio: bool = False,
     transport = open_transport(project, stems, sample_rate=project.sample_rate, audio_device=audio_device,
                                blocksize=blocksize, midi_port=midi_port if send_midi else None, virtual_port=send_midi,
                                no_audio=no_audio, send_clock=follow is None)
-    if follow is not None:
-        return _follow(transport, follow, mtc_offset_s, end_s, on_tick, job)
-    end = transport.duration_s if end_s is None else min(end_s, transport.duration_s)
     audio = transport.audio
     info = {"audio_device": audio.device_name if audio else None,
             "midi_port": transport.midi.port.label if transport.midi else None}
+    if follow is not None:
+        return _follow(transport, info, follow, mtc_offset_s, end_s, on_tick, job)
+    end = transport.duration_s if end_s is None else min(end_s, transport.duration_s)
     job.report(1.0, "playing")
     start = max(0.0, start_s)
     reached = start
@@ -77,9 +77,10 @@ def play_project(project: Project, *, audio_device=None, no_audio: bool = False,
             "error": error}
 
 
-def _follow(transport, port: str, mtc_offset_s: float, end_s: float | None,
+def _follow(transport, info: dict, port: str, mtc_offset_s: float, end_s: float | None,
             on_tick: Callable[[float], None] | None, job: Job) -> dict:
-    """Playback driven by the DAW on ``port`` until ``end_s`` or KeyboardInterrupt."""
+    """Playback driven by the DAW on ``port`` until ``end_s`` or KeyboardInterrupt; ``info``
+    names the outputs, as ``play_project`` reports them."""
     from studio.transport.follow import DawFollower, SyncInput
 
     follower = DawFollower(transport, mtc_offset_s=mtc_offset_s)
@@ -88,8 +89,8 @@ def _follow(transport, port: str, mtc_offset_s: float, end_s: float | None,
     except Exception:
         transport.close()
         raise
-    info = {"audio_device": transport.audio.device_name if transport.audio else None,
-            "midi_port": transport.midi.port.label if transport.midi else None, "follow": sync.label}
+    info = {**info, "follow": sync.label}
+    audio = transport.audio  # its figures even if the device is lost meanwhile
     job.report(1.0, f"following the DAW on {sync.label}")
     reached = 0.0
     try:
@@ -103,9 +104,10 @@ def _follow(transport, port: str, mtc_offset_s: float, end_s: float | None,
         pass
     finally:
         sync.close()
+        stats = audio.stats() if audio is not None else {}
         error = transport.error
         transport.close()
-    return {**info, "played_s": round(reached, 3), "underruns": 0, "error": error,
+    return {**info, "played_s": round(reached, 3), "underruns": stats.get("underruns", 0), "error": error,
             "daw_messages": sync.received, "resyncs": follower.resyncs,
             "daw_bpm": round(follower.daw_bpm, 2) if follower.daw_bpm else None,
             "tempo_warning": follower.tempo_warning()}
