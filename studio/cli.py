@@ -434,7 +434,8 @@ def _play(args: argparse.Namespace) -> int:
         print("rendering the project for playback ...", file=sys.stderr, flush=True)
     result = play_project(project, audio_device=device, no_audio=args.no_audio, midi_port=args.midi_port,
                           midi=not args.no_midi, synth_midi=args.synth_midi, start_s=args.start,
-                          end_s=args.end, on_tick=tick, follow=args.follow, mtc_offset_s=args.mtc_offset)
+                          end_s=args.end, on_tick=tick, follow=args.follow, mtc_offset_s=args.mtc_offset,
+                          jack_stems=args.jack_stems)
     if show:
         print(file=sys.stderr)
     if result["error"]:
@@ -679,6 +680,9 @@ def _add_playback_commands(sub) -> None:
                          "input 'Studio Sync') start, stop and position playback; runs until --end or Ctrl+C")
     pl.add_argument("--mtc-offset", type=float, default=0.0, metavar="S",
                     help="MIDI Time Code of the video's start in seconds (3600 for a DAW at 01:00:00:00)")
+    pl.add_argument("--jack-stems", action="store_true",
+                    help="play through the studio's own JACK client: the mix on 'Mix L/R' and every track's stem "
+                         "on its own output pair, for a DAW to record (needs a running JACK server)")
     pl.set_defaults(func=_play)
 
     lv = sub.add_parser("live", help="drums and parts from a playing video or a camera, to a MIDI port")

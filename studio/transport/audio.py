@@ -170,9 +170,9 @@ class AudioOutput:
 
     def lost_reason(self, stall_s: float = 0.5) -> str | None:
         """Why the device looks gone (None while healthy): stream ended, or no callback lately."""
-        if self.stream is None:
+        if not self.is_open:
             return None
-        if self.finished or not self.stream.active:
+        if self.finished or not self._running():
             return "the audio stream ended"
         calls = int(self.ctl[CALLS])
         now = time.monotonic()
@@ -181,6 +181,9 @@ class AudioOutput:
         elif now - self._seen_at > max(stall_s, 20 * self.blocksize / self.sample_rate):
             return f"no audio callback for {now - self._seen_at:.1f} s"
         return None
+
+    def _running(self) -> bool:
+        return bool(self.stream.active)
 
     # -- the real-time callback -----------------------------------------------------------
     def _callback(self, outdata, frames, time_info, status) -> None:
@@ -312,11 +315,16 @@ class AudioOutput:
             k = n - off if tl.loop is None else min(n - off, tl.loop[1] - pos)
             for src in list(self.sources):
                 try:
-                    src.render(block[:, off:off + k], pos)
+                    src.render(self._channels_of(block, src)[:, off:off + k], pos)
                 except Exception as exc:  # an engine failing must not stop the audio
                     self.sources = [s for s in self.sources if s is not src]
                     self.feeder_errors.append(f"{getattr(src, 'name', type(src).__name__)}: {exc}")
             off += k
+
+    def _channels_of(self, block: np.ndarray, src) -> np.ndarray:
+        """The rows of the feeder's block that ``src`` adds into: all of them (the mix); an output
+        with a channel pair per source (studio.transport.jack_audio) gives each its own."""
+        return block
 
     # -- statistics ------------------------------------------------------------------------
     def stats(self) -> dict:

@@ -10,6 +10,7 @@ import dataclasses
 import time
 from typing import Callable
 
+from studio.errors import StudioError
 from studio.jobs import Job
 from studio.project import Project
 
@@ -28,27 +29,44 @@ def play_project(project: Project, *, audio_device=None, no_audio: bool = False,
                  midi_port: str | None = None, midi: bool = True, synth_midi: bool = False,
                  start_s: float = 0.0, end_s: float | None = None, blocksize: int = 256,
                  on_tick: Callable[[float], None] | None = None, job: Job | None = None,
-                 follow: str | None = None, mtc_offset_s: float = 0.0) -> dict:
+                 follow: str | None = None, mtc_offset_s: float = 0.0, jack_stems: bool = False) -> dict:
     """Play ``project`` from ``start_s`` to ``end_s`` (default: its end) and return what happened:
     ``{"played_s", "underruns", "audio_device", "midi_port", "error"}``. Blocks until done;
     KeyboardInterrupt stops cleanly (all notes off, streams closed).
 
     ``follow`` (a MIDI input port, "" for the virtual "Studio Sync"): the DAW's MIDI clock or MTC
     starts, stops and positions playback (studio.transport.follow) and no clock is sent; it runs
-    until ``end_s`` is reached or KeyboardInterrupt, and adds ``follow`` figures to the result."""
+    until ``end_s`` is reached or KeyboardInterrupt, and adds ``follow`` figures to the result.
+
+    ``jack_stems``: play through a JACK client of the studio's own with the mix on "Mix L/R" and
+    each audible track's stem on its own pair (studio.transport.jack_audio), for a DAW to record
+    or mix; a DeviceError when no JACK server runs."""
     from studio.render import render_project
     from studio.transport.transport import State, open_transport
 
     job = Job.quiet(job)
     send_midi = midi and any(t.notes for t in project.audible_tracks())
     audio_project = audio_tracks_project(project, send_midi and not synth_midi)
-    stems = []
+    stems, output = [], None
+    if jack_stems and (no_audio or audio_device is not None):
+        raise StudioError("--jack-stems plays on the studio's own JACK client: leave out --no-audio and --device")
     if not no_audio and audio_project.audible_tracks():
         result = render_project(audio_project, job=job.sub(0.0, 0.9))
         stems = [(result.mix, result.sample_rate)]
-    transport = open_transport(project, stems, sample_rate=project.sample_rate, audio_device=audio_device,
-                               blocksize=blocksize, midi_port=midi_port if send_midi else None, virtual_port=send_midi,
-                               no_audio=no_audio, send_clock=follow is None)
+        if jack_stems:
+            from studio.transport.jack_audio import stem_output
+
+            named = [(result.names.get(tid, tid), a) for tid, a in result.stems.items()]
+            output = stem_output(result.mix, named, result.sample_rate)
+    try:
+        transport = open_transport(project, stems, sample_rate=project.sample_rate, audio_device=audio_device,
+                                   blocksize=blocksize, midi_port=midi_port if send_midi else None,
+                                   virtual_port=send_midi, no_audio=no_audio, send_clock=follow is None,
+                                   audio_output=output)
+    except BaseException:
+        if output is not None:
+            output.close()
+        raise
     audio = transport.audio
     info = {"audio_device": audio.device_name if audio else None,
             "midi_port": transport.midi.port.label if transport.midi else None}

@@ -351,22 +351,27 @@ def midi_parts_for(project) -> list:
 
 def open_transport(project=None, stems=None, sample_rate: int = 48000, audio_device=None,
                    blocksize: int = 256, midi_port: str | None = None, midi_api: str | None = None,
-                   virtual_port: bool = True, no_audio: bool = False, send_clock: bool = True) -> Transport:
+                   virtual_port: bool = True, no_audio: bool = False, send_clock: bool = True,
+                   audio_output=None) -> Transport:
     """A ready transport for `studio play`: audio on ``audio_device`` (None: the default; no
     audio device at all is allowed and falls back to the system clock), MIDI of the project's
     tracks to ``midi_port`` (an existing port) or the virtual "Studio" port.
 
     ``stems`` is a list of ((channels, n) float32 array, sample_rate) pairs, e.g. a render's
     stems for the chosen tracks. Raises DeviceError with a user message when a named device or
-    port cannot be opened. ``send_clock=False`` when the DAW is the clock master (following it)."""
+    port cannot be opened. ``send_clock=False`` when the DAW is the clock master (following it).
+    ``audio_output``: an open output with its sources set (e.g. studio.transport.jack_audio's
+    pair per stem), used instead of opening ``audio_device``."""
     from studio.errors import DeviceError
     from studio.transport.audio import AudioOutput, BufferSource
     from studio.transport.midi import MidiPort
 
     tempo = project.tempo if project is not None else TempoMap()
     duration = project.duration_s if project is not None else 0.0
-    audio = None
-    if not no_audio:
+    audio = audio_output
+    if audio is not None:
+        duration = max([duration] + [s.end_s for s in audio.sources if hasattr(s, "end_s")])
+    elif not no_audio:
         audio = AudioOutput(sample_rate, blocksize, device=audio_device)
         try:
             audio.open()
