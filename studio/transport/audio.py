@@ -28,7 +28,7 @@ from studio.transport.clock import MasterClock, Timeline
 # control cells after the clock's (0..3): ring indices, requested and actual fade state, counters
 W, R, WANT, STATE, GAIN, PLAYED, UNDERRUNS, DEV_XRUNS, CALLS, LATE_CALLS, STALL_NS = range(4, 15)
 SILENT, FADE_IN, PLAYING, FADE_OUT = 0, 1, 2, 3
-_MAX_BLOCK = 16384
+MAX_BLOCK = 16384
 _TIMES = 8192  # callback durations kept for statistics
 
 
@@ -99,17 +99,17 @@ class AudioOutput:
 
     def __init__(self, sample_rate: int = 48000, blocksize: int = 256, device: int | str | None = None,
                  channels: int = 2, ahead_s: float = 0.05, fade_ms: float = 5.0) -> None:
-        if not 0 < blocksize <= _MAX_BLOCK:
-            raise ValueError(f"block size must be within 1..{_MAX_BLOCK}")
+        if not 0 < blocksize <= MAX_BLOCK:
+            raise ValueError(f"block size must be within 1..{MAX_BLOCK}")
         self.sample_rate, self.blocksize, self.device = int(sample_rate), int(blocksize), device
         self.channels = int(channels)
         self.ahead = max(2 * blocksize, int(ahead_s * sample_rate))
-        self.capacity = 1 << int(np.ceil(np.log2(self.ahead + 4 * _MAX_BLOCK)))
+        self.capacity = 1 << int(np.ceil(np.log2(self.ahead + 4 * MAX_BLOCK)))
         self.ring = np.zeros((self.capacity, self.channels), np.float32)
         self.ctl = np.zeros(_clk.CTL_SIZE, np.int64)
         self.cb_ns = np.zeros(_TIMES, np.int64)
         self.fade = max(1, int(fade_ms * 1e-3 * sample_rate))
-        k = np.arange(self.fade + _MAX_BLOCK, dtype=np.float32)
+        k = np.arange(self.fade + MAX_BLOCK, dtype=np.float32)
         self._up = np.minimum(k / self.fade, 1.0).astype(np.float32)[:, None]
         self._down = np.maximum(1.0 - k / self.fade, 0.0).astype(np.float32)[:, None]
         self.clock = MasterClock(sample_rate, self.ctl)

@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from studio.errors import DeviceError
-from studio.transport.audio import _MAX_BLOCK, DEV_XRUNS, AudioOutput
+from studio.transport.audio import MAX_BLOCK, DEV_XRUNS, AudioOutput
 from studio.transport.devices import AUDIO_CLIENT_NAME
 
 MIX = "Mix"
@@ -64,7 +64,7 @@ class JackStemOutput(AudioOutput):
                          channels=2 * len(pairs), ahead_s=ahead_s, fade_ms=fade_ms)
         self.pair_names = list(pairs)
         self.connect_mix = connect_mix
-        self._out = np.zeros((_MAX_BLOCK, self.channels), np.float32)
+        self._out = np.zeros((MAX_BLOCK, self.channels), np.float32)
         self._slot: dict[int, int] = {}
         self.ports = []
         self.callback_error: str | None = None
