@@ -43,28 +43,14 @@ def _motion_keypoint_file(path: Path) -> bool:
 
 def _motion_sections(args: argparse.Namespace, src: Path, summary: dict | None) -> int:
     """``analyze --sections``: motion sections (engines/motion) of a keypoint file, or of a video's
-    keypoints (VIDEO.keypoints.json beside it, else MediaPipe Pose into a temporary file)."""
-    import tempfile
+    keypoints (VIDEO.keypoints.json beside it, else MediaPipe Pose into a temporary file):
+    ``studio.motion_sections.video_sections``, as the app's Motion sections lane."""
+    from studio.motion_sections import video_sections
 
-    from engines.motion.infer import MotionSections
-    from engines.performer.keypoints import load_keypoints
-
-    with tempfile.TemporaryDirectory() as tmp:
-        kp_path = src if summary is None else None
-        if kp_path is None:
-            from studio.adapters.performer import find_keypoints
-
-            kp_path = find_keypoints(src)
-        if kp_path is None:
-            from studio import pose
-
-            kp_path = Path(tmp) / "pose.keypoints.json"
-            with ProgressBar("pose", not args.quiet) as job:
-                pose.estimate(src, kp_path, job)
-        sections = [s.as_dict() for s in MotionSections().sections(load_keypoints(kp_path))]
+    with ProgressBar("motion sections", not args.quiet) as job:  # MediaPipe Pose first without keypoints
+        source, sections = video_sections(src, job, keypoints_file=summary is None)
     if args.json:
-        json.dump({**(summary or {}), "keypoints": str(kp_path) if kp_path.parent != Path(tmp) else "MediaPipe Pose",
-                   "sections": sections}, sys.stdout, indent=1)
+        json.dump({**(summary or {}), "keypoints": source, "sections": sections}, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
     if summary is not None:
@@ -528,6 +514,7 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     # order: a switch (--rhythm) or, with METAVAR, a value (--spatial ROOM); then its further flags
     from studio import adapters
 
+    added = set()  # a flag several engines share (--motion-sections: rhythm, soundtrack) is added once
     for name in adapters.ENGINE_NAMES:
         info = adapters.info(name)
         if info.metavar:
@@ -535,6 +522,9 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
         else:
             p.add_argument(f"--{name}", action="store_true", help=info.help or None)
         for flag, _, kwargs in info.cli_args:
+            if flag in added:
+                continue
+            added.add(flag)
             kwargs = dict(kwargs)
             if "type" in kwargs:
                 kwargs["type"] = _arg_type(kwargs["type"])

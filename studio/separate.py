@@ -22,7 +22,8 @@ import numpy as np
 from studio.errors import EngineError, MediaError, StudioError
 from studio.jobs import Job
 
-__all__ = ["SeparateResult", "load_player", "separate_video"]
+__all__ = ["PeopleInView", "SeparateResult", "load_player", "people_in_view", "separate_video", "separated_tracks",
+           "with_separated"]
 
 @dataclass
 class SeparateResult:
@@ -32,6 +33,8 @@ class SeparateResult:
     duration_s: float
     keypoints: Path
     tracks: list[str]  # names of the tracks added to the project (empty without one)
+    person: int = 0
+    offset_s: float = 0.0  # where the audio starts on the picture's clock
 
 
 def load_player(path: Path, person: int):
@@ -106,22 +109,73 @@ def separate_video(video, person: int = 0, *, keypoints: str | None = None, out_
     job.report(0.8, "writing")
     for path, audio in ((player_path, sep.player), (residual_path, sep.residual)):
         write_wav(path, audio, rate, overwrite=overwrite, error=StudioError)
-    added = _add_tracks(proj, who, player_path, residual_path, offset, person, kp_path) if proj is not None else []
+    result = SeparateResult(player_path, residual_path, rate, audio.shape[-1] / rate, kp_path, [], person, offset)
+    if proj is not None:
+        tracks = separated_tracks(proj, result)
+        proj.tracks = with_separated(proj.tracks, tracks)
+        proj.save()
+        result.tracks = [t.name for t in tracks]
     job.report(1.0, "separated")
-    return SeparateResult(player_path, residual_path, rate, audio.shape[-1] / rate, kp_path, added)
+    return result
 
 
-def _add_tracks(proj, who: str, player: Path, residual: Path, offset: float, person: int, kp_path: Path) -> list[str]:
+def separated_tracks(proj, result: SeparateResult) -> list:
+    """The two AUDIO tracks of a separation for ``proj`` (its WAVs referenced from the project):
+    "<Who> (separated)" and "Without <who>"."""
     from studio.project import Track, TrackKind
 
-    settings = {"person": person, "keypoints": str(kp_path)}
-    tracks = [Track(f"{who.capitalize()} (separated)", TrackKind.AUDIO, audio_path=proj.relative(player),
-                    offset_s=round(offset, 6), engine="separate", settings=settings),
-              Track(f"Without {who}", TrackKind.AUDIO, audio_path=proj.relative(residual),
-                    offset_s=round(offset, 6), engine="separate", settings=settings)]
-    names = {t.name for t in tracks}
-    proj.tracks = [t for t in proj.tracks if t.name not in names or t.engine != "separate"] + tracks
-    for t in proj.original_tracks():
-        t.mixer = replace(t.mixer, mute=True)
-    proj.save()
-    return [t.name for t in tracks]
+    who = f"person {result.person}"
+    settings = {"person": result.person, "keypoints": str(result.keypoints)}
+    offset = round(result.offset_s, 6)
+    return [Track(f"{who.capitalize()} (separated)", TrackKind.AUDIO, audio_path=proj.relative(result.player_path),
+                  offset_s=offset, engine="separate", settings=settings),
+            Track(f"Without {who}", TrackKind.AUDIO, audio_path=proj.relative(result.residual_path),
+                  offset_s=offset, engine="separate", settings=dict(settings))]
+
+
+def with_separated(tracks: list, new: list) -> list:
+    """The track list with ``new`` after the others (an earlier separation of the same person
+    replaced) and the original audio muted: the two new tracks sum to it. Tracks are replaced,
+    never changed in place (the app keeps the old list for Undo)."""
+    names = {t.name for t in new}
+    kept = [replace(t, mixer=replace(t.mixer, mute=True)) if t.original_audio else t
+            for t in tracks if t.name not in names or t.engine != "separate"]
+    return kept + list(new)
+
+
+@dataclass
+class PeopleInView:
+    """The people of a video's keypoint file, for picking one (the app's preview): how many
+    ``--person`` can name, and where each is per frame (``boxes``: per frame, per person in the
+    file's order, ``(x, y, w, h)`` in video pixels or None; all None where the file keeps no
+    image positions, as the studio's own normalised format)."""
+
+    keypoints: Path
+    fps: float
+    count: int
+    boxes: list
+
+    def at(self, time_s: float) -> list:
+        """The boxes of the frame shown at ``time_s`` (one entry per person, None: not located)."""
+        if not self.boxes:
+            return [None] * self.count
+        i = min(len(self.boxes) - 1, max(0, int(time_s * self.fps + 1e-6)))
+        frame = list(self.boxes[i])
+        return frame + [None] * (self.count - len(frame))
+
+
+def people_in_view(video: Path, width: int, height: int, keypoints: str | None = None) -> PeopleInView | None:
+    """The people of ``video``'s keypoints (named, or VIDEO.keypoints.json beside it: ``studio
+    pose``), their boxes in a ``width`` x ``height`` picture; None when the video has none."""
+    from engines.performer.keypoints import people_boxes
+    from studio.adapters.performer import find_keypoints
+
+    path = find_keypoints(Path(video), keypoints)
+    if path is None:
+        return None
+    found = people_boxes(path)
+    scale = (1.0, 1.0) if found.units == "px" else (float(width), float(height))
+    boxes = [[None if b is None else (b[0] * scale[0], b[1] * scale[1], (b[2] - b[0]) * scale[0],
+                                      (b[3] - b[1]) * scale[1]) for b in frame] for frame in found.frames]
+    count = max(1, max((len(f) for f in found.frames), default=1))
+    return PeopleInView(path, found.fps, count, boxes if found.units else [])

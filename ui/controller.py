@@ -66,6 +66,11 @@ class Controller(QObject):
         self.busyChanged.emit(True, name)
         return h
 
+    def run_job(self, name: str, fn, *args, on_done, title: str, **kwargs):
+        """A project job started by another of the window's command modules (ui/keypoints.py:
+        Separate Player): the same one-at-a-time slot, progress and messages as the others."""
+        return self._start(name, fn, *args, on_done=on_done, title=title, **kwargs)
+
     def _ended(self, handle) -> None:
         if self.current is handle:
             self.current = None
@@ -329,7 +334,7 @@ class Controller(QObject):
     def _settings(self, s: dict) -> GenerateSettings:
         """The panel's values as GenerateSettings: the engine options (a Foley material too) in
         ``options``, where the adapters read them, as the CLI's flags are."""
-        options = {k: s[k] for k in ("keyboard_box", "instrument", "keypoints", "material")
+        options = {k: s[k] for k in ("keyboard_box", "instrument", "keypoints", "material", "motion_sections")
                    if s.get(k) not in (None, "")}
         return GenerateSettings(engines=tuple(s["engines"]), seed=s["seed"], room=s.get("room"),
                                 style=s.get("style"), options=options)

@@ -110,7 +110,8 @@ def tempo_from_analysis(timeline) -> TempoMap:
 GRID_ENGINES = ("rhythm", "soundtrack")
 # provenance in track.settings that is not a setting to generate with again (the grid itself
 # now comes from project.tempo, so a tempo the track was once made at is dropped too)
-_NOT_SETTINGS = ("part", "warnings", "bpm", "lock", "style_matched", "grid_first_beat", "grid_beats", "sections")
+_NOT_SETTINGS = ("part", "warnings", "bpm", "lock", "style_matched", "grid_first_beat", "grid_beats", "sections",
+                 "motion_boundaries_s", "motion_bars_s")
 
 
 def grid_tracks(project: Project) -> list[Track]:

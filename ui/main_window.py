@@ -227,6 +227,12 @@ class MainWindow(QMainWindow):
         self.act_zoom_out = self.action("Zoom Out", lambda: self.timeline.zoom(1 / 1.5), keys("-", "Ctrl+-"),
                                         "zoom_out", "Zoom the timeline out (-, Ctrl+wheel)")
         self.act_fit = self.action("Fit Video", self.timeline.canvas.fit, "Ctrl+0")
+        self.act_analysis_plot = self.action("Analysis Plot", self.analysis_plot_window, None, None,
+                                             "The video analysis as a plot: onset envelope, beats, contacts, "
+                                             "cuts and the tempo map (pyqtgraph; click to seek)")
+        self.act_room_response = self.action("Room Response\u2026", self.room_response_window, None, None,
+                                             "The selected track's binaural impulse response, energy decay "
+                                             "(T30, DRR) and magnitude in its room, at the playhead")
         self._build_edit_actions()
         self.act_legend = self.action("Timeline Legend", self.legend_dialog, None, None,
                                       "What the timeline's lines and marks mean")
@@ -237,10 +243,11 @@ class MainWindow(QMainWindow):
                        self.act_close, self.act_save, self.act_save_as, None, self.act_import, self.act_export, None,
                        self.act_quit]),
             ("&Edit", [self.act_undo, self.act_redo, None, self.act_select_all, self.act_copy, self.act_paste,
-                       self.act_duplicate, self.act_delete, None, self.act_edit_notes]),
+                       self.act_duplicate, self.act_delete, None, self.act_edit_notes, self.act_separate]),
             ("&Transport", [self.act_play, self.act_stop, self.act_home, self.act_end, None, self.act_follow]),
             ("&Generate", [self.act_generate, None, self.act_routing]),
             ("&View", [self.act_zoom_in, self.act_zoom_out, self.act_fit, None,
+                       self.act_analysis_plot, self.act_room_response, None,
                        self.inspector_dock.toggleViewAction(), self.generate_dock.toggleViewAction(),
                        self.history_dock.toggleViewAction(), self.mixer_dock.toggleViewAction()]),
             ("&Help", [self.act_legend, None, self.act_about]),
@@ -290,6 +297,10 @@ class MainWindow(QMainWindow):
         self.act_edit_notes = self.action("Edit Notes\u2026", lambda: self.edit_notes(), None, None,
                                           "Open the selected MIDI track in the piano roll (or double-click "
                                           "its lane, or press Enter on it)")
+        from ui.keypoints import KeypointCommands
+
+        self.keypoint_commands = KeypointCommands(self)  # Separate Player, people, Motion sections lane
+        self.act_separate = self.keypoint_commands.act_separate
 
     def edit_notes(self, track_id: str | None = None) -> None:
         """The piano roll on a MIDI track (ui/widgets/piano_roll): its own window, its own keys."""
@@ -299,6 +310,16 @@ class MainWindow(QMainWindow):
             message = open_piano_roll(self, track_id or self.doc.selected_track)
             if message:
                 self.statusBar().showMessage(message, 5000)
+
+    def analysis_plot_window(self) -> None:
+        from ui.widgets.analysis_plot import open_analysis_plot  # pyqtgraph loads on first use
+
+        open_analysis_plot(self)
+
+    def room_response_window(self) -> None:
+        from ui.widgets.room_response import open_room_response
+
+        open_room_response(self)
 
     def legend_dialog(self) -> None:
         from ui.widgets.legend import LegendDialog
@@ -342,6 +363,7 @@ class MainWindow(QMainWindow):
         self.timeline.canvas.gridRequested.connect(c.set_grid)
         self.timeline.legendRequested.connect(self.legend_dialog)
         self.timeline.canvas.editNotesRequested.connect(self.edit_notes)
+        self.inspector.roomResponseRequested.connect(self.room_response_window)
         c.error.connect(self.report_error)
         c.info.connect(lambda m: self.statusBar().showMessage(m, 8000))
         c.busyChanged.connect(self._busy)
@@ -384,7 +406,8 @@ class MainWindow(QMainWindow):
         has = self.doc.project is not None
         self.pages.setCurrentWidget(self.editor if has else self.start_page)
         for a in (self.act_close, self.act_save, self.act_save_as, self.act_export, self.act_import, self.act_play,
-                  self.act_stop, self.act_home, self.act_end, self.act_routing):
+                  self.act_stop, self.act_home, self.act_end, self.act_routing, self.act_analysis_plot,
+                  self.act_room_response):
             a.setEnabled(has)
         self._update_title()
         self._position(0.0)

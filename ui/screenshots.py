@@ -7,6 +7,8 @@ under the ruler's bars, bar 1's handle, the pickup and the tempo controls); with
 engine, its demo clip transcribed. ``--only NAME`` makes only the named shots. ``--test-engines`` plugs in the small adapters of
 tests/test_ui_window.py (MIDI on the detected beats, Foley hits on the detected impacts) to show
 the track lanes while no real engine is installed; those shots are named ``*-test-engines``.
+The pyqtgraph windows are shot on their own (``analysis-plot.png``: the demo's analysis;
+``room-response.png``: a generated track placed in the living room, as Generate with Spatial does).
 """
 from __future__ import annotations
 
@@ -52,8 +54,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from studio.generate import available_engines
 
+    _analysis_plot(app, w, shots)
     if available_engines():
         _after_generate(app, w, shots, args.test_engines)
+        if "spatial" in available_engines() and not args.test_engines:
+            _room_response(app, w, shots)
     if "piano" in available_engines() and not args.test_engines and shots.wanted("piano.png"):
         _piano(app, w, shots)
     w.doc.undo_stack.setClean()
@@ -94,9 +99,9 @@ class _Shots:
     def wanted(self, name: str) -> bool:
         return not self.only or name in self.only
 
-    def take(self, name: str) -> None:
+    def take(self, name: str, widget=None) -> None:
         if self.wanted(name):
-            self.window.grab().toImage().save(str(self.out / name), "PNG", 0)  # 0: smallest file
+            (widget or self.window).grab().toImage().save(str(self.out / name), "PNG", 0)  # 0: smallest file
 
 
 def _after_generate(app, w, shots: _Shots, test_engines: bool) -> None:
@@ -121,6 +126,51 @@ def _after_generate(app, w, shots: _Shots, test_engines: bool) -> None:
         shots.take("grid.png")
 
 
+def _analysis_plot(app, w, shots: _Shots) -> None:
+    """View › Analysis Plot on the analysed demo, the playhead at 4.6 s, the mouse over a beat."""
+    if not shots.wanted("analysis-plot.png"):
+        return
+    w.act_analysis_plot.trigger()
+    plot = w.analysis_plot
+    plot.resize(1240, 520)
+    w.playback.seek(4.6)
+    _settle(app, 1.0)
+    from PySide6.QtCore import QPointF
+
+    beat = float(w.doc.analysis.beat_times_s[len(w.doc.analysis.beat_times_s) // 2])
+    plot.crosshair.move_to(plot.plot.vb.mapViewToScene(QPointF(beat, 0.6)))
+    _settle(app, 0.5)
+    shots.take("analysis-plot.png", plot)
+    plot.close()
+
+
+def _room_response(app, w, shots: _Shots) -> None:
+    """View › Room Response… on the generated Foley track (else the first), placed in the living
+    room as Generate with Spatial places it; the mouse over the decay curve."""
+    if not shots.wanted("room-response.png") or not w.doc.project.tracks:
+        return
+    from PySide6.QtCore import QPointF
+
+    from studio import adapters
+    from ui import undo
+
+    tracks = [t for t in w.doc.project.tracks if not t.original_audio] or w.doc.project.tracks
+    for t in adapters.load("spatial").place([t for t in tracks if not t.room], "living_room"):
+        undo.replace_track(w.doc, t.id, t, "Place in the living room")
+    chosen = next((t for t in tracks if t.events), tracks[0])
+    w.doc.select(chosen.id)
+    w.playback.seek(4.6)
+    w.act_room_response.trigger()
+    dlg = w.room_response
+    _settle(app, 5.0, lambda: dlg.response is not None)
+    _settle(app, 1.0)
+    edc = dlg.plots["edc"]
+    dlg.crosshairs["edc"].move_to(edc.vb.mapViewToScene(QPointF(150.0, -60.0)))
+    _settle(app, 0.5)
+    shots.take("room-response.png", dlg)
+    dlg.close()
+
+
 def _piano(app, w, shots: _Shots) -> None:
     """The piano demo, transcribed by the piano engine alone."""
     w.doc.undo_stack.setClean()
@@ -136,6 +186,10 @@ def _piano(app, w, shots: _Shots) -> None:
     w.playback.seek(4.0)
     _settle(app, 2.0)
     shots.take("piano.png")
+
+
+# the set-up other shot scripts share (ui/screenshots_keypoints.py)
+open_window, settle, Shots = _open_window, _settle, _Shots
 
 
 if __name__ == "__main__":

@@ -407,3 +407,69 @@ def resample(kp: Keypoints, fps: float) -> Keypoints:
     xy = np.stack([np.interp(dst, src, flat[:, i]) for i in range(flat.shape[1])], 1)
     cf = np.stack([np.interp(dst, src, kp.conf[:, i]) for i in range(kp.conf.shape[1])], 1)
     return Keypoints(fps, xy.reshape(n, N_JOINTS, 2).astype(np.float32), cf.astype(np.float32))
+
+
+@dataclass
+class PeopleBoxes:
+    """Where each person of a keypoint file is in the picture, frame by frame, in the file's
+    order (the order ``load_keypoints(person=i)`` picks from): per frame a list of boxes
+    ``(x0, y0, x1, y1)`` or None (no confident joint). ``units``: "px" (OpenPose: video pixels),
+    "image" (MediaPipe: fractions of the picture) or "" (the engine's own normalised format,
+    which keeps no image positions: one person, no box)."""
+
+    fps: float
+    frames: list
+    units: str
+
+
+def _box(xy: np.ndarray, conf: np.ndarray, pad: float = 0.12):
+    ok = conf >= MIN_CONF
+    if not ok.any():
+        return None
+    (x0, y0), (x1, y1) = xy[ok].min(0), xy[ok].max(0)
+    w, h = max(x1 - x0, 1e-6), max(y1 - y0, 1e-6)
+    # the joints lie inside the body: pad the box (more above: the head reaches over the nose)
+    return float(x0 - pad * w), float(y0 - 2.5 * pad * h), float(x1 + pad * w), float(y1 + pad * h)
+
+
+def people_boxes(path, fps: float | None = None) -> PeopleBoxes:
+    """Each person's box per frame in the keypoint file ``path`` (:class:`PeopleBoxes`)."""
+    path = Path(path)
+    if not path.exists():
+        raise EngineError(f"keypoint file {path} does not exist")
+    if path.is_dir() or path.suffix.lower() != ".npz":
+        data = [_read_json(f) for f in sorted(path.glob("*_keypoints.json")) or sorted(path.glob("*.json"))] \
+            if path.is_dir() else _read_json(path)
+        own = isinstance(data, dict) and (data.get("format") == "performer-keypoints" or "xy" in data)
+        if not own:
+            frames = data.get("frames", [data] if "people" in data else None) if isinstance(data, dict) else data
+            rate = _check_fps(fps or (data.get("fps") if isinstance(data, dict) else None) or 30.0)
+            if not isinstance(frames, list) or not frames:
+                raise EngineError(f"keypoint file {path.name}: unknown layout or no frames")
+            return PeopleBoxes(rate, [_frame_boxes(fr, i) for i, fr in enumerate(frames)], _units(frames))
+    kp = load_keypoints(path, fps)
+    return PeopleBoxes(kp.fps, [[None] for _ in range(kp.n_frames)], "")
+
+
+def _units(frames: list) -> str:
+    first = next((f for f in frames if isinstance(f, dict) and f.get("people")), None)
+    people = first.get("people") if first is not None else None
+    return "px" if people and isinstance(people[0], dict) and "pose_keypoints_2d" in people[0] else "image"
+
+
+def _frame_boxes(fr, i: int) -> list:
+    """One frame's boxes (OpenPose ``people``, or MediaPipe's ``people``/``poses``/one pose)."""
+    if fr is None:
+        return []
+    if not isinstance(fr, dict):
+        raise EngineError(f"keypoint file: frame {i} is not an object")
+    people = fr.get("people", fr.get("poses"))
+    objs = people if isinstance(people, list) else [fr]
+    out = []
+    for o in objs:
+        if not isinstance(o, dict):
+            continue
+        cand = _op_person(o) if "pose_keypoints_2d" in o else _mp_person(o, 1.0)
+        if cand is not None:
+            out.append(_box(*cand))
+    return out

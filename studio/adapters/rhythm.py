@@ -6,7 +6,10 @@ Settings: ``settings.style`` (rock, funk, hip-hop, electronic, latin, jazz; defa
 style), ``keys_program`` (GM program of the chordal part, default 0 piano; 24-31 name the track
 Guitar), ``bass_program`` (default 33, finger bass), ``temperature``, ``top_k``,
 ``humanize`` (0..1 scales micro-timing), ``pause_on_still``, ``accent_contacts`` (default on:
-kick/snare on every clear contact and visual beat, see engines.rhythm.accents).
+kick/snare on every clear contact and visual beat, see engines.rhythm.accents), ``motion_sections``
+(default off; ``--motion-sections``, shared with the soundtrack: where the player's movement changes
+kind, ``studio.motion_sections``, the drums play a fill on the bar before, a crash on the bar
+nearest the change and a groove variation per kind of section, engines.rhythm.sections).
 
 The parts are written on the project's tempo map (studio.grid: the visual beats on the contacts,
 bar 1 at the first visual downbeat, or the user's corrected grid: --bpm, --downbeat,
@@ -27,6 +30,14 @@ ORDER = 10
 LABEL = "Rhythm"
 HELP = "MIDI drums and parts from the visual rhythm"
 TOOLTIP = "MIDI drums and parts that follow the visual rhythm"
+CLI_ARGS = (  # one flag with the soundtrack's (the CLI adds it once): both engines read the option
+    ("--motion-sections", "motion_sections", {"action": "store_true", "default": None,
+                                              "help": "soundtrack and rhythm: follow the player's motion sections "
+                                                      "(engines/motion; the keypoints as for --performer): the "
+                                                      "soundtrack starts a section (and maybe a key) where the "
+                                                      "movement changes kind, the drums play a fill into it and "
+                                                      "change groove"}),
+)
 
 BASS_CHANNEL, KEYS_CHANNEL = 1, 2
 TRACK_IDS = {"drums": "rhythm-drums", "bass": "rhythm-bass", "keys": "rhythm-keys"}
@@ -79,7 +90,40 @@ def options_of(settings) -> dict:
             "key": o.get("key"), "keys_program": keys_program, "bass_program": bass_program,
             "temperature": float(o.get("temperature", 1.0)), "top_k": int(o.get("top_k", 8)),
             "humanize": float(o.get("humanize", 1.0)), "pause_on_still": bool(o.get("pause_on_still", True)),
-            "accent_contacts": bool(o.get("accent_contacts", True))}
+            "accent_contacts": bool(o.get("accent_contacts", True)),
+            "motion_sections": _flag(o.get("motion_sections", False), "motion_sections") or None}
+
+
+def _flag(value, name: str) -> bool:
+    if isinstance(value, str):
+        if value.strip().lower() in ("0", "false", "no", "off", ""):
+            return False
+        if value.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        raise StudioError(f"rhythm settings: {name} must be true or false, not {value!r}")
+    return bool(value)
+
+
+def follow_motion(project: Project, settings, grid, events, job) -> tuple[list, dict]:
+    """The drums changed at the bars nearest the player's motion boundaries (module doc), and
+    what the tracks record of it."""
+    from engines.rhythm.sections import follow_sections, section_bars
+    from studio.jobs import Job
+    from studio.motion_sections import player_sections
+
+    sections = player_sections(project, settings.options or {}, Job.quiet(job))
+    bars = section_bars(grid.bars, [s["start_s"] for s in sections[1:]])
+    labels = [sections[0]["label"]] + [_label_at(sections, grid.bars[k].start_s) for k in bars]
+    events = follow_sections(events, grid.bars, bars, labels)
+    named = (settings.options or {}).get("keypoints")  # kept, so a re-generation on a corrected grid finds them
+    return events, {"motion_boundaries_s": [round(float(s["start_s"]), 3) for s in sections[1:]],
+                    "motion_bars_s": [round(float(grid.bars[k].start_s), 3) for k in bars],
+                    **({"keypoints": str(named)} if named else {})}
+
+
+def _label_at(sections: list[dict], t: float) -> str:
+    """The label of the motion section nearest to start at ``t`` (a bar line near its start)."""
+    return min(sections[1:], key=lambda s: abs(float(s["start_s"]) - t))["label"]
 
 
 def visual_accents(timeline) -> tuple[tuple[list[float], list[float]], tuple[list[float], list[float]]]:
@@ -123,12 +167,15 @@ def generate(project: Project, timeline, settings, job) -> list[Track]:
         (times, strengths), visual_beats = visual_accents(timeline)
         events = accent_contacts(events, times, strengths, grid.beat_times_s, first_downbeat, bpb,
                                  visual_beats=visual_beats)
+    motion = {}
+    if opts["motion_sections"]:  # after the accents: the fills and crashes are the last word
+        events, motion = follow_motion(project, settings, grid, events, job)
     channel = {"drums": DRUM_CHANNEL, "bass": BASS_CHANNEL, "keys": KEYS_CHANNEL}
     notes = {p: [] for p in channel}
     for e in events:
         notes[e.part].append(Note(e.start_s, e.dur_s, e.pitch, e.velocity, channel[e.part]))
     keys_name = "Guitar" if 24 <= opts["keys_program"] <= 31 else "Keys"
-    provenance = {k: v for k, v in opts.items() if v is not None}
+    provenance = {**{k: v for k, v in opts.items() if v is not None}, **motion}
     tracks = [
         Track("Drums", TrackKind.MIDI, id=TRACK_IDS["drums"], notes=notes["drums"], program=0,
               channel=DRUM_CHANNEL, engine="rhythm", settings={**provenance, "part": "drums"}),

@@ -15,7 +15,7 @@ default 2), ``overlap_beats`` (long-video window overlap, default 4), ``min_sect
 (default 4), ``key_sections`` (default true; false: chord, bass and melody unconstrained, the
 key free to drift as in earlier versions: the benchmark's baseline), ``motion_sections`` (default
 false; true: where the player's movement changes kind, engines/motion, a section starts as at a
-cut: :func:`motion_boundaries`); ``settings.style`` is
+cut: ``studio.motion_sections.boundaries``, shared with the rhythm engine); ``settings.style`` is
 free text matched to the style vocabulary; ``settings.seed`` the seed.
 """
 from __future__ import annotations
@@ -37,9 +37,11 @@ TOOLTIP = "a music bed for the whole video"
 
 CLI_ARGS = (
     ("--motion-sections", "motion_sections", {"action": "store_true", "default": None,
-                                              "help": "soundtrack: also start a section (and maybe a key) where the "
-                                                      "player's movement changes kind (engines/motion; the keypoints "
-                                                      "as for --performer)"}),
+                                              "help": "soundtrack and rhythm: follow the player's motion sections "
+                                                      "(engines/motion; the keypoints as for --performer): the "
+                                                      "soundtrack starts a section (and maybe a key) where the "
+                                                      "movement changes kind, the drums play a fill into it and "
+                                                      "change groove"}),
 )
 
 PART_TRACKS = (  # part name, track name, channel, index into the style's programs
@@ -104,24 +106,12 @@ def _key_sections(options: dict) -> bool:
     return _flag(options, "key_sections", True)
 
 
-def motion_boundaries(project: Project, options: dict, job: Job) -> list[float]:
-    """Where the player's movement changes kind (engines/motion, Predict & Cluster features),
-    in seconds: the starts of its motion sections after the first. The keypoints are the
-    performer engine's (named, beside the video, or MediaPipe Pose on the picture)."""
-    from engines.motion.infer import MotionSections
-    from engines.performer.keypoints import load_keypoints
-    from studio.adapters.performer import player_keypoints
-
-    path, _ = player_keypoints(project, options, job.sub(0.0, 0.05), who="--motion-sections")
-    fps = project.video.fps if project.video is not None and project.video.fps > 0 else None
-    return [float(s.start_s) for s in MotionSections().sections(load_keypoints(path, fps=fps))[1:]]
-
-
 def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
     from engines.soundtrack.infer import SoundtrackModel, parts_to_seconds
     from engines.soundtrack.keys import key_name
     from engines.soundtrack.styles import match_style, programs, style_name
     from engines.soundtrack.tokens import BEATS_PER_BAR
+    from studio.motion_sections import boundaries as motion_boundaries
 
     job = Job.quiet(job)
     dec = decode_settings(settings)

@@ -74,17 +74,23 @@ def spatialize(audio: np.ndarray, track: Track, project: Project, sr: int) -> np
     """The registered spatializer: (2, n) dry source -> (2, n + IR length) binaural."""
     infer, render, _ = _engine()
     field = infer.field(track.room)
-    room = field.room
     mono = np.asarray(audio, np.float32)
     mono = mono.mean(axis=0) if mono.ndim == 2 else mono
+    return render.render_path(field, mono, sr, track_path(track, field.room), block=BLOCK)
+
+
+def track_path(track: Track, room):
+    """The path ``track``'s source takes in ``room`` (an ``engines.spatial.rooms.Room``), as the
+    renderer convolves it: its keyframes mapped from the stage, else the room's default place.
+    ``path(t)`` is the (source, listener, yaw) pose at ``t``; ``studio/room_response.py`` reads it too."""
+    _, render, _ = _engine()
     if track.spatial:
         kfs = sorted(track.spatial, key=lambda k: k.time_s)
         times = np.array([k.time_s for k in kfs])
         pos = np.stack([room.from_stage(k.x, k.y, k.z) for k in kfs])
     else:
         times, pos = np.zeros(1), room.default_source()[None, :]
-    path = render.keyframe_path(times, pos, np.asarray(room.listener), room.listener_yaw)
-    return render.render_path(field, mono, sr, path, block=BLOCK)
+    return render.keyframe_path(times, pos, np.asarray(room.listener), room.listener_yaw)
 
 
 def register() -> None:

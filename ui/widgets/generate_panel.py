@@ -107,6 +107,12 @@ class GeneratePanel(QWidget):
         form.addRow(self.room_label, self.room)
         self._build_keyboard_row(form)
         self._build_performer_rows(form)
+        self.motion_sections = QCheckBox("Follow motion sections", self)
+        self.motion_sections.setToolTip("where the player's movement changes kind (the timeline's Motion sections "
+                                        "lane): the soundtrack starts a section, the drums play a fill and change "
+                                        "groove (needs the video's keypoints: studio pose VIDEO)")
+        form.addRow(self.motion_sections)
+        self.keypoints.textChanged.connect(self._show_settings)  # a named file brings the box
         root.addWidget(self.settings_box)
 
     def _build_keyboard_row(self, form: QFormLayout) -> None:
@@ -250,7 +256,23 @@ class GeneratePanel(QWidget):
             w.setVisible("piano" in on)
         for w in self._performer_widgets:
             w.setVisible("performer" in on)
+        self.motion_sections.setVisible(bool({"rhythm", "soundtrack"} & on) and self.has_keypoints())
         self.settings_box.setVisible(bool(on))
+
+    def has_keypoints(self) -> bool:
+        """True when the player's keypoints are there (named, beside the video, or estimated for
+        the project): what "Follow motion sections" needs."""
+        from studio.adapters.performer import estimated_path, keypoints_source
+        from studio.errors import StudioError
+
+        project = self.doc.project
+        if project is None or project.video is None:
+            return False
+        try:
+            found = keypoints_source(project, {"keypoints": self.keypoints.text().strip() or None})
+        except StudioError:  # a named file that is not there
+            return False
+        return found is not None or (project.path is not None and estimated_path(project).exists())
 
     def set_loop_region(self, region) -> None:
         self.loop_region = region
@@ -277,6 +299,8 @@ class GeneratePanel(QWidget):
             "keyboard_box": self.keyboard_box,
             "instrument": self.instrument.currentText() if "performer" in self.checks else None,
             "keypoints": self.keypoints.text().strip() or None,
+            "motion_sections": True if not self.motion_sections.isHidden() and self.motion_sections.isChecked()
+            else None,
         }
 
     def set_keyboard_box(self, box) -> None:

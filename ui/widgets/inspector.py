@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSlider,
     QSpinBox, QVBoxLayout, QWidget,
@@ -29,6 +29,8 @@ def _slider(lo: int, hi: int) -> QSlider:
 
 
 class Inspector(QWidget):
+    roomResponseRequested = Signal()  # "Room response…": the main window opens its plot
+
     def __init__(self, doc, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.doc = doc
@@ -152,7 +154,13 @@ class Inspector(QWidget):
         sl.addWidget(self.room_view)
         clear = QPushButton("Clear positions", self, toolTip="remove every position of this track in the room")
         clear.clicked.connect(lambda: undo.set_spatial(doc, doc.selected_track, [], "Clear positions"))
-        sl.addWidget(clear)
+        self.response_button = QPushButton("Room response\u2026", self, toolTip="plot this track's impulse "
+                                           "response, decay (T30, DRR) and magnitude in its room at the playhead")
+        self.response_button.clicked.connect(self.roomResponseRequested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(clear)
+        buttons.addWidget(self.response_button)
+        sl.addLayout(buttons)
         root.addWidget(self.spatial)
 
     # -- view -----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ colours and shapes the timeline's painters use (ui/theme.py), so the legend cann
 what is on screen."""
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QSize, Qt
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QGridLayout, QLabel, QVBoxLayout, QWidget
 
@@ -21,6 +21,8 @@ ENTRIES = (
     ("loop", "Loop region", "Shift-drag on the ruler; playback loops here, re-generate can use it"),
     ("envelope", "Onset envelope", "how strongly the picture moves and changes (analysis lane)"),
     ("hit", "Foley hit", "a sound on a Foley lane, coloured by its material; orange ring: selected"),
+    ("motion", "Motion sections", "where the player's movement changes kind (a lane shown when the video has "
+               "keypoints: studio pose); sections alike share a letter and a colour, a line at each change"),
 )
 
 
@@ -92,6 +94,18 @@ class Swatch(QWidget):
             p.setPen(QPen(theme.ACCENT, 2) if k else QPen(QColor(0, 0, 0, 160), 1))
             p.setBrush(theme.material_colour(m))
             p.drawEllipse(QPointF(hx, h / 2), 6, 6)
+
+
+    def _paint_motion(self, p, x, w, h) -> None:
+        from ui.widgets.timeline.motion_lane import BOUNDARY, label_colour
+
+        for label, x0, x1 in (("A", 2, x), ("B", x, w - 2)):
+            c = label_colour(label)
+            fill = QColor(c)
+            fill.setAlpha(95)
+            p.fillRect(QRectF(x0, 4, x1 - x0, h - 8), fill)
+            p.fillRect(QRectF(x0, h - 7, x1 - x0, 3), c)
+        self._line(p, BOUNDARY, 2, x, 0, h)
 
 
 class LegendDialog(QDialog):

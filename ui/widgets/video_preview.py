@@ -1,11 +1,13 @@
 """The video preview: the frame at the playhead, aspect-fitted, with Foley events near the
-playhead drawn where they happen in the picture, and the piano engine's keyboard box (which the
-user can drag out on the picture: ``start_box_drawing``)."""
+playhead drawn where they happen in the picture, the piano engine's keyboard box (which the
+user can drag out on the picture: ``start_box_drawing``), and, when the video has keypoints, a box
+around each person (``set_people``): a click on one, or the Person chooser, picks the player that
+Separate Player acts on."""
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QComboBox, QMenu, QSizePolicy, QWidget
 
 from ui import theme
 from ui.frames import FrameServer
@@ -16,6 +18,7 @@ EVENT_WINDOW_S = 0.12
 class VideoPreview(QWidget):
     frameShown = Signal(float)
     keyboardBoxDrawn = Signal(object)  # (x, y, w, h) in video pixels
+    personChosen = Signal(int)  # the player picked (a click on a box, or the chooser)
     message_for_user = Signal(str)
 
     def __init__(self, doc, parent: QWidget | None = None) -> None:
@@ -35,9 +38,18 @@ class VideoPreview(QWidget):
         self.keyboard_box = None  # (x, y, w, h) video pixels, drawn as an overlay
         self.drawing = False
         self._drag: tuple[QPointF, QPointF] | None = None
+        self.people = None  # studio.separate.PeopleInView of the video's keypoints, or None
+        self.person = 0
+        self.context_actions: list = []  # the preview's context menu (the window adds Separate Player)
+        self.person_box = QComboBox(self)
+        self.person_box.setAccessibleName("Person")
+        self.person_box.setToolTip("the player Separate Player acts on (or click a box on the video)")
+        self.person_box.currentIndexChanged.connect(self.choose_person)
+        self.person_box.hide()
 
     def _reset(self) -> None:
         self.image, self.message = None, ""
+        self.set_people(None)
         path = self.doc.video_path
         size = None
         if path is not None:
@@ -77,6 +89,72 @@ class VideoPreview(QWidget):
         w, h = iw * s, ih * s
         return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
 
+    # -- people ---------------------------------------------------------------------------------
+    def set_people(self, people) -> None:
+        """The people of the video's keypoints (``studio.separate.PeopleInView``), or None."""
+        self.people = people
+        self.person_box.blockSignals(True)
+        self.person_box.clear()
+        for i in range(people.count if people is not None else 0):
+            self.person_box.addItem(f"Person {i}")
+        self.person_box.blockSignals(False)
+        self.person_box.setVisible(people is not None)
+        self.person = 0
+        self._place_chooser()
+        self.update()
+
+    def choose_person(self, index: int) -> None:
+        if self.people is None or not 0 <= index < self.people.count:
+            return
+        self.person = index
+        if self.person_box.currentIndex() != index:
+            self.person_box.setCurrentIndex(index)
+        self.update()
+        self.personChosen.emit(index)
+
+    def person_boxes(self) -> list:
+        """Each person's box at the frame shown, as widget rectangles (None: not located)."""
+        if self.people is None or self.doc.project is None or self.doc.project.video is None:
+            return []
+        pic = self.picture_rect()
+        return [None if b is None else
+                QRectF(self.to_widget(b[0], b[1]), self.to_widget(b[0] + b[2], b[1] + b[3])).intersected(pic)
+                for b in self.people.at(self.position_s)]
+
+    def person_at(self, pt: QPointF) -> int | None:
+        """The person whose box holds ``pt`` (the smallest, where boxes overlap)."""
+        hits = [(r.width() * r.height(), i) for i, r in enumerate(self.person_boxes())
+                if r is not None and r.contains(pt)]
+        return min(hits)[1] if hits else None
+
+    def _place_chooser(self) -> None:
+        self.person_box.adjustSize()
+        self.person_box.move(self.width() - self.person_box.width() - 8, 8)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._place_chooser()
+
+    def contextMenuEvent(self, event) -> None:
+        hit = self.person_at(QPointF(event.pos()))
+        if hit is not None:
+            self.choose_person(hit)
+        if self.context_actions:
+            menu = QMenu(self)
+            for a in self.context_actions:
+                menu.addAction(a)
+            menu.exec(event.globalPos())
+
+    def _draw_people(self, p: QPainter) -> None:
+        for i, rect in enumerate(self.person_boxes()):
+            if rect is None:
+                continue
+            chosen = i == self.person
+            p.setBrush(Qt.NoBrush)
+            p.setPen(QPen(theme.ACCENT if chosen else QColor(230, 235, 240, 150), 2.5 if chosen else 1.2))
+            p.drawRect(rect)
+            p.drawText(rect.topLeft() + QPointF(4, 14), f"person {i}")
+
     # -- keyboard box ---------------------------------------------------------------------------
     def set_keyboard_box(self, box) -> None:
         self.keyboard_box = box
@@ -111,6 +189,8 @@ class VideoPreview(QWidget):
         if self.drawing and event.button() == Qt.LeftButton:
             self._drag = (event.position(), event.position())
             self.update()
+        elif event.button() == Qt.LeftButton and self.person_at(event.position()) is not None:
+            self.choose_person(self.person_at(event.position()))
         else:
             super().mousePressEvent(event)
 
@@ -182,6 +262,7 @@ class VideoPreview(QWidget):
         p.setRenderHint(QPainter.SmoothPixmapTransform)
         p.drawImage(r, self.image)
         self._draw_events(p, r)
+        self._draw_people(p)
         self._draw_keyboard_box(p)
         if self.message:
             p.setPen(theme.CUT)

@@ -6,16 +6,17 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QMenu, QWidget
+from PySide6.QtWidgets import QMenu, QToolTip, QWidget
 
 from studio.project import TrackKind
 from ui import theme, undo
 from ui.widgets.timeline import lanes as paint
+from ui.widgets.timeline import motion_lane
 from ui.widgets.timeline.editing import EventEditing
 from ui.widgets.timeline.header_gestures import HeaderGestures
-from ui.widgets.timeline.geometry import HEADER_W, RULER_H, TimeScale, layout, snap_time
+from ui.widgets.timeline.geometry import FIXED_LANES, HEADER_W, RULER_H, TimeScale, layout, snap_time
 from ui.widgets.timeline.header import button_rects, paint_header
 from ui.widgets.timeline.thumbs import ThumbnailCache
 from ui.widgets.timeline.waveform import PeakCache
@@ -46,6 +47,7 @@ class TimelineCanvas(HeaderGestures, EventEditing, QWidget):
         self.thumbs.updated.connect(self.update)
         self.peaks = PeakCache(workers, self)
         self.peaks.updated.connect(self.update)
+        self.motion: list[dict] | None = None  # the Motion sections lane's sections (set_motion_sections)
         self._lanes = layout(doc.project)
         self._drag: dict | None = None
         self._headers = None  # (key, pixmap, what the key's ids name): _header_column
@@ -81,12 +83,18 @@ class TimelineCanvas(HeaderGestures, EventEditing, QWidget):
         path = self.doc.video_path
         self.thumbs.set_source(path if path is not None and path.exists() else None, self.duration_s)
         self.loop = None
+        self.motion = None  # another video: its sections come when computed (ui/keypoints.py)
         self.remember_tracks()
         self._relayout()
         self.fit()
 
+    def set_motion_sections(self, sections: list[dict] | None) -> None:
+        """The Motion sections lane shows ``sections`` (None: no lane, the video has no keypoints)."""
+        self.motion = sections
+        self._relayout()
+
     def _relayout(self) -> None:
-        self._lanes = layout(self.doc.project)
+        self._lanes = layout(self.doc.project, motion=self.motion is not None)
         self.viewChanged.emit()
         self.note_new_tracks()
         self.update()
@@ -190,7 +198,8 @@ class TimelineCanvas(HeaderGestures, EventEditing, QWidget):
         project, dpr = self.doc.project, self.devicePixelRatioF()
         tracks = tuple(project.tracks) if project is not None else ()
         key = (self.v_offset, self.height(), dpr, tuple((l.key, l.top, l.height) for l in self._lanes),
-               tuple(map(id, tracks)), self.doc.selected_track, id(tempo), id(self.doc.analysis), id(project))
+               tuple(map(id, tracks)), self.doc.selected_track, id(tempo), id(self.doc.analysis), id(project),
+               id(self.motion))
         cached = self._headers
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -204,11 +213,14 @@ class TimelineCanvas(HeaderGestures, EventEditing, QWidget):
             if lane.bottom - self.v_offset < RULER_H or lane.top - self.v_offset > self.height():
                 continue
             moved = dataclasses.replace(lane, top=lane.top - self.v_offset)
+            if lane.key == "motion":
+                motion_lane.paint_header(p, moved, self.motion)
+                continue
             paint_header(p, moved, project, self.doc.analysis, lane.key == self.doc.selected_track, tempo)
         p.setClipping(False)
         paint_header(p, self._lanes[0], project, self.doc.analysis, False, tempo)
         p.end()
-        self._headers = (key, pix, tracks, tempo, self.doc.analysis, project)  # keeps the ids valid
+        self._headers = (key, pix, tracks, tempo, self.doc.analysis, project, self.motion)  # keeps the ids valid
         return pix
 
     def _paint_hint(self, p: QPainter) -> None:
@@ -236,6 +248,8 @@ class TimelineCanvas(HeaderGestures, EventEditing, QWidget):
             paint.paint_video(p, r, s, self.thumbs, self.duration_s, aspect, t0, t1)
         elif lane.key == "analysis":
             paint.paint_analysis(p, r, s, self.doc.analysis, t0, t1, width)
+        elif lane.key == "motion":
+            motion_lane.paint(p, r, s, self.motion, t0, t1)
         else:
             track = project.track(lane.key)
             selected = lane.key == self.doc.selected_track
@@ -281,7 +295,7 @@ class TimelineCanvas(HeaderGestures, EventEditing, QWidget):
             return
         t = max(0.0, self.scale.t_of(pos.x()))
         if pos.x() < HEADER_W:
-            if lane.key not in ("ruler", "video", "analysis"):
+            if lane.key not in FIXED_LANES:
                 if self._header_press(lane, QPointF(pos.x(), pos.y() + self.v_offset)) \
                         and event.button() == Qt.LeftButton:
                     self.start_header_drag(lane, pos.y(), resize=False)
@@ -296,7 +310,7 @@ class TimelineCanvas(HeaderGestures, EventEditing, QWidget):
             self._drag = {"mode": "downbeat", "tempo": self.doc.tempo, "t": self.doc.tempo.downbeat_s}
             self.update()
             return
-        if lane.key not in ("ruler", "video", "analysis"):
+        if lane.key not in FIXED_LANES:
             track = self.doc.track(lane.key)
             hit = self.event_at(track, pos.x()) if track.events else None
             if hit is not None:
@@ -404,7 +418,7 @@ class TimelineCanvas(HeaderGestures, EventEditing, QWidget):
         lane = self.lane_at(pos.y())
         if lane is None or pos.x() < HEADER_W or self.doc.project is None:
             return
-        if lane.key in ("ruler", "video", "analysis"):
+        if lane.key in FIXED_LANES:
             return
         track = self.doc.track(lane.key)
         if track.kind is not TrackKind.FOLEY:
@@ -427,7 +441,7 @@ class TimelineCanvas(HeaderGestures, EventEditing, QWidget):
 
     def contextMenuEvent(self, event) -> None:
         lane = self.lane_at(event.pos().y())
-        if lane is None or self.doc.project is None or lane.key in ("ruler", "video", "analysis"):
+        if lane is None or self.doc.project is None or lane.key in FIXED_LANES:
             return
         track = self.doc.track(lane.key)
         if event.pos().x() < HEADER_W:
@@ -466,6 +480,18 @@ class TimelineCanvas(HeaderGestures, EventEditing, QWidget):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self.viewChanged.emit()
+
+    def event(self, event) -> bool:
+        """The Motion sections lane's tooltip: the section under the mouse."""
+        if event.type() == QEvent.ToolTip:
+            lane = self.lane_at(event.pos().y())
+            sec = motion_lane.section_at(self.motion, self.scale.t_of(event.pos().x())) \
+                if lane is not None and lane.key == "motion" and event.pos().x() >= HEADER_W else None
+            if sec is not None:
+                QToolTip.showText(event.globalPos(), motion_lane.tooltip(sec), self)
+                return True
+            QToolTip.hideText()
+        return super().event(event)
 
     def closeEvent(self, event) -> None:
         self.thumbs.close()

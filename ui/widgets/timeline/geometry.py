@@ -10,13 +10,15 @@ HEADER_W = 176
 RULER_H = 26
 VIDEO_H = 52
 ANALYSIS_H = 58
+MOTION_H = 40
+FIXED_LANES = ("ruler", "video", "analysis", "motion")  # lanes that are not tracks
 TRACK_H = {"midi": 70, "foley": 52, "audio": 60, "soundtrack": 60}
 MIN_PX_PER_S, MAX_PX_PER_S = 0.5, 2000.0
 
 
 @dataclass
 class Lane:
-    key: str  # "ruler", "video", "analysis" or a track id
+    key: str  # "ruler", "video", "analysis", "motion" or a track id
     kind: str  # same for fixed lanes; the track kind value for tracks
     top: int
     height: int
@@ -53,11 +55,15 @@ def track_height(track) -> int:
     return track.lane_height or TRACK_H.get(track.kind.value, 56)
 
 
-def layout(project, heights: dict[str, int] | None = None) -> list[Lane]:
-    """The lanes top to bottom; ``heights`` overrides some tracks' (a lane edge being dragged)."""
+def layout(project, heights: dict[str, int] | None = None, motion: bool = False) -> list[Lane]:
+    """The lanes top to bottom; ``heights`` overrides some tracks' (a lane edge being dragged);
+    ``motion``: with the Motion sections lane (the video has keypoints)."""
     heights = heights or {}
     lanes, y = [], 0
-    for key, h in (("ruler", RULER_H), ("video", VIDEO_H), ("analysis", ANALYSIS_H)):
+    fixed = [("ruler", RULER_H), ("video", VIDEO_H), ("analysis", ANALYSIS_H)]
+    if motion:
+        fixed.append(("motion", MOTION_H))
+    for key, h in fixed:
         lanes.append(Lane(key, key, y, h))
         y += h
     for t in (project.tracks if project is not None else []):

@@ -13,13 +13,13 @@ from PySide6.QtWidgets import QColorDialog
 
 from studio.schema import MAX_LANE_H, MIN_LANE_H
 from ui import theme, undo
-from ui.widgets.timeline.geometry import HEADER_W, RULER_H, layout, track_height
+from ui.widgets.timeline.geometry import FIXED_LANES, HEADER_W, RULER_H, layout, track_height
 
 EDGE_PX = 4  # this close to a lane's bottom edge (in its header) the drag resizes the lane
 START_PX = 5  # a header dragged this far starts a reorder (less: a click that selects)
 FLASH_S = 1.2
 FLASH = "#ffffff"  # white, not the accent: orange is the selection's, the loop's and the playhead's
-FIXED = ("ruler", "video", "analysis")
+FIXED = FIXED_LANES
 
 
 class HeaderGestures:
@@ -56,7 +56,7 @@ class HeaderGestures:
     def move_header_drag(self, d: dict, y: float) -> None:
         if d["mode"] == "height":
             d["h"] = int(min(MAX_LANE_H, max(MIN_LANE_H, d["h0"] + y - d["y0"])))
-            self._lanes = layout(self.doc.project, {d["track"]: d["h"]})
+            self._lanes = layout(self.doc.project, {d["track"]: d["h"]}, self.motion is not None)
             self.viewChanged.emit()
         elif d["index"] is not None or abs(y - d["y0"]) >= START_PX:
             d["index"] = self.drop_index(d["track"], y)
@@ -67,7 +67,7 @@ class HeaderGestures:
         self.unsetCursor()
         track = self.doc.track(d["track"])
         if d["mode"] == "height":
-            self._lanes = layout(self.doc.project)
+            self._lanes = layout(self.doc.project, motion=self.motion is not None)
             if d["h"] != track_height(track):
                 undo.edit_track(self.doc, track.id, f"Resize lane {track.name}", lane_height=d["h"])
             else:
@@ -114,7 +114,7 @@ class HeaderGestures:
             self._known[track_id] = track
         if (self._drag is None or self._drag["mode"] != "height") and \
                 next((lane.height for lane in self._lanes if lane.key == track_id), None) != track_height(track):
-            self._lanes = layout(self.doc.project)  # its height changed (a drag, an undo)
+            self._lanes = layout(self.doc.project, motion=self.motion is not None)  # its height changed (a drag, an undo)
             self.viewChanged.emit()
 
     def note_new_tracks(self) -> None:
