@@ -84,6 +84,8 @@ class GeneratePanel(QWidget):
         self.style = QComboBox(self, editable=True)
         self.style.addItems(STYLES)
         self.style.setToolTip("style word for the engines that take one (soundtrack, rhythm)")
+        # the empty first item: each engine picks its own style from the picture
+        self.style.lineEdit().setPlaceholderText("auto (from the picture)")
         seed_row = QHBoxLayout()
         self.seed = QSpinBox(self, minimum=0, maximum=2**31 - 1)
         self.seed.setMinimumWidth(80)  # not the width of ten digits: the dock stays narrow
