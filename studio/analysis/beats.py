@@ -268,7 +268,10 @@ def shot_beats(env: np.ndarray, rate_hz: float, params: AnalysisParams, tempo: T
         # curve goes back onto it (the contact is timed to a fraction of a frame, the curve only
         # to its neighbours); a contact off the curve (another object's) stays off
         out.append(snap_to_contacts(beats, contacts, 60.0 / bpm, RESNAP_S))
-    return np.concatenate(out) if out else np.zeros(0)
+    beats = np.concatenate(out) if out else np.zeros(0)
+    # the fit extrapolates a shot's first and last beats from their neighbours: one that lands
+    # before the video starts or after it ends is not in the picture
+    return beats[(beats >= 0.0) & (beats <= n / rate_hz)]
 
 
 def _pulse_strength(env: np.ndarray, rate_hz: float, bpm: float) -> float:

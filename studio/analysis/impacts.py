@@ -18,6 +18,12 @@ The contact time is where the approach tangent (at the last position before the 
 the rebound tangent (the first after): sub-frame, and free of the pair that mixes approach and
 rebound; the place is where the approach line ends.
 
+Frames faster than ``MAX_PAIR_RATE_HZ`` (a 60 fps video, every frame analysed for the onsets'
+timing) are followed two pairs at a time, in both phases: the rules above judge a turn over
+three pairs either side, and at 60 pairs a second that span halves and the centroid's velocity
+noise doubles (a held-out 180 BPM ball at 60 fps: 2 of its 34 contacts found pair by pair, 16
+at 30 frames a second, 32 two pairs at a time).
+
 An object that stops dead without rebounding (a foot planted) leaves no difference behind to
 follow; its stop shows in the onset envelope (``onsets``), not here.
 """
@@ -35,6 +41,7 @@ MAX_REBOUND = 1.6  # rebound speed / approach speed at most (restitution <= 1, e
 NO_SLOWDOWN = 0.7  # next to a contact the difference mass keeps this share of the one before
 MASS_SPREAD = 2.2  # around a reversal the difference mass (all but its lowest pair) stays within this factor
 GAP_MASS_SPREAD, GAP_NO_SLOWDOWN = 3.2, 0.3  # the same two limits for a turn across a still pair
+MAX_PAIR_RATE_HZ = 40.0  # pairs a second above which two consecutive pairs are taken as one
 
 
 def _pool(cells: np.ndarray) -> np.ndarray:
@@ -53,6 +60,26 @@ def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells: np.ndarray, valid: np.
                    params: AnalysisParams, aspect: float = 16 / 9) -> tuple[Impact, ...]:
     """Contacts from per-pair cell features; ``aspect`` = frame width / height (velocities
     are compared in frame heights per second both ways)."""
+    k = len(t0)
+    t0, t1, valid = np.asarray(t0, float), np.asarray(t1, float), np.asarray(valid, bool)
+    if k < 12 or float(np.median(t1 - t0)) >= 1.0 / MAX_PAIR_RATE_HZ:
+        return _detect(t0, t1, cells, valid, params, aspect)
+    # two pairs as one (their differences summed: the centroid sits midway, at the middle frame,
+    # as a pair's does), from the first pair; then from the second, whose contacts join where
+    # the first found none near them (in time and place, as ``_suppress`` compares)
+    found = []
+    for a in (0, 1):
+        b = k - (k - a) % 2
+        found.append(_detect(t0[a:b - 1:2], t1[a + 1:b:2], cells[a:b - 1:2] + cells[a + 1:b:2],
+                             valid[a:b - 1:2] & valid[a + 1:b:2], params, aspect))
+    first, second = found
+    more = [i for i in second if not any(abs(i.time_s - o.time_s) < params.impact_min_gap_s
+                                         and np.hypot(i.x - o.x, i.y - o.y) < 0.25 for o in first)]
+    return tuple(sorted(first + tuple(more), key=lambda i: i.time_s))
+
+
+def _detect(t0: np.ndarray, t1: np.ndarray, cells: np.ndarray, valid: np.ndarray,
+            params: AnalysisParams, aspect: float) -> tuple[Impact, ...]:
     k = len(t0)
     if k < 6:
         return ()

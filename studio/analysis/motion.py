@@ -39,6 +39,12 @@ CAMERA_MIN_MOTION_PX = 0.03  # mean camera flow below this (px per frame) is a s
 # moving-camera clips (pan / zoom) this lifts a zooming drummer's pulse out of the background:
 # tempo 10/10 within 4 % on the suite and on the held-out copy (9/10 each at 1.5x and 3x)
 RESIDUAL_FACTOR = 2.0
+# frames closer than this (s) are compared first: a frame no pixel of which differs from the one
+# before by more than DIFF_THRESHOLD repeats it (a 30 fps source doubled to 60 fps, a stalled
+# capture) and is left out, else every other pair would show no motion and the next one all of it:
+# the deceleration flux of every repeat (a doubled 96 BPM dancer's beats: F 0.36 within 25 ms
+# instead of 1.00). Never two in a row, so the pairs stay as fine as at 30 frames a second
+REPEAT_WITHIN_S = 1.0 / 40
 
 
 def flow_size(frame_size: tuple[int, int], max_side: int) -> tuple[int, int]:
@@ -89,6 +95,15 @@ class MotionAnalyzer:
         self._design = np.hstack([self._grid_sub, np.ones((len(self._grid_sub), 1), np.float32)])
         self._prev: tuple[float, np.ndarray, np.ndarray] | None = None
         self.pairs: list[PairFeatures] = []
+
+    def repeats(self, time_s: float, gray: np.ndarray) -> bool:
+        """Whether ``gray`` (at ``time_s``) only repeats the last frame added, less than
+        ``REPEAT_WITHIN_S`` before it (see there): such a frame is not to be added."""
+        if self._prev is None or not 0 < time_s - self._prev[0] < REPEAT_WITHIN_S:
+            return False
+        if gray.shape != (self.h, self.w):
+            gray = cv2.resize(gray, (self.w, self.h), interpolation=cv2.INTER_AREA)
+        return cv2.norm(gray, self._prev[1], cv2.NORM_INF) <= DIFF_THRESHOLD
 
     def add(self, time_s: float, gray: np.ndarray) -> None:
         if gray.shape != (self.h, self.w):

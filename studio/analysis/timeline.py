@@ -15,7 +15,7 @@ import numpy as np
 from studio.errors import AnalysisError
 from studio.fsutil import atomic_path
 
-FORMAT_VERSION = 13  # bump when the meaning of a stored field changes (old caches are recomputed)
+FORMAT_VERSION = 14  # bump when the meaning of a stored field changes (old caches are recomputed)
 
 N_DIRECTIONS = 10  # directogram angle bins (DESIGN.md: visual rhythm)
 
