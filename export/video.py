@@ -100,16 +100,20 @@ def mux(source: str | Path, target: str | Path, mix: np.ndarray, sample_rate: in
 def _encode_mix(out, aout, mix: np.ndarray, sample_rate: int, start_s: float) -> None:
     import av
 
-    mix = np.ascontiguousarray(np.clip(mix, -1.0, 1.0), dtype=np.float32)
+    from export.wav import blocks
+
     tb = Fraction(1, sample_rate)
     first = int(round(start_s * sample_rate))
     block = 1024
-    for i in range(0, mix.shape[1], block):
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(mix[:, i:i + block]), format="fltp", layout="stereo")
-        frame.sample_rate = sample_rate
-        frame.time_base = tb
-        frame.pts = first + i
-        for packet in aout.encode(frame):
-            out.mux(packet)
+    for start, part in blocks(mix, 1 << 20):  # read in blocks: the mix may be on disk (studio.diskaudio)
+        part = np.clip(part, -1.0, 1.0).astype(np.float32)
+        for i in range(0, part.shape[1], block):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(part[:, i:i + block]), format="fltp",
+                                               layout="stereo")
+            frame.sample_rate = sample_rate
+            frame.time_base = tb
+            frame.pts = first + start + i
+            for packet in aout.encode(frame):
+                out.mux(packet)
     for packet in aout.encode(None):
         out.mux(packet)

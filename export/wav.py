@@ -46,8 +46,11 @@ def estimated_bytes(frames: int, channels: int, bit_depth: str) -> int:
     return frames * channels * _BYTES[str(bit_depth)] + 4096
 
 
-def quantise(audio: np.ndarray, bit_depth: str, *, seed: int = 0) -> np.ndarray:
-    """(channels, n) float -> (n, channels) array soundfile writes without converting again."""
+def quantise(audio: np.ndarray, bit_depth: str, *, seed: int = 0, start: int = 0,
+             total: int | None = None) -> np.ndarray:
+    """(channels, n) float -> (n, channels) array soundfile writes without converting again.
+    ``start``/``total``: ``audio`` is frames ``start ..`` of a ``total``-frame signal quantised in
+    blocks; the 16-bit dither is then the very noise the whole signal would get (``_tpdf``)."""
     x = np.asarray(audio, dtype=np.float32).T
     if bit_depth == "float32":
         return np.ascontiguousarray(x)
@@ -60,11 +63,30 @@ def quantise(audio: np.ndarray, bit_depth: str, *, seed: int = 0) -> np.ndarray:
         q = scaled.astype(np.int32)
         q <<= 8  # libsndfile takes the top 24 bits of int32 for PCM_24
         return q
-    rng = np.random.default_rng(seed)
     scaled = x.astype(np.float64) * 2**15
-    tpdf = rng.random(scaled.shape) - rng.random(scaled.shape)
+    tpdf = _tpdf(scaled.shape, seed, start, scaled.shape[0] if total is None else int(total))
     tpdf[x == 0] = 0.0
     return np.clip(np.rint(scaled + tpdf), -(2**15), 2**15 - 1).astype(np.int16)
+
+
+def _tpdf(shape: tuple[int, int], seed: int, start: int, total: int) -> np.ndarray:
+    """Rows ``start .. start + shape[0]`` of the TPDF noise ``rng.random((total, ch)) -
+    rng.random((total, ch))`` of ``default_rng(seed)``: each draw takes one step of PCG64, so
+    both streams are entered at their offsets (``advance``) instead of drawing everything."""
+    rows, ch = shape
+    first, second = np.random.PCG64(seed), np.random.PCG64(seed)
+    first.advance(start * ch)
+    second.advance(total * ch + start * ch)
+    return np.random.Generator(first).random(shape) - np.random.Generator(second).random(shape)
+
+
+def blocks(audio: np.ndarray, size: int = 1 << 18):
+    """(start, (channels, m) float32 copy) of consecutive blocks of ``audio``, an array or a
+    ``studio.diskaudio`` one (whose pages are handed back after each block)."""
+    from studio import diskaudio
+
+    for a, b in diskaudio.chunks(audio.shape[-1], size):
+        yield a, diskaudio.read(audio, a, b)
 
 
 def dequantise(data: np.ndarray, bit_depth: str) -> np.ndarray:
@@ -94,7 +116,7 @@ def clipped_estimate(audio: np.ndarray, bit_depth: str) -> int:
     """Samples of float ``audio`` that quantise to the format's extremes: beyond full scale less
     one LSB (plus one LSB of dither at 16 bit), without quantising it a second time."""
     lsb = {"16": 2.0 / 2**15, "24": 1.0 / 2**23, "float32": 0.0}[str(bit_depth)]
-    return int(np.count_nonzero(np.abs(audio) >= 1.0 - lsb))
+    return sum(int(np.count_nonzero(np.abs(x) >= 1.0 - lsb)) for _, x in blocks(audio))
 
 
 def format_of(path: str | Path, default: str) -> str:
@@ -111,13 +133,12 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, *, bit_de
 
     bit_depth, file_format = str(bit_depth), str(file_format).lower()
     check_format(bit_depth, file_format)
-    data = quantise(audio, bit_depth, seed=seed)
-    try:
-        with sf.SoundFile(str(path), "w", samplerate=int(sample_rate), channels=data.shape[1],
+    n = audio.shape[-1]
+    try:  # block by block: memory stays one block whatever the length (audio may be on disk)
+        with sf.SoundFile(str(path), "w", samplerate=int(sample_rate), channels=audio.shape[0],
                           subtype=_SUBTYPE[bit_depth], format=file_format.upper()) as fh:
-            block = 1 << 18
-            for i in range(0, data.shape[0], block):
-                fh.write(data[i:i + block])
+            for a, x in blocks(audio):
+                fh.write(quantise(x, bit_depth, seed=seed, start=a, total=n))
     except (RuntimeError, sf.LibsndfileError) as exc:  # libsndfile reports ENOSPC etc. this way
         raise ExportError(f"cannot write audio file {shown or path}: {exc}") from None
 

@@ -99,7 +99,8 @@ class ExportReport:
 
 @dataclass(frozen=True)
 class RenderedProject:
-    """A project rendered for the writers: plain arrays and figures, no tracks."""
+    """A project rendered for the writers: plain arrays and figures, no tracks. The arrays are
+    the render's disk-backed ones (``studio.diskaudio``); the writers read them in blocks."""
     stems: dict[str, np.ndarray]  # track id -> (2, n) float32, post-fader, mastered
     names: dict[str, str]  # track id -> track name
     mix: np.ndarray  # (2, n) float32, mastered
@@ -144,12 +145,22 @@ def measure_as_written(rendered: RenderedProject, bit_depth: str) -> tuple[float
     next to a ceiling); 24-bit and float files hold the render's samples to within 2**-24 (far
     below 0.001 dB), so the render's own measurement stands and only the clipping is counted on
     the quantised samples."""
-    data = wav.quantise(rendered.mix, bit_depth)  # the samples write_audio wrote (same seed)
-    clipped = wav.clipped_count(data, bit_depth)
-    if bit_depth != "16" and math.isfinite(rendered.loudness_lufs) or not np.any(rendered.mix):
+    from studio import diskaudio, mastering_blocks
+
+    mix, n = rendered.mix, rendered.n_frames
+    exact = bit_depth != "16" and math.isfinite(rendered.loudness_lufs)
+    back = None if exact else diskaudio.disk_array(*mix.shape)  # what a player reads back, on disk
+    clipped, anything = 0, False
+    for a, x in wav.blocks(mix):  # the samples write_audio wrote (same seed, same dither)
+        data = wav.quantise(x, bit_depth, start=a, total=n)
+        clipped += wav.clipped_count(data, bit_depth)
+        anything = anything or bool(np.any(x))
+        if back is not None:
+            diskaudio.write(back, a, wav.dequantise(data, bit_depth))
+    if exact or not anything:
         return rendered.loudness_lufs, rendered.true_peak_dbtp, clipped
-    back = wav.dequantise(data, bit_depth)
-    return mastering.integrated_lufs(back, rendered.sample_rate), mastering.true_peak_dbtp(back), clipped
+    return (mastering_blocks.integrated_lufs(back, rendered.sample_rate), mastering_blocks.true_peak_dbtp(back),
+            clipped)
 
 
 def export_project(project: Project, *, transaction: Transaction | None = None, **options) -> ExportReport:

@@ -87,7 +87,8 @@ __all__ = [
     "Mastering", "MasterReport", "TARGET_LUFS", "BROADCAST_LUFS", "CEILING_DBTP", "ROLE_LUFS", "ROLE_SEND_DB",
     "ROOM_RT60_S", "integrated_lufs", "true_peak_dbtp", "clipped_samples", "true_peak_limit", "peak_limit",
     "master_mix", "track_role", "is_staged", "stage_gain_db", "send_db", "project_room", "reverb_ir", "reverb_return",
-    "parse_loudness", "settings_for", "DUCK_DB", "is_music", "duck_gain",
+    "parse_loudness", "settings_for", "DUCK_DB", "is_music", "duck_gain", "duck_hop", "duck_energy", "duck_curve",
+    "duck_gain_of", "k_weighting", "lufs_hop", "lufs_of_hops", "intersample_level",
 ]
 
 TARGET_LUFS = -14.0  # online video (YouTube, Vimeo, social platforms normalise to about -14)
@@ -178,6 +179,11 @@ def settings_for(loudness_lufs: float | None = TARGET_LUFS, limiter: bool | None
 # ----------------------------------------------------------------------------- metering
 
 
+def k_weighting(sample_rate: int) -> tuple[np.ndarray, float]:
+    """(sos cascade, passband gain) of pyloudnorm's BS.1770 K-weighting at this rate."""
+    return _k_weighting(int(sample_rate))
+
+
 @lru_cache(maxsize=8)
 def _k_weighting(sample_rate: int) -> tuple[np.ndarray, float]:
     """pyloudnorm's BS.1770 K-weighting (high shelf + high pass) at this rate, as one sos cascade."""
@@ -217,6 +223,20 @@ def integrated_lufs(audio: np.ndarray, sample_rate: int) -> float:
     sq = np.zeros((y.shape[0], n_hops * hop), np.float32)
     np.square(y, out=sq[:, :y.shape[1]])
     hops = sq.reshape(y.shape[0], n_hops, hop).sum(axis=2, dtype=np.float64) * (gain * gain)
+    return lufs_of_hops(hops, n, rate)
+
+
+def lufs_hop(sample_rate: int) -> int:
+    """Frames of the 100 ms steps in which ``integrated_lufs`` sums the filtered energy."""
+    return int(round(0.4 * 0.25 * int(sample_rate)))
+
+
+def lufs_of_hops(hops: np.ndarray, n: int, rate: int) -> float:
+    """The gated integrated loudness from the K-weighted energy of every 100 ms step
+    ((channels, steps) float64, the gain squared applied) of an ``n``-frame signal (padded to one
+    400 ms block); the second half of ``integrated_lufs``, shared with the block-wise meter."""
+    T_g, step = 0.4, 0.25
+    n_hops = hops.shape[1]
     n_blocks = int(np.round(((n / rate - T_g) / (T_g * step)))) + 1
     csum = np.concatenate([np.zeros((hops.shape[0], 1)), np.cumsum(hops, axis=1)], axis=1)
     j = np.arange(n_blocks)
@@ -350,6 +370,11 @@ def _intersample_level(x: np.ndarray, threshold: float = 0.0, blocks: np.ndarray
     if chosen.size:
         _interpolate_blocks_into(level, x, chosen)
     return level
+
+
+def intersample_level(x: np.ndarray, threshold: float = 0.0, blocks: np.ndarray | None = None) -> np.ndarray:
+    """The per-frame true level of (channels, n) float32 ``x``; see ``_intersample_level``."""
+    return _intersample_level(x, threshold, blocks)
 
 
 def true_peak_dbtp(audio: np.ndarray, sample_rate: int | None = None) -> float:
@@ -661,15 +686,38 @@ def duck_gain(music: np.ndarray, sample_rate: int, depth_db: float, *, attack_s:
     track by ``depth_db`` (negative) where ``music`` is loud: the music's power in 5 ms hops,
     averaged over a centred ``window_s``, gives its level (dBFS); the reduction grows linearly
     from none at ``range_dbfs[0]`` to the full depth at ``range_dbfs[1]``, then follows it with a
-    one-pole smoother in dB (``attack_s`` going down, ``release_s`` coming back up)."""
+    one-pole smoother in dB (``attack_s`` going down, ``release_s`` coming back up).
+    The three steps (``duck_energy``, ``duck_curve``, ``duck_gain_of``) also run block by block."""
+    x = np.asarray(music, dtype=np.float32)
+    n = int(x.shape[-1])
+    if n == 0 or depth_db >= 0.0:
+        return np.ones(n, np.float32)
+    curve = duck_curve(duck_energy(x, sample_rate), sample_rate, depth_db, attack_s=attack_s,
+                       release_s=release_s, window_s=window_s, range_dbfs=range_dbfs)
+    return duck_gain_of(curve, sample_rate, 0, n)
+
+
+def duck_hop(sample_rate: int) -> int:
+    return max(1, int(round(DUCK_HOP_S * sample_rate)))
+
+
+def duck_energy(music: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The music's summed power per 5 ms hop (the first step of ``duck_gain``); blocks of a whole
+    number of hops give the same values one after another."""
     x = np.asarray(music, dtype=np.float32)
     power = np.square(x) if x.ndim == 1 else np.mean(np.square(x), axis=0)
     n = int(power.shape[0])
-    if n == 0 or depth_db >= 0.0:
-        return np.ones(n, np.float32)
-    hop = max(1, int(round(DUCK_HOP_S * sample_rate)))
-    m = -(-n // hop)
-    per_hop = np.bincount(np.arange(n) // hop, weights=power, minlength=m) / hop
+    hop = duck_hop(sample_rate)
+    return np.bincount(np.arange(n) // hop, weights=power, minlength=-(-n // hop))
+
+
+def duck_curve(energy: np.ndarray, sample_rate: int, depth_db: float, *, attack_s: float = DUCK_ATTACK_S,
+               release_s: float = DUCK_RELEASE_S, window_s: float = DUCK_WINDOW_S,
+               range_dbfs: tuple[float, float] = DUCK_RANGE_DBFS) -> np.ndarray:
+    """The smoothed reduction (dB) per hop from ``duck_energy``'s values (see ``duck_gain``)."""
+    hop = duck_hop(sample_rate)
+    per_hop = energy / hop
+    m = per_hop.size
     w = max(1, int(round(window_s * sample_rate / hop)))
     level = 10.0 * np.log10(np.maximum(np.convolve(per_hop, np.ones(w) / w, mode="same"), 1e-12))
     lo, hi = range_dbfs
@@ -680,7 +728,13 @@ def duck_gain(music: np.ndarray, sample_rate: int, depth_db: float, *, attack_s:
     for i, t in enumerate(target.tolist()):
         cur = t + (down if t < cur else up) * (cur - t)
         smooth[i] = cur
-    db = np.interp(np.arange(n), (np.arange(m) + 0.5) * hop, smooth)
+    return smooth
+
+
+def duck_gain_of(curve: np.ndarray, sample_rate: int, a: int, b: int) -> np.ndarray:
+    """The linear gain of frames ``a:b`` from ``duck_curve``'s values."""
+    hop = duck_hop(sample_rate)
+    db = np.interp(np.arange(a, b), (np.arange(curve.size) + 0.5) * hop, curve)
     return np.power(10.0, db / 20.0).astype(np.float32)
 
 
@@ -789,3 +843,27 @@ def reverb_return(send_bus: np.ndarray, room: str | None, sample_rate: int) -> n
     ir = reverb_ir(room, sample_rate)
     out = oaconvolve(x, ir, axes=1)[:, :n]
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def reverb_return_blocks(send_bus: np.ndarray, room: str | None, sample_rate: int, out: np.ndarray,
+                         block: int = 1 << 18) -> np.ndarray:
+    """``reverb_return`` block by block (overlap-add: each block convolved with ``oaconvolve``,
+    its tail carried into the next), written into ``out`` (e.g. a ``studio.diskaudio`` array);
+    within float32 rounding of the whole-array convolution."""
+    from scipy.signal import oaconvolve
+
+    from studio import diskaudio as da
+
+    n = send_bus.shape[1]
+    ir = reverb_ir(room, sample_rate)
+    carry = np.zeros((send_bus.shape[0], 0), np.float32)
+    for a, b in da.chunks(n, block):
+        x = da.read(send_bus, a, b)
+        y = oaconvolve(x, ir, axes=1).astype(np.float32) if np.any(x) else np.zeros((x.shape[0], 0), np.float32)
+        size = max(y.shape[1], carry.shape[1], b - a)
+        acc = np.zeros((x.shape[0], size), np.float32)
+        acc[:, :y.shape[1]] += y
+        acc[:, :carry.shape[1]] += carry
+        da.write(out, a, acc[:, :b - a])
+        carry = acc[:, b - a:]
+    return out

@@ -45,8 +45,8 @@ Ducking
 
 Render cache
     ``render_project(cache=True)`` (export's ``render_for_export``, app playback) keeps the most
-    recent render of this process: one entry, so the memory held is one render's stems and mix
-    (what that render needed at its peak anyway); :func:`clear_render_cache` frees it. Its key is
+    recent render of this process: one entry, so what is held is one render's stems and mix (on
+    disk, see Memory); :func:`clear_render_cache` frees it. Its key is
     a SHA-256 over everything the render reads: the project's ``to_dict()`` (tracks, notes, hits,
     mixer, rooms, banks, tempo, sample rate, video duration), the options (sample rate, range,
     mastering, soundfont), the path, size, mtime and inode of every audio file an audible track
@@ -54,6 +54,17 @@ Render cache
     spatializer registered. Any edit therefore renders anew; an unchanged project with the same
     options returns the same arrays (made read-only, so no caller can change the cached copy)
     and ``RenderResult.cached`` is True. Without ``cache`` nothing is looked up or kept.
+
+Memory
+    A track's source is rendered whole (the synth, the spatializer and the engines' renderers
+    return arrays), then it goes to disk: from the fader on, every stem, the reverb bus, the mix
+    and the mastering's working arrays are ``studio.diskaudio`` arrays (float32 ``np.memmap`` over
+    unlinked temporary files in ``$STUDIO_RENDER_DIR`` or the system's temporary folder), and
+    the stem limiter, ducking, reverb, the sum and the mastering run block by block
+    (``studio.mastering_blocks``: the same samples as the whole-array functions of
+    ``studio.mastering``; the reverb within float32 rounding). The memory a render holds is then
+    about one track's source whatever the length. ``RenderResult``'s arrays are those memmaps,
+    indexed like any array; a ``time_range`` is cut into memory.
 
 Master fader
     ``Project.master_fader_db`` is the mix's last gain, after the mastering stage (as an output
@@ -77,6 +88,7 @@ from typing import Callable
 
 import numpy as np
 
+from studio import diskaudio as da
 from studio.errors import MediaError, StudioError
 from studio.jobs import Job
 from studio.project import Project, Track, TrackKind
@@ -340,8 +352,10 @@ def _with_master_fader(result: RenderResult, fader_db: float) -> RenderResult:
     fader_db = float(fader_db)
     if fader_db == 0.0:
         return result
-    mix = result.mix * np.float32(10.0 ** (fader_db / 20.0))
-    peak = peak_dbfs(mix)
+    from studio import mastering_blocks as mb
+
+    mix = mb.scaled_copy(result.mix, 10.0 ** (fader_db / 20.0), _like(result.mix))
+    peak = _peak_db(mix)
     return dataclasses.replace(
         result, mix=mix, peak_dbfs=peak, clipped=bool(peak > 0.0), master_fader_db=fader_db,
         peak_before_limiter_dbfs=result.peak_before_limiter_dbfs + fader_db,
@@ -354,7 +368,7 @@ def _render_project(project: Project, *, sample_rate: int | None, time_range: tu
     """``render_project`` itself, without the cache."""
     import time
 
-    from studio import mastering as mst
+    from studio import mastering_blocks as mb
 
     job = Job.quiet(job)
     sr = int(sample_rate or project.sample_rate)
@@ -372,23 +386,23 @@ def _render_project(project: Project, *, sample_rate: int | None, time_range: tu
     rendered, stage_gains, overs = _render_stems(tracks, project, sr, n, m, soundfont, threads, job)
     if n is None:
         n = max((a.shape[1] for a in rendered), default=0)
-        rendered = [_fit(a, n) for a in rendered]
+        rendered = [_fit_disk(a, n) for a in rendered]
     rendered = _duck(tracks, rendered, sr)  # "duck under music", over the whole timeline
     t_tracks = time.perf_counter() - t0
     a, b = _range_frames(time_range, n, sr)
     # the mix, mastered over the whole timeline, then cut to the range
     t1 = time.perf_counter()
     mix, ret = _mix(tracks, rendered, project, sr, n, m, job)
-    pre = peak_dbfs(mix[:, a:b])
+    pre = _peak_db(mix[:, a:b])
     rep = None
     if m.loudness_lufs is not None or m.ceiling_dbtp is not None:
         job.report(0.93, "mastering the mix")
-        mix, rep = mst.master_mix(mix, sr, m)
+        mix, rep = mb.master_mix(mix, sr, m)
     gain_db, reduction = (rep.gain_db, rep.limiter_max_reduction_db) if rep is not None else (0.0, 0.0)
     t_master = time.perf_counter() - t1
     if (a, b) != (0, n):
         rendered, mix, ret = [_cut(x, a, b) for x in rendered], _cut(mix, a, b), _cut(ret, a, b)
-    peak = peak_dbfs(mix)
+    peak = _peak_db(mix)
     loudness, true_peak, before_lufs = _loudness(mix, sr, rep, whole=(a, b) == (0, n))
     job.report(1.0, "render done")
     return RenderResult(
@@ -490,11 +504,11 @@ def _fingerprint(project: Project, options: dict) -> str | None:
 def _loudness(mix: np.ndarray, sr: int, rep, *, whole: bool) -> tuple[float, float, float]:
     """(integrated LUFS, true peak dBTP, LUFS before mastering) of the mix as returned: the
     mastering report's own figures when it measured this very mix (``whole``: no range cut)."""
-    from studio import mastering as mst
+    from studio import mastering_blocks as mb
 
     if rep is not None and whole:
         return rep.loudness_lufs, rep.true_peak_dbtp, rep.loudness_before_lufs
-    loudness, true_peak = mst.integrated_lufs(mix, sr), mst.true_peak_dbtp(mix)
+    loudness, true_peak = mb.integrated_lufs(mix, sr), mb.true_peak_dbtp(mix)
     return loudness, true_peak, (rep.loudness_before_lufs if rep is not None else loudness)
 
 
@@ -531,20 +545,37 @@ def _render_stem(track: Track, project: Project, sr: int, n: int | None, m,
     """One post-fader stem: source, room, role gain (dB, returned), gain and pan, stem limiter;
     and the blocks where it reached full scale before the limiter (``RenderResult.stem_overs``)."""
     from studio import mastering as mst
-    from studio.meters import block_overs
+    from studio import mastering_blocks as mb
 
     audio = render_track_source(track, project, sr, n, soundfont=soundfont)
     if track.room:
         audio = np.asarray(_spatializer(audio, track, project, sr), dtype=np.float32)
-        audio = _fit(audio, n if n is not None else audio.shape[1])
+        length = n if n is not None else audio.shape[1]
+        # the tail past the end is left out by a view; only a short result is padded (a copy)
+        audio = audio[:, :length] if audio.shape[1] >= length else _fit(audio, length)
     stage = 0.0
     if m.gain_staging and mst.is_staged(track):  # measured on the whole track, before any range cut
-        stage = mst.stage_gain_db(audio, sr, mst.track_role(track), ceiling_dbtp=m.stem_ceiling_dbtp)
-    audio = apply_mixer(audio, track.mixer.gain_db + stage, track.mixer.pan)
-    overs = block_overs(audio, sr)
+        stage = mb.stage_gain_db(audio, sr, mst.track_role(track), ceiling_dbtp=m.stem_ceiling_dbtp)
+    stem, overs = _post_fader(audio, track.mixer.gain_db + stage, track.mixer.pan, sr)
+    del audio  # the track's whole source was in memory; from here on it is on disk
     if m.stem_ceiling_dbtp is not None:
-        audio, _ = mst.true_peak_limit(audio, sr, ceiling_dbtp=m.stem_ceiling_dbtp)
-    return audio, stage, overs
+        stem, _ = mb.true_peak_limit(stem, _like(stem), sr, ceiling_dbtp=m.stem_ceiling_dbtp)
+    return stem, stage, overs
+
+
+def _post_fader(audio: np.ndarray, gain_db: float, pan: float, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """``apply_mixer`` block by block into a disk array, and ``meters.block_overs`` of the result
+    (blocks of whole meter blocks, so both are what the whole-array functions give)."""
+    from studio.meters import block_frames, block_overs
+
+    out = da.disk_array(*audio.shape)
+    unit = block_frames(sr)
+    overs = [np.zeros(0, bool)]
+    for a, b in da.chunks(audio.shape[1], unit * max(1, da.BLOCK_FRAMES // unit)):
+        block = apply_mixer(audio[:, a:b], gain_db, pan)
+        overs.append(block_overs(block, sr))
+        da.write(out, a, block)
+    return out, np.concatenate(overs)
 
 
 def _render_stems(tracks: list[Track], project: Project, sr: int, n: int | None, m, soundfont, threads: int,
@@ -581,23 +612,28 @@ def _render_stems(tracks: list[Track], project: Project, sr: int, n: int | None,
 
 def _duck(tracks: list[Track], rendered: list[np.ndarray], sr: int) -> list[np.ndarray]:
     """The stems of tracks set to duck under music (``Mixer.duck_db``) lowered where the audible
-    generated music (``studio.mastering.is_music``, post-fader) is loud; the others as they are."""
+    generated music (``studio.mastering.is_music``, post-fader) is loud; the others as they are.
+    Block by block (whole 5 ms hops), the ducked stems changed in place on disk."""
     from studio import mastering as mst
 
     music = [x for t, x in zip(tracks, rendered) if mst.is_music(t)]
     if not music or not any(t.mixer.duck_db for t in tracks):
         return rendered
-    side = np.sum(music, axis=0, dtype=np.float32)
-    gains: dict[float, np.ndarray] = {}
-    out = []
+    n = music[0].shape[1]
+    hop = mst.duck_hop(sr)
+    size = hop * max(1, da.BLOCK_FRAMES // hop)
+    energy = np.concatenate([mst.duck_energy(np.sum([da.read(x, a, b) for x in music], axis=0, dtype=np.float32), sr)
+                             for a, b in da.chunks(n, size)]) if n else np.zeros(0)
+    curves: dict[float, np.ndarray] = {}
     for t, x in zip(tracks, rendered):
         depth = t.mixer.duck_db
-        if depth:
-            if depth not in gains:
-                gains[depth] = mst.duck_gain(side, sr, depth)
-            x = x * gains[depth]
-        out.append(x)
-    return out
+        if not depth or depth >= 0.0 or n == 0:
+            continue
+        if depth not in curves:
+            curves[depth] = mst.duck_curve(energy, sr, depth)
+        for a, b in da.chunks(n, size):
+            da.write(x, a, da.read(x, a, b) * mst.duck_gain_of(curves[depth], sr, a, b))
+    return rendered
 
 
 def _range_frames(time_range: tuple[float, float] | None, n: int, sr: int) -> tuple[int, int]:
@@ -616,13 +652,17 @@ def _range_frames(time_range: tuple[float, float] | None, n: int, sr: int) -> tu
 
 def _mix(tracks: list[Track], rendered: list[np.ndarray], project: Project, sr: int, n: int, m,
          job: Job) -> tuple[np.ndarray, np.ndarray | None]:
-    """The stems summed, with the reverb bus's return when ``m.reverb`` (returned too, or None)."""
-    mix = np.zeros((2, n), np.float32)
-    for x in rendered:
-        mix += x
+    """The stems summed block by block into a disk array, with the reverb bus's return when
+    ``m.reverb`` (returned too, or None)."""
     ret = _reverb_return(tracks, rendered, project, sr, n, job) if m.reverb else None
-    if ret is not None:
-        mix += ret
+    mix = da.disk_array(2, n)
+    for a, b in da.chunks(n):
+        block = np.zeros((2, b - a), np.float32)
+        for x in rendered:
+            block += da.read(x, a, b)
+        if ret is not None:
+            block += da.read(ret, a, b)
+        da.write(mix, a, block)
     return mix, ret
 
 
@@ -635,7 +675,8 @@ def _cut_blocks(flags: np.ndarray, a: int, b: int, sr: int) -> np.ndarray:
 
 
 def _cut(audio: np.ndarray | None, a: int, b: int) -> np.ndarray | None:
-    return None if audio is None else np.ascontiguousarray(audio[:, a:b])
+    """Frames ``a:b`` in memory (a range is what app playback asks for; the disk's pages go back)."""
+    return None if audio is None else da.read(audio, a, b)
 
 
 def _reverb_return(tracks: list[Track], rendered: list[np.ndarray], project: Project, sr: int, n: int,
@@ -643,14 +684,42 @@ def _reverb_return(tracks: list[Track], rendered: list[np.ndarray], project: Pro
     """The room reverb of the tracks' post-fader sends, or None when no track sends anything."""
     from studio import mastering as mst
 
-    bus = np.zeros((2, n), np.float32)
+    sends = [(x, np.float32(10.0 ** (level / 20.0))) for t, x in zip(tracks, rendered)
+             if (level := mst.send_db(t)) is not None]
+    if not sends:
+        return None
+    bus = da.disk_array(2, n)
     fed = False
-    for t, x in zip(tracks, rendered):
-        level = mst.send_db(t)
-        if level is not None and np.any(x):
-            bus += x * np.float32(10.0 ** (level / 20.0))
-            fed = True
+    for a, b in da.chunks(n):
+        block = np.zeros((2, b - a), np.float32)
+        for x, gain in sends:
+            part = da.read(x, a, b)
+            fed = fed or bool(np.any(part))
+            block += part * gain  # a silent stem adds zeros: as if it were left out
+        da.write(bus, a, block)
     if not fed:
         return None
     job.report(0.91, "reverb bus")
-    return mst.reverb_return(bus, mst.project_room(project), sr)
+    return mst.reverb_return_blocks(bus, mst.project_room(project), sr, da.disk_array(2, n))
+
+
+def _like(audio: np.ndarray) -> np.ndarray:
+    return da.disk_array(*audio.shape)
+
+
+def _fit_disk(audio: np.ndarray, n: int) -> np.ndarray:
+    """A stem on disk cut or padded with silence to ``n`` frames."""
+    if audio.shape[1] == n:
+        return audio
+    out = da.disk_array(2, n)
+    for a, b in da.chunks(min(n, audio.shape[1])):
+        da.write(out, a, da.read(audio, a, b))
+    return out
+
+
+def _peak_db(audio: np.ndarray) -> float:
+    """``peak_dbfs`` block by block (for audio on disk)."""
+    from studio import mastering_blocks as mb
+
+    peak = mb.sample_peak(audio) if audio.size else 0.0
+    return 20.0 * math.log10(peak) if peak > 0 else float("-inf")

@@ -259,16 +259,20 @@ def render_path(field, x: np.ndarray, sample_rate: int, path: Callable[[float], 
         ir = brir(field, path(0.0), sample_rate, gain)
         n = len(x) + (ir.shape[-1] if tail else 0)
         out = np.zeros((2, n), np.float32)
-        if len(x):
-            y = oaconvolve(x[None, :], ir, axes=-1)
-            m = min(n, y.shape[-1])
-            out[:, :m] = y[:, :m]
+        # overlap-add over long blocks of the source: the FFT work arrays stay one block's size
+        # (the whole signal at once held about five times the track), the sums within float32
+        # rounding of one whole-signal oaconvolve
+        for a in range(0, len(x), STATIC_BLOCK):
+            y = oaconvolve(x[None, a:a + STATIC_BLOCK], ir, axes=-1)
+            m = min(n - a, y.shape[-1])
+            out[:, a:a + m] += y[:, :m]
         return out
     n = len(x) + (int(round(field.room.ir_s * sample_rate)) if tail else 0)
     return _render_moving(field, x, int(sample_rate), path, int(block), n, gain, stats=stats)
 
 
 
+STATIC_BLOCK = 1 << 18  # source frames per overlap-add block of a still source's convolution
 ANCHOR_M = 0.04  # offline: the field is queried at most this far apart along a moving path (m)
 QUERY_CHUNK = 32  # positions per batched field query (ONNX runs cost least per position here)
 BLOCK_CHUNK = 64  # filter updates assembled and transformed together

@@ -210,13 +210,15 @@ def _child_decode(video: str) -> dict:
     return {"decode_s": wall, "frames": frames, "decode_peak_rss_mb": _peak_rss_mb()}
 
 
-def _timed(fn, name: str, stages: dict, extra: dict | None = None):
+def _timed(fn, name: str, stages: dict, extra: dict | None = None, rss: dict | None = None):
     def wrapper(*args, **kwargs):
         t = time.perf_counter()
         try:
             out = fn(*args, **kwargs)
         finally:
             stages[name] = stages.get(name, 0.0) + time.perf_counter() - t
+            if rss is not None:  # the process's peak so far: which stage raised it
+                rss[name] = _peak_rss_mb()
         if extra is not None and hasattr(out, "timings_s"):
             extra[name] = dict(out.timings_s)
         return out
@@ -239,12 +241,13 @@ def _child_generate(video: str, out: str, profile: bool) -> dict:
     export_timings: dict[str, dict] = {}
     # every stage timed where generate looks it up (at call time): the analysis, each adapter,
     # the export
-    studio.analysis.analyze = _timed(studio.analysis.analyze, "analysis", stages)
+    rss: dict[str, float] = {}
+    studio.analysis.analyze = _timed(studio.analysis.analyze, "analysis", stages, rss=rss)
     for name in engines:
         mod = adapters.load(name)
-        mod.generate = _timed(mod.generate, f"engine_{name}", stages)
+        mod.generate = _timed(mod.generate, f"engine_{name}", stages, rss=rss)
     export_project = studio.exporting.export_project
-    studio.exporting.export_project = _timed(export_project, "export", stages, export_timings)
+    studio.exporting.export_project = _timed(export_project, "export", stages, export_timings, rss=rss)
     job = _child_job()
     profiles = _ThreadProfiles() if profile else None
     out_dir = Path(out) / "project"
@@ -269,6 +272,7 @@ def _child_generate(video: str, out: str, profile: bool) -> dict:
         "video_export_stages_s": dict(report.timings_s),
         "files_mb": round(sum(f.stat().st_size for f in out_dir.rglob("*") if f.is_file()) / 2**20, 1),
         "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_after_mb": {**rss, "video_export": _peak_rss_mb()},
     }
     if profiles is not None:
         result["profile_top_cumulative"], result["profile_top_own"] = profiles.top()
@@ -369,6 +373,7 @@ def run(job: Job | None = None, minutes=None, quick: bool = False, profile: bool
             "total_s": _r(total),
             "import_s": _r(gen["import_s"]),
             "peak_rss_mb": _r(gen["peak_rss_mb"], 1),
+            "peak_rss_after_mb": {k: _r(v, 1) for k, v in gen.get("peak_rss_after_mb", {}).items()},
             "ratio_to_decode": _r(total / decode["decode_s"]),
             "generate_ratio_to_decode": _r(gen["generate_s"] / decode["decode_s"]),
             "realtime_factor": _r(seconds / total, 2),

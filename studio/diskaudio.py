@@ -1,0 +1,106 @@
+"""Disk-backed audio buffers, so a render's memory does not grow with the video's length.
+
+A render of a two-hour film holds about 1.4 GB per stereo stem at 48 kHz (float32); the stems, the
+mix and the mastering's working arrays together would not fit a laptop. ``disk_array`` gives a
+(channels, n) float32 ``np.memmap`` over an unlinked temporary file: callers that index it like
+any array keep working (the render cache, app playback, tests), while the render and the export
+walk it in blocks (``chunks``, ``read``, ``write``), handing each block's pages back to the page
+cache afterwards (``release``: ``madvise(MADV_DONTNEED)``), so the process's resident memory stays
+a few blocks whatever the length.
+
+The file is unlinked at once (``tempfile.TemporaryFile``: ``O_TMPFILE`` on Linux), so nothing is
+left behind by a crash or a kill; its space is reserved up front (``posix_fallocate``), so a full
+disk is a clear ``StudioError`` here and never a ``SIGBUS`` on a later write into the mapping.
+Where the files go: ``$STUDIO_RENDER_DIR``, else the system's temporary folder.
+"""
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import tempfile
+from typing import Iterator
+
+import numpy as np
+
+from studio.errors import StudioError
+
+__all__ = ["RENDER_DIR_ENV", "BLOCK_FRAMES", "render_dir", "disk_array", "chunks", "read", "write", "release",
+           "release_all"]
+
+RENDER_DIR_ENV = "STUDIO_RENDER_DIR"
+BLOCK_FRAMES = 1 << 20  # frames per block (about 22 s at 48 kHz; 8 MB of stereo float32)
+_PAGE = mmap.PAGESIZE
+
+
+def render_dir() -> str:
+    """The folder of the render's temporary files (module doc)."""
+    return os.environ.get(RENDER_DIR_ENV) or tempfile.gettempdir()
+
+
+def disk_array(channels: int, n: int, *, folder: str | None = None, dtype=np.float32) -> np.ndarray:
+    """A zeroed (channels, n) array (float32 unless told) backed by an unlinked temporary file (module doc);
+    an ordinary array when empty. A full or read-only disk is a ``StudioError`` naming the folder."""
+    channels, n = int(channels), int(n)
+    if channels * n == 0:
+        return np.zeros((channels, n), dtype)
+    folder = folder or render_dir()
+    size = channels * n * np.dtype(dtype).itemsize
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".studio-render-") as fh:
+            os.posix_fallocate(fh.fileno(), 0, size)  # reserve the space: ENOSPC now, not SIGBUS later
+            # the mapping keeps its own reference to the file, which goes when the array does
+            return np.memmap(fh, dtype=dtype, mode="r+", shape=(channels, n))
+    except OSError as exc:
+        why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+               errno.EROFS: "the folder is read-only", errno.EACCES: "the folder is not writable"}.get(
+            exc.errno, exc.strerror or str(exc))
+        raise StudioError(f"cannot keep the render's audio on disk in {folder} ({size / 1e6:.0f} MB): {why}; "
+                          f"free some space or point ${RENDER_DIR_ENV} at another folder") from None
+
+
+def chunks(n: int, size: int = BLOCK_FRAMES) -> Iterator[tuple[int, int]]:
+    """(start, stop) of consecutive blocks covering ``0 .. n``."""
+    for a in range(0, int(n), int(size)):
+        yield a, min(int(n), a + int(size))
+
+
+def read(audio: np.ndarray, a: int, b: int) -> np.ndarray:
+    """A private (channels, b - a) copy of frames ``a:b`` (clamped to the array); the
+    pages it came from are released."""
+    a, b = max(0, int(a)), min(audio.shape[-1], int(b))
+    out = np.array(audio[..., a:b])
+    release(audio, a, b)
+    return out
+
+
+def write(audio: np.ndarray, a: int, block: np.ndarray) -> None:
+    """Frames ``a : a + block.shape[-1]`` of ``audio`` set to ``block``; the pages released."""
+    b = a + block.shape[-1]
+    audio[..., a:b] = block
+    release(audio, a, b)
+
+
+def release(audio: np.ndarray, a: int = 0, b: int | None = None) -> None:
+    """Give frames ``a:b`` of a ``disk_array`` (or a view of one) back to the page cache; the
+    data stays in the file and reads back on the next access. Nothing for an ordinary array."""
+    mm = getattr(audio, "_mmap", None)
+    if mm is None or audio.size == 0:
+        return
+    b = audio.shape[-1] if b is None else min(int(b), audio.shape[-1])
+    if b <= a:
+        return
+    base = np.frombuffer(mm, np.uint8).ctypes.data
+    for row in (audio if audio.ndim > 1 else audio[None, :]):
+        start = row.ctypes.data - base + a * row.strides[0]
+        stop = start + (b - a) * row.strides[0]
+        s0 = start // _PAGE * _PAGE
+        s1 = min(len(mm), -(-stop // _PAGE) * _PAGE)
+        if s1 > s0:
+            mm.madvise(mmap.MADV_DONTNEED, s0, s1 - s0)
+
+
+def release_all(*arrays) -> None:
+    for x in arrays:
+        if x is not None:
+            release(x)

@@ -1,0 +1,192 @@
+"""The render and export on disk, block by block (studio.diskaudio, studio.mastering_blocks):
+the same samples and figures as the whole-array functions of studio.mastering, blocks made
+small here so that every stage crosses many block boundaries."""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from export import wav
+from studio import diskaudio as da
+from studio import mastering as mst
+from studio import mastering_blocks as mb
+from studio import render
+from studio.errors import StudioError
+from studio.project import Mixer, Project, Track, TrackKind, VideoClip
+
+SR = 48000
+
+
+@pytest.fixture(autouse=True)
+def small_blocks(monkeypatch, tmp_path):
+    monkeypatch.setattr(da, "BLOCK_FRAMES", 8192)
+    monkeypatch.setenv(da.RENDER_DIR_ENV, str(tmp_path))
+    render.clear_render_cache()
+    yield
+    render.clear_render_cache()
+
+
+def _signal(n: int, amp: float, seed: int = 1) -> np.ndarray:
+    """Noise with loud tone bursts three times a second (the limiters have work to do)."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((2, n)) * 0.05 * amp).astype(np.float32)
+    t = np.arange(n) / SR
+    for k in range(0, n, SR // 3):
+        x[:, k:k + 2000] += (amp * np.sin(2 * np.pi * 3000 * t[k:k + 2000])).astype(np.float32)
+    return x
+
+
+def _on_disk(x: np.ndarray) -> np.ndarray:
+    d = da.disk_array(*x.shape)
+    d[:] = x
+    return d
+
+
+@pytest.mark.parametrize("n, amp", [(3 * SR + 7, 0.2), (6 * SR + 123, 1.5), (50000, 3.0)])
+def test_block_mastering_is_the_whole_array_mastering(n, amp):
+    x = _signal(n, amp)
+    d = _on_disk(x)
+    assert mb.integrated_lufs(d, SR) == mst.integrated_lufs(x, SR)
+    assert mb.true_peak_dbtp(d) == mst.true_peak_dbtp(x)
+    for role in ("drums", "pad", "foley", "audio"):
+        assert mb.stage_gain_db(d, SR, role) == mst.stage_gain_db(x, SR, role)
+    whole, reduction = mst.true_peak_limit(x, SR)
+    blocks, reduction_b = mb.true_peak_limit(d, da.disk_array(*x.shape), SR)
+    assert reduction_b == reduction and np.array_equal(np.asarray(blocks), whole)
+    for m in (mst.Mastering(), mst.Mastering(loudness_lufs=-8.0), mst.Mastering.off(limiter=True),
+              mst.Mastering(ceiling_dbtp=None)):
+        whole, rep = mst.master_mix(x, SR, m)
+        blocks, rep_b = mb.master_mix(d, SR, m)
+        assert np.array_equal(np.asarray(blocks), whole), m
+        assert dataclasses.replace(rep_b, timings_s={}) == dataclasses.replace(rep, timings_s={}), m
+
+
+def test_silence_and_empty_audio_on_disk():
+    silent = da.disk_array(2, 20000)
+    assert mb.integrated_lufs(silent, SR) == float("-inf") and mb.true_peak_dbtp(silent) == float("-inf")
+    out, rep = mb.master_mix(silent, SR)
+    assert out is silent and rep.gain_db == 0.0
+    empty = da.disk_array(2, 0)
+    assert isinstance(empty, np.ndarray) and empty.shape == (2, 0)
+
+
+def test_the_block_reverb_is_within_float_rounding_of_the_whole_convolution():
+    x = _signal(5 * SR + 11, 0.3)
+    x[:, SR:2 * SR] = 0.0  # a silent block: only the carried tail sounds there
+    whole = mst.reverb_return(x, "hall", SR)
+    blocks = mst.reverb_return_blocks(_on_disk(x), "hall", SR, da.disk_array(*x.shape), block=8192)
+    assert float(np.max(np.abs(whole - blocks))) < 10 ** (-100 / 20)
+
+
+def test_duck_gain_in_blocks_is_the_whole_gain():
+    music = _signal(4 * SR + 5, 0.5)
+    whole = mst.duck_gain(music, SR, -9.0)
+    hop = mst.duck_hop(SR)
+    size = hop * 37
+    energy = np.concatenate([mst.duck_energy(music[:, a:a + size], SR) for a in range(0, music.shape[1], size)])
+    curve = mst.duck_curve(energy, SR, -9.0)
+    parts = [mst.duck_gain_of(curve, SR, a, min(a + size, music.shape[1])) for a in range(0, music.shape[1], size)]
+    assert np.array_equal(np.concatenate(parts), whole)
+
+
+def _tone(folder, name, freq, secs, amp=0.3):
+    t = np.arange(int(SR * secs)) / SR
+    x = amp * np.sin(2 * np.pi * freq * t) * (0.6 + 0.4 * np.sign(np.sin(2 * np.pi * 2.0 * t)))
+    sf.write(folder / name, np.stack([x, 0.7 * x], axis=1).astype(np.float32), SR)
+    return name
+
+
+def _project(folder) -> Project:
+    p = Project(name="blocks", sample_rate=SR, video=VideoClip("v.mp4", 5.0, 25.0, 64, 48))
+    p.path = folder / "project.json"
+    p.add_track(Track("music", TrackKind.AUDIO, audio_path=_tone(folder, "m.wav", 220.0, 6.0), engine="rhythm",
+                      settings={"part": "keys"}, mixer=Mixer(pan=0.3)))
+    p.add_track(Track("bass", TrackKind.AUDIO, audio_path=_tone(folder, "b.wav", 55.0, 4.0, 0.9), engine="rhythm",
+                      settings={"part": "bass"}, offset_s=0.4))
+    p.add_track(Track("speech", TrackKind.AUDIO, audio_path=_tone(folder, "s.wav", 700.0, 5.0),
+                      mixer=Mixer(gain_db=4.0, duck_db=-9.0, reverb_send_db=-8.0)))
+    return p
+
+
+def _whole_array_render(p: Project, m: mst.Mastering):
+    """The render as the whole-array path computed it (studio.render before the disk buffers)."""
+    n = render.project_frames(p, SR)
+    tracks = p.audible_tracks()
+    stems = []
+    for t in tracks:
+        x = render.render_track_source(t, p, SR, n)
+        stage = mst.stage_gain_db(x, SR, mst.track_role(t)) if mst.is_staged(t) else 0.0
+        x = render.apply_mixer(x, t.mixer.gain_db + stage, t.mixer.pan)
+        stems.append(mst.true_peak_limit(x, SR)[0])
+    side = np.sum([x for t, x in zip(tracks, stems) if mst.is_music(t)], axis=0, dtype=np.float32)
+    stems = [x * mst.duck_gain(side, SR, t.mixer.duck_db) if t.mixer.duck_db else x for t, x in zip(tracks, stems)]
+    bus = np.zeros((2, n), np.float32)
+    for t, x in zip(tracks, stems):
+        if mst.send_db(t) is not None:
+            bus += x * np.float32(10.0 ** (mst.send_db(t) / 20.0))
+    ret = mst.reverb_return(bus, mst.project_room(p), SR)
+    mix = np.zeros((2, n), np.float32)
+    for x in stems:
+        mix += x
+    mix += ret
+    mix, rep = mst.master_mix(mix, SR, m)
+    return {t.id: x for t, x in zip(tracks, stems)}, mix, rep
+
+
+def test_render_on_disk_matches_the_whole_array_render(tmp_path):
+    p = _project(tmp_path)
+    result = render.render_project(p)
+    stems, mix, rep = _whole_array_render(p, mst.Mastering())
+    assert isinstance(result.mix, np.memmap) and all(isinstance(x, np.memmap) for x in result.stems.values())
+    for tid, x in stems.items():
+        assert np.array_equal(np.asarray(result.stems[tid]), x), tid
+    assert float(np.max(np.abs(np.asarray(result.mix) - mix))) < 10 ** (-90 / 20)  # the reverb's FFT rounding
+    assert abs(result.loudness_lufs - rep.loudness_lufs) < 1e-3 and abs(result.master_gain_db - rep.gain_db) < 1e-3
+    assert result.peak_dbfs == pytest.approx(render.peak_dbfs(mix), abs=1e-4)
+
+
+def test_cached_render_on_disk_and_master_fader(tmp_path):
+    p = _project(tmp_path)
+    a = render.render_project(p, cache=True)
+    b = render.render_project(p, cache=True)
+    assert b.cached and b.mix is a.mix and not a.mix.flags.writeable
+    faded = render.render_project(dataclasses.replace(p, master_fader_db=-6.0), cache=True)
+    assert faded.cached
+    assert np.array_equal(np.asarray(faded.mix), (np.asarray(a.mix) * np.float32(10 ** (-6 / 20))))
+
+
+@pytest.mark.parametrize("bit_depth", ["16", "24", "float32"])
+def test_block_quantisation_and_writing_match_the_whole_array(tmp_path, bit_depth):
+    x = _signal(30000, 0.4)
+    whole = wav.quantise(x, bit_depth, seed=3)
+    parts = [wav.quantise(x[:, a:a + 7000], bit_depth, seed=3, start=a, total=x.shape[1])
+             for a in range(0, x.shape[1], 7000)]
+    assert np.array_equal(np.concatenate(parts), whole)
+    wav.write_audio(tmp_path / "a.wav", _on_disk(x), SR, bit_depth=bit_depth, seed=3)
+    subtype = {"16": "int16", "24": "int32", "float32": "float32"}[bit_depth]
+    back, _ = sf.read(tmp_path / "a.wav", dtype=subtype)
+    assert np.array_equal(back, whole if bit_depth != "24" else (whole >> 8) << 8)
+
+
+def test_a_full_or_read_only_disk_is_a_clear_error(tmp_path, monkeypatch):
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    with pytest.raises(StudioError, match="the disk is full.*STUDIO_RENDER_DIR"):
+        da.disk_array(2, 1000)
+    with pytest.raises(StudioError, match="disk is full"):
+        render.render_project(_project(tmp_path))
+
+
+def test_release_keeps_the_data_and_drops_the_pages():
+    x = da.disk_array(2, 1 << 16)
+    x[:] = 0.25
+    da.release(x)
+    assert float(x.sum()) == 0.25 * x.size
+    da.release(np.zeros((2, 10), np.float32))  # nothing to do for an ordinary array
