@@ -12,7 +12,9 @@ import torch
 
 
 def export_onnx(model: torch.nn.Module, args: tuple, path: Path, input_names: list[str],
-                output_names: list[str], metadata: dict[str, str]) -> None:
+                output_names: list[str], metadata: dict[str, str], time_axis: bool = False) -> None:
+    """``time_axis``: axis 2 of every input and output, all (batch, channels, time), is dynamic
+    too (streams of any length)."""
     import onnx
 
     model.eval()
@@ -20,6 +22,8 @@ def export_onnx(model: torch.nn.Module, args: tuple, path: Path, input_names: li
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     axes = {n: {0: "batch"} for n in input_names + output_names}
+    if time_axis:
+        axes = {n: {0: "batch", 2: "time"} for n in input_names + output_names}
     torch.onnx.export(model, args, str(tmp), input_names=input_names, output_names=output_names,
                       dynamic_axes=axes, opset_version=17, dynamo=False)
     m = onnx.load(str(tmp))

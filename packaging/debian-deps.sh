@@ -17,19 +17,26 @@
 #   hydrogen-data        Hydrogen demo songs (GPL-2+): drum patterns for the rhythm engine's training
 #                        (its smoke test)
 #   libmysofa1           MIT KEMAR HRTF set (SOFA): the spatial teacher and its HRIR table, tests
+#   asterisk-moh-opsound-wav, sound-theme-freedesktop, colobot-common-sounds  recorded music, alerts
+#                        and game effects (14 + 0.4 + 61 MB; CC-BY-SA-3.0, CC-BY/GPL, GPL-3+): the
+#                        codec's smoke training and held-out test clips (engines/codec)
 # --gui  also what a real window needs (Qt's xcb plugin and its X libraries) and Xvfb (xvfb-run)
 #        for a machine without a display (make run, make screenshots)
 # --train  also every package the full training scripts read (make train-deps):
 #   hydrogen-data, libmysofa1 (above) and lmms-common (LMMS demo projects: the rhythm and performer
-#   engines' full training data; the smoke tests read Hydrogen's songs only)
+#   engines' full training data; the smoke tests read Hydrogen's songs only); the codec's sound
+#   (above) plus freeciv-data (20 MB, GPL-2+: effects) and warzone2100-music (86 MB, CC-BY-SA-3.0 /
+#   GPL-2+: soundtracks), the codec's full training data
 # As root it installs them; otherwise it prints the apt-get line to run and fails.
 set -euo pipefail
 run=(libfluidsynth3 fluid-soundfont-gm musescore-general-soundfont avldrums.lv2-soundfont libportaudio2)
-test=(fluidsynth timgm6mb-soundfont jackd2 hydrogen-data libmysofa1)
+test=(fluidsynth timgm6mb-soundfont jackd2 hydrogen-data libmysofa1
+      asterisk-moh-opsound-wav sound-theme-freedesktop colobot-common-sounds)
 gui=(xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
      libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-randr0 libxkbcommon-x11-0 libegl1 libgl1
      fonts-dejavu-core)
-train=(hydrogen-data libmysofa1 lmms-common)
+train=(hydrogen-data libmysofa1 lmms-common asterisk-moh-opsound-wav sound-theme-freedesktop
+       colobot-common-sounds freeciv-data warzone2100-music)
 packages=("${run[@]}")
 with_test=1
 extra=()

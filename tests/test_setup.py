@@ -64,5 +64,6 @@ def test_debian_package_sets(tmp_path):
     assert run < tests and {"jackd2", "fluidsynth", "hydrogen-data", "libmysofa1"} <= tests
     assert "lmms-common" not in tests  # the tests' smoke trainings read Hydrogen's songs only
     _, train = deps(tmp_path, "--train")
-    assert train - tests == {"lmms-common"}
+    assert {"asterisk-moh-opsound-wav", "colobot-common-sounds"} <= tests  # the codec's smoke and test clips
+    assert train - tests == {"lmms-common", "freeciv-data", "warzone2100-music"}  # full training data
     assert deps(tmp_path, "--nonsense")[0] == 2

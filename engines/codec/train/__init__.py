@@ -1,0 +1,1 @@
+"""The codec's training (torch; never imported at run time)."""
