@@ -326,3 +326,20 @@ def test_a_repeated_frame_is_left_out_at_60fps():
     assert not m.repeats(1 / 30, a.copy())  # 30 fps: a still pair is a still pair
     m.add(2 / 60, b)  # the frame after a left-out one pairs with the last one added
     assert len(m.pairs) == 1 and m.pairs[0].t1 - m.pairs[0].t0 == pytest.approx(2 / 60)
+
+
+def test_impact_order_statistics_match_a_sort():
+    """The contact search's five-pair mass spread: the largest and the second smallest of five
+    arrays, by minima and maxima, exactly as sorting them (ties included)."""
+    from studio.analysis.impacts import _max5, _second_smallest5, _pool
+
+    rng = np.random.default_rng(3)
+    for trial in range(50):
+        x = rng.integers(0, 3, (5, 20, 6, 8)).astype(float) if trial % 2 else rng.random((5, 20, 6, 8))
+        s = np.sort(x, axis=0)
+        assert np.array_equal(_max5(*x), s[-1])
+        assert np.array_equal(_second_smallest5(*x), s[1])
+    cells = rng.random((7, 6, 8, 3))
+    pad = np.pad(cells, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    want = sum(pad[:, dy:dy + 6, dx:dx + 8] for dy in range(3) for dx in range(3))
+    assert np.allclose(_pool(cells), want) and _pool(cells).flags.c_contiguous

@@ -47,13 +47,15 @@ MAX_PAIR_RATE_HZ = 40.0  # pairs a second above which two consecutive pairs are 
 def _pool(cells: np.ndarray) -> np.ndarray:
     """Sum of each cell and its 8 neighbours: (K, gh, gw, C)."""
     k, gh, gw, c = cells.shape
-    pad = np.zeros((k, gh + 2, gw + 2, c), cells.dtype)
-    pad[:, 1:-1, 1:-1] = cells
-    out = np.zeros_like(cells)
+    # cells first, pairs inside: each shifted sum is then 48 long contiguous runs rather than
+    # K x gh short ones (9.8 -> 2.7 ms on a 60 s clip; the same sums in the same order)
+    pad = np.zeros((gh + 2, gw + 2, k, c), cells.dtype)
+    pad[1:-1, 1:-1] = cells.transpose(1, 2, 0, 3)
+    out = np.zeros((gh, gw, k, c), cells.dtype)
     for dy in range(3):
         for dx in range(3):
-            out += pad[:, dy:dy + gh, dx:dx + gw]
-    return out
+            out += pad[dy:dy + gh, dx:dx + gw]
+    return np.ascontiguousarray(out.transpose(2, 0, 1, 3))
 
 
 def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells: np.ndarray, valid: np.ndarray,
@@ -136,7 +138,7 @@ def _reversals(pos: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarr
     v = np.diff(pos, axis=0) / dt  # v[i]: from pair i to i+1
     # turn at pair j: v[j-1] and v[j] differ in sign; lines from v[j-2] and v[j+1]
     j = np.arange(3, k - 3)
-    vll, vl, va, vb, vr, vrr = (v[j + d] for d in (-3, -2, -1, 0, 1, 2))
+    vll, vl, va, vb, vr, vrr = (v[3 + d:k - 3 + d] for d in (-3, -2, -1, 0, 1, 2))  # v[j + d], as views
     with np.errstate(invalid="ignore"):
         # a contact pair whose two frames barely differ (the object came in and went back out
         # between them, or stopped against a background it hardly stands out from) leaves no
@@ -155,11 +157,11 @@ def _reversals(pos: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarr
     ok &= _window_valid(bad, j, -3, 3)[:, None, None]
     # (the lowest of the five is left out: the pair that holds a contact mid-way barely moved on
     # balance; at an apex the mass falls steadily towards the turn, so the rest still spreads)
-    around = np.sort(np.stack([mass[j + d] for d in (-2, -1, 0, 1, 2)]), axis=0)[1:]
-    spread = around[-1] / np.maximum(around[0], 1e-9)
+    mm2, mm1, m0, mp1, mp2 = (mass[3 + d:k - 3 + d] for d in (-2, -1, 0, 1, 2))  # mass[j + d], as views
+    spread = _max5(mm2, mm1, m0, mp1, mp2) / np.maximum(_second_smallest5(mm2, mm1, m0, mp1, mp2), 1e-9)
     # an object is fastest at a contact and slowest at an apex: the difference it leaves (which
     # grows with its speed) must not shrink towards the turn
-    kept = np.minimum(mass[j - 1], mass[j + 1]) / np.maximum(np.maximum(mass[j - 2], mass[j + 2]), 1e-9)
+    kept = np.minimum(mm1, mp1) / np.maximum(np.maximum(mm2, mp2), 1e-9)
     # a gap turn already shows the stop; on real footage the object also fades against the
     # surface it lands on (less contrast there), so the mass may sag more before it
     ok &= np.where(gap, (spread <= GAP_MASS_SPREAD) & (kept >= GAP_NO_SLOWDOWN),
@@ -175,6 +177,25 @@ def _reversals(pos: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarr
     t = np.clip(t, mid[i - 1], mid[i + 1])
     return list(zip((np.abs(a) + np.abs(b)).tolist(), t.tolist(), gy.tolist(), gx.tolist(),
                     (p0 + a * (t - mid[i - 1])).tolist(), i.tolist()))
+
+
+def _max5(a, b, c, d, e):
+    """Elementwise largest of five arrays (exactly one of them, as a sort's last)."""
+    return np.maximum(np.maximum(np.maximum(a, b), np.maximum(c, d)), e)
+
+
+def _second_smallest5(a, b, c, d, e):
+    """Elementwise second smallest of five (finite) arrays, exactly what sorting them gives at
+    index 1, with minima and maxima only (a sort along a short first axis costs 3x more): the
+    largest of the five minima that each leave one array out."""
+    ab = np.minimum(a, b)
+    de = np.minimum(d, e)
+    cde = np.minimum(c, de)
+    abc = np.minimum(ab, c)
+    out = np.maximum(np.minimum(b, cde), np.minimum(a, cde))  # without a, without b
+    out = np.maximum(out, np.minimum(ab, de))  # without c
+    out = np.maximum(out, np.minimum(abc, e))  # without d
+    return np.maximum(out, np.minimum(abc, d))  # without e
 
 
 def _centroid(near: np.ndarray, mid: np.ndarray, t: float, gy: int, gx: int, reach: int) -> tuple[float, float]:
