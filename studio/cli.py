@@ -408,6 +408,8 @@ def _play(args: argparse.Namespace) -> int:
     from studio.transport.play import play_project
 
     check_span(args.start, args.end)  # before the project is rendered
+    if args.varispeed and args.follow is None:
+        raise StudioError("--varispeed chases a DAW's speed: it goes with --follow")
     project = Project.load(args.project)
     device = int(args.device) if args.device and args.device.isdigit() else args.device
     show = not args.quiet
@@ -421,7 +423,7 @@ def _play(args: argparse.Namespace) -> int:
     result = play_project(project, audio_device=device, no_audio=args.no_audio, midi_port=args.midi_port,
                           midi=not args.no_midi, synth_midi=args.synth_midi, start_s=args.start,
                           end_s=args.end, on_tick=tick, follow=args.follow, mtc_offset_s=args.mtc_offset,
-                          jack_stems=args.jack_stems)
+                          jack_stems=args.jack_stems, varispeed=args.varispeed)
     if show:
         print(file=sys.stderr)
     if result["error"]:
@@ -668,6 +670,9 @@ def _add_playback_commands(sub) -> None:
     pl.add_argument("--follow", nargs="?", const="", metavar="PORT",
                     help="follow a DAW: its MIDI clock/SPP/Start/Stop or MTC on PORT (default: the virtual "
                          "input 'Studio Sync') start, stop and position playback; runs until --end or Ctrl+C")
+    pl.add_argument("--varispeed", action="store_true",
+                    help="with --follow: chase the DAW's speed (video, audio and MIDI play at the DAW's rate, the "
+                         "audio's pitch with it, as tape varispeed) instead of jumping when its tempo differs")
     pl.add_argument("--mtc-offset", type=float, default=0.0, metavar="S",
                     help="MIDI Time Code of the video's start in seconds (3600 for a DAW at 01:00:00:00)")
     pl.add_argument("--jack-stems", action="store_true",

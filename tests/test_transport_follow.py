@@ -243,9 +243,11 @@ def test_a_jack_daw_wired_before_play_drives_the_transport(jack_server):
         t.close()
 
 
-def test_studio_play_follow_plays_while_the_daw_runs(jack_server, tmp_path):
-    """``studio play --follow``: waits for the DAW, plays while its clock runs (no clock of its
-    own goes out), ends at ``--end`` and reports what it received."""
+@pytest.mark.parametrize("varispeed", [False, True], ids=["jumps", "varispeed"])
+def test_studio_play_follow_plays_while_the_daw_runs(jack_server, tmp_path, varispeed):
+    """``studio play --follow [--varispeed]``: waits for the DAW, plays while its clock runs (no
+    clock of its own goes out), ends at ``--end`` and reports what it received (with
+    ``--varispeed`` the rate figures: the DAW at the project's tempo runs at 1.0)."""
     import json
     import subprocess
     import sys
@@ -263,7 +265,7 @@ def test_studio_play_follow_plays_while_the_daw_runs(jack_server, tmp_path):
     p.add_track(Track("tone", TrackKind.AUDIO, audio_path="tone.wav"))
     p.save(tmp_path / "project.json")
     proc = subprocess.Popen([sys.executable, "-m", "studio", "-q", "play", str(tmp_path), "--no-audio", "--follow",
-                             "--end", "1.0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             "--end", "1.0"] + (["--varispeed"] if varispeed else []), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=jack_server.env())
     daw = JackMidiOutput("CliDaw")
     try:
@@ -283,3 +285,7 @@ def test_studio_play_follow_plays_while_the_daw_runs(jack_server, tmp_path):
     assert result["played_s"] >= 1.0 and result["error"] is None and "Studio Sync" in result["follow"]
     assert result["daw_messages"] >= 24 and result["daw_bpm"] == pytest.approx(120.0, rel=0.02)
     assert result["tempo_warning"] is None
+    assert result["varispeed"] is varispeed and "resyncs" in result
+    if varispeed:
+        assert result["rate_checks"] >= 1 and result["daw_rate"] == pytest.approx(1.0, rel=0.02)
+        assert 0.95 < result["rate_min"] <= result["rate_mean"] <= result["rate_max"] < 1.05

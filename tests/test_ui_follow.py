@@ -61,3 +61,19 @@ def test_follow_daw_plays_locates_and_stops_with_the_daws_clock(w, qtbot):
         daw.close(drain_s=0)
     w.act_follow.trigger()
     assert not w.playback.following
+
+
+def test_follow_daw_speed_is_on_by_default_and_can_be_turned_off(w, qtbot):
+    """Transport › Follow DAW Speed (checked by default): following chases the DAW's speed
+    (the transport's varispeed on); unchecked, the transport plays at rate 1 and follows by jumps;
+    leaving Follow DAW turns varispeed off."""
+    assert w.act_follow_speed.isChecked() and w.playback.follow_speed
+    w.act_follow.trigger()
+    assert w.playback.follower.varispeed and w.playback.transport.varispeed
+    w.act_follow_speed.trigger()  # off while following
+    assert not w.playback.follower.varispeed and not w.playback.transport.varispeed
+    assert w.playback.transport.rate == 1.0
+    w.act_follow_speed.trigger()  # on again
+    assert w.playback.transport.varispeed
+    w.act_follow.trigger()
+    assert not w.playback.following and not w.playback.transport.varispeed

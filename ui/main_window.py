@@ -222,17 +222,18 @@ class MainWindow(QMainWindow):
                                       "Play, stop and locate with the DAW: connect its MIDI clock or MTC "
                                       "output to the 'Studio Sync' input")
         self.act_follow.setCheckable(True)
+        self.act_follow_speed = self.action("Follow DAW Speed (Varispeed)", pb.set_follow_speed, None, None,
+                                            "While following the DAW: play the video, audio and MIDI at the DAW's "
+                                            "speed when its tempo differs from the project's (the pitch follows, "
+                                            "as tape varispeed) instead of jumping back onto it")
+        self.act_follow_speed.setCheckable(True)
+        self.act_follow_speed.setChecked(pb.follow_speed)
         self.act_zoom_in = self.action("Zoom In", lambda: self.timeline.zoom(1.5), keys("+", "=", "Ctrl+="),
                                        "zoom_in", "Zoom the timeline in (+, Ctrl+wheel)")
         self.act_zoom_out = self.action("Zoom Out", lambda: self.timeline.zoom(1 / 1.5), keys("-", "Ctrl+-"),
                                         "zoom_out", "Zoom the timeline out (-, Ctrl+wheel)")
         self.act_fit = self.action("Fit Video", self.timeline.canvas.fit, "Ctrl+0")
-        self.act_analysis_plot = self.action("Analysis Plot", self.analysis_plot_window, None, None,
-                                             "The video analysis as a plot: onset envelope, beats, contacts, "
-                                             "cuts and the tempo map (pyqtgraph; click to seek)")
-        self.act_room_response = self.action("Room Response\u2026", self.room_response_window, None, None,
-                                             "The selected track's binaural impulse response, energy decay "
-                                             "(T30, DRR) and magnitude in its room, at the playhead")
+        self._build_plot_actions()
         self._build_edit_actions()
         self.act_legend = self.action("Timeline Legend", self.legend_dialog, None, None,
                                       "What the timeline's lines and marks mean")
@@ -244,7 +245,8 @@ class MainWindow(QMainWindow):
                        self.act_quit]),
             ("&Edit", [self.act_undo, self.act_redo, None, self.act_select_all, self.act_copy, self.act_paste,
                        self.act_duplicate, self.act_delete, None, self.act_edit_notes, self.act_separate]),
-            ("&Transport", [self.act_play, self.act_stop, self.act_home, self.act_end, None, self.act_follow]),
+            ("&Transport", [self.act_play, self.act_stop, self.act_home, self.act_end, None, self.act_follow,
+                            self.act_follow_speed]),
             ("&Generate", [self.act_generate, None, self.act_routing]),
             ("&View", [self.act_zoom_in, self.act_zoom_out, self.act_fit, None,
                        self.act_analysis_plot, self.act_room_response, None,
@@ -301,6 +303,14 @@ class MainWindow(QMainWindow):
 
         self.keypoint_commands = KeypointCommands(self)  # Separate Player, people, Motion sections lane
         self.act_separate = self.keypoint_commands.act_separate
+
+    def _build_plot_actions(self) -> None:
+        self.act_analysis_plot = self.action("Analysis Plot", self.analysis_plot_window, None, None,
+                                             "The video analysis as a plot: onset envelope, beats, contacts, "
+                                             "cuts and the tempo map (pyqtgraph; click to seek)")
+        self.act_room_response = self.action("Room Response\u2026", self.room_response_window, None, None,
+                                             "The selected track's binaural impulse response, energy decay "
+                                             "(T30, DRR) and magnitude in its room, at the playhead")
 
     def edit_notes(self, track_id: str | None = None) -> None:
         """The piano roll on a MIDI track (ui/widgets/piano_roll): its own window, its own keys."""

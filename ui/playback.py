@@ -106,6 +106,7 @@ class Playback(QObject):
         self._audio_job = self._levels_job = None  # the running render handles
         self._epoch = 0  # a project opened since a meters job started: its result is dropped
         self._sync = None  # studio.transport.follow.SyncInput while following the DAW
+        self.follow_speed = True  # Transport › Follow DAW Speed: chase its speed (varispeed) while following
         # the master fader while playing: heard once the drag settles (a cheap re-render)
         self._master_timer = QTimer(self, singleShot=True, interval=150)
         self._master_timer.timeout.connect(self._on_master_settled)
@@ -183,17 +184,37 @@ class Playback(QObject):
         if on:
             if self.doc.project is not None:
                 self._prepare_outputs()  # the DAW may press play any time from now
-            self._sync = SyncInput(DawFollower(self.transport))
+            follower = DawFollower(self.transport, varispeed=self.follow_speed)
+            try:
+                self._sync = SyncInput(follower)
+            except Exception:
+                follower.close()
+                raise
         else:
             self._sync.close()
+            self._sync.follower.close()  # the transport back to rate 1
             self._sync = None
         if self.transport.midi is not None:
             self.transport.midi.send_clock = not on
+
+    def set_follow_speed(self, on: bool) -> None:
+        """Transport › Follow DAW Speed: while following, chase the DAW's speed (the video, audio
+        and MIDI play at its rate, the audio's pitch with it, as tape varispeed) instead of
+        jumping back onto it when its tempo differs from the project's."""
+        self.follow_speed = bool(on)
+        if self._sync is not None:
+            self._sync.follower.set_varispeed(self.follow_speed)
+
+    @property
+    def follower(self):
+        """The DawFollower while following (its figures: ``rate_figures()``), else None."""
+        return self._sync.follower if self._sync is not None else None
 
     def close(self) -> None:
         self._timer.stop()
         if self._sync is not None:
             self._sync.close()
+            self._sync.follower.close()
             self._sync = None
         self.transport.close()
 

@@ -10,6 +10,11 @@ own late blocks (a callback that took longer than its block period); the transpo
 takes no lock and allocates no buffers; all its state is a preallocated int64 array whose
 cells each have one writer (the protocol is spelled out on :class:`AudioOutput`).
 
+Varispeed runs (the run's Timeline has a rate map, clock.py): the feeder mixes the sources in
+run frames and resamples them to the device's frames at the rate of the moment
+(studio.transport.varispeed; the pitch follows the speed, as on tape); a rate asked for
+(``AudioOutput.rate``) starts at the next block it renders. The callback does not change.
+
 Nothing touches audio hardware before :meth:`AudioOutput.open`; sounddevice is imported there.
 """
 from __future__ import annotations
@@ -123,6 +128,8 @@ class AudioOutput:
         self._feed_stop = threading.Event()
         self._timeline: Timeline | None = None
         self._u_written = 0
+        self.rate = 1.0  # varispeed runs: the rate the feeder applies from its next block on
+        self._vari = None  # varispeed runs: the resampler (studio.transport.varispeed)
         self.feeder_errors: list[str] = []
         self.feed_ns = np.zeros(_TIMES, np.int64)
         self._feeds = 0
@@ -257,6 +264,9 @@ class AudioOutput:
         c[_clk.CB_START], c[_clk.CB_FRAMES], c[_clk.CB_TNS] = 0, 0, 0
         c[_clk.SEQ] += 1
         self._timeline, self._u_written = timeline, 0
+        self._vari = None
+        if timeline.rates is not None:
+            self.rate = timeline.rates.rate
         for s in self.sources:
             reset = getattr(s, "reset", None)
             if reset is not None:
@@ -308,10 +318,27 @@ class AudioOutput:
             self._feeds += 1
 
     def _render(self, block: np.ndarray, u: int) -> None:
+        """Unwrapped frames [u, u + n) of the run into ``block``: the mix itself, or with varispeed
+        (the run has a rate map) the mix read in run frames and resampled (varispeed.py)."""
+        tl = self._timeline
+        if tl.rates is None:
+            self._mix(block, u)
+            return
+        rate = self.rate
+        if rate != tl.rates.rate:  # from here on: the frames before are in the ring already
+            tl.rates.set(rate, u)
+        if self._vari is None:
+            from studio.transport.varispeed import VarispeedReader
+
+            self._vari = VarispeedReader(block.shape[0], self._mix)
+        self._vari.process(block, tl.rates.v_block(u, block.shape[1]), tl.rates.rate)
+
+    def _mix(self, block: np.ndarray, v: int) -> None:
+        """Run frames [v, v + n) of the sources, mixed into ``block`` (zeroed first)."""
         block.fill(0)
         off, n, tl = 0, block.shape[1], self._timeline
         while off < n:
-            pos = tl.position(u + off)
+            pos = tl.song_frame(v + off)
             k = n - off if tl.loop is None else min(n - off, tl.loop[1] - pos)
             for src in list(self.sources):
                 try:

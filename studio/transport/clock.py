@@ -6,6 +6,14 @@ Within a run time is counted in *unwrapped* frames ``u`` from 0; a :class:`Timel
 The audio feeder renders and the MIDI scheduler sends in unwrapped frames, so both see the
 same wrap at the same sample.
 
+Varispeed (following a DAW at another speed, studio.transport.follow): a run may play at a rate
+``r`` (song seconds per second of the audio clock). Its :class:`RateMap` maps the audio's
+unwrapped frames ``u`` to *run frames* ``v`` (song frames played since the start, before the
+loop wraps them), piecewise linearly: a rate change is a new breakpoint at a frame not yet
+rendered (the feeder's write position with audio, the heard frame on the system clock), so
+every reader (position, feeder, MIDI scheduler) maps the same ``u`` to the same ``v``. Without a
+rate map (``rate=None``, the default) ``v = u`` exactly, as before.
+
 :class:`MasterClock` says how many unwrapped frames have been *heard* at a wall time. With an
 audio stream it is driven by the audio callback: each callback publishes (frames played before
 this block, block size, its time) in a preallocated int64 array under a sequence counter
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -38,14 +47,90 @@ class Segment:
     wraps: bool  # True when the run continues at the loop start after this segment
 
 
+RATE_MIN, RATE_MAX = 0.5, 2.0
+
+
+class RateMap:
+    """Varispeed of a run: unwrapped audio frames ``u`` -> run frames ``v``, piecewise linear.
+
+    Breakpoints (u, v, rate) only ever grow at the end (one writer: the feeder, or the transport
+    on the system clock); readers on other threads bisect the lists without a lock (the tuple
+    is appended before its keys, so a reader never indexes past it)."""
+
+    def __init__(self, rate: float = 1.0) -> None:
+        self._pts: list[tuple[float, float, float]] = [(0.0, 0.0, clamp_rate(rate))]
+        self._u: list[float] = [0.0]
+        self._v: list[float] = [0.0]
+
+    @property
+    def rate(self) -> float:
+        """The rate of the last breakpoint (the one that applies from there on)."""
+        return self._pts[-1][2]
+
+    @property
+    def changes(self) -> int:
+        return len(self._pts) - 1
+
+    def set(self, rate: float, at_u: float) -> None:
+        """Play at ``rate`` from unwrapped frame ``at_u`` on (not before the last breakpoint)."""
+        rate = clamp_rate(rate)
+        u0, v0, r0 = self._pts[-1]
+        if rate == r0:
+            return
+        at_u = max(float(at_u), u0)
+        v = v0 + r0 * (at_u - u0)
+        self._pts.append((at_u, v, rate))
+        self._v.append(v)
+        self._u.append(at_u)
+
+    def v_of(self, u: float) -> float:
+        i = max(0, bisect_right(self._u, u) - 1)
+        u0, v0, r = self._pts[i]
+        return v0 + r * (u - u0)
+
+    def u_of(self, v: float) -> float:
+        i = max(0, bisect_right(self._v, v) - 1)
+        u0, v0, r = self._pts[i]
+        return u0 + (v - v0) / r
+
+    def v_block(self, u: int, n: int) -> np.ndarray:
+        """``v`` of the unwrapped frames u, u+1, ..., u+n-1 (float64)."""
+        k = np.arange(n, dtype=np.float64) + u
+        i = max(0, bisect_right(self._u, u) - 1)
+        j = max(0, bisect_right(self._u, u + n - 1) - 1)
+        if i == j:
+            u0, v0, r = self._pts[i]
+            return v0 + r * (k - u0)
+        out = np.empty(n)
+        for s in range(i, j + 1):
+            u0, v0, r = self._pts[s]
+            m = k >= u0
+            out[m] = v0 + r * (k[m] - u0)
+        return out
+
+
+def clamp_rate(rate: float) -> float:
+    r = float(rate)
+    if not math.isfinite(r):
+        return 1.0
+    return min(max(r, RATE_MIN), RATE_MAX)
+
+
 class Timeline:
-    """Maps a run's unwrapped frames to song frames: start at ``start``, loop [a, b) if given."""
+    """Maps a run's unwrapped frames to song frames: start at ``start``, loop [a, b) if given.
+
+    ``rate`` (varispeed): None plays at the audio clock's speed (run frames = unwrapped frames);
+    a number gives the run a :class:`RateMap` starting at that rate (``rates``). :meth:`segments`
+    and :meth:`song_frame` count run frames ``v``; :meth:`position` and :meth:`position_s` take
+    unwrapped frames ``u``."""
 
     OPEN = 1 << 62
 
-    def __init__(self, sample_rate: int, start_frame: int, loop: tuple[int, int] | None = None) -> None:
+    def __init__(self, sample_rate: int, start_frame: int, loop: tuple[int, int] | None = None,
+                 rate: float | None = None) -> None:
         self.sample_rate = int(sample_rate)
         self.start = int(start_frame)
+        self.rates = RateMap(rate) if rate is not None else None
         if loop is not None:
             a, b = int(loop[0]), int(loop[1])
             if b - a < 1:
@@ -54,22 +139,38 @@ class Timeline:
                 loop = (a, b) if self.start < a else None
         self.loop = loop
 
-    def position(self, u: int) -> int:
-        """Song frame heard at unwrapped frame ``u``."""
-        p = self.start + int(u)
+    def v_of(self, u: float) -> float:
+        """Run frame played at unwrapped frame ``u``."""
+        return u if self.rates is None else self.rates.v_of(u)
+
+    def u_of(self, v: float) -> float:
+        """Unwrapped frame at which run frame ``v`` plays (as far as the rates are known now)."""
+        return v if self.rates is None else self.rates.u_of(v)
+
+    def song_frame(self, v: int) -> int:
+        """Song frame of run frame ``v`` (the loop wraps it)."""
+        p = self.start + int(v)
         if self.loop is None or p < self.loop[1]:
             return p
         a, b = self.loop
         return a + (p - b) % (b - a)
 
+    def position(self, u: int) -> int:
+        """Song frame heard at unwrapped frame ``u``."""
+        if self.rates is None:
+            return self.song_frame(u)
+        return self.song_frame(int(math.floor(self.rates.v_of(u))))
+
     def position_s(self, u: float) -> float:
+        v = self.v_of(u)
         if self.loop is None:
-            return (self.start + u) / self.sample_rate
-        whole = int(math.floor(u))
-        return (self.position(whole) + (u - whole)) / self.sample_rate
+            return (self.start + v) / self.sample_rate
+        whole = int(math.floor(v))
+        return (self.song_frame(whole) + (v - whole)) / self.sample_rate
 
     def segments(self, u_from: int = 0) -> Iterator[Segment]:
-        """Segments from the one containing ``u_from`` onward (endless when looping)."""
+        """Segments from the one containing run frame ``u_from`` onward (endless when looping);
+        their ``u0`` and ``frames`` are run frames (= unwrapped frames without varispeed)."""
         if self.loop is None:
             yield Segment(0, self.start, self.OPEN, False)
             return

@@ -21,11 +21,17 @@ where the transport is with where the DAW says it is; when the median of the las
 those differences (ticks arrive with the receiving thread's jitter) leaves ``tolerance_s`` it
 seeks back onto the DAW (``resyncs``). It measures the DAW's tempo from the ticks and says so when
 it differs from the project's (then the DAW's beats and the video's drift apart between resyncs:
-import the project's tempo map, the SMF or the REAPER project, into the DAW).
+import the project's tempo map, the SMF or the REAPER project, into the DAW). With ``varispeed``
+it chases the DAW's speed instead: the transport plays at a rate (video, audio resampled with
+its pitch, MIDI) set from the DAW's measured speed and a PI phase correction, seeking only
+beyond ``resync_s`` (see :class:`DawFollower`).
 
 :class:`SyncInput` is the port: a virtual MIDI input "Studio Sync" (or an existing port) through
-python-rtmidi (ALSA sequencer or JACK), each message stamped with ``perf_counter_ns`` when it
-arrives; a thread of its own hands them to the follower.
+python-rtmidi (ALSA sequencer or JACK), each message stamped on ``perf_counter_ns`` with the time
+the MIDI API's own thread took it (rtmidi's times between messages, placed by the earliest
+callback: a Python callback waits for the interpreter lock, which on a busy machine delays some
+by tens of ms, enough to bend a measured speed by per cents); a thread of its own hands them to
+the follower.
 """
 from __future__ import annotations
 
@@ -43,6 +49,7 @@ CLOCK, START, CONTINUE, STOP, SPP, QUARTER_FRAME = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2,
 MTC_RATES = (24.0, 25.0, 30000 / 1001, 30.0)  # rate codes 0..3 (29.97 drop-frame counts as 29.97)
 MTC_TIMEOUT_FRAMES = 4  # no quarter frame for this many frames: the DAW stopped
 TICKS_PER_BEAT = 24
+STAMP_MAX_LAG_S = 0.2  # rtmidi's message times further behind than this: use the callback's
 
 
 @dataclass(frozen=True)
@@ -152,21 +159,89 @@ class SyncDecoder:
         return (hours_byte & 0x1F) * 3600.0 + (minutes & 0x3F) * 60.0 + (seconds & 0x3F) + (frames & 0x1F) / self.mtc_rate
 
 
+RATE_WINDOW_S = 3.0  # the DAW's speed: a line through its last seconds of (arrival, song time)
+PHASE_TIME_S = 1.0  # varispeed: a phase error is worked off over about this long ...
+MAX_PHASE_CORRECTION = 0.04  # ... by at most this much rate
+INTEGRAL_TIME_S = 4.0  # and what stays (a speed measured a little off) over about this long
+MAX_INTEGRAL_CORRECTION = 0.02
+INTEGRATE_WITHIN_S = 0.012  # the integral only sums offsets this small (no wind-up from a start's lag)
+
+
 class DawFollower:
     """Applies :class:`SyncEvent` to ``transport`` (see the module doc). ``tempo``: the project's
-    tempo map (song beats -> seconds; the transport's own by default)."""
+    tempo map (song beats -> seconds; the transport's own by default).
 
-    def __init__(self, transport, tempo=None, mtc_offset_s: float = 0.0, tolerance_s: float = 0.02) -> None:
+    ``varispeed``: chase the DAW's speed instead of jumping (the transport plays at a rate, see
+    transport.py): at every check (half a beat of ticks, 12 MTC pieces) the rate is the DAW's
+    measured speed (:attr:`daw_rate`: song seconds of the DAW per second of the transport's
+    master clock, the slope of a line through the last ``RATE_WINDOW_S`` of ticks' song times
+    against the master clock at their arrival, so a tempo map in both reads 1, and an audio
+    device whose clock runs apart from the system's is allowed for) plus a phase correction,
+    ``-offset / PHASE_TIME_S`` (at most 4 %), and its integral over ``INTEGRAL_TIME_S`` (at most
+    2 %, summed only while the offset is under 12 ms, for a speed measured a little off): a
+    PI-controlled PLL that closes the remaining offset gently. It seeks only beyond ``resync_s`` (and on locate and
+    start); ``tolerance_s`` is the jump threshold without varispeed."""
+
+    def __init__(self, transport, tempo=None, mtc_offset_s: float = 0.0, tolerance_s: float = 0.02,
+                 varispeed: bool = False, resync_s: float = 0.1) -> None:
         self.transport = transport
         self._tempo = tempo
         self.mtc_offset_s = float(mtc_offset_s)
         self.tolerance_s = float(tolerance_s)
+        self.resync_s = float(resync_s)
         self.decoder = SyncDecoder()
         self.resyncs = 0
         self.offset_ms: float | None = None  # transport minus DAW, median of the last checks
         self.events = 0
         self._drift: deque = deque(maxlen=TICKS_PER_BEAT // 2)
+        self._song: deque = deque(maxlen=512)  # (run, master clock s at arrival, DAW song s)
         self._lock = threading.Lock()
+        self.daw_rate: float | None = None  # the DAW's measured speed against the project's map
+        self._rates: list[float] = []  # the rates applied (figures)
+        self.history: deque = deque(maxlen=400)  # (perf_counter_ns, offset s, rate) of the checks
+        self._integral = 0.0  # varispeed: the integral term's rate correction
+        self._last_check_ns = 0
+        self.varispeed = False
+        self.set_varispeed(varispeed)
+
+    def set_varispeed(self, on: bool) -> None:
+        """Chase the DAW's speed (on) or follow it by jumps (off); the transport plays at rate 1
+        again when off."""
+        with self._lock:
+            self.varispeed = bool(on)
+            self.transport.set_varispeed(self.varispeed)
+
+    def close(self) -> None:
+        """Stop chasing: the transport's varispeed off (rate 1)."""
+        if self.varispeed:
+            self.set_varispeed(False)
+
+    def rate_figures(self) -> dict:
+        """``rate_mean`` / ``rate_min`` / ``rate_max`` of the rates applied, ``daw_rate`` (the
+        DAW's measured speed), ``rate_checks`` (how many were applied) and ``resyncs``."""
+        r = self._rates
+        out = {"varispeed": self.varispeed, "resyncs": self.resyncs,
+               "daw_rate": round(self.daw_rate, 5) if self.daw_rate else None, "rate_checks": len(r)}
+        if r:
+            out.update(rate_mean=round(sum(r) / len(r), 5), rate_min=round(min(r), 5), rate_max=round(max(r), 5))
+        return out
+
+    def _measure_rate(self) -> float | None:
+        """Least-squares slope of DAW song time over the master clock across the window, in the
+        transport's run now (None with fewer than 12 points or under a quarter second)."""
+        pts = self._song
+        if len(pts) < TICKS_PER_BEAT // 2:
+            return None
+        run, c_end = pts[-1][0], pts[-1][1]
+        win = [(c - c_end, s) for r, c, s in pts if r == run and c_end - c <= RATE_WINDOW_S]
+        xs = [x for x, _ in win]
+        if len(xs) < TICKS_PER_BEAT // 2 or xs[-1] - xs[0] < 0.25:
+            return None
+        ys = [y for _, y in win]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        sxx = sum((x - mx) ** 2 for x in xs)
+        sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+        return sxy / sxx if sxx > 0 else None
 
     def feed(self, data: bytes, at_ns: int, now_ns: int | None = None) -> None:
         for ev in self.decoder.feed(bytes(data), at_ns):
@@ -195,6 +270,10 @@ class DawFollower:
         ours = self.tempo.bpm_at(self.transport.position_s)
         if abs(bpm / ours - 1.0) <= 0.01:
             return None
+        if self.varispeed:
+            return (f"the DAW's clock runs at {bpm:.1f} BPM, the project at {ours:.1f} BPM: the studio plays "
+                    f"at {bpm / ours:.3f}x to follow it (pitch too); import the project's tempo map (its MIDI "
+                    "file or REAPER project) into the DAW to play at the video's own speed")
         return (f"the DAW's clock runs at {bpm:.1f} BPM, the project at {ours:.1f} BPM: import the project's "
                 "tempo map (its MIDI file or REAPER project) into the DAW")
 
@@ -212,9 +291,11 @@ class DawFollower:
             if ev.kind == "stop":
                 t.pause()
                 self._drift.clear()
+                self._song.clear()
                 return
             target = self._song_time(ev)
             if ev.kind == "locate":
+                self._song.clear()
                 if t.state is State.PLAYING:
                     t.pause()
                 t.seek(max(0.0, target))
@@ -225,17 +306,48 @@ class DawFollower:
                 return  # the DAW plays on past the video's end: the transport stopped there stays
             if ev.kind == "play" or t.state is not State.PLAYING:
                 self._drift.clear()
+                self._song.clear()
+                self._integral, self._last_check_ns = 0.0, 0
+                if self.varispeed and ev.time_s is None and self.daw_bpm:  # clock ran while stopped
+                    t.set_rate(self.daw_bpm / self.tempo.bpm_at(max(0.0, target)))
                 t.seek(max(0.0, target + age))
                 t.play()
                 return
+            clock = t.run_clock_s(now)
+            if clock is not None:  # the master clock when the DAW was at ``target``
+                self._song.append((clock[0], clock[1] - age, target))
             self._drift.append(t.position_s - (target + age))
             if len(self._drift) == self._drift.maxlen:  # judged every half beat / 12 MTC pieces
                 off = statistics.median(self._drift)
                 self.offset_ms = round(off * 1e3, 2)
                 self._drift.clear()
-                if abs(off) > self.tolerance_s:
+                self.history.append((now, off, t.rate))
+                if self.varispeed:
+                    self._chase(off, now)
+                elif abs(off) > self.tolerance_s:
                     self.resyncs += 1
                     t.seek(max(0.0, t.position_s - off))
+
+    def _chase(self, off: float, now_ns: int) -> None:
+        """Varispeed: the rate for the next half beat from the DAW's speed and the offset ``off``
+        (transport minus DAW, seconds); a seek only beyond ``resync_s``."""
+        t = self.transport
+        measured = self._measure_rate()
+        if measured is not None:
+            self.daw_rate = measured
+        dt = min(1.0, (now_ns - self._last_check_ns) * 1e-9) if self._last_check_ns else 0.0
+        self._last_check_ns = now_ns
+        if abs(off) > self.resync_s:
+            self.resyncs += 1
+            self._integral = 0.0
+            t.seek(max(0.0, t.position_s - off))
+            return
+        base = self.daw_rate if self.daw_rate is not None else t.rate
+        if abs(off) < INTEGRATE_WITHIN_S:  # not while a start's or an underrun's lag is chased
+            self._integral = min(max(self._integral - off * dt / (PHASE_TIME_S * INTEGRAL_TIME_S),
+                                     -MAX_INTEGRAL_CORRECTION), MAX_INTEGRAL_CORRECTION)
+        corr = min(max(-off / PHASE_TIME_S, -MAX_PHASE_CORRECTION), MAX_PHASE_CORRECTION)
+        self._rates.append(t.set_rate(base + corr + self._integral))
 
 
 class SyncInput:
@@ -256,6 +368,8 @@ class SyncInput:
             self._in.delete()
             raise DeviceError(f"cannot open the MIDI input {name!r}: {exc}") from None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._since_first_ns = 0  # rtmidi's times between messages, summed (python-rtmidi's thread)
+        self._anchors: deque = deque(maxlen=64)  # perf_counter_ns - that sum, recent messages
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="daw-follower")
         self._thread.start()
@@ -266,15 +380,32 @@ class SyncInput:
         return f"{self.target or self.name + ' (virtual)'} [{self.api}]"
 
     def _received(self, event, _data=None) -> None:  # python-rtmidi's thread: stamp and hand over
-        self._queue.put((bytes(event[0]), time.perf_counter_ns()))
+        now = time.perf_counter_ns()
+        self._since_first_ns += int(round(float(event[1]) * 1e9))
+        self._queue.put((bytes(event[0]), now, self._since_first_ns))
+
+    def _stamp(self, now_ns: int, since_first_ns: int) -> int:
+        """When a message arrived: rtmidi's own time of it (the time between messages, taken by
+        the MIDI API's thread before this Python callback waits for the interpreter lock), placed
+        on perf_counter_ns by the smallest (callback time - rtmidi time) of recent messages (a
+        callback is only ever late); the callback's own time where rtmidi's lags it by over
+        ``STAMP_MAX_LAG_S`` (an API that gives no times)."""
+        self._anchors.append(now_ns - since_first_ns)
+        stamp = since_first_ns + min(self._anchors)
+        if now_ns - stamp > STAMP_MAX_LAG_S * 1e9:
+            self._anchors.clear()
+            self._anchors.append(now_ns - since_first_ns)
+            return now_ns
+        return stamp
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                data, at_ns = self._queue.get(timeout=0.01)
+                data, now_ns, since_first_ns = self._queue.get(timeout=0.01)
             except queue.Empty:
                 self.follower.poll()
                 continue
+            at_ns = self._stamp(now_ns, since_first_ns)
             self.received += 1
             try:
                 self.follower.feed(data, at_ns)

@@ -401,8 +401,9 @@ class MidiScheduler:
 
     # -- the thread --------------------------------------------------------------------------
     def _events(self, timeline: Timeline) -> Iterator[tuple[int, float, list[int], object]]:
-        """(unwrapped frame, song time, message, note id / clock tick index or None) for the
-        whole run, in order; lazily."""
+        """(run frame, song time, message, note id / clock tick index or None) for the whole
+        run, in order; lazily. Run frames are unwrapped frames unless the run has varispeed
+        (then ``timeline.u_of`` maps them, at the time of sending, through the rate map)."""
         sr = timeline.sample_rate
         for seg in timeline.segments():
             t0 = seg.pos0 / sr
@@ -478,11 +479,12 @@ class MidiScheduler:
         if getattr(self.port, "timed", False):
             return self._send_run_timed(timeline, clock)
         sr, lead = timeline.sample_rate, self.lead_s * timeline.sample_rate
-        for u, t, msg, nid in self._events(timeline):
-            if not self._wait_until(clock, u - lead):
+        for v, t, msg, nid in self._events(timeline):
+            if not self._wait_until(clock, v, timeline, lead):
                 return
             if self.test_hook is not None:
                 self.test_hook()
+            u = timeline.u_of(v)
             self._late((clock.heard_frames() - (u - lead)) / sr)
             if msg[0] == -1:
                 self._silence()
@@ -506,10 +508,11 @@ class MidiScheduler:
         mapping = self.mapping = RunMapping(out, clock)
         self._resync = False
         seen = (out.xruns, 0)
-        for u, t, msg, nid in self._events(timeline):
-            f = self._wait_frame(mapping, out, u - lead)
+        for v, t, msg, nid in self._events(timeline):
+            f = self._wait_frame(mapping, out, v, timeline, lead)
             if f is None:
                 return
+            u = timeline.u_of(v)
             now = (out.xruns, len(mapping.changes))
             if now != seen:  # an xrun (what was written in it may be lost) or the audio slipped
                 seen, self._resync = now, self.daw_started
@@ -527,12 +530,14 @@ class MidiScheduler:
                 if self.log is not None:
                     self.log.append((t, u / sr, m))
 
-    def _wait_frame(self, mapping: RunMapping, out: JackMidiOutput, u: float) -> int | None:
-        """Block until JACK frame of ``u`` is within the port's horizon; that frame, or None
-        when the run is stopped meanwhile."""
+    def _wait_frame(self, mapping: RunMapping, out: JackMidiOutput, v: float, timeline: Timeline,
+                    lead: float = 0.0) -> int | None:
+        """Block until the JACK frame of run frame ``v`` (less ``lead`` frames) is within the
+        port's horizon; that frame, or None when the run is stopped meanwhile. With varispeed
+        the run frame's unwrapped frame is asked again each time (the rate may change)."""
         sr = out.rate
         while not self._stop.is_set():
-            f = mapping.frame(u)
+            f = mapping.frame(timeline.u_of(v) - lead)
             if f is None:  # no audio callback yet in this run
                 self._stop.wait(0.001)
                 continue
@@ -542,9 +547,11 @@ class MidiScheduler:
             self._stop.wait(min(max(left / sr, 0.0005), 0.02))
         return None
 
-    def _wait_until(self, clock: MasterClock, u: float) -> bool:
-        """Block until frame ``u`` is heard; False when the run is stopped meanwhile."""
+    def _wait_until(self, clock: MasterClock, v: float, timeline: Timeline, lead: float = 0.0) -> bool:
+        """Block until run frame ``v`` (less ``lead`` frames) is heard; False when the run is
+        stopped meanwhile. With varispeed its unwrapped frame is asked again each time."""
         while not self._stop.is_set():
+            u = timeline.u_of(v) - lead
             now = time.perf_counter_ns()
             if clock.heard_frames(now) >= u:
                 return True

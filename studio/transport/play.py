@@ -29,7 +29,8 @@ def play_project(project: Project, *, audio_device=None, no_audio: bool = False,
                  midi_port: str | None = None, midi: bool = True, synth_midi: bool = False,
                  start_s: float = 0.0, end_s: float | None = None, blocksize: int = 256,
                  on_tick: Callable[[float], None] | None = None, job: Job | None = None,
-                 follow: str | None = None, mtc_offset_s: float = 0.0, jack_stems: bool = False) -> dict:
+                 follow: str | None = None, mtc_offset_s: float = 0.0, jack_stems: bool = False,
+                 varispeed: bool = False) -> dict:
     """Play ``project`` from ``start_s`` to ``end_s`` (default: its end) and return what happened:
     ``{"played_s", "underruns", "audio_device", "midi_port", "error"}``. Blocks until done;
     KeyboardInterrupt stops cleanly (all notes off, streams closed).
@@ -37,6 +38,9 @@ def play_project(project: Project, *, audio_device=None, no_audio: bool = False,
     ``follow`` (a MIDI input port, "" for the virtual "Studio Sync"): the DAW's MIDI clock or MTC
     starts, stops and positions playback (studio.transport.follow) and no clock is sent; it runs
     until ``end_s`` is reached or KeyboardInterrupt, and adds ``follow`` figures to the result.
+    ``varispeed`` (with ``follow``): chase the DAW's speed (video, audio and MIDI at the DAW's
+    rate, the audio's pitch with it) instead of jumping; the result adds the rate figures
+    (``daw_rate``, ``rate_mean`` / ``rate_min`` / ``rate_max``, ``rate_checks``).
 
     ``jack_stems``: play through a JACK client of the studio's own with the mix on "Mix L/R" and
     each audible track's stem on its own pair (studio.transport.jack_audio), for a DAW to record
@@ -71,7 +75,7 @@ def play_project(project: Project, *, audio_device=None, no_audio: bool = False,
     info = {"audio_device": audio.device_name if audio else None,
             "midi_port": transport.midi.port.label if transport.midi else None}
     if follow is not None:
-        return _follow(transport, info, follow, mtc_offset_s, end_s, on_tick, job)
+        return _follow(transport, info, follow, mtc_offset_s, end_s, on_tick, job, varispeed)
     end = transport.duration_s if end_s is None else min(end_s, transport.duration_s)
     job.report(1.0, "playing")
     start = max(0.0, start_s)
@@ -96,12 +100,12 @@ def play_project(project: Project, *, audio_device=None, no_audio: bool = False,
 
 
 def _follow(transport, info: dict, port: str, mtc_offset_s: float, end_s: float | None,
-            on_tick: Callable[[float], None] | None, job: Job) -> dict:
+            on_tick: Callable[[float], None] | None, job: Job, varispeed: bool = False) -> dict:
     """Playback driven by the DAW on ``port`` until ``end_s`` or KeyboardInterrupt; ``info``
     names the outputs, as ``play_project`` reports them."""
     from studio.transport.follow import DawFollower, SyncInput
 
-    follower = DawFollower(transport, mtc_offset_s=mtc_offset_s)
+    follower = DawFollower(transport, mtc_offset_s=mtc_offset_s, varispeed=varispeed)
     try:
         sync = SyncInput(follower, port=port or None)
     except Exception:
@@ -126,6 +130,5 @@ def _follow(transport, info: dict, port: str, mtc_offset_s: float, end_s: float 
         error = transport.error
         transport.close()
     return {**info, "played_s": round(reached, 3), "underruns": stats.get("underruns", 0), "error": error,
-            "daw_messages": sync.received, "resyncs": follower.resyncs,
-            "daw_bpm": round(follower.daw_bpm, 2) if follower.daw_bpm else None,
-            "tempo_warning": follower.tempo_warning()}
+            "daw_messages": sync.received, "daw_bpm": round(follower.daw_bpm, 2) if follower.daw_bpm else None,
+            "tempo_warning": follower.tempo_warning(), **follower.rate_figures()}

@@ -7,6 +7,12 @@ callback's when an audio output is open, else the system clock (the "no audio de
 MIDI and the video preview still play). The video preview reads :attr:`Transport.position_s`
 at its own frame rate; the MIDI scheduler waits on the same clock.
 
+Varispeed (:meth:`Transport.set_varispeed`, used to chase a DAW at another speed): runs then play
+at :attr:`Transport.rate` song seconds per second of the master clock (0.5..2); the video,
+the audio (resampled by the feeder: pitch follows speed, as on tape) and the MIDI parts all
+follow the run's rate map (clock.RateMap). :meth:`Transport.set_rate` changes it while playing
+without a new run, so nothing fades or jumps.
+
 A monitor thread (20 Hz, not real-time) stops at the song end, notices a lost audio device
 (transport stops, position kept, a DeviceError message for the user, the stream is closed and
 playback can resume on another device or none) and a vanished MIDI port (reported; MIDI resumes
@@ -52,6 +58,9 @@ class Transport:
         self.state = State.STOPPED
         self.loop: tuple[float, float] | None = None
         self.error: str | None = None  # the last problem for the user (device lost, port gone)
+        self.varispeed = False  # runs follow self.rate (set_varispeed)
+        self.rate = 1.0  # song seconds per second of the master clock (varispeed only)
+        self._runs = 0  # runs started (run_clock_s)
         self._pos = 0.0
         self._home = 0.0  # where stop() returns: the position the last play started from
         self._timeline: Timeline | None = None
@@ -159,6 +168,46 @@ class Transport:
                 self._pos = self._halt_run()
                 self._start_run()
 
+    def set_varispeed(self, on: bool) -> None:
+        """Let runs play at :attr:`rate` (off: back to rate 1). Applied at once when playing
+        (a new run from where it is)."""
+        with self._lock:
+            on = bool(on)
+            if on == self.varispeed:
+                return
+            self.varispeed = on
+            self.rate = 1.0
+            if self.state is State.PLAYING:
+                self._pos = self._halt_run()
+                self._start_run()
+
+    def set_rate(self, rate: float) -> float:
+        """Play at ``rate`` (clamped to 0.5..2) from now on: the audio from the next block the
+        feeder renders (a block ahead of the speaker), MIDI and the position from then too; on the
+        system clock from the frame heard now. Needs varispeed on; returns the rate applied."""
+        from studio.transport.clock import clamp_rate
+
+        with self._lock:
+            if not self.varispeed:
+                return 1.0
+            self.rate = clamp_rate(rate)
+            tl = self._timeline
+            if self.state is State.PLAYING and tl is not None and tl.rates is not None:
+                if self.audio is not None and self.audio.is_open:
+                    self.audio.rate = self.rate  # the feeder puts the breakpoint where it writes
+                else:
+                    tl.rates.set(self.rate, self._clock.heard_frames())
+            return self.rate
+
+    def run_clock_s(self, t_ns: int | None = None) -> tuple[int, float] | None:
+        """(number of the run, seconds of the master clock heard in it at ``t_ns``, now if None)
+        while playing, else None: the follower measures the DAW's speed against this clock (the
+        audio's, which may run apart from the system clock) rather than against wall time."""
+        with self._lock:
+            if self.state is not State.PLAYING or self._timeline is None:
+                return None
+            return self._runs, self._clock.heard_frames(t_ns) / self.sample_rate
+
     def set_audio(self, audio: AudioOutput | None) -> None:
         """Switch audio output (None: no audio device); playback continues where it was."""
         with self._lock:
@@ -192,7 +241,8 @@ class Transport:
     def _start_run(self) -> None:
         sr = self.sample_rate
         loop = (int(round(self.loop[0] * sr)), int(round(self.loop[1] * sr))) if self.loop else None
-        self._timeline = Timeline(sr, int(round(self._pos * sr)), loop)
+        self._timeline = Timeline(sr, int(round(self._pos * sr)), loop, rate=self.rate if self.varispeed else None)
+        self._runs += 1
         self._clock = self.clock
         if self.audio is not None and self.audio.is_open:
             self.audio.start_run(self._timeline)
