@@ -25,8 +25,8 @@ import numpy as np
 
 from studio.errors import StudioError
 
-__all__ = ["RENDER_DIR_ENV", "BLOCK_FRAMES", "render_dir", "disk_array", "chunks", "read", "write", "release",
-           "release_all"]
+__all__ = ["RENDER_DIR_ENV", "BLOCK_FRAMES", "render_dir", "disk_array", "buffer", "chunks", "read", "write",
+           "release", "release_all"]
 
 RENDER_DIR_ENV = "STUDIO_RENDER_DIR"
 BLOCK_FRAMES = 1 << 20  # frames per block (about 22 s at 48 kHz; 8 MB of stereo float32)
@@ -59,6 +59,15 @@ def disk_array(channels: int, n: int, *, folder: str | None = None, dtype=np.flo
                           f"free some space or point ${RENDER_DIR_ENV} at another folder") from None
 
 
+def buffer(channels: int, n: int) -> np.ndarray:
+    """A zeroed (channels, n) float32 buffer for a track's source: in memory up to one block
+    (a live bar, a preview, a short clip), on disk (``disk_array``) beyond, so a long render's
+    memory does not follow its length."""
+    if int(n) <= BLOCK_FRAMES:
+        return np.zeros((int(channels), int(n)), np.float32)
+    return disk_array(channels, n)
+
+
 def chunks(n: int, size: int = BLOCK_FRAMES) -> Iterator[tuple[int, int]]:
     """(start, stop) of consecutive blocks covering ``0 .. n``."""
     for a in range(0, int(n), int(size)):
@@ -87,6 +96,7 @@ def release(audio: np.ndarray, a: int = 0, b: int | None = None) -> None:
     mm = getattr(audio, "_mmap", None)
     if mm is None or audio.size == 0:
         return
+    a = max(0, int(a))
     b = audio.shape[-1] if b is None else min(int(b), audio.shape[-1])
     if b <= a:
         return

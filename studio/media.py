@@ -44,7 +44,7 @@ from studio.jobs import Job
 
 __all__ = [
     "VideoStreamInfo", "AudioStreamInfo", "MediaInfo", "Frame", "probe", "analysis_size",
-    "iter_frames", "frame_at", "thumbnails", "read_audio", "file_hash",
+    "iter_frames", "frame_at", "thumbnails", "read_audio", "iter_audio", "file_hash",
 ]
 
 MAX_SIDE_PX = 16384
@@ -819,7 +819,29 @@ def read_audio(path, *, sample_rate: int | None = None, mono: bool = False,
     """Decode audio stream ``stream`` (0 = first audio stream) to float32 (channels, samples)
     in [-1, 1], resampled with soxr when ``sample_rate`` differs from the file's. ``stereo``:
     more than two channels (5.1, ...) are downmixed to two by FFmpeg's resampler (centre and
-    surrounds into left and right) instead of kept."""
+    surrounds into left and right) instead of kept. The whole stream at once: for a long one,
+    :func:`iter_audio` gives it a piece at a time."""
+    p = _check_path(path)
+    chunks: list[np.ndarray] = []
+    rate = 0
+    for rate, chunk in iter_audio(p, stream=stream, stereo=stereo, clip=False):
+        chunks.append(chunk)
+    audio = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
+    if mono and audio.shape[0] > 1:
+        audio = audio.mean(axis=0, keepdims=True, dtype=np.float32)
+    if sample_rate is not None and int(sample_rate) != rate:
+        import soxr
+        audio = np.ascontiguousarray(soxr.resample(audio.T, rate, int(sample_rate), quality="HQ").T)
+        rate = int(sample_rate)
+    np.clip(audio, -1.0, 1.0, out=audio)
+    return np.ascontiguousarray(audio, dtype=np.float32), rate
+
+
+def iter_audio(path, *, stream: int = 0, stereo: bool = False,
+               clip: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+    """(sample rate, float32 (channels, k) piece) of audio stream ``stream`` in order, as it
+    decodes (``stereo`` as in :func:`read_audio`; ``clip``: to [-1, 1]); at least one piece, or
+    a MediaError (no audio stream, nothing decodable, a damaged file)."""
     p = _check_path(path)
     container = _open(p)
     try:
@@ -834,8 +856,7 @@ def read_audio(path, *, sample_rate: int | None = None, mono: bool = False,
         a.thread_type = "AUTO"
         downmix = stereo and _probe_audio(container, a).channels > 2
         resampler = av.AudioResampler(format="fltp", layout="stereo" if downmix else None)
-        chunks: list[np.ndarray] = []
-        rate, errors = int(a.codec_context.sample_rate or 0), 0
+        rate, errors, count = int(a.codec_context.sample_rate or 0), 0, 0
         demux = container.demux(a)
         while True:
             try:
@@ -848,32 +869,30 @@ def read_audio(path, *, sample_rate: int | None = None, mono: bool = False,
                 frames = packet.decode() if packet is not None else a.codec_context.decode(None)
             except av.error.FFmpegError:
                 errors += 1
-                if errors > 200 and not chunks:
+                if errors > 200 and not count:
                     raise MediaError(f"{p}: the audio data cannot be decoded; the file is corrupt") from None
                 frames = []
             for fr in frames:
                 rate = fr.sample_rate or rate
                 for out in resampler.resample(fr):
-                    chunks.append(out.to_ndarray())
+                    count += 1
+                    yield rate, _clipped(out.to_ndarray(), clip)
             if packet is None:
                 break
         for out in resampler.resample(None):
-            chunks.append(out.to_ndarray())
-        if not chunks:
+            count += 1
+            yield rate, _clipped(out.to_ndarray(), clip)
+        if not count:
             raise MediaError(f"{p} contains no decodable audio; the file is truncated or corrupt")
-        audio = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
     except _AV_ERRORS as exc:
         raise MediaError(f"cannot decode the audio of {p} ({_why(exc)}); the file may be damaged") from None
     finally:
         container.close()
-    if mono and audio.shape[0] > 1:
-        audio = audio.mean(axis=0, keepdims=True, dtype=np.float32)
-    if sample_rate is not None and int(sample_rate) != rate:
-        import soxr
-        audio = np.ascontiguousarray(soxr.resample(audio.T, rate, int(sample_rate), quality="HQ").T)
-        rate = int(sample_rate)
-    np.clip(audio, -1.0, 1.0, out=audio)
-    return np.ascontiguousarray(audio, dtype=np.float32), rate
+
+
+def _clipped(x: np.ndarray, clip: bool) -> np.ndarray:
+    x = x.astype(np.float32, copy=False)
+    return np.clip(x, -1.0, 1.0, out=x) if clip else x
 
 
 # ----------------------------------------------------------------------------- hashing

@@ -4,7 +4,8 @@ When a project is made from a video that has an audio stream (``studio generate`
 ``studio batch``; the app's opening of a video, ``ui/generation.py:open_video``), the one function
 :func:`add_original_audio` decodes the stream once (PyAV, ``studio.media.read_audio``; more than
 two channels are downmixed to stereo) into ``assets/original-audio.wav`` (24-bit PCM at the
-stream's own sample rate, written atomically, or staged in the caller's transaction) and adds an
+stream's own sample rate, written piece by piece as it decodes, so a film's soundtrack is never
+whole in memory; atomically, or staged in the caller's transaction) and adds an
 ordinary AUDIO track that plays it, marked ``Track.original_audio``. To the mixer, the render and
 playback it is an audio track like an imported one (waveform, mute, solo, gain, pan; no gain
 staging, no reverb send); it is placed where the stream starts relative to the picture
@@ -19,6 +20,9 @@ the stems, the mix and the video. A video without audio gets no such track, and 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
+
+import numpy as np
 
 from studio.errors import MediaError, ProjectError
 from studio.fsutil import atomic_path
@@ -58,13 +62,18 @@ def add_original_audio(project: Project, *, transaction=None, job: Job | None = 
     if not info.has_audio:
         return None
     job.report(0.0, "reading the video's own audio")
-    try:
-        audio, rate = media.read_audio(video, stereo=True)
+    pieces = media.iter_audio(video, stereo=True)
+    try:  # the first piece: a stream that cannot be decoded at all is no track, not an error
+        first = next(pieces)
     except MediaError as exc:
         job.report(1.0, f"no original audio track: {exc}")
         return None
     target = project.assets_dir / FILE
-    _write(target, audio, rate, transaction)
+    try:
+        _write(target, first, pieces, transaction)
+    except MediaError as exc:  # damaged further on: the file is not kept
+        job.report(1.0, f"no original audio track: {exc}")
+        return None
     start = info.audio[0].start_s - (info.video.start_s if info.video is not None else 0.0)
     track = Track(NAME, TrackKind.AUDIO, audio_path=project.relative(target), offset_s=round(start, 6),
                   original_audio=True)
@@ -91,16 +100,32 @@ def staged_view(project: Project, transaction) -> Project:
     return out
 
 
-def _write(target: Path, audio, rate: int, transaction) -> None:
-    """``audio`` (channels, n) as a WAV at ``target``: staged in ``transaction``, else atomically."""
-    import soundfile as sf
-
+def _write(target: Path, first: tuple[int, np.ndarray], rest: Iterator[tuple[int, np.ndarray]],
+           transaction) -> None:
+    """The decoded pieces (``media.iter_audio``) as a WAV at ``target``, written as they come (a
+    film's soundtrack never whole in memory): staged in ``transaction``, else atomically."""
     if transaction is not None:
         if not transaction.staged(target):
             transaction.stage_dir(target.parent)  # assets/ appears whole with the commit, as stems/ does
-        sf.write(str(transaction.stage(target)), audio.T, int(rate), subtype=SUBTYPE, format="WAV")
+        _write_pieces(transaction.stage(target), first, rest)
         return
-    write_wav(target, audio, rate)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProjectError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
+    with atomic_path(target, error=ProjectError) as tmp:
+        _write_pieces(tmp, first, rest)
+
+
+def _write_pieces(path: Path, first: tuple[int, np.ndarray], rest: Iterator[tuple[int, np.ndarray]]) -> None:
+    import soundfile as sf
+
+    rate, audio = first
+    with sf.SoundFile(str(path), "w", samplerate=int(rate), channels=audio.shape[0], subtype=SUBTYPE,
+                      format="WAV") as f:
+        f.write(audio.T)
+        for _, piece in rest:
+            f.write(piece.T)
 
 
 def write_wav(target: Path, audio, rate: int, *, overwrite: bool = True, error=ProjectError) -> None:

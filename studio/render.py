@@ -205,43 +205,77 @@ def _stereo(audio: np.ndarray) -> np.ndarray:
 
 
 def _fit(audio: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
-    """Place ``audio`` at frame ``offset`` of a silent (2, n) buffer (cut what falls outside)."""
-    audio = _stereo(np.asarray(audio, dtype=np.float32))
+    """Place ``audio`` at frame ``offset`` of a silent (2, n) buffer (cut what falls outside);
+    a long one is on disk (``diskaudio.buffer``) and copied a block at a time."""
+    audio = _stereo(np.asanyarray(audio, dtype=np.float32))  # a memmap stays one (its pages are released)
     if offset == 0 and audio.shape[1] == n:
-        return np.ascontiguousarray(audio)
-    out = np.zeros((2, n), np.float32)
+        return audio if audio.flags.c_contiguous else np.ascontiguousarray(audio)
+    out = da.buffer(2, n)
     src0 = max(0, -offset)
     dst0 = max(0, offset)
     count = min(audio.shape[1] - src0, n - dst0)
-    if count > 0:
-        out[:, dst0:dst0 + count] = audio[:, src0:src0 + count]
+    for a, b in da.chunks(max(0, count)):
+        da.write(out, dst0 + a, da.read(audio, src0 + a, src0 + b))
     return out
 
 
 def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
-    """Decode an audio file to float32 stereo at ``sample_rate`` (soxr resampling)."""
+    """Decode an audio file to float32 stereo at ``sample_rate`` (soxr resampling). What
+    libsndfile reads (WAV, FLAC, ...: the original-audio track is a WAV) is read and resampled a
+    block at a time into a ``diskaudio.buffer``, so a film's soundtrack is on disk, not in
+    memory (soxr's stream gives the same samples as one call); other formats decode whole."""
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"audio file {path} does not exist; re-import it or fix the track")
-    audio = rate = None
     if path.suffix.lower() in SOUNDFILE_SUFFIXES:
         import soundfile as sf
 
         try:
-            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-            audio = data.T
+            return _read_soundfile(path, int(sample_rate))
         except (RuntimeError, sf.LibsndfileError):
-            audio = None  # e.g. an unusual WAV codec: let FFmpeg try
-    if audio is None:
-        from studio import media
+            pass  # e.g. an unusual WAV codec: let FFmpeg try
+    from studio import media
 
-        audio, rate = media.read_audio(path)
+    audio, rate = media.read_audio(path)
     audio = _stereo(audio)
     if int(rate) != int(sample_rate):
         import soxr
 
         audio = soxr.resample(np.ascontiguousarray(audio.T), int(rate), int(sample_rate), quality="HQ").T
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def _read_soundfile(path: Path, sample_rate: int) -> np.ndarray:
+    """(2, n) float32 of a libsndfile-readable file, block by block (``load_audio``)."""
+    import soundfile as sf
+    import soxr
+
+    with sf.SoundFile(str(path)) as f:
+        rate = int(f.samplerate)
+        stream = None if rate == sample_rate else soxr.ResampleStream(rate, sample_rate, 2, dtype="float32",
+                                                                      quality="HQ")
+        out = da.buffer(2, int(math.ceil(max(0, f.frames) * sample_rate / rate)) + 64)
+        pos = 0
+        while True:
+            data = f.read(da.BLOCK_FRAMES, dtype="float32", always_2d=True)
+            last = len(data) < da.BLOCK_FRAMES
+            block = _stereo(data.T)
+            if stream is not None:
+                block = stream.resample_chunk(np.ascontiguousarray(block.T), last=last).T
+            if pos + block.shape[1] > out.shape[1]:  # the header under-counted its frames
+                out = _grown(out, pos, pos + block.shape[1] + da.BLOCK_FRAMES)
+            da.write(out, pos, np.ascontiguousarray(block, dtype=np.float32))
+            pos += block.shape[1]
+            if last:
+                return out[:, :pos]
+
+
+def _grown(audio: np.ndarray, used: int, n: int) -> np.ndarray:
+    """A (2, n) buffer holding the first ``used`` frames of ``audio``."""
+    out = da.buffer(2, n)
+    for a, b in da.chunks(used):
+        da.write(out, a, da.read(audio, a, b))
+    return out
 
 
 def project_frames(project: Project, sample_rate: int) -> int | None:
@@ -287,14 +321,20 @@ def render_track_source(track: Track, project: Project, sample_rate: int, n: int
                 f"track '{track.name}' needs the '{engine}' engine to render, and no renderer is "
                 "registered for it; install/enable that engine or render the track to audio first"
             )
-        audio = np.asarray(fn(track, project, sample_rate, job), dtype=np.float32)
+        audio = np.asanyarray(fn(track, project, sample_rate, job), dtype=np.float32)
         parts.append(_fit(audio, n if n is not None else audio.shape[-1]))
     if not parts:
         return np.zeros((2, n or 0), np.float32)
     length = n if n is not None else max(p.shape[1] for p in parts)
-    out = _fit(parts[0], length)
-    for p in parts[1:]:
-        out = out + _fit(p, length)
+    parts = [_fit(p, length) for p in parts]
+    if len(parts) == 1:
+        return parts[0]
+    out = da.buffer(2, length)  # the parts summed a block at a time, in order
+    for a, b in da.chunks(length):
+        block = da.read(parts[0], a, b)
+        for p in parts[1:]:
+            block = block + da.read(p, a, b)
+        da.write(out, a, block)
     return out
 
 
@@ -549,7 +589,7 @@ def _render_stem(track: Track, project: Project, sr: int, n: int | None, m,
 
     audio = render_track_source(track, project, sr, n, soundfont=soundfont)
     if track.room:
-        audio = np.asarray(_spatializer(audio, track, project, sr), dtype=np.float32)
+        audio = np.asanyarray(_spatializer(audio, track, project, sr), dtype=np.float32)
         length = n if n is not None else audio.shape[1]
         # the tail past the end is left out by a view; only a short result is padded (a copy)
         audio = audio[:, :length] if audio.shape[1] >= length else _fit(audio, length)
@@ -572,7 +612,7 @@ def _post_fader(audio: np.ndarray, gain_db: float, pan: float, sr: int) -> tuple
     unit = block_frames(sr)
     overs = [np.zeros(0, bool)]
     for a, b in da.chunks(audio.shape[1], unit * max(1, da.BLOCK_FRAMES // unit)):
-        block = apply_mixer(audio[:, a:b], gain_db, pan)
+        block = apply_mixer(da.read(audio, a, b), gain_db, pan)
         overs.append(block_overs(block, sr))
         da.write(out, a, block)
     return out, np.concatenate(overs)

@@ -83,7 +83,7 @@ from typing import Sequence
 
 import numpy as np
 
-from studio import banks
+from studio import banks, diskaudio
 from studio.banks import Bank
 from studio.errors import StudioError
 from studio.jobs import Job
@@ -463,7 +463,7 @@ def render_notes(
         if on >= 0:
             last = max(last, on + 1, int(round(n.end_s * sample_rate)))
     length = int(n_samples) if n_samples is not None else last + int(MAX_TAIL_S * sample_rate)
-    out = np.zeros((2, max(0, length)), np.float32)
+    out = diskaudio.buffer(2, max(0, length))  # on disk when long: a film's track is GBs
     end = 0
     for k, (b, part, sf_bank, prog) in enumerate(parts):
         if part:
@@ -484,6 +484,7 @@ def _render_part(notes: Sequence[Note], font: _Font, bank: int, program: int, dr
     events = _note_events(notes, sample_rate)
     lanes: list[_Lane] = []
     owner: dict[int, _Lane] = {}  # note index -> the lane that holds it
+    released = [0]
 
     def new_lane(p: int) -> _Lane:
         s = font.acquire()
@@ -499,6 +500,7 @@ def _render_part(notes: Sequence[Note], font: _Font, bank: int, program: int, dr
                 break
             if k % 256 == 0:
                 job.report(k / max(1, len(events)), "rendering notes")
+            _release_behind(p, out, released)
             note = notes[i]
             if kind == 0:
                 lane = owner.pop(i, None)
@@ -520,10 +522,22 @@ def _render_part(notes: Sequence[Note], font: _Font, bank: int, program: int, dr
             while not lane.idle and lane.pos < length:
                 lane.render_to(min(length, lane.pos + BLOCK * 256), out)
             end = max(end, lane.pos)
+        diskaudio.release(out)
     finally:
         for lane in lanes:
             font.release(lane.s)
     return end
+
+
+def _release_behind(p: int, out: np.ndarray, released: list[int]) -> None:
+    """Hand what lies more than a block before the event at ``p`` back to the page cache, from
+    the start each time (a busy lane left far behind, its ring dying unseen while other lanes
+    took the notes, may still write there: the data stays in the file and is read back, then
+    released again), so the memory held stays about a block however long the part."""
+    mark = p - diskaudio.BLOCK_FRAMES
+    if mark - released[0] >= diskaudio.BLOCK_FRAMES:
+        diskaudio.release(out, 0, mark)
+        released[0] = mark
 
 
 def _note_events(notes: Sequence[Note], sample_rate: int) -> list[tuple[int, int, int]]:

@@ -243,7 +243,8 @@ def brir(field, pose: Pose, sample_rate: int, gain: float = REF_GAIN) -> np.ndar
 
 def render_path(field, x: np.ndarray, sample_rate: int, path: Callable[[float], Pose],
                 block: int = 512, tail: bool = True, gain: float = REF_GAIN,
-                stats: dict | None = None) -> np.ndarray:
+                stats: dict | None = None, alloc: Callable[[int, int], np.ndarray] | None = None,
+                release: Callable[[np.ndarray, int, int], None] | None = None) -> np.ndarray:
     """Offline render of mono ``x`` along ``path`` -> (2, len(x) [+ IR length when tail]).
 
     A static path (``path.static``: one keyframe, or keyframes that do not move) is one field
@@ -251,14 +252,19 @@ def render_path(field, x: np.ndarray, sample_rate: int, path: Callable[[float], 
     the result equals the partitioned convolver's for that filter (float rounding). A moving
     path is rendered by :func:`_render_moving`: the block renderer's filters and cross-fades,
     the field queried in batches at anchors along the path (``stats``, when given, is filled
-    with the counts: blocks, filter updates, positions the network was run for, its runs)."""
-    x = np.asarray(x, np.float32)
+    with the counts: blocks, filter updates, positions the network was run for, its runs).
+
+    For long signals the caller may pass ``alloc(channels, n)``, which gives the zeroed output
+    array (e.g. a disk-backed one), and ``release(array, a, b)``, called on frames of ``x`` and
+    of the output that are done with as the render moves on (so a caller can hand their pages
+    back); both are read and written in order, a block at a time, never whole."""
+    x = np.asanyarray(x, np.float32)  # a memmap stays one: ``release`` needs it
     if getattr(path, "static", False):
         from scipy.signal import oaconvolve
 
         ir = brir(field, path(0.0), sample_rate, gain)
         n = len(x) + (ir.shape[-1] if tail else 0)
-        out = np.zeros((2, n), np.float32)
+        out = _output(alloc, n)
         # overlap-add over long blocks of the source: the FFT work arrays stay one block's size
         # (the whole signal at once held about five times the track), the sums within float32
         # rounding of one whole-signal oaconvolve
@@ -266,13 +272,33 @@ def render_path(field, x: np.ndarray, sample_rate: int, path: Callable[[float], 
             y = oaconvolve(x[None, a:a + STATIC_BLOCK], ir, axes=-1)
             m = min(n - a, y.shape[-1])
             out[:, a:a + m] += y[:, :m]
+            if release is not None:  # nothing later adds before ``a``
+                release(x, a, a + STATIC_BLOCK)
+                release(out, a - STATIC_BLOCK, a)
         return out
     n = len(x) + (int(round(field.room.ir_s * sample_rate)) if tail else 0)
-    return _render_moving(field, x, int(sample_rate), path, int(block), n, gain, stats=stats)
+    return _render_moving(field, x, int(sample_rate), path, int(block), n, gain, stats=stats,
+                          alloc=alloc, release=release)
 
+
+def _output(alloc, n: int) -> np.ndarray:
+    """A zeroed (2, n) float32 output array: the caller's ``alloc`` or an ordinary one."""
+    return np.zeros((2, n), np.float32) if alloc is None else alloc(2, n)
+
+
+def _span(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """``x[lo:hi]`` as float32, zeros where the range falls outside ``x``."""
+    if 0 <= lo and hi <= len(x):
+        return x[lo:hi]
+    seg = np.zeros(hi - lo, np.float32)
+    a, b = max(lo, 0), min(hi, len(x))
+    if b > a:
+        seg[a - lo:b - lo] = x[a:b]
+    return seg
 
 
 STATIC_BLOCK = 1 << 18  # source frames per overlap-add block of a still source's convolution
+RELEASE_FRAMES = 1 << 20  # a moving render hands its finished frames back this many at a time
 ANCHOR_M = 0.04  # offline: the field is queried at most this far apart along a moving path (m)
 QUERY_CHUNK = 32  # positions per batched field query (ONNX runs cost least per position here)
 BLOCK_CHUNK = 64  # filter updates assembled and transformed together
@@ -358,7 +384,8 @@ class _ChunkConvolver:
 
 
 def _render_moving(field, x: np.ndarray, sr: int, path, block: int, n: int, gain: float,
-                   spacing: float = ANCHOR_M, stats: dict | None = None) -> np.ndarray:
+                   spacing: float = ANCHOR_M, stats: dict | None = None, alloc=None,
+                   release=None) -> np.ndarray:
     """Offline render of a moving source: the filters of the block-by-block
     :class:`MultiRenderer` (same blocks, same early / tail update schedule, same cross-fades),
     with the field queried in batches and only at anchors at most ``spacing`` apart along the
@@ -366,10 +393,11 @@ def _render_moving(field, x: np.ndarray, sr: int, path, block: int, n: int, gain
     by path length (the direct path, which is geometric, is exact at every block)."""
     r = MultiRenderer(field, [path], sr, block, gain=gain)
     nb = -(-n // r.B)
+    out = _output(alloc, n)
     if nb == 0:
-        return np.zeros((2, 0), np.float32)
+        return out
     plan = _MovingPlan(field, r, path, nb, spacing)
-    out = plan.convolve(x)[:, :n]
+    plan.convolve(x, out, release)
     if stats is not None:
         stats.update(blocks=nb, updates=len(plan.U), queried=plan.queried, runs=r.queries)
     return out
@@ -477,17 +505,18 @@ class _MovingPlan:
         body = partition_spectra(ir[None, :, self.D:], self.Q, 0, self.Pb)[0] if self.Pb else None
         return partition_spectra(ir[None], r.B, 0, self.G)[0], body
 
-    def convolve(self, x: np.ndarray) -> np.ndarray:
-        """(2, nb B): the head block by block, the body chunk by chunk, filters as they change."""
+    def convolve(self, x: np.ndarray, out: np.ndarray, release=None) -> None:
+        """Into ``out`` (2, n <= nb B): the head block by block, the body chunk by chunk, filters
+        as they change; the source is read (zero beyond nb B) and ``release``d as it goes."""
         B, Q, te, nb = self.r.B, self.Q, self.r.tail_every, self.nb
-        xp = np.zeros((nb + te) * B, np.float32)
-        xp[:len(x)] = x[:nb * B]
-        out = np.zeros((2, nb * B), np.float32)
+        x = x[:nb * B]
+        n = out.shape[1]
         fade = np.ones(Q, np.float32)
         fade[:B] = np.sin(0.5 * np.pi * (np.arange(B) + 0.5) / B) ** 2
         it = self.updates()
         nxt = next(it, None)
         head = body = None
+        released = 0
         for k in range(nb):
             if nxt is not None and nxt[0] == k:
                 if head is None:  # the first filter: no cross-fade
@@ -499,15 +528,20 @@ class _MovingPlan:
                     if nxt[2] is not None:
                         body.set_spectra(nxt[2])
                 nxt = next(it, None)
-            y = head.process(xp[k * B:(k + 1) * B])
+            y = head.process(_span(x, k * B, (k + 1) * B))
             if body is not None:
                 if k % te == 0:  # the body's output for this chunk: input up to g chunks ago
                     c = k // te - self.g
-                    body_y = body.process(xp[c * Q:(c + 1) * Q] if c >= 0 else np.zeros(Q, np.float32))
+                    body_y = body.process(_span(x, c * Q, (c + 1) * Q) if c >= 0 else np.zeros(Q, np.float32))
                 i = (k % te) * B
                 y = y + body_y[:, i:i + B]
-            out[:, k * B:(k + 1) * B] = y
-        return out
+            m = min(B, n - k * B)
+            if m > 0:
+                out[:, k * B:k * B + m] = y[:, :m]
+            if release is not None and k * B - released >= RELEASE_FRAMES:
+                release(out, released, k * B)
+                release(x, released - (self.g + 1) * Q, k * B - (self.g + 1) * Q)  # the body reads g chunks back
+                released = k * B
 
 
 class KeyframePath:

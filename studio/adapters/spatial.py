@@ -72,11 +72,17 @@ def check_room(name: str) -> str:
 
 def spatialize(audio: np.ndarray, track: Track, project: Project, sr: int) -> np.ndarray:
     """The registered spatializer: (2, n) dry source -> (2, n + IR length) binaural."""
+    from studio import diskaudio as da
+
     infer, render, _ = _engine()
     field = infer.field(track.room)
-    mono = np.asarray(audio, np.float32)
-    mono = mono.mean(axis=0) if mono.ndim == 2 else mono
-    return render.render_path(field, mono, sr, track_path(track, field.room), block=BLOCK)
+    mono = np.asanyarray(audio, np.float32)
+    if mono.ndim == 2:  # the point source, made block by block: a long track stays on disk
+        both, mono = mono, da.buffer(1, mono.shape[1])[0]
+        for a, b in da.chunks(both.shape[1]):
+            da.write(mono, a, da.read(both, a, b).mean(axis=0))
+    return render.render_path(field, mono, sr, track_path(track, field.room), block=BLOCK,
+                              alloc=da.buffer, release=da.release)
 
 
 def track_path(track: Track, room):
