@@ -12,7 +12,8 @@ For such small outputs the decoder also skips deblocking of non-reference frames
 invisible after a 4x shrink). Together: 160x90 frames from 720p/1080p H.264 cost about
 1.0-1.1x a plain threaded decode, where ``VideoFrame.reformat`` costs 1.5-1.7x.
 
-Frames at given times (``frame_at``, ``thumbnails``: the Foley engine's impact patches) are found
+Frames at given times (``frame_at``, ``thumbnails``; ``iter_thumbnails`` one at a time, for the
+Foley engine's impact patches, so memory holds one frame, not thousands) are found
 in one forward decode over the sorted times, seeking only across keyframes to distant targets;
 H.264/HEVC frames that are neither displayed at a target nor referenced by another frame
 (non-reference B-frames, about half of a usual file) are not decoded at all (``skip_frame`` per
@@ -650,16 +651,15 @@ def _iter(reader: _Reader, size, pixel_format, start_s, end_s, rate_hz, job: Job
     job.report(1.0)
 
 
-def _frames_at(reader: _Reader, times: Sequence[float], convert_for) -> list[Frame]:
+def _frames_at(reader: _Reader, times: Sequence[float], convert_for) -> Iterator[Frame]:
     """The frame displayed at each time (sorted ascending), in one forward decode: seeking only
     where a keyframe lies between the decode position and a distant target, and letting the
-    decoder skip the frames that are neither wanted nor referenced (see ``_Picker``)."""
+    decoder skip the frames that are neither wanted nor referenced (see ``_Picker``). Yielded one
+    at a time: a caller that keeps only a crop of each holds one picture, not all of them."""
     picker = _Picker(reader, times)
-    out: list[Frame] = []
     for t in times:
         ts, fr = picker.at(t)
-        out.append(Frame(ts, convert_for(fr)(fr)))
-    return out
+        yield Frame(ts, convert_for(fr)(fr))
 
 
 class _Picker:
@@ -770,7 +770,7 @@ def frame_at(path, time_s: float, *, size: tuple[int, int] | None = None,
     _check_args(size, pixel_format)
     reader = _Reader(path)
     try:
-        return _frames_at(reader, [max(0.0, float(time_s))], _converter_cache(reader, size, pixel_format))[0]
+        return next(_frames_at(reader, [max(0.0, float(time_s))], _converter_cache(reader, size, pixel_format)))
     except _AV_ERRORS as exc:
         raise MediaError(f"cannot decode {reader.path} ({_why(exc)}); the file may be damaged") from None
     finally:
@@ -779,22 +779,33 @@ def frame_at(path, time_s: float, *, size: tuple[int, int] | None = None,
 
 def thumbnails(path, times_s: Sequence[float], *, height: int = 72) -> list[Frame]:
     """One RGB thumbnail ``height`` px high per requested time (in the order given)."""
-    if height <= 0 or height > MAX_SIDE_PX:
+    out: list[Frame | None] = [None] * len(times_s)
+    for i, fr in iter_thumbnails(path, times_s, height=height):
+        out[i] = fr
+    return out  # type: ignore[return-value]
+
+
+def iter_thumbnails(path, times_s: Sequence[float], *, height: int = 72) -> Iterator[tuple[int, Frame]]:
+    """``thumbnails`` one at a time, without keeping them: (index into ``times_s``, thumbnail) in
+    time order, from the same single forward decode. For callers that reduce each frame at once
+    (the Foley engine cuts a small patch from each of thousands of impact frames: all the
+    frames of a two-hour film at once would be gigabytes). The decoder is closed when the
+    iterator is exhausted or dropped."""
+    if height <= 0 or height > MAX_SIDE_PX:  # checked now, not at the first next()
         raise ValueError(f"height must be in 1..{MAX_SIDE_PX}, not {height}")
     times = [max(0.0, float(t)) for t in times_s]
-    if not times:
-        return []
+    return _iter_thumbnails(path, times, int(height)) if times else iter(())
+
+
+def _iter_thumbnails(path, times: list[float], height: int) -> Iterator[tuple[int, Frame]]:
     reader = _Reader(path)
     try:
         info_w, info_h, rot = _display_dims(reader)
-        h = max(2, int(height) // 2 * 2)
+        h = max(2, height // 2 * 2)
         w = max(2, int(round(info_w * h / max(1, info_h) / 2.0)) * 2)
         order = sorted(range(len(times)), key=lambda i: times[i])
         got = _frames_at(reader, [times[i] for i in order], _converter_cache(reader, (w, h), "rgb24"))
-        out: list[Frame | None] = [None] * len(times)
-        for i, fr in zip(order, got):
-            out[i] = fr
-        return out  # type: ignore[return-value]
+        yield from zip(order, got)
     except _AV_ERRORS as exc:
         raise MediaError(f"cannot decode {reader.path} ({_why(exc)}); the file may be damaged") from None
     finally:

@@ -108,6 +108,73 @@ def test_editing_one_event_changes_only_that_event(ball, foley_track):
         np.testing.assert_allclose(diff, one, atol=1e-6)
 
 
+
+def test_generate_streams_the_impact_frames(ball, monkeypatch):
+    """Foley generate cuts each impact's patch as its frame is decoded and computes the
+    descriptors a batch at a time (issue 23: a 2-hour film's impact frames would be 2 GB): at
+    most two frames alive at once, and the descriptors and events equal those of all the
+    patches at once."""
+    import weakref
+
+    from engines.foley.visual import descriptors
+    from studio import media
+    from studio.adapters import foley
+
+    _, tl, project = ball
+    assert len(tl.impacts) > 3
+    video = project.resolve(project.video.path)
+    whole = descriptors(foley.impact_patches(video, list(tl.impacts)))
+    settings = GenerateSettings(engines=("foley",), seed=3)
+    reference = foley.generate(project, tl, settings, None)[0]
+    alive: list = []
+    most = 0
+    convert = media._Converter.__call__
+
+    def tracked(self, frame):
+        nonlocal most
+        img = convert(self, frame)
+        alive.append(weakref.ref(img))
+        most = max(most, sum(r() is not None for r in alive))
+        return img
+    monkeypatch.setattr(media._Converter, "__call__", tracked)
+    monkeypatch.setattr(foley, "DESCRIPTOR_BATCH", 2)  # several batches, the last one short
+    monkeypatch.setattr(foley, "SAMPLE_BATCH", 3)
+    streamed = foley.impact_descriptors(video, list(tl.impacts))
+    again = foley.generate(project, tl, settings, None)[0]
+    assert len(alive) >= 2 * len(tl.impacts) and most <= 2, (len(alive), most)
+    assert np.array_equal(streamed, whole)
+    assert again.events == reference.events
+
+
+def test_long_render_is_disk_backed_and_equal(ball, foley_track, monkeypatch):
+    """Past one diskaudio block the hits are rendered into a disk-backed array (issue 23: a
+    2-hour stereo track is 1.4 GB), bit-identical to the in-memory render, its pages handed back
+    behind the write position: every frame released was already final. Unsorted events too."""
+    from studio import diskaudio
+    from studio.adapters.foley import render_hits
+
+    _, _, project = ball
+    n = round(project.duration_s * SR)
+    events = list(foley_track.events)
+    events = events[1::2] + events[::2]  # not in time order (an edited track)
+    in_memory = render_hits(events, SR, n)
+    assert not isinstance(in_memory, np.memmap)
+    released = []
+    release = diskaudio.release
+
+    def spy(audio, a=0, b=None):
+        released.append((a, b, np.array(audio[:, a:b])))
+        release(audio, a, b)
+    monkeypatch.setattr(diskaudio, "BLOCK_FRAMES", SR // 4)
+    monkeypatch.setattr(diskaudio, "release", spy)
+    on_disk = render_hits(events, SR, n)
+    assert isinstance(on_disk, np.memmap) and on_disk.shape == (2, n)
+    assert np.array_equal(on_disk, in_memory)
+    assert len(released) >= 2 and released[0][0] == 0 and released[-1][1] == n
+    assert any(b < n and np.abs(x).max() > 0 for _, b, x in released)  # released before the end
+    for a, b, x in released:
+        assert np.array_equal(x, in_memory[:, a:b]), (a, b)
+
 def test_material_override_per_region(foley_track):
     from studio.adapters.foley import with_material
 

@@ -268,6 +268,38 @@ def test_thumbnails(clip_av: Clip, clip_rotated: Clip):
     assert media.thumbnails(clip_av.path, []) == []
 
 
+
+def test_iter_thumbnails_streams_in_time_order_without_keeping_frames(clip_av: Clip, monkeypatch):
+    """iter_thumbnails gives what thumbnails gives, one (index, frame) at a time in time order,
+    and keeps none of them: a caller that drops each frame holds at most one or two pictures
+    (issue 23: the Foley engine's thousands of impact frames)."""
+    import weakref
+
+    want_t = [1.9, 0.0, 1.0, 0.2, 1.0, 0.55, 1.3]
+    alive: list = []
+    most = 0
+    convert = media._Converter.__call__
+
+    def tracked(self, frame):
+        nonlocal most
+        img = convert(self, frame)
+        alive.append(weakref.ref(img))
+        most = max(most, sum(r() is not None for r in alive))
+        return img
+    monkeypatch.setattr(media._Converter, "__call__", tracked)
+    got = []
+    for i, fr in media.iter_thumbnails(clip_av.path, want_t, height=72):
+        got.append((i, fr.time_s, videogen.read_index(fr.image), fr.image.shape))
+        del fr
+    assert [i for i, *_ in got] == sorted(range(len(want_t)), key=lambda i: (want_t[i], i))
+    assert most <= 2, most
+    whole = media.thumbnails(clip_av.path, want_t, height=72)
+    assert {i: (t, k, shape) for i, t, k, shape in got} == {
+        i: (fr.time_s, videogen.read_index(fr.image), fr.image.shape) for i, fr in enumerate(whole)}
+    assert list(media.iter_thumbnails(clip_av.path, [])) == []
+    with pytest.raises(ValueError):
+        media.iter_thumbnails(clip_av.path, [0.1], height=0)  # at the call, not at the first frame
+
 def _counting(monkeypatch) -> dict:
     """Count the frames the decoder outputs and the seeks, in every _Reader."""
     counts = {"frames": 0, "seeks": 0}

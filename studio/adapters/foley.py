@@ -10,19 +10,23 @@ generate
     centre at the impact frame (the object and what it touches). Physics parameters are sampled
     for all hits in one batched DDIM call, conditioned on material, size, strength and the
     region's descriptor; each hit gets its own seed (round-robin variation) and keeps its
-    vector (``FoleyEvent.params``).
+    vector (``FoleyEvent.params``). Memory does not grow with the film beyond the small
+    per-hit results: each impact frame is dropped once its patch is cut
+    (``media.iter_thumbnails``), descriptors, classifier and sampler run in fixed-size batches.
 
 render
     Every event is synthesised on its own (its params, its edits, noise seed ``event.seed``) and
     added at sample ``round(time_s * sr)``, panned by its x position; so editing one event
     changes that event's audio only. Events whose material/size/strength/seed changed since
-    their params were made (``params_for``) are sampled afresh without the picture.
+    their params were made (``params_for``) are sampled afresh without the picture. A long
+    track is rendered into a ``diskaudio`` array, its finished frames handed back as it goes.
 """
 from __future__ import annotations
 
 import dataclasses
 import threading
 from collections import OrderedDict
+from typing import Iterator
 
 import numpy as np
 
@@ -40,6 +44,8 @@ NO_IMPACTS = "no impacts found; add hits by double-clicking the Foley lane"
 PATCH_FRACTION = 0.25  # impact region side, as a fraction of the frame height
 PAN_WIDTH = 0.6  # event x = 0 / 1 pans to -0.6 / +0.6
 DEFAULT_SIZE = 0.5
+DESCRIPTOR_BATCH = 256  # impact patches per descriptor call (impact_descriptors)
+SAMPLE_BATCH = 1024  # hits per classifier / sampler call (_sample_vectors)
 _CACHE_MAX = 1024
 _cache: OrderedDict = OrderedDict()
 _cache_lock = threading.Lock()
@@ -51,29 +57,57 @@ def _engine():
     return infer
 
 
-def impact_patches(video_path, impacts, frame_height: int = 144) -> list[np.ndarray]:
-    """The impact region of each impact: RGB uint8 squares cut from the frame at its time."""
+def iter_impact_patches(video_path, impacts, frame_height: int = 144) -> Iterator[tuple[int, np.ndarray]]:
+    """(index into ``impacts``, its impact region: an RGB uint8 square cut from the frame at its
+    time), in time order. Each frame is dropped once its patch is cut, so memory holds patches
+    (about 4 KB each), not frames (110 KB each at 144 px: 2 GB for the impacts of a 2-hour film)."""
     from studio import media
 
-    if not impacts:
-        return []
-    frames = media.thumbnails(video_path, [i.time_s for i in impacts], height=frame_height)
-    out = []
-    for imp, fr in zip(impacts, frames):
-        img = fr.image
-        h, w = img.shape[:2]
-        half = max(2, int(round(PATCH_FRACTION * h / 2)))
-        cx = int(round(min(max(imp.x, 0.0), 1.0) * (w - 1)))
-        cy = int(round(min(max(imp.y, 0.0), 1.0) * (h - 1)))
-        x0, x1 = max(0, cx - half), min(w, cx + half)
-        y0, y1 = max(0, cy - half), min(h, cy + half)
-        out.append(np.ascontiguousarray(img[y0:y1, x0:x1]))
+    for i, fr in media.iter_thumbnails(video_path, [imp.time_s for imp in impacts], height=frame_height):
+        yield i, _cut_patch(fr.image, impacts[i])
+
+
+def _cut_patch(img: np.ndarray, imp) -> np.ndarray:
+    h, w = img.shape[:2]
+    half = max(2, int(round(PATCH_FRACTION * h / 2)))
+    cx = int(round(min(max(imp.x, 0.0), 1.0) * (w - 1)))
+    cy = int(round(min(max(imp.y, 0.0), 1.0) * (h - 1)))
+    x0, x1 = max(0, cx - half), min(w, cx + half)
+    y0, y1 = max(0, cy - half), min(h, cy + half)
+    return np.ascontiguousarray(img[y0:y1, x0:x1])  # a copy: the frame is not kept alive by it
+
+
+def impact_patches(video_path, impacts, frame_height: int = 144) -> list[np.ndarray]:
+    """The impact region of each impact (in the order given; see ``iter_impact_patches``)."""
+    out: list = [None] * len(impacts)
+    for i, patch in iter_impact_patches(video_path, impacts, frame_height):
+        out[i] = patch
+    return out
+
+
+def impact_descriptors(video_path, impacts, frame_height: int = 144) -> np.ndarray:
+    """(N, DESCRIPTOR_DIM) float32 visual descriptors of the impact regions, in the order given.
+    Computed DESCRIPTOR_BATCH patches at a time as the frames are decoded: ``descriptors`` works
+    row by row (a batch's rows equal the rows of single calls, bit for bit) but its temporaries
+    take about 75 KB per patch, so one call on every impact of a long film would be gigabytes."""
+    from engines.foley.visual import DESCRIPTOR_DIM, descriptors
+
+    out = np.zeros((len(impacts), DESCRIPTOR_DIM), np.float32)
+    rows: list[int] = []
+    batch: list[np.ndarray] = []
+    for i, patch in iter_impact_patches(video_path, impacts, frame_height):
+        rows.append(i)
+        batch.append(patch)
+        if len(batch) == DESCRIPTOR_BATCH:
+            out[rows] = descriptors(batch)
+            rows, batch = [], []
+    if batch:
+        out[rows] = descriptors(batch)
     return out
 
 
 def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
     from engines.foley.materials import material as material_spec
-    from engines.foley.visual import descriptors
 
     job = Job.quiet(job)
     infer = _engine()
@@ -84,15 +118,15 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     job.report(0.05, f"{len(impacts)} impacts")
     visual = None
     if impacts and project.video is not None:
-        patches = impact_patches(project.resolve(project.video.path), impacts)
-        visual = descriptors(patches)
+        visual = impact_descriptors(project.resolve(project.video.path), impacts)
     job.report(0.4, "materials")
     warnings: list[str] = []
     materials = [forced or "wood"] * len(impacts)
     if not forced and visual is not None:
         try:
-            probs = infer.classifier().probabilities(visual)
-            materials = [infer.MATERIAL_NAMES[i] for i in np.argmax(probs, 1)]
+            classifier = infer.classifier()  # in batches, as the sampler (_sample_vectors)
+            materials = [infer.MATERIAL_NAMES[i] for a in range(0, len(visual), SAMPLE_BATCH)
+                         for i in np.argmax(classifier.probabilities(visual[a:a + SAMPLE_BATCH]), 1)]
         except ModelError as exc:  # the DSP path needs no model: every hit is wood until changed
             warnings.append(f"{exc}; materials not proposed (all wood)")
     base = int(settings.seed) * 100_003
@@ -117,8 +151,7 @@ def sample_events(events: list[FoleyEvent], visual=None, warnings: list[str] | N
     if not events:
         return []
     try:
-        vecs = _engine().sampler().sample([e.material for e in events], [e.size for e in events],
-                                          [e.strength for e in events], [e.seed for e in events], visual)
+        vecs = _sample_vectors(events, visual)
     except ModelError as exc:
         from engines.foley.materials import preset
         from engines.foley.params import pack
@@ -128,6 +161,21 @@ def sample_events(events: list[FoleyEvent], visual=None, warnings: list[str] | N
         vecs = [pack(preset(e.material, e.size, e.strength, rng=e.seed)) for e in events]
     return [dataclasses.replace(e, params=tuple(round(float(v), 5) for v in vec), params_for=foley_signature(e))
             for e, vec in zip(events, vecs)]
+
+
+def _sample_vectors(events: list[FoleyEvent], visual) -> np.ndarray:
+    """The sampler's vectors, SAMPLE_BATCH hits per call: the network's working memory grows with
+    the batch (about 80 MB for the 3,000 hits of a 10-minute video, so gigabytes for a long
+    film); each hit's vector depends on its own row only (its seed, its condition), so the
+    result is the same as one call's."""
+    sampler = _engine().sampler()
+    parts = []
+    for a in range(0, len(events), SAMPLE_BATCH):
+        chunk = events[a:a + SAMPLE_BATCH]
+        parts.append(sampler.sample([e.material for e in chunk], [e.size for e in chunk],
+                                    [e.strength for e in chunk], [e.seed for e in chunk],
+                                    None if visual is None else visual[a:a + SAMPLE_BATCH]))
+    return np.concatenate(parts)
 
 
 def with_material(track: Track, material: str, *, time_range: tuple[float, float] | None = None,
@@ -178,23 +226,35 @@ def _event_key(e: FoleyEvent, sr: int):
 
 
 def render_hits(events: list[FoleyEvent], sample_rate: int, n: int, job: Job | None = None) -> np.ndarray:
-    """(2, n) float32: every event at its sample, each from its own params, edits and seed."""
+    """(2, n) float32: every event at its sample, each from its own params, edits and seed.
+
+    Up to ``diskaudio.BLOCK_FRAMES`` frames (a preview, a short clip) in memory; longer, a
+    ``diskaudio`` array whose pages are handed back behind the write position, so a two-hour
+    film does not hold 1.4 GB: a hit's sound starts at its own sample, so every frame before
+    the earliest start still to come is final. The hits are added in the events' order, as
+    always (float sums in another order would differ in the last bit where hits overlap)."""
     from engines.foley.dsp import natural_duration_s, synthesize
+    from studio import diskaudio
     from studio.render import pan_gains
 
     job = Job.quiet(job)
     sr = int(sample_rate)
-    out = np.zeros((2, n), np.float32)
+    out = diskaudio.buffer(2, n)
     todo = []
     for i, e in enumerate(events):
         start = int(round(e.time_s * sr))
         if start < n:
             todo.append((i, e, start))
+    final = _final_marks([start for _, _, start in todo], n)
+    released = 0  # frames before this are handed back to the page cache (a disk array's only)
     with _cache_lock:
         cached = {i: _cache.get(_event_key(e, sr)) for i, e, _ in todo}
     need = [i for i, _, _ in todo if cached[i] is None]
     params = dict(zip(need, event_params([events[i] for i in need]))) if need else {}
     for k, (i, e, start) in enumerate(todo):
+        if final[k] - released >= diskaudio.BLOCK_FRAMES:
+            diskaudio.release(out, released, final[k])
+            released = final[k]
         y = cached[i]
         if y is None:
             p = edited_params(e, params[i])
@@ -212,8 +272,21 @@ def render_hits(events: list[FoleyEvent], sample_rate: int, n: int, job: Job | N
             out[1, start + lo:start + m] += np.float32(gr) * seg
         if k % 64 == 0:
             job.report(k / max(1, len(todo)))
+    diskaudio.release(out, released, n)
     job.report(1.0)
     return out
+
+
+def _final_marks(starts: list[int], n: int) -> list[int]:
+    """For each k, the earliest of ``starts[k:]`` (``n`` past the end): the frames before it are
+    final once the events before k are added. The suffix minimum, so unsorted events (edited
+    tracks) are safe too."""
+    marks = [n] * len(starts)
+    low = n
+    for k in range(len(starts) - 1, -1, -1):
+        low = min(low, starts[k])
+        marks[k] = low
+    return marks
 
 
 def render_track(track: Track, project: Project, sample_rate: int, job: Job | None = None) -> np.ndarray:
