@@ -232,11 +232,19 @@ class _Font:
         self.gain = 1.0
         self._sfont = None  # the font as FluidSynth loaded it (fluid_sfont_t*), shared by every synth
         self.loads = 0  # times the file was read (sfload): one per process and rate
+        # presets kept selected on a synth that never plays, so their samples stay decoded: with
+        # dynamic sample loading a preset no channel selects is unloaded, so after a part's last
+        # lane is reset (_settle) the next part or render would decode it again (MuseScore
+        # General's piano: about 1 s)
+        self._holder: _Synth | None = None
+        self._held: dict[tuple[int, int], int] = {}  # (bank, program) -> the holder's channel
         probe = self._new()
         self.gain = self._calibrate(probe)
         lib = _fluidsynth()._fl
         lib.fluid_synth_set_gain(probe.synth.synth, self.gain)
         self.release(probe)
+        for preset in ((0, 0),) if kit else ((0, 0), (DRUM_BANK, 0)):  # what a reset selects
+            self.hold(*preset)
 
     def _new(self) -> _Synth:
         fs = _fluidsynth()
@@ -285,6 +293,22 @@ class _Font:
             what = "snare (key 38)" if self.kit else "piano preset"
             raise SynthError(f"{self.path} has no playable {what}; choose a General MIDI soundfont")
         return 10 ** (target / 20) / peak
+
+    def hold(self, bank: int, program: int) -> None:
+        """Keep preset (bank, program) decoded for the process's life (up to 16 presets, the
+        holder's channels; a 17th replaces the oldest)."""
+        key = (int(bank), int(program))
+        with self._lock:
+            if key in self._held:
+                return
+            if self._holder is None:
+                self._holder = self._new()
+            if len(self._held) >= 16:
+                ch = self._held.pop(next(iter(self._held)))
+            else:
+                ch = len(self._held)
+            if self._holder.synth.program_select(ch, self._holder.sfid, *key) == 0:
+                self._held[key] = ch
 
     def acquire(self) -> _Synth:
         with self._lock:
@@ -491,8 +515,11 @@ def _render_part(notes: Sequence[Note], font: _Font, bank: int, program: int, dr
 
     def new_lane(p: int) -> _Lane:
         s = font.acquire()
-        if s.synth.program_select(channel, s.sfid, bank, int(program)) != 0 and drums:
+        if s.synth.program_select(channel, s.sfid, bank, int(program)) == 0:
+            font.hold(bank, program)
+        elif drums:
             s.synth.program_select(channel, s.sfid, bank, 0)  # kit missing: standard kit
+            font.hold(bank, 0)
         lane = _Lane(s, p, channel)
         lanes.append(lane)
         return lane
