@@ -42,24 +42,26 @@ def accent_contacts(events: list, contacts_s, strengths, beats_s: np.ndarray, fi
     """``events`` (NoteEvent-like: start_s, dur_s, pitch, velocity, part) with the groove on the
     contacts and the ``visual_beats`` (times, strengths). Accents weaker than ``min_strength`` are
     left alone; of accents closer than ``min_gap_beats`` the strongest speaks (a cluster of small
-    contacts is one accent; eighth notes are not a cluster), contacts weighted ``CONTACT_WEIGHT``."""
+    contacts is one accent; eighth notes are not a cluster), contacts weighted ``CONTACT_WEIGHT``.
+    O(n log n) in events and accents (a two-hour film has tens of thousands of each)."""
     beats_s = np.asarray(beats_s, float)
     if len(beats_s) < 2 or not events:
         return list(events)
     period = float(np.median(np.diff(beats_s)))
     pool = [(float(t), float(s), CONTACT_WEIGHT * float(s)) for t, s in zip(contacts_s, strengths)]
     pool += [(float(t), float(s), float(s)) for t, s in zip(*visual_beats)]
-    chosen: list[tuple[float, float]] = []  # (time, strength), the strongest (by rank) first
-    for t, s, _ in sorted((c for c in pool if c[1] >= min_strength), key=lambda c: -c[2]):
-        if all(abs(t - c) >= min_gap_beats * period for c, _ in chosen):
-            chosen.append((t, s))
+    chosen = _strongest_apart(pool, min_strength, min_gap_beats * period)
     out = list(events)
-    starts = np.array([e.start_s for e in out])
+    starts = np.array([e.start_s for e in out])  # where the model put them (the moves' reach)
+    order = np.argsort(starts, kind="stable")
+    by_start = starts[order]
     template = next((e for e in out if e.part == "drums"), None)
     moved = np.zeros(len(out), bool)
     added = []
+    reach = MOVE_BEATS * period
     for t, s in sorted(chosen):
-        near = np.flatnonzero((np.abs(starts - t) <= MOVE_BEATS * period) & ~moved)
+        near = _within(order, by_start, t - reach, t + reach)
+        near = near[(np.abs(starts[near] - t) <= reach) & ~moved[near]]
         for i in near:  # the picture sets the moment; the end stays where the model put it
             e = out[i]
             end = e.start_s + e.dur_s
@@ -69,7 +71,10 @@ def accent_contacts(events: list, contacts_s, strengths, beats_s: np.ndarray, fi
             moved[i] = True
         if any(out[i].part == "drums" and out[i].pitch in HITS for i in near) or template is None:
             continue
-        drums = np.array([e.start_s for e in out if e.part == "drums"])
+        # a note now within a 16th's half of t started within that plus a move's reach of it
+        span = period / 8 + reach
+        drums = np.array([out[i].start_s for i in _within(order, by_start, t - span, t + span)
+                          if out[i].part == "drums"])
         gaps = np.abs(drums - t)
         if np.any((gaps > FLAM_S) & (gaps < period / 8)):
             continue  # another drum is close but not together with it: an accent would flam
@@ -78,6 +83,28 @@ def accent_contacts(events: list, contacts_s, strengths, beats_s: np.ndarray, fi
         added.append(replace(template, start_s=t, dur_s=min(0.1, period / 4), pitch=KICK if strong else SNARE,
                              velocity=_velocity(s)))
     return sorted(out + added, key=lambda e: (e.start_s, e.part, e.pitch))
+
+
+def _strongest_apart(pool: list, min_strength: float, gap: float) -> list[tuple[float, float]]:
+    """(time, strength) of the accents, strongest (by rank) first, each at least ``gap`` from every
+    stronger one kept; the kept times in a sorted list, so each check looks at two neighbours."""
+    import bisect
+
+    chosen: list[tuple[float, float]] = []
+    kept: list[float] = []
+    for t, s, _ in sorted((c for c in pool if c[1] >= min_strength), key=lambda c: -c[2]):
+        j = bisect.bisect_left(kept, t)
+        if (j == len(kept) or abs(t - kept[j]) >= gap) and (j == 0 or abs(t - kept[j - 1]) >= gap):
+            kept.insert(j, t)
+            chosen.append((t, s))
+    return chosen
+
+
+def _within(order: np.ndarray, by_start: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Indices (ascending) of the events whose original start lies in [lo - 1e-9, hi + 1e-9]."""
+    a = np.searchsorted(by_start, lo - 1e-9, side="left")
+    b = np.searchsorted(by_start, hi + 1e-9, side="right")
+    return np.sort(order[a:b])
 
 
 def _velocity(strength: float) -> int:
