@@ -4,7 +4,8 @@ The feature timeline is synthetic and deterministic (120 BPM pulses on the beats
 off-beat motion, noise; 30 Hz), so only the engine is timed, not the analysis. Timed, best of
 three: Video2Rhythm grid + Rhythm2Drum (all bars batched) + groove U-Net + Drum2Music (bar by
 bar). Baseline: the rule baselines of ``engines.rhythm.baseline`` (fixed backbeat + rule
-accompaniment) on the same grid. Then 64 causal ``next_bar`` calls (p50/p99 latency).
+accompaniment) on the same grid. Then 64 causal ``next_bar`` calls (p50/p99 latency), and 64
+more while a busy-looping process takes a core (``next_bar_hog_*``; issue 23's target p99 10 ms).
 Targets (issue 4): under 1 s for the 60 s clip; next_bar p99 under 20 ms. Wall-clock and
 thread CPU time are both reported, with the machine's load average (the runs share 2 cores).
 """
@@ -50,8 +51,22 @@ def _baseline(grid) -> int:
     return n
 
 
+def _next_bar_ms(eng, grid, calls: int = 64) -> tuple[list[float], list[float]]:
+    """Wall and thread-CPU milliseconds of ``calls`` causal next_bar calls over the grid's bars."""
+    state = eng.start("rock", seed=1)
+    lat, cpu = [], []
+    for i in range(calls):
+        bar = grid.bars[1 + i % (len(grid.bars) - 1)]
+        t, c = time.perf_counter(), time.thread_time()
+        _, state = eng.next_bar(state, bar)
+        lat.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.thread_time() - c) * 1000)
+    return lat, cpu
+
+
 def run(job: Job | None = None) -> dict:
     from engines.rhythm import RhythmEngine, video_to_rhythm
+    from studio.bench._hog import CpuHog
 
     job = Job.quiet(job)
     tl = synthetic_timeline()
@@ -70,14 +85,10 @@ def run(job: Job | None = None) -> dict:
         base_walls.append(time.perf_counter() - t)
         counts = {p: sum(1 for e in notes if e.part == p) for p in ("drums", "bass", "keys")}
     job.report(0.75, "timing next_bar")
-    state = eng.start("rock", seed=1)
-    lat, cpu = [], []
-    for i in range(64):
-        bar = grid.bars[1 + i % (len(grid.bars) - 1)]
-        t, c = time.perf_counter(), time.thread_time()
-        _, state = eng.next_bar(state, bar)
-        lat.append((time.perf_counter() - t) * 1000)
-        cpu.append((time.thread_time() - c) * 1000)
+    lat, cpu = _next_bar_ms(eng, grid)
+    job.report(0.85, "timing next_bar with a CPU hog")
+    with CpuHog():  # issue 23: the live engine's next bar under load
+        lat_hog, _ = _next_bar_ms(eng, grid)
     wall, base = min(walls), min(base_walls)
     job.report(1.0, "done")
     return {
@@ -101,6 +112,11 @@ def run(job: Job | None = None) -> dict:
         # wall-clock p99 on a loaded machine is mostly time spent waiting for a core)
         "next_bar_cpu_p50_ms": round(float(np.percentile(cpu, 50)), 2),
         "next_bar_cpu_p99_ms": round(float(np.percentile(cpu, 99)), 2),
+        # the same calls while a busy-looping process takes a core (target <= 10 ms, issue 23)
+        "next_bar_hog_p50_ms": round(float(np.percentile(lat_hog, 50)), 2),
+        "next_bar_hog_p99_ms": round(float(np.percentile(lat_hog, 99)), 2),
+        "target_next_bar_hog_p99_ms": 10.0,
+        "meets_target_next_bar_hog": float(np.percentile(lat_hog, 99)) <= 10.0,
         "load_average_1min": round(os.getloadavg()[0], 2),
         "target_wall_s": 1.0,
         "target_next_bar_p99_ms": 20.0,

@@ -42,8 +42,6 @@ or MIDI-stall count grew), which should equal ``stalls_*_injected``.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -169,30 +167,14 @@ def _release_portaudio() -> None:
         sd._terminate()
 
 
-class _Hog:
-    """A busy-looping Python subprocess (one core's worth of load), ended on exit."""
-
-    def __enter__(self) -> "_Hog":
-        from studio.transport.jack import die_with_parent
-
-        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True,
-                                     preexec_fn=die_with_parent)
-        time.sleep(0.2)  # let it take its core
-        return self
-
-    def __exit__(self, *exc) -> None:
-        from studio.transport.jack import end_helper
-
-        end_helper(self.proc)
-
-
 def _midi_run(server, period: int, seconds: float, backend: str, hog: bool) -> dict:
     """The groove through one MIDI backend with 2 stems playing, into a fresh jack_midi_dump."""
     from contextlib import nullcontext
 
+    from studio.bench._hog import CpuHog
     from studio.transport.jack import MidiDump
 
-    with (_Hog() if hog else nullcontext()), MidiDump(server, f"bench-{backend}-{period}") as dump:
+    with (CpuHog() if hog else nullcontext()), MidiDump(server, f"bench-{backend}-{period}") as dump:
         r = _play(server, dump, period, seconds, 2, False, backend=backend)
     keep = ("midi_backend", "midi_p50_ms", "midi_p99_ms", "midi_max_ms", "midi_notes_sent", "midi_notes_received",
             "midi_notes_hanging", "midi_late", "midi_audio_slips", "jack_xruns", "device_xruns", "underruns")
