@@ -4,6 +4,8 @@
 - :mod:`export.smf`: the Standard MIDI File with the project's tempo map.
 - :mod:`export.video`: the video re-muxed with the new sound (AAC), packets copied.
 - :mod:`export.reaper`: the REAPER project referencing the stems and the MIDI file.
+- :mod:`export.dawproject`: the DAWproject (Bitwig Studio, Studio One): the stems and the MIDI
+  parts as tracks, the tempo map, in one ZIP.
 
 They take arrays, paths and the plain types of ``studio.project`` / ``studio.music`` and import
 from studio only its plain modules (docs/ARCHITECTURE.md, "Layers"). Deciding what to write,
@@ -12,6 +14,6 @@ rendering and mastering the project, the checks and the all-or-nothing staging b
 """
 from __future__ import annotations
 
-from export import reaper, smf, video, wav
+from export import dawproject, reaper, smf, video, wav
 
-__all__ = ["reaper", "smf", "video", "wav"]
+__all__ = ["dawproject", "reaper", "smf", "video", "wav"]

@@ -219,9 +219,11 @@ def _export(args: argparse.Namespace) -> int:
 
     project = Project.load(args.project)
     outputs = {k: getattr(args, a) for k, a in (("stems_dir", "stems"), ("mix_path", "mix"), ("midi_path", "midi"),
-                                               ("video_path", "video"), ("rpp_path", "rpp"))}
+                                               ("video_path", "video"), ("rpp_path", "rpp"),
+                                               ("dawproject_path", "dawproject"))}
     if all(v is None for v in outputs.values()):
-        raise StudioError("nothing to export: give at least one of --stems, --mix, --midi, --video, --rpp")
+        raise StudioError("nothing to export: give at least one of --stems, --mix, --midi, --video, --rpp, "
+                          "--dawproject")
     outputs = _export_targets(outputs, args.out, project.name)
     if any(outputs[k] is not None for k in ("stems_dir", "mix_path", "video_path")):  # audio is rendered
         _external_audio(project, args.allow_external_audio)
@@ -614,7 +616,7 @@ def _add_video_commands(sub) -> None:
 
 def _add_project_commands(sub) -> None:
     """export, spatialize: the commands that write files from a saved project."""
-    e = sub.add_parser("export", help="write stems, mix, MIDI, video or a REAPER project")
+    e = sub.add_parser("export", help="write stems, mix, MIDI, video, a REAPER project or a DAWproject")
     e.add_argument("project", help="project.json or its folder")
     e.add_argument("--stems", metavar="DIR", nargs="?", const=_DEFAULT_NAME,
                    help="one WAV per track (without DIR: 'NAME stems', NAME from the project's name)")
@@ -626,6 +628,9 @@ def _add_project_commands(sub) -> None:
                    help="the video with the new sound (default name 'NAME with sound.mp4')")
     e.add_argument("--rpp", metavar="FILE", nargs="?", const=_DEFAULT_NAME,
                    help="REAPER project with every stem and MIDI track (default name 'NAME.rpp')")
+    e.add_argument("--dawproject", metavar="FILE", nargs="?", const=_DEFAULT_NAME,
+                   help="DAWproject (Bitwig Studio, Studio One) holding every stem, the MIDI tracks' notes and "
+                        "the tempo map; needs --stems (default name 'NAME.dawproject')")
     e.add_argument("--out", metavar="DIR",
                    help="the folder to export into: relative paths and default names are taken inside it, "
                         "and nothing is written outside it (names are made safe: no '..', '/', control characters)")

@@ -1,6 +1,6 @@
-"""Export a project: WAV/FLAC stems and mixdown, a Standard MIDI File, the re-muxed video and a
-REAPER project, in one action. The files are written by the format writers of ``export/``
-(``wav``, ``smf``, ``video``, ``reaper``: plain data in, files out); this module decides what they
+"""Export a project: WAV/FLAC stems and mixdown, a Standard MIDI File, the re-muxed video, a
+REAPER project and a DAWproject file, in one action. The files are written by the format writers
+of ``export/`` (``wav``, ``smf``, ``video``, ``reaper``, ``dawproject``: plain data in, files out); this module decides what they
 get: it checks the options and the targets, renders and masters the project, measures the mix
 and stages every file in a transaction.
 
@@ -15,7 +15,7 @@ exist appears whole with the commit. ``transaction=`` writes into a caller's tra
 instead (``studio generate`` commits the export together with its project).
 
 What is exported follows the mixer: muted tracks are left out, soloed tracks alone play
-(``Project.audible_tracks``), in stems, mix, MIDI file and REAPER project alike.
+(``Project.audible_tracks``), in stems, mix, MIDI file, REAPER project and DAWproject alike.
 
 Mastering (:mod:`studio.mastering`) is on by default: the mix is normalised to
 ``loudness_lufs`` (-14 LUFS; -23 for broadcast; None/"off" for the plain mix) and held under
@@ -26,7 +26,8 @@ the samples after the bit-depth conversion (dither included), read back as a pla
 The steps, in the order ``export_project`` runs them: ``_settings`` (the options checked),
 ``_targets`` (every output checked before any work), ``render_for_export`` (the tracks rendered
 and mastered into a :class:`RenderedProject`: plain arrays and figures), ``_check_space``,
-``_write_files`` (the writers of ``export/`` into the staging; ``measure_as_written`` on the way)
+``_write_files`` (the writers of ``export/`` into the staging; ``measure_as_written`` on the way;
+the DAWproject last, as it copies the stems written before it)
 and ``_report``.
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export import reaper, smf, video, wav
+from export import dawproject, reaper, smf, video, wav
 from studio import mastering, render
 from studio.errors import ExportError, StudioError
 from studio.jobs import Job
@@ -53,7 +54,7 @@ from studio.transaction import Transaction
 
 __all__ = ["ExportReport", "RenderedProject", "export_project", "measure_as_written", "render_for_export"]
 
-OUTPUTS = ("stems", "mix", "midi", "video", "rpp")  # the keys of an export's targets, in writing order
+OUTPUTS = ("stems", "mix", "midi", "video", "rpp", "dawproject")  # the keys of an export's targets, in writing order
 
 
 class TargetsExistError(ExportError):
@@ -90,6 +91,7 @@ class ExportReport:
     clipped_samples: int = 0
     stems_clipped_samples: int = 0  # over every stem written
     loudness_target_lufs: float | None = None  # None: mastering off
+    dawproject_path: Path | None = None
 
     @property
     def written(self) -> tuple[Path, ...]:
@@ -169,7 +171,7 @@ def export_project(project: Project, *, transaction: Transaction | None = None, 
     files are staged in it and the caller commits."""
     if transaction is not None:
         return _export_project(project, transaction, **options)
-    folders = [Path(options[k]).parent for k in ("mix_path", "midi_path", "video_path", "rpp_path")
+    folders = [Path(options[k]).parent for k in ("mix_path", "midi_path", "video_path", "rpp_path", "dawproject_path")
                if options.get(k) is not None and Path(options[k]).parent.is_dir()]
     stems = options.get("stems_dir")
     if stems is not None:
@@ -189,6 +191,7 @@ def _export_project(
     midi_path=None,
     video_path=None,
     rpp_path=None,
+    dawproject_path=None,
     sample_rate: int | None = None,
     bit_depth: str = "24",
     file_format: str = "wav",
@@ -205,7 +208,8 @@ def _export_project(
 ) -> ExportReport:
     """Write what was asked for (each ``*_path``/``stems_dir`` that is not None); see module doc.
 
-    ``rpp_path`` needs stems (it references them) and uses the MIDI file when one is written.
+    ``rpp_path`` needs stems (it references them) and uses the MIDI file when one is written;
+    ``dawproject_path`` needs stems too (it holds them) and carries the MIDI file's parts as notes.
     ``time_range=(start_s, end_s)`` exports that part of the timeline (audio and MIDI; the
     video cannot be cut without re-encoding and is refused with a range).
     ``loudness_lufs``: the mastering target, or None / ``"off"`` for the plain mix (then
@@ -222,7 +226,8 @@ def _export_project(
     t_start = time.perf_counter()
     if not keep_original_audio and project.original_tracks():  # the video's own audio left out of everything
         project = dataclasses.replace(project, tracks=[t for t in project.tracks if not t.original_audio])
-    asked = dict(zip(OUTPUTS, (stems_dir, mix_path, midi_path, video_path, rpp_path)))
+    asked = dict(zip(OUTPUTS, (stems_dir, mix_path, midi_path, video_path, rpp_path,
+                                dawproject_path)))
     settings = _settings(project, asked, sample_rate=sample_rate, bit_depth=bit_depth, file_format=file_format,
                          time_range=time_range, loudness_lufs=loudness_lufs,
                          allow_external_audio=allow_external_audio)
@@ -267,7 +272,7 @@ class _Targets:
     """Where each file goes, every path checked."""
     stems_dir: Path | None
     stems: dict[str, Path]  # track id -> stem file
-    singles: dict[str, Path]  # "mix" / "midi" / "video" / "rpp" -> file, for those asked for
+    singles: dict[str, Path]  # "mix" / "midi" / "video" / "rpp" / "dawproject" -> file, for those asked for
 
 
 def _settings(project: Project, asked: dict, *, sample_rate, bit_depth, file_format, time_range, loudness_lufs,
@@ -304,9 +309,12 @@ def _settings(project: Project, asked: dict, *, sample_rate, bit_depth, file_for
 def _check_outputs(project: Project, asked: dict, time_range) -> None:
     """Something to export, and each output possible for this project."""
     if all(p is None for p in asked.values()):
-        raise ExportError("nothing to export: choose stems, a mix, a MIDI file, a video or a REAPER project")
+        raise ExportError("nothing to export: choose stems, a mix, a MIDI file, a video, a REAPER project "
+                          "or a DAWproject")
     if asked["rpp"] is not None and asked["stems"] is None:
         raise ExportError("a REAPER project references the stems; choose a stems folder as well")
+    if asked["dawproject"] is not None and asked["stems"] is None:
+        raise ExportError("a DAWproject holds the stems; choose a stems folder as well")
     if asked["video"] is not None:
         if project.video is None:
             raise ExportError("the project has no video to export with the new sound")
@@ -320,10 +328,15 @@ def _midi_parts(project: Project) -> list[smf.Part]:
     return [
         smf.Part(t.name, t.notes, t.program, t.is_drums, t.channel)
         if t.kind is not TrackKind.FOLEY else smf.foley_part(t.name, t.events, t.channel)
-        for t in project.audible_tracks()
-        if (t.kind in (TrackKind.MIDI, TrackKind.SOUNDTRACK) and t.notes)
-        or (t.kind is TrackKind.FOLEY and t.events)
+        for t in _midi_tracks(project)
     ]
+
+
+def _midi_tracks(project: Project) -> list[Track]:
+    """The audible tracks the MIDI file has a part for, in its order."""
+    return [t for t in project.audible_tracks()
+            if (t.kind in (TrackKind.MIDI, TrackKind.SOUNDTRACK) and t.notes)
+            or (t.kind is TrackKind.FOLEY and t.events)]
 
 
 def _targets(project: Project, settings: _Settings, asked: dict, *, root, overwrite: bool) -> _Targets:
@@ -365,7 +378,8 @@ def _targets(project: Project, settings: _Settings, asked: dict, *, root, overwr
 
 def _check_space(project: Project, targets: _Targets, frames: int, bit_depth: str) -> None:
     """Enough room for what is about to be written (known exactly once rendered)."""
-    need = (len(targets.stems) + ("mix" in targets.singles)) * wav.estimated_bytes(frames, 2, bit_depth)
+    files = len(targets.stems) * (1 + ("dawproject" in targets.singles)) + ("mix" in targets.singles)
+    need = files * wav.estimated_bytes(frames, 2, bit_depth)  # a DAWproject holds a copy of each stem
     if "video" in targets.singles:
         need += project.resolve(project.video.path).stat().st_size + frames  # AAC at 256 kb/s is < 1 byte per frame
     folder = next((p.parent for p in targets.singles.values()), None)
@@ -395,9 +409,11 @@ class _Staged:
     def __init__(self, txn: Transaction, job: Job, total: int):
         self.txn, self.job, self.total = txn, job, total
         self.files: list[Path] = []
+        self.staged: dict[Path, Path] = {}  # target -> where it is being written
 
     def temp(self, target: Path) -> Path:
-        return self.txn.stage(target)
+        self.staged[target] = self.txn.stage(target)
+        return self.staged[target]
 
     def done(self, target: Path, what: str) -> None:
         self.files.append(target)
@@ -426,9 +442,13 @@ def _write_files(project: Project, txn: Transaction, settings: _Settings, target
                 t = time.perf_counter()
                 measured = measure_as_written(rendered, settings.bit_depth if "mix" in singles else "float32")
                 timings["measure"] = time.perf_counter() - t
-            tm = smf.tick_map(project.tempo, span[0]) if "midi" in singles or "rpp" in singles else None
+            tm = smf.tick_map(project.tempo, span[0]) if singles.keys() & {"midi", "rpp", "dawproject"} else None
+            mid = None
+            if singles.keys() & {"midi", "dawproject"}:  # the DAWproject's notes are the MIDI file's
+                mid = smf.build_midi(settings.parts, project.tempo, origin_s=span[0], end_s=span[1],
+                                     quantize=quantize, title=project.name)
             if "midi" in singles:
-                _write_midi(project, settings, singles["midi"], out, span=span, quantize=quantize, timings=timings)
+                _write_midi(mid, singles["midi"], out, timings=timings)
             if mux is not None:
                 future, t_video = mux
                 future.result()
@@ -436,6 +456,9 @@ def _write_files(project: Project, txn: Transaction, settings: _Settings, target
                 out.done(singles["video"], "video")
             if "rpp" in singles:
                 _write_rpp(project, settings, targets, rendered, out, frames=frames, origin=span[0], tick_map=tm)
+            if "dawproject" in singles:
+                _write_dawproject(project, settings, targets, rendered, out, frames=frames, mid=mid, tick_map=tm,
+                                  timings=timings)
             job.check_cancelled()
     except OSError as exc:  # a writer failed (disk full, read-only folder): the caller rolls back
         raise ExportError(f"export failed: {exc.strerror or exc}" +
@@ -475,11 +498,8 @@ def _write_audio(targets: _Targets, rendered: RenderedProject | None, settings: 
     return clipped
 
 
-def _write_midi(project: Project, settings: _Settings, target: Path, out: _Staged, *,
-                span: tuple[float, float | None], quantize: float | None, timings: dict[str, float]) -> None:
+def _write_midi(mid, target: Path, out: _Staged, *, timings: dict[str, float]) -> None:
     t = time.perf_counter()
-    mid = smf.build_midi(settings.parts, project.tempo, origin_s=span[0], end_s=span[1],
-                         quantize=quantize, title=project.name)
     smf.write_midi(out.temp(target), mid, shown=target)
     timings["midi"] = time.perf_counter() - t
     out.done(target, "MIDI file")
@@ -504,6 +524,31 @@ def _write_rpp(project: Project, settings: _Settings, targets: _Targets, rendere
     with open(out.temp(target), "w", encoding="utf-8") as fh:
         fh.write(text)
     out.done(target, "REAPER project")
+
+
+def _write_dawproject(project: Project, settings: _Settings, targets: _Targets, rendered: RenderedProject,
+                      out: _Staged, *, frames: int, mid, tick_map, timings: dict[str, float]) -> None:
+    """The DAWproject: every stem (copied in from the staging, as written) on an audio track,
+    every part of the MIDI file ``mid`` on a notes track with its track's fader, the MIDI file's
+    tempo map and its "Bar 1" marker, so every beat position is the SMF's."""
+    from studio import __version__
+
+    t = time.perf_counter()
+    sr = settings.sample_rate
+    stems = [dawproject.AudioStem(rendered.names[tid], out.staged[p], p.name, frames / sr, sr)
+             for tid, p in targets.stems.items()]
+    parts, markers = dawproject.smf_parts(mid)
+    parts = [dataclasses.replace(part, name=f"{track.name} (MIDI)", volume=10 ** (track.mixer.gain_db / 20),
+                                 pan=track.mixer.pan)
+             for part, track in zip(parts, _midi_tracks(project))]
+    target = targets.singles["dawproject"]
+    comment = f"Sound for {Path(project.video.path).name}" if project.video is not None else ""
+    dawproject.write_dawproject(out.temp(target), stems, parts, tick_map=tick_map, ppq=mid.ticks_per_beat,
+                                length_s=frames / sr, title=project.name, markers=markers,
+                                application=("Video Sound Studio", __version__),
+                                master_volume=10 ** (project.master_fader_db / 20), comment=comment)
+    timings["dawproject"] = time.perf_counter() - t
+    out.done(target, "DAWproject")
 
 
 def _report(settings: _Settings, targets: _Targets, rendered: RenderedProject | None, *, files: list[Path],
@@ -531,4 +576,5 @@ def _report(settings: _Settings, targets: _Targets, rendered: RenderedProject | 
         clipped_samples=measured[2],
         stems_clipped_samples=stems_clipped,
         loudness_target_lufs=settings.loudness_lufs,
+        dawproject_path=targets.singles.get("dawproject"),
     )

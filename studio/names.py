@@ -121,7 +121,7 @@ def export_names(base, file_format: str = "wav") -> dict[str, str]:
     app's Export dialog and ``studio export --out``."""
     b = safe_stem(base)
     return {"stems_dir": f"{b} stems", "mix_path": f"{b} mix.{file_format}", "midi_path": f"{b}.mid",
-            "video_path": f"{b} with sound.mp4", "rpp_path": f"{b}.rpp"}
+            "video_path": f"{b} with sound.mp4", "rpp_path": f"{b}.rpp", "dawproject_path": f"{b}.dawproject"}
 
 
 def resolved(path: str | os.PathLike) -> Path:

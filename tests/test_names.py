@@ -76,7 +76,7 @@ def test_safe_stem_keeps_scripts_and_removes_every_way_out():
     assert unique_stems(["Drums", "drums", "DRUMS", "a/b"]) == ["Drums", "drums (2)", "DRUMS (3)", "a_b"]
     assert export_names("../../x", "flac") == {"stems_dir": "_._x stems", "mix_path": "_._x mix.flac",
                                               "midi_path": "_._x.mid", "video_path": "_._x with sound.mp4",
-                                              "rpp_path": "_._x.rpp"}
+                                              "rpp_path": "_._x.rpp", "dawproject_path": "_._x.dawproject"}
 
 
 def test_app_project_folders_use_the_same_names(tmp_path):

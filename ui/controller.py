@@ -427,7 +427,8 @@ class Controller(QObject):
         try:  # before any folder is made: every output inside the chosen folder
             if args.get("root") is not None:
                 require_inside(args["root"], [args.get(k) for k in
-                                              ("stems_dir", "mix_path", "midi_path", "video_path", "rpp_path")])
+                                              ("stems_dir", "mix_path", "midi_path", "video_path", "rpp_path",
+                                               "dawproject_path")])
         except StudioError as exc:
             self.error.emit("Export refused", str(exc))
             return
@@ -438,7 +439,7 @@ class Controller(QObject):
                 self.info.emit("export cancelled: the project plays audio from outside its folder")
                 return
             args = {**args, "allow_external_audio": True}
-        for key in ("stems_dir", "mix_path", "midi_path", "video_path", "rpp_path"):
+        for key in ("stems_dir", "mix_path", "midi_path", "video_path", "rpp_path", "dawproject_path"):
             p = args.get(key)
             if p is not None:
                 (p if key == "stems_dir" else p.parent).parent.mkdir(parents=True, exist_ok=True)

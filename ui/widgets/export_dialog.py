@@ -52,7 +52,7 @@ class ExportDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         root.addWidget(self.buttons)
         self._load()
-        for w in (self.stems, self.mix, self.midi, self.video, self.rpp):
+        for w in (self.stems, self.mix, self.midi, self.video, self.rpp, self.dawproject):
             w.toggled.connect(self._validate)
         self.folder.textChanged.connect(self._validate)
         self._validate()
@@ -75,7 +75,7 @@ class ExportDialog(QDialog):
         root.addWidget(where)
 
     def _build_what(self, root: QVBoxLayout, project) -> None:
-        """Which files: stems, mix, MIDI, video, REAPER project (the last needs the stems)."""
+        """Which files: stems, mix, MIDI, video, REAPER project, DAWproject (the last two need the stems)."""
         what = QGroupBox("What", self)
         wl = QVBoxLayout(what)
         self.stems = QCheckBox("Stems (one file per track)", self)
@@ -83,16 +83,19 @@ class ExportDialog(QDialog):
         self.midi = QCheckBox("MIDI file (with tempo map)", self)
         self.video = QCheckBox("Video with the new sound", self)
         self.rpp = QCheckBox("DAW project (REAPER .rpp; needs the stems)", self)
+        self.dawproject = QCheckBox("DAWproject (Bitwig, Studio One .dawproject; needs the stems)", self)
         self.original = QCheckBox("Keep original audio", self)
         has_original = bool(project.original_tracks()) or bool(project.video and project.video.has_audio)
         self.original.setEnabled(has_original)
         self.original.setToolTip("the video's own sound: its \u201cOriginal audio\u201d track in the stems and the "
                                  "mix, and its audio stream in the video" if has_original
                                  else "the video has no sound of its own")
-        for cb in (self.stems, self.mix, self.midi, self.video, self.rpp, self.original):
+        for cb in (self.stems, self.mix, self.midi, self.video, self.rpp, self.dawproject, self.original):
             wl.addWidget(cb)
         self.rpp.toggled.connect(lambda on: on and self.stems.setChecked(True))
         self.stems.toggled.connect(lambda on: on or self.rpp.setChecked(False))
+        self.dawproject.toggled.connect(lambda on: on and self.stems.setChecked(True))
+        self.stems.toggled.connect(lambda on: on or self.dawproject.setChecked(False))
         has_midi = any(t.notes for t in project.audible_tracks())
         self.midi.setEnabled(has_midi)
         self.midi.setToolTip("" if has_midi else "no audible MIDI track to write")
@@ -144,6 +147,7 @@ class ExportDialog(QDialog):
         self.base.setText(safe_stem(self.project.name))  # a shared project's name may hold "../" or "/"
         for key, cb, default in (("stems", self.stems, True), ("mix", self.mix, True), ("midi", self.midi, True),
                                  ("video", self.video, False), ("rpp", self.rpp, False),
+                                 ("dawproject", self.dawproject, False),
                                  ("limiter", self.limiter, False), ("overwrite", self.overwrite, False),
                                  ("keep_original_audio", self.original, True)):
             cb.setChecked(cb.isEnabled() and str(s.value(PREFIX + key, default)).lower() in ("true", "1"))
@@ -161,7 +165,8 @@ class ExportDialog(QDialog):
         s = self.settings
         s.setValue(PREFIX + "folder", self.folder.text())
         for key, cb in (("stems", self.stems), ("mix", self.mix), ("midi", self.midi), ("video", self.video),
-                        ("rpp", self.rpp), ("limiter", self.limiter), ("overwrite", self.overwrite)):
+                        ("rpp", self.rpp), ("dawproject", self.dawproject), ("limiter", self.limiter),
+                        ("overwrite", self.overwrite)):
             s.setValue(PREFIX + key, cb.isChecked())
         if self.original.isEnabled():  # a video without sound does not forget the choice
             s.setValue(PREFIX + "keep_original_audio", self.original.isChecked())
@@ -182,7 +187,8 @@ class ExportDialog(QDialog):
             self.folder.setText(d)
 
     def _validate(self) -> None:
-        any_on = any(cb.isChecked() for cb in (self.stems, self.mix, self.midi, self.video, self.rpp))
+        any_on = any(cb.isChecked() for cb in (self.stems, self.mix, self.midi, self.video, self.rpp,
+                                               self.dawproject))
         self.buttons.button(QDialogButtonBox.Ok).setEnabled(any_on and bool(self.folder.text().strip()))
 
     def accept(self) -> None:
@@ -203,6 +209,7 @@ class ExportDialog(QDialog):
             "midi_path": folder / names["midi_path"] if self.midi.isChecked() and self.midi.isEnabled() else None,
             "video_path": folder / names["video_path"] if self.video.isChecked() else None,
             "rpp_path": folder / names["rpp_path"] if self.rpp.isChecked() else None,
+            "dawproject_path": folder / names["dawproject_path"] if self.dawproject.isChecked() else None,
             "sample_rate": self.rate.currentData(),
             "bit_depth": self.depth.currentData(),
             "file_format": ext,
