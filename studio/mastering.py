@@ -86,7 +86,7 @@ import numpy as np
 __all__ = [
     "Mastering", "MasterReport", "TARGET_LUFS", "BROADCAST_LUFS", "CEILING_DBTP", "ROLE_LUFS", "ROLE_SEND_DB",
     "ROOM_RT60_S", "integrated_lufs", "true_peak_dbtp", "clipped_samples", "true_peak_limit", "peak_limit",
-    "master_mix", "track_role", "is_staged", "stage_gain_db", "send_db", "project_room", "reverb_ir", "reverb_return",
+    "master_mix", "loudness_search", "track_role", "is_staged", "stage_gain_db", "send_db", "project_room", "reverb_ir", "reverb_return",
     "parse_loudness", "settings_for", "DUCK_DB", "is_music", "duck_gain", "duck_hop", "duck_energy", "duck_curve",
     "duck_gain_of", "k_weighting", "lufs_hop", "lufs_of_hops", "intersample_level",
 ]
@@ -555,15 +555,10 @@ def master_mix(mix: np.ndarray, sample_rate: int, settings: Mastering = Masterin
     before = integrated_lufs(x, sample_rate)
     if not math.isfinite(before):  # silence stays silence
         return x, MasterReport(before, before, 0.0, float("-inf"), float("-inf"))
-    gain, capped = 0.0, False
-    if settings.loudness_lufs is not None:
-        gain = settings.loudness_lufs - before
-        if gain > settings.max_boost_db:
-            gain, capped = settings.max_boost_db, True
     ceiling = settings.ceiling_dbtp
     # the intersample level scales with the gain: measured once on the mix as summed, in the
-    # blocks that could reach the ceiling at this gain (again only if a later step raises it)
-    room = [gain, None]
+    # blocks that could reach the ceiling at the first gain (again only if a later step raises it)
+    room: list = [None, None]
 
     def run(g: float):
         scale = 10.0 ** (g / 20.0)
@@ -572,18 +567,36 @@ def master_mix(mix: np.ndarray, sample_rate: int, settings: Mastering = Masterin
             tp = true_peak_dbtp(y)
             return y, 0.0, tp, tp
         if room[1] is None or g > room[0]:
-            room[0] = max(room[0], g)
+            room[0] = g if room[0] is None else max(room[0], g)
             room[1] = _intersample_level(x, 10.0 ** ((ceiling - room[0]) / 20.0))
         threshold = 10.0 ** ((ceiling - room[0] + g) / 20.0)  # where the scaled level is exact
         return _tp_limit(y, sample_rate, ceiling, level=room[1] * np.float32(scale), level_threshold=threshold)
 
+    out, reduction, tp_before, tp, gain, after, capped = loudness_search(
+        settings, before, run, lambda y: integrated_lufs(y, sample_rate))
+    return out, MasterReport(before, after, gain, tp_before, tp, reduction, capped,
+                             {"mastering": time.perf_counter() - t0})
+
+
+def loudness_search(settings: Mastering, before: float, run, loudness, keep=None) -> tuple:
+    """The gain of ``master_mix`` (and of its block-by-block twin): ``run(gain) -> (out,
+    limiter reduction dB, true peak before and after)`` tries a gain, ``loudness(out)`` measures
+    a try, ``keep(out)`` (optional) is told which try is the best so far. Returns (out, reduction,
+    tp_before, tp, gain, loudness after, capped at max_boost_db)."""
+    gain, capped = 0.0, False
+    if settings.loudness_lufs is not None:
+        gain = settings.loudness_lufs - before
+        if gain > settings.max_boost_db:
+            gain, capped = settings.max_boost_db, True
     out, reduction, tp_before, tp = run(gain)
-    after = integrated_lufs(out, sample_rate) if (reduction > 0 or gain != 0.0) else before
+    after = loudness(out) if (reduction > 0 or gain != 0.0) else before
     if settings.loudness_lufs is not None and reduction > 0:
         # the limiter took loudness away: ask for it again (within the cap); each dB of gain now
         # buys less than a dB of loudness, so the step follows the measured slope (secant)
         slope, last = 1.0, (gain, after)
         best = (abs(settings.loudness_lufs - after), out, reduction, tp_before, tp, gain, after)
+        if keep is not None:
+            keep(out)
         for _ in range(4):
             short = settings.loudness_lufs - after
             if short <= 0.3 or gain >= settings.max_boost_db:
@@ -591,16 +604,17 @@ def master_mix(mix: np.ndarray, sample_rate: int, settings: Mastering = Masterin
             gain = min(settings.max_boost_db, gain + min(12.0, short / slope))
             capped = capped or gain >= settings.max_boost_db
             out, reduction, tp_before, tp = run(gain)
-            after = integrated_lufs(out, sample_rate)
+            after = loudness(out)
             if after - last[1] < 0.05:  # more gain bought no loudness: the limiter is saturated
                 break
             slope = min(1.0, max(0.15, (after - last[1]) / (gain - last[0])))
             last = (gain, after)
             if abs(settings.loudness_lufs - after) < best[0]:
                 best = (abs(settings.loudness_lufs - after), out, reduction, tp_before, tp, gain, after)
+                if keep is not None:
+                    keep(out)
         _, out, reduction, tp_before, tp, gain, after = best  # the closest to the target
-    return out, MasterReport(before, after, gain, tp_before, tp, reduction, capped,
-                             {"mastering": time.perf_counter() - t0})
+    return out, reduction, tp_before, tp, gain, after, capped
 
 
 # ----------------------------------------------------------------------------- gain staging

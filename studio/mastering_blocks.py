@@ -291,20 +291,16 @@ def master_mix(mix: np.ndarray, sample_rate: int, settings: mst.Mastering = mst.
                ) -> tuple[np.ndarray, mst.MasterReport]:
     """``mastering.master_mix`` of a (channels, n) mix on disk: each try measured and applied
     block by block into a disk array (two, so the best try so far is kept); returns (the
-    result, ``mix`` itself when nothing changed it; the report)."""
+    result, ``mix`` itself when nothing changed it; the report). The gain search is the same
+    function (``mastering.loudness_search``)."""
     import time
 
     t0 = time.perf_counter()
     before = integrated_lufs(mix, sample_rate)
     if not math.isfinite(before):  # silence stays silence
         return mix, mst.MasterReport(before, before, 0.0, float("-inf"), float("-inf"))
-    gain, capped = 0.0, False
-    if settings.loudness_lufs is not None:
-        gain = settings.loudness_lufs - before
-        if gain > settings.max_boost_db:
-            gain, capped = settings.max_boost_db, True
     ceiling = settings.ceiling_dbtp
-    room = [gain]  # the gain the level's threshold was chosen for (mastering.master_mix's `room`)
+    room: list = [None]  # the gain the level's threshold was chosen for (mastering.master_mix's `room`)
     buffers: list[np.ndarray] = []
     best = [None]
 
@@ -318,32 +314,15 @@ def master_mix(mix: np.ndarray, sample_rate: int, settings: mst.Mastering = mst.
             y = mix if g == 0.0 else scaled_copy(mix, scale, dst)
             tp = true_peak_dbtp(y)
             return y, 0.0, tp, tp
-        room[0] = max(room[0], g)
+        room[0] = g if room[0] is None else max(room[0], g)
         return tp_limit(mix, dst, sample_rate, ceiling, scale=scale,
                         level_threshold_x=10.0 ** ((ceiling - room[0]) / 20.0),
                         level_threshold=10.0 ** ((ceiling - room[0] + g) / 20.0))
 
-    out, reduction, tp_before, tp = run(gain)
-    after = integrated_lufs(out, sample_rate) if (reduction > 0 or gain != 0.0) else before
-    if settings.loudness_lufs is not None and reduction > 0:
-        slope, last = 1.0, (gain, after)
+    def keep(out: np.ndarray) -> None:
         best[0] = out
-        kept = (abs(settings.loudness_lufs - after), out, reduction, tp_before, tp, gain, after)
-        for _ in range(4):
-            short = settings.loudness_lufs - after
-            if short <= 0.3 or gain >= settings.max_boost_db:
-                break
-            gain = min(settings.max_boost_db, gain + min(12.0, short / slope))
-            capped = capped or gain >= settings.max_boost_db
-            out, reduction, tp_before, tp = run(gain)
-            after = integrated_lufs(out, sample_rate)
-            if after - last[1] < 0.05:
-                break
-            slope = min(1.0, max(0.15, (after - last[1]) / (gain - last[0])))
-            last = (gain, after)
-            if abs(settings.loudness_lufs - after) < kept[0]:
-                kept = (abs(settings.loudness_lufs - after), out, reduction, tp_before, tp, gain, after)
-                best[0] = out
-        _, out, reduction, tp_before, tp, gain, after = kept
+
+    out, reduction, tp_before, tp, gain, after, capped = mst.loudness_search(
+        settings, before, run, lambda y: integrated_lufs(y, sample_rate), keep)
     return out, mst.MasterReport(before, after, gain, tp_before, tp, reduction, capped,
                                  {"mastering": time.perf_counter() - t0})
