@@ -59,6 +59,20 @@ def _whole(name: str, value: Any, lo: int, hi: int) -> int:
     return value
 
 
+def check_flag(value: Any, name: str, *, also_false: tuple[str, ...] = ()) -> bool:
+    """An engine setting that is on or off (``--option name=yes``, a project file's value):
+    true/false, yes/no, on/off, 1/0 in any case (and the engine's own words for off,
+    ``also_false``); another string is an error naming the setting."""
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("0", "false", "no", "off", "") or word in also_false:
+            return False
+        if word in ("1", "true", "yes", "on"):
+            return True
+        raise StudioError(f"{name} must be true or false, not {value!r}")
+    return bool(value)
+
+
 def check_bpm(value: Any, name: str = "bpm") -> float | None:
     """A tempo a user asked for: finite, within MIN_BPM..MAX_BPM (None: from the picture)."""
     if value is None:

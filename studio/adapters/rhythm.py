@@ -23,6 +23,7 @@ import numpy as np
 
 from studio.errors import StudioError
 from studio.music import DRUM_CHANNEL, Note
+from studio.options import check_flag
 from studio.project import Project, Track, TrackKind
 
 # engine metadata (studio.adapters: read from this source without importing it)
@@ -91,17 +92,7 @@ def options_of(settings) -> dict:
             "temperature": float(o.get("temperature", 1.0)), "top_k": int(o.get("top_k", 8)),
             "humanize": float(o.get("humanize", 1.0)), "pause_on_still": bool(o.get("pause_on_still", True)),
             "accent_contacts": bool(o.get("accent_contacts", True)),
-            "motion_sections": _flag(o.get("motion_sections", False), "motion_sections") or None}
-
-
-def _flag(value, name: str) -> bool:
-    if isinstance(value, str):
-        if value.strip().lower() in ("0", "false", "no", "off", ""):
-            return False
-        if value.strip().lower() in ("1", "true", "yes", "on"):
-            return True
-        raise StudioError(f"rhythm settings: {name} must be true or false, not {value!r}")
-    return bool(value)
+            "motion_sections": check_flag(o.get("motion_sections", False), "rhythm settings: motion_sections") or None}
 
 
 def follow_motion(project: Project, settings, grid, events, job) -> tuple[list, dict]:

@@ -27,6 +27,7 @@ import numpy as np
 from studio.errors import StudioError
 from studio.jobs import Job
 from studio.music import DRUM_CHANNEL, Note, TempoMap
+from studio.options import check_flag
 from studio.project import Project, Track, TrackKind
 
 # engine metadata (studio.adapters: read from this source without importing it)
@@ -92,14 +93,8 @@ def _int_option(options: dict, name: str, default: int) -> int:
 
 
 def _flag(options: dict, name: str, default: bool) -> bool:
-    v = options.get(name, default)
-    if isinstance(v, str):
-        if v.strip().lower() in ("0", "false", "no", "off", "free"):
-            return False
-        if v.strip().lower() in ("1", "true", "yes", "on"):
-            return True
-        raise StudioError(f"soundtrack settings: {name} must be true or false, not {v!r}")
-    return bool(v)
+    # "free": the soundtrack's word for a key that may change anywhere (key_sections=free)
+    return check_flag(options.get(name, default), f"soundtrack settings: {name}", also_false=("free",))
 
 
 def _key_sections(options: dict) -> bool:
