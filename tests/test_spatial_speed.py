@@ -37,6 +37,7 @@ def per_block(f, x, path):
     """The reference: MultiRenderer block by block, the field queried at every block's centre
     while the source moves (the renderer before issue 23's offline path)."""
     r = MultiRenderer(f, [path], SR, BLOCK)
+    r.anchor_m = 0.0  # every block (the stream's own anchors are tested in test_spatial_stream)
     n = len(x) + r.n_ir
     nb = -(-n // BLOCK)
     xp = np.zeros(nb * BLOCK, np.float32)
