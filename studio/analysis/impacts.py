@@ -58,42 +58,114 @@ def _pool(cells: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out.transpose(2, 0, 1, 3))
 
 
-def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells: np.ndarray, valid: np.ndarray,
+# pairs judged at once: the turn rules look three pairs either side, so consecutive windows
+# overlap by six and every pair is judged once, exactly as over the whole length. The float64
+# temporaries (about 10 kB a pair: 1.3 GB at an hour of 30 fps in one piece) stay ~5 MB, and
+# the search runs faster in cache (10 min of pairs: 0.78 -> 0.32 s)
+WINDOW = 512
+_REACH = 3  # pairs either side of a turn that its rules read
+
+
+class _Differences:
+    """The cells of pairs ``start``, ``start + step``, ... (``step`` 2: two consecutive pairs
+    as one, their differences summed) as float64 d, d*x, d*y, a range at a time; ``cells`` is an
+    array or anything sliced the same way (``motion.Rows``)."""
+
+    def __init__(self, cells, start: int = 0, step: int = 1) -> None:
+        self.cells, self.start, self.step = cells, start, step
+
+    def __call__(self, lo: int, hi: int) -> np.ndarray:
+        part = self.cells[self.start + self.step * lo:self.start + self.step * hi]
+        if self.step == 2:
+            part = part[0::2] + part[1::2]
+        return part[..., [CELL_D, CELL_DX, CELL_DY]].astype(np.float64)
+
+
+def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells, valid: np.ndarray,
                    params: AnalysisParams, aspect: float = 16 / 9) -> tuple[Impact, ...]:
-    """Contacts from per-pair cell features; ``aspect`` = frame width / height (velocities
-    are compared in frame heights per second both ways)."""
+    """Contacts from per-pair cell features (``cells``: (K, gh, gw, N_CELL), an array or a
+    ``motion.Rows``); ``aspect`` = frame width / height (velocities are compared in frame
+    heights per second both ways)."""
     k = len(t0)
     t0, t1, valid = np.asarray(t0, float), np.asarray(t1, float), np.asarray(valid, bool)
     if k < 12 or float(np.median(t1 - t0)) >= 1.0 / MAX_PAIR_RATE_HZ:
-        return _detect(t0, t1, cells, valid, params, aspect)
+        return _detect(t0, t1, _Differences(cells), valid, params, aspect)
     # two pairs as one (their differences summed: the centroid sits midway, at the middle frame,
     # as a pair's does), from the first pair; then from the second, whose contacts join where
     # the first found none near them (in time and place, as ``_suppress`` compares)
     found = []
     for a in (0, 1):
         b = k - (k - a) % 2
-        found.append(_detect(t0[a:b - 1:2], t1[a + 1:b:2], cells[a:b - 1:2] + cells[a + 1:b:2],
+        found.append(_detect(t0[a:b - 1:2], t1[a + 1:b:2], _Differences(cells, a, 2),
                              valid[a:b - 1:2] & valid[a + 1:b:2], params, aspect))
     first, second = found
-    more = [i for i in second if not any(abs(i.time_s - o.time_s) < params.impact_min_gap_s
-                                         and np.hypot(i.x - o.x, i.y - o.y) < 0.25 for o in first)]
-    return tuple(sorted(first + tuple(more), key=lambda i: i.time_s))
+    return tuple(sorted(first + tuple(_not_near(second, first, params.impact_min_gap_s)),
+                        key=lambda i: i.time_s))
 
 
-def _detect(t0: np.ndarray, t1: np.ndarray, cells: np.ndarray, valid: np.ndarray,
+def _not_near(new: tuple[Impact, ...], old: tuple[Impact, ...], gap_s: float) -> list[Impact]:
+    """The impacts of ``new`` with none of ``old`` (in time order) within ``gap_s`` and a
+    quarter of the frame; only the old ones within twice ``gap_s`` are compared (a superset of
+    those that can match, found by bisection: the cost grows with the count, not its square)."""
+    import bisect
+
+    times = [o.time_s for o in old]
+    out = []
+    for i in new:
+        lo, hi = bisect.bisect_left(times, i.time_s - 2 * gap_s), bisect.bisect_right(times, i.time_s + 2 * gap_s)
+        if not any(abs(i.time_s - o.time_s) < gap_s and np.hypot(i.x - o.x, i.y - o.y) < 0.25 for o in old[lo:hi]):
+            out.append(i)
+    return out
+
+
+def _detect(t0: np.ndarray, t1: np.ndarray, differences: _Differences, valid: np.ndarray,
             params: AnalysisParams, aspect: float) -> tuple[Impact, ...]:
     k = len(t0)
     if k < 6:
         return ()
     mid = 0.5 * (np.asarray(t0, float) + np.asarray(t1, float))
-    bad = np.concatenate([[0], np.cumsum(~np.asarray(valid, bool))])
-    diff = cells[..., [CELL_D, CELL_DX, CELL_DY]].astype(np.float64)
-    out = []
+    valid = np.asarray(valid, bool)
+    # candidates as columns of arrays (a Python tuple each cost ~350 bytes: ~1,700 a minute),
+    # by region and axis, each in time order: the order one pass over the whole length lists
+    # them in (``_suppress`` keeps that order among equal ranks)
+    found: tuple[list, list, list] = ([], [], [])
+    lo = 0
+    while True:
+        hi = min(k, lo + WINDOW)
+        _candidates(differences(lo, hi), mid[lo:hi], valid[lo:hi], params, aspect, found)
+        if hi == k:
+            break
+        lo = hi - 2 * _REACH
+    c = {name: np.concatenate([w[n] for part in found for w in part]) for n, name in enumerate(_COLUMNS)}
+    del found
+    impacts = []
+    for j in _suppress(c["rank"], c["t"], c["x"], c["y"], params):  # where, only for the kept ones
+        dv, t, at = float(c["dv"][j]), float(c["t"][j]), float(c["at"][j])
+        gy, gx, reach = int(c["gy"][j]), int(c["gx"][j]), int(c["reach"][j])
+        i = int(np.clip(np.searchsorted(mid, t), 1, len(mid) - 1))
+        cx, cy = _centroid(_pool(differences(i - 1, i + 1)), gy, gx, reach)  # pairs i - 1, i
+        if reach == 0:  # along the turn the object is where the approach line ends
+            cx, cy = (at / aspect, cy) if c["sideways"][j] else (cx, at)
+        impacts.append(Impact(float(t), float(np.clip(cx, 0, 1)), float(np.clip(cy, 0, 1)),
+                              float(1.0 - np.exp(-dv / STRENGTH_SCALE))))
+    return tuple(impacts)
+
+
+_COLUMNS = ("rank", "dv", "t", "x", "y", "sideways", "reach", "gy", "gx", "at")
+
+
+def _candidates(diff: np.ndarray, mid: np.ndarray, valid: np.ndarray, params: AnalysisParams,
+                aspect: float, found: tuple[list, list, list]) -> None:
+    """Add the reversals of one window of pairs to ``found`` (3x3 vertical, 3x3 sideways, 5x5
+    vertical), as arrays in the order of ``_COLUMNS`` (rank, dv, time, x, y, whether sideways,
+    reach, gy, gx, position at the turn)."""
+    bad = np.concatenate([[0], np.cumsum(~valid)])
     # two neighbourhood sizes: 3x3 cells keep nearby objects apart; 5x5 follow a big vertical
     # hop whole (a ball that enters the smaller region only a frame or two before it lands is
     # clipped there), for vertical turns only: gravity makes the long vertical paths, and
     # sideways the wide region's centroid jumps whenever another object enters or leaves it
     near = _pool(diff)
+    lists = iter(found)
     for pooled, axes, rank, reach in ((near, ("y", "x"), 1.0, 0), (_pool(near), ("y",), 0.5, 1)):
         mass = pooled[..., 0]
         has = mass > MIN_MASS
@@ -103,22 +175,15 @@ def _detect(t0: np.ndarray, t1: np.ndarray, cells: np.ndarray, valid: np.ndarray
         for axis, pos in (("y", y), ("x", x * aspect)):
             if axis not in axes:
                 continue
+            out = next(lists)
             # vertically only a falling approach lands on something: a turn at the top is the
             # top of a throw, a stroke or a step (things hit floors, drums and tables, seldom
             # ceilings); sideways both ways (walls)
-            for dv, t, gy, gx, at, i in _reversals(pos, mass, mid, bad, params, downward=axis == "y"):
-                # the tighter region's timing wins a tie; places compared by the region's
-                # centroid on the approach (the exact place is worked out for the kept ones)
-                out.append((rank * dv, dv, t, x[i - 1, gy, gx], y[i - 1, gy, gx], (axis, reach, gy, gx, at)))
-    kept = _suppress(out, params)
-    impacts = []
-    for dv, t, _, _, (axis, reach, gy, gx, at) in kept:  # where, only for the kept ones
-        cx, cy = _centroid(near, mid, t, gy, gx, reach)
-        if reach == 0:  # along the turn the object is where the approach line ends
-            cx, cy = (cx, at) if axis == "y" else (at / aspect, cy)
-        impacts.append(Impact(float(t), float(np.clip(cx, 0, 1)), float(np.clip(cy, 0, 1)),
-                              float(1.0 - np.exp(-dv / STRENGTH_SCALE))))
-    return tuple(impacts)
+            dv, t, gy, gx, at, i = _reversals(pos, mass, mid, bad, params, downward=axis == "y")
+            # the tighter region's timing wins a tie; places compared by the region's centroid
+            # on the approach (the exact place is worked out for the kept ones)
+            out.append((rank * dv, dv, t, x[i - 1, gy, gx], y[i - 1, gy, gx], np.full(len(t), axis == "x"),
+                        np.full(len(t), reach), gy, gx, at))
 
 
 def _window_valid(bad: np.ndarray, k: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -127,8 +192,8 @@ def _window_valid(bad: np.ndarray, k: np.ndarray, lo: int, hi: int) -> np.ndarra
 
 
 def _reversals(pos: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarray,
-               params: AnalysisParams, downward: bool = False) -> list:
-    """(dv, time, gy, gx, position at the turn, pair index) of abrupt reversals of ``pos`` (K, gh, gw), frame
+               params: AnalysisParams, downward: bool = False) -> tuple:
+    """Arrays (dv, time, gy, gx, position at the turn, pair index) of abrupt reversals of ``pos`` (K, gh, gw), frame
     heights; with ``downward`` only turns of a falling approach (``pos`` growing). The
     region's difference mass must stay steady around the turn (within ``MASS_SPREAD``): an object
     only half inside the region, or slowing to a halt at an apex, changes it, and its clipped
@@ -175,8 +240,7 @@ def _reversals(pos: np.ndarray, mass: np.ndarray, mid: np.ndarray, bad: np.ndarr
     p0, p1 = pos[i - 1, gy, gx], pos[i + 1, gy, gx]
     t = (p1 - p0 + a * mid[i - 1] - b * mid[i + 1]) / (a - b)  # where the two lines meet
     t = np.clip(t, mid[i - 1], mid[i + 1])
-    return list(zip((np.abs(a) + np.abs(b)).tolist(), t.tolist(), gy.tolist(), gx.tolist(),
-                    (p0 + a * (t - mid[i - 1])).tolist(), i.tolist()))
+    return np.abs(a) + np.abs(b), t, gy, gx, p0 + a * (t - mid[i - 1]), i
 
 
 def _max5(a, b, c, d, e):
@@ -198,38 +262,40 @@ def _second_smallest5(a, b, c, d, e):
     return np.maximum(out, np.minimum(abc, d))  # without e
 
 
-def _centroid(near: np.ndarray, mid: np.ndarray, t: float, gy: int, gx: int, reach: int) -> tuple[float, float]:
+def _centroid(near: np.ndarray, gy: int, gx: int, reach: int) -> tuple[float, float]:
     """Where the object is around the contact: the difference centroid (3x3 regions) of the
-    pairs next to it, in the region with the most difference within ``reach`` cells of the
-    detecting one (a 5x5 detection names the middle of a wide region, not the object)."""
-    i = int(np.clip(np.searchsorted(mid, t), 1, len(mid) - 1))
+    two pairs next to it (``near``: their pooled cells), in the region with the most difference
+    within ``reach`` cells of the detecting one (a 5x5 detection names the middle of a wide
+    region, not the object)."""
     gh, gw = near.shape[1:3]
     y0, y1, x0, x1 = max(0, gy - reach), min(gh, gy + reach + 1), max(0, gx - reach), min(gw, gx + reach + 1)
-    masses = near[i - 1:i + 1, y0:y1, x0:x1, 0].sum(0)
+    masses = near[:, y0:y1, x0:x1, 0].sum(0)
     cy, cx = np.unravel_index(int(np.argmax(masses)), masses.shape)
-    block = near[i - 1:i + 1, y0 + cy, x0 + cx]
+    block = near[:, y0 + cy, x0 + cx]
     m = float(block[:, 0].sum())
     if m <= 0:
         return (gx + 0.5) / gw, (gy + 0.5) / gh
     return float(block[:, 1].sum() / m), float(block[:, 2].sum() / m)
 
 
-def _suppress(found: list, params: AnalysisParams) -> list:
+def _suppress(rank: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray,
+              params: AnalysisParams) -> list[int]:
     """Highest rank first; drop candidates near an accepted one in time and place (only accepted
     contacts within ``impact_min_gap_s`` are compared, so the cost grows with the count).
-    ``found``: (rank, dv, t, x, y, extra); returns the kept (dv, t, x, y, extra) by time."""
+    Returns the indices of the kept candidates by time."""
     import bisect
 
-    kept: list[tuple] = []
+    kept: list[int] = []
     times: list[float] = []  # sorted times of ``kept`` for the window search
-    order: list[int] = []
-    for _, dv, t, x, y, extra in sorted(found, key=lambda c: -c[0]):
-        lo = bisect.bisect_left(times, t - params.impact_min_gap_s)
-        hi = bisect.bisect_right(times, t + params.impact_min_gap_s)
-        if any(np.hypot(x - kept[order[i]][2], y - kept[order[i]][3]) < 0.25 for i in range(lo, hi)):
+    order: list[int] = []  # kept, in the order of ``times``
+    for c in np.argsort(-rank, kind="stable").tolist():  # a stable sort: ties keep their order
+        tc = float(t[c])
+        lo = bisect.bisect_left(times, tc - params.impact_min_gap_s)
+        hi = bisect.bisect_right(times, tc + params.impact_min_gap_s)
+        if any(np.hypot(x[c] - x[order[i]], y[c] - y[order[i]]) < 0.25 for i in range(lo, hi)):
             continue
-        at = bisect.bisect_left(times, t)
-        times.insert(at, t)
-        order.insert(at, len(kept))
-        kept.append((dv, t, x, y, extra))
-    return sorted(kept, key=lambda c: c[1])
+        at = bisect.bisect_left(times, tc)
+        times.insert(at, tc)
+        order.insert(at, c)
+        kept.append(c)
+    return sorted(kept, key=lambda c: float(t[c]))

@@ -18,6 +18,7 @@ directogram).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import cv2
@@ -80,10 +81,124 @@ class PairFeatures:
     cells: np.ndarray  # (gh, gw, N_CELL)
 
 
-class MotionAnalyzer:
-    """Feed gray frames in time order; collects one :class:`PairFeatures` per consecutive pair."""
+BLOCK_ROWS = 4096  # rows of a Rows block (the pairs' cells: 2.4 MB)
 
-    def __init__(self, params: AnalysisParams, size: tuple[int, int]) -> None:
+
+class Rows:
+    """Rows of one shape and dtype, appended one at a time and kept in fixed-size blocks: no
+    Python object per row, and growing never copies (a doubling array would hold up to three
+    times its rows while it copies), so memory follows the rows. With ``spill`` each full block
+    goes to an unlinked temporary file (plain writes and reads: the page cache holds it, not
+    this process), so only the block being filled stays in memory; where no file can be
+    written the blocks stay in memory."""
+
+    def __init__(self, shape: tuple[int, ...] = (), dtype=np.float64, block: int | None = None,
+                 spill: bool = False) -> None:
+        self.row_shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.block = BLOCK_ROWS if block is None else int(block)
+        self._row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        self._blocks: list[np.ndarray | None] = []  # None: block i is in the file at i * block rows
+        self._n = 0
+        self._file = None
+        self._spill = spill
+
+    def append(self, row) -> None:
+        at = self._n % self.block
+        if at == 0:
+            if self._spill and self._blocks:
+                self._spill_last()
+            self._blocks.append(np.empty((self.block,) + self.row_shape, self.dtype))
+        self._blocks[-1][at] = row
+        self._n += 1
+
+    def _spill_last(self) -> None:
+        import tempfile
+
+        block = self._blocks[-1]
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile()
+            data = memoryview(block).cast("B")
+            offset = (len(self._blocks) - 1) * self.block * self._row_bytes
+            while len(data):
+                data = data[os.pwrite(self._file.fileno(), data, offset + block.nbytes - len(data)):]
+        except OSError:
+            self._spill = False  # a full or read-only disk: keep the blocks in memory
+            return
+        self._blocks[-1] = None
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes held in memory (not those in the file)."""
+        return sum(b.nbytes for b in self._blocks if b is not None)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        """A contiguous copy of ``rows`` (a slice with step 1)."""
+        lo, hi, step = rows.indices(self._n)
+        if step != 1:
+            raise ValueError("Rows are sliced with step 1")
+        parts, b = [], self.block
+        for i in range(lo // b, (hi - 1) // b + 1 if hi > lo else lo // b):
+            parts.append(self._block_rows(i, max(lo - i * b, 0), min(hi - i * b, b)))
+        if len(parts) == 1:
+            return parts[0].copy()
+        return np.concatenate(parts) if parts else np.empty((0,) + self.row_shape, self.dtype)
+
+    def _block_rows(self, i: int, a: int, b: int) -> np.ndarray:
+        block = self._blocks[i]
+        if block is not None:
+            return block[a:b]
+        size, offset = (b - a) * self._row_bytes, (i * self.block + a) * self._row_bytes
+        data = os.pread(self._file.fileno(), size, offset)
+        if len(data) != size:
+            raise OSError(f"short read from the analysis's temporary file ({len(data)} of {size} bytes)")
+        return np.frombuffer(data, self.dtype).reshape((b - a,) + self.row_shape)
+
+    def array(self) -> np.ndarray:
+        return self[0:self._n]
+
+
+class PairStore:
+    """The per-pair features of a whole video, compact (what ``MotionAnalyzer`` appends its
+    pairs to in the analysis pass): t0, t1, energy as float64, directions (10) and cells as
+    float32 rows, 640 bytes a pair (a :class:`PairFeatures` object costs about 1.3 kB). The
+    cells, 576 of them, are read only by the contact search, a window at a time: with
+    ``spill`` they wait in a temporary file (see :class:`Rows`), so memory keeps 64 a pair."""
+
+    def __init__(self, grid: tuple[int, int], spill: bool = False) -> None:
+        gw, gh = grid
+        self.scalars = Rows((3,), np.float64)  # t0, t1, energy
+        self.directions = Rows((N_DIRECTIONS,), np.float32)
+        self.cells = Rows((gh, gw, N_CELL), np.float32, spill=spill)
+
+    def append(self, pair: PairFeatures) -> None:
+        self.scalars.append((pair.t0, pair.t1, pair.energy))
+        self.directions.append(pair.directions)
+        self.cells.append(pair.cells)
+
+    def __len__(self) -> int:
+        return len(self.scalars)
+
+    @property
+    def nbytes(self) -> int:
+        return self.scalars.nbytes + self.directions.nbytes + self.cells.nbytes
+
+    def arrays(self) -> dict:
+        """As :func:`stack_pairs`, but ``cells`` is the :class:`Rows` itself (sliced a window
+        at a time by ``impacts.detect_impacts``), not one array of all of them."""
+        s = self.scalars.array()
+        return {"t0": s[:, 0].copy(), "t1": s[:, 1].copy(), "energy": s[:, 2].copy(),
+                "directions": self.directions.array(), "cells": self.cells}
+
+
+class MotionAnalyzer:
+    """Feed gray frames in time order; collects one :class:`PairFeatures` per consecutive pair
+    in ``pairs`` (a list, or a :class:`PairStore` for a whole video)."""
+
+    def __init__(self, params: AnalysisParams, size: tuple[int, int], pairs=None) -> None:
         self.p = params
         self.w, self.h = size  # frame difference, contacts
         self.fw, self.fh = flow_size(size, params.farneback_side)  # optical flow: cheaper, smaller
@@ -94,7 +209,7 @@ class MotionAnalyzer:
         self._grid_sub = self._coords[::CAMERA_STRIDE, ::CAMERA_STRIDE].reshape(-1, 2).copy()  # the camera fit's
         self._design = np.hstack([self._grid_sub, np.ones((len(self._grid_sub), 1), np.float32)])
         self._prev: tuple[float, np.ndarray, np.ndarray] | None = None
-        self.pairs: list[PairFeatures] = []
+        self.pairs = [] if pairs is None else pairs
 
     def repeats(self, time_s: float, gray: np.ndarray) -> bool:
         """Whether ``gray`` (at ``time_s``) only repeats the last frame added, less than
@@ -218,21 +333,22 @@ def stack_pairs(pairs: list[PairFeatures], grid: tuple[int, int]) -> dict[str, n
 
 
 def resample_pairs(values: np.ndarray, t0: np.ndarray, t1: np.ndarray, grid_t: np.ndarray,
-                   valid: np.ndarray | None = None) -> np.ndarray:
-    """Per-pair rates (located at the pair midpoints) interpolated onto ``grid_t``.
+                   valid: np.ndarray | None = None, dtype=np.float64) -> np.ndarray:
+    """Per-pair rates (located at the pair midpoints) interpolated onto ``grid_t``, as ``dtype``
+    (np.interp works in float64 whatever it is given: a float32 result is that one rounded).
 
     Pairs marked invalid (e.g. spanning a scene cut) are replaced by their neighbours first.
     """
-    values = np.asarray(values, dtype=np.float64)
+    values = np.asarray(values)
     out_shape = (len(grid_t),) + values.shape[1:]
     if len(values) == 0:
-        return np.zeros(out_shape)
+        return np.zeros(out_shape, dtype)
     mid = 0.5 * (t0 + t1)
     keep = np.ones(len(values), bool) if valid is None else np.asarray(valid, bool)
     if not keep.any():
-        return np.zeros(out_shape)
+        return np.zeros(out_shape, dtype)
     flat = values.reshape(len(values), -1)[keep]
-    res = np.empty((len(grid_t), flat.shape[1]))
+    res = np.empty((len(grid_t), flat.shape[1]), dtype)
     for j in range(flat.shape[1]):
         res[:, j] = np.interp(grid_t, mid[keep], flat[:, j])
     return res.reshape(out_shape)

@@ -14,15 +14,18 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 
+FLUX_CHUNK = 8192  # pairs at a time: the float32 temporaries stay small at any length
+
+
 def directogram_flux(directions: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """(K,) deceleration flux per pair (0 for the first pair and next to invalid pairs)."""
     k = len(directions)
     flux = np.zeros(k)
-    if k < 2:
-        return flux
-    diff = np.maximum(0.0, -np.diff(directions, axis=0)).sum(axis=1)
-    ok = valid[1:] & valid[:-1]
-    flux[1:] = np.where(ok, diff, 0.0)
+    for lo in range(0, k - 1, FLUX_CHUNK):  # flux[lo + 1 .. hi] from pairs lo .. hi
+        hi = min(k - 1, lo + FLUX_CHUNK)
+        diff = np.maximum(0.0, -np.diff(directions[lo:hi + 1], axis=0)).sum(axis=1)
+        ok = valid[lo + 1:hi + 1] & valid[lo:hi]
+        flux[lo + 1:hi + 1] = np.where(ok, diff, 0.0)
     return flux
 
 

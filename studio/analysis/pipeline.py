@@ -15,7 +15,7 @@ from studio.analysis import beats as _beats
 from studio.analysis.colour import colour_stats, thumbnail, per_second, per_second_stats
 from studio.analysis.cuts import colour_histogram, detect_cuts, histogram_distance
 from studio.analysis.impacts import detect_impacts
-from studio.analysis.motion import MotionAnalyzer, flow_size, resample_pairs, stack_pairs
+from studio.analysis.motion import MotionAnalyzer, PairStore, Rows, flow_size, resample_pairs
 from studio.analysis.onsets import directogram_flux, onset_envelope, with_contacts
 from studio.analysis.timeline import N_DIRECTIONS, AnalysisParams, AnalysisTimeline
 from studio.errors import AnalysisError
@@ -37,14 +37,18 @@ _STOP = object()
 
 
 class _FrameWorker:
-    """Per-frame features (flow pair, histogram, colour) of the frames it is given, in order."""
+    """Per-frame features (flow pair, histogram, colour) of the frames it is given, in order,
+    kept compact (float rows in blocks, no object per frame: 120 bytes a frame in memory, the
+    pair's 576 bytes of cells for the contacts in a temporary file), so memory hardly grows
+    with the video's length."""
 
     def __init__(self, params: AnalysisParams, size: tuple[int, int]) -> None:
-        self.motion = MotionAnalyzer(params, flow_size(size, params.flow_max_side))
-        self.times: list[float] = []
-        self.hist_distances: list[float] = []  # to the previous frame (only the scalar is kept)
+        self.motion = MotionAnalyzer(params, flow_size(size, params.flow_max_side),
+                                     pairs=PairStore(params.impact_grid, spill=True))
+        self.times = Rows()
+        self.hist_distances = Rows()  # to the previous frame (only the scalar is kept)
         self._last_hist: np.ndarray | None = None
-        self.colours: list[np.ndarray] = []
+        self.colours = Rows((5,))  # colour_stats
 
     def add(self, t: float, rgb: np.ndarray) -> None:
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
@@ -122,7 +126,7 @@ def compute(path, info, content_hash: str, params: AnalysisParams, job: Job) -> 
     finally:
         frames.close()  # closes the file at once, also when cancelled
     job.report(0.9, "deriving rhythm, impacts and cuts")
-    times = np.asarray(worker.times, dtype=np.float64)
+    times = worker.times.array()
     if len(times) == 0:
         raise AnalysisError(f"{path}: no video frames could be decoded")
     frame_step = step if step > 0 else (1.0 / info.video.fps if info.video.fps > 0 else 1.0 / rate)
@@ -135,8 +139,8 @@ def _derive(source: str, content_hash: str, params: AnalysisParams, duration: fl
     rate = float(params.rate_hz)
     n = max(1, int(math.ceil(duration * rate - 1e-6)))
     grid = np.arange(n) / rate
-    pairs = stack_pairs(worker.motion.pairs, params.impact_grid)
-    cut_idx = detect_cuts(times, np.asarray(worker.hist_distances, dtype=np.float64), params)
+    pairs = worker.motion.pairs.arrays()  # cells: sliced a window at a time by detect_impacts
+    cut_idx = detect_cuts(times, worker.hist_distances.array(), params)
     cuts_s = tuple(float(times[i + 1]) for i in cut_idx)
     valid = np.ones(len(pairs["t0"]), bool)
     valid[cut_idx[cut_idx < len(valid)]] = False  # pair i spans frames i and i+1
@@ -148,7 +152,7 @@ def _derive(source: str, content_hash: str, params: AnalysisParams, duration: fl
         blank[np.searchsorted(grid, a, "right"):np.searchsorted(grid, b, "left")] = True
 
     energy = resample_pairs(pairs["energy"], pairs["t0"], pairs["t1"], grid, valid)
-    directogram = resample_pairs(pairs["directions"], pairs["t0"], pairs["t1"], grid, valid)
+    directogram = resample_pairs(pairs["directions"], pairs["t0"], pairs["t1"], grid, valid, np.float32)
     if directogram.ndim == 1:
         directogram = directogram.reshape(n, N_DIRECTIONS)
     flux = directogram_flux(pairs["directions"], valid)
@@ -176,13 +180,13 @@ def _derive(source: str, content_hash: str, params: AnalysisParams, duration: fl
     down = _beats.downbeats(beat_times, env, energy, rate, params.beats_per_bar)
 
     m = max(1, int(math.ceil(duration - 1e-6)))
-    colours = per_second(times, np.stack(worker.colours), m)
+    colours = per_second(times, worker.colours.array(), m)
     motion_mean, motion_var = per_second_stats(grid, energy, m)
     cut_rate = np.bincount(np.clip(np.floor(np.asarray(cuts_s)).astype(int), 0, m - 1), minlength=m)[:m]
     return AnalysisTimeline(
         source=source, content_hash=content_hash, params=params, duration_s=duration, rate_hz=rate,
         times_s=grid, motion_energy=energy.astype(np.float32),
-        directogram=directogram.astype(np.float32), onset_envelope=env.astype(np.float32),
+        directogram=directogram.astype(np.float32, copy=False), onset_envelope=env.astype(np.float32),
         tempo_bpm=float(tempo), tempo_confidence=float(estimate.confidence), beat_times_s=np.asarray(beat_times, dtype=np.float64),
         downbeat_times_s=np.asarray(down, dtype=np.float64), impacts=impacts, cuts_s=cuts_s,
         seconds_s=np.arange(m, dtype=np.float64), brightness=colours[:, 3].astype(np.float32),
