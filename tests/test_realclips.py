@@ -90,10 +90,11 @@ def test_a_turn_across_a_still_pair_is_a_contact():
     pos = np.where(mass > I.MIN_MASS, pos, np.nan)
     bad = np.zeros(41, int)
     found = I._reversals(pos[:, None, None], mass[:, None, None], mid, bad, AnalysisParams(), downward=True)
-    assert found and abs(found[0][1] - t_c) < 0.02
+    times = found[1]  # columns: dv, time, gy, gx, position, pair index
+    assert len(times) and abs(times[0] - t_c) < 0.02
     # with the still pair filled in (no gap) the same sag of the mass is an apex-like slow-down
     mass_full = mass.copy()
     mass_full[20] = 1.0
     pos_full = 0.9 - 1.2 * np.abs(mid - t_c)
-    assert not I._reversals(pos_full[:, None, None], mass_full[:, None, None], mid, bad, AnalysisParams(),
-                            downward=True)
+    assert not len(I._reversals(pos_full[:, None, None], mass_full[:, None, None], mid, bad, AnalysisParams(),
+                                downward=True)[1])
