@@ -180,3 +180,16 @@ def test_adapter_options_three_four_guitar_and_key():
         rhythm.generate(Project(), tl, GenerateSettings(style="polka"), None)
     with pytest.raises(StudioError):
         rhythm.generate(Project(), tl, GenerateSettings(options={"key": "H"}), None)
+
+
+def test_drum_rows_decoded_in_batches_give_the_same_notes(engine, monkeypatch):
+    """Issue 23: ``generate`` decodes the drum rows in batches (one batch of a 2-hour video's
+    rows held about 1.2 GB of decoder cache); every row has its own generator, so the notes are
+    those of one batch."""
+    from engines.rhythm import infer
+
+    grid = video_to_rhythm(timeline(seconds=40.0))
+    whole = engine.generate(grid, engine.start("funk", seed=3))
+    monkeypatch.setattr(infer, "DRUM_BATCH", 5)  # many batches, rows split across bars
+    batched = engine.generate(grid, engine.start("funk", seed=3))
+    assert len(whole) > 50 and batched == whole

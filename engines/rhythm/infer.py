@@ -97,6 +97,9 @@ def _src_drums(act: np.ndarray) -> np.ndarray:
     return np.concatenate([act[..., None], pos], axis=-1)
 
 
+DRUM_BATCH = 512  # drum rows (bar chunks) decoded together by ``generate``
+
+
 class RhythmEngine:
     def __init__(self, models_dir=None, cpu_only: bool = True):
         self._kw = {"cpu_only": cpu_only}
@@ -233,7 +236,12 @@ class RhythmEngine:
                 idx.append((state.bar_index + k) * 8 + i)
         if not rows:
             return []
-        hits, vel, off = self.drum_bars(np.stack(rows), state, idx)
+        # in batches: the decoder's key/value cache grows with the rows (a 2-hour video's 3,600
+        # bars in one batch held about 1.2 GB); each row has its own generator, so batching
+        # does not change its notes
+        parts = [self.drum_bars(np.stack(rows[a:a + DRUM_BATCH]), state, idx[a:a + DRUM_BATCH])
+                 for a in range(0, len(rows), DRUM_BATCH)]
+        hits, vel, off = (np.concatenate([p[k] for p in parts]) for k in range(3))
         notes, r = [], 0
         for k, (bar, (acts, full)) in enumerate(zip(grid.bars, per_bar)):
             n = len(acts)
