@@ -27,7 +27,7 @@ CLI_ARGS = (("--fake-depth", "fake_depth", {"type": "int", "metavar": "N", "help
 def generate(project, timeline, settings, job):
     return []
 '''
-ORIGINAL = ("rhythm", "foley", "soundtrack", "piano", "performer", "spatial")
+ORIGINAL = ("rhythm", "foley", "soundtrack", "ambience", "piano", "performer", "spatial")
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def plugin_dir(tmp_path):
 def test_the_engines_describe_themselves_in_the_known_order():
     assert adapters.discover() == adapters.ENGINE_NAMES  # as found at import
     assert adapters.ENGINE_NAMES == generate.ENGINE_NAMES == ORIGINAL
-    assert generate.ON_REQUEST == ("piano", "performer")
+    assert generate.ON_REQUEST == ("ambience", "piano", "performer")
     assert adapters.info("spatial").metavar == "ROOM" and adapters.info("spatial").value == "room"
     assert adapters.info("rhythm").label == "Rhythm" and adapters.info("nowhere").label == "Nowhere"
 
@@ -67,7 +67,7 @@ def test_a_dropped_adapter_is_offered_everywhere_then_gone_when_removed(plugin_d
 
     (plugin_dir / "fake.py").write_text(FAKE)
     (plugin_dir / "_helpers.py").write_text("ORDER = 1\n")  # '_' modules are not adapters
-    assert generate.rescan() == ("rhythm", "foley", "soundtrack", "piano", "fake", "performer", "spatial")
+    assert generate.rescan() == ("rhythm", "foley", "soundtrack", "ambience", "piano", "fake", "performer", "spatial")
     assert adapters.module_name("fake") not in sys.modules  # metadata read without importing it
     assert "fake" in generate.available_engines() and "fake" not in generate.ON_REQUEST
     assert "fake" in generate.default_engines()  # not ON_REQUEST: it runs by default

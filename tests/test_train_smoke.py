@@ -14,6 +14,7 @@ ENGINES = sorted(p.name for p in (ROOT / "engines").iterdir() if (p / "train").i
 SCRIPTS = sorted(p for e in ENGINES for p in (ROOT / "engines" / e / "train").glob("train*.py"))
 # script -> the test file that runs its --smoke
 SMOKE_TESTS = {
+    "engines/ambience/train/train.py": "tests/test_ambience.py",
     "engines/codec/train/train.py": "tests/test_codec.py",
     "engines/foley/train/train_diffusion.py": "tests/test_foley_models.py",
     "engines/foley/train/train_material.py": "tests/test_foley_models.py",

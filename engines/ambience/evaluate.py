@@ -1,0 +1,263 @@
+"""Evaluate the ambience model on held-out windows (the codec's held-out files, never trained on).
+
+    python -m engines.ambience.evaluate [--windows 24] [--out engines/models]
+
+Held-out windows: 10 s single-scene windows built from the held-out clips as in training
+(``train.data.Windows``, no cuts), each with its words and its synthetic visual rows. For each,
+tokens are generated with those words and rows (guided), by the unconditioned model (guidance
+0: words and picture dropped) and drawn uniformly at random (baseline); generated tokens are
+decoded to audio and encoded again, as any audio would be.
+
+Embedding space: the codec's own quantised latent (the sum of the 8 code vectors of a frame,
+128-d, the decoder's code tables read from codec_decoder.onnx). Figures:
+
+* category recognition: a logistic regression on clip vectors (mean and std of the latent over
+  the window) trained on real training-split windows; its accuracy on real held-out windows,
+  on generated ones (label = the words asked for), unconditioned and random;
+* Fréchet distance of per-second latent means, generated vs real held-out (and real training
+  windows vs real held-out as the floor);
+* visual following: correlation of the asked "motion" row with the loudness measured in the
+  generated audio (``features.per_second``), guided vs unconditioned;
+* diversity: share of tokens that differ between two seeds of the same condition, and the clip
+  vector distance between seeds vs between different conditions.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from engines.ambience.features import WORDS, audio_frame_features, per_second
+
+
+def codec_tables(models_dir) -> np.ndarray:
+    """(8, 1024, 128) code vectors of the codec's decoder graph (its Gather tables, in order)."""
+    import onnx
+
+    from engines.runtime import model_info
+
+    m = onnx.load(str(model_info("codec_decoder", models_dir).path))
+    from onnx import numpy_helper
+
+    tabs = [(i.name, numpy_helper.to_array(i)) for i in m.graph.initializer
+            if len(i.dims) == 2 and tuple(i.dims) == (1024, 128)]
+    tabs.sort(key=lambda t: int(t[0].rsplit("_", 1)[-1]) if t[0].rsplit("_", 1)[-1].isdigit() else t[0])
+    return np.stack([t for _, t in tabs]).astype(np.float32)
+
+
+def latent(codes: np.ndarray, tables: np.ndarray) -> np.ndarray:
+    """(8, T) codes -> (T, 128) quantised latent."""
+    return sum(tables[lvl][codes[lvl]] for lvl in range(codes.shape[0]))
+
+
+def clip_vector(codes, tables) -> np.ndarray:
+    z = latent(codes, tables)
+    return np.concatenate([z.mean(0), z.std(0)])
+
+
+def second_means(codes, tables) -> np.ndarray:
+    z = latent(codes, tables)
+    S = len(z) // 50
+    return z[:S * 50].reshape(S, 50, -1).mean(1)
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy import linalg
+
+    ma, mb = a.mean(0), b.mean(0)
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(ca @ cb)
+    if np.iscomplexobj(covmean):
+        covmean = covmean.real
+    return float(((ma - mb) ** 2).sum() + np.trace(ca + cb - 2 * covmean))
+
+
+def windows(codec, held_out: bool, n: int, seed: int):
+    """n single-scene 10 s windows: (tokens (500, 8), visual (500, 5), words multi-hot, label)."""
+    from engines.ambience.train.data import Windows, encode_files, silence_tokens
+    from engines.codec import data as D
+
+    found, _ = D.files()
+    clips = encode_files([f for f in found if f.held_out == held_out], codec)
+    w = Windows(clips, silence_tokens(codec), np.random.default_rng(seed), cut_p=0.0)
+    out = []
+    for _ in range(n):
+        tok, vis, mh = w.sample()
+        out.append((tok, vis, mh, ", ".join(WORDS[i] for i in np.flatnonzero(mh))))
+    return out
+
+
+def _regen(amb, codes):
+    """Generated codes -> audio -> codes (as any audio is measured), and the audio."""
+    y = amb.decode(codes)
+    return amb.codec.encode(y, 24000)[:, :codes.shape[1]], y
+
+
+def _generate_all(amb, held, steps, cfg):
+    rng = np.random.default_rng(123)
+    res = {"guided": [], "unconditioned": [], "random": [], "seed2": [], "times": []}
+    for k, (tok, vis, mh, label) in enumerate(held):
+        words = label.split(", ") if label else []
+        v = vis[::50]
+        t0 = time.perf_counter()
+        g = amb.generate_tokens(10.0, v, words, seed=k, steps=steps, cfg=cfg)
+        res["times"].append(time.perf_counter() - t0)
+        res["guided"].append(_regen(amb, g) + (g,))
+        u = amb.generate_tokens(10.0, v, words, seed=k, steps=steps, cfg=0.0)
+        res["unconditioned"].append(_regen(amb, u) + (u,))
+        r = rng.integers(0, 1024, g.shape)
+        res["random"].append(_regen(amb, r) + (r,))
+        if k < 8:
+            res["seed2"].append(amb.generate_tokens(10.0, v, words, seed=1000 + k, steps=steps, cfg=cfg))
+        print(f"window {k}: {label} {res['times'][-1]:.2f} s", flush=True)
+    return res
+
+
+def _motion_corr(held, gen) -> float:
+    asked, got = [], []
+    for (tok, vis, mh, label), (codes, y, raw) in zip(held, gen):
+        asked.append(vis[::50, 0])
+        got.append(per_second(audio_frame_features(y))[:10, 0])
+    a, b = np.concatenate(asked), np.concatenate(got)
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _classifier(train, tables):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.stack([clip_vector(t.T, tables) for t, _, _, _ in train])
+    y = [lab for _, _, _, lab in train]
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.5)).fit(X, y)
+
+
+def evaluate(amb, n: int = 24, n_train: int = 400, steps: int | None = None, cfg: float | None = None) -> dict:
+    from engines.ambience.infer import DEFAULT_CFG, DEFAULT_STEPS
+
+    steps, cfg = steps or DEFAULT_STEPS, DEFAULT_CFG if cfg is None else cfg
+    tables = codec_tables(amb.codec.models_dir)
+    held = windows(amb.codec, True, n, seed=7)
+    train = windows(amb.codec, False, n_train, seed=8)
+    clf = _classifier(train, tables)
+    labels = [lab for _, _, _, lab in held]
+    res = _generate_all(amb, held, steps, cfg)
+    real_sec = np.concatenate([second_means(t.T, tables) for t, _, _, _ in held])
+    train_sec = np.concatenate([second_means(t.T, tables) for t, _, _, _ in train[:n]])
+    out = {"windows": n, "steps": steps, "cfg": cfg, "labels": sorted(set(labels)),
+           "chance_majority": round(max(labels.count(x) for x in set(labels)) / n, 4),
+           "category_accuracy": {"real_held_out": round(float(np.mean(
+               clf.predict(np.stack([clip_vector(t.T, tables) for t, _, _, _ in held])) == labels)), 4)},
+           "frechet": {"real_train_vs_real_held_out": round(frechet(train_sec, real_sec), 3)}}
+    for kind in ("guided", "unconditioned", "random"):
+        vec = np.stack([clip_vector(c, tables) for c, _, _ in res[kind]])
+        out["category_accuracy"][kind] = round(float(np.mean(clf.predict(vec) == labels)), 4)
+        sec = np.concatenate([second_means(c, tables) for c, _, _ in res[kind]])
+        out["frechet"][kind] = round(frechet(sec, real_sec), 3)
+    out["motion_loudness_corr"] = {k: round(_motion_corr(held, res[k]), 4) for k in ("guided", "unconditioned")}
+    same = [float(np.mean(a != g[2])) for a, g in zip(res["seed2"], res["guided"])]
+    vecs = np.stack([clip_vector(g[2], tables) for g in res["guided"][:len(res["seed2"])]])
+    vecs2 = np.stack([clip_vector(a, tables) for a in res["seed2"]])
+    between = np.mean([np.linalg.norm(vecs[i] - vecs[j]) for i in range(len(vecs)) for j in range(len(vecs)) if i != j])
+    out["diversity"] = {"token_difference_between_seeds": round(float(np.mean(same)), 4),
+                        "clip_vector_distance_between_seeds": round(float(np.linalg.norm(vecs - vecs2, axis=1).mean()), 3),
+                        "clip_vector_distance_between_conditions": round(float(between), 3)}
+    out["seconds_per_10s_window"] = round(float(np.median(res["times"])), 3)
+    out["retrieval"] = retrieval(amb, held)
+    out["_audio"] = res  # for figures (dropped before writing)
+    return out
+
+
+def main(argv=None) -> int:
+    from engines import manifest
+    from engines.ambience.infer import Ambience
+    from engines.runtime import MODELS_DIR
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--windows", type=int, default=24)
+    p.add_argument("--out", default=str(MODELS_DIR))
+    p.add_argument("--figures", default="engines/ambience/figures", help="folder of the spectrogram PNGs")
+    a = p.parse_args(argv)
+    amb = Ambience(a.out)
+    print(figures(amb, a.figures), flush=True)
+    r = evaluate(amb, a.windows)
+    r.pop("_audio")
+    print(json.dumps(r, indent=1), flush=True)
+    manifest.report_path(a.out, "ambience", "ambience_eval.json").write_text(json.dumps(r, indent=1) + "\n")
+    manifest.update(f"{a.out}/manifest.json", {"ambience": {}}, prepare=lambda n, new, old: {**old, "metrics": r})
+    return 0
+
+
+
+def figures(amb, folder, seed: int = 0) -> list[str]:
+    """Log-spectrogram PNGs of two contrasting generated clips (10 s each, same colour scale), rows
+    made as the adapter makes them from a video (``features.from_video``): calm water (little
+    motion, no impacts, dark) and a busy battle (motion rising, 2.5 impacts/s, a cut at 5 s)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from pathlib import Path
+
+    from engines.ambience.features import from_video
+
+    calm = from_video(10.0, np.full(10, 0.02), np.full(10, 0.3), np.full(10, 0.4), np.zeros(10), [])
+    busy = from_video(10.0, np.linspace(0.1, 0.6, 10), np.full(10, 0.6), np.full(10, 0.3), np.eye(10)[5],
+                      np.sort(np.random.default_rng(0).uniform(0, 10, 25)))
+    out = []
+    for name, rows, words in (("calm_water", calm, "water"), ("busy_battle", busy, "gun, explosion")):
+        y = amb.generate(10.0, rows, words, seed=seed)
+        f, t = np.fft.rfftfreq(1024, 1 / 24000), np.arange(0, len(y) - 1024, 256) / 24000
+        frames = np.lib.stride_tricks.sliding_window_view(y, 1024)[::256][:len(t)] * np.hanning(1024)
+        S = 20 * np.log10(np.abs(np.fft.rfft(frames, axis=1)).T + 1e-6)
+        fig, ax = plt.subplots(figsize=(8, 3), dpi=100)
+        ax.pcolormesh(t, f / 1000, S, vmin=-80, vmax=40, shading="auto", cmap="magma")
+        ax.set(xlabel="s", ylabel="kHz", title=f"{name}: words '{words}', motion {rows[0, 0]:.2f}->{rows[-1, 0]:.2f}")
+        fig.tight_layout()
+        p = Path(folder) / f"ambience_{name}.png"
+        fig.savefig(p)
+        plt.close(fig)
+        out.append(str(p))
+    return out
+
+
+def retrieval(amb, held, mask_rate: float = 0.5, seed: int = 0) -> dict:
+    """Rank the held-out windows' real tokens for each window's conditions (its visual rows and
+    words): score = mean log-likelihood of a fixed half of the tokens, masked, given the others,
+    under the query's conditions minus under no conditions (so a clip that is easy to predict
+    anyway does not win every query). Recall@k of the window's own clip vs chance k / n."""
+    from engines.ambience.features import word_mask
+
+    n = len(held)
+    rng = np.random.default_rng(seed)
+    toks = np.stack([t for t, _, _, _ in held])
+    mask = rng.random(toks.shape) < mask_rate
+    inp = np.where(mask, amb.vocab, toks)
+    styles = np.array([word_mask(lab.split(", ") if lab else []) for _, _, _, lab in held], np.int64)
+
+    def loglik(clips, vis, style, keep, chunk=6):
+        out = []
+        for a in range(0, len(clips), chunk):
+            c = clips[a:a + chunk]
+            lg = np.stack(amb.logits(inp[c], vis[a:a + chunk], style[a:a + chunk], keep[a:a + chunk]), 2)
+            lg = lg - lg.max(-1, keepdims=True)
+            lp = lg - np.log(np.exp(lg).sum(-1, keepdims=True))
+            got = np.take_along_axis(lp, toks[c][..., None], -1)[..., 0]
+            out.append((got * mask[c]).sum((1, 2)) / mask[c].sum((1, 2)))
+        return np.concatenate(out)
+
+    idx = np.arange(n)
+    base = loglik(idx, np.stack([v for _, v, _, _ in held]), styles, np.zeros(n, np.float32))
+    score = np.zeros((n, n))
+    for j, (_, vis, _, _) in enumerate(held):
+        score[j] = loglik(idx, np.repeat(vis[None], n, 0), np.repeat(styles[j:j + 1], n),
+                          np.ones(n, np.float32)) - base
+    rank = np.array([int((score[j] > score[j, j]).sum()) for j in range(n)])
+    return {"pairs": n, **{f"recall@{k}": round(float(np.mean(rank < k)), 4) for k in (1, 5)},
+            "chance": {f"recall@{k}": round(k / n, 4) for k in (1, 5)}}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

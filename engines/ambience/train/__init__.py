@@ -1,0 +1,1 @@
+"""Training of the ambience token model (torch; never imported at run time)."""

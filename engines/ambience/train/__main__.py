@@ -1,0 +1,3 @@
+from engines.ambience.train.train import main
+
+raise SystemExit(main())
