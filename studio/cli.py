@@ -141,10 +141,23 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _match(args: argparse.Namespace) -> int:
-    from studio.adapters.soundtrack import match_library
+    """MIDI files by the soundtrack engine, or (``--audio``) recorded sound by the ambience engine;
+    the audio files that cannot be read are named on stderr, one line each."""
+    skipped: list[tuple[str, str]] = []
+    if args.audio:
+        from studio.adapters.ambience import match_audio_library
 
-    with ProgressBar("matching", not args.quiet) as job:
-        ranked = match_library(args.video, args.library, job=job)
+        with ProgressBar("matching", not args.quiet) as job:
+            ranked, skipped = match_audio_library(args.video, args.library, args.words, args.windows, job=job)
+    else:
+        from studio.adapters.soundtrack import match_library
+
+        if args.words is not None or args.windows is not None:
+            raise StudioError("--words and --windows rank audio files: add --audio")
+        with ProgressBar("matching", not args.quiet) as job:
+            ranked = match_library(args.video, args.library, job=job)
+    for path, why in skipped:
+        print(f"studio: note: skipped {path}: {why}", file=sys.stderr)
     ranked = ranked[:args.top] if args.top else ranked
     if args.json:
         json.dump([{"path": p, "similarity": round(s, 4)} for p, s in ranked], sys.stdout, indent=1)
@@ -595,11 +608,25 @@ def _add_video_commands(sub) -> None:
     se.add_argument("--overwrite", action="store_true")
     se.set_defaults(func=_separate)
 
-    m = sub.add_parser("match", help="rank a folder of MIDI files by how well they fit a video")
+    m = sub.add_parser("match", help="rank a folder of MIDI files (--audio: recorded sound) by how well they fit a "
+                                     "video")
     m.add_argument("video")
-    m.add_argument("--library", required=True, metavar="DIR", help="folder of .mid/.midi files")
+    m.add_argument("--library", required=True, metavar="DIR",
+                   help="folder of .mid/.midi files, or with --audio of audio files (wav, flac, ogg, opus, mp3, m4a, "
+                        "aiff, ...), searched recursively")
+    m.add_argument("--audio", action="store_true",
+                   help="rank audio files with the ambience model: each file from its start against the video's "
+                        "first N x 10 s (--windows; a shorter file padded with silence), scored as the mean gain "
+                        "in log-likelihood per codec token (nats) under the video's picture and --words over no "
+                        "conditions; files that cannot be decoded are skipped and named on stderr")
+    m.add_argument("--words", metavar="WORDS", help="with --audio: ambience words the sound should fit, as generate "
+                                                    "--ambience WORDS (e.g. \"rain, city\")")
+    m.add_argument("--windows", type=int, metavar="N",
+                   help="with --audio: compare at most N 10 s windows from the start (1..30, default 3): time "
+                        "and memory per file stay bounded however long it is")
     m.add_argument("--top", type=int, metavar="N", help="show only the N best")
-    m.add_argument("--json", action="store_true")
+    m.add_argument("--json", action="store_true", help="print [{path, similarity}] as JSON (with --audio the "
+                                                       "similarity is the score above)")
     m.set_defaults(func=_match)
 
     bt = sub.add_parser("batch", help="generate for every video in a folder (resumable; --ray for a cluster)")

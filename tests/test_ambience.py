@@ -97,7 +97,9 @@ def test_features_from_a_timeline_like_video():
     assert parse_words("Rain, city") == ("machine", "water") and word_mask("") == 0
 
 
-def test_generate_cli_makes_an_ambience_track(tmp_path):
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """`studio generate CLIP --ambience "rain, city" --seed 3` on a 3 s clip: (clip, project folder)."""
     sys.path.insert(0, str(REPO / "tests"))
     import videogen
 
@@ -107,11 +109,17 @@ def test_generate_cli_makes_an_ambience_track(tmp_path):
         img[40:80, x:x + 30] = 230
         return img
 
-    clip = videogen.write_video(tmp_path / "clip.mp4", draw, duration_s=3.0, fps=15, size=(160, 120))
-    out = tmp_path / "gen"
+    tmp = tmp_path_factory.mktemp("gen")
+    clip = videogen.write_video(tmp / "clip.mp4", draw, duration_s=3.0, fps=15, size=(160, 120))
+    out = tmp / "gen"
     r = subprocess.run([sys.executable, "-m", "studio", "-q", "generate", str(clip), "--ambience", "rain, city",
                         "--seed", "3", "--out", str(out)], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
+    return clip, out
+
+
+def test_generate_cli_makes_an_ambience_track(generated, tmp_path):
+    clip, out = generated
     from studio.project import Project
     from studio.render import load_audio
 
@@ -124,3 +132,72 @@ def test_generate_cli_makes_an_ambience_track(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "studio", "-q", "generate", str(clip), "--ambience", "lasers",
                           "--out", str(tmp_path / "bad")], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert bad.returncode == 2 and "unknown ambience word" in bad.stderr
+
+
+FRESH_RENDER = """
+import sys
+import numpy as np
+from engines.ambience.infer import Ambience
+
+def refuse(*a, **k):
+    raise AssertionError("the ambience generator ran while rendering")
+
+Ambience.generate_tokens = refuse
+from studio import adapters
+from studio.project import Project
+from studio.render import render_track_source
+
+adapters.register_all()
+p = Project.load(sys.argv[1])
+[t] = [t for t in p.tracks if t.engine == "ambience"]
+np.save(sys.argv[2], np.asarray(render_track_source(t, p, p.sample_rate, None)))
+"""
+
+
+def test_rendering_in_a_new_session_reads_the_stored_tokens(generated, tmp_path, monkeypatch):
+    """The tokens travel in the project: a fresh process renders the track with the generator
+    refused, and an older project without them (made again from words, seed and rows) gives
+    the same samples."""
+    from engines.ambience.infer import Ambience
+    from studio import adapters
+    from studio.adapters import ambience
+    from studio.project import Project
+    from studio.render import render_track_source
+
+    _, out = generated
+    p = Project.load(out / "project.json")
+    [t] = [t for t in p.tracks if t.engine == "ambience"]
+    codes = ambience.unpack_codes(t.settings["codes"], 150)
+    assert codes is not None and codes.shape == (8, 150) and codes.dtype == np.int16
+    r = subprocess.run([sys.executable, "-c", FRESH_RENDER, str(out / "project.json"), str(tmp_path / "fresh.npy")],
+                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    fresh = np.load(tmp_path / "fresh.npy")
+    assert fresh.shape == (2, 3 * p.sample_rate) and np.abs(fresh).max() > 1e-3
+
+    calls = []
+    real = Ambience.generate_tokens
+    monkeypatch.setattr(Ambience, "generate_tokens", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(ambience, "_cache", type(ambience._cache)())  # nothing made in this process before
+    old = dict(t.settings)
+    del old["codes"]  # a project saved before the tokens were stored
+    (out / "old.json").write_text(json.dumps({**p.to_dict(), "tracks": [
+        {**x.to_dict(), "settings": old} if x.id == t.id else x.to_dict() for x in p.tracks]}))
+    po = Project.load(out / "old.json")
+    adapters.register_all()
+    [to] = [x for x in po.tracks if x.engine == "ambience"]
+    again = np.asarray(render_track_source(to, po, po.sample_rate, None))
+    assert calls == [1] and np.array_equal(again, fresh)
+    assert ambience.pack_codes(ambience._tokens(old)) == t.settings["codes"]
+
+
+def test_damaged_stored_tokens_are_made_again():
+    from studio.adapters import ambience
+
+    codes = np.arange(8 * 20, dtype=np.int16).reshape(8, 20)
+    text = ambience.pack_codes(codes)
+    assert np.array_equal(ambience.unpack_codes(text, 20), codes)
+    assert ambience.unpack_codes(text, 21) is None  # not the track's length
+    assert ambience.unpack_codes(text[:-8], 20) is None and ambience.unpack_codes("%%%", 20) is None
+    assert ambience.unpack_codes(None, 20) is None
+    assert ambience.unpack_codes(ambience.pack_codes(codes + 1020), 20) is None  # outside the codebooks

@@ -227,8 +227,10 @@ def retrieval(amb, held, mask_rate: float = 0.5, seed: int = 0) -> dict:
     """Rank the held-out windows' real tokens for each window's conditions (its visual rows and
     words): score = mean log-likelihood of a fixed half of the tokens, masked, given the others,
     under the query's conditions minus under no conditions (so a clip that is easy to predict
-    anyway does not win every query). Recall@k of the window's own clip vs chance k / n."""
+    anyway does not win every query). Recall@k of the window's own clip vs chance k / n. The
+    same measure ranks audio files for a video (``match.score_codes``, ``studio match --audio``)."""
     from engines.ambience.features import word_mask
+    from engines.ambience.match import token_logprob
 
     n = len(held)
     rng = np.random.default_rng(seed)
@@ -241,10 +243,7 @@ def retrieval(amb, held, mask_rate: float = 0.5, seed: int = 0) -> dict:
         out = []
         for a in range(0, len(clips), chunk):
             c = clips[a:a + chunk]
-            lg = np.stack(amb.logits(inp[c], vis[a:a + chunk], style[a:a + chunk], keep[a:a + chunk]), 2)
-            lg = lg - lg.max(-1, keepdims=True)
-            lp = lg - np.log(np.exp(lg).sum(-1, keepdims=True))
-            got = np.take_along_axis(lp, toks[c][..., None], -1)[..., 0]
+            got = token_logprob(amb, inp[c], toks[c], vis[a:a + chunk], style[a:a + chunk], keep[a:a + chunk])
             out.append((got * mask[c]).sum((1, 2)) / mask[c].sum((1, 2)))
         return np.concatenate(out)
 

@@ -1,25 +1,43 @@
 """Ambience adapter: words + the analysis timeline's per-second features -> an "Ambience" track
-(a bed of sound made by the ambience engine: codec tokens by MaskGIT, decoded to audio).
+(a bed of sound made by the ambience engine: codec tokens by MaskGIT, decoded to audio), and
+``studio match --audio``: a folder of recorded sound ranked for a video by the same model.
 
 generate
     Per-second visual rows from the timeline (``engines.ambience.features.from_video``: motion,
-    impact density, brightness, saturation, cuts), the words of ``--ambience WORDS`` (none from
-    the app's check box: the picture alone), the seed from the settings. Tokens are made for the
-    whole video (10 s windows with continuation) and kept in a small in-process cache; the track
-    stores what makes them again (words, seed, the per-second rows, steps, guidance), so it
-    renders the same in a later session (deterministic per seed) and stays small on disk.
+    impact density, brightness, saturation, cuts), the words of ``--ambience WORDS`` (the app's
+    words field; none: the picture alone), the seed from the settings. Tokens are made for the
+    whole video (10 s windows with continuation) and stored in the track's settings
+    (``codes``: the (8, T) int16 array as .npy bytes, zlib-compressed, base64; about 0.8 kB per
+    second of video), with what made them (words, seed, rows, steps, guidance). They live in the
+    track, not in a file beside the project: an adapter writes no file (``studio generate``
+    stages the project's ``assets/`` as a whole inside its transaction, and the app's undo,
+    Save As and track duplication copy a track's settings with it), so every copy of the
+    project renders the same tokens without generating again.
 
 render
-    The tokens (cached, else made again) decoded 30 s at a time, resampled from 24 kHz to the
-    project's rate with soxr's stream (continuous across blocks) and written to both channels
-    of a ``diskaudio`` buffer, so memory does not grow with the video's length.
+    The stored tokens (an older project's track without them: made again from its settings,
+    deterministically, and kept in a small in-process cache) decoded 30 s at a time, resampled
+    from 24 kHz to the project's rate with soxr's stream (continuous across blocks) and written
+    to both channels of a ``diskaudio`` buffer, so memory does not grow with the video's length.
+
+match (``match_audio_library``)
+    The audio files under a folder (recursively, ``AUDIO_SUFFIXES``), each decoded from its start
+    (``studio.media.iter_audio``, stopped once enough is read; mixed to mono and resampled to the
+    codec's 24 kHz) over the video's first ``windows`` x 10 s (a shorter file padded with
+    silence: the file placed at the video's start), scored by ``engines.ambience.match`` against
+    the video's visual rows and words; best first. A file that cannot be decoded is skipped
+    with its reason.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import threading
+import zlib
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 
@@ -62,15 +80,36 @@ def timeline_rows(timeline, duration_s: float) -> np.ndarray:
                       timeline.cut_rate, [float(i.time_s) for i in timeline.impacts])
 
 
-def check(project: Project, settings) -> None:
-    from engines.ambience.features import parse_words
+def parse_words(words) -> tuple[str, ...]:
+    """The engine's words for ``words`` ("rain, city"): its ``parse_words``, an unknown word a
+    StudioError with the engine's message (it lists the known words)."""
+    from engines.ambience.features import parse_words as engine_words
     from engines.errors import EngineError
     from studio.errors import StudioError
 
     try:
-        parse_words((settings.options or {}).get("ambience"))
+        return engine_words(words)
     except EngineError as exc:
         raise StudioError(str(exc)) from None
+
+
+def known_words() -> tuple[str, ...]:
+    """The model's words (``engines.ambience.infer.known_words``)."""
+    from engines.ambience.infer import known_words as engine_known
+
+    return engine_known()
+
+
+def word_choices() -> tuple[str, ...]:
+    """Every word ``parse_words`` takes: the model's words and the everyday words mapped onto
+    them ("rain" -> water), sorted: what the app's words field completes."""
+    from engines.ambience.features import SYNONYMS
+
+    return tuple(sorted(set(known_words()) | set(SYNONYMS)))
+
+
+def check(project: Project, settings) -> None:
+    parse_words((settings.options or {}).get("ambience"))
 
 
 def _signature(s: dict) -> str:
@@ -78,8 +117,36 @@ def _signature(s: dict) -> str:
     return hashlib.sha256(json.dumps([s.get(k) for k in keys]).encode()).hexdigest()
 
 
+def pack_codes(codes: np.ndarray) -> str:
+    """(8, T) codes as the text a track's settings store: .npy bytes (int16), zlib, base64."""
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(codes, np.int16), allow_pickle=False)
+    return base64.b64encode(zlib.compress(buf.getvalue(), 6)).decode("ascii")
+
+
+def unpack_codes(text, frames: int) -> np.ndarray | None:
+    """The codes a track stores (``pack_codes``), or None when they are absent or damaged (not
+    (8, ``frames``) integers in the codec's range): the track is then made again."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        codes = np.load(io.BytesIO(zlib.decompress(base64.b64decode(text, validate=True))), allow_pickle=False)
+    except (ValueError, OSError, EOFError, zlib.error):
+        return None
+    if codes.dtype != np.int16 or codes.shape != (8, frames) or codes.min() < 0 or codes.max() >= 1024:
+        return None
+    return codes
+
+
+def _frames(s: dict) -> int:
+    return int(np.ceil(float(s["duration_s"]) * 50 - 1e-6))
+
+
 def _tokens(s: dict) -> np.ndarray:
-    """The track's codes, from the cache or made again from its settings."""
+    """The track's codes: stored in its settings, else from the cache or made again."""
+    stored = unpack_codes(s.get("codes"), _frames(s))
+    if stored is not None:
+        return stored
     key = _signature(s)
     with _lock:
         if key in _cache:
@@ -96,7 +163,6 @@ def _tokens(s: dict) -> np.ndarray:
 
 
 def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
-    from engines.ambience.features import parse_words
     from engines.ambience.infer import DEFAULT_CFG, DEFAULT_STEPS
 
     job = Job.quiet(job)
@@ -107,7 +173,7 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     s = {"words": words, "seed": int(settings.seed), "visual": np.round(rows, 4).tolist(),
          "steps": DEFAULT_STEPS, "cfg": DEFAULT_CFG, "duration_s": round(duration, 6), "part": "pad"}
     job.report(0.05, f"ambience tokens for {duration:.1f} s" + (f" ({', '.join(words)})" if words else ""))
-    _tokens(s)  # made now (and cached), so rendering right after generating does not wait again
+    s["codes"] = pack_codes(_tokens(s))  # kept with the track: rendering never generates again
     job.report(1.0, "done")
     return [Track(NAME, TrackKind.SOUNDTRACK, engine="ambience", settings=s)]
 
@@ -141,3 +207,117 @@ def register() -> None:
     from studio.render import register_track_renderer
 
     register_track_renderer("ambience", render_track)
+
+
+# -- studio match --audio -------------------------------------------------------------------------
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".w64",
+                  ".caf", ".wma")
+RATE = 24000  # the codec's
+
+
+def audio_files(library) -> list[Path]:
+    """The audio files under the folder ``library`` (recursively, by ``AUDIO_SUFFIXES``), sorted;
+    a StudioError when it is not a folder or holds none."""
+    from studio.errors import StudioError
+
+    folder = Path(library)
+    if not folder.is_dir():
+        raise StudioError(f"library {library} is not a folder; give a folder of audio files")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    if not files:
+        raise StudioError(f"no audio files ({', '.join(s[1:] for s in AUDIO_SUFFIXES)}) in {library}")
+    return files
+
+
+def read_start(path, seconds: float) -> np.ndarray:
+    """The first ``seconds`` of an audio file as 24 kHz mono float32, exactly that long (padded
+    with silence): decoded piece by piece (``studio.media.iter_audio``) and stopped once enough
+    is read, so a long file costs no more than its start. MediaError when it cannot be decoded."""
+    import soxr
+
+    from studio import media
+    from studio.errors import MediaError
+
+    n = int(round(seconds * RATE))
+    pieces = media.iter_audio(path)
+    chunks, have, rate = [], 0, 0
+    try:
+        for rate, piece in pieces:
+            chunks.append(piece.mean(axis=0, dtype=np.float32))
+            have += chunks[-1].size
+            if have >= (n + RATE // 10) * rate / RATE:  # enough, with 0.1 s for the resampler's edge
+                break
+    finally:
+        pieces.close()
+    if rate <= 0:
+        raise MediaError(f"{path} gives no sample rate")
+    y = np.concatenate(chunks)
+    if rate != RATE:
+        y = soxr.resample(y, rate, RATE, quality="HQ").astype(np.float32)
+    return np.pad(y[:n], (0, max(0, n - len(y[:n]))))
+
+
+def match_windows(windows=None) -> int:
+    """How many 10 s windows of each file to score (None: ``engines.ambience.match.DEFAULT_WINDOWS``);
+    a StudioError outside 1..``MAX_WINDOWS``."""
+    from engines.ambience.match import DEFAULT_WINDOWS, check_windows
+    from engines.errors import EngineError
+    from studio.errors import StudioError
+
+    try:
+        return check_windows(DEFAULT_WINDOWS if windows is None else windows)
+    except EngineError as exc:
+        raise StudioError(str(exc)) from None
+
+
+def rank_audio_files(rows: np.ndarray, files, words=None, windows: int | None = None,
+                     job: Job | None = None) -> tuple[list[tuple[str, float]], list[tuple[str, str]]]:
+    """``files`` scored for the video whose visual rows are ``rows`` (seconds, 5) and ``words``
+    (``engines.ambience.match``; the first ``windows`` x 10 s of the video at most):
+    ((path, score) best first, (path, why) of the files skipped, in order)."""
+    from engines.ambience.features import check_visual
+    from engines.ambience.match import match_seconds, score_audio
+    from engines.errors import EngineError
+    from studio.errors import StudioError
+
+    job = Job.quiet(job)
+    words = parse_words(words)
+    try:
+        rows = check_visual(rows)
+    except EngineError as exc:
+        raise StudioError(str(exc)) from None
+    windows = match_windows(windows)
+    seconds = match_seconds(len(rows), windows)
+    amb = engine()
+    scores, skipped = [], []
+    for k, path in enumerate(files):
+        job.report(k / max(1, len(files)), f"scoring {Path(path).name}")
+        try:
+            y = read_start(path, seconds)
+            scores.append((str(path), score_audio(amb, y, RATE, rows, words, windows)))
+        except (StudioError, EngineError) as exc:  # an unreadable file is reported and skipped
+            why = str(exc)
+            skipped.append((str(path), why[len(str(path)):].lstrip(" :") if why.startswith(str(path)) else why))
+    job.report(1.0, "done")
+    return sorted(scores, key=lambda s: -s[1]), skipped
+
+
+def match_audio_library(video, library, words=None, windows: int | None = None,
+                        job: Job | None = None) -> tuple[list[tuple[str, float]], list[tuple[str, str]]]:
+    """``studio match --audio``: the audio files under ``library`` ranked for ``video`` (its
+    analysis' visual rows, as generate makes them, and ``words``): ((path, score) best first,
+    (path, why) skipped). A StudioError when the folder holds no audio file or none can be read."""
+    from studio.analysis import analyze
+    from studio.errors import StudioError
+
+    job = Job.quiet(job)
+    parse_words(words)  # a bad word, window count or folder before the analysis
+    match_windows(windows)
+    files = audio_files(library)
+    timeline = analyze(video, job=job.sub(0.0, 0.3))
+    rows = timeline_rows(timeline, float(timeline.duration_s))
+    ranked, skipped = rank_audio_files(rows, files, words, windows, job.sub(0.3, 1.0))
+    if not ranked:
+        raise StudioError(f"none of the {len(files)} audio files in {library} could be read "
+                          f"(the first: {skipped[0][1]})")
+    return ranked, skipped
