@@ -332,10 +332,10 @@ class Controller(QObject):
 
     # -- generation -----------------------------------------------------------------------------
     def _settings(self, s: dict) -> GenerateSettings:
-        """The panel's values as GenerateSettings: the engine options (a Foley material too) in
-        ``options``, where the adapters read them, as the CLI's flags are."""
-        options = {k: s[k] for k in ("keyboard_box", "instrument", "keypoints", "material", "motion_sections")
-                   if s.get(k) not in (None, "")}
+        """The panel's values as GenerateSettings: the engine options (a Foley material, the
+        ambience words too) in ``options``, where the adapters read them, as the CLI's flags are."""
+        options = {k: s[k] for k in ("keyboard_box", "instrument", "keypoints", "material", "motion_sections",
+                                     "ambience") if s.get(k) not in (None, "")}
         return GenerateSettings(engines=tuple(s["engines"]), seed=s["seed"], room=s.get("room"),
                                 style=s.get("style"), options=options)
 

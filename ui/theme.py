@@ -86,6 +86,7 @@ QScrollBar::handle { background: #3a3f47; border-radius: 5px; min-width: 24px; m
 QScrollBar::add-line, QScrollBar::sub-line { width: 0; height: 0; }
 QStatusBar { background: #23262b; border-top: 1px solid #3a3f47; color: #8b929c; }
 QLabel#dim { color: #8b929c; }
+QLabel#error { color: #e0556a; }
 QLabel#title { font-size: 12pt; font-weight: bold; }
 QLabel#lcd { font-family: monospace; font-size: 15pt; color: #f0a040; background: #15171a;
     border: 1px solid #3a3f47; border-radius: 3px; padding: 2px 8px; }

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import random
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-    QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QCompleter, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+    QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from ui import beatgrid, theme
@@ -30,6 +30,25 @@ INSTRUMENTS = ("drums", "guitar", "violin", "piano")  # engines/performer/infer.
 STYLES = ("", "rock", "funk", "hip-hop", "electronic", "latin", "jazz", "calm", "tense", "happy", "dark",
           "epic", "lo-fi", "orchestral")
 ROOMS = ("studio", "living_room", "hall")  # the spatial engine's preset rooms with a trained field
+
+
+class WordCompleter(QCompleter):
+    """Completes the word being typed in a comma-separated list ("rain, ci" -> "rain, city"), the
+    words before it kept: the ambience words field."""
+
+    def __init__(self, words, line_edit: QLineEdit) -> None:
+        super().__init__(list(words), line_edit)
+        self.line_edit = line_edit
+        self.setCaseSensitivity(Qt.CaseInsensitive)
+        line_edit.setCompleter(self)
+
+    def splitPath(self, path: str) -> list[str]:
+        return [path.rsplit(",", 1)[-1].strip()]
+
+    def pathFromIndex(self, index) -> str:
+        head = self.line_edit.text().rsplit(",", 1)
+        word = super().pathFromIndex(index)
+        return f"{head[0]}, {word}" if len(head) == 2 else word
 
 
 class GeneratePanel(QWidget):
@@ -109,6 +128,7 @@ class GeneratePanel(QWidget):
         form.addRow(self.room_label, self.room)
         self._build_keyboard_row(form)
         self._build_performer_rows(form)
+        self._build_ambience_rows(form)
         self.motion_sections = QCheckBox("Follow motion sections", self)
         self.motion_sections.setToolTip("where the player's movement changes kind (the timeline's Motion sections "
                                         "lane): the soundtrack starts a section, the drums play a fill and change "
@@ -150,6 +170,47 @@ class GeneratePanel(QWidget):
         form.addRow(self.instrument_label, self.instrument)
         form.addRow(self.keypoints_label, kp_row)
         self._performer_widgets = (self.instrument_label, self.instrument, self.keypoints_label, self.keypoints, browse)
+
+    def _build_ambience_rows(self, form: QFormLayout) -> None:
+        """The ambience engine's words (checked as they are typed by the engine's parser, the
+        words it knows completed and listed in the tooltip) and the line that says what is wrong."""
+        try:
+            from studio.adapters.ambience import known_words, word_choices
+
+            known, choices = known_words(), word_choices()
+        except ImportError:  # the engine is not part of this build: the row is never shown
+            known, choices = (), ()
+        self.ambience_words = QLineEdit(self, placeholderText="none: the picture alone (e.g. rain, city)")
+        self.ambience_words.setToolTip("words the ambience should sound like, separated by commas; the model knows "
+                                       + ", ".join(known) + " (and everyday words such as rain, city, crowd, "
+                                       "traffic, which it maps onto those)")
+        self.ambience_completer = WordCompleter(choices, self.ambience_words)
+        self.ambience_error = QLabel("", self, objectName="error")
+        self.ambience_error.setWordWrap(True)
+        self.ambience_words.textChanged.connect(self.check_ambience_words)
+        self.ambience_label = QLabel("Ambience")
+        form.addRow(self.ambience_label, self.ambience_words)
+        form.addRow(self.ambience_error)
+        self.ambience_error.hide()
+
+    def check_ambience_words(self) -> str | None:
+        """The engine's message for the words typed (None when it takes them), shown under the
+        field while the Ambience engine is checked."""
+        from studio.errors import StudioError
+
+        if "ambience" not in self.checks:
+            self.ambience_error.hide()
+            return None
+        from studio.adapters.ambience import parse_words
+
+        try:
+            parse_words(self.ambience_words.text())
+            problem = None
+        except StudioError as exc:
+            problem = str(exc)
+        self.ambience_error.setText(problem or "")
+        self.ambience_error.setVisible(problem is not None and "ambience" in self.checked_engines())
+        return problem
 
     def _build_regenerate(self, root: QVBoxLayout) -> None:
         regen = QGroupBox("Selected track", self)
@@ -246,7 +307,7 @@ class GeneratePanel(QWidget):
     def _show_settings(self) -> None:
         """Only the checked engines' settings: style for rhythm and soundtrack, material for
         Foley, room for spatial, the keyboard for piano, instrument and keypoints for the
-        performer; the seed for any."""
+        performer, words for ambience; the seed for any."""
         on = self.checked_engines()
         self.style_label.setVisible(bool({"rhythm", "soundtrack"} & on))
         self.style.setVisible(self.style_label.isVisible())
@@ -258,6 +319,9 @@ class GeneratePanel(QWidget):
             w.setVisible("piano" in on)
         for w in self._performer_widgets:
             w.setVisible("performer" in on)
+        self.ambience_label.setVisible("ambience" in on)
+        self.ambience_words.setVisible("ambience" in on)
+        self.check_ambience_words()
         self.motion_sections.setVisible(bool({"rhythm", "soundtrack"} & on) and self.has_keypoints())
         self.settings_box.setVisible(bool(on))
 
@@ -303,6 +367,7 @@ class GeneratePanel(QWidget):
             "keypoints": self.keypoints.text().strip() or None,
             "motion_sections": True if not self.motion_sections.isHidden() and self.motion_sections.isChecked()
             else None,
+            "ambience": self.ambience_words.text().strip() or None if "ambience" in self.checked_engines() else None,
         }
 
     def set_keyboard_box(self, box) -> None:
@@ -320,12 +385,19 @@ class GeneratePanel(QWidget):
 
     def _generate(self) -> None:
         s = self.settings()
+        if "ambience" in s["engines"] and self.check_ambience_words() is not None:
+            return  # the words field says why; nothing starts
         if s["engines"]:
             self.generateRequested.emit(s)
 
     def _regenerate(self, region: bool) -> None:
         track = self.doc.track(self.doc.selected_track)
         s = self.settings()
+        if track.engine == "ambience":
+            if "ambience" not in self.checked_engines():  # the field is hidden: the track's own words again
+                s["ambience"] = ", ".join(track.settings.get("words") or []) or None
+            elif self.check_ambience_words() is not None:
+                return
         s["seed"] = random.randrange(2**31 - 1)
         self.seed.setValue(s["seed"])
         s.update(engines=[track.engine], track_id=track.id, region=self.loop_region if region else None)
