@@ -269,6 +269,29 @@ class Project:
             "master_fader_db": self.master_fader_db,
         }
 
+    def to_json(self) -> str:
+        """The project file's text; a ProjectError when the project is larger than a project file
+        may be (``studio.schema``'s limits), so that nothing is saved that would not load again."""
+        from studio import schema
+
+        if len(self.tracks) > schema.MAX_TRACKS:
+            raise ProjectError(f"the project has {len(self.tracks)} tracks, more than a project can hold "
+                               f"({schema.MAX_TRACKS}); remove some tracks")
+        for t in self.tracks:
+            for what, items, limit in (("notes", t.notes, schema.MAX_NOTES), ("Foley hits", t.events, schema.MAX_EVENTS),
+                                       ("spatial keyframes", t.spatial, schema.MAX_KEYFRAMES)):
+                if len(items) > limit:
+                    raise ProjectError(f"track '{t.name}' has {len(items):,} {what}, more than a project can hold "
+                                       f"({limit:,}); make shorter projects of this video (a range of it)")
+        if len(self.tempo.changes) > schema.MAX_TEMPO_CHANGES:
+            raise ProjectError(f"the tempo map has {len(self.tempo.changes):,} changes, more than a project can "
+                               f"hold ({schema.MAX_TEMPO_CHANGES:,})")
+        text = json.dumps(self.to_dict(), indent=1)  # ASCII: its length is its size in bytes
+        if len(text) > MAX_PROJECT_BYTES:
+            raise ProjectError(f"the project would take {len(text) / 2**20:.0f} MiB, more than a project file may "
+                               f"({MAX_PROJECT_BYTES / 2**20:.0f} MiB); make shorter projects of this video")
+        return text
+
     @classmethod
     def from_dict(cls, d: dict, source: str = "the project") -> "Project":
         """A project from its JSON value: migrated to the current schema, then validated
@@ -301,8 +324,9 @@ class Project:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ProjectError("no file name given for the project")
+        text = self.to_json()
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(target, json.dumps(self.to_dict(), indent=1), error=ProjectError)
+        write_text_atomic(target, text, error=ProjectError)
         self.path = target
         autosave_path(target).unlink(missing_ok=True)  # a fresh save supersedes the autosave
         return target
@@ -310,7 +334,7 @@ class Project:
     def autosave(self) -> Path:
         """Write the recovery copy beside the project file (the project file is untouched)."""
         target = autosave_path(self.folder / (self.path.name if self.path else "project.json"))
-        write_text_atomic(target, json.dumps(self.to_dict(), indent=1), error=ProjectError)
+        write_text_atomic(target, self.to_json(), error=ProjectError)
         return target
 
     @classmethod

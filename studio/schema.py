@@ -41,9 +41,14 @@ from studio.errors import ProjectError
 
 # -- limits -------------------------------------------------------------------------------------
 MAX_TRACKS = 256
-MAX_NOTES = 200_000  # per track
-MAX_EVENTS = 50_000  # Foley hits per track
-MAX_KEYFRAMES = 10_000  # spatial keyframes per track
+# per track. What the engines write grows with the video: on the pipeline bench's busy 30-minute
+# video, 21,908 drum notes, 9,358 Foley hits and 17,277 spatial keyframes (two per hit); the old
+# limits (200k / 50k / 10k) made that project unloadable. These hold about 15 hours of such a video;
+# the file's own limit (about 38 MB an hour of it, mostly the Foley hits) comes first, at ~13 h.
+# ``Project.save`` refuses to write past any of them, so a saved project always loads
+MAX_NOTES = 1_500_000
+MAX_EVENTS = 300_000  # Foley hits
+MAX_KEYFRAMES = 2 * MAX_EVENTS + 2  # spatial keyframes (a Foley track's: the hit and its hold)
 MAX_TEMPO_CHANGES = 100_000
 MAX_TEXT = 4096  # characters of a name, a path, an id
 MAX_TIME_S = 86_400.0  # one day: any time or duration in a project

@@ -153,3 +153,52 @@ def test_track_ids_are_unique_and_tracks_removable():
     assert p.remove_track(t.id) is t
     with pytest.raises(ProjectError):
         p.track(t.id)
+
+
+def long_film_project(hours: float = 2.0) -> Project:
+    """What generate writes for a busy film, at the densities measured on the pipeline bench's
+    30-minute video (12 drum notes, 5.2 Foley hits with their 67 physics values, and two spatial
+    keyframes per hit, a second)."""
+    from studio.adapters.spatial import foley_keyframes
+
+    seconds = hours * 3600
+    p = Project(name="Film")
+    p.video = VideoClip("film.mp4", seconds, 30.0, 1280, 720, "abc")
+    n = int(12 * seconds)
+    p.add_track(Track("Drums", TrackKind.MIDI, channel=9,
+                      notes=[Note(i / 12, 0.05, 36 + i % 12, 90, 9) for i in range(n)]))
+    k = int(5.2 * seconds)
+    foley = Track("Foley", TrackKind.FOLEY, room="hall",
+                  events=[FoleyEvent(i / 5.2, 0.3, 0.6, 0.5, "wood", 0.4, i, params=tuple(0.01 * j for j in range(67)))
+                          for i in range(k)])
+    foley.spatial = foley_keyframes(foley)
+    p.add_track(foley)
+    return p
+
+
+def test_a_long_films_project_saves_and_loads(tmp_path):
+    # a 30-minute generate once wrote 17,277 keyframes on its Foley track that the loader refused
+    p = long_film_project(1.0)
+    assert len(p.tracks[1].spatial) > 35_000 and len(p.tracks[1].events) > 18_000
+    q = Project.load(p.save(tmp_path / "project.json"))
+    assert q == p
+
+
+def test_a_project_too_large_to_load_is_not_saved(tmp_path, monkeypatch):
+    from studio import schema
+
+    p = long_film_project(0.05)
+    path = p.save(tmp_path / "project.json")
+    before = path.read_bytes()
+    p.tracks[1].events.append(FoleyEvent(1000.0))
+    monkeypatch.setattr(schema, "MAX_EVENTS", len(p.tracks[1].events) - 1)
+    with pytest.raises(ProjectError, match="track 'Foley' has 937 Foley hits, more than a project can hold"):
+        p.save()
+    with pytest.raises(ProjectError, match="Foley hits"):
+        p.autosave()
+    assert path.read_bytes() == before and not autosave_path(path).exists()
+    monkeypatch.undo()
+    monkeypatch.setattr("studio.project.MAX_PROJECT_BYTES", len(before) // 2)
+    with pytest.raises(ProjectError, match="more than a project file may"):
+        p.save()
+    assert path.read_bytes() == before
