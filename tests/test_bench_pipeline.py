@@ -25,7 +25,7 @@ def test_quick_pipeline_bench_reports_stages_memory_and_ratio(tmp_path):
     (run,) = result["runs"]
     assert run["video_s"] == 10 and run["frames"] == 300
     for key in ("decode_s", "decode_peak_rss_mb", "generate_s", "total_s", "peak_rss_mb", "ratio_to_decode",
-                "realtime_factor"):
+                "realtime_factor", "project_reload_s"):
         assert isinstance(run[key], (int, float)) and run[key] > 0 and math.isfinite(run[key]), key
     stages = run["stages_s"]
     for key in ["analysis", "export", "video_export"] + [f"engine_{n}" for n in result["engines"]]:
