@@ -19,8 +19,9 @@ at most ``max_windows`` of them, over the shorter of the two (a last partial win
 back to end at that end, as generation does; its frames already scored are not scored again;
 both shorter than 10 s: one window whose missing frames are masked and not scored). Every token
 is scored once: two passes with complementary random halves masked (the same halves for every
-file, ``seed``). Per window one model call with a batch of four (two passes x conditioned /
-unconditioned); :func:`match_seconds` says how much of a file to decode.
+file, ``seed``). Per window two model calls with a batch of two (the passes; conditioned, then
+unconditioned: the memory of generation's guided calls); :func:`match_seconds` says how much of
+a file to decode.
 """
 from __future__ import annotations
 
@@ -65,10 +66,13 @@ def token_logprob(amb, inputs: np.ndarray, tokens: np.ndarray, visual: np.ndarra
     """(B, T, L) log-probability of ``tokens`` under the model given ``inputs`` (the tokens with
     the places to predict set to the MASK id ``amb.vocab``), per row's visual frames (B, T, 5),
     word mask and keep flag (1: conditioned, 0: no conditions)."""
-    lg = np.stack(amb.logits(inputs, visual, styles, keep), 2)
-    lg = lg - lg.max(-1, keepdims=True)
-    lp = lg - np.log(np.exp(lg).sum(-1, keepdims=True))
-    return np.take_along_axis(lp, np.asarray(tokens)[..., None], -1)[..., 0]
+    tokens = np.asarray(tokens)
+    out = np.empty(tokens.shape, np.float32)
+    for lvl, lg in enumerate(amb.logits(inputs, visual, styles, keep)):  # a level at a time: memory
+        lg = lg - lg.max(-1, keepdims=True)
+        out[..., lvl] = np.take_along_axis(lg, tokens[..., lvl, None], -1)[..., 0] \
+            - np.log(np.exp(lg).sum(-1))
+    return out
 
 
 def _window_gain(amb, tok: np.ndarray, vis: np.ndarray, style: int, scored: np.ndarray, half: np.ndarray):
@@ -76,10 +80,9 @@ def _window_gain(amb, tok: np.ndarray, vis: np.ndarray, style: int, scored: np.n
     window, each token predicted in the pass that masks it; and the number of tokens."""
     inp = np.stack([np.where(half, amb.vocab, tok), np.where(half, tok, amb.vocab)])
     inp[:, (tok < 0).any(1)] = amb.vocab  # padding beyond the end: unknown, never scored
-    inp = np.concatenate([inp, inp])
-    lp = token_logprob(amb, inp, np.maximum(np.stack([tok] * 4), 0), np.repeat(vis[None], 4, 0),
-                       np.full(4, style, np.int64), np.array([1, 1, 0, 0], np.float32))
-    gain = lp[:2] - lp[2:]
+    true, v, s = np.maximum(np.stack([tok] * 2), 0), np.repeat(vis[None], 2, 0), np.full(2, style, np.int64)
+    gain = token_logprob(amb, inp, true, v, s, np.ones(2, np.float32)) \
+        - token_logprob(amb, inp, true, v, s, np.zeros(2, np.float32))  # two calls: generation's memory
     which = np.stack([half, ~half]) & scored[None]
     return float(gain[which].sum()), int(scored.sum())
 
