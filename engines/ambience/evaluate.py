@@ -1,6 +1,7 @@
 """Evaluate the ambience model on held-out windows (the codec's held-out files, never trained on).
 
     python -m engines.ambience.evaluate [--windows 24] [--out engines/models]
+    python -m engines.ambience.evaluate --match     # studio match --audio on the held-out files
 
 Held-out windows: 10 s single-scene windows built from the held-out clips as in training
 (``train.data.Windows``, no cuts), each with its words and its synthetic visual rows. For each,
@@ -170,6 +171,36 @@ def evaluate(amb, n: int = 24, n_train: int = 400, steps: int | None = None, cfg
     return out
 
 
+def match_library(amb, seconds: float = 10.0) -> dict:
+    """``studio match --audio``'s scoring (``match.score_codes``) on a library of the held-out
+    files (never trained on): each file's first ``seconds`` (a shorter one padded with silence,
+    as the adapter pads) is a library entry, and the same seconds give a query's "video" rows
+    (``features.per_second`` of its audio: the training's synthetic pairs), without words and
+    with the file's category words. Rank of each query's own file among all (0 = first)."""
+    from engines.ambience.features import audio_frame_features
+    from engines.ambience.match import score_codes
+    from engines.codec import data as D
+
+    found, _ = D.files()
+    held = sorted((f for f in found if f.held_out), key=lambda f: f.path)
+    n = int(seconds * 24000)
+    audio = [np.pad(x[:n], (0, max(0, n - len(x)))) for x in (D.decode(f.path) for f in held)]
+    codes = [amb.codec.encode(y, 24000) for y in audio]
+    rows = [per_second(audio_frame_features(y)) for y in audio]
+    out = {"files": len(held), "seconds": seconds,
+           "chance": {"recall@1": round(1 / len(held), 4), "recall@5": round(5 / len(held), 4),
+                      "mean_rank": (len(held) + 1) / 2}}
+    for name, words in (("no_words", lambda f: ()), ("category_words", lambda f: f.category.split(", "))):
+        t0 = time.perf_counter()
+        score = np.array([[score_codes(amb, c, rows[j], words(q)) for c in codes] for j, q in enumerate(held)])
+        rank = np.array([int((score[j] > score[j, j]).sum()) for j in range(len(held))])
+        out[name] = {"recall@1": round(float(np.mean(rank < 1)), 4), "recall@5": round(float(np.mean(rank < 5)), 4),
+                     "mean_rank": round(float(rank.mean() + 1), 2), "ranks": rank.tolist(),
+                     "s_per_file": round((time.perf_counter() - t0) / score.size, 3)}
+        print(name, out[name], flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     from engines import manifest
     from engines.ambience.infer import Ambience
@@ -179,8 +210,14 @@ def main(argv=None) -> int:
     p.add_argument("--windows", type=int, default=24)
     p.add_argument("--out", default=str(MODELS_DIR))
     p.add_argument("--figures", default="engines/ambience/figures", help="folder of the spectrogram PNGs")
+    p.add_argument("--match", action="store_true", help="only the library figure of studio match --audio "
+                   "(held-out files; train/reports/ambience_match.json)")
     a = p.parse_args(argv)
     amb = Ambience(a.out)
+    if a.match:
+        r = match_library(amb)
+        manifest.report_path(a.out, "ambience", "ambience_match.json").write_text(json.dumps(r, indent=1) + "\n")
+        return 0
     print(figures(amb, a.figures), flush=True)
     r = evaluate(amb, a.windows)
     r.pop("_audio")
