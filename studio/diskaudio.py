@@ -11,21 +11,24 @@ a few blocks whatever the length.
 The file is unlinked at once (``tempfile.TemporaryFile``: ``O_TMPFILE`` on Linux), so nothing is
 left behind by a crash or a kill; its space is reserved up front (``posix_fallocate``), so a full
 disk is a clear ``StudioError`` here and never a ``SIGBUS`` on a later write into the mapping.
-Where the files go: ``$STUDIO_RENDER_DIR``, else the system's temporary folder.
+Where the files go: ``$STUDIO_RENDER_DIR``, else the system's temporary folder when it is on a
+disk (where it is a tmpfs, i.e. memory, the studio's cache folder; ``render_dir``).
 """
 from __future__ import annotations
 
 import errno
 import mmap
 import os
+import re
 import tempfile
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from studio.errors import StudioError
 
-__all__ = ["RENDER_DIR_ENV", "BLOCK_FRAMES", "render_dir", "disk_array", "buffer", "chunks", "read", "write",
+__all__ = ["RENDER_DIR_ENV", "BLOCK_FRAMES", "render_dir", "cache_root", "filesystem_type", "disk_array", "buffer", "chunks", "read", "write",
            "release", "release_all"]
 
 RENDER_DIR_ENV = "STUDIO_RENDER_DIR"
@@ -33,9 +36,54 @@ BLOCK_FRAMES = 1 << 20  # frames per block (about 22 s at 48 kHz; 8 MB of stereo
 _PAGE = mmap.PAGESIZE
 
 
+_IN_MEMORY_FS = ("tmpfs", "ramfs")
+
+
 def render_dir() -> str:
-    """The folder of the render's temporary files (module doc)."""
-    return os.environ.get(RENDER_DIR_ENV) or tempfile.gettempdir()
+    """The folder of the render's temporary files: ``$STUDIO_RENDER_DIR``, else the system's
+    temporary folder, unless that lives in memory (a tmpfs ``/tmp``, as on many desktops: the
+    "disk" arrays would then be RAM, several GB for a film), then the studio's cache folder
+    (``$STUDIO_CACHE_DIR``, else ``~/.cache/video-sound-studio``) ``/render``."""
+    chosen = os.environ.get(RENDER_DIR_ENV)
+    if chosen:
+        return chosen
+    tmp = tempfile.gettempdir()
+    if filesystem_type(tmp) not in _IN_MEMORY_FS:
+        return tmp
+    alt = cache_root() / "render"
+    try:
+        alt.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return tmp  # no cache folder to be had: memory it is
+    return str(alt) if filesystem_type(alt) not in _IN_MEMORY_FS else tmp
+
+
+def cache_root() -> Path:
+    """The studio's cache folder (``$STUDIO_CACHE_DIR``, else ``~/.cache/video-sound-studio``)."""
+    root = os.environ.get("STUDIO_CACHE_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "video-sound-studio"
+
+
+def filesystem_type(path, mounts: str = "/proc/self/mounts") -> str | None:
+    """The type of the file system holding ``path`` ("ext4", "tmpfs", ...), from the mount
+    table (the longest mount point above it); None where there is no such table (not Linux).
+    Written here because the standard library has no ``statfs``."""
+    try:
+        with open(mounts, encoding="utf-8", errors="replace") as fh:
+            table = fh.read().splitlines()
+    except OSError:
+        return None
+    target = os.path.realpath(path)
+    best, kind = -1, None
+    for line in table:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), parts[1])  # \040 = space
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > best:
+            best, kind = len(point), parts[2]
+    return kind
 
 
 def disk_array(channels: int, n: int, *, folder: str | None = None, dtype=np.float32) -> np.ndarray:

@@ -190,3 +190,26 @@ def test_release_keeps_the_data_and_drops_the_pages():
     da.release(x)
     assert float(x.sum()) == 0.25 * x.size
     da.release(np.zeros((2, 10), np.float32))  # nothing to do for an ordinary array
+
+
+def test_the_render_folder_is_on_disk_even_where_tmp_is_memory(tmp_path, monkeypatch):
+    mounts = tmp_path / "mounts"
+    mounts.write_text("/dev/vda1 / ext4 rw 0 0\ntmpfs /tmp tmpfs rw 0 0\n"
+                      "/dev/vdb1 /mnt/my\\040disk xfs rw 0 0\nproc /proc proc rw 0 0\n")
+    assert da.filesystem_type("/tmp/x", str(mounts)) == "tmpfs"
+    assert da.filesystem_type("/tmpfoo", str(mounts)) == "ext4"  # a prefix of the name is not a parent
+    assert da.filesystem_type("/mnt/my disk/a", str(mounts)) == "xfs"
+    assert da.filesystem_type("/x", str(tmp_path / "no-such-table")) is None
+    # /tmp in memory: the cache folder instead, made on first use; the user's choice always wins
+    monkeypatch.delenv(da.RENDER_DIR_ENV, raising=False)
+    monkeypatch.setenv("STUDIO_CACHE_DIR", str(tmp_path / "cache"))
+    in_memory = str(da.tempfile.gettempdir())
+    monkeypatch.setattr(da, "filesystem_type", lambda p: "tmpfs" if str(p) == in_memory else "ext4")
+    assert da.render_dir() == str(tmp_path / "cache" / "render") and (tmp_path / "cache" / "render").is_dir()
+    x = da.disk_array(2, 1000)
+    assert x.shape == (2, 1000) and not any((tmp_path / "cache" / "render").iterdir())  # unlinked at once
+    monkeypatch.setenv(da.RENDER_DIR_ENV, str(tmp_path))
+    assert da.render_dir() == str(tmp_path)
+    monkeypatch.delenv(da.RENDER_DIR_ENV)
+    monkeypatch.setattr(da, "filesystem_type", lambda p: "ext4")
+    assert da.render_dir() == in_memory

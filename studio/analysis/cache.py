@@ -17,10 +17,9 @@ log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("STUDIO_CACHE_DIR")
-    if root:
-        return Path(root) / "analysis"
-    return Path.home() / ".cache" / "video-sound-studio" / "analysis"
+    from studio.diskaudio import cache_root
+
+    return cache_root() / "analysis"
 
 
 def entry_path(cache_dir: str | os.PathLike | None, content_hash: str, params: AnalysisParams) -> Path:

@@ -116,8 +116,10 @@ class Rows:
 
         block = self._blocks[-1]
         try:
-            if self._file is None:
-                self._file = tempfile.TemporaryFile()
+            if self._file is None:  # beside the render's files (not in memory where /tmp is a tmpfs)
+                from studio.diskaudio import render_dir
+
+                self._file = tempfile.TemporaryFile(dir=render_dir(), prefix=".studio-analysis-")
             data = memoryview(block).cast("B")
             offset = (len(self._blocks) - 1) * self.block * self._row_bytes
             while len(data):
