@@ -79,6 +79,7 @@ limiter (``RenderResult.reverb`` holds the return).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -387,7 +388,6 @@ def render_project(
 def _with_master_fader(result: RenderResult, fader_db: float) -> RenderResult:
     """``result`` with the master fader applied to its mix (module doc: Master fader); a linear
     gain, so loudness and true peak move by exactly ``fader_db`` and need no new measurement."""
-    import dataclasses
 
     fader_db = float(fader_db)
     if fader_db == 0.0:
@@ -480,7 +480,6 @@ def clear_render_cache() -> None:
 
 def _cached_render(project: Project, job: Job | None, **options) -> RenderResult:
     """``render_project(project, **options)`` through the one-entry render cache."""
-    import dataclasses
     import time
 
     t0 = time.perf_counter()
@@ -534,11 +533,29 @@ def _fingerprint(project: Project, options: dict) -> str | None:
         spatial = id(_spatializer) if _spatializer is not None else None
     opts = {k: v for k, v in options.items() if k not in ("loudness_lufs", "limiter", "limiter_ceiling_dbfs")}
     opts["sample_rate"] = int(options.get("sample_rate") or project.sample_rate)
-    state = project.to_dict()
-    state.pop("master_fader_db", None)  # applied after the cache (_with_master_fader)
-    payload = json.dumps([state, opts, repr(mastering), files, fonts, engines, spatial],
-                         sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    digest = hashlib.sha256()
+
+    def feed(value) -> None:
+        digest.update(json.dumps(value, sort_keys=True, default=str).encode())
+        digest.update(b"\x1e")
+
+    # the project piece by piece: a film's whole to_dict() (its Foley hits with 67 values each as
+    # Python objects, then one JSON string of it all) took +200 MB at two hours
+    head = dataclasses.replace(project, tracks=[]).to_dict()
+    head.pop("master_fader_db", None)  # applied after the cache (_with_master_fader)
+    feed([head, opts, repr(mastering), files, fonts, engines, spatial])
+    for t in project.tracks:
+        feed([dataclasses.replace(t, notes=[], events=[], spatial=[]).to_dict(),
+              len(t.notes), len(t.events), len(t.spatial)])
+        for a in range(0, len(t.notes), _FINGERPRINT_ROWS):
+            feed([[n.start_s, n.dur_s, n.pitch, n.velocity, n.channel] for n in t.notes[a:a + _FINGERPRINT_ROWS]])
+        for items in (t.events, t.spatial):
+            for a in range(0, len(items), _FINGERPRINT_ROWS):
+                feed([dataclasses.asdict(x) for x in items[a:a + _FINGERPRINT_ROWS]])
+    return digest.hexdigest()
+
+
+_FINGERPRINT_ROWS = 1024  # notes, hits or keyframes hashed at a time
 
 
 def _loudness(mix: np.ndarray, sr: int, rep, *, whole: bool) -> tuple[float, float, float]:
@@ -554,7 +571,6 @@ def _loudness(mix: np.ndarray, sr: int, rep, *, whole: bool) -> tuple[float, flo
 
 def _mastering_for(loudness_lufs, limiter, limiter_ceiling_dbfs: float):
     """The :class:`studio.mastering.Mastering` that ``render_project``'s plain arguments ask for."""
-    import dataclasses
 
     from studio import mastering as mst
 

@@ -290,3 +290,24 @@ def test_playback_and_export_share_the_render(tmp_path, monkeypatch, fresh_cache
     mix, sr = render_for_playback(p)
     rendered = render_for_export(p, sample_rate=p.sample_rate)
     assert len(calls) == 1 and rendered.mix is mix and sr == rendered.sample_rate
+
+
+def test_render_cache_key_sees_every_hit_keyframe_and_note(tmp_path):
+    from studio.project import FoleyEvent, SpatialKeyframe
+
+    p = make_project(tmp_path, duration=1.0)
+    a = p.add_track(Track("a", TrackKind.MIDI, notes=[Note(0.1 * i, 0.1, 60, 90) for i in range(3000)]))
+    b = p.add_track(Track("b", TrackKind.MIDI, notes=[]))
+    f = p.add_track(Track("hits", TrackKind.FOLEY, room="hall",
+                          events=[FoleyEvent(0.01 * i, seed=i) for i in range(2500)],
+                          spatial=[SpatialKeyframe(0.01 * i, 1.0, 2.0, 1.0) for i in range(2500)]))
+    keys = {render._fingerprint(p, {})}
+    assert render._fingerprint(p, {}) in keys  # the same project, the same key
+    f.events[2049] = dataclasses.replace(f.events[2049], strength=0.9)  # past the first chunks
+    keys.add(render._fingerprint(p, {}))
+    f.spatial[-1] = SpatialKeyframe(24.99, 1.0, 2.0, 1.5)
+    keys.add(render._fingerprint(p, {}))
+    b.notes.append(a.notes.pop())  # the same notes, split differently between the tracks
+    keys.add(render._fingerprint(p, {}))
+    p.master_fader_db = -3.0  # applied after the cache: the same key
+    assert render._fingerprint(p, {}) in keys and len(keys) == 4
