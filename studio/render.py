@@ -47,7 +47,8 @@ Render cache
     ``render_project(cache=True)`` (export's ``render_for_export``, app playback) keeps the most
     recent render of this process: one entry, so what is held is one render's stems and mix (on
     disk, see Memory); :func:`clear_render_cache` frees it. Its key is
-    a SHA-256 over everything the render reads: the project's ``to_dict()`` (tracks, notes, hits,
+    a SHA-256 over everything the render reads: the project's content as ``to_dict()`` has it, hashed
+    piece by piece (a track's fields, then its notes, hits and keyframes in slices; tracks, notes, hits,
     mixer, rooms, banks, tempo, sample rate, video duration), the options (sample rate, range,
     mastering, soundfont), the path, size, mtime and inode of every audio file an audible track
     plays and of the soundfont file (explicit or ``$STUDIO_SOUNDFONT``), and the renderers and
