@@ -28,8 +28,8 @@ import numpy as np
 
 from studio.errors import StudioError
 
-__all__ = ["RENDER_DIR_ENV", "BLOCK_FRAMES", "render_dir", "cache_root", "filesystem_type", "disk_array", "buffer", "chunks", "read", "write",
-           "release", "release_all"]
+__all__ = ["RENDER_DIR_ENV", "BLOCK_FRAMES", "render_dir", "cache_root", "filesystem_type", "disk_array", "buffer",
+           "chunks", "read", "write", "release", "release_all"]
 
 RENDER_DIR_ENV = "STUDIO_RENDER_DIR"
 BLOCK_FRAMES = 1 << 20  # frames per block (about 22 s at 48 kHz; 8 MB of stereo float32)
