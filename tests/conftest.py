@@ -34,6 +34,20 @@ def studio_app(qapp, private_settings):
     return create_app([])
 
 
+@pytest.fixture
+def window(studio_app, qtbot, tmp_path, monkeypatch):
+    """The main window with the real engines, shown, its projects in a private folder; closed
+    without a save question (test_ui_window and test_ui_grid have their own, with fake engines)."""
+    from ui.main_window import MainWindow
+
+    monkeypatch.setenv("STUDIO_PROJECTS_DIR", str(tmp_path / "projects"))
+    w = MainWindow()
+    w.show()
+    yield w
+    w.doc.undo_stack.setClean()  # no save question on close
+    w.close()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
     """Analysis results are cached on disk; tests must never read a developer's cache."""

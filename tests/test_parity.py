@@ -45,18 +45,6 @@ def video(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def window(studio_app, qtbot, tmp_path, monkeypatch):
-    from ui.main_window import MainWindow
-
-    monkeypatch.setenv("STUDIO_PROJECTS_DIR", str(tmp_path / "projects"))
-    w = MainWindow()
-    w.show()
-    yield w
-    w.doc.undo_stack.setClean()  # no save question on close
-    w.close()
-
-
 def real_engines(monkeypatch, names=ENGINES):
     missing = [n for n in names if not adapters.present(n)]
     if missing:

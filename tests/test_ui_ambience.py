@@ -59,18 +59,6 @@ def test_words_field_shows_the_engines_error_and_completes_known_words(panel, qt
     assert [(s["engines"], s["ambience"], s["seed"]) for s in sent] == [(["ambience"], "rain, city", 11)]
 
 
-@pytest.fixture
-def window(studio_app, qtbot, tmp_path, monkeypatch):
-    from ui.main_window import MainWindow
-
-    monkeypatch.setenv("STUDIO_PROJECTS_DIR", str(tmp_path / "projects"))
-    w = MainWindow()
-    w.show()
-    yield w
-    w.doc.undo_stack.setClean()
-    w.close()
-
-
 def test_generate_from_the_panel_makes_an_ambience_track_with_the_words(window, qtbot):
     w = window
     w.controller.open_video(DEMO)
