@@ -144,6 +144,11 @@ def check_options(options: dict | None) -> dict:
         if not CFG[0] <= cfg <= CFG[1]:
             raise StudioError(f"cfg {cfg:g} is outside {CFG[0]:g}..{CFG[1]:g}")
     check_material(o.get("material"))
+    if o.get("region") is not None:  # re-generate a region of a track (an engine that inpaints)
+        r = o["region"]
+        if not isinstance(r, (list, tuple)) or len(r) != 2:
+            raise StudioError(f"region {r!r} is not [start, end] in seconds")
+        check_span(*r)
     return o
 
 

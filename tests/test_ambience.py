@@ -201,3 +201,45 @@ def test_damaged_stored_tokens_are_made_again():
     assert ambience.unpack_codes(text[:-8], 20) is None and ambience.unpack_codes("%%%", 20) is None
     assert ambience.unpack_codes(None, 20) is None
     assert ambience.unpack_codes(ambience.pack_codes(codes + 1020), 20) is None  # outside the codebooks
+
+
+def test_a_region_is_made_again_by_inpainting_between_the_tracks_own_tokens(generated):
+    """`Re-generate loop region` on an Ambience track (options regenerate_track + region, as the
+    app sends them): the same track comes back with only the region's tokens new, the region's
+    words, the edit recorded so that a track whose stored tokens are lost is made again with it."""
+    from studio import generate as gen
+    from studio.adapters import ambience
+    from studio.analysis import analyze
+    from studio.errors import StudioError
+    from studio.project import Project
+
+    clip, out = generated
+    p = Project.load(out / "project.json")
+    [t] = [t for t in p.tracks if t.engine == "ambience"]
+    timeline = analyze(clip)
+    before = ambience.unpack_codes(t.settings["codes"], 150)
+
+    def remake(**options):
+        settings = gen.GenerateSettings(seed=9, options=options)
+        return gen.run(gen.plan(p, ["ambience"], settings, timeline=timeline))
+
+    res = remake(regenerate_track=t.id, region=[1.0, 2.0], ambience="explosion")
+    assert res.new_tracks == () and [x.id for x in res.replaced_tracks] == [t.id]
+    [new] = res.replaced_tracks
+    after = ambience.unpack_codes(new.settings["codes"], 150)
+    assert np.array_equal(after[:, :50], before[:, :50]) and np.array_equal(after[:, 100:], before[:, 100:])
+    assert np.mean(after[:, 50:100] != before[:, 50:100]) > 0.5
+    assert new.settings["words"] == ["machine", "water"]  # the track's own words stay for the rest
+    assert new.settings["edits"] == [{"start_s": 1.0, "end_s": 2.0, "words": ["explosion"], "seed": 9}]
+    lost = {k: v for k, v in new.settings.items() if k != "codes"}
+    assert np.array_equal(ambience._tokens(lost), after)  # made again: the track, then the edit
+
+    # no words given: the track's own; a region past the end is clipped to the track
+    [again] = remake(regenerate_track=t.id, region=[2.5, 9.0]).replaced_tracks
+    assert again.settings["edits"][-1] == {"start_s": 2.5, "end_s": 3.0, "words": ["machine", "water"], "seed": 9}
+    with pytest.raises(StudioError, match="outside the 3.00 s of Ambience"):
+        remake(regenerate_track=t.id, region=[4.0, 5.0])
+    with pytest.raises(StudioError, match="is not an ambience track"):
+        remake(regenerate_track="no-such-track", region=[0.0, 1.0])
+    with pytest.raises(StudioError, match="not after start"):
+        gen.plan(p, ["ambience"], gen.GenerateSettings(options={"regenerate_track": t.id, "region": [2.0, 1.0]}))

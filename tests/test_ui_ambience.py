@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
@@ -97,3 +98,25 @@ def test_generate_from_the_panel_makes_an_ambience_track_with_the_words(window, 
     new = w.doc.track(t.id)
     assert new.settings["words"] == ["gun", "water"] and new.settings["seed"] == gp.seed.value() != 5
     assert new.settings["codes"] != t.settings["codes"]
+
+    # "Re-generate loop region": the region's tokens made again between the track's own (one undo step)
+    assert not gp.regen_region.isEnabled()  # no loop region yet
+    w._loop_edited((1.0, 2.0))
+    assert gp.regen_region.isEnabled()  # an audio track, no notes: enabled since the engine inpaints
+    gp.checks["ambience"].setChecked(True)
+    gp.ambience_words.setText("explosion")
+    qtbot.mouseClick(gp.regen_region, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not w.controller.busy and "region" in w.doc.undo_stack.undoText(), timeout=120_000)
+    assert w.doc.undo_stack.undoText().startswith("Re-generate region 1.00\u20132.00 s of Ambience")
+    from studio.adapters.ambience import _frames, unpack_codes
+
+    frames = _frames(new.settings)
+    old_codes = unpack_codes(new.settings["codes"], frames)
+    edited = w.doc.track(t.id)
+    codes = unpack_codes(edited.settings["codes"], frames)
+    assert np.array_equal(codes[:, :50], old_codes[:, :50]) and np.array_equal(codes[:, 100:], old_codes[:, 100:])
+    assert not np.array_equal(codes[:, 50:100], old_codes[:, 50:100])
+    assert edited.settings["edits"][-1]["words"] == ["explosion"] and edited.settings["words"] == ["gun", "water"]
+    assert [x.id for x in w.doc.project.tracks].count(t.id) == 1 and errors == [errors[0]]
+    w.doc.undo_stack.undo()
+    assert w.doc.track(t.id).settings["codes"] == new.settings["codes"]

@@ -336,6 +336,8 @@ class Controller(QObject):
         ambience words too) in ``options``, where the adapters read them, as the CLI's flags are."""
         options = {k: s[k] for k in ("keyboard_box", "instrument", "keypoints", "material", "motion_sections",
                                      "ambience") if s.get(k) not in (None, "")}
+        if s.get("region") is not None and s.get("track_id") is not None:  # an engine that inpaints reads them
+            options.update(regenerate_track=s["track_id"], region=list(s["region"]))
         return GenerateSettings(engines=tuple(s["engines"]), seed=s["seed"], room=s.get("room"),
                                 style=s.get("style"), options=options)
 

@@ -159,7 +159,11 @@ def regrid(project: Project, timeline, tempo: TempoMap, job: Job | None = None) 
 
 
 def pick_counterpart(old: Track, candidates: list[Track]) -> Track | None:
-    """The freshly generated track that corresponds to ``old`` (same name, else same kind)."""
+    """The freshly generated track that corresponds to ``old`` (the same track, edited by its
+    engine, else same name, else same kind)."""
+    same = next((t for t in candidates if t.id == old.id), None)
+    if same is not None:
+        return same
     for t in candidates:
         if t.name == old.name and t.kind == old.kind:
             return t
@@ -178,8 +182,9 @@ def merge_region(old: Track, new: Track, start_s: float, end_s: float) -> Track:
 
 
 def regenerated(old: Track, new: Track, region: tuple[float, float] | None) -> Track:
-    """The replacement for ``old``: same id and mixer; whole track or only the region."""
-    if region is not None:
+    """The replacement for ``old``: same id and mixer; whole track or only the region (an
+    engine that made the region again itself, inpainting it, returns ``old``'s own id: taken whole)."""
+    if region is not None and new.id != old.id:
         return merge_region(old, new, *region)
     return dataclasses.replace(new, id=old.id, mixer=old.mixer, name=old.name)
 

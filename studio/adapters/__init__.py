@@ -27,7 +27,11 @@ the module instead):
   ``(flag, option key, argparse keywords)``, e.g. ``("--keyboard", "keyboard_box", {"metavar":
   "X,Y,W,H", "type": "box", "help": "..."})``; ``type`` is a name (``int``, ``float``, ``str``,
   ``box``) or ``"module:function"``, imported only when the flag is used; a value given fills
-  ``settings.options[option key]``.
+  ``settings.options[option key]``;
+* ``INPAINTS`` (bool, default False): "Re-generate loop region" on the engine's track asks the
+  engine itself (options ``regenerate_track``: the track's id, ``region``: [start, end] s) and
+  takes the track it returns with that id whole, instead of splicing the region's notes and
+  hits from a fresh track (the ambience engine's audio track has none to splice);
 
 and these functions:
 
@@ -54,7 +58,7 @@ _registered: set[str] = set()
 
 # the module-level constants an adapter may declare, with their defaults
 METADATA = {"ORDER": 100, "ON_REQUEST": False, "LABEL": None, "HELP": "", "TOOLTIP": None,
-            "METAVAR": None, "VALUE": None, "CLI_ARGS": ()}
+            "METAVAR": None, "VALUE": None, "CLI_ARGS": (), "INPAINTS": False}
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class EngineInfo:
     metavar: str | None = None
     value: str | None = None
     cli_args: tuple = ()
+    inpaints: bool = False  # re-makes a region of its own track (options regenerate_track + region)
 
 
 _info: dict[str, EngineInfo] = {}
@@ -134,7 +139,7 @@ def info(engine: str) -> EngineInfo:
     label = c["LABEL"] or engine.replace("_", " ").title()
     result = EngineInfo(engine, int(c["ORDER"]), bool(c["ON_REQUEST"]), label, c["HELP"] or "",
                         c["TOOLTIP"] or c["HELP"] or "", c["METAVAR"], c["VALUE"],
-                        tuple(tuple(a) for a in c["CLI_ARGS"] or ()))
+                        tuple(tuple(a) for a in c["CLI_ARGS"] or ()), bool(c["INPAINTS"]))
     _info[engine] = result
     return result
 

@@ -14,6 +14,12 @@ generate
     Save As and track duplication copy a track's settings with it), so every copy of the
     project renders the same tokens without generating again.
 
+re-generate a region (``remake_region``; the app's "Re-generate loop region")
+    When the settings' options name one of the project's Ambience tracks (``regenerate_track``)
+    and a ``region``, generate returns that track (same id) with the region's tokens inpainted
+    between its own (the words of the options, else the track's; the settings' seed), the edit
+    appended to ``edits``.
+
 render
     The stored tokens (an older project's track without them: made again from its settings,
     deterministically, and kept in a small in-process cache) decoded 30 s at a time, resampled
@@ -31,6 +37,7 @@ match (``match_audio_library``)
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
@@ -52,6 +59,7 @@ HELP = "an ambience bed from WORDS (e.g. \"rain, city\") and the picture's motio
 TOOLTIP = "a bed of recorded-sound textures made from codec tokens, following the picture"
 METAVAR = "WORDS"
 VALUE = "ambience"  # --ambience WORDS -> settings.options["ambience"]
+INPAINTS = True  # "Re-generate loop region" inpaints the region's tokens (remake_region)
 
 NAME = "Ambience"
 _CACHE_MAX = 4
@@ -113,7 +121,7 @@ def check(project: Project, settings) -> None:
 
 
 def _signature(s: dict) -> str:
-    keys = ("words", "seed", "visual", "steps", "cfg", "duration_s")
+    keys = ("words", "seed", "visual", "steps", "cfg", "duration_s", "edits")
     return hashlib.sha256(json.dumps([s.get(k) for k in keys]).encode()).hexdigest()
 
 
@@ -143,7 +151,8 @@ def _frames(s: dict) -> int:
 
 
 def _tokens(s: dict) -> np.ndarray:
-    """The track's codes: stored in its settings, else from the cache or made again."""
+    """The track's codes: stored in its settings, else from the cache or made again (the whole
+    track, then each region made again since, in order: ``edits``)."""
     stored = unpack_codes(s.get("codes"), _frames(s))
     if stored is not None:
         return stored
@@ -152,8 +161,12 @@ def _tokens(s: dict) -> np.ndarray:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    codes = engine().generate_tokens(s["duration_s"], np.asarray(s["visual"], np.float32), s["words"],
-                                     int(s["seed"]), steps=int(s["steps"]), cfg=float(s["cfg"]))
+    visual = np.asarray(s["visual"], np.float32)
+    codes = engine().generate_tokens(s["duration_s"], visual, s["words"], int(s["seed"]),
+                                     steps=int(s["steps"]), cfg=float(s["cfg"]))
+    for e in s.get("edits") or ():
+        codes = engine().inpaint(codes, e["start_s"], e["end_s"], visual, e["words"], int(e["seed"]),
+                                 steps=int(s["steps"]), cfg=float(s["cfg"]))
     codes = codes.astype(np.int16)
     with _lock:
         _cache[key] = codes
@@ -162,11 +175,56 @@ def _tokens(s: dict) -> np.ndarray:
     return codes
 
 
+def region_to_remake(project: Project, options: dict) -> tuple[Track, float, float] | None:
+    """The Ambience track and region that ``options`` ask to be made again (``regenerate_track``:
+    a track id, ``region``: [start, end] s: the app's "Re-generate loop region"), the region
+    clipped to the track; None when they ask for none. A StudioError when the track is not an
+    ambience track of ``project`` or the region misses it."""
+    from studio.errors import StudioError
+
+    track_id, region = options.get("regenerate_track"), options.get("region")
+    if track_id is None or region is None:
+        return None
+    track = next((t for t in project.tracks if t.id == track_id), None)
+    if track is None or track.engine != "ambience":
+        raise StudioError(f"track {track_id!r} is not an ambience track of this project")
+    duration = float(track.settings["duration_s"])
+    a, b = max(0.0, float(region[0])), min(duration, float(region[1]))
+    if b - a < 0.02:  # less than one token frame
+        raise StudioError(f"the region {float(region[0]):.2f}\u2013{float(region[1]):.2f} s is outside the "
+                          f"{duration:.2f} s of {track.name}")
+    return track, a, b
+
+
+def remake_region(track: Track, start_s: float, end_s: float, words, seed: int, job: Job | None = None) -> Track:
+    """``track`` with the tokens of [start_s, end_s) made again by inpainting: the engine fills
+    them as unknown tokens between the track's own on both sides (VAB's masked formulation), so
+    the new sound continues the old across both edges, with no crossfade to make. ``words``:
+    the region's words (None: the track's own); the edit is recorded in ``edits`` (a track whose
+    stored codes are lost is made again with it)."""
+    job = Job.quiet(job)
+    s = dict(track.settings)
+    words = list(parse_words(words)) if words else list(s.get("words") or [])
+    job.report(0.05, f"ambience tokens for {start_s:.1f}\u2013{end_s:.1f} s" + (f" ({', '.join(words)})" if words else ""))
+    codes = engine().inpaint(_tokens(s), start_s, end_s, np.asarray(s["visual"], np.float32), words,
+                             int(seed), steps=int(s["steps"]), cfg=float(s["cfg"]))
+    edit = {"start_s": round(float(start_s), 6), "end_s": round(float(end_s), 6), "words": words, "seed": int(seed)}
+    s["edits"] = list(s.get("edits") or []) + [edit]
+    s["codes"] = pack_codes(codes)
+    job.report(1.0, "done")
+    return dataclasses.replace(track, settings=s)
+
+
 def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
     from engines.ambience.infer import DEFAULT_CFG, DEFAULT_STEPS
 
     job = Job.quiet(job)
-    words = list(parse_words((settings.options or {}).get("ambience")))
+    options = settings.options or {}
+    remake = region_to_remake(project, options)
+    if remake is not None:  # "Re-generate loop region": that region of the track, inpainted
+        track, a, b = remake
+        return [remake_region(track, a, b, options.get("ambience"), int(settings.seed), job)]
+    words = list(parse_words(options.get("ambience")))
     duration = float(project.duration_s if project.video is not None and project.duration_s > 0
                      else timeline.duration_s)
     rows = timeline_rows(timeline, duration)

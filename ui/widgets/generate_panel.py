@@ -25,6 +25,14 @@ def engine_label(name: str) -> tuple[str, str]:
     return info.label, info.tooltip
 
 
+def engine_inpaints(name: str) -> bool:
+    """True when ``name``'s engine makes a region of its own track again itself (its adapter's
+    INPAINTS: an audio track with no notes to splice, as the ambience engine's)."""
+    from studio import adapters
+
+    return adapters.info(name).inpaints
+
+
 INSTRUMENTS = ("drums", "guitar", "violin", "piano")  # engines/performer/infer.py INSTRUMENTS
 # the rhythm engine's styles, then the soundtrack's moods (each engine maps the other's words)
 STYLES = ("", "rock", "funk", "hip-hop", "electronic", "latin", "jazz", "calm", "tense", "happy", "dark",
@@ -289,7 +297,7 @@ class GeneratePanel(QWidget):
         can_regen = ready and track is not None and track.engine in engines
         self.regen_track.setEnabled(can_regen)
         self.regen_region.setEnabled(can_regen and self.loop_region is not None
-                                     and bool(track.notes or track.events))
+                                     and bool(track.notes or track.events or engine_inpaints(track.engine)))
         self.analyse_button.setEnabled(has_project and not self.busy)
         self.tempo_button.setEnabled(ready)
         a = doc.analysis
