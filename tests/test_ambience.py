@@ -243,3 +243,14 @@ def test_a_region_is_made_again_by_inpainting_between_the_tracks_own_tokens(gene
         remake(regenerate_track="no-such-track", region=[0.0, 1.0])
     with pytest.raises(StudioError, match="not after start"):
         gen.plan(p, ["ambience"], gen.GenerateSettings(options={"regenerate_track": t.id, "region": [2.0, 1.0]}))
+
+
+def test_the_seam_measure_sees_a_hard_cut_and_not_a_steady_sound():
+    from engines.ambience.evaluate_seams import edge_ratios
+
+    rng = np.random.default_rng(0)
+    t = np.arange(30 * 24000) / 24000
+    steady = 0.1 * rng.standard_normal(t.size)
+    cut = steady.copy()
+    cut[10 * 24000:20 * 24000] = 0.3 * np.sin(2 * np.pi * 440 * t[10 * 24000:20 * 24000])
+    assert max(edge_ratios(steady)) < 2.0 and min(edge_ratios(cut)) > 5.0

@@ -1,6 +1,7 @@
 """Evaluate the ambience model on held-out windows (the codec's held-out files, never trained on).
 
     python -m engines.ambience.evaluate [--windows 24] [--out engines/models]
+    python -m engines.ambience.evaluate --only classifier  # the category figure alone (~10 min)
     python -m engines.ambience.evaluate --match     # studio match --audio on the held-out files
 
 Held-out windows: 10 s single-scene windows built from the held-out clips as in training
@@ -12,9 +13,16 @@ decoded to audio and encoded again, as any audio would be.
 Embedding space: the codec's own quantised latent (the sum of the 8 code vectors of a frame,
 128-d, the decoder's code tables read from codec_decoder.onnx). Figures:
 
-* category recognition: a logistic regression on clip vectors (mean and std of the latent over
-  the window) trained on real training-split windows; its accuracy on real held-out windows,
-  on generated ones (label = the words asked for), unconditioned and random;
+* category recognition (:func:`category`): its own class-balanced held-out set, ``--per-class``
+  windows (12) for each category of the held-out files (alert, effect+machine, explosion, gun,
+  music, voice; a training file counts for the held-out category whose words it holds, e.g.
+  "cannon, explosion" for explosion, "bell, alert" for alert). A logistic regression on clip
+  vectors of the latent trained on real training-split windows (100 per class); the clip vector
+  and C are chosen by 2-fold cross-validation on the *training* files only (each class's files
+  split in two halves, windows of one half scored by a model of the other), never on held-out
+  windows. Balanced accuracy (mean per-class recall), accuracy and per-class recall on real
+  held-out windows and on generated ones (label = the words asked for), unconditioned and
+  random, beside chance (1 / classes: the set is balanced, so also the majority class's share);
 * Fréchet distance of per-second latent means, generated vs real held-out (and real training
   windows vs real held-out as the floor);
 * visual following: correlation of the asked "motion" row with the loudness measured in the
@@ -58,6 +66,31 @@ def clip_vector(codes, tables) -> np.ndarray:
     return np.concatenate([z.mean(0), z.std(0)])
 
 
+ACTIVE_DIST = 1.0  # a frame whose latent is further than this from silence's is "active"
+FEATURES = ("mean_std", "active_mean_std_delta", "active_mean_std_delta_hist0")
+C_GRID = (0.01, 0.1, 1.0, 10.0)
+
+
+def category_vector(codes, tables, silence: np.ndarray, kind: str = "active_mean_std_delta") -> np.ndarray:
+    """A window's clip vector for the category classifier, from (8, T) codes. ``mean_std``: mean and
+    std of the latent over the window (``clip_vector``); ``active_mean_std_delta``: mean, std and mean
+    |frame-to-frame change| of the latent over the window's active frames (not the codec's silence:
+    event windows hold a random share of silence) and the active share; ``..._hist0``: also the
+    first level's code histogram over those frames."""
+    z = latent(codes, tables)
+    if kind == "mean_std":
+        return np.concatenate([z.mean(0), z.std(0)])
+    d = np.abs(np.diff(z, axis=0))
+    act = np.linalg.norm(z - latent(np.asarray(silence).reshape(-1, 1), tables)[0], axis=1) > ACTIVE_DIST
+    if act.sum() < 3:
+        act = np.ones(len(z), bool)
+    da = d[act[1:]] if act[1:].any() else d
+    parts = [z[act].mean(0), z[act].std(0), da.mean(0), [act.mean()]]
+    if kind.endswith("_hist0"):
+        parts.append(np.bincount(np.asarray(codes)[0, act], minlength=tables.shape[1]) / act.sum())
+    return np.concatenate(parts).astype(np.float32)
+
+
 def second_means(codes, tables) -> np.ndarray:
     z = latent(codes, tables)
     S = len(z) // 50
@@ -96,7 +129,7 @@ def _regen(amb, codes):
     return amb.codec.encode(y, 24000)[:, :codes.shape[1]], y
 
 
-def _generate_all(amb, held, steps, cfg):
+def _generate_all(amb, held, steps, cfg, seed2: int = 8):
     rng = np.random.default_rng(123)
     res = {"guided": [], "unconditioned": [], "random": [], "seed2": [], "times": []}
     for k, (tok, vis, mh, label) in enumerate(held):
@@ -110,7 +143,7 @@ def _generate_all(amb, held, steps, cfg):
         res["unconditioned"].append(_regen(amb, u) + (u,))
         r = rng.integers(0, 1024, g.shape)
         res["random"].append(_regen(amb, r) + (r,))
-        if k < 8:
+        if k < seed2:
             res["seed2"].append(amb.generate_tokens(10.0, v, words, seed=1000 + k, steps=steps, cfg=cfg))
         print(f"window {k}: {label} {res['times'][-1]:.2f} s", flush=True)
     return res
@@ -125,36 +158,127 @@ def _motion_corr(held, gen) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def _classifier(train, tables):
+def _class_of(words, classes):
+    """The held-out category (tuple of words) whose words a clip holds, if exactly one."""
+    m = [k for k in classes if set(k) <= set(words)]
+    return m[0] if len(m) == 1 else None
+
+
+def category_windows(clips, classes, per_class: int, seed: int, silence):
+    """``per_class`` single-scene 10 s windows of each class (tokens (500, 8), visual (500, 5),
+    words multi-hot, label), each built by ``Windows`` from that class's clips alone."""
+    from dataclasses import replace
+
+    from engines.ambience.train.data import Windows
+
+    rng, out = np.random.default_rng(seed), []
+    for k in classes:
+        own = [replace(c, words=k) for c in clips if _class_of(c.words, classes) == k]
+        w = Windows(own, silence, rng, cut_p=0.0)
+        for _ in range(per_class):
+            tok, vis, mh = w.sample()
+            out.append((tok, vis, mh, ", ".join(k)))
+    return out
+
+
+def _fit(X, y, C):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    X = np.stack([clip_vector(t.T, tables) for t, _, _, _ in train])
-    y = [lab for _, _, _, lab in train]
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.5)).fit(X, y)
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=C, class_weight="balanced")).fit(X, y)
 
 
-def evaluate(amb, n: int = 24, n_train: int = 400, steps: int | None = None, cfg: float | None = None) -> dict:
+def _scores(y, p, labels) -> dict:
+    y, p = np.asarray(y), np.asarray(p)
+    rec = {k: round(float(np.mean(p[y == k] == k)), 4) for k in labels}
+    return {"balanced_accuracy": round(float(np.mean(list(rec.values()))), 4),
+            "accuracy": round(float(np.mean(p == y)), 4), "recall": rec,
+            "predicted": {k: int((p == k).sum()) for k in sorted(set(p.tolist()))}}
+
+
+def category_classifier(train_clips, classes, tables, silence, per_class: int = 100, seed: int = 8):
+    """The classifier and its choice: clip vector kind and C by 2-fold cross-validation over the
+    training files (each class's files sorted by path, alternately in halves A and B; windows of
+    one half scored by a model fitted on the other's; mean balanced accuracy), then fitted on
+    ``per_class`` windows per class of all training files. No held-out window is seen."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    count: dict = {}
+    halves: list[list] = [[], []]
+    for c in sorted(train_clips, key=lambda c: c.path):
+        k = _class_of(c.words, classes)
+        if k is not None:
+            halves[count.get(k, 0) % 2].append(c)
+            count[k] = count.get(k, 0) + 1
+    folds = [category_windows(h, classes, per_class, seed + 1 + i, silence) for i, h in enumerate(halves)]
+    full = category_windows(train_clips, classes, per_class, seed, silence)
+    cv = {}
+    for kind in FEATURES:
+        X = [np.stack([category_vector(t.T, tables, silence, kind) for t, _, _, _ in f]) for f in folds]
+        y = [[lab for _, _, _, lab in f] for f in folds]
+        for C in C_GRID:
+            cv[(kind, C)] = float(np.mean([balanced_accuracy_score(y[1 - i], _fit(X[i], y[i], C).predict(X[1 - i]))
+                                           for i in (0, 1)]))
+    kind, C = max(cv, key=lambda k: (cv[k], -FEATURES.index(k[0]), -k[1]))
+    X = np.stack([category_vector(t.T, tables, silence, kind) for t, _, _, _ in full])
+    clf = _fit(X, [lab for _, _, _, lab in full], C)
+    info = {"clip_vector": kind, "C": C, "train_windows_per_class": per_class,
+            "train_files_per_class": {", ".join(k): v for k, v in sorted(count.items())},
+            "cv_balanced_accuracy": {f"{k}/C={c:g}": round(v, 4) for (k, c), v in cv.items()}}
+    return clf, kind, info
+
+
+def category(amb, per_class: int = 12, n_train: int = 100, steps=None, cfg=None, tables=None) -> dict:
+    """The category figure: real held-out, guided, unconditioned and random windows of a
+    class-balanced held-out set, classified by :func:`category_classifier`."""
+    from engines.ambience.infer import DEFAULT_CFG, DEFAULT_STEPS
+    from engines.ambience.train.data import encode_files, silence_tokens
+    from engines.codec import data as D
+
+    steps, cfg = steps or DEFAULT_STEPS, DEFAULT_CFG if cfg is None else cfg
+    tables = codec_tables(amb.codec.models_dir) if tables is None else tables
+    t0 = time.perf_counter()
+    silence = silence_tokens(amb.codec)
+    found, _ = D.files()
+    held_clips = encode_files([f for f in found if f.held_out], amb.codec)
+    train_clips = encode_files([f for f in found if not f.held_out], amb.codec)
+    classes = sorted({c.words for c in held_clips if c.words})
+    clf, kind, info = category_classifier(train_clips, classes, tables, silence, n_train)
+    held = category_windows(held_clips, classes, per_class, 17, silence)
+    labels = [lab for _, _, _, lab in held]
+    names = [", ".join(k) for k in classes]
+    out = {"classes": names, "windows_per_class": per_class, "windows": len(held),
+           "held_out_files_per_class": {", ".join(k): sum(_class_of(c.words, classes) == k for c in held_clips)
+                                        for k in classes},
+           "chance": {"balanced_accuracy": round(1 / len(classes), 4), "accuracy_majority_class": round(
+               max(labels.count(x) for x in names) / len(labels), 4), "per_class_recall": round(1 / len(classes), 4)},
+           "classifier": info}
+    out["real_held_out"] = _scores(labels, clf.predict(np.stack([category_vector(t.T, tables, silence, kind)
+                                                                 for t, _, _, _ in held])), names)
+    res = _generate_all(amb, held, steps, cfg, seed2=0)
+    for g in ("guided", "unconditioned", "random"):
+        vec = np.stack([category_vector(c, tables, silence, kind) for c, _, _ in res[g]])
+        out[g] = _scores(labels, clf.predict(vec), names)
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    print("category", json.dumps(out), flush=True)
+    return out
+
+
+def evaluate(amb, n: int = 24, steps: int | None = None, cfg: float | None = None, per_class: int = 12) -> dict:
     from engines.ambience.infer import DEFAULT_CFG, DEFAULT_STEPS
 
     steps, cfg = steps or DEFAULT_STEPS, DEFAULT_CFG if cfg is None else cfg
     tables = codec_tables(amb.codec.models_dir)
     held = windows(amb.codec, True, n, seed=7)
-    train = windows(amb.codec, False, n_train, seed=8)
-    clf = _classifier(train, tables)
+    train = windows(amb.codec, False, n, seed=8)
     labels = [lab for _, _, _, lab in held]
     res = _generate_all(amb, held, steps, cfg)
     real_sec = np.concatenate([second_means(t.T, tables) for t, _, _, _ in held])
     train_sec = np.concatenate([second_means(t.T, tables) for t, _, _, _ in train[:n]])
     out = {"windows": n, "steps": steps, "cfg": cfg, "labels": sorted(set(labels)),
-           "chance_majority": round(max(labels.count(x) for x in set(labels)) / n, 4),
-           "category_accuracy": {"real_held_out": round(float(np.mean(
-               clf.predict(np.stack([clip_vector(t.T, tables) for t, _, _, _ in held])) == labels)), 4)},
            "frechet": {"real_train_vs_real_held_out": round(frechet(train_sec, real_sec), 3)}}
     for kind in ("guided", "unconditioned", "random"):
-        vec = np.stack([clip_vector(c, tables) for c, _, _ in res[kind]])
-        out["category_accuracy"][kind] = round(float(np.mean(clf.predict(vec) == labels)), 4)
         sec = np.concatenate([second_means(c, tables) for c, _, _ in res[kind]])
         out["frechet"][kind] = round(frechet(sec, real_sec), 3)
     out["motion_loudness_corr"] = {k: round(_motion_corr(held, res[k]), 4) for k in ("guided", "unconditioned")}
@@ -167,6 +291,7 @@ def evaluate(amb, n: int = 24, n_train: int = 400, steps: int | None = None, cfg
                         "clip_vector_distance_between_conditions": round(float(between), 3)}
     out["seconds_per_10s_window"] = round(float(np.median(res["times"])), 3)
     out["retrieval"] = retrieval(amb, held)
+    out["category"] = category(amb, per_class, steps=steps, cfg=cfg, tables=tables)
     out["_audio"] = res  # for figures (dropped before writing)
     return out
 
@@ -210,6 +335,9 @@ def main(argv=None) -> int:
     p.add_argument("--windows", type=int, default=24)
     p.add_argument("--out", default=str(MODELS_DIR))
     p.add_argument("--figures", default="engines/ambience/figures", help="folder of the spectrogram PNGs")
+    p.add_argument("--per-class", type=int, default=12, help="held-out windows per category (the category figure)")
+    p.add_argument("--only", choices=("classifier",), help="run only the category figure and update its part of "
+                   "the report and of the manifest's metrics, leaving the other figures as they are")
     p.add_argument("--match", action="store_true", help="only the library figure of studio match --audio "
                    "(held-out files; train/reports/ambience_match.json)")
     a = p.parse_args(argv)
@@ -218,12 +346,25 @@ def main(argv=None) -> int:
         r = match_library(amb)
         manifest.report_path(a.out, "ambience", "ambience_match.json").write_text(json.dumps(r, indent=1) + "\n")
         return 0
-    print(figures(amb, a.figures), flush=True)
-    r = evaluate(amb, a.windows)
-    r.pop("_audio")
+    report = manifest.report_path(a.out, "ambience", "ambience_eval.json")
+    stale = ("category_accuracy", "chance_majority")  # the earlier classifier's keys
+    if a.only == "classifier":
+        part = {"category": category(amb, a.per_class)}
+        r = {k: v for k, v in (json.loads(report.read_text()) if report.exists() else {}).items() if k not in stale}
+        r.update(part)
+
+        def prepare(n, new, old):
+            return {**old, "metrics": {**{k: v for k, v in old.get("metrics", {}).items() if k not in stale}, **part}}
+    else:
+        print(figures(amb, a.figures), flush=True)
+        r = evaluate(amb, a.windows, per_class=a.per_class)
+        r.pop("_audio")
+
+        def prepare(n, new, old):
+            return {**old, "metrics": r}
     print(json.dumps(r, indent=1), flush=True)
-    manifest.report_path(a.out, "ambience", "ambience_eval.json").write_text(json.dumps(r, indent=1) + "\n")
-    manifest.update(f"{a.out}/manifest.json", {"ambience": {}}, prepare=lambda n, new, old: {**old, "metrics": r})
+    report.write_text(json.dumps(r, indent=1) + "\n")
+    manifest.update(f"{a.out}/manifest.json", {"ambience": {}}, prepare=prepare)
     return 0
 
 
