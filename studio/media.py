@@ -25,6 +25,7 @@ Every failure a user can cause raises :class:`studio.errors.MediaError` with a o
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import math
 import os
@@ -826,17 +827,25 @@ def _display_dims(reader: _Reader) -> tuple[int, int, int]:
 
 
 def read_audio(path, *, sample_rate: int | None = None, mono: bool = False,
-               stream: int = 0, stereo: bool = False) -> tuple[np.ndarray, int]:
+               stream: int = 0, stereo: bool = False, seconds: float | None = None) -> tuple[np.ndarray, int]:
     """Decode audio stream ``stream`` (0 = first audio stream) to float32 (channels, samples)
     in [-1, 1], resampled with soxr when ``sample_rate`` differs from the file's. ``stereo``:
     more than two channels (5.1, ...) are downmixed to two by FFmpeg's resampler (centre and
-    surrounds into left and right) instead of kept. The whole stream at once: for a long one,
-    :func:`iter_audio` gives it a piece at a time."""
+    surrounds into left and right) instead of kept. ``seconds``: only the stream's start, at
+    most that long (decoding stops once it is read, so a long file costs no more than its
+    start). The whole stream at once: for a long one, :func:`iter_audio` gives it a piece at a
+    time."""
     p = _check_path(path)
+    if seconds is not None and not (np.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"seconds must be a positive number, not {seconds!r}")
     chunks: list[np.ndarray] = []
-    rate = 0
-    for rate, chunk in iter_audio(p, stream=stream, stereo=stereo, clip=False):
-        chunks.append(chunk)
+    rate = have = 0
+    with contextlib.closing(iter_audio(p, stream=stream, stereo=stereo, clip=False)) as pieces:
+        for rate, chunk in pieces:
+            chunks.append(chunk)
+            have += chunk.shape[1]
+            if seconds is not None and have >= (seconds + 0.1) * rate:  # 0.1 s more: the resampler's edge
+                break
     audio = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
     if mono and audio.shape[0] > 1:
         audio = audio.mean(axis=0, keepdims=True, dtype=np.float32)
@@ -844,6 +853,8 @@ def read_audio(path, *, sample_rate: int | None = None, mono: bool = False,
         import soxr
         audio = np.ascontiguousarray(soxr.resample(audio.T, rate, int(sample_rate), quality="HQ").T)
         rate = int(sample_rate)
+    if seconds is not None:
+        audio = audio[:, :int(round(seconds * rate))]
     np.clip(audio, -1.0, 1.0, out=audio)
     return np.ascontiguousarray(audio, dtype=np.float32), rate
 

@@ -391,6 +391,20 @@ def test_read_audio(clip_av: Clip):
     assert top2 == pytest.approx(list(TONES_HZ), abs=2)
 
 
+def test_read_audio_start_only(clip_av: Clip):
+    """``seconds``: exactly that much of the start, the same samples as the whole stream's start
+    (away from the cut, where the resampler's edge differs), decoding stopped early."""
+    whole, _ = media.read_audio(clip_av.path, sample_rate=16000, mono=True)
+    start, sr = media.read_audio(clip_av.path, sample_rate=16000, mono=True, seconds=0.5)
+    assert sr == 16000 and start.shape == (1, 8000)
+    assert np.allclose(start[0, :7000], whole[0, :7000], atol=1e-4)
+    longer, _ = media.read_audio(clip_av.path, seconds=60.0)  # more than the file has: all of it
+    assert longer.shape == media.read_audio(clip_av.path)[0].shape
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="seconds must be a positive number"):
+            media.read_audio(clip_av.path, seconds=bad)
+
+
 def test_read_audio_only_file(audio_only: Clip):
     audio, sr = media.read_audio(audio_only.path)
     assert sr == 44100 and audio.shape[0] == 1

@@ -28,8 +28,8 @@ render
 
 match (``match_audio_library``)
     The audio files under a folder (recursively, ``AUDIO_SUFFIXES``), each decoded from its start
-    (``studio.media.iter_audio``, stopped once enough is read; mixed to mono and resampled to the
-    codec's 24 kHz) over the video's first ``windows`` x 10 s (a shorter file padded with
+    (``studio.media.read_audio`` with ``seconds``: stopped once enough is read; mixed to mono
+    and resampled to the codec's 24 kHz) over the video's first ``windows`` x 10 s (a shorter file padded with
     silence: the file placed at the video's start), scored by ``engines.ambience.match`` against
     the video's visual rows and words; best first. A file that cannot be decoded is skipped
     with its reason.
@@ -289,30 +289,13 @@ def audio_files(library) -> list[Path]:
 
 def read_start(path, seconds: float) -> np.ndarray:
     """The first ``seconds`` of an audio file as 24 kHz mono float32, exactly that long (padded
-    with silence): decoded piece by piece (``studio.media.iter_audio``) and stopped once enough
-    is read, so a long file costs no more than its start. MediaError when it cannot be decoded."""
-    import soxr
-
+    with silence; ``studio.media.read_audio``, which stops decoding once that much is read).
+    MediaError when it cannot be decoded."""
     from studio import media
-    from studio.errors import MediaError
 
+    y = media.read_audio(path, sample_rate=RATE, mono=True, seconds=seconds)[0][0]
     n = int(round(seconds * RATE))
-    pieces = media.iter_audio(path)
-    chunks, have, rate = [], 0, 0
-    try:
-        for rate, piece in pieces:
-            chunks.append(piece.mean(axis=0, dtype=np.float32))
-            have += chunks[-1].size
-            if have >= (n + RATE // 10) * rate / RATE:  # enough, with 0.1 s for the resampler's edge
-                break
-    finally:
-        pieces.close()
-    if rate <= 0:
-        raise MediaError(f"{path} gives no sample rate")
-    y = np.concatenate(chunks)
-    if rate != RATE:
-        y = soxr.resample(y, rate, RATE, quality="HQ").astype(np.float32)
-    return np.pad(y[:n], (0, max(0, n - len(y[:n]))))
+    return np.pad(y, (0, max(0, n - len(y))))
 
 
 def match_windows(windows=None) -> int:
