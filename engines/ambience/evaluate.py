@@ -1,7 +1,7 @@
 """Evaluate the ambience model on held-out windows (the codec's held-out files, never trained on).
 
     python -m engines.ambience.evaluate [--windows 24] [--out engines/models]
-    python -m engines.ambience.evaluate --only classifier  # the category figure alone (~10 min)
+    python -m engines.ambience.evaluate --only classifier  # the category figure alone (~5 min)
     python -m engines.ambience.evaluate --match     # studio match --audio on the held-out files
 
 Held-out windows: 10 s single-scene windows built from the held-out clips as in training
