@@ -2,6 +2,7 @@
 
     python -m engines.ambience.evaluate [--windows 24] [--out engines/models]
     python -m engines.ambience.evaluate --only classifier  # the category figure alone (~5 min)
+    python -m engines.ambience.evaluate --only retrieval   # the retrieval figure alone, both ways
     python -m engines.ambience.evaluate --match     # studio match --audio on the held-out files
 
 Held-out windows: 10 s single-scene windows built from the held-out clips as in training
@@ -336,8 +337,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(MODELS_DIR))
     p.add_argument("--figures", default="engines/ambience/figures", help="folder of the spectrogram PNGs")
     p.add_argument("--per-class", type=int, default=12, help="held-out windows per category (the category figure)")
-    p.add_argument("--only", choices=("classifier",), help="run only the category figure and update its part of "
-                   "the report and of the manifest's metrics, leaving the other figures as they are")
+    p.add_argument("--only", choices=("classifier", "retrieval"), help="run only the category figure (or the "
+                   "retrieval figure) and update its part of the report and of the manifest's metrics, leaving "
+                   "the other figures as they are")
     p.add_argument("--match", action="store_true", help="only the library figure of studio match --audio "
                    "(held-out files; train/reports/ambience_match.json)")
     a = p.parse_args(argv)
@@ -348,8 +350,9 @@ def main(argv=None) -> int:
         return 0
     report = manifest.report_path(a.out, "ambience", "ambience_eval.json")
     stale = ("category_accuracy", "chance_majority")  # the earlier classifier's keys
-    if a.only == "classifier":
-        part = {"category": category(amb, a.per_class)}
+    if a.only:
+        part = ({"category": category(amb, a.per_class)} if a.only == "classifier"
+                else {"retrieval": retrieval(amb, windows(amb.codec, True, a.windows, seed=7))})
         r = {k: v for k, v in (json.loads(report.read_text()) if report.exists() else {}).items() if k not in stale}
         r.update(part)
 
@@ -432,7 +435,11 @@ def retrieval(amb, held, mask_rate: float = 0.5, seed: int = 0) -> dict:
         score[j] = loglik(idx, np.repeat(vis[None], n, 0), np.repeat(styles[j:j + 1], n),
                           np.ones(n, np.float32)) - base
     rank = np.array([int((score[j] > score[j, j]).sum()) for j in range(n)])
+    # the other way (VAB retrieves both ways): for each clip's audio, its own conditions among all
+    # the windows' (a column of the same scores; the unconditioned term is the clip's, so it cancels)
+    back = np.array([int((score[:, i] > score[i, i]).sum()) for i in range(n)])
     return {"pairs": n, **{f"recall@{k}": round(float(np.mean(rank < k)), 4) for k in (1, 5)},
+            "audio_to_video": {f"recall@{k}": round(float(np.mean(back < k)), 4) for k in (1, 5)},
             "chance": {f"recall@{k}": round(k / n, 4) for k in (1, 5)}}
 
 
