@@ -32,7 +32,10 @@ click), as a DAW following the clock counts beats (SPP, Start/Continue, ticks);
 ``clock_drift_ms`` is how far that moved from the run's first tenth of beats to its last
 (medians), ``clock_drift_ms_per_min`` that per minute; target <= 1 ms over the run. Beats hit by
 an xrun or a stall (late by more than 1 ms against the median) are transients, counted apart
-(``clock_beats_off_1ms``, ``clock_max_transient_ms``): the clock is re-positioned after them. The stage lasts 60 s (``quick``:
+(``clock_beats_off_1ms``, ``clock_max_transient_ms``): the clock is re-positioned after them.
+``clock_offset_steps``: [seconds, ms] where the beats' offset settled at a new value (five beats
+within 1 ms), ``clock_audio_slip_times``: [seconds, frames] where the audio-to-JACK offset of the
+MIDI mapping changed, to lay beside them. The stage lasts 60 s (``quick``:
 10 s; ``minutes=M``, ``studio bench transport --minutes 10``: M minutes, the long stage), on the
 JACK path and, shorter, on rtmidi (whose ticks sit at frame 0 of a cycle: jitter up to a period,
 but no drift). Stalls (``stalls_*``): sleeps injected into the audio callback
@@ -277,6 +280,7 @@ def _clock_run(server, period: int, seconds: float, backend: str | None, stalls:
             server.connect(outs[0], probe.audio_port)
             server.connect(port.jack.port_name if port.jack else "StudioClock:StudioClock", probe.midi_port)
             xruns0 = server.xruns()
+            t0_ns = time.perf_counter_ns()
             t.play()
             deadline = time.monotonic() + seconds + 10
             time.sleep(min(1.0, seconds / 4))
@@ -298,7 +302,7 @@ def _clock_run(server, period: int, seconds: float, backend: str | None, stalls:
             health = dict(t.health)
             sent = port.sent  # messages the studio sent (the stop's Stop and all-notes-off follow)
             stats = audio.stats()
-            slips = len(midi.mapping.changes) if midi.mapping is not None else None
+            changes = list(midi.mapping.changes) if midi.mapping is not None else None
             time.sleep(0.1)
             midi_events, onsets = list(probe.midi), list(probe.onsets)
     finally:
@@ -308,7 +312,11 @@ def _clock_run(server, period: int, seconds: float, backend: str | None, stalls:
     out = {"midi_sent": sent, "midi_received": received_before_stop, "backend": port.backend,
            "period_frames": period, "seconds": seconds, "jack_xruns": server.xruns() - xruns0,
            "device_xruns": stats["device_xruns"], "late_callbacks": stats["late_callbacks"],
-           "audio_slips": slips, "health": health}
+           "audio_slips": None if changes is None else len(changes), "health": health,
+           # when the audio-to-JACK offset changed (seconds into the run, frames): to lay beside the
+           # beats' offset steps
+           "audio_slip_times": None if changes is None else [[round((tns - t0_ns) / 1e9, 2), int(D)]
+                                                             for tns, D in changes]}
     if stalls:
         out.update({"stalls_audio_injected": injected["audio"], "stalls_audio_reported": reported["audio"],
                     "stalls_midi_injected": injected["midi"], "stalls_midi_reported": reported["midi"]})
@@ -348,8 +356,24 @@ def _clock_against_clicks(out: dict, midi_events: list, onsets: list) -> dict:
                     "clock_drift_ms_per_min": (last - first) / span_min if span_min > 0 else None,
                     "clock_beats_off_1ms": int(np.sum(dev > 1.0)),
                     "clock_max_transient_ms": float(dev.max()),
-                    "tick_spacing_max_err_frames": float(np.max(np.abs(np.diff(ticks) - SR * 60 / 120 / 24)))})
+                    "tick_spacing_max_err_frames": float(np.max(np.abs(np.diff(ticks) - SR * 60 / 120 / 24))),
+                    "clock_offset_steps": _offset_steps(np.asarray(times), d)})
     return out
+
+
+def _offset_steps(times_s: np.ndarray, offsets_ms: np.ndarray, beats: int = 5, min_ms: float = 1.0) -> list:
+    """Where the beats' offset settles at a new value: [seconds, ms] at the first beat and the
+    start of each later run of ``beats`` beats within ``min_ms`` of each other that differs from
+    the last settled value by more than ``min_ms`` (a beat hit by an xrun alone is no step)."""
+    steps: list = []
+    for i in range(len(offsets_ms) - beats + 1):
+        w = offsets_ms[i:i + beats]
+        if np.ptp(w) > min_ms:
+            continue
+        value = float(np.median(w))
+        if not steps or abs(value - steps[-1][1]) > min_ms:
+            steps.append([round(float(times_s[i]), 1), round(value, 2)])
+    return steps
 
 
 def _daw_view(midi_events: list) -> tuple[list[int], list[int]]:
@@ -502,7 +526,7 @@ def _clock_figures(stage: dict) -> dict:
     j, r, st = stage["jack"], stage["rtmidi"], stage["stalls"]
     keys = ("clock_offset_ms", "clock_drift_ms", "clock_drift_ms_per_min", "clock_beats_off_1ms",
             "clock_max_transient_ms", "tick_spacing_max_err_frames", "beats", "beats_matched", "ticks_received", "resyncs",
-            "audio_slips", "jack_xruns", "late_callbacks", "problem")
+            "audio_slips", "jack_xruns", "late_callbacks", "problem", "clock_offset_steps", "audio_slip_times")
     out = {"clock_seconds": j["seconds"], "clock_backend": j["backend"]}
     out.update({k if k.startswith("clock_") else f"clock_{k}": j[k] for k in keys if k in j})
     out.update({f"clock_rtmidi_{k.removeprefix('clock_')}": r[k] for k in keys if k in r})

@@ -17,13 +17,19 @@ clamping a time earlier than the last queued one to that one.
 Frame times: JACK's 32-bit frame counter is unwrapped to a Python int in the callback (it wraps
 after ~25 h at 48 kHz). :class:`RunMapping` maps a transport run's unwrapped frames (clock.py)
 onto JACK frames: with the audio clock, each audio callback's anchor (block start ``start``,
-``perf_counter_ns``) is placed in the JACK cycle it ran in (``jack_frame_time`` read together with
-``perf_counter_ns``, snapped down to the cycle grid the callback sees), so ``jack = start + D``
-with ``D`` an integer; ``D`` starts as the majority of the first anchors and only grows, when a
-larger value holds the majority of the last 31 anchors: the audio slipped later against JACK
-time (a skipped cycle, an underrun), which is permanent; an audio callback that ran late (the
-GIL, a busy machine) lands in a later cycle now and then and is outvoted, and D never flaps back. With the system clock (no
-audio device) ``D`` is the JACK frame at the run's start. Audio and MIDI are then aligned in the
+``perf_counter_ns``) is placed in the JACK cycle it ran in: the cycle whose MIDI process
+callback (this client's, woken by the server for the same cycle) entered nearest in time, with
+that cycle's exact ``last_frame_time`` (the last ``CYCLE_MEMORY`` cycles are remembered);
+``jack_frame_time``, JACK's clock-driven estimate, only when no such callback is within a
+period. So ``jack = start + D`` with ``D`` an integer; ``D`` starts as the majority of the first
+anchors and follows a strict majority of the last 31 anchors either way: the audio slipped
+against JACK time (a skipped cycle, an underrun), which is permanent, while an audio callback
+that ran late (the GIL, a busy machine) lands in a later cycle now and then and is outvoted.
+(The estimate alone misled it: in a traced 10-minute run, after each burst of xruns the
+estimated cycles stepped down one period at a time for 1-2 s and then sat a period early for up
+to 5 s, a majority either way, so the MIDI went a period early, and with a ``D`` that could only
+grow, a period late for good.) With the system clock (no audio device) ``D`` is the JACK frame at
+the run's start. Audio and MIDI are then aligned in the
 buffer domain: the MIDI event for frame ``u`` is written in the same JACK cycle, at the same
 offset, as the audio sample ``u`` the studio hands to PortAudio (exact when the audio block size
 equals the JACK period, the default; with a smaller block it can sit up to a period minus a block
@@ -35,6 +41,7 @@ passed is late. The sending thread therefore queues events ``horizon`` frames ah
 """
 from __future__ import annotations
 
+import bisect
 import time
 from collections import Counter, deque
 
@@ -64,6 +71,8 @@ class JackMidiOutput:
     """A JACK client ``name`` with one MIDI output port ``name`` (``name:name``), optionally
     connected to ``target``; events are written at their frame by the process callback."""
 
+    CYCLE_MEMORY = 256  # cycles whose start time and frame are kept (1.4 s at 256 frames, 48 kHz)
+
     def __init__(self, name: str = "Studio", target: str | None = None, horizon_s: float = 0.012) -> None:
         import jack
 
@@ -92,6 +101,8 @@ class JackMidiOutput:
         self.shutdown_reason: str | None = None
         self._last_due = 0  # latest absolute time queued (keeps the FIFO in time order)
         self._ref: tuple[int, int] | None = None  # (unwrapped, raw) last_frame_time of the last cycle
+        # (perf_counter_ns at the process callback's entry, unwrapped last_frame_time) of recent cycles
+        self._cycle_log: deque = deque(maxlen=self.CYCLE_MEMORY)
         self._closed = False
         self.client.set_process_callback(self._process)
         self.client.set_shutdown_callback(self._shutdown)
@@ -111,12 +122,14 @@ class JackMidiOutput:
     # -- callbacks (JACK threads) ---------------------------------------------------------
     def _process(self, frames: int) -> None:
         try:
+            entered = time.perf_counter_ns()
             port = self.port
             port.clear_buffer()
             raw = self.client.last_frame_time
             ref = self._ref
             L = raw if ref is None else ref[0] + _signed32(raw - ref[1])
             self._ref = (L, raw)  # one assignment: readers see a consistent pair
+            self._cycle_log.append((entered, L))
             self.cycles += 1
             q = self.queue
             end = L + frames
@@ -171,7 +184,15 @@ class JackMidiOutput:
         return j - (now - t_ns) * 1e-9 * self.rate
 
     def cycle_at_ns(self, t_ns: int) -> int:
-        """Start frame of the JACK cycle running at ``t_ns`` (snapped to the callback's grid)."""
+        """Start frame of the JACK cycle running at ``t_ns`` (another client's process callback
+        entered then): the cycle whose process callback here entered nearest to it, when one did
+        within a period; else ``jack_frame_time``'s estimate snapped to the callback's grid."""
+        log = list(self._cycle_log)
+        if log:
+            k = bisect.bisect_left(log, (t_ns,))
+            near = min(log[max(0, k - 1):k + 1], key=lambda c: abs(c[0] - t_ns))
+            if abs(near[0] - t_ns) < self.period * 1e9 / self.rate:
+                return near[1]
         j = self.frame_at_ns(t_ns)
         L = self._ref[0]
         return L + int((j - L) // self.period) * self.period
@@ -236,7 +257,12 @@ class JackMidiOutput:
 
 
 class RunMapping:
-    """Maps one transport run's unwrapped frames (clock.py) to JACK frames for ``out``."""
+    """Maps one transport run's unwrapped frames (clock.py) to JACK frames for ``out``: ``D``, the
+    JACK cycle of an audio callback minus the run frame it starts, voted over the last
+    ``WINDOW`` callbacks. A strict majority moves ``D`` either way: up when the audio slipped (a
+    cycle the callback missed), down when a run of late-measured callbacks had outvoted the
+    true offset for a while and has passed (a ``D`` that could only grow kept the MIDI a period
+    late for good after such a run)."""
 
     WINDOW = 31
     FIRST = 3  # anchors seen before the first mapping (one late callback cannot decide it)
@@ -270,7 +296,7 @@ class RunMapping:
         best, n = counts.most_common(1)[0]
         if self.D is None:
             self.D = best if n * 2 > len(self._votes) else min(self._votes)
-        elif best > self.D and n * 2 > len(self._votes):
+        elif best != self.D and n * 2 > len(self._votes):
             self.D = best
-            self.changes.append((tns, best))  # the audio slipped against JACK time
+            self.changes.append((tns, best))  # the audio slipped against JACK time (or back)
 
