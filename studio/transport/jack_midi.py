@@ -27,8 +27,8 @@ against JACK time (a skipped cycle, an underrun), which is permanent, while an a
 that ran late (the GIL, a busy machine) lands in a later cycle now and then and is outvoted.
 (The estimate alone misled it: in a traced 10-minute run, after each burst of xruns the
 estimated cycles stepped down one period at a time for 1-2 s and then sat a period early for up
-to 5 s, a majority either way, so the MIDI went a period early, and with a ``D`` that could only
-grow, a period late for good.) With the system clock (no audio device) ``D`` is the JACK frame at
+to 5 s, a majority either way, so the MIDI went a period early; a ``D`` that could only grow
+would be left a period late for good.) With the system clock (no audio device) ``D`` is the JACK frame at
 the run's start. Audio and MIDI are then aligned in the
 buffer domain: the MIDI event for frame ``u`` is written in the same JACK cycle, at the same
 offset, as the audio sample ``u`` the studio hands to PortAudio (exact when the audio block size
@@ -187,7 +187,7 @@ class JackMidiOutput:
         """Start frame of the JACK cycle running at ``t_ns`` (another client's process callback
         entered then): the cycle whose process callback here entered nearest to it, when one did
         within a period; else ``jack_frame_time``'s estimate snapped to the callback's grid."""
-        log = list(self._cycle_log)
+        log = list(self._cycle_log)  # one C-level copy under the GIL: the callback cannot append meanwhile
         if log:
             k = bisect.bisect_left(log, (t_ns,))
             near = min(log[max(0, k - 1):k + 1], key=lambda c: abs(c[0] - t_ns))
