@@ -97,6 +97,7 @@ def test_drum_part_reaches_jack_midi_in_order_with_bounded_jitter(jack_server, m
     audio.open()
     audio.set_sources([BufferSource(s, SR) for s in _stems(2)])
     t = Transport(duration_s=2.3, audio=audio, midi=midi)
+    xruns0 = jack_server.xruns()
     t.play()
     while t.state is State.PLAYING:
         time.sleep(0.05)
@@ -108,9 +109,14 @@ def test_drum_part_reaches_jack_midi_in_order_with_bounded_jitter(jack_server, m
     ons = [(f, b) for f, b in got if b[0] == 0x99]
     err, _offset = timing_errors_s([f for f, _ in ons], expect.on_times, SR)
     p50, p99 = np.percentile(np.abs(err), [50, 99]) * 1e3
-    print(f"MIDI timing: p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
-          f"jack xruns {jack_server.xruns()}")
-    assert p99 < 10.0 and p50 < 4.0
+    m = midi.mapping
+    slips = [abs(b - a) for a, b in zip([m.first_D] + [D for _, D in m.changes], [D for _, D in m.changes])]
+    print(f"MIDI timing: p50 {p50:.2f} ms, p99 {p99:.2f} ms, jack xruns {jack_server.xruns() - xruns0}, "
+          f"audio slips {slips} frames")
+    # an xrun that makes the audio slip moves it by whole periods, and the notes already queued
+    # for the old mapping (until a majority of callbacks shows the new one) by as much: the
+    # transport bench measures that; here the jitter is bounded beside it
+    assert p99 < 10.0 + 1000 * max(slips, default=0) / SR and p50 < 4.0
     cc = [b for _, b in midi_dump.events() if b[0] == 0xB9]
     assert bytes([0xB9, 123, 0]) in cc  # all notes off on stop
 

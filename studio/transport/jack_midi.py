@@ -270,6 +270,7 @@ class RunMapping:
     def __init__(self, out: JackMidiOutput, clock) -> None:
         self.out, self.clock = out, clock
         self.D: float | None = None
+        self.first_D: float | None = None  # the run's first offset (before any of ``changes``)
         self._seen = 0
         self._votes: deque = deque(maxlen=self.WINDOW)
         self.changes: list[tuple[int, int]] = []  # (anchor perf_counter_ns, new D): audio slips
@@ -295,7 +296,7 @@ class RunMapping:
         counts = Counter(self._votes)
         best, n = counts.most_common(1)[0]
         if self.D is None:
-            self.D = best if n * 2 > len(self._votes) else min(self._votes)
+            self.D = self.first_D = best if n * 2 > len(self._votes) else min(self._votes)
         elif best != self.D and n * 2 > len(self._votes):
             self.D = best
             self.changes.append((tns, best))  # the audio slipped against JACK time (or back)
