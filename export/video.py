@@ -76,15 +76,12 @@ def mux(source: str | Path, target: str | Path, mix: np.ndarray, sample_rate: in
             except (AttributeError, TypeError, ValueError):  # older PyAV: no disposition API
                 pass
             start_s = float(vin.start_time * vin.time_base) if vin.start_time is not None else 0.0
-            audio = _MixEncoder(out, aout, mix, int(sample_rate), start_s)
+            _encode_mix(out, aout, mix, int(sample_rate), start_s)
             for packet in src.demux([vin, *ain]):
                 if packet.dts is None:  # demuxer flush packets carry no data
                     continue
-                if packet.time_base is not None:  # the mix encoded as far as the picture (+ a margin)
-                    audio.until(float(packet.dts * packet.time_base) + _AUDIO_LEAD_S)
                 packet.stream = copies[packet.stream.index]
                 out.mux(packet)
-            audio.finish()
             if job is not None:
                 job.report(1.0, "video written")
         finally:
@@ -100,47 +97,23 @@ def mux(source: str | Path, target: str | Path, mix: np.ndarray, sample_rate: in
         src.close()
 
 
-# how far the mix is encoded ahead of the copied packets. Encoded all before them, the muxer held
-# every audio packet until the video's caught up: a two-hour film's whole AAC (+250 MB)
-_AUDIO_LEAD_S = 1.0
+def _encode_mix(out, aout, mix: np.ndarray, sample_rate: int, start_s: float) -> None:
+    import av
 
+    from export.wav import blocks
 
-class _MixEncoder:
-    """The (2, n) mix as AAC packets, encoded block by block as far as asked (``until``), so the
-    muxer interleaves as it goes and holds a second of audio, not the film's."""
-
-    FRAME = 1024
-
-    def __init__(self, out, aout, mix: np.ndarray, sample_rate: int, start_s: float) -> None:
-        from export.wav import blocks
-
-        self.out, self.aout, self.sr = out, aout, sample_rate
-        self.tb = Fraction(1, sample_rate)
-        self.first = int(round(start_s * sample_rate))
-        self.start_s = start_s
-        self.n = mix.shape[1]
-        self.blocks = blocks(mix, 1 << 20)  # read in blocks: the mix may be on disk (studio.diskaudio)
-        self.part, self.part_start, self.i = None, 0, 0
-        self.done = 0  # frames of the mix encoded
-
-    def until(self, t_s: float) -> None:
-        import av
-
-        while self.done < self.n and self.start_s + self.done / self.sr < t_s:
-            if self.part is None or self.i >= self.part.shape[1]:
-                self.part_start, part = next(self.blocks)
-                self.part, self.i = np.clip(part, -1.0, 1.0).astype(np.float32), 0
-            chunk = np.ascontiguousarray(self.part[:, self.i:self.i + self.FRAME])
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
-            frame.sample_rate = self.sr
-            frame.time_base = self.tb
-            frame.pts = self.first + self.part_start + self.i
-            for packet in self.aout.encode(frame):
-                self.out.mux(packet)
-            self.i += chunk.shape[1]
-            self.done += chunk.shape[1]
-
-    def finish(self) -> None:
-        self.until(float("inf"))
-        for packet in self.aout.encode(None):
-            self.out.mux(packet)
+    tb = Fraction(1, sample_rate)
+    first = int(round(start_s * sample_rate))
+    block = 1024
+    for start, part in blocks(mix, 1 << 20):  # read in blocks: the mix may be on disk (studio.diskaudio)
+        part = np.clip(part, -1.0, 1.0).astype(np.float32)
+        for i in range(0, part.shape[1], block):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(part[:, i:i + block]), format="fltp",
+                                               layout="stereo")
+            frame.sample_rate = sample_rate
+            frame.time_base = tb
+            frame.pts = first + start + i
+            for packet in aout.encode(frame):
+                out.mux(packet)
+    for packet in aout.encode(None):
+        out.mux(packet)

@@ -352,29 +352,3 @@ def test_master_fader_moves_the_mix_and_the_video_not_the_stems(tmp_path, video_
     assert stems0.keys() == stems1.keys() and all(np.array_equal(stems0[k], stems1[k]) for k in stems0)
     assert abs(r1.loudness_lufs - r0.loudness_lufs + 6.0) < 0.01 and abs(r1.true_peak_dbtp - r0.true_peak_dbtp + 6.0) < 0.01
     render.clear_render_cache()
-
-
-def test_the_mix_is_encoded_only_as_far_as_the_picture(tmp_path):
-    # encoded whole before the video's packets, a two-hour film's AAC waited in the muxer (+250 MB)
-    import io
-
-    from export.video import _MixEncoder
-
-    sr = 48000
-    mix = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 10 * sr)).astype(np.float32)
-    container = av.open(io.BytesIO(), "w", format="matroska")
-    aout = container.add_stream("aac", rate=sr)
-    aout.layout = "stereo"
-    times = []
-
-    class Recorder:
-        def mux(self, packet):
-            times.append(float(packet.pts * packet.time_base))
-            container.mux(packet)
-
-    enc = _MixEncoder(Recorder(), aout, mix, sr, 0.0)
-    enc.until(3.0)
-    assert enc.done == 3 * sr + (-3 * sr) % 1024 and times and max(times) < 3.0
-    enc.finish()
-    container.close()
-    assert enc.done == mix.shape[1] and max(times) > 9.9
