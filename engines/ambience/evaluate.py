@@ -78,9 +78,9 @@ def category_vector(codes, tables, silence: np.ndarray, kind: str = "active_mean
     |frame-to-frame change| of the latent over the window's active frames (not the codec's silence:
     event windows hold a random share of silence) and the active share; ``..._hist0``: also the
     first level's code histogram over those frames."""
-    z = latent(codes, tables)
     if kind == "mean_std":
-        return np.concatenate([z.mean(0), z.std(0)])
+        return clip_vector(codes, tables)
+    z = latent(codes, tables)
     d = np.abs(np.diff(z, axis=0))
     act = np.linalg.norm(z - latent(np.asarray(silence).reshape(-1, 1), tables)[0], axis=1) > ACTIVE_DIST
     if act.sum() < 3:
