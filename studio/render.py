@@ -63,9 +63,10 @@ Memory
     unlinked temporary files in ``$STUDIO_RENDER_DIR`` or the system's temporary folder), and
     the stem limiter, ducking, reverb, the sum and the mastering run block by block
     (``studio.mastering_blocks``: the same samples as the whole-array functions of
-    ``studio.mastering``; the reverb within float32 rounding). The memory a render holds is then
-    about one track's source whatever the length. ``RenderResult``'s arrays are those memmaps,
-    indexed like any array; a ``time_range`` is cut into memory.
+    ``studio.mastering``; the reverb within float32 rounding). The sources are made on a thread
+    of their own, one track ahead of the stem being finished (:func:`_pipelined`), so the memory
+    a render holds is about two tracks' sources whatever the length. ``RenderResult``'s arrays
+    are those memmaps, indexed like any array; a ``time_range`` is cut into memory.
 
 Master fader
     ``Project.master_fader_db`` is the mix's last gain, after the mastering stage (as an output
@@ -601,10 +602,15 @@ def _render_stem(track: Track, project: Project, sr: int, n: int | None, m,
                  soundfont) -> tuple[np.ndarray, float, np.ndarray]:
     """One post-fader stem: source, room, role gain (dB, returned), gain and pan, stem limiter;
     and the blocks where it reached full scale before the limiter (``RenderResult.stem_overs``)."""
+    return _finish_stem(render_track_source(track, project, sr, n, soundfont=soundfont), track, project, sr, n, m)
+
+
+def _finish_stem(audio: np.ndarray, track: Track, project: Project, sr: int, n: int | None,
+                 m) -> tuple[np.ndarray, float, np.ndarray]:
+    """:func:`_render_stem` after the source: room, role gain, gain and pan, stem limiter."""
     from studio import mastering as mst
     from studio import mastering_blocks as mb
 
-    audio = render_track_source(track, project, sr, n, soundfont=soundfont)
     if track.room:
         audio = np.asanyarray(_spatializer(audio, track, project, sr), dtype=np.float32)
         length = n if n is not None else audio.shape[1]
@@ -643,28 +649,76 @@ def _render_stems(tracks: list[Track], project: Project, sr: int, n: int | None,
     stage_gains: dict[str, float] = {}
     overs: dict[str, np.ndarray] = {}
 
-    def one(track: Track) -> np.ndarray:
-        job.check_cancelled()
-        audio, stage, over = _render_stem(track, project, sr, n, m, soundfont)
+    def finish(track: Track, audio: np.ndarray) -> np.ndarray:
+        stem, stage, over = _finish_stem(audio, track, project, sr, n, m)
         with lock:
             stage_gains[track.id], overs[track.id] = stage, over
             done[0] += 1
             job.report(0.9 * done[0] / max(1, len(tracks)), f"rendered {track.name}")
-        return audio
+        return stem
 
-    # Tracks render one after another by default: with several FluidSynth synths rendering in
-    # parallel threads, drum renders at 96 kHz were seen to differ between runs (FluidSynth
-    # shares state between synths); ``threads > 1`` trades that determinism for speed. Measured
-    # (2026-12-03, `studio bench render`'s project, 2 cores shared with another job, 4 runs
-    # each): the tracks took 1.14-1.18 s one after another and 1.18-1.29 s with threads=2, and
-    # the MIDI stems then differed from the sequential ones (up to 0.01); so export and
-    # generate keep the default, one thread.
+    def source(track: Track) -> np.ndarray:
+        job.check_cancelled()
+        return render_track_source(track, project, sr, n, soundfont=soundfont)
+
+    # Whole stems in parallel threads (``threads > 1``): with several FluidSynth synths rendering
+    # at once, drum renders at 96 kHz were seen to differ between runs (FluidSynth shares state
+    # between synths), and it was no faster (2026-12-03, `studio bench render`: 1.14-1.18 s one
+    # after another, 1.18-1.29 s with threads=2); so export and generate keep the default below.
     if threads > 1 and len(tracks) > 1:
         with ThreadPoolExecutor(max_workers=min(threads, len(tracks)), thread_name_prefix="render") as ex:
-            rendered = list(ex.map(one, tracks))
-    else:
-        rendered = [one(t) for t in tracks]
-    return rendered, stage_gains, overs
+            rendered = list(ex.map(lambda t: finish(t, source(t)), tracks))
+        return rendered, stage_gains, overs
+    return list(_pipelined(tracks, source, finish)), stage_gains, overs
+
+
+SOURCES_AHEAD = 1  # sources rendered ahead of the stem being finished (each one track's source)
+
+
+def _pipelined(tracks: list[Track], source, finish):
+    """``finish(t, source(t))`` for each track in order, the sources made one after another on
+    a thread of their own while this one finishes the stem before: the synth (FluidSynth, whose
+    synths must not play in two threads at once, see above) and the engines' renderers then run
+    beside the room convolution, the gain staging and the limiter, which release the GIL as
+    FluidSynth does. The same samples as one thread (each stage's work is unchanged); at most
+    ``SOURCES_AHEAD + 1`` sources are held at once."""
+    if len(tracks) < 2:
+        for t in tracks:
+            yield finish(t, source(t))
+        return
+    import queue
+
+    ready: queue.Queue = queue.Queue()
+    slots = threading.Semaphore(SOURCES_AHEAD + 1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        for t in tracks:
+            while not slots.acquire(timeout=0.1):
+                if stop.is_set():
+                    return
+            if stop.is_set():
+                return
+            try:
+                ready.put((source(t), None))
+            except BaseException as exc:  # handed to the finishing thread
+                ready.put((None, exc))
+                return
+
+    worker = threading.Thread(target=produce, name="render-sources", daemon=True)
+    worker.start()
+    try:
+        for t in tracks:
+            audio, exc = ready.get()
+            if exc is not None:
+                raise exc
+            stem = finish(t, audio)
+            del audio
+            slots.release()
+            yield stem
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _duck(tracks: list[Track], rendered: list[np.ndarray], sr: int) -> list[np.ndarray]:

@@ -311,3 +311,85 @@ def test_render_cache_key_sees_every_hit_keyframe_and_note(tmp_path):
     keys.add(render._fingerprint(p, {}))
     p.master_fader_db = -3.0  # applied after the cache: the same key
     assert render._fingerprint(p, {}) in keys and len(keys) == 4
+
+
+# ----------------------------------------------------------------------------- sources ahead of the stems
+
+
+def _tracks(k):
+    return [Track(f"t{i}", TrackKind.AUDIO) for i in range(k)]
+
+
+def test_sources_render_on_one_thread_ahead_of_the_stems_in_order_and_bounded():
+    import threading
+    import time
+
+    alive, most, threads, log = [0], [0], set(), []
+    lock = threading.Lock()
+
+    def source(t):
+        threads.add(threading.get_ident())
+        with lock:
+            alive[0] += 1
+            most[0] = max(most[0], alive[0])
+        log.append(("source", t.name))
+        return t.name
+
+    def finish(t, audio):
+        assert audio == t.name
+        time.sleep(0.01)  # a slow stem: the sources run ahead as far as they may
+        log.append(("finish", t.name))
+        with lock:
+            alive[0] -= 1
+        return audio.upper()
+
+    tracks = _tracks(6)
+    assert list(render._pipelined(tracks, source, finish)) == [f"T{i}" for i in range(6)]
+    assert len(threads) == 1 and threading.get_ident() not in threads  # one synth thread, not this one
+    assert most[0] == render.SOURCES_AHEAD + 1
+    # the second source is made while the first stem is being finished
+    assert log.index(("source", "t1")) < log.index(("finish", "t0"))
+
+
+def test_a_failing_source_or_stem_stops_the_pipeline_and_is_raised():
+    import threading
+
+    made = []
+
+    def source(t):
+        made.append(t.name)
+        if t.name == "t2":
+            raise StudioError("t2 cannot render")
+        return t.name
+
+    with pytest.raises(StudioError, match="t2 cannot"):
+        list(render._pipelined(_tracks(6), source, lambda t, a: a))
+    assert made == ["t0", "t1", "t2"]
+
+    made.clear()
+
+    def finish(t, audio):
+        raise StudioError(f"{t.name}: disk full")
+
+    before = threading.active_count()
+    with pytest.raises(StudioError, match="t0: disk full"):
+        list(render._pipelined(_tracks(6), source, finish))
+    assert len(made) <= render.SOURCES_AHEAD + 1  # no source made for a stem that will never be
+    assert threading.active_count() == before  # the source thread has ended
+
+
+def test_pipelined_stems_equal_those_rendered_one_after_another(tmp_path, monkeypatch):
+    p = make_project(tmp_path, duration=1.5)
+    for i, (freq, pan) in enumerate([(220.0, -0.5), (330.0, 0.0), (550.0, 0.7)]):
+        p.add_track(Track(f"tone{i}", TrackKind.AUDIO, audio_path=tone(tmp_path, f"t{i}.wav", freq=freq),
+                          offset_s=0.2 * i, mixer=Mixer(gain_db=-3.0 * i, pan=pan)))
+    piped = render.render_project(p)
+
+    def one_after_another(tracks, source, finish):
+        for t in tracks:
+            yield finish(t, source(t))
+
+    monkeypatch.setattr(render, "_pipelined", one_after_another)
+    plain = render.render_project(p)
+    assert all(np.array_equal(piped.stems[k], plain.stems[k]) for k in plain.stems)
+    assert np.array_equal(piped.mix, plain.mix)
