@@ -310,7 +310,7 @@ def render_track_source(track: Track, project: Project, sample_rate: int, n: int
         parts.append(_fit(audio, n if n is not None else max(0, audio.shape[1] + offset), offset))
     elif track.kind is TrackKind.AUDIO:
         raise StudioError(f"audio track '{track.name}' has no audio file; import one or delete the track")
-    if track.kind in (TrackKind.MIDI, TrackKind.SOUNDTRACK) and track.notes:
+    if _plays_notes(track):
         from studio import synth
 
         parts.append(synth.render_notes(track.notes, sample_rate, program=track.program,
@@ -669,28 +669,46 @@ def _render_stems(tracks: list[Track], project: Project, sr: int, n: int | None,
         with ThreadPoolExecutor(max_workers=min(threads, len(tracks)), thread_name_prefix="render") as ex:
             rendered = list(ex.map(lambda t: finish(t, source(t)), tracks))
         return rendered, stage_gains, overs
-    return list(_pipelined(tracks, source, finish)), stage_gains, overs
+    # the tracks the synth does not play first (Foley's hits, audio files): their sources are
+    # quick to make and their stems often the slowest to finish (Foley's hits move about the
+    # room), so those run beside the synth's parts; the synth's own order, and so its samples,
+    # stay as they were
+    order = sorted(range(len(tracks)), key=lambda i: (_plays_notes(tracks[i]), i))
+    stems = dict(zip(order, _pipelined([tracks[i] for i in order], source, finish)))
+    return [stems[i] for i in range(len(tracks))], stage_gains, overs
 
 
-SOURCES_AHEAD = 1  # sources rendered ahead of the stem being finished (each one track's source)
+def _plays_notes(track: Track) -> bool:
+    """Whether the synth renders (part of) the track's source (``render_track_source``)."""
+    return track.kind in (TrackKind.MIDI, TrackKind.SOUNDTRACK) and bool(track.notes)
 
 
-def _pipelined(tracks: list[Track], source, finish):
-    """``finish(t, source(t))`` for each track in order, the sources made one after another on
-    a thread of their own while this one finishes the stem before: the synth (FluidSynth, whose
-    synths must not play in two threads at once, see above) and the engines' renderers then run
-    beside the room convolution, the gain staging and the limiter, which release the GIL as
-    FluidSynth does. The same samples as one thread (each stage's work is unchanged); at most
-    ``SOURCES_AHEAD + 1`` sources are held at once."""
+SOURCES_AHEAD = 1  # sources made ahead of the stems being finished (each one track's source)
+FINISHERS = 2  # stems finished at once (room, gain staging, fader, limiter: numpy / scipy work)
+
+
+def _pipelined(tracks: list[Track], source, finish, finishers: int = FINISHERS):
+    """``finish(t, source(t))`` for each track, yielded in track order. The sources are made one
+    after another on a thread of their own (FluidSynth's synths must not play in two threads at
+    once, see above), and each is finished on one of ``finishers`` threads as soon as it is
+    made: the synth and the engines' renderers run beside the room convolutions, gain staging
+    and limiters, all of which release the GIL. The same samples as one thread (no stage's work
+    changes); at most ``SOURCES_AHEAD + finishers`` sources are held at once."""
     if len(tracks) < 2:
         for t in tracks:
             yield finish(t, source(t))
         return
     import queue
 
-    ready: queue.Queue = queue.Queue()
-    slots = threading.Semaphore(SOURCES_AHEAD + 1)
+    ready: queue.Queue = queue.Queue()  # futures of the finished stems, in track order
+    slots = threading.Semaphore(SOURCES_AHEAD + max(1, finishers))
     stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=max(1, finishers), thread_name_prefix="render-stems")
+
+    def done(fut) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            stop.set()  # no more sources for stems that will never be
+        slots.release()  # that stem's source is no longer needed
 
     def produce() -> None:
         for t in tracks:
@@ -700,25 +718,25 @@ def _pipelined(tracks: list[Track], source, finish):
             if stop.is_set():
                 return
             try:
-                ready.put((source(t), None))
-            except BaseException as exc:  # handed to the finishing thread
-                ready.put((None, exc))
+                fut = pool.submit(finish, t, source(t))
+            except BaseException as exc:  # handed to the calling thread
+                ready.put(exc)
                 return
+            fut.add_done_callback(done)
+            ready.put(fut)
 
     worker = threading.Thread(target=produce, name="render-sources", daemon=True)
     worker.start()
     try:
-        for t in tracks:
-            audio, exc = ready.get()
-            if exc is not None:
-                raise exc
-            stem = finish(t, audio)
-            del audio
-            slots.release()
-            yield stem
+        for _ in tracks:
+            item = ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item.result()
     finally:
         stop.set()
         worker.join()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _duck(tracks: list[Track], rendered: list[np.ndarray], sr: int) -> list[np.ndarray]:

@@ -320,7 +320,7 @@ def _tracks(k):
     return [Track(f"t{i}", TrackKind.AUDIO) for i in range(k)]
 
 
-def test_sources_render_on_one_thread_ahead_of_the_stems_in_order_and_bounded():
+def test_sources_render_on_one_thread_ahead_of_the_stems_and_come_back_in_order_bounded():
     import threading
     import time
 
@@ -346,7 +346,7 @@ def test_sources_render_on_one_thread_ahead_of_the_stems_in_order_and_bounded():
     tracks = _tracks(6)
     assert list(render._pipelined(tracks, source, finish)) == [f"T{i}" for i in range(6)]
     assert len(threads) == 1 and threading.get_ident() not in threads  # one synth thread, not this one
-    assert most[0] == render.SOURCES_AHEAD + 1
+    assert most[0] == render.SOURCES_AHEAD + render.FINISHERS
     # the second source is made while the first stem is being finished
     assert log.index(("source", "t1")) < log.index(("finish", "t0"))
 
@@ -374,7 +374,7 @@ def test_a_failing_source_or_stem_stops_the_pipeline_and_is_raised():
     before = threading.active_count()
     with pytest.raises(StudioError, match="t0: disk full"):
         list(render._pipelined(_tracks(6), source, finish))
-    assert len(made) <= render.SOURCES_AHEAD + 1  # no source made for a stem that will never be
+    assert len(made) <= render.SOURCES_AHEAD + render.FINISHERS  # no source made for a stem that will never be
     assert threading.active_count() == before  # the source thread has ended
 
 
@@ -393,3 +393,20 @@ def test_pipelined_stems_equal_those_rendered_one_after_another(tmp_path, monkey
     plain = render.render_project(p)
     assert all(np.array_equal(piped.stems[k], plain.stems[k]) for k in plain.stems)
     assert np.array_equal(piped.mix, plain.mix)
+
+
+def test_tracks_the_synth_does_not_play_are_made_first_and_stems_keep_their_tracks(tmp_path, monkeypatch):
+    p = make_project(tmp_path, duration=1.0)
+    keys = p.add_track(Track("keys", TrackKind.MIDI, notes=[Note(0.1, 0.3, 60, 100)]))
+    tone_track = p.add_track(Track("tone", TrackKind.AUDIO, audio_path=tone(tmp_path, secs=0.5)))
+    bass = p.add_track(Track("bass", TrackKind.MIDI, program=33, notes=[Note(0.2, 0.3, 40, 100)]))
+    order = []
+    real = render.render_track_source
+    monkeypatch.setattr(render, "render_track_source", lambda t, *a, **k: order.append(t.name) or real(t, *a, **k))
+    r = render.render_project(p, loudness_lufs=None)
+    assert order == ["tone", "keys", "bass"]  # the synth's own order unchanged
+    assert list(r.stems) == [keys.id, tone_track.id, bass.id]
+    level = {k: np.abs(v).max(axis=0) for k, v in r.stems.items()}
+    assert np.argmax(level[tone_track.id] > 1e-3) < 100  # the tone from the start, the notes later
+    assert abs(int(np.argmax(level[keys.id] > 1e-4)) - 4800) <= 64
+    assert abs(int(np.argmax(level[bass.id] > 1e-4)) - 9600) <= 64
