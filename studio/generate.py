@@ -205,7 +205,9 @@ def run(plan: Plan, job: Job | None = None) -> Result:
     for i, (name, adapter) in enumerate(plan.adapters):
         sub = job.sub(split + i * span, split + (i + 1) * span)
         sub.report(0.0, f"generating {name}")
-        for track in adapter(work, timeline, plan.settings, sub):
+        tracks = list(adapter(work, timeline, plan.settings, sub))
+        _warm_up_synth([t for t in tracks if t.engine in (None, name)], work.sample_rate)  # its own parts
+        for track in tracks:
             if track.id in originals:
                 continue
             ids = [t.id for t in work.tracks]
@@ -221,6 +223,17 @@ def run(plan: Plan, job: Job | None = None) -> Result:
     warnings = tuple(f"{t.name}: {w}" for t in replaced + new for w in (t.settings or {}).get("warnings", []))
     job.report(1.0, "generated")
     return Result(new, replaced, work.tempo, warnings, timeline, tuple(plan.engines), frozenset(made))
+
+
+def _warm_up_synth(tracks: list[Track], sample_rate: int) -> None:
+    """Have the synth load the fonts and presets of the parts just made while the next engine
+    runs (``studio.synth.warm_up``): the render that follows then finds them decoded."""
+    parts = [(t.notes, t.program, t.is_drums, t.bank) for t in tracks
+             if t.kind in (TrackKind.MIDI, TrackKind.SOUNDTRACK) and t.notes]
+    if parts:
+        from studio import synth
+
+        synth.warm_up(parts, sample_rate)
 
 
 REPLACE = "replace"  # the engines' old tracks go; their new ones take the place

@@ -68,7 +68,9 @@ Channels
 Loaded fonts are cached per process (FluidSynth's sample cache makes further synths on the same
 file cheap: ~70 ms for Fluid R3, ~200 ms for MuseScore General, whose preset tables are larger),
 and synths are pooled per (font, sample rate) and reset between uses: the first render in a
-process pays for its lanes' synths, later ones reuse them.
+process pays for its lanes' synths, later ones reuse them. :func:`warm_up` loads the fonts and
+presets of parts about to be rendered on a thread of its own (``studio.generate`` calls it as each
+engine's parts come in), and :func:`render_notes` waits for it: the same samples either way.
 """
 from __future__ import annotations
 
@@ -443,6 +445,64 @@ class _Lane:
         self.groups.clear()
 
 
+def _parts(notes: Sequence[Note], program: int, drums: bool, bank: str | None,
+           soundfont) -> list[tuple[Bank, list[Note], int, int]]:
+    """(bank, its notes, soundfont bank number, program) per part of a track: a recorded kit
+    plays the GM notes it has (translated to its keys), the GM bank's standard kit the others."""
+    chosen = resolve_bank(bank, drums=drums, soundfont=soundfont)
+    parts: list[tuple[Bank, list[Note], int, int]] = []
+    if drums and chosen.kind == banks.DRUMS:
+        nmap = chosen.note_map
+        mine = [n if nmap is None else replace(n, pitch=nmap[n.pitch])
+                for n in notes if nmap is None or n.pitch in nmap]
+        parts.append((chosen, mine, *chosen.drum_preset))
+        rest = [] if nmap is None else [n for n in notes if n.pitch not in nmap]
+        if rest:
+            parts.append((_gm_bank(soundfont), rest, DRUM_BANK, int(program)))
+    else:
+        parts.append((chosen, list(notes), DRUM_BANK if drums else 0, int(program)))
+    return parts
+
+
+_warming: threading.Thread | None = None
+_warming_lock = threading.Lock()
+
+
+def warm_up(tracks: Sequence[tuple[Sequence[Note], int, bool, str | None]], sample_rate: int,
+            soundfont: str | os.PathLike | None = None) -> None:
+    """Start loading, on a thread of its own, the fonts and presets that ``tracks`` ((notes,
+    program, drums, bank id) each, as :func:`render_notes` takes them) will play, and return at
+    once: a font's first load decodes its presets' samples (MuseScore General's piano and kit:
+    about 1.2 s), which then overlaps what the caller does next (``studio.generate`` starts it
+    as each engine's parts come in, while the next engine runs). :func:`render_notes` waits for
+    a warm-up still running; what fails here is left for the render to report."""
+    global _warming
+    todo = [(notes, int(program), bool(drums), bank) for notes, program, drums, bank in tracks]
+    rate = int(sample_rate)
+
+    def work(previous: threading.Thread | None) -> None:
+        if previous is not None:
+            previous.join()
+        for notes, program, drums, bank in todo:
+            try:
+                for b, part, sf_bank, prog in _parts(notes, program, drums, bank, soundfont):
+                    if part:
+                        _bank_font(b, rate).hold(sf_bank, prog)
+            except Exception as exc:  # noqa: BLE001  (the render raises it with its context)
+                log.debug("warm-up of a part failed: %s", exc)
+
+    with _warming_lock:
+        _warming = threading.Thread(target=work, args=(_warming,), name="synth-warm-up", daemon=True)
+        _warming.start()
+
+
+def _await_warm_up() -> None:
+    with _warming_lock:
+        pending = _warming
+    if pending is not None and pending is not threading.current_thread():
+        pending.join()
+
+
 def render_notes(
     notes: Sequence[Note],
     sample_rate: int,
@@ -469,21 +529,8 @@ def render_notes(
         raise SynthError(f"sample rate {sample_rate} Hz is outside 8000..192000")
     if not 0 <= int(program) <= 127:
         raise SynthError(f"GM program {program} outside 0..127")
-    chosen = resolve_bank(bank, drums=drums, soundfont=soundfont)
-    # (bank, its notes, soundfont bank number, program): a recorded kit plays the GM notes it
-    # has (translated to its keys), the GM bank's standard kit the others
-    parts: list[tuple[Bank, list[Note], int, int]] = []
-    if drums and chosen.kind == banks.DRUMS:
-        nmap = chosen.note_map
-        mine = [n if nmap is None else replace(n, pitch=nmap[n.pitch])
-                for n in notes if nmap is None or n.pitch in nmap]
-        parts.append((chosen, mine, *chosen.drum_preset))
-        rest = [] if nmap is None else [n for n in notes if n.pitch not in nmap]
-        if rest:
-            parts.append((_gm_bank(soundfont), rest, DRUM_BANK, int(program)))
-    else:
-        parts.append((chosen, list(notes), DRUM_BANK if drums else 0, int(program)))
-
+    parts = _parts(notes, int(program), drums, bank, soundfont)
+    _await_warm_up()  # a warm-up still loading these fonts: FluidSynth plays in one thread at a time
     last = 0
     for n in notes:
         on = int(round(n.start_s * sample_rate))

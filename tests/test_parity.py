@@ -163,3 +163,19 @@ def test_plan_fails_before_any_work(tmp_path, video, monkeypatch):
                                        (["piano"], {}, "piano engine is not part of this build")):
         with pytest.raises(StudioError, match=fragment):
             generate.plan(project, engines, generate.GenerateSettings(options=options))
+
+
+def test_run_warms_the_synth_up_with_each_engines_parts(tmp_path, video, monkeypatch):
+    """The fonts and presets of the parts an engine made start loading while the next engine
+    runs (``synth.warm_up``), with exactly the notes, program, kit and bank the render plays."""
+    from studio import synth
+
+    warmed = []
+    monkeypatch.setattr(synth, "warm_up", lambda parts, rate, soundfont=None: warmed.append((list(parts), rate)))
+    monkeypatch.setattr(generate, "ADAPTERS", {"rhythm": "test_parity:tempo_rhythm", "spatial": "test_parity:meddling"})
+    project = new_project_for_video(video, tmp_path / "p" / "project.json")
+    generate.run(generate.plan(project, ["rhythm", "spatial"], generate.GenerateSettings(seed=SEED)))
+    (parts, rate), = warmed  # the spatial stand-in placed the Drums (warmed already) and made no part
+    (notes, program, drums, bank), = parts
+    assert rate == project.sample_rate and drums and program == 0 and bank is None
+    assert [n.start_s for n in notes] == [SET_TEMPO.time_at(b) for b in range(4)]

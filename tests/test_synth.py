@@ -186,3 +186,50 @@ def test_a_note_on_the_grid_after_a_pause_sounds(t2):
     span = slice(int(t2 * sr), int((t2 + 0.3) * sr))
     assert onset(a, start=int(1.5 * sr)) == onset(alone) and 0 <= onset(alone) - round(t2 * sr) < sr // 1000
     np.testing.assert_allclose(a[:, span], alone[:, span], atol=1e-6)
+
+
+def test_a_warm_up_loads_the_parts_presets_and_a_render_waits_for_it(monkeypatch):
+    """``warm_up`` returns at once and loads the fonts and holds the presets on a thread; a
+    render started meanwhile waits for it (FluidSynth plays in one thread at a time), and plays
+    exactly what it plays without one."""
+    import threading
+    import time
+
+    monkeypatch.setattr(synth, "_fonts", {})
+    sr = 44100
+    notes = [Note(0.05, 0.3, 40, 100), Note(0.2, 0.3, 47, 90)]
+    plain = synth.render_notes(notes, sr, program=33, soundfont=SF, n_samples=sr // 2)
+    monkeypatch.setattr(synth, "_fonts", {})
+    gate = threading.Event()
+    real = synth._bank_font
+    loading = []
+
+    def slow_font(bank, rate):
+        loading.append(threading.current_thread().name)
+        gate.wait(5)
+        return real(bank, rate)
+
+    monkeypatch.setattr(synth, "_bank_font", slow_font)
+    t = time.perf_counter()
+    synth.warm_up([(notes, 33, False, None)], sr, soundfont=SF)
+    assert time.perf_counter() - t < 0.5  # returned without loading
+    rendered = []
+    render = threading.Thread(target=lambda: rendered.append(
+        synth.render_notes(notes, sr, program=33, soundfont=SF, n_samples=sr // 2)))
+    render.start()
+    time.sleep(0.3)
+    assert not rendered  # waiting for the warm-up
+    gate.set()
+    render.join(10)
+    assert loading[0] == "synth-warm-up"
+    font = synth._fonts[next(iter(synth._fonts))]
+    assert (0, 33) in font._held and font.loads == 1
+    np.testing.assert_array_equal(rendered[0], plain)
+
+
+def test_a_failing_warm_up_leaves_the_error_to_the_render(tmp_path):
+    bad = tmp_path / "broken.sf2"
+    bad.write_bytes(b"RIFF\x04\x00\x00\x00sfbk")
+    synth.warm_up([([Note(0.0, 0.1, 60, 100)], 0, False, None)], 44100, soundfont=bad)
+    with pytest.raises(synth.SynthError, match="not a readable soundfont"):
+        synth.render_notes([Note(0.0, 0.1, 60, 100)], 44100, soundfont=bad)
