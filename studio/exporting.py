@@ -478,22 +478,34 @@ def _start_video(stack: contextlib.ExitStack, project: Project, target: Path, re
     return future, t
 
 
+AUDIO_WRITERS = 2  # files written at once: the samples' conversion and dither release the GIL in blocks
+
+
 def _write_audio(targets: _Targets, rendered: RenderedProject | None, settings: _Settings, out: _Staged,
                  timings: dict[str, float]) -> int:
-    """The stems and the mixdown (WAV/FLAC); returns the stems' clipped samples."""
+    """The stems and the mixdown (WAV/FLAC), ``AUDIO_WRITERS`` files at a time (each file's
+    samples as one writer makes them); returns the stems' clipped samples."""
     sr, bit_depth = settings.sample_rate, settings.bit_depth
     t = time.perf_counter()
-    clipped = 0
-    for tid, path in targets.stems.items():
-        stem = rendered.stems[tid]
-        wav.write_audio(out.temp(path), stem, sr, bit_depth=bit_depth, file_format=settings.file_format, shown=path)
-        clipped += wav.clipped_estimate(stem, bit_depth)
-        out.done(path, f"stem {path.name}")
+    files = [(path, rendered.stems[tid], settings.file_format, f"stem {path.name}", True)
+             for tid, path in targets.stems.items()]
     mix = targets.singles.get("mix")
     if mix is not None:
-        wav.write_audio(out.temp(mix), rendered.mix, sr, bit_depth=bit_depth,
-                        file_format=wav.format_of(mix, settings.file_format), shown=mix)
-        out.done(mix, "mixdown")
+        files.append((mix, rendered.mix, wav.format_of(mix, settings.file_format), "mixdown", False))
+
+    def write(tmp: Path, path: Path, audio: np.ndarray, file_format: str, stem: bool) -> int:
+        wav.write_audio(tmp, audio, sr, bit_depth=bit_depth, file_format=file_format, shown=path)
+        return wav.clipped_estimate(audio, bit_depth) if stem else 0
+
+    clipped = 0
+    pool = ThreadPoolExecutor(max_workers=AUDIO_WRITERS, thread_name_prefix="audio-files")
+    try:  # the staging paths are taken here, in order, the writing runs on the pool
+        futures = [pool.submit(write, out.temp(path), path, audio, fmt, stem) for path, audio, fmt, _, stem in files]
+        for fut, (path, _, _, label, _) in zip(futures, files):
+            clipped += fut.result()
+            out.done(path, label)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # a failed file: the ones not started are not
     timings["audio_files"] = time.perf_counter() - t
     return clipped
 

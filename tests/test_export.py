@@ -352,3 +352,20 @@ def test_master_fader_moves_the_mix_and_the_video_not_the_stems(tmp_path, video_
     assert stems0.keys() == stems1.keys() and all(np.array_equal(stems0[k], stems1[k]) for k in stems0)
     assert abs(r1.loudness_lufs - r0.loudness_lufs + 6.0) < 0.01 and abs(r1.true_peak_dbtp - r0.true_peak_dbtp + 6.0) < 0.01
     render.clear_render_cache()
+
+
+def test_files_written_at_once_are_those_one_writer_makes(tmp_path, video_file, monkeypatch):
+    """The stems and mix are written AUDIO_WRITERS at a time: byte for byte the files of one
+    writer (each file's dither is its own), and every file is reported in order."""
+    p = make_project(tmp_path, video_file)
+    reports = {}  # the second export writes the first one's render (the render cache)
+    for writers in (1, 3):
+        monkeypatch.setattr(exporting, "AUDIO_WRITERS", writers)
+        out = tmp_path / f"w{writers}"
+        out.mkdir()
+        reports[writers] = exporting.export_project(p, stems_dir=out / "stems", mix_path=out / "mix.wav",
+                                                    bit_depth="16")
+    for name in ["mix.wav"] + [f"stems/{x.name}" for x in (tmp_path / "w1" / "stems").iterdir()]:
+        assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / "w3" / name).read_bytes(), name
+    assert reports[1].stems_clipped_samples == reports[3].stems_clipped_samples
+    assert [x.name for x in reports[3].files] == [x.name for x in reports[1].files]
