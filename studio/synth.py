@@ -368,6 +368,9 @@ POLYPHONY = 256
 DYNAMIC_SAMPLES = 1
 
 
+SETTLE_VELOCITIES = (1, 16, 64, 127)
+
+
 def _settle(s: _Synth) -> None:
     """Bring a synth into one canonical state, whatever it played before.
 
@@ -382,12 +385,19 @@ def _settle(s: _Synth) -> None:
     _drain(s)
     previous = lib.fluid_set_log_function(_FLUID_WARN, None, None)  # a full pool warns per note
     try:
-        key = 0
-        while lib.fluid_synth_get_active_voice_count(s.synth.synth) < POLYPHONY and key < 16 * 128:
-            if key % 128 == 0:
-                s.synth.program_select(key // 128, s.sfid, 0, 0)
-            s.synth.noteon(key // 128, key % 128, 1)
-            key += 1
+        # velocity 1 first; a font whose presets have no sample that soft (MuseScore General's
+        # piano starts no voice below velocity ~10) gets louder notes until every slot is filled:
+        # left unfilled, slots kept what the last render played there, and a render then
+        # differed from the one before it (MuseScore General's first piano chord by -33 dB)
+        for velocity in SETTLE_VELOCITIES:
+            key = 0
+            while lib.fluid_synth_get_active_voice_count(s.synth.synth) < POLYPHONY and key < 16 * 128:
+                if key % 128 == 0:
+                    s.synth.program_select(key // 128, s.sfid, 0, 0)
+                s.synth.noteon(key // 128, key % 128, velocity)
+                key += 1
+            if lib.fluid_synth_get_active_voice_count(s.synth.synth) >= POLYPHONY:
+                break
         scratch = np.zeros((2, BLOCK), np.float32)
         _process(s, scratch, 0, BLOCK)
     finally:
