@@ -58,3 +58,14 @@ def _private_cache(tmp_path_factory):
         os.environ.pop("STUDIO_CACHE_DIR", None)
     else:
         os.environ["STUDIO_CACHE_DIR"] = old
+
+
+@pytest.fixture(autouse=True)
+def _synth_warm_up_ends_with_its_test():
+    """A synth warm-up that ``generate`` started (``studio.synth.warm_up``, a thread) ends with
+    the test that started it: left running, it would load fonts into the next test's
+    monkeypatched font cache or take a core from its timing."""
+    yield
+    synth = sys.modules.get("studio.synth")
+    if synth is not None:
+        synth._await_warm_up()
