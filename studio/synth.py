@@ -494,8 +494,9 @@ def warm_up(tracks: Sequence[tuple[Sequence[Note], int, bool, str | None]], samp
         if previous is not None:
             previous.join()
         for notes, program, drums, bank in todo:
-            try:
-                for b, part, sf_bank, prog in _parts(notes, program, drums, bank, soundfont):
+            try:  # a note per pitch decides which presets play (a film's part has 100,000s)
+                for b, part, sf_bank, prog in _parts(list({n.pitch: n for n in notes}.values()), program, drums,
+                                                     bank, soundfont):
                     if part:
                         _bank_font(b, rate).hold(sf_bank, prog)
             except Exception as exc:  # noqa: BLE001  (the render raises it with its context)
