@@ -321,6 +321,10 @@ class _Font:
         return s
 
     def release(self, s: _Synth) -> None:
+        # twice: after a render one pass left a state that still depended on what was played
+        # (the AVL kit's hits in the next render differed from a new synth's by up to -26 dB);
+        # the second pass starts from a refill's state and ends where a new synth's one does
+        _settle(s)
         _settle(s)
         with self._lock:
             self._free.append(s)
