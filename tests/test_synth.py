@@ -257,7 +257,8 @@ def test_a_render_on_reused_synths_is_the_first_renders_on_every_font(monkeypatc
 @pytest.mark.skipif(synth.banks.bank_by_id("avl-black-pearl") is None, reason="avldrums.lv2-soundfont not installed")
 def test_a_drum_kits_render_on_reused_synths_is_the_first_renders(monkeypatch):
     """After a render one slot refill was not enough: a recorded kit's hits in the next render
-    differed from those on new synths by up to -26 dB; synths are settled twice when released."""
+    differed from those on new synths by up to -26 dB; a used synth is settled twice before its
+    next use."""
     monkeypatch.setattr(synth, "_fonts", {})
     sr = 48000
     notes = []
