@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import stat
@@ -182,6 +183,36 @@ def test_a_long_films_project_saves_and_loads(tmp_path):
     assert len(p.tracks[1].spatial) > 35_000 and len(p.tracks[1].events) > 18_000
     q = Project.load(p.save(tmp_path / "project.json"))
     assert q == p
+
+
+def test_the_project_file_is_written_a_track_at_a_time_as_one_dump_would_write_it(tmp_path):
+    """``save`` writes the text piece by piece (a two-hour project as one Python value and one
+    string took half a gigabyte); the file is the same as ``json.dumps`` of the whole."""
+    import json
+    import tracemalloc
+
+    p = long_film_project(0.1)
+    p.name = 'Film "deux" \u9f13 \U0001f941\n'
+    p.add_track(Track("Empty", TrackKind.MIDI))
+    p.add_track(Track("Keys", TrackKind.MIDI, notes=[Note(0.5, 0.25, 60, 80)], program=4))
+    whole = json.dumps(p.to_dict(), indent=1)
+    assert "".join(p.json_chunks()) == whole and p.to_json() == whole
+    assert p.save(tmp_path / "project.json").read_text() == whole
+    empty = Project(name="nothing")
+    assert "".join(empty.json_chunks()) == json.dumps(empty.to_dict(), indent=1)
+    assert Project.load(p.path).to_json() == whole
+    # the peak while saving follows the largest track, not the project
+    big = long_film_project(0.05)
+    big.tracks.append(dataclasses.replace(big.tracks[0], id="drums2"))
+    big.tracks.append(dataclasses.replace(big.tracks[1], id="foley2"))
+    tracemalloc.start()
+    big.save(tmp_path / "big.json")
+    _, streamed = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    json.dumps(big.to_dict(), indent=1)
+    _, whole_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert streamed < 0.6 * whole_peak, (streamed, whole_peak)
 
 
 def test_a_project_too_large_to_load_is_not_saved(tmp_path, monkeypatch):
