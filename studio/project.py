@@ -164,6 +164,17 @@ class Track:
             raise ProjectError(f"the track is damaged: {schema.summary(exc)}") from None
 
 
+def _tracks(models: list, consume: bool) -> list[Track]:
+    """Tracks from their models; ``consume``: each model removed from ``models`` once built."""
+    if not consume:
+        return [_track(m) for m in models]
+    out = []
+    models.reverse()
+    while models:
+        out.append(_track(models.pop()))
+    return out
+
+
 def _track(m) -> Track:
     """A Track from its validated ``studio.schema.TrackModel``."""
     return Track(
@@ -329,6 +340,14 @@ class Project:
         """A project from its JSON value: migrated to the current schema, then validated
         (``studio.schema``: types, finite numbers, ranges, unique ids, bounded sizes); a bad
         value is a ProjectError naming the field (``tracks[2].notes[14].start_s is NaN``)."""
+        return cls._from_value(d, source, owned=False)
+
+    @classmethod
+    def _from_value(cls, d: dict, source: str, owned: bool) -> "Project":
+        """``from_dict``; ``owned``: ``d`` is the caller's to lose (``load``'s parsed file), so
+        it is emptied once validated and each track's model dropped once built: the file's
+        values, their models and the project are not all held at once (a two-hour film's
+        project reloads at its peak memory otherwise)."""
         from studio import schema
 
         try:
@@ -338,6 +357,8 @@ class Project:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ProjectError(f"{source} is damaged or not a studio project ({exc})") from None
         m = schema.validate_project(d, source)
+        if owned:
+            d.clear()
         try:
             return cls(
                 name=m.name,
@@ -345,7 +366,7 @@ class Project:
                 video=VideoClip(**m.video.model_dump()) if m.video else None,
                 tempo=TempoMap(tuple(TempoChange(t, bpm) for t, bpm in m.tempo.changes),
                                m.tempo.beats_per_bar, m.tempo.beat_unit),
-                tracks=[_track(t) for t in m.tracks],
+                tracks=_tracks(m.tracks, consume=owned),
                 created=m.created if m.created is not None else time.time(),
                 master_fader_db=m.master_fader_db,
             )
@@ -394,7 +415,7 @@ class Project:
         except RecursionError:  # the parser's own guard: refuse, never crash (the UI caught only ours)
             raise ProjectError(f"{path} is not a valid project file (nested too deeply)") from None
         del text  # 77 MB at two hours, not kept through the validation
-        project = cls.from_dict(data, str(path))
+        project = cls._from_value(data, str(path), owned=True)
         project.path = path
         return project
 
