@@ -166,6 +166,7 @@ def test_long_render_is_disk_backed_and_equal(ball, foley_track, monkeypatch):
         released.append((a, b, np.array(audio[:, a:b])))
         release(audio, a, b)
     monkeypatch.setattr(diskaudio, "BLOCK_FRAMES", SR // 4)
+    monkeypatch.setattr(diskaudio, "IN_MEMORY_FRAMES", SR // 4)
     monkeypatch.setattr(diskaudio, "release", spy)
     on_disk = render_hits(events, SR, n)
     assert isinstance(on_disk, np.memmap) and on_disk.shape == (2, n)

@@ -25,6 +25,7 @@ SR = 48000
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch, tmp_path):
     monkeypatch.setattr(da, "BLOCK_FRAMES", 8192)
+    monkeypatch.setattr(da, "IN_MEMORY_FRAMES", 8192)
     monkeypatch.setenv(da.RENDER_DIR_ENV, str(tmp_path))
     render.clear_render_cache()
     yield

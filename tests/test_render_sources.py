@@ -26,6 +26,7 @@ needs_sf = pytest.mark.skipif(not os.path.exists(SF), reason="timgm6mb-soundfont
 @pytest.fixture
 def small_blocks(monkeypatch, tmp_path):
     monkeypatch.setattr(da, "BLOCK_FRAMES", 8192)
+    monkeypatch.setattr(da, "IN_MEMORY_FRAMES", 8192)
     monkeypatch.setattr(sr_render, "RELEASE_FRAMES", 4096)
     monkeypatch.setattr(sr_render, "STATIC_BLOCK", 8192)
     monkeypatch.setenv(da.RENDER_DIR_ENV, str(tmp_path))
@@ -51,6 +52,7 @@ def test_synth_renders_the_same_samples_on_disk(monkeypatch, tmp_path):
     whole = [_render(n, d, 7 * SR) for n, d in _parts()]
     free_whole = [_render(n, d) for n, d in _parts()]
     monkeypatch.setattr(da, "BLOCK_FRAMES", 8192)
+    monkeypatch.setattr(da, "IN_MEMORY_FRAMES", 8192)
     monkeypatch.setenv(da.RENDER_DIR_ENV, str(tmp_path))
     for (notes, drums), ref, free_ref in zip(_parts(), whole, free_whole):
         got = _render(notes, drums, 7 * SR)
@@ -75,6 +77,7 @@ def test_spatial_render_into_disk_arrays_is_the_in_memory_render(moving, monkeyp
     x = (0.3 * np.random.default_rng(3).standard_normal(2 * SR)).astype(np.float32)
     ref = sr_render.render_path(field, x, SR, path)
     monkeypatch.setattr(da, "BLOCK_FRAMES", 8192)
+    monkeypatch.setattr(da, "IN_MEMORY_FRAMES", 8192)
     monkeypatch.setattr(sr_render, "RELEASE_FRAMES", 4096)
     monkeypatch.setattr(sr_render, "STATIC_BLOCK", 8192 if not moving else sr_render.STATIC_BLOCK)
     monkeypatch.setenv(da.RENDER_DIR_ENV, str(tmp_path))
