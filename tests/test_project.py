@@ -188,7 +188,6 @@ def test_a_long_films_project_saves_and_loads(tmp_path):
 def test_the_project_file_is_written_a_track_at_a_time_as_one_dump_would_write_it(tmp_path):
     """``save`` writes the text piece by piece (a two-hour project as one Python value and one
     string took half a gigabyte); the file is the same as ``json.dumps`` of the whole."""
-    import json
     import tracemalloc
 
     p = long_film_project(0.1)
