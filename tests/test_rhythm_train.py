@@ -108,3 +108,70 @@ def test_cached_decoder_step_matches_the_full_causal_decode():
             logits, pk, pv = m.step(tokens[:, t:t + 1], torch.tensor([t]), memory, pk, pv)
             assert torch.allclose(logits, full[:, t], atol=1e-5)
     assert pk.shape == (len(m.dec), 2, heads, tokens.shape[1], dh)
+
+
+def test_lean_step_graph_matches_the_torch_step_and_reads_back_from_a_torchscript_export(tmp_path):
+    """``step_graph`` writes the decoder step with onnxruntime's fused attention: the same logits
+    and cache as ``Seq2Seq.step`` (batch 1 and 3, from an empty cache); and the weights it reads
+    back from a TorchScript export of the step (how the shipped files were converted) are the
+    model's own."""
+    import onnx
+    import torch
+
+    from engines.rhythm.train.models import Seq2Seq, export_onnx
+    from engines.rhythm.train.step_graph import decoder_step, max_difference, weights_of_model, weights_of_onnx
+    from engines.runtime import open_session
+
+    class _Step(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, token, pos, memory, past_k, past_v):
+            return self.m.step(token, pos, memory, past_k, past_v)
+
+    torch.manual_seed(1)
+    m = Seq2Seq(src_dim=6, n_cond=5, n_cond_tokens=2, vocab=20, max_len=30, dec_layers=3).eval()
+    src, cond = torch.randn(3, 16, 6), torch.randint(0, 5, (3, 2))
+    with torch.no_grad():
+        for p in m.parameters():  # as after training: no two norms alike (the exporter merges equal constants)
+            p.add_(0.1 * torch.randn_like(p))
+        memory = m.encode(src, cond)
+    heads, dh, layers = m.dec[0].sa.h, m.dec[0].sa.dh, len(m.dec)
+    lean = tmp_path / "lean.onnx"
+    onnx.save(decoder_step(weights_of_model(m), heads, {"model": "test"}), str(lean))
+    assert any(o.domain == "com.microsoft" for o in onnx.load(str(lean)).opset_import)
+    sess = open_session(lean, single_thread=True)
+    tokens = torch.randint(0, 20, (3, 9))
+    pk = pv = torch.zeros(layers, 3, heads, 0, dh)
+    k = v = np.zeros((layers, 3, heads, 0, dh), np.float32)
+    for t in range(tokens.shape[1]):
+        with torch.no_grad():
+            want, pk, pv = m.step(tokens[:, t:t + 1], torch.tensor([t]), memory, pk, pv)
+        got, k, v = sess.run(None, {"token": tokens[:, t:t + 1].numpy(), "pos": np.array([t], np.int64),
+                                    "memory": memory.numpy(), "past_k": k, "past_v": v})
+        np.testing.assert_allclose(got, want.numpy(), atol=1e-4)
+        np.testing.assert_allclose(k, pk.numpy(), atol=1e-5)
+        np.testing.assert_allclose(v, pv.numpy(), atol=1e-5)
+
+    scripted = tmp_path / "torchscript.onnx"
+    past = torch.zeros(layers, 3, heads, 1, dh)
+    export_onnx(_Step(m), (tokens[:, :1], torch.tensor([1]), memory, past, past), scripted,
+                ["token", "pos", "memory", "past_k", "past_v"], ["logits", "present_k", "present_v"],
+                {"token": {0: "batch"}, "memory": {0: "batch"}, "past_k": {1: "batch", 3: "past"},
+                 "past_v": {1: "batch", 3: "past"}, "logits": {0: "batch"},
+                 "present_k": {1: "batch", 3: "length"}, "present_v": {1: "batch", 3: "length"}})
+    read, own = weights_of_onnx(scripted), weights_of_model(m)
+    assert sorted(read) == sorted(own)
+    for name in own:
+        np.testing.assert_array_equal(read[name], own[name], err_msg=name)
+    assert max_difference(scripted, lean, memory.shape[1], layers, heads, dh) < 1e-4
+
+
+def test_shipped_decoder_steps_are_the_lean_graphs():
+    import onnx
+
+    for name in ("rhythm2drum_decoder", "drum2music_decoder"):
+        model = onnx.load(str(common.MODELS_DIR / f"{name}.onnx"))
+        assert any(o.domain == "com.microsoft" for o in model.opset_import), name
+        assert sum(n.op_type == "MultiHeadAttention" for n in model.graph.node) > 0

@@ -70,24 +70,26 @@ def parse_key(key: str) -> tuple[int, int]:
 
 
 def velocity_midi(v: float) -> int:
-    return int(np.clip(round(float(v) * 127), 1, 127))
+    return min(127, max(1, round(float(v) * 127)))
 
 
+# the per-token helpers below run ~40 times a bar while the live engine waits: numpy's methods,
+# not its module functions (whose Python dispatch cost as much as the arithmetic at this size)
 def sample(logits: np.ndarray, allowed: np.ndarray, rng: np.random.Generator, temperature: float,
            top_k: int) -> int:
     """One token from masked logits: temperature, then the top k (temperature <= 0: greedy)."""
-    idx = np.flatnonzero(allowed)
-    if len(idx) == 0:
-        return int(np.argmax(logits))
-    z = logits[idx].astype(np.float64)
-    if temperature <= 0 or len(idx) == 1:
-        return int(idx[np.argmax(z)])
-    if 0 < top_k < len(idx):
-        keep = np.argpartition(z, -top_k)[-top_k:]
-        idx, z = idx[keep], z[keep]
-    p = np.exp((z - z.max()) / temperature)
-    c = np.cumsum(p)
-    return int(idx[min(len(idx) - 1, int(np.searchsorted(c, rng.random() * c[-1], side="right")))])
+    idx = allowed.nonzero()[0]
+    n = idx.size
+    if n == 0:
+        return int(logits.argmax())
+    z = logits.take(idx).astype(np.float64)
+    if temperature <= 0 or n == 1:
+        return int(idx[z.argmax()])
+    if 0 < top_k < n:
+        keep = z.argpartition(-top_k)[-top_k:]
+        idx, z, n = idx.take(keep), z.take(keep), top_k
+    c = np.exp((z - z.max()) / temperature).cumsum()
+    return int(idx[min(n - 1, int(c.searchsorted(rng.random() * c[-1], side="right")))])
 
 
 def _src_drums(act: np.ndarray) -> np.ndarray:
@@ -184,30 +186,32 @@ class RhythmEngine:
         rng = self._rng(state, state.bar_index, 1)
         toks = [V.M_BOS]
         chords_ok = [V.chord_token(r, m) for r, m in V.DIATONIC[state.mode]]
-        kinds, ids, pitch_of = _KINDS, _IDS, _PITCH_OF
-        in_scale = _IN_SCALE[state.mode]
-        keys_ok, bass_ok = (kinds == "keys") & in_scale, (kinds == "bass") & in_scale
-        is_pos, is_dur = kinds == "pos", kinds == "dur"
+        kinds, pitch_of = _KINDS, _PITCH_OF
+        keys_above, pitches_ok = _KEYS_ABOVE[state.mode], _PITCHES_OK[state.mode]
         pos, last_kind, last_keys, n_at_pos = -1, "bos", -1, 0
         while len(toks) < V.M_MAXLEN:
             logits = step(np.array([[toks[-1]]], np.int64), len(toks) - 1)[0]
-            allowed = np.zeros(V.M_VOCAB, bool)
             near_end = len(toks) >= V.M_MAXLEN - 3
             if last_kind == "bos":
+                allowed = np.zeros(V.M_VOCAB, bool)
                 if chord is not None:
                     allowed[chord] = True
                 else:
                     allowed[chords_ok] = True
             elif last_kind in ("chord", "dur"):
+                if near_end:
+                    allowed = np.zeros(V.M_VOCAB, bool)
+                elif last_kind == "dur" and n_at_pos < 4:
+                    allowed = _POS_AFTER[pos + 1] | keys_above[last_keys + 1]
+                else:
+                    allowed = _POS_AFTER[pos + 1].copy()
                 allowed[V.M_EOS] = True
-                if not near_end:
-                    allowed[is_pos & (ids - V.M_POS0 > pos)] = True
-                    if last_kind == "dur" and n_at_pos < 4:
-                        allowed[keys_ok & (pitch_of > last_keys)] = True
             elif last_kind == "pos":
-                allowed[keys_ok | bass_ok] = True
+                allowed = pitches_ok
             elif last_kind in ("bass", "keys"):
-                allowed[is_dur & (ids - V.M_DUR0 + 1 <= V.STEPS - pos)] = True
+                allowed = _DUR_FITS[pos + 1]
+            else:
+                allowed = np.zeros(V.M_VOCAB, bool)
             tok = sample(logits, allowed, rng, state.temperature, state.top_k)
             toks.append(tok)
             k = kinds[tok]
@@ -283,7 +287,7 @@ class RhythmEngine:
             vel[0, s] = max(vel[0, s], 0.85)
             off[7, s] = off[0, s] = 0.0
         for v, s in zip(*np.nonzero(hits)):
-            start = t[s] + float(np.clip(off[v, s] * state.humanize, -0.5, 0.5)) * d[s]
+            start = t[s] + min(0.5, max(-0.5, float(off[v, s] * state.humanize))) * d[s]
             notes.append(NoteEvent(max(0.0, float(start)), float(min(0.1, d[s])), V.VOICE_PITCH[v],
                                    velocity_midi(vel[v, s]), "drums"))
         new_state = state
@@ -325,6 +329,16 @@ _PITCH_OF = np.full(V.M_VOCAB, -1)
 _PITCH_OF[V.M_BASS0:V.M_KEYS0] = np.arange(V.BASS_LO, V.BASS_HI + 1)
 _PITCH_OF[V.M_KEYS0:V.M_DUR0] = np.arange(V.KEYS_LO, V.KEYS_HI + 1)
 _IN_SCALE = {m: np.array([p >= 0 and (p % 12) in V.SCALE_PCS[m] for p in _PITCH_OF]) for m in (0, 1)}
+# Drum2Music's grammar masks, made once (read-only; indexed by position or pitch + 1, as -1 is
+# "none yet"): positions after ``pos``; durations that end in the bar from ``pos``; by mode,
+# in-scale keys above ``last_keys`` (a chord is written upwards) and every in-scale pitch
+_POS_AFTER = np.array([(_KINDS == "pos") & (_IDS - V.M_POS0 > p) for p in range(-1, V.STEPS)])
+_DUR_FITS = np.array([(_KINDS == "dur") & (_IDS - V.M_DUR0 + 1 <= V.STEPS - p) for p in range(-1, V.STEPS)])
+_KEYS_ABOVE = {m: np.array([(_KINDS == "keys") & _IN_SCALE[m] & (_PITCH_OF > k) for k in range(-1, 128)])
+               for m in (0, 1)}
+_PITCHES_OK = {m: np.isin(_KINDS, ("keys", "bass")) & _IN_SCALE[m] for m in (0, 1)}
+for _mask in (_POS_AFTER, _DUR_FITS, *_KEYS_ABOVE.values(), *_PITCHES_OK.values()):
+    _mask.flags.writeable = False
 
 
 class _Stepper:

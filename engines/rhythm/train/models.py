@@ -94,7 +94,7 @@ class Seq2Seq(nn.Module):
         return self.decode(tokens, self.encode(src, cond))
 
     def step(self, token, pos, memory, past_k, past_v):
-        """One decoder step with a key/value cache (the run-time graph).
+        """One decoder step with a key/value cache (what the exported step graph computes).
 
         token (B, 1) int64, pos (1,) int64 (its position), memory (B, S, d), past_k/past_v
         (layers, B, heads, P, d/heads) -> logits (B, vocab), present_k/present_v (P + 1).
@@ -108,7 +108,8 @@ class Seq2Seq(nn.Module):
 def cached_step(blocks, x, memory, past_k, past_v):
     """One new position ``x`` (B, 1, d) through decoder ``blocks`` with a key/value cache
     (past_k/past_v: layers, B, heads, P, d/heads) -> (x, present_k, present_v with P + 1);
-    the exported decoder-step graphs of the rhythm and performer engines are built on it."""
+    the performer engine's exported decoder step is built on it (the rhythm engine's step graph,
+    ``step_graph``, computes the same with onnxruntime's fused attention)."""
     ks, vs = [], []
     for i, blk in enumerate(blocks):
         a = blk.sa
@@ -136,21 +137,15 @@ class _Enc(nn.Module):
         return self.m.encode(src, cond)
 
 
-class _Step(nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, token, pos, memory, past_k, past_v):
-        return self.m.step(token, pos, memory, past_k, past_v)
-
-
 def export_seq2seq(model: "Seq2Seq", src, cond, out_dir, prefix: str, cond_name: str, meta: dict) -> None:
     """``<prefix>_encoder.onnx`` (src, cond -> memory) and ``<prefix>_decoder.onnx`` (one step
     with a key/value cache), checked against the full teacher-forced decoder."""
     from pathlib import Path
 
     import numpy as np
+    import onnx
+
+    from engines.rhythm.train.step_graph import decoder_step, weights_of_model
     from engines.runtime import open_session
 
     out_dir = Path(out_dir)
@@ -161,13 +156,9 @@ def export_seq2seq(model: "Seq2Seq", src, cond, out_dir, prefix: str, cond_name:
         mem = model.encode(src, cond)
     layers, heads, dh = len(model.dec), model.dec[0].sa.h, model.dec[0].sa.dh
     b = src.shape[0]
-    past = torch.zeros(layers, b, heads, 1, dh)
-    tok = torch.ones(b, 1, dtype=torch.long)
-    export_onnx(_Step(model), (tok, torch.tensor([1]), mem, past, past), out_dir / f"{prefix}_decoder.onnx",
-                ["token", "pos", "memory", "past_k", "past_v"], ["logits", "present_k", "present_v"],
-                {"token": {0: "batch"}, "memory": {0: "batch"}, "past_k": {1: "batch", 3: "past"},
-                 "past_v": {1: "batch", 3: "past"}, "logits": {0: "batch"}, "present_k": {1: "batch", 3: "length"},
-                 "present_v": {1: "batch", 3: "length"}}, meta)
+    # the step graph written with onnxruntime's fused attention (``step_graph``: a third of the
+    # nodes of the TorchScript export of ``Seq2Seq.step``, which is what the live engine waits on)
+    onnx.save(decoder_step(weights_of_model(model), heads, meta), str(out_dir / f"{prefix}_decoder.onnx"))
     # the cached steps must reproduce the full decoder (also from an empty cache)
     sess = open_session(out_dir / f"{prefix}_decoder.onnx")
     seq = torch.randint(3, model.head.out_features, (b, 6))
