@@ -202,6 +202,35 @@ def run(plan: Plan, job: Job | None = None) -> Result:
     returned: set[str] = set()
     made: set[str] = set()
     span = (1.0 - split) / max(1, len(plan.adapters))
+    prefetched = _prefetch(plan, work, timeline)
+    try:
+        _run_adapters(plan, work, timeline, job, split, span, originals, returned, made)
+    finally:
+        for handle in prefetched:  # what an engine did not take (it failed, or a cancel)
+            handle.cancel()
+    new = tuple(t for t in work.tracks if t.id not in before and t.id in returned)
+    replaced = tuple(t for t in work.tracks if t.id in before and t.id in returned)
+    warnings = tuple(f"{t.name}: {w}" for t in replaced + new for w in (t.settings or {}).get("warnings", []))
+    job.report(1.0, "generated")
+    return Result(new, replaced, work.tempo, warnings, timeline, tuple(plan.engines), frozenset(made))
+
+
+def _prefetch(plan: Plan, work: Project, timeline) -> list:
+    """Each adapter's optional ``prefetch(project, timeline, settings)``: work that needs only
+    the analysis started on a thread now, so it overlaps the engines that run first (Foley
+    reads its impact regions from the video again). Returns the handles (``cancel()``)."""
+    handles = []
+    for name, _ in plan.adapters:
+        start = getattr(importlib.import_module(ADAPTERS[name].split(":")[0]), "prefetch", None)
+        if start is not None:
+            handle = start(work, timeline, plan.settings)
+            if handle is not None:
+                handles.append(handle)
+    return handles
+
+
+def _run_adapters(plan: Plan, work: Project, timeline, job: Job, split: float, span: float,
+                  originals: set, returned: set, made: set) -> None:
     for i, (name, adapter) in enumerate(plan.adapters):
         sub = job.sub(split + i * span, split + (i + 1) * span)
         sub.report(0.0, f"generating {name}")
@@ -218,11 +247,6 @@ def run(plan: Plan, job: Job | None = None) -> Result:
             returned.add(track.id)
             if track.engine in (None, name):  # the engine's own part, not an edit of another's track
                 made.add(track.id)
-    new = tuple(t for t in work.tracks if t.id not in before and t.id in returned)
-    replaced = tuple(t for t in work.tracks if t.id in before and t.id in returned)
-    warnings = tuple(f"{t.name}: {w}" for t in replaced + new for w in (t.settings or {}).get("warnings", []))
-    job.report(1.0, "generated")
-    return Result(new, replaced, work.tempo, warnings, timeline, tuple(plan.engines), frozenset(made))
 
 
 def _warm_up_synth(tracks: list[Track], sample_rate: int) -> None:

@@ -146,6 +146,42 @@ def test_generate_streams_the_impact_frames(ball, monkeypatch):
     assert again.events == reference.events
 
 
+def test_prefetched_impact_regions_give_the_same_track_and_are_cancelled_when_unused(ball, foley_track, monkeypatch):
+    """``prefetch`` decodes the impact regions on a thread while earlier engines run: the track
+    generate makes from them equals the one made without; ``studio.generate.run`` starts it for
+    a run with Foley and cancels it when an engine before Foley fails (its thread ends, nothing
+    is kept)."""
+    import threading
+
+    from studio import generate as gen
+    from studio.adapters import foley
+    from studio.errors import StudioError
+
+    _, tl, project = ball
+    settings = GenerateSettings(engines=("foley",), seed=3)
+    handle = foley.prefetch(project, tl, settings)
+    assert handle is not None and foley.prefetch(project, tl, settings) is handle  # one per video and impacts
+    again = foley.generate(project, tl, settings, None)[0]
+    assert handle.result.done() and not foley._prefetched
+    assert again.events == foley_track.events
+
+    started = []
+    real = foley.prefetch
+    monkeypatch.setattr(foley, "prefetch", lambda *a: started.append(real(*a)) or started[-1])
+
+    def failing(project, timeline, settings, job):
+        raise StudioError("an engine before Foley failed")
+    plan = gen.plan(project, ("rhythm", "foley"), settings, timeline=tl)
+    plan = dataclasses.replace(plan, adapters=(("rhythm", failing),) + plan.adapters[1:])
+    with pytest.raises(StudioError, match="before Foley"):
+        gen.run(plan)
+    assert len(started) == 1 and started[0].stop.is_set() and not foley._prefetched
+    for t in threading.enumerate():
+        if t.name == "foley-patches":
+            t.join(10)
+    assert started[0].result.done()
+
+
 def test_long_render_is_disk_backed_and_equal(ball, foley_track, monkeypatch):
     """Past one diskaudio block the hits are rendered into a disk-backed array (issue 23: a
     2-hour stereo track is 1.4 GB), bit-identical to the in-memory render, its pages handed back

@@ -39,6 +39,10 @@ and these functions:
   video (``settings`` is a :class:`studio.generate.GenerateSettings`);
 * optionally ``check(project, settings)``: raise StudioError for settings it cannot use (called
   before the analysis, so a bad option fails at once);
+* optionally ``prefetch(project, timeline, settings)``: start work that needs only the analysis
+  on a thread, before the engines run (Foley decodes its impact regions while rhythm works), and
+  return a handle with ``cancel()`` (or None); ``studio.generate.run`` cancels what ``generate``
+  did not take;
 * optionally ``register()``: install its track renderers / spatializer in :mod:`studio.render`,
   so projects that hold its tracks render (and export) without generating again.
 """

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import OrderedDict
+from concurrent.futures import CancelledError, Future
 from typing import Iterator
 
 import numpy as np
@@ -85,17 +86,20 @@ def impact_patches(video_path, impacts, frame_height: int = 144) -> list[np.ndar
     return out
 
 
-def impact_descriptors(video_path, impacts, frame_height: int = 144) -> np.ndarray:
+def impact_descriptors(video_path, impacts, frame_height: int = 144, stop: threading.Event | None = None) -> np.ndarray:
     """(N, DESCRIPTOR_DIM) float32 visual descriptors of the impact regions, in the order given.
     Computed DESCRIPTOR_BATCH patches at a time as the frames are decoded: ``descriptors`` works
     row by row (a batch's rows equal the rows of single calls, bit for bit) but its temporaries
-    take about 75 KB per patch, so one call on every impact of a long film would be gigabytes."""
+    take about 75 KB per patch, so one call on every impact of a long film would be gigabytes.
+    ``stop``: once set, the decoding ends and CancelledError is raised."""
     from engines.foley.visual import DESCRIPTOR_DIM, descriptors
 
     out = np.zeros((len(impacts), DESCRIPTOR_DIM), np.float32)
     rows: list[int] = []
     batch: list[np.ndarray] = []
     for i, patch in iter_impact_patches(video_path, impacts, frame_height):
+        if stop is not None and stop.is_set():
+            raise CancelledError("the impact regions are no longer needed")
         rows.append(i)
         batch.append(patch)
         if len(batch) == DESCRIPTOR_BATCH:
@@ -104,6 +108,66 @@ def impact_descriptors(video_path, impacts, frame_height: int = 144) -> np.ndarr
     if batch:
         out[rows] = descriptors(batch)
     return out
+
+
+class _Prefetch:
+    """``impact_descriptors`` running on a daemon thread (see :func:`prefetch`)."""
+
+    def __init__(self, key: tuple, path, impacts) -> None:
+        self.key, self.stop, self.result = key, threading.Event(), Future()
+        threading.Thread(target=self._run, args=(path, impacts), name="foley-patches", daemon=True).start()
+
+    def _run(self, path, impacts) -> None:
+        try:
+            self.result.set_result(impact_descriptors(path, impacts, stop=self.stop))
+        except BaseException as exc:  # handed to generate, which raises it as its own
+            self.result.set_exception(exc)
+
+    def cancel(self) -> None:
+        """Not needed after all (an engine before Foley failed, the run was cancelled)."""
+        self.stop.set()
+        with _prefetch_lock:
+            if _prefetched.get(self.key) is self:
+                del _prefetched[self.key]
+
+
+_prefetched: dict[tuple, _Prefetch] = {}
+_prefetch_lock = threading.Lock()
+
+
+def _patch_key(path, impacts) -> tuple:
+    """What the impact regions depend on: the file and each impact's time and place."""
+    import hashlib
+
+    where = np.array([(i.time_s, i.x, i.y) for i in impacts], np.float64)
+    return str(path), len(impacts), hashlib.sha1(where.tobytes()).hexdigest()
+
+
+def prefetch(project: Project, timeline, settings) -> _Prefetch | None:
+    """Start cutting and describing the impact regions (a second decode of the video, about
+    1.4 s a minute of 720p here) on a thread as soon as the analysis is done, so it overlaps the
+    engines that run before Foley; :func:`generate` takes its result. ``studio.generate.run``
+    calls this and cancels the handle when the run ends (a no-op once generate took it)."""
+    impacts = list(timeline.impacts)
+    if not impacts or project.video is None:
+        return None
+    path = project.resolve(project.video.path)
+    key = _patch_key(path, impacts)
+    with _prefetch_lock:
+        if key in _prefetched:
+            return _prefetched[key]
+        handle = _prefetched[key] = _Prefetch(key, path, impacts)
+    return handle
+
+
+def _descriptors(path, impacts) -> np.ndarray:
+    """The prefetched descriptors of these impacts when a prefetch is running, else computed now."""
+    key = _patch_key(path, impacts)
+    with _prefetch_lock:
+        handle = _prefetched.pop(key, None)
+    if handle is None:
+        return impact_descriptors(path, impacts)
+    return handle.result.result()
 
 
 def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
@@ -118,7 +182,7 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     job.report(0.05, f"{len(impacts)} impacts")
     visual = None
     if impacts and project.video is not None:
-        visual = impact_descriptors(project.resolve(project.video.path), impacts)
+        visual = _descriptors(project.resolve(project.video.path), impacts)
     job.report(0.4, "materials")
     warnings: list[str] = []
     materials = [forced or "wood"] * len(impacts)
