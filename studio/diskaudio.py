@@ -38,6 +38,8 @@ RENDER_DIR_ENV = "STUDIO_RENDER_DIR"
 BLOCK_FRAMES = 1 << 18
 IN_MEMORY_FRAMES = 1 << 20  # a track's source up to this long is an ordinary array (``buffer``)
 _PAGE = mmap.PAGESIZE
+# releases cover whole aligned 2 MiB spans (a huge page; a multiple of the page size)
+_RELEASE_SPAN = max(_PAGE, 1 << 21)
 
 
 _IN_MEMORY_FS = ("tmpfs", "ramfs")
@@ -154,10 +156,15 @@ def release(audio: np.ndarray, a: int = 0, b: int | None = None) -> None:
         return
     base = np.frombuffer(mm, np.uint8).ctypes.data
     for row in (audio if audio.ndim > 1 else audio[None, :]):
-        start = row.ctypes.data - base + a * row.strides[0]
+        start = row.ctypes.data + a * row.strides[0]  # virtual addresses
         stop = start + (b - a) * row.strides[0]
-        s0 = start // _PAGE * _PAGE
-        s1 = min(len(mm), -(-stop // _PAGE) * _PAGE)
+        # whole aligned spans, not just the pages of a..b: a fault maps the whole page-cache
+        # folio around it (Linux 6.x, ext4: up to 2 MiB), so the first access past a block's edge
+        # mapped the end of the block released before it again, and nothing released that (a
+        # 40-minute stem kept 11 MB resident after its blocks were walked; two hours of stems
+        # about 250 MB). A page released while still in use only costs a minor fault
+        s0 = max(0, start // _RELEASE_SPAN * _RELEASE_SPAN - base)
+        s1 = min(len(mm), -(-stop // _RELEASE_SPAN) * _RELEASE_SPAN - base)
         if s1 > s0:
             mm.madvise(mmap.MADV_DONTNEED, s0, s1 - s0)
 
