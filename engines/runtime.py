@@ -54,7 +54,7 @@ def load_manifest(models_dir: Path = MODELS_DIR) -> dict:
                          "object of models; reinstall the studio")
     for name, entry in data.items():
         if not isinstance(entry, dict):
-            raise ModelError(f"the model manifest {path} is damaged: {name} is a JSON {type(entry).__name__}, "
+            raise ModelError(f"the model manifest {path} is damaged: {name[:80]!r} is a JSON {type(entry).__name__}, "
                              "not an object; reinstall the studio")
     return data
 

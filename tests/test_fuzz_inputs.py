@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engines import runtime
@@ -36,6 +36,7 @@ def _check(models_dir: Path) -> None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(manifest=json_value)
+@example(manifest={"\n": None})  # a name with a line break once broke the one-line message
 def test_any_manifest_json_is_used_or_a_model_error(tmp_path, manifest):
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     _check(tmp_path)
