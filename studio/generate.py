@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from studio import adapters, grid
+from studio import adapters, grid, heap
 from studio.errors import StudioError
 from studio.fsutil import explain_os_error
 from studio.jobs import Job
@@ -196,6 +196,7 @@ def run(plan: Plan, job: Job | None = None) -> Result:
             raise StudioError("the project has no video to analyse")
         split = 0.5
         timeline = analyze(work.resolve(work.video.path), job=job.sub(0.0, split))
+        heap.trim()  # what the analysis let go of (its frames, flow, spill buffers), before the engines load
     work.tempo = plan.tempo if plan.tempo is not None else grid.tempo_map(
         timeline, grid.GridCorrection.from_options(plan.settings.options),
         (plan.settings.options or {}).get("beats_per_bar"))  # the one grid every engine writes on
@@ -359,6 +360,8 @@ def _generate(video, out_dir: Path, project_file: Path, settings: GenerateSettin
     result = run(plan(project, engines, settings), job.sub(0.05, 0.8))
     apply(project, result)
     result.timeline.save(txn.stage(out_dir / "analysis.npz"))
+    del result  # the analysis is saved; the export does not need it
+    heap.trim()  # what the engines let go of, before the render's peak
     if any(not silent(t) for t in project.audible_tracks()):  # else there is nothing to render yet
         txn.stage_dir(out_dir / "stems")  # replaced as a whole: no stem of an earlier run stays
         _export(staged_view(project, txn), out_dir, overwrite=overwrite, loudness_lufs=settings.loudness_lufs,
