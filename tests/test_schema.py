@@ -326,7 +326,7 @@ def test_any_damaged_leaf_is_a_project_error_or_a_valid_project(tmp_path, data):
 # -- manifest -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("manifest,fragment", [
     ([{"file": "a.onnx"}], "is a JSON list"),
-    ({"affine": ["a.onnx"]}, "affine is a JSON list"),
+    ({"affine": ["a.onnx"]}, "'affine' is a JSON list"),
     ({"affine": {"file": "affine.onnx"}}, "affine.sha256 is missing"),
     ({"affine": {"file": "affine.onnx", "sha256": 12}}, "affine.sha256"),
     ({"affine": {"sha256": "0" * 64}}, "affine.file is missing"),
