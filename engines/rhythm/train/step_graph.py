@@ -5,8 +5,9 @@ At that size onnxruntime's cost is per node, not per multiply: the TorchScript e
 ``Seq2Seq.step`` has 212 nodes after optimisation (reshapes, transposes, gathers and concats
 around every attention), 155 us a call for Drum2Music on this machine. This module writes the
 same computation with onnxruntime's fused ``com.microsoft.MultiHeadAttention`` (its own
-key/value cache in and out), about 80 nodes. The torch exporter cannot emit that operator from
-this model, hence a graph written here. Same inputs, outputs and weights as before, so the
+key/value cache in and out) and ``SkipLayerNormalization`` (residual sum, bias and the next
+norm in one node), about 70 nodes. The torch exporter cannot emit these operators from this
+model, hence a graph written here. Same inputs, outputs and weights as before, so the
 run-time code, the manifest's input list and the models' notes stay as they were
 (``export_seq2seq`` checks each graph against the teacher-forced torch decoder).
 
