@@ -171,6 +171,25 @@ def test_small_frames_match_shrunk_full_frames(clip_av: Clip):
         assert diff.mean() < 1.5 and diff.max() < 8
 
 
+@pytest.mark.parametrize("src", [(1280, 720), (854, 480), (427, 240), (1920, 1080), (768, 576)])
+def test_plane_shrink_is_an_area_average(src):
+    """The bilinear halvings against one exact INTER_AREA shrink: to the gray level at a
+    power-of-two ratio, within a couple of levels at odd sizes and ratios (a textured plane)."""
+    import cv2
+
+    w, h = src
+    rng = np.random.default_rng(w)
+    plane = cv2.GaussianBlur(rng.integers(0, 256, (h, w + 32), np.uint8), (0, 0), 1.5)[:, :w]  # a padded view
+    dst = (160, 120) if (w, h) == (768, 576) else (160, 90)
+    got = media._resize(plane, *dst).astype(int)
+    assert got.shape == dst[::-1]
+    diff = np.abs(got - cv2.resize(np.ascontiguousarray(plane), dst, interpolation=cv2.INTER_AREA).astype(int))
+    if w // dst[0] in (2, 4, 8) and w % dst[0] == 0:
+        assert diff.max() <= 1
+    else:
+        assert diff.mean() < 3.0 and diff.max() < 24  # fine noise: the hardest case (2.1-2.3 measured)
+
+
 def test_non_yuv_frames_take_the_swscale_path(clip_rgb: Clip):
     assert media.probe(clip_rgb.path).video.pix_fmt.startswith("gbr")
     small = list(media.iter_frames(clip_rgb.path, size=(80, 60)))
