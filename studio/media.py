@@ -6,8 +6,8 @@ such as 23.976 fps keep their real timing; nothing assumes a frame rate.
 
 Small frames are made fast: for 8-bit planar YUV (what H.264/HEVC/VP9 decode to) the Y, U and V
 planes are taken as numpy views of the decoder's buffers, each shrunk with ``cv2.resize``
-(an area average: halvings, then INTER_AREA) and only the small picture is converted to RGB (BT.601/709/2020, limited or full
-range as the frame says). Other pixel formats go through swscale (``VideoFrame.reformat``).
+(an area average: halvings, then INTER_AREA) and only the small picture is converted to RGB
+(BT.601/709/2020, limited or full range as the frame says). Other pixel formats go through swscale (``VideoFrame.reformat``).
 For such small outputs the decoder also skips deblocking of non-reference frames (no drift,
 invisible after a 4x shrink). Together: 160x90 frames from 720p/1080p H.264 cost about
 1.0-1.1x a plain threaded decode, where ``VideoFrame.reformat`` costs 1.5-1.7x.
