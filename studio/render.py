@@ -94,7 +94,7 @@ import numpy as np
 from studio import diskaudio as da
 from studio.errors import MediaError, StudioError
 from studio.jobs import Job
-from studio.project import Project, Track, TrackKind
+from studio.project import Project, Track, TrackKind, event_value
 
 __all__ = [
     "RenderResult", "TrackRenderer", "Spatializer", "register_track_renderer",
@@ -551,9 +551,9 @@ def _fingerprint(project: Project, options: dict) -> str | None:
               len(t.notes), len(t.events), len(t.spatial)])
         for a in range(0, len(t.notes), _FINGERPRINT_ROWS):
             feed([[n.start_s, n.dur_s, n.pitch, n.velocity, n.channel] for n in t.notes[a:a + _FINGERPRINT_ROWS]])
-        for items in (t.events, t.spatial):
+        for items, value in ((t.events, event_value), (t.spatial, dataclasses.asdict)):
             for a in range(0, len(items), _FINGERPRINT_ROWS):
-                feed([dataclasses.asdict(x) for x in items[a:a + _FINGERPRINT_ROWS]])
+                feed([value(x) for x in items[a:a + _FINGERPRINT_ROWS]])
     return digest.hexdigest()
 
 

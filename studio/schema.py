@@ -134,7 +134,7 @@ class FoleyEventModel(_Strict):
     low_cut_hz: _float(0.0, 200_000.0) = 0.0
     brightness: _float(-96.0, 96.0) = 0.0
     residual_db: _float(-200.0, 96.0) = 0.0
-    # a list in JSON, a tuple in memory (Project.from_dict(project.to_dict()): the app's snapshots)
+    # a list in JSON, a studio.project.FloatVector in memory (Project.from_dict(project.to_dict()): the app's snapshots)
     params: Annotated[list[_float(-1e9, 1e9)], Strict(False), Field(max_length=MAX_PARAMS)] | None = None
     params_for: Text = ""
 

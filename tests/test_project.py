@@ -8,7 +8,7 @@ import pytest
 from studio.errors import ProjectError
 from studio.music import Note, TempoChange, TempoMap
 from studio.project import (
-    SCHEMA_VERSION, FoleyEvent, Mixer, Project, SpatialKeyframe, Track, TrackKind, VideoClip,
+    SCHEMA_VERSION, FloatVector, FoleyEvent, Mixer, Project, SpatialKeyframe, Track, TrackKind, VideoClip,
     autosave_path, has_newer_autosave,
 )
 
@@ -232,3 +232,30 @@ def test_a_project_too_large_to_load_is_not_saved(tmp_path, monkeypatch):
     with pytest.raises(ProjectError, match="more than a project file may"):
         p.save()
     assert path.read_bytes() == before
+
+
+def test_foley_params_are_a_compact_exact_float_vector(tmp_path):
+    """A hit's 67 parameters: one float64 buffer, equal and hashed as the tuple it was given as,
+    read by numpy, copied and pickled as itself, saved as a JSON list and loaded back equal."""
+    import copy
+    import pickle
+    import sys
+
+    import numpy as np
+
+    values = tuple(round(0.1 + i / 67, 5) for i in range(67)) + (1e-300,)
+    e = FoleyEvent(1.0, params=np.array(values))  # any sequence of floats
+    assert isinstance(e.params, FloatVector) and len(e.params) == 68
+    assert e.params == values and values == e.params and e.params == list(values)
+    assert hash(e.params) == hash(values) and hash(e) == hash(FoleyEvent(1.0, params=values))
+    assert e.params[3] == values[3] and e.params[-1] == 1e-300 and e.params[:2] == values[:2]
+    assert np.array_equal(np.asarray(e.params), values) and np.asarray(e.params, np.float32).dtype == np.float32
+    assert copy.deepcopy(e) == e and pickle.loads(pickle.dumps(e)) == e
+    assert e.params != values[:-1] and e.params != FloatVector(values[:-1])
+    assert sys.getsizeof(e.params) + sys.getsizeof(e.params._data) < 0.3 * (
+        sys.getsizeof(values) + sum(sys.getsizeof(v) for v in values))
+    p = Project(name="p", tracks=[Track(name="Foley", kind=TrackKind.FOLEY, events=[e])])
+    p.save(tmp_path / "p.json")
+    assert json.loads((tmp_path / "p.json").read_text())["tracks"][0]["events"][0]["params"] == list(values)
+    assert Project.load(tmp_path / "p.json").tracks[0].events[0] == e
+    assert Project.from_dict(p.to_dict()).tracks[0].events[0] == e
