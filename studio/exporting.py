@@ -443,10 +443,14 @@ def _write_files(project: Project, txn: Transaction, settings: _Settings, target
                 measured = measure_as_written(rendered, settings.bit_depth if "mix" in singles else "float32")
                 timings["measure"] = time.perf_counter() - t
             tm = smf.tick_map(project.tempo, span[0]) if singles.keys() & {"midi", "rpp", "dawproject"} else None
-            mid = None
+            mid = None  # the MIDI file's bytes
             if singles.keys() & {"midi", "dawproject"}:  # the DAWproject's notes are the MIDI file's
-                mid = smf.build_midi(settings.parts, project.tempo, origin_s=span[0], end_s=span[1],
-                                     quantize=quantize, title=project.name)
+                try:
+                    mid = smf.midi_bytes(settings.parts, project.tempo, origin_s=span[0], end_s=span[1],
+                                         quantize=quantize, title=project.name)
+                except ExportError as exc:  # named by the file the user asked for
+                    raise ExportError(f"cannot encode the MIDI file {singles.get('midi') or singles['dawproject']}: "
+                                      f"{exc}") from None
             if "midi" in singles:
                 _write_midi(mid, singles["midi"], out, timings=timings)
             if mux is not None:
@@ -510,7 +514,7 @@ def _write_audio(targets: _Targets, rendered: RenderedProject | None, settings: 
     return clipped
 
 
-def _write_midi(mid, target: Path, out: _Staged, *, timings: dict[str, float]) -> None:
+def _write_midi(mid: bytes, target: Path, out: _Staged, *, timings: dict[str, float]) -> None:
     t = time.perf_counter()
     smf.write_midi(out.temp(target), mid, shown=target)
     timings["midi"] = time.perf_counter() - t
@@ -539,9 +543,9 @@ def _write_rpp(project: Project, settings: _Settings, targets: _Targets, rendere
 
 
 def _write_dawproject(project: Project, settings: _Settings, targets: _Targets, rendered: RenderedProject,
-                      out: _Staged, *, frames: int, mid, tick_map, timings: dict[str, float]) -> None:
+                      out: _Staged, *, frames: int, mid: bytes, tick_map, timings: dict[str, float]) -> None:
     """The DAWproject: every stem (copied in from the staging, as written) on an audio track,
-    every part of the MIDI file ``mid`` on a notes track with its track's fader, the MIDI file's
+    every part of the MIDI file ``mid`` (its bytes) on a notes track with its track's fader, the MIDI file's
     tempo map and its "Bar 1" marker, so every beat position is the SMF's."""
     from studio import __version__
 
@@ -549,6 +553,7 @@ def _write_dawproject(project: Project, settings: _Settings, targets: _Targets, 
     sr = settings.sample_rate
     stems = [dawproject.AudioStem(rendered.names[tid], out.staged[p], p.name, frames / sr, sr)
              for tid, p in targets.stems.items()]
+    mid = smf.read_midi_bytes(mid)
     parts, markers = dawproject.smf_parts(mid)
     parts = [dataclasses.replace(part, name=f"{track.name} (MIDI)", volume=10 ** (track.mixer.gain_db / 20),
                                  pan=track.mixer.pan)

@@ -500,11 +500,6 @@ def _record(path, recorded, tempo: float, first_bar_s: float, settings: LiveSett
     programs = {"drums": 0, "bass": settings.bass_program, "keys": settings.keys_program}
     built = [smf.Part(name.capitalize(), notes, programs[name], drums=name == "drums", channel=PART_CHANNELS[name])
              for name, notes in parts.items()]
-    mid = smf.build_midi(built, TempoMap.constant(tempo, first_bar_s, settings.beats_per_bar))
-    import io
-
     from studio.fsutil import write_bytes_atomic
 
-    buf = io.BytesIO()
-    mid.save(file=buf)
-    write_bytes_atomic(path, buf.getvalue())
+    write_bytes_atomic(path, smf.midi_bytes(built, TempoMap.constant(tempo, first_bar_s, settings.beats_per_bar)))

@@ -130,14 +130,18 @@ def test_smf_round_trip_utf8_and_errors_name_the_target(tmp_path, monkeypatch):
     target = tmp_path / "out" / "song.mid"
     target.parent.mkdir()
 
-    def broken(*a, **k):
+    bad = dataclasses.replace(p, tracks=[dataclasses.replace(p.tracks[0], program=200), *p.tracks[1:]])
+    with pytest.raises(ExportError) as err:  # 200: no MIDI program
+        exporting.export_project(bad, midi_path=target)
+    assert str(target) in str(err.value) and ".part" not in str(err.value) and "program 200" in str(err.value)
+    assert list(target.parent.iterdir()) == []
+
+    def broken(*a, **k):  # a mido MidiFile that cannot be encoded
         raise ValueError("data byte must be in range 0..127")
 
     monkeypatch.setattr(mido.MidiFile, "save", broken)
-    with pytest.raises(ExportError) as err:
-        exporting.export_project(p, midi_path=target)
-    assert str(target) in str(err.value) and ".part" not in str(err.value)
-    assert list(target.parent.iterdir()) == []
+    with pytest.raises(ExportError, match="a.mid"):
+        smf.write_midi(tmp_path / "a.mid", mid)
 
     class Failing:  # libsndfile reports its errors as RuntimeError
         def __init__(self, *a, **k):
