@@ -75,10 +75,11 @@ class FloatVector(Sequence):
     Equal to a tuple or list of the same values (and hashed as that tuple); ``np.asarray``
     reads it; values are kept exactly."""
 
-    __slots__ = ("_data",)
+    __slots__ = ("_data", "_hash")
 
     def __init__(self, values=()) -> None:
         self._data = values._data if isinstance(values, FloatVector) else array("d", values).tobytes()
+        self._hash: int | None = None
 
     def _view(self) -> memoryview:
         return memoryview(self._data).cast("d")
@@ -101,7 +102,9 @@ class FloatVector(Sequence):
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(tuple(self))
+        if self._hash is None:  # a Foley render's cache keys hash every hit's vector
+            self._hash = hash(tuple(self))
+        return self._hash
 
     def __repr__(self) -> str:
         return f"FloatVector({tuple(self)!r})"
