@@ -445,12 +445,14 @@ def _write_files(project: Project, txn: Transaction, settings: _Settings, target
             tm = smf.tick_map(project.tempo, span[0]) if singles.keys() & {"midi", "rpp", "dawproject"} else None
             mid = None  # the MIDI file's bytes
             if singles.keys() & {"midi", "dawproject"}:  # the DAWproject's notes are the MIDI file's
+                t = time.perf_counter()
                 try:
                     mid = smf.midi_bytes(settings.parts, project.tempo, origin_s=span[0], end_s=span[1],
                                          quantize=quantize, title=project.name)
                 except ExportError as exc:  # named by the file the user asked for
                     raise ExportError(f"cannot encode the MIDI file {singles.get('midi') or singles['dawproject']}: "
                                       f"{exc}") from None
+                timings["midi_encode"] = time.perf_counter() - t
             if "midi" in singles:
                 _write_midi(mid, singles["midi"], out, timings=timings)
             if mux is not None:
