@@ -95,8 +95,8 @@ class FloatVector(Sequence):
         return iter(self._view())
 
     def __eq__(self, other) -> bool:
-        if isinstance(other, FloatVector):
-            return self._data == other._data
+        if isinstance(other, FloatVector):  # the bytes first; else as floats (0.0 == -0.0)
+            return self._data == other._data or tuple(self) == tuple(other)
         if isinstance(other, (tuple, list)):
             return tuple(self) == tuple(other)
         return NotImplemented

@@ -252,6 +252,8 @@ def test_foley_params_are_a_compact_exact_float_vector(tmp_path):
     assert np.array_equal(np.asarray(e.params), values) and np.asarray(e.params, np.float32).dtype == np.float32
     assert copy.deepcopy(e) == e and pickle.loads(pickle.dumps(e)) == e
     assert e.params != values[:-1] and e.params != FloatVector(values[:-1])
+    assert FloatVector((0.0, 1.0)) == FloatVector((-0.0, 1.0)) == (-0.0, 1.0)  # as floats, as a tuple is
+    assert hash(FloatVector((0.0, 1.0))) == hash(FloatVector((-0.0, 1.0)))
     assert sys.getsizeof(e.params) + sys.getsizeof(e.params._data) < 0.3 * (
         sys.getsizeof(values) + sum(sys.getsizeof(v) for v in values))
     p = Project(name="p", tracks=[Track(name="Foley", kind=TrackKind.FOLEY, events=[e])])
