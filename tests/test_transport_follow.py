@@ -64,6 +64,19 @@ def test_tempo_is_measured_from_the_ticks():
     assert d.tempo_bpm() == pytest.approx(132.0, rel=1e-3)
 
 
+@pytest.mark.parametrize("late", ["first", "last", "both"])
+def test_a_tick_stamped_late_does_not_move_the_tempo(late):
+    """A loaded machine delays the MIDI thread now and then: one tick at either end stamped 30
+    ms late (the span from first to last tick read 116.4 BPM for 120 in a CI run)."""
+    d = SyncDecoder()
+    period = 60e9 / (24 * 120.0)
+    n = 49
+    for k in range(n):
+        delay = 30 * MS if (k == 0 and late != "last") or (k == n - 1 and late != "first") else 0
+        d.feed(bytes([CLOCK]), int(k * period + delay))
+    assert d.tempo_bpm() == pytest.approx(120.0, rel=2e-3)
+
+
 def test_mtc_quarter_frames_and_full_frame():
     d = SyncDecoder()
     out = []
