@@ -40,6 +40,7 @@ def test_smoke_training_exports_runnable_models(tmp_path, monkeypatch):
     import onnxruntime as ort
 
     from engines.rhythm.train import train_groove, train_rhythm2drum
+    from engines.rhythm.train.step_graph import decode_steps, encode
 
     before = _shipped_state()
     assert train_rhythm2drum.main(["--smoke", "--steps", "2", "--out", str(tmp_path)]) == 0
@@ -47,11 +48,14 @@ def test_smoke_training_exports_runnable_models(tmp_path, monkeypatch):
     enc = ort.InferenceSession(str(tmp_path / "rhythm2drum_encoder.onnx"))
     dec = ort.InferenceSession(str(tmp_path / "rhythm2drum_decoder.onnx"))
     src = np.zeros((3, 16, 5), np.float32)
-    mem = enc.run(None, {"src": src, "style": np.zeros((3, 1), np.int64)})[0]
-    past = np.zeros((2, 3, 4, 0, 16), np.float32)
-    logits, k, v = dec.run(None, {"token": np.ones((3, 1), np.int64), "pos": np.array([0], np.int64),
-                                  "memory": mem, "past_k": past, "past_v": past})
-    assert logits.shape == (3, 147) and k.shape == v.shape == (2, 3, 4, 1, 16)
+    encoded = encode(enc, {"src": src, "style": np.zeros((3, 1), np.int64)})
+    assert encoded["memory"].shape == (3, 17, 64)  # 16 steps and the style
+    assert all(encoded[f"cross_{t}{i}"].shape == (3, 4, 17, 16) for i in range(2) for t in "kv")
+    feed = {n: x for n, x in encoded.items() if n.startswith("cross_")}
+    feed.update({f"past_{t}{i}": np.zeros((3, 4, 0, 16), np.float32) for i in range(2) for t in "kv"})
+    logits, *present = dec.run(None, {**feed, "token": np.ones((3, 1), np.int64), "pos": np.array([0], np.int64)})
+    assert logits.shape == (3, 147) and len(present) == 4 and all(x.shape == (3, 4, 1, 16) for x in present)
+    assert decode_steps(dec, encoded, np.ones((3, 5), np.int64)).shape == (3, 5, 147)
     g = ort.InferenceSession(str(tmp_path / "rhythm_groove.onnx"))
     vel, off = g.run(None, {"x": np.zeros((2, 16, 16), np.float32)})
     assert vel.shape == off.shape == (2, 9, 16) and (np.abs(off) <= 0.5).all()
@@ -111,15 +115,18 @@ def test_cached_decoder_step_matches_the_full_causal_decode():
 
 
 def test_lean_step_graph_matches_the_torch_step_and_reads_back_from_a_torchscript_export(tmp_path):
-    """``step_graph`` writes the decoder step with onnxruntime's fused attention: the same logits
-    and cache as ``Seq2Seq.step`` (batch 1 and 3, from an empty cache); and the weights it reads
-    back from a TorchScript export of the step (how the shipped files were converted) are the
-    model's own."""
+    """``step_graph`` writes the decoder step with onnxruntime's fused attention, the encoder
+    giving each layer's cross-attention keys and values: the same logits and caches as
+    ``Seq2Seq.step`` (batch 3, from an empty cache). The weights read back from those files, and
+    from a TorchScript export of the step (how the shipped files were first converted), are the
+    model's own; and the TorchScript pair (the step reading the memory, one stacked cache)
+    decodes the same as the new pair."""
     import onnx
     import torch
 
-    from engines.rhythm.train.models import Seq2Seq, export_onnx
-    from engines.rhythm.train.step_graph import decoder_step, max_difference, weights_of_model, weights_of_onnx
+    from engines.rhythm.train.models import Seq2Seq, export_onnx, export_seq2seq
+    from engines.rhythm.train.step_graph import (decode_steps, encode, max_difference, weights_of_lean,
+                                                 weights_of_model, weights_of_onnx)
     from engines.runtime import open_session
 
     class _Step(torch.nn.Module):
@@ -138,21 +145,26 @@ def test_lean_step_graph_matches_the_torch_step_and_reads_back_from_a_torchscrip
             p.add_(0.1 * torch.randn_like(p))
         memory = m.encode(src, cond)
     heads, dh, layers = m.dec[0].sa.h, m.dec[0].sa.dh, len(m.dec)
-    lean = tmp_path / "lean.onnx"
-    onnx.save(decoder_step(weights_of_model(m), heads, {"model": "test"}), str(lean))
-    assert any(o.domain == "com.microsoft" for o in onnx.load(str(lean)).opset_import)
-    sess = open_session(lean, single_thread=True)
+    export_seq2seq(m, src, cond, tmp_path, "t", "cond", {"model": "test"})
+    enc, dec = tmp_path / "t_encoder.onnx", tmp_path / "t_decoder.onnx"
+    assert any(o.domain == "com.microsoft" for o in onnx.load(str(dec)).opset_import)
+    assert "memory" not in [i.name for i in onnx.load(str(dec)).graph.input]
+    sess = open_session(dec, single_thread=True)
+    feed = {n: x for n, x in encode(open_session(enc), {"src": src.numpy(), "cond": cond.numpy()}).items()
+            if n.startswith("cross_")}
+    assert len(feed) == 2 * layers
     tokens = torch.randint(0, 20, (3, 9))
     pk = pv = torch.zeros(layers, 3, heads, 0, dh)
-    k = v = np.zeros((layers, 3, heads, 0, dh), np.float32)
+    feed.update({f"past_{t}{i}": np.zeros((3, heads, 0, dh), np.float32) for i in range(layers) for t in "kv"})
     for t in range(tokens.shape[1]):
         with torch.no_grad():
             want, pk, pv = m.step(tokens[:, t:t + 1], torch.tensor([t]), memory, pk, pv)
-        got, k, v = sess.run(None, {"token": tokens[:, t:t + 1].numpy(), "pos": np.array([t], np.int64),
-                                    "memory": memory.numpy(), "past_k": k, "past_v": v})
+        got, *present = sess.run(None, {**feed, "token": tokens[:, t:t + 1].numpy(), "pos": np.array([t], np.int64)})
         np.testing.assert_allclose(got, want.numpy(), atol=1e-4)
-        np.testing.assert_allclose(k, pk.numpy(), atol=1e-5)
-        np.testing.assert_allclose(v, pv.numpy(), atol=1e-5)
+        for i in range(layers):
+            np.testing.assert_allclose(present[2 * i], pk[i].numpy(), atol=1e-5)
+            np.testing.assert_allclose(present[2 * i + 1], pv[i].numpy(), atol=1e-5)
+            feed[f"past_k{i}"], feed[f"past_v{i}"] = present[2 * i], present[2 * i + 1]
 
     scripted = tmp_path / "torchscript.onnx"
     past = torch.zeros(layers, 3, heads, 1, dh)
@@ -161,11 +173,14 @@ def test_lean_step_graph_matches_the_torch_step_and_reads_back_from_a_torchscrip
                 {"token": {0: "batch"}, "memory": {0: "batch"}, "past_k": {1: "batch", 3: "past"},
                  "past_v": {1: "batch", 3: "past"}, "logits": {0: "batch"},
                  "present_k": {1: "batch", 3: "length"}, "present_v": {1: "batch", 3: "length"}})
-    read, own = weights_of_onnx(scripted), weights_of_model(m)
-    assert sorted(read) == sorted(own)
-    for name in own:
-        np.testing.assert_array_equal(read[name], own[name], err_msg=name)
-    assert max_difference(scripted, lean, memory.shape[1], layers, heads, dh) < 1e-4
+    own = weights_of_model(m)
+    for read in (weights_of_onnx(scripted), weights_of_lean(dec, enc)):
+        assert sorted(read) == sorted(own)
+        for name in own:
+            np.testing.assert_array_equal(read[name], own[name], err_msg=name)
+    assert max_difference((enc, scripted), (enc, dec)) < 1e-4
+    old = decode_steps(open_session(scripted), {"memory": memory.numpy()}, tokens.numpy())
+    assert np.abs(old - decode_steps(sess, feed, tokens.numpy())).max() < 1e-4
 
 
 def test_shipped_decoder_steps_are_the_lean_graphs():
@@ -175,3 +190,5 @@ def test_shipped_decoder_steps_are_the_lean_graphs():
         model = onnx.load(str(common.MODELS_DIR / f"{name}.onnx"))
         assert any(o.domain == "com.microsoft" for o in model.opset_import), name
         assert sum(n.op_type == "MultiHeadAttention" for n in model.graph.node) > 0
+        inputs = [i.name for i in model.graph.input]
+        assert "memory" not in inputs and "past_k0" in inputs and "cross_k0" in inputs, name

@@ -138,13 +138,14 @@ class RhythmEngine:
         acts = np.asarray(acts, np.float32).reshape(-1, V.STEPS)
         b = len(acts)
         style = np.full((b, 1), V.STYLES.index(state.style), np.int64)
-        mem = self._s["rhythm2drum_encoder"].run(None, {"src": _src_drums(acts), "style": style})[0]
+        enc = self._s["rhythm2drum_encoder"]
+        encoded = enc.run(None, {"src": _src_drums(acts), "style": style})
         rngs = [self._rng(state, int(i), 0) for i in bar_indices]
         toks = np.full((b, V.D_MAXLEN), V.D_PAD, np.int64)
         toks[:, 0] = V.D_BOS
         last = np.full(b, V.D_HIT0 - 1)
         done = np.zeros(b, bool)
-        step = _Stepper(self._s["rhythm2drum_decoder"], mem)
+        step = _Stepper(self._s["rhythm2drum_decoder"], enc, encoded)
         ids = np.arange(V.D_VOCAB)
         for t in range(1, V.D_MAXLEN):
             # finished rows keep stepping (fixed batch for the cache); their tokens are ignored
@@ -181,8 +182,8 @@ class RhythmEngine:
         src = np.concatenate([drums.T.astype(np.float32), _pcs(state.prev_notes, 0), _pcs(state.prev_notes, 1)], 1)
         hist = [2 + (c - V.M_CHORD0) for c in state.chords[-V.N_HIST:]]
         cond = np.array([[state.mode, 27 + state.bar_index % 4] + [26] * (V.N_HIST - len(hist)) + hist], np.int64)
-        mem = self._s["drum2music_encoder"].run(None, {"src": src[None], "cond": cond})[0]
-        step = _Stepper(self._s["drum2music_decoder"], mem)
+        enc = self._s["drum2music_encoder"]
+        step = _Stepper(self._s["drum2music_decoder"], enc, enc.run(None, {"src": src[None], "cond": cond}))
         rng = self._rng(state, state.bar_index, 1)
         toks = [V.M_BOS]
         chords_ok = [V.chord_token(r, m) for r, m in V.DIATONIC[state.mode]]
@@ -342,19 +343,25 @@ for _mask in (_POS_AFTER, _DUR_FITS, *_KEYS_ABOVE.values(), *_PITCHES_OK.values(
 
 
 class _Stepper:
-    """Drives an exported decoder-step graph: feeds one token per call, keeps the key/value
-    cache (layers, batch, heads, length, head_dim) between calls."""
+    """Drives an exported decoder-step graph (``train/step_graph.py``): feeds one token per call
+    with the encoder's cross-attention keys and values, and keeps each layer's key/value cache
+    (batch, heads, length, head_dim) between calls."""
 
-    def __init__(self, sess, memory: np.ndarray):
-        shape = sess.get_inputs()[3].shape  # past_k: [layers, batch, heads, past, head_dim]
-        layers, heads, dh = int(shape[0]), int(shape[2]), int(shape[4])
-        self.sess, self.memory = sess, memory
-        self.k = self.v = np.zeros((layers, memory.shape[0], heads, 0, dh), np.float32)
+    def __init__(self, sess, encoder, encoded: list) -> None:
+        names = [i.name for i in sess.get_inputs()]
+        # the cache each output after the logits feeds at the next step (present_k0 -> past_k0)
+        self.sess, self.past = sess, ["past" + o.name[len("present"):] for o in sess.get_outputs()[1:]]
+        by_name = dict(zip([o.name for o in encoder.get_outputs()], encoded))
+        self.feed = {n: by_name[n] for n in names if n.startswith("cross_")}
+        some = next(iter(self.feed.values()))  # (batch, heads, memory length, head_dim)
+        empty = np.zeros(some.shape[:2] + (0,) + some.shape[3:], np.float32)
+        self.feed.update({n: empty for n in self.past})
 
     def __call__(self, token: np.ndarray, pos: int) -> np.ndarray:
-        logits, self.k, self.v = self.sess.run(None, {
-            "token": token, "pos": np.array([pos], np.int64), "memory": self.memory,
-            "past_k": self.k, "past_v": self.v})
+        feed = self.feed
+        feed["token"], feed["pos"] = token, np.array([pos], np.int64)
+        logits, *present = self.sess.run(None, feed)
+        feed.update(zip(self.past, present))
         return logits
 
 

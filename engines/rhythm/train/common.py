@@ -55,14 +55,20 @@ def update_manifest(entries: dict[str, dict]) -> None:
 
 
 def seq2seq_entries(name: str, cond_input: str, training: dict) -> dict[str, dict]:
-    """Manifest entries of an exported encoder + decoder-step pair (``<name>_encoder/_decoder``)."""
-    return {
-        f"{name}_encoder": {"file": f"{name}_encoder.onnx", "inputs": ["src", cond_input],
-                            "outputs": ["memory"], "training": training},
-        f"{name}_decoder": {"file": f"{name}_decoder.onnx",
-                            "inputs": ["token", "pos", "memory", "past_k", "past_v"],
-                            "outputs": ["logits", "present_k", "present_v"], "training": training},
-    }
+    """Manifest entries of an exported encoder + decoder-step pair (``<name>_encoder/_decoder``,
+    just written to the models folder); their inputs and outputs as the files have them (the
+    encoder's cross-attention keys and values, the step's caches: one per decoder layer)."""
+    import onnx
+
+    def entry(part: str) -> dict:
+        graph = onnx.load(str(MODELS_DIR / f"{name}_{part}.onnx")).graph
+        return {"file": f"{name}_{part}.onnx", "inputs": [i.name for i in graph.input],
+                "outputs": [o.name for o in graph.output], "training": training}
+
+    entries = {f"{name}_{part}": entry(part) for part in ("encoder", "decoder")}
+    if entries[f"{name}_encoder"]["inputs"] != ["src", cond_input]:
+        raise RuntimeError(f"{name}_encoder.onnx has inputs {entries[f'{name}_encoder']['inputs']}")
+    return entries
 
 
 class Timer:

@@ -138,37 +138,42 @@ class _Enc(nn.Module):
 
 
 def export_seq2seq(model: "Seq2Seq", src, cond, out_dir, prefix: str, cond_name: str, meta: dict) -> None:
-    """``<prefix>_encoder.onnx`` (src, cond -> memory) and ``<prefix>_decoder.onnx`` (one step
-    with a key/value cache), checked against the full teacher-forced decoder."""
+    """``<prefix>_encoder.onnx`` (src, cond -> memory and each decoder layer's cross-attention
+    keys and values) and ``<prefix>_decoder.onnx`` (one step with a key/value cache per layer),
+    checked against the model's encoder and its full teacher-forced decoder."""
     from pathlib import Path
 
     import numpy as np
     import onnx
 
-    from engines.rhythm.train.step_graph import decoder_step, weights_of_model
+    from engines.rhythm.train.step_graph import decode_steps, decoder_step, encode, weights_of_model, with_cross_kv
     from engines.runtime import open_session
 
     out_dir = Path(out_dir)
     model.eval()
-    export_onnx(_Enc(model), (src, cond), out_dir / f"{prefix}_encoder.onnx", ["src", cond_name], ["memory"],
+    enc_path, dec_path = out_dir / f"{prefix}_encoder.onnx", out_dir / f"{prefix}_decoder.onnx"
+    export_onnx(_Enc(model), (src, cond), enc_path, ["src", cond_name], ["memory"],
                 {"src": {0: "batch"}, cond_name: {0: "batch"}, "memory": {0: "batch"}}, meta)
     with torch.no_grad():
         mem = model.encode(src, cond)
-    layers, heads, dh = len(model.dec), model.dec[0].sa.h, model.dec[0].sa.dh
-    b = src.shape[0]
-    # the step graph written with onnxruntime's fused attention (``step_graph``: a third of the
-    # nodes of the TorchScript export of ``Seq2Seq.step``, which is what the live engine waits on)
-    onnx.save(decoder_step(weights_of_model(model), heads, meta), str(out_dir / f"{prefix}_decoder.onnx"))
+    heads, w = model.dec[0].sa.h, weights_of_model(model)
+    # the encoder also gives the decoder layers' cross-attention keys and values (computed once
+    # per sequence, not at every step); the step graph written with onnxruntime's fused
+    # attention (``step_graph``: a third of the nodes of the TorchScript export of
+    # ``Seq2Seq.step``, which is what the live engine waits on)
+    onnx.save(with_cross_kv(onnx.load(str(enc_path)), w, heads), str(enc_path))
+    onnx.save(decoder_step(w, heads, meta), str(dec_path))
     # the cached steps must reproduce the full decoder (also from an empty cache)
-    sess = open_session(out_dir / f"{prefix}_decoder.onnx")
-    seq = torch.randint(3, model.head.out_features, (b, 6))
+    seq = torch.randint(3, model.head.out_features, (src.shape[0], 6))
     with torch.no_grad():
         full = model.decode(seq, mem).numpy()
-    pk = pv = np.zeros((layers, b, heads, 0, dh), np.float32)
+    encoded = encode(open_session(enc_path), {"src": src.numpy(), cond_name: cond.numpy()})
+    err = float(np.abs(encoded["memory"] - mem.numpy()).max())
+    if err > 1e-4:
+        raise RuntimeError(f"{prefix} encoder graph differs from the model by {err}")
+    logits = decode_steps(open_session(dec_path), encoded, seq.numpy())
     for i in range(seq.shape[1]):
-        lg, pk, pv = sess.run(None, {"token": seq[:, i:i + 1].numpy(), "pos": np.array([i], np.int64),
-                                     "memory": mem.numpy(), "past_k": pk, "past_v": pv})
-        err = float(np.abs(lg - full[:, i]).max())
+        err = float(np.abs(logits[:, i] - full[:, i]).max())
         if err > 1e-3:
             raise RuntimeError(f"{prefix} decoder step {i} differs from the full decoder by {err}")
 
