@@ -173,6 +173,12 @@ def test_keyframe_path_knows_where_it_moves():
     assert path.moves(0.7, 0.76) and path.moves(0.79, 0.81) and path.moves(0.0, 10.0)
     jump = keyframe_path(np.array([1.0, 1.0]), np.stack([p0, p1]), lis, 0.0)  # a jump at 1 s
     assert jump.moves(0.99, 1.01) and not jump.moves(0.0, 0.9) and not jump.moves(1.1, 2.0)
+    # many intervals at once (the offline render's blocks): the same answers, edges included
+    rng = np.random.default_rng(0)
+    t0 = np.concatenate([rng.uniform(-1.0, 3.0, 500), [0.0, 0.75, 0.8, 0.7, 0.79, 2.0, 0.2]])
+    t1 = t0 + np.concatenate([rng.uniform(0.0, 0.2, 500), [0.75, 0.0, 4.2, 0.06, 0.02, 1.0, 0.0]])
+    for p in (path, jump):
+        assert p.moves_in(t0, t1).tolist() == [p.moves(a, b) for a, b in zip(t0, t1)]
 
 
 def test_moving_source_queries_only_while_it_moves_and_equals_updating_every_block():
