@@ -193,3 +193,21 @@ def test_drum_rows_decoded_in_batches_give_the_same_notes(engine, monkeypatch):
     monkeypatch.setattr(infer, "DRUM_BATCH", 5)  # many batches, rows split across bars
     batched = engine.generate(grid, engine.start("funk", seed=3))
     assert len(whole) > 50 and batched == whole
+
+
+def test_an_older_export_of_the_decoder_step_is_named_not_a_crash():
+    """Models exported before the encoder gave the cross-attention keys and values (a custom
+    models folder): the step reads ``memory`` and a stacked cache; the engine says how to convert
+    them instead of failing on a missing input."""
+    from engines.errors import EngineError
+    from engines.rhythm.infer import _Stepper
+
+    def session(inputs, outputs):
+        names = [SimpleNamespace(name=n) for n in inputs]
+        outs = [SimpleNamespace(name=n) for n in outputs]
+        return SimpleNamespace(get_inputs=lambda: names, get_outputs=lambda: outs)
+
+    old_step = session(["token", "pos", "memory", "past_k", "past_v"], ["logits", "present_k", "present_v"])
+    old_encoder = session(["src", "style"], ["memory"])
+    with pytest.raises(EngineError, match="engines.rhythm.train.step_graph"):
+        _Stepper(old_step, old_encoder, [np.zeros((1, 17, 64), np.float32)])

@@ -352,7 +352,11 @@ class _Stepper:
         # the cache each output after the logits feeds at the next step (present_k0 -> past_k0)
         self.sess, self.past = sess, ["past" + o.name[len("present"):] for o in sess.get_outputs()[1:]]
         by_name = dict(zip([o.name for o in encoder.get_outputs()], encoded))
-        self.feed = {n: by_name[n] for n in names if n.startswith("cross_")}
+        wanted = [n for n in names if n.startswith("cross_")]
+        if not wanted or any(n not in by_name for n in wanted):
+            raise EngineError("the rhythm models are of an older export (the decoder step reads the memory); "
+                              "convert them with: python -m engines.rhythm.train.step_graph")
+        self.feed = {n: by_name[n] for n in wanted}
         some = next(iter(self.feed.values()))  # (batch, heads, memory length, head_dim)
         empty = np.zeros(some.shape[:2] + (0,) + some.shape[3:], np.float32)
         self.feed.update({n: empty for n in self.past})
