@@ -197,8 +197,8 @@ def decoder_step(w: dict[str, np.ndarray], heads: int, metadata: dict | None = N
         return linear(y, p + ".o", bias=False)  # its bias is added by the next norm
 
     def cross_attention(p: str, h: str, i: int) -> str:
-        """q from ``h``; keys and values already split into heads by the encoder (no bias:
-        the operator takes none with them, so q's is added here)."""
+        """q from ``h`` (its bias added here); keys and values with their biases, already
+        split into heads by the encoder (``with_cross_kv``)."""
         y = op("MultiHeadAttention", [linear(h, p + ".q"), f"cross_k{i}", f"cross_v{i}"], 1, "com.microsoft",
                num_heads=heads)
         return linear(y, p + ".o", bias=False)
