@@ -15,7 +15,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 import faulthandler  # noqa: E402
 
 import pytest  # noqa: E402
-from _pytest.faulthandler import fault_handler_stderr_fd_key  # noqa: E402
+
+try:  # where pytest's faulthandler plugin keeps its descriptor (a private module: may move)
+    from _pytest.faulthandler import fault_handler_stderr_fd_key
+except ImportError:
+    fault_handler_stderr_fd_key = None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -23,7 +27,7 @@ def pytest_runtest_setup(item):
     """Re-arm the crash traceback before every test. A fresh-clone run once died of a segfault
     in Qt with no traceback at all: a native library may take over SIGSEGV after pytest's
     faulthandler set it up. Re-arming costs two sigactions and names the test that crashed."""
-    fd = item.config.stash.get(fault_handler_stderr_fd_key, None)
+    fd = item.config.stash.get(fault_handler_stderr_fd_key, None) if fault_handler_stderr_fd_key else None
     if fd is not None:
         faulthandler.disable()
         faulthandler.enable(file=fd, all_threads=True)
