@@ -271,3 +271,56 @@ def test_a_drum_kits_render_on_reused_synths_is_the_first_renders(monkeypatch):
     assert np.abs(renders[0]).max() > 0.05
     np.testing.assert_array_equal(renders[0], renders[1])
     np.testing.assert_array_equal(renders[1], renders[2])
+
+
+@pytest.mark.parametrize("bank", ["timgm6mb", "musescore", "avl-black-pearl"])
+def test_a_replayed_slot_fill_renders_as_the_full_search_does(monkeypatch, bank):
+    """A settle replays the note-ons of its font's first slot fill that started a voice
+    (``_Fill``) instead of searching every key again: renders on synths filled that way, new and
+    reused, are the samples of synths filled by the search, with a small part of its note-ons
+    (MuseScore General's piano starts no voice at velocity 1: its search plays 2,124)."""
+    if synth.banks.bank_by_id(bank) is None:
+        pytest.skip(f"{bank} not installed")
+    drums = bank == "avl-black-pearl"
+    sr = 48000
+    if drums:
+        notes = [Note(0.25 * k + 7 / sr * k, 0.1, (36, 42, 38, 42)[k % 4], 80 + 5 * k, 9) for k in range(8)]
+    else:
+        notes = [Note(0.1 + 0.13 * k + 11 / sr * k, 0.5, 55 + 3 * k, 40 + 9 * k) for k in range(8)]
+
+    import fluidsynth
+
+    calls = [0]
+    noteon = fluidsynth.Synth.noteon
+
+    def counted(self, *args):
+        calls[0] += 1
+        return noteon(self, *args)
+
+    def renders() -> list[np.ndarray]:
+        monkeypatch.setattr(synth, "_fonts", {})
+        out = [synth.render_notes(notes, sr, drums=drums, bank=bank, n_samples=3 * sr) for _ in range(2)]
+        font = next(iter(synth._fonts.values())) if len(synth._fonts) == 1 else None
+        monkeypatch.setattr(fluidsynth.Synth, "noteon", counted)
+        calls[0] = 0
+        s = synth._bank_font(synth.banks.bank_by_id(bank), sr).acquire()
+        synth._settle(s, synth._bank_font(synth.banks.bank_by_id(bank), sr)._fill)
+        monkeypatch.setattr(fluidsynth.Synth, "noteon", noteon)
+        assert font is None or font._fill.voices == synth.POLYPHONY
+        return out + [calls[0]]
+
+    *replayed, replay_calls = renders()
+    search = synth._Fill.run
+
+    def always_search(self, s):
+        self.steps = None
+        search(self, s)
+
+    monkeypatch.setattr(synth._Fill, "run", always_search)
+    *searched, search_calls = renders()
+    assert np.abs(searched[0]).max() > 0.01
+    for a, b in zip(replayed, searched):
+        np.testing.assert_array_equal(a, b)
+    assert replay_calls < search_calls
+    if bank == "musescore":
+        assert replay_calls < search_calls / 5
