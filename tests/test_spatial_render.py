@@ -164,6 +164,28 @@ def test_static_source_is_one_query_and_one_convolution_equal_to_the_partitioned
         assert np.array_equal(short, y[:, :len(x)])
 
 
+def test_static_overlap_add_over_blocks_and_silence_is_the_whole_convolution(monkeypatch):
+    """A still source longer than one overlap-add block, with a rest of several blocks (whose
+    convolution is skipped) and sound again after it: the whole-signal convolution."""
+    from engines.spatial import render as sr_render
+    from engines.spatial.render import brir
+
+    monkeypatch.setattr(sr_render, "STATIC_BLOCK", 8192)
+    field = CountingField("living_room")
+    room = field.room
+    sr = 48000
+    x = (0.3 * np.random.default_rng(5).standard_normal(3 * sr)).astype(np.float32)
+    x[20000:100000] = 0.0  # blocks 3-11 silent, the tail of block 2 still ringing through them
+    path = keyframe_path(np.zeros(1), room.default_source()[None], np.asarray(room.listener), room.listener_yaw)
+    y = render_path(field, x, sr, path)
+    ir = brir(field, path(0.0), sr)
+    from scipy.signal import fftconvolve
+
+    ref = fftconvolve(x[None].astype(np.float64), ir.astype(np.float64), axes=-1)
+    assert y.shape == (2, len(x) + ir.shape[-1])
+    assert np.max(np.abs(y[:, :ref.shape[-1]] - ref)) < 1e-5 * np.max(np.abs(ref))
+
+
 def test_keyframe_path_knows_where_it_moves():
     p0, p1 = np.array([1.0, 1.0, 1.5]), np.array([2.0, 1.0, 1.5])
     lis = np.array([2.5, 2.0, 1.5])
