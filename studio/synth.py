@@ -411,8 +411,8 @@ class _Fill:
             s.synth.system_reset()
             _drain(s)
             active = lib.fluid_synth_get_active_voice_count(s.synth.synth)
-        # a synth that still counts a voice after its reset (one whose end FluidSynth lost) is
-        # filled by the search, as before; only a fill from no voice is recorded
+        # a voice still sounding after the reset's drain (one that never ends: ``DRAIN_BLOCKS``)
+        # is left to the search; only a fill from no voice is recorded
         record = self.steps is None and active == 0
         steps, sounded = [], set()
         # velocity 1 first; a font whose presets have no sample that soft (MuseScore General's
@@ -472,12 +472,18 @@ def _settle_used(s: _Synth, fill: _Fill) -> None:
     s.used = False
 
 
+DRAIN_BLOCKS = 2048  # 1024-frame blocks a drain waits at most: 44 s at 48 kHz (a voice that never ends)
+
+
 def _drain(s: _Synth) -> None:
-    """Let voices killed by a reset finish and consume FluidSynth's partly used block, so the
-    next user starts from silence exactly on a block boundary."""
+    """Let the voices a reset leaves finish and consume FluidSynth's partly used block, so the
+    next user starts from silence exactly on a block boundary. A reset stops held notes but lets
+    released ones ring out: a long release (a pad, a cymbal: 2.3 s on the bench project) kept
+    sounding past the 1.4 s this waited until 2026-12-06, into the slot refill, which then left a
+    slot as the last render had (a render on that synth 7e-6 off a new one's)."""
     scratch = np.zeros((2, BLOCK * 16), np.float32)
     _process(s, scratch, 0, (-s.rendered) % BLOCK)
-    for _ in range(64):
+    for _ in range(DRAIN_BLOCKS):
         if _fluidsynth()._fl.fluid_synth_get_active_voice_count(s.synth.synth) == 0:
             return
         scratch[:] = 0
