@@ -478,9 +478,10 @@ DRAIN_BLOCKS = 2048  # 1024-frame blocks a drain waits at most: 44 s at 48 kHz (
 def _drain(s: _Synth) -> None:
     """Let the voices a reset leaves finish and consume FluidSynth's partly used block, so the
     next user starts from silence exactly on a block boundary. A reset stops held notes but lets
-    released ones ring out: a long release (a pad, a cymbal: 2.3 s on the bench project) kept
-    sounding past the 1.4 s this waited until 2026-12-06, into the slot refill, which then left a
-    slot as the last render had (a render on that synth 7e-6 off a new one's)."""
+    released ones ring out: a long release (bells, pads, strings: 6-19 s; 2.3 s left on the bench
+    project) kept sounding past the 1.4 s this waited until 2026-12-06, into the slot refill,
+    which then left a slot as the last render had (the next render on that synth up to 2e-5 off
+    a new one's)."""
     scratch = np.zeros((2, BLOCK * 16), np.float32)
     _process(s, scratch, 0, (-s.rendered) % BLOCK)
     for _ in range(DRAIN_BLOCKS):
