@@ -865,7 +865,7 @@ def reverb_return_blocks(send_bus: np.ndarray, room: str | None, sample_rate: in
     response, its tail carried into the next), written into ``out`` (e.g. a ``studio.diskaudio``
     array); within float32 rounding of the whole-array convolution. One FFT size for every block
     and the response's spectrum made once (``scipy.signal.oaconvolve`` per block transformed it
-    again each time: two of its six FFTs; 0.23 -> 0.15 CPU-s a minute); a silent block is skipped."""
+    again each time: two of its six FFTs); a silent block is skipped."""
     from scipy import fft
 
     from studio import diskaudio as da
