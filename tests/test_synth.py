@@ -302,13 +302,12 @@ def test_a_replayed_slot_fill_renders_as_the_full_search_does(monkeypatch, bank)
     def renders() -> list[np.ndarray]:
         monkeypatch.setattr(synth, "_fonts", {})
         out = [synth.render_notes(notes, sr, drums=drums, bank=bank, n_samples=3 * sr) for _ in range(2)]
-        font = next(iter(synth._fonts.values())) if len(synth._fonts) == 1 else None
+        font = synth._bank_font(synth.banks.bank_by_id(bank), sr)  # the one the renders played
         monkeypatch.setattr(fluidsynth.Synth, "noteon", counted)
         calls[0] = 0
-        s = synth._bank_font(synth.banks.bank_by_id(bank), sr).acquire()
-        synth._settle(s, synth._bank_font(synth.banks.bank_by_id(bank), sr)._fill)
+        synth._settle(font.acquire(), font._fill)
         monkeypatch.setattr(fluidsynth.Synth, "noteon", noteon)
-        assert font is None or font._fill.voices == synth.POLYPHONY
+        assert font._fill.voices == synth.POLYPHONY
         return out + [calls[0]]
 
     *replayed, replay_calls = renders()
