@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from studio.analysis.flow import FarnebackFlow
 from studio.analysis.timeline import N_DIRECTIONS, AnalysisParams
 
 # channels of the per-cell sums: cell means of d, d*x, d*y (d = frame difference after camera
@@ -210,6 +211,12 @@ class MotionAnalyzer:
         self._coords = np.stack([xs, ys], -1)  # (fh, fw, 2): where each flow pixel is
         self._grid_sub = self._coords[::CAMERA_STRIDE, ::CAMERA_STRIDE].reshape(-1, 2).copy()  # the camera fit's
         self._design = np.hstack([self._grid_sub, np.ones((len(self._grid_sub), 1), np.float32)])
+        # each frame's polynomial expansion made once (OpenCV's call makes both of every pair's)
+        self._fast_flow = FarnebackFlow((self.fw, self.fh), params.flow_winsize, params.flow_poly_n,
+                                        params.flow_poly_sigma) \
+            if FarnebackFlow.supported((self.fw, self.fh), params.flow_levels, params.flow_iterations) else None
+        # the last frame added: time, gray at the motion size, and its flow input (the small
+        # frame, or its expansion where the flow is computed here)
         self._prev: tuple[float, np.ndarray, np.ndarray] | None = None
         self.pairs = [] if pairs is None else pairs
 
@@ -227,15 +234,23 @@ class MotionAnalyzer:
             gray = cv2.resize(gray, (self.w, self.h), interpolation=cv2.INTER_AREA)
         small = gray if (self.fw, self.fh) == (self.w, self.h) else \
             cv2.resize(gray, (self.fw, self.fh), interpolation=cv2.INTER_AREA)
+        if self._fast_flow is not None:
+            small = self._fast_flow.expand(small)
         if self._prev is not None and time_s > self._prev[0]:
             self.pairs.append(self._pair(self._prev[0], self._prev[1], self._prev[2], time_s, gray, small))
         self._prev = (time_s, gray, small)
 
+    def _flow(self, a_small: np.ndarray, b_small: np.ndarray) -> np.ndarray:
+        if self._fast_flow is not None:  # the two frames' expansions
+            return self._fast_flow.flow(a_small, b_small)
+        p = self.p
+        return cv2.calcOpticalFlowFarneback(a_small, b_small, None, 0.5, p.flow_levels, p.flow_winsize,
+                                            p.flow_iterations, p.flow_poly_n, p.flow_poly_sigma, 0)
+
     def _pair(self, t0: float, a: np.ndarray, a_small: np.ndarray, t1: float, b: np.ndarray,
               b_small: np.ndarray) -> PairFeatures:
         p = self.p
-        flow = cv2.calcOpticalFlowFarneback(a_small, b_small, None, 0.5, p.flow_levels, p.flow_winsize,
-                                            p.flow_iterations, p.flow_poly_n, p.flow_poly_sigma, 0)
+        flow = self._flow(a_small, b_small)
         camera = self._camera_motion(flow)
         if camera is not None:
             flow -= self._camera_flow(camera)
