@@ -13,8 +13,10 @@ same run, per size, we time (best of three interleaved rounds):
 * ``analyze()`` of that file with the cache disabled (decode + small frames + optical flow +
   features + tempo/beats/impacts/cuts), modules already imported.
 
-Targets: analysis within 1.5x the decode time (issue 16; issue 23 asks 1.2x) and at least 10x
-real time.
+Targets: issue 16 asks that the analysis get no slower than its ratio when the issue was filed
+(1.54-1.56x, measured against FFmpeg's default threads, the only baseline then), at most 1.5x:
+``ratio_to_default_decode``. Issue 23 asks 1.2x of the fastest plain decode at 720p and 480p
+(``ratio_to_decode``, ``ratio_to_decode_480p``). And at least 10x real time.
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ W, H, FPS, SECONDS = 1280, 720, 30, 60
 ROUNDS = 3
 CLIP_NAME = "bench-analysis-720p30-60s-v1.mp4"
 SIZES = {"720p": (W, H), "480p": (854, 480)}
-TARGET_RATIO = 1.5
+TARGET_RATIO = 1.5  # issue 16, against the default-threads decode (the measure it was filed with)
+GOAL_RATIO = 1.2  # issue 23, against the fastest plain decode, at both sizes
 
 
 def bench_cache_dir() -> Path:
@@ -163,11 +166,12 @@ def run(job: Job | None = None) -> dict:
         "baseline": "pyav_decode",
         "baseline_detail": ("PyAV decode of the same file, no conversion, the faster of FFmpeg's default threads "
                             f"and one frame thread per core ({usable_cores()})"),
-        "targets": [{"key": "ratio_to_decode", "target": TARGET_RATIO, "better": "lower"},
-                    {"key": "ratio_to_decode_480p", "target": TARGET_RATIO, "better": "lower"},
+        "targets": [{"key": "ratio_to_default_decode", "target": TARGET_RATIO, "better": "lower"},
+                    {"key": "ratio_to_decode", "target": GOAL_RATIO, "better": "lower"},
+                    {"key": "ratio_to_decode_480p", "target": GOAL_RATIO, "better": "lower"},
                     {"key": "realtime_factor", "target": 10, "better": "higher"}],
-        "goal_ratio_issue23": 1.2,
-        "meets_target_ratio": main["ratio_to_decode"] <= TARGET_RATIO and low["ratio_to_decode"] <= TARGET_RATIO,
+        "meets_target_ratio": main["ratio_to_default_decode"] <= TARGET_RATIO,
+        "meets_goal_ratio": main["ratio_to_decode"] <= GOAL_RATIO and low["ratio_to_decode"] <= GOAL_RATIO,
         "meets_target_realtime": main["realtime_factor"] >= 10,
         "flow": f"Farneback {min(tl.params.flow_max_side, tl.params.farneback_side)} px long side "
                 f"(frame difference {tl.params.flow_max_side} px), {tl.params.flow_levels} levels, "
