@@ -16,8 +16,8 @@ polynomial expansion with replicated borders, the border weights, the last row a
 that see no next frame, the box window with replicated borders, the 1e-3 regulariser), done
 with OpenCV filters and numpy on whole frames. Against ``calcOpticalFlowFarneback`` the flow
 differs by at most ~1e-5 px (float32 sums where OpenCV sums some in double); on 96 x 54 frames
-it costs ~150 us a pair instead of ~350. Other settings (a pyramid, more iterations, the
-Gaussian window) are left to OpenCV (:meth:`FarnebackFlow.supported`).
+it costs ~180 us a pair instead of ~350. Other settings (a pyramid, more iterations) are left
+to OpenCV (:meth:`FarnebackFlow.supported`); the analysis always asks for the box window.
 """
 from __future__ import annotations
 
