@@ -232,3 +232,44 @@ def test_nothing_is_left_behind(jack_server):
     """Every port the tests above opened is gone (only the server's own are left)."""
     time.sleep(0.1)
     assert jack_server.client_ports() == []
+
+
+def test_a_busy_python_thread_neither_delays_the_notes_nor_hangs_the_port(jack_server, midi_dump):
+    """The JACK client's process callback is Python on JACK's real-time thread: beside a thread
+    running pure Python it waited for the GIL each cycle (CPython's 5 ms switch interval), notes
+    came late and closing the client could hang for minutes. The port keeps the interval at
+    1 ms while it is open (``studio.transport.realtime``)."""
+    import sys
+    import threading
+
+    from studio.transport import realtime
+
+    before = sys.getswitchinterval()
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            total = 0
+            for i in range(20_000):
+                total += i * i
+
+    worker = threading.Thread(target=busy, daemon=True)
+    notes = _groove()
+    port = MidiPort(name="StudioBusy")
+    closed_in = None
+    try:
+        assert sys.getswitchinterval() <= realtime.SWITCH_INTERVAL_S
+        jack_server.connect("StudioBusy:StudioBusy", midi_dump.port)
+        worker.start()
+        late, _ = _play(port, notes, midi_dump, jack_server)
+        t0 = time.monotonic()
+        port.close()
+        closed_in = time.monotonic() - t0
+    finally:
+        stop.set()
+        worker.join()
+        port.close()
+    _, err = _check_arrivals(midi_dump, notes)
+    assert float(np.percentile(err, 99)) < 2.0 and late <= 2
+    assert closed_in < 2.0  # the drain waits at most 1 s
+    assert sys.getswitchinterval() == before

@@ -87,6 +87,43 @@ def test_eight_stems_play_through_jack_without_underruns(jack_server):
         t.close()
 
 
+def test_stems_keep_playing_beside_a_busy_python_thread(jack_server):
+    """A thread running pure Python (an engine's loop during a regenerate) holds the GIL for the
+    whole switch interval; at CPython's 5 ms the callback and the feeder starved (8 s: 1,041
+    underruns). While audio is open the transport keeps the interval at 1 ms (``realtime``)."""
+    import threading
+
+    from studio.transport import realtime
+
+    before = sys.getswitchinterval()
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            total = 0
+            for i in range(20_000):
+                total += i * i
+
+    audio = AudioOutput(SR, 256, device="JACK")
+    audio.open()
+    t = Transport(duration_s=3.0, audio=audio)
+    worker = threading.Thread(target=busy, daemon=True)
+    try:
+        assert sys.getswitchinterval() <= realtime.SWITCH_INTERVAL_S
+        audio.set_sources([BufferSource(s, SR) for s in _stems()])
+        worker.start()
+        t.play()
+        time.sleep(2.0)
+        st = audio.stats()
+        assert st["frames_played"] >= 0.8 * 2.0 * SR
+        assert st["underruns"] <= 5, st
+    finally:
+        stop.set()
+        worker.join()
+        t.close()
+    assert sys.getswitchinterval() == before  # given back with the device
+
+
 def test_drum_part_reaches_jack_midi_in_order_with_bounded_jitter(jack_server, midi_dump):
     notes = _drums(bars=1)
     port = MidiPort()  # virtual "Studio"

@@ -42,6 +42,10 @@ but no drift). Stalls (``stalls_*``): sleeps injected into the audio callback
 (``AudioOutput.inject_stall``) and into the MIDI scheduler (its ``test_hook``), one at a time;
 ``stalls_*_reported`` counts those the transport reported ("health" events whose late-callback
 or MIDI-stall count grew), which should equal ``stalls_*_injected``.
+
+Busy Python thread (``busy_python_*``): 8 stems and the drums while another thread of this
+process runs pure Python, with the transport's 1 ms GIL switch interval and, as the baseline in
+the same run, CPython's default 5 ms (``busy_python_baseline_*``): underruns, xruns, MIDI.
 """
 from __future__ import annotations
 
@@ -91,9 +95,11 @@ def _groove(seconds: float) -> tuple[list, list]:
 
 
 def _play(server, dump, period: int, seconds: float, n_stems: int, spatial: bool,
-          backend: str | None = None) -> dict:
+          backend: str | None = None, wall_limit_s: float | None = None, after_run=None) -> dict:
     """One run of the stems and the MIDI parts; every device it opens is closed on the way out.
-    ``backend``: the MIDI port's ("jack", "rtmidi"; None: what the studio picks)."""
+    ``backend``: the MIDI port's ("jack", "rtmidi"; None: what the studio picks).
+    ``wall_limit_s``: stop there if the run has not reached its end (a starved transport crawls).
+    ``after_run``: called when the run ends, before anything is closed."""
     from studio.music import TempoMap
     from studio.transport import AudioOutput, BufferSource, MidiPart, MidiPort, MidiScheduler, State, Transport
 
@@ -115,8 +121,11 @@ def _play(server, dump, period: int, seconds: float, n_stems: int, spatial: bool
         audio.set_sources(stems + spatial_sources)
         xruns0 = server.xruns()
         t.play()
-        while t.state is State.PLAYING:
+        deadline = time.monotonic() + wall_limit_s if wall_limit_s else float("inf")
+        while t.state is State.PLAYING and time.monotonic() < deadline:
             time.sleep(0.05)
+        if after_run is not None:
+            after_run()
         stats = audio.stats()
         feeds = audio.feed_ns[:min(audio._feeds, audio.feed_ns.size)] * 1e-6
         mapping = midi.mapping
@@ -126,7 +135,8 @@ def _play(server, dump, period: int, seconds: float, n_stems: int, spatial: bool
     out = {
         "period_frames": period,
         **{k: stats[k] for k in ("block_period_ms", "callback_p50_ms", "callback_p99_ms",
-                                 "callback_p99_fraction", "callbacks", "underruns", "device_xruns")},
+                                 "callback_p99_fraction", "callbacks", "underruns", "device_xruns",
+                                 "frames_played")},
         "worker_mix_p99_ms": float(np.percentile(feeds, 99)) if feeds.size else None,
         "jack_xruns": server.xruns() - xruns0,
         "spatial_stems": 2 * len(spatial_sources),
@@ -207,6 +217,60 @@ def _measure(period: int, seconds: float, n_stems: int = 8, spatial: bool = True
     out["jack_server"] = server.name
     out["jack_files_left"] = [p.name for p in server.files()]
     return out
+
+
+def _busy_python(seconds: float) -> tuple[dict, dict]:
+    """8 stems and the drums at 256 frames while another thread of this process runs pure Python
+    (as an engine's sampling loop does during a regenerate): with the transport's 1 ms GIL switch
+    interval (``studio.transport.realtime``) and, as the baseline in the same run, with CPython's
+    default 5 ms, each given ``seconds`` + 2 s of wall time. Keys ``busy_python_<figure>`` and
+    ``busy_python_baseline_<figure>``; then the
+    server's name and what is left of it (as ``_measure``)."""
+    import sys
+    import threading
+
+    from studio.transport import realtime
+    from studio.transport.devices import rescan_audio
+    from studio.transport.jack import JackServer, MidiDump
+
+    def busy(stop: threading.Event) -> None:
+        while not stop.is_set():
+            total = 0
+            for i in range(20_000):
+                total += i * i
+
+    keep = ("underruns", "device_xruns", "jack_xruns", "callbacks", "midi_notes_sent", "midi_notes_received",
+            "midi_p99_ms", "midi_late")  # and played_s: the song seconds played in the run's wall time
+    out: dict = {}
+    shipped, default = realtime.SWITCH_INTERVAL_S, sys.getswitchinterval()
+    with JackServer(SR, 256) as server:
+        try:
+            rescan_audio()
+            for label, interval in (("busy_python_baseline", 0.005), ("busy_python", shipped)):
+                realtime.SWITCH_INTERVAL_S = interval
+                sys.setswitchinterval(0.005)
+                stop = threading.Event()
+                worker = threading.Thread(target=busy, args=(stop,), daemon=True)
+                try:
+                    with MidiDump(server, f"bench-{label}") as dump:
+                        worker.start()
+                        # the load stops with the run: closing JACK clients beside it at 5 ms
+                        # can hang (what the transport's own clients hold 1 ms against)
+                        r = _play(server, dump, 256, seconds, 8, False, wall_limit_s=seconds + 2.0,
+                                  after_run=stop.set)
+                finally:
+                    stop.set()
+                    worker.join()
+                out.update({f"{label}_{k}": r.get(k) for k in keep})
+                out[f"{label}_played_s"] = round(r["frames_played"] / SR, 3)
+                out[f"{label}_switch_interval_ms"] = interval * 1e3
+        finally:
+            realtime.SWITCH_INTERVAL_S = shipped
+            sys.setswitchinterval(default)
+            _release_portaudio()
+        ports_left = server.client_ports()
+    return out, {"jack_server": server.name, "jack_ports_left": ports_left,
+                 "jack_files_left": [p.name for p in server.files()]}
 
 
 def _matrix_rows(stages: list[dict]) -> tuple[list[dict], dict]:
@@ -460,6 +524,9 @@ def run(job=None, quick: bool = False, minutes: str | float | None = None, clock
         return {"name": "transport", "sample_rate_hz": SR, "quick": quick, **clock}
     main, small, extra = _stages(job, quick)
     rows, flat = _matrix_rows([main, small, *extra])
+    job.report(1.0, "8 stems beside a busy Python thread")
+    busy, busy_server = _busy_python(1.5 if quick else 4.0)
+    extra.append(busy_server)  # its server is checked for leftovers with the others
     return {
         **clock,
         "name": "transport",
@@ -518,6 +585,9 @@ def run(job=None, quick: bool = False, minutes: str | float | None = None, clock
         "callback_64_p99_fraction": small["callback_p99_fraction"],
         "underruns_64": small["underruns"],
         "jack_xruns_64": small["jack_xruns"],
+        **busy,
+        "busy_python_note": "8 stems + drums at 256 frames beside a thread of this process running pure "
+                            "Python; baseline: CPython's default 5 ms GIL switch interval, same run",
     }
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from studio.errors import DeviceError
 from studio.transport import clock as _clk
-from studio.transport import devices
+from studio.transport import devices, realtime
 from studio.transport.clock import MasterClock, Timeline
 
 # control cells after the clock's (0..3): ring indices, requested and actual fade state, counters
@@ -133,6 +133,7 @@ class AudioOutput:
         self.feeder_errors: list[str] = []
         self.feed_ns = np.zeros(_TIMES, np.int64)
         self._feeds = 0
+        self._rt_held = False  # holding realtime's short GIL switch interval (while open)
 
     # -- device ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -155,6 +156,9 @@ class AudioOutput:
         self.device_name = info["name"]
         self.finished = False
         self.clock.latency_frames = int(round(float(self.stream.latency) * self.sample_rate))
+        if not self._rt_held:  # the callback and the feeder wait at most ~1 ms for the GIL
+            realtime.hold()
+            self._rt_held = True
 
     @property
     def is_open(self) -> bool:
@@ -164,6 +168,9 @@ class AudioOutput:
         """Stop feeding and close the stream; a hung driver is abandoned after ``timeout_s``."""
         self._stop_feeder()
         stream, self.stream = self.stream, None
+        if self._rt_held:
+            realtime.release()
+            self._rt_held = False
         if stream is None:
             return
         t = threading.Thread(target=_close_quietly, args=(stream,), daemon=True, name="audio-close")

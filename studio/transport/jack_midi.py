@@ -46,6 +46,7 @@ import time
 from collections import Counter, deque
 
 from studio.errors import DeviceError
+from studio.transport import realtime
 
 _WRAP = 1 << 32
 _HALF = 1 << 31
@@ -108,6 +109,10 @@ class JackMidiOutput:
         self.client.set_shutdown_callback(self._shutdown)
         self.client.set_blocksize_callback(self._blocksize)
         self.client.set_xrun_callback(self._xrun)
+        # the process callback is Python on JACK's real-time thread: it must not wait 5 ms for
+        # the GIL every cycle (beside a busy Python thread, deactivate() then hung for minutes)
+        realtime.hold()
+        self._rt_held = True
         try:
             self.client.activate()
             raw = int(self.client.frame_time)
@@ -254,6 +259,10 @@ class JackMidiOutput:
             self.client.close()
         except Exception:
             pass
+        finally:
+            if getattr(self, "_rt_held", False):
+                self._rt_held = False
+                realtime.release()
 
 
 class RunMapping:

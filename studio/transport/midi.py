@@ -24,6 +24,7 @@ import numpy as np
 
 from studio.errors import DeviceError
 from studio.music import Note, TempoMap
+from studio.transport import realtime
 from studio.transport.clock import MasterClock, Timeline
 from studio.transport.devices import choose_midi_api, match_port, open_rtmidi_port
 from studio.transport.jack_midi import JackMidiOutput, RunMapping, jack_client_missing_reason
@@ -465,6 +466,7 @@ class MidiScheduler:
     def _run(self, timeline: Timeline, clock: MasterClock) -> None:
         self.error = None
         self._was_late = False
+        realtime.hold()  # events go out on time beside Python-heavy threads (see realtime)
         try:
             self._send_run(timeline, clock)
         except Exception as exc:  # nothing may keep sounding after the thread is gone
@@ -474,6 +476,8 @@ class MidiScheduler:
                 self._silence()
             except Exception:  # the port itself failed: close() retries its All Notes Off
                 pass
+        finally:
+            realtime.release()
 
     def _send_run(self, timeline: Timeline, clock: MasterClock) -> None:
         if getattr(self.port, "timed", False):
