@@ -219,13 +219,13 @@ def _measure(period: int, seconds: float, n_stems: int = 8, spatial: bool = True
     return out
 
 
-def _busy_python(seconds: float) -> tuple[dict, dict]:
+def _busy_python(seconds: float) -> dict:
     """8 stems and the drums at 256 frames while another thread of this process runs pure Python
     (as an engine's sampling loop does during a regenerate): with the transport's 1 ms GIL switch
     interval (``studio.transport.realtime``) and, as the baseline in the same run, with CPython's
-    default 5 ms, each given ``seconds`` + 2 s of wall time. Keys ``busy_python_<figure>`` and
-    ``busy_python_baseline_<figure>``; then the
-    server's name and what is left of it (as ``_measure``)."""
+    default 5 ms, each given ``seconds`` + 2 s of wall time. Returns the keys
+    ``busy_python_<figure>`` and ``busy_python_baseline_<figure>``, and under "server" the
+    server's name with what is left of it (as ``_measure`` reports them)."""
     import sys
     import threading
 
@@ -269,8 +269,11 @@ def _busy_python(seconds: float) -> tuple[dict, dict]:
             sys.setswitchinterval(default)
             _release_portaudio()
         ports_left = server.client_ports()
-    return out, {"jack_server": server.name, "jack_ports_left": ports_left,
-                 "jack_files_left": [p.name for p in server.files()]}
+    out["busy_python_note"] = ("8 stems + drums at 256 frames beside a thread of this process running pure "
+                               "Python; baseline: CPython's default 5 ms GIL switch interval, same run")
+    out["server"] = {"jack_server": server.name, "jack_ports_left": ports_left,
+                     "jack_files_left": [p.name for p in server.files()]}
+    return out
 
 
 def _matrix_rows(stages: list[dict]) -> tuple[list[dict], dict]:
@@ -486,10 +489,10 @@ def _clock_stage(job, quick: bool, minutes: float | None) -> dict:
             "jack_files_left": [p.name for p in server.files()]}
 
 
-def _stages(job, quick: bool) -> tuple[dict, dict, list[dict]]:
+def _stages(job, quick: bool) -> tuple[dict, dict, list[dict], dict]:
     """The 256-frame stage (stems, spatial, MIDI), the 64-frame one and (not ``quick``) 128 and
     512 frames for the MIDI matrix alone: rtmidi vs JACK MIDI, without and with a CPU hog (quick:
-    no hog, short runs)."""
+    no hog, short runs); then the busy-Python stage (its figures, its server under "server")."""
     secs = 1.2 if quick else 3.0
     matrix = tuple((b, h, secs) for h in ((False,) if quick else (False, True)) for b in ("rtmidi", "jack"))
     job.report(0.0, "8 stems + 2 spatial stems + drums at 256 frames")
@@ -503,8 +506,10 @@ def _stages(job, quick: bool) -> tuple[dict, dict, list[dict]]:
         for k, period in enumerate((128, 512)):
             job.report(0.6 + 0.2 * k, f"MIDI at {period} frames")
             extra.append(_measure(period, 0, matrix=matrix))
+    job.report(0.9, "8 stems beside a busy Python thread")
+    busy = _busy_python(1.5 if quick else 4.0)
     job.report(1.0)
-    return main, small, extra
+    return main, small, extra, busy
 
 
 def run(job=None, quick: bool = False, minutes: str | float | None = None, clock_only: bool = False) -> dict:
@@ -522,11 +527,9 @@ def run(job=None, quick: bool = False, minutes: str | float | None = None, clock
     clock = _clock_figures(_clock_stage(job, quick, minutes))
     if clock_only:
         return {"name": "transport", "sample_rate_hz": SR, "quick": quick, **clock}
-    main, small, extra = _stages(job, quick)
+    main, small, extra, busy = _stages(job, quick)
     rows, flat = _matrix_rows([main, small, *extra])
-    job.report(1.0, "8 stems beside a busy Python thread")
-    busy, busy_server = _busy_python(1.5 if quick else 4.0)
-    extra.append(busy_server)  # its server is checked for leftovers with the others
+    extra.append(busy.pop("server"))  # the busy-Python stage's server: checked for leftovers too
     return {
         **clock,
         "name": "transport",
@@ -586,8 +589,6 @@ def run(job=None, quick: bool = False, minutes: str | float | None = None, clock
         "underruns_64": small["underruns"],
         "jack_xruns_64": small["jack_xruns"],
         **busy,
-        "busy_python_note": "8 stems + drums at 256 frames beside a thread of this process running pure "
-                            "Python; baseline: CPython's default 5 ms GIL switch interval, same run",
     }
 
 
