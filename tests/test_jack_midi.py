@@ -242,18 +242,13 @@ def test_a_busy_python_thread_neither_delays_the_notes_nor_hangs_the_port(jack_s
     import sys
     import threading
 
+    from studio.bench._hog import busy_python
     from studio.transport import realtime
 
     before = sys.getswitchinterval()
     stop = threading.Event()
 
-    def busy() -> None:
-        while not stop.is_set():
-            total = 0
-            for i in range(20_000):
-                total += i * i
-
-    worker = threading.Thread(target=busy, daemon=True)
+    worker = threading.Thread(target=busy_python, args=(stop,), daemon=True)
     notes = _groove()
     port = MidiPort(name="StudioBusy")
     closed_in = None

@@ -93,21 +93,16 @@ def test_stems_keep_playing_beside_a_busy_python_thread(jack_server):
     underruns). While audio is open the transport keeps the interval at 1 ms (``realtime``)."""
     import threading
 
+    from studio.bench._hog import busy_python
     from studio.transport import realtime
 
     before = sys.getswitchinterval()
     stop = threading.Event()
 
-    def busy() -> None:
-        while not stop.is_set():
-            total = 0
-            for i in range(20_000):
-                total += i * i
-
     audio = AudioOutput(SR, 256, device="JACK")
     audio.open()
     t = Transport(duration_s=3.0, audio=audio)
-    worker = threading.Thread(target=busy, daemon=True)
+    worker = threading.Thread(target=busy_python, args=(stop,), daemon=True)
     try:
         assert sys.getswitchinterval() <= realtime.SWITCH_INTERVAL_S
         audio.set_sources([BufferSource(s, SR) for s in _stems()])

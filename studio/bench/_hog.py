@@ -1,12 +1,23 @@
 """A CPU hog for the benches' "under load" figures (issue 23, real time under load): a busy-looping
-Python subprocess, one core's worth of load, ended on exit (and with this process if it dies)."""
+Python subprocess, one core's worth of load, ended on exit (and with this process if it dies);
+and ``busy_python``, the in-process load: a thread of pure Python holding the GIL."""
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
-__all__ = ["CpuHog"]
+__all__ = ["CpuHog", "busy_python"]
+
+
+def busy_python(stop: threading.Event) -> None:
+    """Run pure Python (as an engine's sampling loop does) until ``stop`` is set: a thread's
+    target, holding the GIL for whole switch intervals."""
+    while not stop.is_set():
+        total = 0
+        for i in range(20_000):
+            total += i * i
 
 
 class CpuHog:

@@ -229,15 +229,10 @@ def _busy_python(seconds: float) -> dict:
     import sys
     import threading
 
+    from studio.bench._hog import busy_python
     from studio.transport import realtime
     from studio.transport.devices import rescan_audio
     from studio.transport.jack import JackServer, MidiDump
-
-    def busy(stop: threading.Event) -> None:
-        while not stop.is_set():
-            total = 0
-            for i in range(20_000):
-                total += i * i
 
     keep = ("underruns", "device_xruns", "jack_xruns", "callbacks", "midi_notes_sent", "midi_notes_received",
             "midi_p99_ms", "midi_late")  # and played_s: the song seconds played in the run's wall time
@@ -250,7 +245,7 @@ def _busy_python(seconds: float) -> dict:
                 realtime.SWITCH_INTERVAL_S = interval
                 sys.setswitchinterval(0.005)
                 stop = threading.Event()
-                worker = threading.Thread(target=busy, args=(stop,), daemon=True)
+                worker = threading.Thread(target=busy_python, args=(stop,), daemon=True)
                 try:
                     with MidiDump(server, f"bench-{label}") as dump:
                         worker.start()
