@@ -195,7 +195,9 @@ def run(plan: Plan, job: Job | None = None) -> Result:
         if work.video is None:
             raise StudioError("the project has no video to analyse")
         split = 0.5
-        timeline = analyze(work.resolve(work.video.path), job=job.sub(0.0, split))
+        timeline = analyze(work.resolve(work.video.path), job=job.sub(0.0, split),
+                           contact_patches=any(_adapter_module(name).__dict__.get("USES_CONTACT_PATCHES", False)
+                                               for name, _ in plan.adapters))
         heap.trim()  # what the analysis let go of (its frames, flow, spill buffers), before the engines load
     work.tempo = plan.tempo if plan.tempo is not None else grid.tempo_map(
         timeline, grid.GridCorrection.from_options(plan.settings.options),
@@ -209,11 +211,18 @@ def run(plan: Plan, job: Job | None = None) -> Result:
     finally:
         for handle in prefetched:  # what an engine did not take (it failed, or a cancel)
             handle.cancel()
+        patches = timeline.extra.pop("contact_patches", None)  # not kept with the result
+        if patches is not None:
+            patches.close()
     new = tuple(t for t in work.tracks if t.id not in before and t.id in returned)
     replaced = tuple(t for t in work.tracks if t.id in before and t.id in returned)
     warnings = tuple(f"{t.name}: {w}" for t in replaced + new for w in (t.settings or {}).get("warnings", []))
     job.report(1.0, "generated")
     return Result(new, replaced, work.tempo, warnings, timeline, tuple(plan.engines), frozenset(made))
+
+
+def _adapter_module(name: str):
+    return importlib.import_module(ADAPTERS[name].split(":")[0])
 
 
 def _prefetch(plan: Plan, work: Project, timeline) -> list:
@@ -222,7 +231,7 @@ def _prefetch(plan: Plan, work: Project, timeline) -> list:
     reads its impact regions from the video again). Returns the handles (``cancel()``)."""
     handles = []
     for name, _ in plan.adapters:
-        start = getattr(importlib.import_module(ADAPTERS[name].split(":")[0]), "prefetch", None)
+        start = getattr(_adapter_module(name), "prefetch", None)
         if start is not None:
             handle = start(work, timeline, plan.settings)
             if handle is not None:

@@ -13,7 +13,8 @@ invisible after a 4x shrink). Together: 160x90 frames from 720p/1080p H.264 cost
 1.0-1.1x a plain threaded decode, where ``VideoFrame.reformat`` costs 1.5-1.7x.
 
 Frames at given times (``frame_at``, ``thumbnails``; ``iter_thumbnails`` one at a time, for the
-Foley engine's impact patches, so memory holds one frame, not thousands) are found
+Foley engine's impact patches, so memory holds one frame, not thousands; thumbnails, like the
+analysis frames, skip the deblocking of non-reference frames when they are 4x smaller) are found
 in one forward decode over the sorted times, seeking only across keyframes to distant targets;
 H.264/HEVC frames that are neither displayed at a target nor referenced by another frame
 (non-reference B-frames, about half of a usual file) are not decoded at all (``skip_frame`` per
@@ -107,6 +108,7 @@ class MediaInfo:
 class Frame:
     time_s: float  # presentation time, seconds from the start of the video stream
     image: np.ndarray  # (H, W, 3) uint8 RGB, or (H, W) uint8 for pixel_format="gray"
+    thumbnail: "PartialThumbnail | None" = None  # iter_frames(thumbnail_height=...): see there
 
 
 # ----------------------------------------------------------------------------- opening files
@@ -316,14 +318,22 @@ def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
     bouncing ball's false contacts). 720p to 160x90 costs ~40 us a plane instead of ~230 for
     one INTER_AREA step; a 480p frame's three planes 350 us instead of 630.
     """
+    return _last_step(_halved(img, w, h), w, h)
+
+
+def _halved(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    """``img`` halved while it is at least twice (w, h) both ways: where ``_resize`` takes its
+    last step. A larger target stops at a level a smaller one passes through on its way."""
+    while img.shape[1] >= 2 * w and img.shape[0] >= 2 * h:
+        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
+    return img
+
+
+def _last_step(img: np.ndarray, w: int, h: int) -> np.ndarray:
     if img.shape[1] == w and img.shape[0] == h:
         return img
     if w > img.shape[1] or h > img.shape[0]:
         return cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
-    while img.shape[1] >= 2 * w and img.shape[0] >= 2 * h:
-        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
-    if img.shape[1] == w and img.shape[0] == h:
-        return img
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
 
 
@@ -360,10 +370,12 @@ _SERIAL_CV2 = _SerialCv2()
 
 
 class _Converter:
-    """Turns decoded frames into (H, W[, 3]) uint8 arrays at a display size, rotation applied."""
+    """Turns decoded frames into (H, W[, 3]) uint8 arrays at a display size, rotation applied.
+    ``thumbnail``: the converter of a larger RGB size whose shrink this one continues (see
+    :meth:`tapped`)."""
 
     def __init__(self, size: tuple[int, int] | None, pixel_format: str, rotation: int,
-                 coded: tuple[int, int]) -> None:
+                 coded: tuple[int, int], thumbnail: _Converter | None = None) -> None:
         self.rotation = rotation
         self.gray = pixel_format == "gray"
         if size is None:
@@ -372,6 +384,10 @@ class _Converter:
         self.cw, self.ch = (h, w) if rotation in (90, 270) else (w, h)
         self._matrices: dict[tuple[int, bool], np.ndarray] = {}
         self._luts: dict[bool, np.ndarray] = {}
+        # its halvings are a prefix of ours only when it is at least our size both ways
+        fits = thumbnail is not None and thumbnail.cw >= self.cw and thumbnail.ch >= self.ch
+        self.thumbnail = thumbnail if fits and not self.gray and not thumbnail.gray else None
+        self.time_eps = 0.0  # a thumbnail converter's: the stream's ``_Reader.eps``
 
     def __call__(self, frame) -> np.ndarray:
         fmt = frame.format.name
@@ -383,28 +399,81 @@ class _Converter:
             out = frame.reformat(width=self.cw, height=self.ch, format="gray" if self.gray else "rgb24",
                                  interpolation="AREA")
             img = out.to_ndarray()
-        if self.rotation:
-            img = cv2.rotate(img, _ROTATE[self.rotation])
-        return img
+        return self._rotated(img)
+
+    def _rotated(self, img: np.ndarray) -> np.ndarray:
+        return cv2.rotate(img, _ROTATE[self.rotation]) if self.rotation else img
+
+    def tapped(self, frame) -> tuple[np.ndarray, PartialThumbnail | None]:
+        """The frame converted, and its thumbnail (``self.thumbnail``'s conversion) half made:
+        the planes where the thumbnail's shrink takes its last step, which ours passes through
+        anyway. None where that converter would not take the planar path."""
+        thumb, fmt = self.thumbnail, frame.format.name
+        if thumb is None or fmt not in _PLANAR_YUV8 or (frame.width, frame.height) in (
+                (self.cw, self.ch), (thumb.cw, thumb.ch)):
+            return self(frame), None
+        with _SERIAL_CV2:
+            planes = []
+            for i in range(3):
+                p = _halved(_plane(frame, i), thumb.cw, thumb.ch)
+                planes.append(p.copy() if p.base is not None else p)  # not the decoder's buffer
+            key = _colour_key(frame, fmt)
+            img = self._rgb(*(_resize(p, self.cw, self.ch) for p in planes), key)
+        return self._rotated(img), PartialThumbnail(planes, thumb, key)
 
     def _fast(self, frame, fmt: str) -> np.ndarray:
-        full = fmt.startswith("yuvj") or int(frame.color_range or 0) == 2
+        key = _colour_key(frame, fmt)
         y = _resize(_plane(frame, 0), self.cw, self.ch)
         if self.gray:
-            if full:
+            if key[1]:
                 return np.array(y) if y.base is not None else y
-            lut = self._luts.get(full)
+            lut = self._luts.get(False)
             if lut is None:
                 lut = np.clip(np.round((np.arange(256) - 16) * 255.0 / 219.0), 0, 255).astype(np.uint8)
-                self._luts[full] = lut
+                self._luts[False] = lut
             return cv2.LUT(y, lut)
         u = _resize(_plane(frame, 1), self.cw, self.ch)
         v = _resize(_plane(frame, 2), self.cw, self.ch)
-        key = (int(frame.colorspace or 0), full)
+        return self._rgb(y, u, v, key)
+
+    def _rgb(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, key: tuple[int, bool]) -> np.ndarray:
         m = self._matrices.get(key)
         if m is None:
             m = self._matrices[key] = _yuv_matrix(*key)
         return cv2.transform(cv2.merge([y, u, v]), m)
+
+
+def _colour_key(frame, fmt: str) -> tuple[int, bool]:
+    """(colorspace, full range) of a planar YUV frame."""
+    return int(frame.colorspace or 0), fmt.startswith("yuvj") or int(frame.color_range or 0) == 2
+
+
+class PartialThumbnail:
+    """A frame on its way to a thumbnail (``iter_frames(thumbnail_height=...)``): its planes at
+    the level where the thumbnail's shrink takes its last step. :meth:`finish` gives the
+    thumbnail ``iter_thumbnails`` makes of the same decoded picture, bit for bit; what is kept
+    until then is about a quarter of a 720p frame (173 KB)."""
+
+    __slots__ = ("_planes", "_converter", "_key")
+
+    def __init__(self, planes: list[np.ndarray], converter: _Converter, key: tuple[int, bool]) -> None:
+        self._planes, self._converter, self._key = planes, converter, key
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.nbytes for p in self._planes)
+
+    @property
+    def time_eps(self) -> float:
+        """Frame times this close count as equal in this stream (``iter_thumbnails`` shows the
+        latest frame whose time is at most the asked time plus this)."""
+        return self._converter.time_eps
+
+    def finish(self) -> np.ndarray:
+        c = self._converter
+        with _SERIAL_CV2:
+            img = c._rgb(*(_last_step(p, c.cw, c.ch) for p in self._planes), self._key)
+        return c._rotated(img)
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -538,13 +607,18 @@ class _Reader:
         at 160x90: mean difference 0.02-0.05 of 255 (max 7), decoding ~7 % faster. (Skipping
         it on all frames would be 23 % faster but drifts until the next keyframe: max error 214.)
         """
-        cc = self.stream.codec_context
-        coded = sorted((int(cc.width or 0), int(cc.height or 0)))
-        if coded[0] and 4 * min(size) <= coded[0] and 4 * max(size) <= coded[1]:
+        if self.invisible_at(size):
+            cc = self.stream.codec_context
             try:
                 cc.options = {**cc.options, "skip_loop_filter": "noref"}
             except (AttributeError, TypeError, ValueError):
                 pass
+
+    def invisible_at(self, size: tuple[int, int]) -> bool:
+        """Whether ``skip_invisible_work`` skips anything for outputs of ``size``."""
+        cc = self.stream.codec_context
+        coded = sorted((int(cc.width or 0), int(cc.height or 0)))
+        return bool(coded[0]) and 4 * min(size) <= coded[0] and 4 * max(size) <= coded[1]
 
     def display_coded(self, fr) -> tuple[int, int]:
         """Unrotated picture size with a non-square sample aspect ratio applied (for size=None)."""
@@ -581,7 +655,7 @@ def _no_frames(p) -> MediaError:
 
 def iter_frames(path, *, size: tuple[int, int] | None = None, pixel_format: str = "rgb24",
                 start_s: float = 0.0, end_s: float | None = None, rate_hz: float | None = None,
-                job: Job | None = None) -> Iterator[Frame]:
+                job: Job | None = None, thumbnail_height: int | None = None) -> Iterator[Frame]:
     """Decoded frames in order, converted to ``size`` (display size if None), rotation applied.
 
     ``rate_hz=None`` yields every frame in [start_s, end_s) with its own timestamp. With
@@ -589,6 +663,14 @@ def iter_frames(path, *, size: tuple[int, int] | None = None, pixel_format: str 
     the latest frame whose timestamp <= tick, so the output is uniform whatever the input's
     frame timing; the last tick is before the end of the last frame. Arguments and the file
     are checked on the call (ValueError / MediaError), decoding errors while iterating.
+
+    ``thumbnail_height`` (with ``rate_hz=None``): each Frame also carries its thumbnail of that
+    height half made (``Frame.thumbnail``, a :class:`PartialThumbnail`), so a caller that
+    learns only later which frames it wants (the Foley engine's contact patches, found by the
+    analysis this pass feeds) gets ``iter_thumbnails``'s pictures without decoding again.
+    None where that cannot be bit-identical: the thumbnail smaller than ``size``, a pixel
+    format without the planar path, or a decoder setting that would differ (see
+    ``_Reader.skip_invisible_work``).
     """
     _check_args(size, pixel_format, rate_hz)
     start_s = max(0.0, float(start_s))
@@ -597,7 +679,8 @@ def iter_frames(path, *, size: tuple[int, int] | None = None, pixel_format: str 
     reader = _Reader(path)
     if size is not None:
         reader.skip_invisible_work(size)
-    return _guarded(reader, size, pixel_format, start_s, end_s, rate_hz, Job.quiet(job))
+    return _guarded(reader, size, pixel_format, start_s, end_s, rate_hz, Job.quiet(job),
+                    thumbnail_height if rate_hz is None and size is not None else None)
 
 
 def _guarded(reader: _Reader, *args) -> Iterator[Frame]:
@@ -609,7 +692,8 @@ def _guarded(reader: _Reader, *args) -> Iterator[Frame]:
         reader.close()
 
 
-def _iter(reader: _Reader, size, pixel_format, start_s, end_s, rate_hz, job: Job) -> Iterator[Frame]:
+def _iter(reader: _Reader, size, pixel_format, start_s, end_s, rate_hz, job: Job,
+          thumbnail_height: int | None = None) -> Iterator[Frame]:
     eps = reader.eps
     if start_s > 0:
         reader.seek(start_s)
@@ -631,7 +715,8 @@ def _iter(reader: _Reader, size, pixel_format, start_s, end_s, rate_hz, job: Job
                 reader.seek(0.0)
                 source = reader.frames()
                 continue
-            convert = _Converter(size, pixel_format, _rotation_cw(fr), reader.display_coded(fr))
+            convert = _Converter(size, pixel_format, _rotation_cw(fr), reader.display_coded(fr),
+                                 _thumbnail_converter(reader, fr, size, thumbnail_height))
         if last_ts is not None and ts > last_ts:
             step = ts - last_ts
         last_ts = ts
@@ -643,7 +728,7 @@ def _iter(reader: _Reader, size, pixel_format, start_s, end_s, rate_hz, job: Job
                 break
             if ts >= start_s - eps:
                 emitted += 1
-                yield Frame(ts, convert(fr))
+                yield Frame(ts, *convert.tapped(fr))
             continue
         if held is not None:
             while (tick := k / rate_hz) < ts - eps and (end_s is None or tick < end_s - eps):
@@ -664,6 +749,27 @@ def _iter(reader: _Reader, size, pixel_format, start_s, end_s, rate_hz, job: Job
     if not reader.decoded_any:
         raise _no_frames(reader.path)
     job.report(1.0)
+
+
+def _thumbnail_converter(reader: _Reader, fr, size, height: int | None) -> _Converter | None:
+    """The converter ``iter_thumbnails`` would use for ``height`` on this stream, when its
+    decoder setting is the same as for ``size`` (else its pictures could differ)."""
+    if height is None:
+        return None
+    rot = _rotation_cw(fr)
+    w, h = reader.display_coded(fr)
+    thumb = _thumbnail_size((h, w) if rot in (90, 270) else (w, h), height)
+    if reader.invisible_at(thumb) != reader.invisible_at(size):
+        return None
+    converter = _Converter(thumb, "rgb24", rot, reader.display_coded(fr))
+    converter.time_eps = reader.eps
+    return converter
+
+
+def _thumbnail_size(display: tuple[int, int], height: int) -> tuple[int, int]:
+    """(w, h) of a thumbnail ``height`` px high (even sides) of a picture of ``display`` size."""
+    h = max(2, height // 2 * 2)
+    return max(2, int(round(display[0] * h / max(1, display[1]) / 2.0)) * 2), h
 
 
 def _frames_at(reader: _Reader, times: Sequence[float], convert_for) -> Iterator[Frame]:
@@ -816,8 +922,11 @@ def _iter_thumbnails(path, times: list[float], height: int) -> Iterator[tuple[in
     reader = _Reader(path)
     try:
         info_w, info_h, rot = _display_dims(reader)
-        h = max(2, height // 2 * 2)
-        w = max(2, int(round(info_w * h / max(1, info_h) / 2.0)) * 2)
+        w, h = _thumbnail_size((info_w, info_h), height)
+        if reader.invisible_at((w, h)):  # the decoder's options are read when it opens: anew
+            reader.close()
+            reader = _Reader(path)
+            reader.skip_invisible_work((w, h))
         order = sorted(range(len(times)), key=lambda i: times[i])
         got = _frames_at(reader, [times[i] for i in order], _converter_cache(reader, (w, h), "rgb24"))
         yield from zip(order, got)

@@ -32,6 +32,7 @@ from typing import Iterator
 import numpy as np
 
 from engines.errors import ModelError
+from studio.analysis.contact_patches import FRAME_HEIGHT, cut_patch
 from studio.jobs import Job
 from studio.project import FoleyEvent, Project, Track, TrackKind, foley_signature
 
@@ -41,8 +42,9 @@ LABEL = "Foley"
 HELP = "impact sounds for collisions"
 TOOLTIP = "impact sounds on the collisions seen on screen"
 
+# the analysis pass cuts the impact regions when it decodes (``studio.generate.run`` asks for them)
+USES_CONTACT_PATCHES = True
 NO_IMPACTS = "no impacts found; add hits by double-clicking the Foley lane"
-PATCH_FRACTION = 0.25  # impact region side, as a fraction of the frame height
 PAN_WIDTH = 0.6  # event x = 0 / 1 pans to -0.6 / +0.6
 DEFAULT_SIZE = 0.5
 DESCRIPTOR_BATCH = 256  # impact patches per descriptor call (impact_descriptors)
@@ -58,27 +60,34 @@ def _engine():
     return infer
 
 
-def iter_impact_patches(video_path, impacts, frame_height: int = 144) -> Iterator[tuple[int, np.ndarray]]:
+def iter_impact_patches(video_path, impacts, frame_height: int = FRAME_HEIGHT) -> Iterator[tuple[int, np.ndarray]]:
     """(index into ``impacts``, its impact region: an RGB uint8 square cut from the frame at its
-    time), in time order. Each frame is dropped once its patch is cut, so memory holds patches
-    (about 4 KB each), not frames (110 KB each at 144 px: 2 GB for the impacts of a 2-hour film)."""
+    time, ``contact_patches.cut_patch``), in time order. Each frame is dropped once its patch is
+    cut, so memory holds patches (about 4 KB each), not frames (110 KB each at 144 px: 2 GB for
+    the impacts of a 2-hour film)."""
     from studio import media
 
     for i, fr in media.iter_thumbnails(video_path, [imp.time_s for imp in impacts], height=frame_height):
-        yield i, _cut_patch(fr.image, impacts[i])
+        yield i, cut_patch(fr.image, impacts[i])
 
 
-def _cut_patch(img: np.ndarray, imp) -> np.ndarray:
-    h, w = img.shape[:2]
-    half = max(2, int(round(PATCH_FRACTION * h / 2)))
-    cx = int(round(min(max(imp.x, 0.0), 1.0) * (w - 1)))
-    cy = int(round(min(max(imp.y, 0.0), 1.0) * (h - 1)))
-    x0, x1 = max(0, cx - half), min(w, cx + half)
-    y0, y1 = max(0, cy - half), min(h, cy + half)
-    return np.ascontiguousarray(img[y0:y1, x0:x1])  # a copy: the frame is not kept alive by it
+def _all_patches(video_path, impacts, contact) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, patch) of every impact: those the analysis pass cut (``contact``, a
+    ``ContactPatches`` or None), then the others from a decode of their frames."""
+    missing = list(range(len(impacts)))
+    if contact is not None:
+        missing = []
+        for i, patch in contact.patches(impacts):
+            if patch is None:
+                missing.append(i)
+            else:
+                yield i, patch
+    if missing:
+        for j, patch in iter_impact_patches(video_path, [impacts[i] for i in missing]):
+            yield missing[j], patch
 
 
-def impact_patches(video_path, impacts, frame_height: int = 144) -> list[np.ndarray]:
+def impact_patches(video_path, impacts, frame_height: int = FRAME_HEIGHT) -> list[np.ndarray]:
     """The impact region of each impact (in the order given; see ``iter_impact_patches``)."""
     out: list = [None] * len(impacts)
     for i, patch in iter_impact_patches(video_path, impacts, frame_height):
@@ -86,18 +95,19 @@ def impact_patches(video_path, impacts, frame_height: int = 144) -> list[np.ndar
     return out
 
 
-def impact_descriptors(video_path, impacts, frame_height: int = 144, stop: threading.Event | None = None) -> np.ndarray:
+def impact_descriptors(video_path, impacts, stop: threading.Event | None = None, contact=None) -> np.ndarray:
     """(N, DESCRIPTOR_DIM) float32 visual descriptors of the impact regions, in the order given.
-    Computed DESCRIPTOR_BATCH patches at a time as the frames are decoded: ``descriptors`` works
-    row by row (a batch's rows equal the rows of single calls, bit for bit) but its temporaries
-    take about 75 KB per patch, so one call on every impact of a long film would be gigabytes.
-    ``stop``: once set, the decoding ends and CancelledError is raised."""
+    Computed DESCRIPTOR_BATCH patches at a time as they come: ``descriptors`` works row by row
+    (a batch's rows equal the rows of single calls, bit for bit) but its temporaries take about
+    75 KB per patch, so one call on every impact of a long film would be gigabytes. ``contact``:
+    the patches the analysis pass cut (``timeline.extra["contact_patches"]``); the others are
+    decoded. ``stop``: once set, the work ends and CancelledError is raised."""
     from engines.foley.visual import DESCRIPTOR_DIM, descriptors
 
     out = np.zeros((len(impacts), DESCRIPTOR_DIM), np.float32)
     rows: list[int] = []
     batch: list[np.ndarray] = []
-    for i, patch in iter_impact_patches(video_path, impacts, frame_height):
+    for i, patch in _all_patches(video_path, impacts, contact):
         if stop is not None and stop.is_set():
             raise CancelledError("the impact regions are no longer needed")
         rows.append(i)
@@ -113,13 +123,13 @@ def impact_descriptors(video_path, impacts, frame_height: int = 144, stop: threa
 class _Prefetch:
     """``impact_descriptors`` running on a daemon thread (see :func:`prefetch`)."""
 
-    def __init__(self, key: tuple, path, impacts) -> None:
+    def __init__(self, key: tuple, path, impacts, contact) -> None:
         self.key, self.stop, self.result = key, threading.Event(), Future()
-        threading.Thread(target=self._run, args=(path, impacts), name="foley-patches", daemon=True).start()
+        threading.Thread(target=self._run, args=(path, impacts, contact), name="foley-patches", daemon=True).start()
 
-    def _run(self, path, impacts) -> None:
+    def _run(self, path, impacts, contact) -> None:
         try:
-            self.result.set_result(impact_descriptors(path, impacts, stop=self.stop))
+            self.result.set_result(_described(path, impacts, contact, self.stop))
         except BaseException as exc:  # handed to generate, which raises it as its own
             self.result.set_exception(exc)
 
@@ -144,29 +154,43 @@ def _patch_key(path, impacts) -> tuple:
 
 
 def prefetch(project: Project, timeline, settings) -> _Prefetch | None:
-    """Start cutting and describing the impact regions (a second decode of the video, about
-    1.4 s a minute of 720p here) on a thread as soon as the analysis is done, so it overlaps the
-    engines that run before Foley; :func:`generate` takes its result. ``studio.generate.run``
-    calls this and cancels the handle when the run ends (a no-op once generate took it)."""
+    """Start describing the impact regions on a thread as soon as the analysis is done, so it
+    overlaps the engines that run before Foley; :func:`generate` takes its result.
+    ``studio.generate.run`` calls this and cancels the handle when the run ends (a no-op once
+    generate took it). The regions the analysis pass cut are read from its contact patches
+    (``timeline.extra["contact_patches"]``, taken over here); the others, and all of them after
+    an analysis from the cache, are decoded again (about 1.4 s a minute of 720p here)."""
     impacts = list(timeline.impacts)
+    contact = getattr(timeline, "extra", {}).pop("contact_patches", None)
     if not impacts or project.video is None:
         return None
     path = project.resolve(project.video.path)
     key = _patch_key(path, impacts)
     with _prefetch_lock:
-        if key in _prefetched:
-            return _prefetched[key]
-        handle = _prefetched[key] = _Prefetch(key, path, impacts)
+        handle = _prefetched.get(key)
+        if handle is None:
+            handle = _prefetched[key] = _Prefetch(key, path, impacts, contact)
+            contact = None
+    if contact is not None:
+        contact.close()
     return handle
 
 
-def _descriptors(path, impacts) -> np.ndarray:
+def _described(path, impacts, contact, stop: threading.Event | None = None) -> np.ndarray:
+    try:
+        return impact_descriptors(path, impacts, stop=stop, contact=contact)
+    finally:
+        if contact is not None:
+            contact.close()
+
+
+def _descriptors(path, impacts, timeline) -> np.ndarray:
     """The prefetched descriptors of these impacts when a prefetch is running, else computed now."""
     key = _patch_key(path, impacts)
     with _prefetch_lock:
         handle = _prefetched.pop(key, None)
     if handle is None:
-        return impact_descriptors(path, impacts)
+        return _described(path, impacts, getattr(timeline, "extra", {}).pop("contact_patches", None))
     return handle.result.result()
 
 
@@ -182,7 +206,7 @@ def generate(project: Project, timeline, settings, job: Job | None = None) -> li
     job.report(0.05, f"{len(impacts)} impacts")
     visual = None
     if impacts and project.video is not None:
-        visual = _descriptors(project.resolve(project.video.path), impacts)
+        visual = _descriptors(project.resolve(project.video.path), impacts, timeline)
     job.report(0.4, "materials")
     warnings: list[str] = []
     materials = [forced or "wood"] * len(impacts)

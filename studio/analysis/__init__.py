@@ -19,10 +19,13 @@ __all__ = ["AnalysisParams", "AnalysisTimeline", "Impact", "analyze"]
 
 
 def analyze(path: str | os.PathLike, params: AnalysisParams = AnalysisParams(), *, job: Job | None = None,
-            cache_dir: str | os.PathLike | None = None, use_cache: bool = True) -> AnalysisTimeline:
+            cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
+            contact_patches: bool = False) -> AnalysisTimeline:
     """Analyse the video at ``path``; served from the cache when the same file and parameters
     were analysed before. Raises MediaError for unreadable files or files without video,
-    JobCancelled when ``job`` is cancelled."""
+    JobCancelled when ``job`` is cancelled. ``contact_patches``: when the video is decoded
+    (not served from the cache), also cut the Foley engine's contact patches on the way
+    (``timeline.extra["contact_patches"]``, see ``studio.analysis.contact_patches``)."""
     from studio import media
     from studio.analysis.pipeline import compute
 
@@ -40,7 +43,7 @@ def analyze(path: str | os.PathLike, params: AnalysisParams = AnalysisParams(), 
             hit.extra.update(cached=True, wall_s=time.perf_counter() - started)
             job.report(1.0, "analysis loaded from cache")
             return hit
-    timeline = compute(path, info, content_hash, params, job)
+    timeline = compute(path, info, content_hash, params, job, contact_patches)
     if use_cache:
         _cache.store(entry, timeline)
     timeline.extra.update(cached=False, wall_s=time.perf_counter() - started)

@@ -63,10 +63,10 @@ def _pool(cells: np.ndarray) -> np.ndarray:
 # temporaries (about 10 kB a pair: 1.3 GB at an hour of 30 fps in one piece) stay ~5 MB, and
 # the search runs faster in cache (10 min of pairs: 0.78 -> 0.32 s)
 WINDOW = 512
-_REACH = 3  # pairs either side of a turn that its rules read
+REACH = 3  # pairs either side of a turn that its rules read
 
 
-class _Differences:
+class Differences:
     """The cells of pairs ``start``, ``start + step``, ... (``step`` 2: two consecutive pairs
     as one, their differences summed) as float64 d, d*x, d*y, a range at a time; ``cells`` is an
     array or anything sliced the same way (``motion.Rows``)."""
@@ -89,14 +89,14 @@ def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells, valid: np.ndarray,
     k = len(t0)
     t0, t1, valid = np.asarray(t0, float), np.asarray(t1, float), np.asarray(valid, bool)
     if k < 12 or float(np.median(t1 - t0)) >= 1.0 / MAX_PAIR_RATE_HZ:
-        return _detect(t0, t1, _Differences(cells), valid, params, aspect)
+        return _detect(t0, t1, Differences(cells), valid, params, aspect)
     # two pairs as one (their differences summed: the centroid sits midway, at the middle frame,
     # as a pair's does), from the first pair; then from the second, whose contacts join where
     # the first found none near them (in time and place, as ``_suppress`` compares)
     found = []
     for a in (0, 1):
         b = k - (k - a) % 2
-        found.append(_detect(t0[a:b - 1:2], t1[a + 1:b:2], _Differences(cells, a, 2),
+        found.append(_detect(t0[a:b - 1:2], t1[a + 1:b:2], Differences(cells, a, 2),
                              valid[a:b - 1:2] & valid[a + 1:b:2], params, aspect))
     first, second = found
     return tuple(sorted(first + tuple(_not_near(second, first, params.impact_min_gap_s)),
@@ -118,7 +118,7 @@ def _not_near(new: tuple[Impact, ...], old: tuple[Impact, ...], gap_s: float) ->
     return out
 
 
-def _detect(t0: np.ndarray, t1: np.ndarray, differences: _Differences, valid: np.ndarray,
+def _detect(t0: np.ndarray, t1: np.ndarray, differences: Differences, valid: np.ndarray,
             params: AnalysisParams, aspect: float) -> tuple[Impact, ...]:
     k = len(t0)
     if k < 6:
@@ -135,23 +135,45 @@ def _detect(t0: np.ndarray, t1: np.ndarray, differences: _Differences, valid: np
         _candidates(differences(lo, hi), mid[lo:hi], valid[lo:hi], params, aspect, found)
         if hi == k:
             break
-        lo = hi - 2 * _REACH
-    c = {name: np.concatenate([w[n] for part in found for w in part]) for n, name in enumerate(_COLUMNS)}
+        lo = hi - 2 * REACH
+    c = _stacked(found)
     del found
-    impacts = []
-    for j in _suppress(c["rank"], c["t"], c["x"], c["y"], params):  # where, only for the kept ones
-        dv, t, at = float(c["dv"][j]), float(c["t"][j]), float(c["at"][j])
-        gy, gx, reach = int(c["gy"][j]), int(c["gx"][j]), int(c["reach"][j])
-        i = int(np.clip(np.searchsorted(mid, t), 1, len(mid) - 1))
-        cx, cy = _centroid(_pool(differences(i - 1, i + 1)), gy, gx, reach)  # pairs i - 1, i
-        if reach == 0:  # along the turn the object is where the approach line ends
-            cx, cy = (at / aspect, cy) if c["sideways"][j] else (cx, at)
-        impacts.append(Impact(float(t), float(np.clip(cx, 0, 1)), float(np.clip(cy, 0, 1)),
-                              float(1.0 - np.exp(-dv / STRENGTH_SCALE))))
-    return tuple(impacts)
+    # where, only for the kept ones
+    return tuple(_impact(c, j, differences, mid, aspect) for j in _suppress(c["rank"], c["t"], c["x"], c["y"], params))
+
+
+def candidate_impacts(differences: Differences, lo: int, hi: int, mid: np.ndarray, params: AnalysisParams,
+                      aspect: float) -> list[Impact]:
+    """Every candidate of pairs ``lo:hi`` (``mid``: their middle times) as the contact it would
+    be, every pair taken as valid. ``detect_impacts``' contacts are among the candidates of
+    the windows it judges (those of ``_detect``'s loop, at any window length), with the same
+    values: a cut or a gap only removes candidates, and a contact's time and place are worked
+    out from its own pairs alone (``studio.analysis.contact_patches`` cuts the Foley engine's
+    patches for them while the pass runs)."""
+    found: tuple[list, list, list] = ([], [], [])
+    _candidates(differences(lo, hi), mid, np.ones(len(mid), bool), params, aspect, found)
+    c = _stacked(found)
+    window = Differences(differences.cells, differences.start + differences.step * lo, differences.step)
+    return [_impact(c, j, window, mid, aspect) for j in range(len(c["t"]))]
 
 
 _COLUMNS = ("rank", "dv", "t", "x", "y", "sideways", "reach", "gy", "gx", "at")
+
+
+def _stacked(found: tuple[list, list, list]) -> dict[str, np.ndarray]:
+    return {name: np.concatenate([w[n] for part in found for w in part]) for n, name in enumerate(_COLUMNS)}
+
+
+def _impact(c: dict[str, np.ndarray], j: int, differences: Differences, mid: np.ndarray, aspect: float) -> Impact:
+    """Candidate ``j`` as a contact: its time, where the object is (the difference centroid of
+    the two pairs around that time) and its strength."""
+    dv, t, at = float(c["dv"][j]), float(c["t"][j]), float(c["at"][j])
+    gy, gx, reach = int(c["gy"][j]), int(c["gx"][j]), int(c["reach"][j])
+    i = int(np.clip(np.searchsorted(mid, t), 1, len(mid) - 1))
+    cx, cy = _centroid(_pool(differences(i - 1, i + 1)), gy, gx, reach)  # pairs i - 1, i
+    if reach == 0:  # along the turn the object is where the approach line ends
+        cx, cy = (at / aspect, cy) if c["sideways"][j] else (cx, at)
+    return Impact(float(t), float(np.clip(cx, 0, 1)), float(np.clip(cy, 0, 1)), float(1.0 - np.exp(-dv / STRENGTH_SCALE)))
 
 
 def _candidates(diff: np.ndarray, mid: np.ndarray, valid: np.ndarray, params: AnalysisParams,

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from studio.analysis import beats as _beats
+from studio.analysis.contact_patches import FRAME_HEIGHT, ContactPatches
 from studio.analysis.colour import colour_stats, thumbnail, per_second, per_second_stats
 from studio.analysis.cuts import colour_histogram, detect_cuts, histogram_distance
 from studio.analysis.impacts import detect_impacts
@@ -42,19 +43,28 @@ class _FrameWorker:
     pair's 576 bytes of cells for the contacts in a temporary file), so memory hardly grows
     with the video's length."""
 
-    def __init__(self, params: AnalysisParams, size: tuple[int, int]) -> None:
+    def __init__(self, params: AnalysisParams, size: tuple[int, int], contact_patches: bool = False) -> None:
         self.motion = MotionAnalyzer(params, flow_size(size, params.flow_max_side),
                                      pairs=PairStore(params.impact_grid, spill=True))
         self.times = Rows()
         self.hist_distances = Rows()  # to the previous frame (only the scalar is kept)
         self._last_hist: np.ndarray | None = None
         self.colours = Rows((5,))  # colour_stats
+        self.patches = ContactPatches(params, self.motion.w / self.motion.h) if contact_patches else None
 
-    def add(self, t: float, rgb: np.ndarray) -> None:
+    def add(self, t: float, rgb: np.ndarray | None, partial_thumbnail=None) -> None:
+        """Frame ``rgb`` at ``t``; None: a frame the features skip (above MAX_PAIR_RATE_HZ), which
+        only the contact patches' ring takes."""
+        if self.patches is not None:
+            self.patches.frame(t, partial_thumbnail)
+        if rgb is None:
+            return
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         if self.motion.repeats(t, gray):
             return  # the frame before again (a doubled frame rate): its pair would fake a stop
         self.motion.add(t, gray)
+        if self.patches is not None:
+            self.patches.pairs_added(self.motion.pairs)
         self.times.append(t)
         small = thumbnail(rgb)
         hist = colour_histogram(small)
@@ -95,7 +105,9 @@ def _run_threaded(frames, worker: _FrameWorker, min_step: float) -> tuple[int, f
             last_t = fr.time_s
             if fr.time_s >= last_kept + min_step:
                 last_kept = fr.time_s
-                q.put((fr.time_s, fr.image))
+                q.put((fr.time_s, fr.image, fr.thumbnail))
+            elif worker.patches is not None:
+                q.put((fr.time_s, None, fr.thumbnail))
     except BaseException:
         stop.set()
         raise
@@ -108,15 +120,19 @@ def _run_threaded(frames, worker: _FrameWorker, min_step: float) -> tuple[int, f
     return n, step
 
 
-def compute(path, info, content_hash: str, params: AnalysisParams, job: Job) -> AnalysisTimeline:
+def compute(path, info, content_hash: str, params: AnalysisParams, job: Job,
+            contact_patches: bool = False) -> AnalysisTimeline:
+    """``contact_patches``: also cut the Foley engine's contact patches in this pass, handed
+    over in ``timeline.extra["contact_patches"]`` (see ``contact_patches``)."""
     from studio import media
 
     rate = float(params.rate_hz)
     if not rate > 0:
         raise AnalysisError(f"the feature rate must be positive, not {rate}")
     size = media.analysis_size(info.video, params.max_side)
-    worker = _FrameWorker(params, size)
-    frames = media.iter_frames(path, size=size, pixel_format="rgb24", job=job.sub(0.0, 0.9))
+    worker = _FrameWorker(params, size, contact_patches)
+    frames = media.iter_frames(path, size=size, pixel_format="rgb24", job=job.sub(0.0, 0.9),
+                               thumbnail_height=FRAME_HEIGHT if contact_patches else None)
     # tiny images: OpenCV's thread pool would only contend with the decoder's threads. The
     # media module's guard is reference-counted, so concurrent analyses/readers nest correctly.
     serial = getattr(media, "_SERIAL_CV2", None) or contextlib.nullcontext()
@@ -131,7 +147,12 @@ def compute(path, info, content_hash: str, params: AnalysisParams, job: Job) -> 
         raise AnalysisError(f"{path}: no video frames could be decoded")
     frame_step = step if step > 0 else (1.0 / info.video.fps if info.video.fps > 0 else 1.0 / rate)
     duration = float(times[-1] + frame_step)
-    return _derive(str(path), content_hash, params, duration, times, worker, job.check_cancelled)
+    if worker.patches is not None:
+        worker.patches.finish(worker.motion.pairs)
+    timeline = _derive(str(path), content_hash, params, duration, times, worker, job.check_cancelled)
+    if worker.patches is not None:
+        timeline.extra["contact_patches"] = worker.patches
+    return timeline
 
 
 def _derive(source: str, content_hash: str, params: AnalysisParams, duration: float,
