@@ -259,6 +259,17 @@ class TimedSender:
         self.put(max(off, on), [0x80 | channel, pitch, 0], False, nid)
 
     def _run(self) -> None:
+        from studio.transport import realtime
+
+        # a real-time thread like the transport's: beside the engine's pure-Python work CPython's
+        # 5 ms switch interval delays every note that comes back from the port for the GIL
+        realtime.hold()
+        try:
+            self._send_until_closed()
+        finally:
+            realtime.release()
+
+    def _send_until_closed(self) -> None:
         while True:
             with self._cv:
                 while not self._stop and not self._heap:

@@ -43,3 +43,30 @@ def test_an_interval_changed_while_held_is_not_overwritten():
     sys.setswitchinterval(0.002)  # someone else's choice, made meanwhile
     realtime.release()
     assert sys.getswitchinterval() == pytest.approx(0.002)
+
+
+def test_the_live_midi_sender_holds_the_interval_while_its_thread_runs():
+    """``studio live`` sends its notes from its own thread (``live.TimedSender``): short interval
+    from its start to its close, CPython's again after, every note sent."""
+    import time
+
+    from studio.live import LiveReport, TimedSender
+
+    class Port:
+        sent: list = []
+
+        def send(self, msg) -> bool:
+            self.sent.append(list(msg))
+            return True
+
+    port, report = Port(), LiveReport("test", "look-ahead")
+    sender = TimedSender(port, report)
+    deadline = time.perf_counter() + 2.0
+    while realtime.holders() == 0 and time.perf_counter() < deadline:
+        time.sleep(0.001)
+    assert sys.getswitchinterval() == pytest.approx(realtime.SWITCH_INTERVAL_S)
+    now = time.perf_counter()
+    sender.put_note(now + 0.01, now + 0.02, 0, 60, 100)
+    sender.close()
+    assert realtime.holders() == 0 and sys.getswitchinterval() == pytest.approx(0.005)
+    assert [m[0] & 0xF0 for m in port.sent] == [0x90, 0x80] and report.notes_sent == 1
