@@ -384,9 +384,7 @@ class _Converter:
         self.cw, self.ch = (h, w) if rotation in (90, 270) else (w, h)
         self._matrices: dict[tuple[int, bool], np.ndarray] = {}
         self._luts: dict[bool, np.ndarray] = {}
-        # its halvings are a prefix of ours only when it is at least our size both ways
-        fits = thumbnail is not None and thumbnail.cw >= self.cw and thumbnail.ch >= self.ch
-        self.thumbnail = thumbnail if fits and not self.gray and not thumbnail.gray else None
+        self.thumbnail = thumbnail if thumbnail is not None and not self.gray and not thumbnail.gray else None
         self.time_eps = 0.0  # a thumbnail converter's: the stream's ``_Reader.eps``
 
     def __call__(self, frame) -> np.ndarray:
@@ -406,8 +404,9 @@ class _Converter:
 
     def tapped(self, frame) -> tuple[np.ndarray, PartialThumbnail | None]:
         """The frame converted, and its thumbnail (``self.thumbnail``'s conversion) half made:
-        the planes where the thumbnail's shrink takes its last step, which ours passes through
-        anyway. None where that converter would not take the planar path."""
+        the planes halved as far as both shrinks go alike (to the level where the first of them
+        stops halving), from which each goes on as it would from the start. None where that
+        converter would not take the planar path."""
         thumb, fmt = self.thumbnail, frame.format.name
         if thumb is None or fmt not in _PLANAR_YUV8 or (frame.width, frame.height) in (
                 (self.cw, self.ch), (thumb.cw, thumb.ch)):
@@ -415,7 +414,7 @@ class _Converter:
         with _SERIAL_CV2:
             planes = []
             for i in range(3):
-                p = _halved(_plane(frame, i), thumb.cw, thumb.ch)
+                p = _halved(_plane(frame, i), max(self.cw, thumb.cw), max(self.ch, thumb.ch))
                 planes.append(p.copy() if p.base is not None else p)  # not the decoder's buffer
             key = _colour_key(frame, fmt)
             img = self._rgb(*(_resize(p, self.cw, self.ch) for p in planes), key)
@@ -449,10 +448,10 @@ def _colour_key(frame, fmt: str) -> tuple[int, bool]:
 
 
 class PartialThumbnail:
-    """A frame on its way to a thumbnail (``iter_frames(thumbnail_height=...)``): its planes at
-    the level where the thumbnail's shrink takes its last step. :meth:`finish` gives the
+    """A frame on its way to a thumbnail (``iter_frames(thumbnail_height=...)``): its planes as
+    far as the thumbnail's shrink and the frame's own go alike. :meth:`finish` gives the
     thumbnail ``iter_thumbnails`` makes of the same decoded picture, bit for bit; what is kept
-    until then is about a quarter of a 720p frame (173 KB)."""
+    until then is about a quarter of a 720p frame (173 KB: its planes at 320x180)."""
 
     __slots__ = ("_planes", "_converter", "_key")
 
@@ -472,7 +471,7 @@ class PartialThumbnail:
     def finish(self) -> np.ndarray:
         c = self._converter
         with _SERIAL_CV2:
-            img = c._rgb(*(_last_step(p, c.cw, c.ch) for p in self._planes), self._key)
+            img = c._rgb(*(_resize(p, c.cw, c.ch) for p in self._planes), self._key)
         return c._rotated(img)
 
 
@@ -668,9 +667,8 @@ def iter_frames(path, *, size: tuple[int, int] | None = None, pixel_format: str 
     height half made (``Frame.thumbnail``, a :class:`PartialThumbnail`), so a caller that
     learns only later which frames it wants (the Foley engine's contact patches, found by the
     analysis this pass feeds) gets ``iter_thumbnails``'s pictures without decoding again.
-    None where that cannot be bit-identical: the thumbnail smaller than ``size``, a pixel
-    format without the planar path, or a decoder setting that would differ (see
-    ``_Reader.skip_invisible_work``).
+    None where that cannot be bit-identical: a pixel format without the planar path, or a
+    decoder setting that would differ (see ``_Reader.skip_invisible_work``).
     """
     _check_args(size, pixel_format, rate_hz)
     start_s = max(0.0, float(start_s))

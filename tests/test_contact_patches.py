@@ -61,30 +61,60 @@ def test_small_windows_and_a_tiny_ring_still_serve_exactly_or_leave_it_to_the_de
                           foley.impact_descriptors(path, list(tl.impacts)))
 
 
-def test_a_video_without_the_fast_path_is_left_to_the_decode(balls):
-    """320x240: the thumbnail is the frame's whole height's neighbour (no planar shrink path
-    shared with the analysis size), so nothing is cut and every patch is decoded."""
-    tl, patches, got = _served(balls["small"])
-    assert len(tl.impacts) >= 3
-    served = [k for k, p in got.items() if p is not None]
+def test_a_small_video_and_one_without_the_planar_path(balls, tmp_path):
+    """320x240 (the thumbnail larger than the analysis frame, deblocking skipped by neither):
+    every patch served, each the decoded one. Lossless RGB H.264 (planar GBR, no planar-YUV
+    shrink to share): nothing served, every patch decoded, the same descriptors."""
+    import videogen
+
+    tl, _, got = _served(balls["small"])
     decoded = foley.impact_patches(balls["small"], list(tl.impacts))
-    assert all(np.array_equal(got[k], decoded[k]) for k in served)
-    assert np.array_equal(foley.impact_descriptors(balls["small"], list(tl.impacts), contact=patches),
-                          foley.impact_descriptors(balls["small"], list(tl.impacts)))
+    assert len(tl.impacts) >= 3 and all(np.array_equal(got[k], p) for k, p in enumerate(decoded))
+    import av
+
+    rf.bouncing_ball_video(tmp_path / "raw.mp4", fps=30, size=(320, 240), duration_s=3.0)
+
+    with av.open(str(tmp_path / "raw.mp4")) as src:  # the same pictures as planar GBR
+        frames = [f.to_ndarray(format="rgb24") for f in src.decode(video=0)]
+    rgb = videogen.write_video(tmp_path / "rgb.mkv", lambda t: frames[min(len(frames) - 1, int(round(t * 30)))],
+                               duration_s=3.0, fps=30, size=(320, 240), codec="libx264rgb", pix_fmt="rgb24")
+    tl, patches, got = _served(rgb)
+    assert len(tl.impacts) >= 2 and not patches.usable and all(p is None for p in got.values())
+    assert np.array_equal(foley.impact_descriptors(rgb, list(tl.impacts), contact=patches),
+                          foley.impact_descriptors(rgb, list(tl.impacts)))
 
 
-def test_half_made_thumbnails_finish_as_iter_thumbnails_makes_them(balls):
-    path = balls["hd30"]
+@pytest.fixture(scope="module")
+def portrait(tmp_path_factory):
+    """A phone video: 1280x720 stored, shown turned 90 degrees (720x1280), moving texture. Its
+    144-px thumbnails (80x144) are smaller than its 160-px analysis frames (90x160)."""
+    import videogen
+
+    rng = np.random.default_rng(4)
+    tex = rng.integers(0, 255, (720, 1400, 3), np.uint8)
+    path = tmp_path_factory.mktemp("portrait") / "phone.mp4"
+    return videogen.write_video(path, lambda t: tex[:, int(t * 200):int(t * 200) + 1280].copy(),
+                                duration_s=0.6, fps=30, size=(1280, 720), rotation=90)
+
+
+@pytest.mark.parametrize("which", ["hd30", "portrait"])
+def test_half_made_thumbnails_finish_as_iter_thumbnails_makes_them(balls, portrait, which):
+    """Bit for bit, landscape and a turned phone video, and the frames themselves are the same
+    with the thumbnails as without."""
+    path = portrait if which == "portrait" else balls["hd30"]
     size = media.analysis_size(media.probe(path).video, 160)
+    plain = list(media.iter_frames(path, size=size))
     kept = {}
     for k, fr in enumerate(media.iter_frames(path, size=size, thumbnail_height=144)):
-        assert fr.thumbnail is not None
-        if k % 23 == 7:
+        assert fr.thumbnail is not None and np.array_equal(fr.image, plain[k].image)
+        if k % 7 == 3:
             kept[fr.time_s] = fr.thumbnail.finish()
     times = sorted(kept)
+    assert len(times) >= 2
     for i, fr in media.iter_thumbnails(path, times, height=144):
         assert fr.time_s == times[i] and np.array_equal(fr.image, kept[times[i]])
-    assert all(fr.thumbnail is None for fr in media.iter_frames(path, size=size))
+    assert kept[times[0]].shape == ((144, 80, 3) if which == "portrait" else (144, 256, 3))
+    assert all(fr.thumbnail is None for fr in plain)
 
 
 def test_generate_uses_the_pass_patches_and_makes_the_same_track(balls, tmp_path, monkeypatch):
