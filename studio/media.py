@@ -666,9 +666,8 @@ def iter_frames(path, *, size: tuple[int, int] | None = None, pixel_format: str 
     ``thumbnail_height`` (with ``rate_hz=None``): each Frame also carries its thumbnail of that
     height half made (``Frame.thumbnail``, a :class:`PartialThumbnail`), so a caller that
     learns only later which frames it wants (the Foley engine's contact patches, found by the
-    analysis this pass feeds) gets ``iter_thumbnails``'s pictures without decoding again.
-    None where that cannot be bit-identical: a pixel format without the planar path, or a
-    decoder setting that would differ (see ``_Reader.skip_invisible_work``).
+    analysis this pass feeds) gets ``iter_thumbnails(..., decode_like=size)``'s pictures, bit
+    for bit, without decoding again. None for a pixel format without the planar path.
     """
     _check_args(size, pixel_format, rate_hz)
     start_s = max(0.0, float(start_s))
@@ -750,15 +749,12 @@ def _iter(reader: _Reader, size, pixel_format, start_s, end_s, rate_hz, job: Job
 
 
 def _thumbnail_converter(reader: _Reader, fr, size, height: int | None) -> _Converter | None:
-    """The converter ``iter_thumbnails`` would use for ``height`` on this stream, when its
-    decoder setting is the same as for ``size`` (else its pictures could differ)."""
+    """The converter ``iter_thumbnails`` would use for ``height`` on this stream."""
     if height is None:
         return None
     rot = _rotation_cw(fr)
     w, h = reader.display_coded(fr)
     thumb = _thumbnail_size((h, w) if rot in (90, 270) else (w, h), height)
-    if reader.invisible_at(thumb) != reader.invisible_at(size):
-        return None
     converter = _Converter(thumb, "rgb24", rot, reader.display_coded(fr))
     converter.time_eps = reader.eps
     return converter
@@ -904,27 +900,31 @@ def thumbnails(path, times_s: Sequence[float], *, height: int = 72) -> list[Fram
     return out  # type: ignore[return-value]
 
 
-def iter_thumbnails(path, times_s: Sequence[float], *, height: int = 72) -> Iterator[tuple[int, Frame]]:
+def iter_thumbnails(path, times_s: Sequence[float], *, height: int = 72,
+                    decode_like: tuple[int, int] | None = None) -> Iterator[tuple[int, Frame]]:
     """``thumbnails`` one at a time, without keeping them: (index into ``times_s``, thumbnail) in
     time order, from the same single forward decode. For callers that reduce each frame at once
     (the Foley engine cuts a small patch from each of thousands of impact frames: all the
     frames of a two-hour film at once would be gigabytes). The decoder is closed when the
-    iterator is exhausted or dropped."""
+    iterator is exhausted or dropped. ``decode_like``: decode as ``iter_frames(size=...)`` does
+    at that size (whether it skips deblocking, ``_Reader.skip_invisible_work``), so these are
+    the pictures such a pass half-makes (``Frame.thumbnail``); else as the thumbnail's size says."""
     if height <= 0 or height > MAX_SIDE_PX:  # checked now, not at the first next()
         raise ValueError(f"height must be in 1..{MAX_SIDE_PX}, not {height}")
     times = [max(0.0, float(t)) for t in times_s]
-    return _iter_thumbnails(path, times, int(height)) if times else iter(())
+    return _iter_thumbnails(path, times, int(height), decode_like) if times else iter(())
 
 
-def _iter_thumbnails(path, times: list[float], height: int) -> Iterator[tuple[int, Frame]]:
+def _iter_thumbnails(path, times: list[float], height: int, decode_like) -> Iterator[tuple[int, Frame]]:
     reader = _Reader(path)
     try:
         info_w, info_h, rot = _display_dims(reader)
         w, h = _thumbnail_size((info_w, info_h), height)
-        if reader.invisible_at((w, h)):  # the decoder's options are read when it opens: anew
+        skip_for = decode_like or (w, h)
+        if reader.invisible_at(skip_for):  # the decoder's options are read when it opens: anew
             reader.close()
             reader = _Reader(path)
-            reader.skip_invisible_work((w, h))
+            reader.skip_invisible_work(skip_for)
         order = sorted(range(len(times)), key=lambda i: times[i])
         got = _frames_at(reader, [times[i] for i in order], _converter_cache(reader, (w, h), "rgb24"))
         yield from zip(order, got)

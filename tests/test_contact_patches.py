@@ -18,11 +18,29 @@ import rhythm_fixtures as rf
 def balls(tmp_path_factory):
     d = tmp_path_factory.mktemp("contact")
     out = {}
-    for name, fps, size in (("hd30", 30, (1280, 720)), ("hd60", 60, (1024, 576)), ("small", 30, (320, 240))):
+    for name, fps, size in (("hd30", 30, (1280, 720)), ("hd60", 60, (1024, 576)), ("sd", 30, (854, 480)),
+                            ("small", 30, (320, 240))):
         rf.bouncing_ball_video(d / f"{name}.mp4", fps=fps, size=size, duration_s=5.0, restitution=0.85,
                               gravity=1500.0 * size[1] / 240)
         out[name] = d / f"{name}.mp4"
+    out["sd"] = _recoded(out["sd"], d / "sd-coarse.mp4")
     return out
+
+
+def _recoded(src, dst):
+    """``src`` coded again with B-frames and deblocking, as a camera's file is (the test videos'
+    ultrafast preset has neither). The ball's patches come out the same either way; that the
+    setting matters is shown on coarser texture (``sd_coarse``)."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 854, 480, "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "34", "bf": "3"}
+        for frame in inp.decode(video=0):
+            out.mux(stream.encode(frame.reformat(format="yuv420p")))
+        out.mux(stream.encode(None))
+    return dst
 
 
 def _served(path, **kw):
@@ -31,8 +49,10 @@ def _served(path, **kw):
     return tl, patches, dict(patches.patches(list(tl.impacts)))
 
 
-@pytest.mark.parametrize("name", ["hd30", "hd60"])
+@pytest.mark.parametrize("name", ["hd30", "hd60", "sd"])
 def test_every_contact_gets_the_patch_a_second_decode_cuts(balls, name):
+    """At 480p the analysis frames skip deblocking (4x smaller) and a thumbnail by itself would
+    not: the Foley engine's decode follows the analysis (``decode_like``)."""
     path = balls[name]
     tl, patches, got = _served(path)
     plain = analyze(path, use_cache=False)
@@ -97,24 +117,50 @@ def portrait(tmp_path_factory):
                                 duration_s=0.6, fps=30, size=(1280, 720), rotation=90)
 
 
-@pytest.mark.parametrize("which", ["hd30", "portrait"])
-def test_half_made_thumbnails_finish_as_iter_thumbnails_makes_them(balls, portrait, which):
-    """Bit for bit, landscape and a turned phone video, and the frames themselves are the same
-    with the thumbnails as without."""
-    path = portrait if which == "portrait" else balls["hd30"]
+@pytest.fixture(scope="module")
+def sd_coarse(tmp_path_factory):
+    """480p moving texture coded coarsely, with B-frames and x264's deblocking on (the test
+    videos' ultrafast preset turns it off): skipping deblocking changes its pictures."""
+    import av
+    import cv2
+
+    rng = np.random.default_rng(5)
+    tex = cv2.GaussianBlur(rng.integers(0, 255, (480, 1000, 3), np.uint8), (0, 0), 2.0)
+    path = tmp_path_factory.mktemp("sd") / "coarse.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 854, 480, "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "38", "bf": "3"}
+        for k in range(18):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(tex[:, 5 * k:5 * k + 854]), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("which", ["hd30", "portrait", "sd_coarse"])
+def test_half_made_thumbnails_finish_as_iter_thumbnails_makes_them(balls, portrait, sd_coarse, which):
+    """Bit for bit (``decode_like`` the pass's size), landscape, a turned phone video and 480p,
+    and the frames themselves are the same with the thumbnails as without. At 480p the
+    analysis frames skip deblocking and the thumbnail's own size would not: without
+    ``decode_like`` some pictures differ."""
+    path = {"portrait": portrait, "sd_coarse": sd_coarse}.get(which, balls["hd30"])
     size = media.analysis_size(media.probe(path).video, 160)
     plain = list(media.iter_frames(path, size=size))
     kept = {}
     for k, fr in enumerate(media.iter_frames(path, size=size, thumbnail_height=144)):
         assert fr.thumbnail is not None and np.array_equal(fr.image, plain[k].image)
-        if k % 7 == 3:
+        if k % 3 == 1:
             kept[fr.time_s] = fr.thumbnail.finish()
     times = sorted(kept)
     assert len(times) >= 2
-    for i, fr in media.iter_thumbnails(path, times, height=144):
+    for i, fr in media.iter_thumbnails(path, times, height=144, decode_like=size):
         assert fr.time_s == times[i] and np.array_equal(fr.image, kept[times[i]])
     assert kept[times[0]].shape == ((144, 80, 3) if which == "portrait" else (144, 256, 3))
     assert all(fr.thumbnail is None for fr in plain)
+    if which == "sd_coarse":
+        own = [fr.image for _, fr in media.iter_thumbnails(path, times, height=144)]
+        assert any(not np.array_equal(a, kept[t]) for a, t in zip(own, times))
 
 
 def test_generate_uses_the_pass_patches_and_makes_the_same_track(balls, tmp_path, monkeypatch):

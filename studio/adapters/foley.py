@@ -33,6 +33,7 @@ import numpy as np
 
 from engines.errors import ModelError
 from studio.analysis.contact_patches import FRAME_HEIGHT, cut_patch
+from studio.analysis.timeline import AnalysisParams
 from studio.jobs import Job
 from studio.project import FoleyEvent, Project, Track, TrackKind, foley_signature
 
@@ -47,6 +48,7 @@ USES_CONTACT_PATCHES = True
 NO_IMPACTS = "no impacts found; add hits by double-clicking the Foley lane"
 PAN_WIDTH = 0.6  # event x = 0 / 1 pans to -0.6 / +0.6
 DEFAULT_SIZE = 0.5
+ANALYSIS_MAX_SIDE = AnalysisParams().max_side  # the default analysis's frames (px, long side)
 DESCRIPTOR_BATCH = 256  # impact patches per descriptor call (impact_descriptors)
 SAMPLE_BATCH = 256  # hits per classifier / sampler call (_sample_vectors): 3,000 hits +18 MB peak at 1024, +4 at 256, same CPU
 _CACHE_MAX = 1024
@@ -60,18 +62,22 @@ def _engine():
     return infer
 
 
-def iter_impact_patches(video_path, impacts, frame_height: int = FRAME_HEIGHT) -> Iterator[tuple[int, np.ndarray]]:
+def iter_impact_patches(video_path, impacts, frame_height: int = FRAME_HEIGHT,
+                        max_side: int = ANALYSIS_MAX_SIDE) -> Iterator[tuple[int, np.ndarray]]:
     """(index into ``impacts``, its impact region: an RGB uint8 square cut from the frame at its
     time, ``contact_patches.cut_patch``), in time order. Each frame is dropped once its patch is
     cut, so memory holds patches (about 4 KB each), not frames (110 KB each at 144 px: 2 GB for
-    the impacts of a 2-hour film)."""
+    the impacts of a 2-hour film). Decoded as the analysis decodes its frames of long side
+    ``max_side`` (``iter_thumbnails(decode_like=...)``): the patches its pass cuts, bit for bit."""
     from studio import media
 
-    for i, fr in media.iter_thumbnails(video_path, [imp.time_s for imp in impacts], height=frame_height):
+    like = media.analysis_size(media.probe(video_path).video, max_side)
+    for i, fr in media.iter_thumbnails(video_path, [imp.time_s for imp in impacts], height=frame_height,
+                                       decode_like=like):
         yield i, cut_patch(fr.image, impacts[i])
 
 
-def _all_patches(video_path, impacts, contact) -> Iterator[tuple[int, np.ndarray]]:
+def _all_patches(video_path, impacts, contact, max_side: int) -> Iterator[tuple[int, np.ndarray]]:
     """(index, patch) of every impact: those the analysis pass cut (``contact``, a
     ``ContactPatches`` or None), then the others from a decode of their frames."""
     missing = list(range(len(impacts)))
@@ -83,31 +89,34 @@ def _all_patches(video_path, impacts, contact) -> Iterator[tuple[int, np.ndarray
             else:
                 yield i, patch
     if missing:
-        for j, patch in iter_impact_patches(video_path, [impacts[i] for i in missing]):
+        for j, patch in iter_impact_patches(video_path, [impacts[i] for i in missing], max_side=max_side):
             yield missing[j], patch
 
 
-def impact_patches(video_path, impacts, frame_height: int = FRAME_HEIGHT) -> list[np.ndarray]:
+def impact_patches(video_path, impacts, frame_height: int = FRAME_HEIGHT,
+                   max_side: int = ANALYSIS_MAX_SIDE) -> list[np.ndarray]:
     """The impact region of each impact (in the order given; see ``iter_impact_patches``)."""
     out: list = [None] * len(impacts)
-    for i, patch in iter_impact_patches(video_path, impacts, frame_height):
+    for i, patch in iter_impact_patches(video_path, impacts, frame_height, max_side):
         out[i] = patch
     return out
 
 
-def impact_descriptors(video_path, impacts, stop: threading.Event | None = None, contact=None) -> np.ndarray:
+def impact_descriptors(video_path, impacts, stop: threading.Event | None = None, contact=None,
+                       max_side: int = ANALYSIS_MAX_SIDE) -> np.ndarray:
     """(N, DESCRIPTOR_DIM) float32 visual descriptors of the impact regions, in the order given.
     Computed DESCRIPTOR_BATCH patches at a time as they come: ``descriptors`` works row by row
     (a batch's rows equal the rows of single calls, bit for bit) but its temporaries take about
     75 KB per patch, so one call on every impact of a long film would be gigabytes. ``contact``:
     the patches the analysis pass cut (``timeline.extra["contact_patches"]``); the others are
-    decoded. ``stop``: once set, the work ends and CancelledError is raised."""
+    decoded (see ``iter_impact_patches``: ``max_side``, the analysis's). ``stop``: once set, the
+    work ends and CancelledError is raised."""
     from engines.foley.visual import DESCRIPTOR_DIM, descriptors
 
     out = np.zeros((len(impacts), DESCRIPTOR_DIM), np.float32)
     rows: list[int] = []
     batch: list[np.ndarray] = []
-    for i, patch in _all_patches(video_path, impacts, contact):
+    for i, patch in _all_patches(video_path, impacts, contact, max_side):
         if stop is not None and stop.is_set():
             raise CancelledError("the impact regions are no longer needed")
         rows.append(i)
@@ -123,13 +132,14 @@ def impact_descriptors(video_path, impacts, stop: threading.Event | None = None,
 class _Prefetch:
     """``impact_descriptors`` running on a daemon thread (see :func:`prefetch`)."""
 
-    def __init__(self, key: tuple, path, impacts, contact) -> None:
+    def __init__(self, key: tuple, path, impacts, contact, max_side: int) -> None:
         self.key, self.stop, self.result = key, threading.Event(), Future()
-        threading.Thread(target=self._run, args=(path, impacts, contact), name="foley-patches", daemon=True).start()
+        threading.Thread(target=self._run, args=(path, impacts, contact, max_side), name="foley-patches",
+                         daemon=True).start()
 
-    def _run(self, path, impacts, contact) -> None:
+    def _run(self, path, impacts, contact, max_side: int) -> None:
         try:
-            self.result.set_result(_described(path, impacts, contact, self.stop))
+            self.result.set_result(_described(path, impacts, contact, max_side, self.stop))
         except BaseException as exc:  # handed to generate, which raises it as its own
             self.result.set_exception(exc)
 
@@ -169,16 +179,22 @@ def prefetch(project: Project, timeline, settings) -> _Prefetch | None:
     with _prefetch_lock:
         handle = _prefetched.get(key)
         if handle is None:
-            handle = _prefetched[key] = _Prefetch(key, path, impacts, contact)
+            handle = _prefetched[key] = _Prefetch(key, path, impacts, contact, _max_side(timeline))
             contact = None
     if contact is not None:
         contact.close()
     return handle
 
 
-def _described(path, impacts, contact, stop: threading.Event | None = None) -> np.ndarray:
+def _max_side(timeline) -> int:
+    """The long side of the frames the analysis decoded (its decoder setting follows it)."""
+    params = getattr(timeline, "params", None)
+    return int(getattr(params, "max_side", ANALYSIS_MAX_SIDE))
+
+
+def _described(path, impacts, contact, max_side: int, stop: threading.Event | None = None) -> np.ndarray:
     try:
-        return impact_descriptors(path, impacts, stop=stop, contact=contact)
+        return impact_descriptors(path, impacts, stop=stop, contact=contact, max_side=max_side)
     finally:
         if contact is not None:
             contact.close()
@@ -190,7 +206,8 @@ def _descriptors(path, impacts, timeline) -> np.ndarray:
     with _prefetch_lock:
         handle = _prefetched.pop(key, None)
     if handle is None:
-        return _described(path, impacts, getattr(timeline, "extra", {}).pop("contact_patches", None))
+        return _described(path, impacts, getattr(timeline, "extra", {}).pop("contact_patches", None),
+                          _max_side(timeline))
     return handle.result.result()
 
 
