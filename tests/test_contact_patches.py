@@ -141,7 +141,9 @@ def sd_coarse(tmp_path_factory):
 @pytest.mark.parametrize("which", ["hd30", "portrait", "sd_coarse"])
 def test_half_made_thumbnails_finish_as_iter_thumbnails_makes_them(balls, portrait, sd_coarse, which):
     """Bit for bit (``decode_like`` the pass's size), landscape, a turned phone video and 480p,
-    and the frames themselves are the same with the thumbnails as without. At 480p the
+    whole or a part at a time (``region``: INTER_AREA's period at 720p, the whole thumbnail for
+    the turned one and 480p's long period), and the frames themselves are the same with the
+    thumbnails as without. At 480p the
     analysis frames skip deblocking and the thumbnail's own size would not: without
     ``decode_like`` some pictures differ."""
     path = {"portrait": portrait, "sd_coarse": sd_coarse}.get(which, balls["hd30"])
@@ -151,7 +153,10 @@ def test_half_made_thumbnails_finish_as_iter_thumbnails_makes_them(balls, portra
     for k, fr in enumerate(media.iter_frames(path, size=size, thumbnail_height=144)):
         assert fr.thumbnail is not None and np.array_equal(fr.image, plain[k].image)
         if k % 3 == 1:
-            kept[fr.time_s] = fr.thumbnail.finish()
+            kept[fr.time_s] = whole = fr.thumbnail.finish()
+            for x0, y0, x1, y1 in ((0, 0, 36, 36), (37, 51, 73, 87), (k, 3, k + 29, 40), (200, 100, 256, 144),
+                                   (61, 110, 80, 144)):
+                assert np.array_equal(fr.thumbnail.region(x0, y0, x1, y1), whole[y0:y1, x0:x1])
     times = sorted(kept)
     assert len(times) >= 2
     for i, fr in media.iter_thumbnails(path, times, height=144, decode_like=size):

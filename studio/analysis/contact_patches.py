@@ -37,13 +37,16 @@ RING_BYTES = 96 * 2 ** 20  # half-made frames kept at most (a 720p one: 173 KB; 
 def cut_patch(img: np.ndarray, imp: Impact) -> np.ndarray:
     """The impact region of ``imp`` in frame ``img``: a square of ``PATCH_FRACTION`` of the frame
     height around its place, clipped at the frame's edges (a copy: the frame is not kept alive)."""
-    h, w = img.shape[:2]
+    x0, y0, x1, y1 = patch_box(img.shape[1], img.shape[0], imp)
+    return np.ascontiguousarray(img[y0:y1, x0:x1])
+
+
+def patch_box(w: int, h: int, imp: Impact) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of ``cut_patch``'s square in a frame of w x h."""
     half = max(2, int(round(PATCH_FRACTION * h / 2)))
     cx = int(round(min(max(imp.x, 0.0), 1.0) * (w - 1)))
     cy = int(round(min(max(imp.y, 0.0), 1.0) * (h - 1)))
-    x0, x1 = max(0, cx - half), min(w, cx + half)
-    y0, y1 = max(0, cy - half), min(h, cy + half)
-    return np.ascontiguousarray(img[y0:y1, x0:x1])
+    return max(0, cx - half), max(0, cy - half), min(w, cx + half), min(h, cy + half)
 
 
 class ContactPatches:
@@ -117,17 +120,14 @@ class ContactPatches:
         s = pairs.scalars[start + step * lo:start + step * hi]
         t0, t1 = s[0::step, 0], s[step - 1::step, 1]
         mid = 0.5 * (t0 + t1)
-        made: dict[int, np.ndarray] = {}
         for imp in candidate_impacts(Differences(pairs.cells, start, step), lo, hi, mid, self.params, self.aspect):
             # the frame iter_thumbnails shows at that time; the ring holds every frame since its first
             i = bisect.bisect_right(self._times, imp.time_s + self._frames[-1].time_eps) - 1 if self._frames else -1
             if i < 0:
                 self.missed += 1
                 continue
-            img = made.get(i)
-            if img is None:
-                img = made[i] = self._frames[i].finish()
-            patch = cut_patch(img, imp)
+            frame = self._frames[i]
+            patch = frame.region(*patch_box(*frame.size, imp))  # only the square's pixels are made
             row = np.zeros((self._side, self._side, 3), np.uint8)
             row[:patch.shape[0], :patch.shape[1]] = patch
             self._keys.append((imp.time_s, imp.x, imp.y))

@@ -154,7 +154,8 @@ def candidate_impacts(differences: Differences, lo: int, hi: int, mid: np.ndarra
     _candidates(differences(lo, hi), mid, np.ones(len(mid), bool), params, aspect, found)
     c = _stacked(found)
     window = Differences(differences.cells, differences.start + differences.step * lo, differences.step)
-    return [_impact(c, j, window, mid, aspect) for j in range(len(c["t"]))]
+    pooled: dict[int, np.ndarray] = {}  # candidates share turns: ~4 per pair pooled on the bench clip
+    return [_impact(c, j, window, mid, aspect, pooled) for j in range(len(c["t"]))]
 
 
 _COLUMNS = ("rank", "dv", "t", "x", "y", "sideways", "reach", "gy", "gx", "at")
@@ -164,13 +165,20 @@ def _stacked(found: tuple[list, list, list]) -> dict[str, np.ndarray]:
     return {name: np.concatenate([w[n] for part in found for w in part]) for n, name in enumerate(_COLUMNS)}
 
 
-def _impact(c: dict[str, np.ndarray], j: int, differences: Differences, mid: np.ndarray, aspect: float) -> Impact:
+def _impact(c: dict[str, np.ndarray], j: int, differences: Differences, mid: np.ndarray, aspect: float,
+            pooled: dict[int, np.ndarray] | None = None) -> Impact:
     """Candidate ``j`` as a contact: its time, where the object is (the difference centroid of
-    the two pairs around that time) and its strength."""
+    the two pairs around that time) and its strength. ``pooled``: those pairs' pooled cells by
+    ``i``, kept for the next candidate."""
     dv, t, at = float(c["dv"][j]), float(c["t"][j]), float(c["at"][j])
     gy, gx, reach = int(c["gy"][j]), int(c["gx"][j]), int(c["reach"][j])
     i = int(np.clip(np.searchsorted(mid, t), 1, len(mid) - 1))
-    cx, cy = _centroid(_pool(differences(i - 1, i + 1)), gy, gx, reach)  # pairs i - 1, i
+    near = pooled.get(i) if pooled is not None else None
+    if near is None:
+        near = _pool(differences(i - 1, i + 1))  # pairs i - 1, i
+        if pooled is not None:
+            pooled[i] = near
+    cx, cy = _centroid(near, gy, gx, reach)
     if reach == 0:  # along the turn the object is where the approach line ends
         cx, cy = (at / aspect, cy) if c["sideways"][j] else (cx, at)
     return Impact(float(t), float(np.clip(cx, 0, 1)), float(np.clip(cy, 0, 1)), float(1.0 - np.exp(-dv / STRENGTH_SCALE)))
