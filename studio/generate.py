@@ -206,6 +206,10 @@ def run(plan: Plan, job: Job | None = None) -> Result:
     made: set[str] = set()
     span = (1.0 - split) / max(1, len(plan.adapters))
     prefetched = _prefetch(plan, work, timeline)
+    if any(_adapter_module(name).__dict__.get("MAKES_PARTS", False) for name, _ in plan.adapters):
+        from studio import synth
+
+        synth.warm_up_default_banks(work.sample_rate)  # beside the engines (see there)
     try:
         _run_adapters(plan, work, timeline, job, split, span, originals, returned, made)
     finally:

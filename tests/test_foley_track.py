@@ -182,6 +182,26 @@ def test_prefetched_impact_regions_give_the_same_track_and_are_cancelled_when_un
     assert started[0].result.done()
 
 
+def test_the_default_soundfonts_load_beside_the_engines_when_one_makes_parts(ball, monkeypatch):
+    """``generate.run`` starts loading the default banks (``synth.warm_up_default_banks``) once
+    the analysis is there and before the first engine, when an engine of the run makes parts;
+    a Foley-only run loads none."""
+    from studio import generate as gen
+    from studio import synth
+
+    _, tl, project = ball
+    order: list[str] = []
+    monkeypatch.setattr(synth, "warm_up_default_banks", lambda rate: order.append(f"fonts {rate}"))
+
+    def recording(name):
+        return lambda project, timeline, settings, job: order.append(name) or []
+    for engines in (("rhythm", "foley"), ("foley",)):
+        plan = gen.plan(project, engines, GenerateSettings(engines=engines, seed=3), timeline=tl)
+        plan = dataclasses.replace(plan, adapters=tuple((n, recording(n)) for n, _ in plan.adapters))
+        gen.run(plan)
+    assert order == [f"fonts {project.sample_rate}", "rhythm", "foley", "foley"]
+
+
 def test_long_render_is_disk_backed_and_equal(ball, foley_track, monkeypatch):
     """Past one diskaudio block the hits are rendered into a disk-backed array (issue 23: a
     2-hour stereo track is 1.4 GB), bit-identical to the in-memory render, its pages handed back

@@ -26,6 +26,8 @@ ON_REQUEST = True  # needs a player's keypoints
 LABEL = "Performer"
 HELP = "MIDI for INSTRUMENT (drums, guitar, violin, piano) from the player's movements"
 TOOLTIP = "instrument MIDI from the player's movements (body keypoint file)"
+# it makes parts the synth plays: generate loads the default soundfonts beside the engines
+MAKES_PARTS = True
 METAVAR = "INSTRUMENT"
 VALUE = "instrument"  # --performer INSTRUMENT -> settings.options["instrument"]
 CLI_ARGS = (

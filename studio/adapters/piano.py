@@ -21,6 +21,8 @@ ORDER = 40
 ON_REQUEST = True  # needs a keyboard seen from above
 LABEL = "Piano (from the keys)"
 HELP = "piano MIDI transcribed from a top-down video of the keyboard"
+# it makes parts the synth plays: generate loads the default soundfonts beside the engines
+MAKES_PARTS = True
 CLI_ARGS = (
     ("--keyboard", "keyboard_box", {"type": "box", "metavar": "X,Y,W,H",
                                     "help": "piano: a rough box around the keyboard in video pixels "

@@ -31,6 +31,8 @@ ORDER = 10
 LABEL = "Rhythm"
 HELP = "MIDI drums and parts from the visual rhythm"
 TOOLTIP = "MIDI drums and parts that follow the visual rhythm"
+# it makes parts the synth plays: generate loads the default soundfonts beside the engines
+MAKES_PARTS = True
 CLI_ARGS = (  # one flag with the soundtrack's (the CLI adds it once): both engines read the option
     ("--motion-sections", "motion_sections", {"action": "store_true", "default": None,
                                               "help": "soundtrack and rhythm: follow the player's motion sections "

@@ -35,6 +35,8 @@ ORDER = 30
 LABEL = "Soundtrack"
 HELP = "a music soundtrack for the whole video"
 TOOLTIP = "a music bed for the whole video"
+# it makes parts the synth plays: generate loads the default soundfonts beside the engines
+MAKES_PARTS = True
 
 CLI_ARGS = (
     ("--motion-sections", "motion_sections", {"action": "store_true", "default": None,
