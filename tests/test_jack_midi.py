@@ -264,7 +264,11 @@ def test_a_busy_python_thread_neither_delays_the_notes_nor_hangs_the_port(jack_s
         stop.set()
         worker.join()
         port.close()
-    _, err = _check_arrivals(midi_dump, notes)
-    assert float(np.percentile(err, 99)) < 2.0 and late <= 2
+    _, err = _check_arrivals(midi_dump, notes)  # all in order (at 5 ms they were not)
+    # a note the callback wrote after its cycle had passed (it waited up to the 1 ms interval for
+    # the GIL, on a loaded machine) lands at the next cycle's start: only those the port counted
+    # late may be off, at most two, by at most a period (a fresh-clone CI run: two at 5.33 ms)
+    off = int(np.sum(err > 2.0))
+    assert off <= late <= 2 and float(err.max()) < 1e3 * PERIOD / SR + 1.0, (off, late, err.max())
     assert closed_in < 2.0  # the drain waits at most 1 s
     assert sys.getswitchinterval() == before
