@@ -215,7 +215,7 @@ def run(plan: Plan, job: Job | None = None) -> Result:
     finally:
         for handle in prefetched:  # what an engine did not take (it failed, or a cancel)
             handle.cancel()
-        patches = timeline.extra.pop("contact_patches", None)  # not kept with the result
+        patches = getattr(timeline, "extra", {}).pop("contact_patches", None)  # not kept with the result
         if patches is not None:
             patches.close()
     new = tuple(t for t in work.tracks if t.id not in before and t.id in returned)
@@ -232,7 +232,7 @@ def _adapter_module(name: str):
 def _prefetch(plan: Plan, work: Project, timeline) -> list:
     """Each adapter's optional ``prefetch(project, timeline, settings)``: work that needs only
     the analysis started on a thread now, so it overlaps the engines that run first (Foley
-    reads its impact regions from the video again). Returns the handles (``cancel()``)."""
+    describes its impact regions). Returns the handles (``cancel()``)."""
     handles = []
     for name, _ in plan.adapters:
         start = getattr(_adapter_module(name), "prefetch", None)

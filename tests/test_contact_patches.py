@@ -185,3 +185,21 @@ def test_generate_uses_the_pass_patches_and_makes_the_same_track(balls, tmp_path
     assert calls and calls[0] > 0
     a, b = ([t for t in p.tracks if t.events] for p in (first, second))
     assert len(a) == 1 and a[0].events and a[0].events == b[0].events
+
+
+def test_frames_out_of_order_stop_the_patches_even_after_the_ring_emptied():
+    """Broken timestamps: a frame that is not later than the last one makes every patch come
+    from the decode (the ring lookup assumes time order), also when the ring was empty."""
+    from types import SimpleNamespace
+
+    from studio.analysis import AnalysisParams
+    from studio.analysis.motion import PairStore
+
+    patches = cp.ContactPatches(AnalysisParams(), 16 / 9)
+    thumb = SimpleNamespace(nbytes=100, time_eps=1e-6)
+    for t in (0.0, 0.04, 0.08):
+        patches.frame(t, thumb)
+    assert patches.usable
+    patches.finish(PairStore((8, 6)))  # the pass is over: the ring is emptied
+    patches.frame(0.05, thumb)
+    assert not patches.usable

@@ -55,9 +55,10 @@ class ContactPatches:
 
     def __init__(self, params: AnalysisParams, aspect: float) -> None:
         self.params, self.aspect = params, aspect
-        self._times: list[float] = []  # the ring: frame times and their half-made (or made) thumbnails
+        self._times: list[float] = []  # the ring: frame times and their half-made thumbnails
         self._frames: list = []
         self._ring_bytes = 0
+        self._last_time = -float("inf")  # of the last frame (the ring may be empty)
         self.usable = True  # False once a frame came without a thumbnail, or out of order
         self._modes: list[tuple[int, int]] | None = None  # (first pair, step) of each search
         self._next: list[int] = []  # per mode: the first pair of its next search (in its own pairs)
@@ -68,8 +69,9 @@ class ContactPatches:
         self.missed = 0  # candidates whose frame was not in the ring
 
     def frame(self, time_s: float, thumbnail) -> None:
-        if thumbnail is None or (self._times and time_s <= self._times[-1]):
+        if thumbnail is None or time_s <= self._last_time:
             self.usable = False
+        self._last_time = max(self._last_time, time_s)
         if not self.usable:
             self._drop(len(self._times))
             return
