@@ -70,3 +70,17 @@ def test_the_live_midi_sender_holds_the_interval_while_its_thread_runs():
     sender.close()
     assert realtime.holders() == 0 and sys.getswitchinterval() == pytest.approx(0.005)
     assert [m[0] & 0xF0 for m in port.sent] == [0x90, 0x80] and report.notes_sent == 1
+
+
+def test_a_lease_counts_once_however_often_it_is_taken_or_given_back():
+    """An owner's hold (``AudioOutput`` opened twice, closed twice): one hold, one release."""
+    a, b = realtime.Lease(), realtime.Lease()
+    a.take()
+    a.take()
+    b.take()
+    assert realtime.holders() == 2
+    a.give_back()
+    a.give_back()
+    assert realtime.holders() == 1 and sys.getswitchinterval() == pytest.approx(realtime.SWITCH_INTERVAL_S)
+    b.give_back()
+    assert realtime.holders() == 0 and sys.getswitchinterval() == pytest.approx(0.005)

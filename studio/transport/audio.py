@@ -133,7 +133,7 @@ class AudioOutput:
         self.feeder_errors: list[str] = []
         self.feed_ns = np.zeros(_TIMES, np.int64)
         self._feeds = 0
-        self._rt_held = False  # holding realtime's short GIL switch interval (while open)
+        self._realtime = realtime.Lease()  # realtime's short GIL switch interval, while open
 
     # -- device ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -156,9 +156,7 @@ class AudioOutput:
         self.device_name = info["name"]
         self.finished = False
         self.clock.latency_frames = int(round(float(self.stream.latency) * self.sample_rate))
-        if not self._rt_held:  # the callback and the feeder wait at most ~1 ms for the GIL
-            realtime.hold()
-            self._rt_held = True
+        self._realtime.take()  # the callback and the feeder wait at most ~1 ms for the GIL
 
     @property
     def is_open(self) -> bool:
@@ -168,9 +166,7 @@ class AudioOutput:
         """Stop feeding and close the stream; a hung driver is abandoned after ``timeout_s``."""
         self._stop_feeder()
         stream, self.stream = self.stream, None
-        if self._rt_held:
-            realtime.release()
-            self._rt_held = False
+        self._realtime.give_back()
         if stream is None:
             return
         t = threading.Thread(target=_close_quietly, args=(stream,), daemon=True, name="audio-close")

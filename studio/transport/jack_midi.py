@@ -105,14 +105,14 @@ class JackMidiOutput:
         # (perf_counter_ns at the process callback's entry, unwrapped last_frame_time) of recent cycles
         self._cycle_log: deque = deque(maxlen=self.CYCLE_MEMORY)
         self._closed = False
+        self._realtime = realtime.Lease()
         self.client.set_process_callback(self._process)
         self.client.set_shutdown_callback(self._shutdown)
         self.client.set_blocksize_callback(self._blocksize)
         self.client.set_xrun_callback(self._xrun)
         # the process callback is Python on JACK's real-time thread: it must not wait 5 ms for
         # the GIL every cycle (beside a busy Python thread, deactivate() then hung for minutes)
-        realtime.hold()
-        self._rt_held = True
+        self._realtime.take()
         try:
             self.client.activate()
             raw = int(self.client.frame_time)
@@ -260,9 +260,7 @@ class JackMidiOutput:
         except Exception:
             pass
         finally:
-            if getattr(self, "_rt_held", False):
-                self._rt_held = False
-                realtime.release()
+            self._realtime.give_back()
 
 
 class RunMapping:

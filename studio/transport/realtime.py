@@ -52,6 +52,28 @@ def release() -> None:
             _saved = None
 
 
+class Lease:
+    """One owner's hold (an open audio output, an active JACK client): taken and given back
+    once however often :meth:`take` / :meth:`give_back` are called, so a reopened device or a
+    second close counts once."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        with self._lock:
+            if not self._held:
+                hold()
+                self._held = True
+
+    def give_back(self) -> None:
+        with self._lock:
+            if self._held:
+                self._held = False
+                release()
+
+
 def holders() -> int:
     with _lock:
         return _holders
