@@ -196,8 +196,7 @@ def run(plan: Plan, job: Job | None = None) -> Result:
             raise StudioError("the project has no video to analyse")
         split = 0.5
         timeline = analyze(work.resolve(work.video.path), job=job.sub(0.0, split),
-                           contact_patches=any(_adapter_module(name).__dict__.get("USES_CONTACT_PATCHES", False)
-                                               for name, _ in plan.adapters))
+                           contact_patches=_any_adapter_says(plan, "USES_CONTACT_PATCHES"))
         heap.trim()  # what the analysis let go of (its frames, flow, spill buffers), before the engines load
     work.tempo = plan.tempo if plan.tempo is not None else grid.tempo_map(
         timeline, grid.GridCorrection.from_options(plan.settings.options),
@@ -206,7 +205,7 @@ def run(plan: Plan, job: Job | None = None) -> Result:
     made: set[str] = set()
     span = (1.0 - split) / max(1, len(plan.adapters))
     prefetched = _prefetch(plan, work, timeline)
-    if any(_adapter_module(name).__dict__.get("MAKES_PARTS", False) for name, _ in plan.adapters):
+    if _any_adapter_says(plan, "MAKES_PARTS"):
         from studio import synth
 
         synth.warm_up_default_banks(work.sample_rate)  # beside the engines (see there)
@@ -227,6 +226,12 @@ def run(plan: Plan, job: Job | None = None) -> Result:
 
 def _adapter_module(name: str):
     return importlib.import_module(ADAPTERS[name].split(":")[0])
+
+
+def _any_adapter_says(plan: Plan, flag: str) -> bool:
+    """Whether an adapter of the run sets module constant ``flag`` (``USES_CONTACT_PATCHES``,
+    ``MAKES_PARTS``)."""
+    return any(getattr(_adapter_module(name), flag, False) for name, _ in plan.adapters)
 
 
 def _prefetch(plan: Plan, work: Project, timeline) -> list:

@@ -488,16 +488,11 @@ class PartialThumbnail:
         a few dozen us instead of 0.37 ms). A turned picture, an enlargement or a long period:
         the whole thumbnail, finished once and kept."""
         c = self._converter
-        parts = [] if not c.rotation else None
-        with _SERIAL_CV2:
-            for p in self._planes if parts is not None else ():
-                part = _area_region(p, c.cw, c.ch, x0, y0, x1, y1)
-                if part is None:
-                    parts = None
-                    break
-                parts.append(part)
-            if parts is not None:
-                return c._rgb(*parts, self._key)
+        if not c.rotation:
+            with _SERIAL_CV2:
+                parts = [_area_region(p, c.cw, c.ch, x0, y0, x1, y1) for p in self._planes]
+                if all(part is not None for part in parts):
+                    return c._rgb(*parts, self._key)
         if self._finished is None:
             self._finished = self.finish()
         return np.ascontiguousarray(self._finished[y0:y1, x0:x1])
