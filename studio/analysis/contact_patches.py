@@ -24,7 +24,7 @@ from typing import Iterator
 
 import numpy as np
 
-from studio.analysis.impacts import MAX_PAIR_RATE_HZ, REACH, Differences, candidate_impacts
+from studio.analysis.impacts import REACH, Differences, candidate_impacts, two_pairs_as_one
 from studio.analysis.motion import Rows
 from studio.analysis.timeline import AnalysisParams, Impact
 
@@ -109,14 +109,12 @@ class ContactPatches:
         self._forget_before(pairs)
 
     def _choose_modes(self, pairs, n: int) -> list[tuple[int, int]]:
-        """As ``impacts.detect_impacts`` decides over the whole length: pair by pair, or (above
-        MAX_PAIR_RATE_HZ pairs a second) two pairs as one, from the first pair and from the
+        """As ``impacts.detect_impacts`` decides over the whole length (``two_pairs_as_one``):
+        pair by pair, or two pairs as one, from the first pair and from the
         second. Decided here from the pairs so far; where the whole length decides otherwise,
         its contacts find no patch and are decoded."""
         s = pairs.scalars[0:n]
-        if n < 12 or float(np.median(s[:, 1] - s[:, 0])) >= 1.0 / MAX_PAIR_RATE_HZ:
-            return [(0, 1)]
-        return [(0, 2), (1, 2)]
+        return [(0, 2), (1, 2)] if two_pairs_as_one(s[:, 0], s[:, 1]) else [(0, 1)]
 
     def _search(self, pairs, start: int, step: int, lo: int, hi: int) -> None:
         s = pairs.scalars[start + step * lo:start + step * hi]

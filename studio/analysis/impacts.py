@@ -88,7 +88,7 @@ def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells, valid: np.ndarray,
     heights per second both ways)."""
     k = len(t0)
     t0, t1, valid = np.asarray(t0, float), np.asarray(t1, float), np.asarray(valid, bool)
-    if k < 12 or float(np.median(t1 - t0)) >= 1.0 / MAX_PAIR_RATE_HZ:
+    if not two_pairs_as_one(t0, t1):
         return _detect(t0, t1, Differences(cells), valid, params, aspect)
     # two pairs as one (their differences summed: the centroid sits midway, at the middle frame,
     # as a pair's does), from the first pair; then from the second, whose contacts join where
@@ -101,6 +101,12 @@ def detect_impacts(t0: np.ndarray, t1: np.ndarray, cells, valid: np.ndarray,
     first, second = found
     return tuple(sorted(first + tuple(_not_near(second, first, params.impact_min_gap_s)),
                         key=lambda i: i.time_s))
+
+
+def two_pairs_as_one(t0: np.ndarray, t1: np.ndarray) -> bool:
+    """Whether the contacts of these pairs are followed two pairs at a time (above
+    ``MAX_PAIR_RATE_HZ`` pairs a second; see the module doc)."""
+    return len(t0) >= 12 and float(np.median(np.asarray(t1) - np.asarray(t0))) < 1.0 / MAX_PAIR_RATE_HZ
 
 
 def _not_near(new: tuple[Impact, ...], old: tuple[Impact, ...], gap_s: float) -> list[Impact]:
