@@ -33,14 +33,22 @@ def _recoded(src, dst):
     setting matters is shown on coarser texture (``sd_coarse``)."""
     import av
 
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+    with av.open(str(src)) as inp:
+        return _x264_480p(dst, (f.reformat(format="yuv420p") for f in inp.decode(video=0)), crf=34)
+
+
+def _x264_480p(path, frames, crf: int):
+    """854x480 H.264 at 30 fps as x264 codes camera files (veryfast: B-frames, deblocking)."""
+    import av
+
+    with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=30)
         stream.width, stream.height, stream.pix_fmt = 854, 480, "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "34", "bf": "3"}
-        for frame in inp.decode(video=0):
-            out.mux(stream.encode(frame.reformat(format="yuv420p")))
+        stream.options = {"preset": "veryfast", "crf": str(crf), "bf": "3"}
+        for frame in frames:
+            out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
-    return dst
+    return path
 
 
 def _served(path, **kw):
@@ -126,16 +134,9 @@ def sd_coarse(tmp_path_factory):
 
     rng = np.random.default_rng(5)
     tex = cv2.GaussianBlur(rng.integers(0, 255, (480, 1000, 3), np.uint8), (0, 0), 2.0)
-    path = tmp_path_factory.mktemp("sd") / "coarse.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 854, 480, "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "38", "bf": "3"}
-        for k in range(18):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(tex[:, 5 * k:5 * k + 854]), format="rgb24")
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return path
+    frames = (av.VideoFrame.from_ndarray(np.ascontiguousarray(tex[:, 5 * k:5 * k + 854]), format="rgb24")
+              for k in range(18))
+    return _x264_480p(tmp_path_factory.mktemp("sd") / "coarse.mp4", frames, crf=38)
 
 
 @pytest.mark.parametrize("which", ["hd30", "portrait", "sd_coarse"])
