@@ -33,7 +33,7 @@ the tempo map (and ends too, keeping at least one grid step) before writing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -63,17 +63,28 @@ class TickMap:
     last_sec_per_tick: float
     tempos_us: tuple[int, ...]  # set_tempo per breakpoint (µs per quarter)
     signatures: tuple[tuple[int, int, int], ...]  # (tick, numerator, denominator)
+    # the breakpoints as arrays, made once: np.interp on the tuples converted them on every call,
+    # and an export looks up every note (a two-hour drifting film: 1,700 breakpoints)
+    _s: np.ndarray = field(init=False, repr=False, compare=False)
+    _k: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_s", np.asarray(self.seconds, float))
+        object.__setattr__(self, "_k", np.asarray(self.ticks, float))
 
     def tick(self, t: float) -> float:
-        s, k = self.seconds, self.ticks
-        if t >= s[-1]:
-            return k[-1] + (t - s[-1]) / self.last_sec_per_tick
-        return float(np.interp(t, s, k))
+        return float(self.ticks_of(np.float64(t)))
+
+    def ticks_of(self, t: np.ndarray) -> np.ndarray:
+        """:meth:`tick` of every time in ``t`` (the same values)."""
+        t = np.asarray(t, float)
+        past = self._k[-1] + (t - self._s[-1]) / self.last_sec_per_tick
+        return np.where(t >= self._s[-1], past, np.interp(t, self._s, self._k))
 
     def time(self, tick: float) -> float:
-        s, k = self.seconds, self.ticks
+        s, k = self._s, self._k
         if tick >= k[-1]:
-            return s[-1] + (tick - k[-1]) * self.last_sec_per_tick
+            return float(s[-1] + (tick - k[-1]) * self.last_sec_per_tick)
         return float(np.interp(tick, k, s))
 
 
@@ -255,22 +266,22 @@ def _data_byte(value: int, what: str) -> int:
 def _note_ticks(part: Part, tm: TickMap, tempo: TempoMap, origin_s: float, end_s: float | None,
                 quantize: float | None) -> tuple[np.ndarray, ...]:
     """The part's notes in the file: start ticks, end ticks, keys, velocities (int64 arrays)."""
-    from array import array
-
-    cols = tuple(array("q") for _ in range(4))
-    k_on, k_off, keys, vels = cols
-    for n in part.notes:
-        s, e = _quantised(n, tempo, quantize) if quantize else (n.start_s, n.end_s)
-        if s < origin_s or (end_s is not None and s >= end_s):
-            continue
-        if end_s is not None:
-            e = min(e, end_s)
-        k0 = int(round(tm.tick(s - origin_s)))
-        k_on.append(k0)
-        k_off.append(max(k0 + 1, int(round(tm.tick(e - origin_s)))))
-        keys.append(n.pitch)
-        vels.append(n.velocity)
-    out = tuple(np.frombuffer(c, np.int64) if len(c) else np.zeros(0, np.int64) for c in cols)
+    notes = part.notes
+    if quantize:
+        spans = np.array([_quantised(n, tempo, quantize) for n in notes], float).reshape(-1, 2)
+        s, e = spans[:, 0], spans[:, 1]
+    else:
+        s = np.fromiter((n.start_s for n in notes), float, len(notes))
+        e = s + np.fromiter((n.dur_s for n in notes), float, len(notes))
+    keys = np.fromiter((n.pitch for n in notes), np.int64, len(notes))
+    vels = np.fromiter((n.velocity for n in notes), np.int64, len(notes))
+    kept = s >= origin_s
+    if end_s is not None:
+        kept &= s < end_s
+        e = np.minimum(e, end_s)
+    k_on = np.rint(tm.ticks_of(s[kept] - origin_s)).astype(np.int64)  # round half to even, as round()
+    k_off = np.maximum(k_on + 1, np.rint(tm.ticks_of(e[kept] - origin_s)).astype(np.int64))
+    out = (k_on, k_off, keys[kept], vels[kept])
     for values, what in ((out[2], "note"), (out[3], "velocity")):
         bad = values[(values < 0) | (values > 127)]
         if bad.size:

@@ -52,7 +52,10 @@ class TempoMap:
     changes: tuple[TempoChange, ...] = (TempoChange(0.0, 120.0),)
     beats_per_bar: int = 4
     beat_unit: int = 4
+    # cached for the lookups, which bisect them (a two-hour drifting map has ~1,700 changes, and
+    # a list rebuilt per call made an export's per-note lookups quadratic in the film's length)
     _beats_at_change: tuple[float, ...] = field(default=(), init=False, repr=False, compare=False)
+    _change_times: tuple[float, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.changes:
@@ -68,6 +71,7 @@ class TempoMap:
         for a, b in zip(self.changes, self.changes[1:]):
             beats.append(beats[-1] + (b.time_s - a.time_s) * a.bpm / 60.0)
         object.__setattr__(self, "_beats_at_change", tuple(beats))
+        object.__setattr__(self, "_change_times", tuple(times))
 
     @classmethod
     def constant(cls, bpm: float, downbeat_s: float = 0.0, beats_per_bar: int = 4) -> "TempoMap":
@@ -100,18 +104,18 @@ class TempoMap:
         return self.changes[0].time_s
 
     def bpm_at(self, time_s: float) -> float:
-        i = max(0, bisect.bisect_right([c.time_s for c in self.changes], time_s) - 1)
+        i = max(0, bisect.bisect_right(self._change_times, time_s) - 1)
         return self.changes[i].bpm
 
     def beat_at(self, time_s: float) -> float:
         """Beat position (0 = first downbeat; negative in the pickup) of a time in seconds."""
-        i = max(0, bisect.bisect_right([c.time_s for c in self.changes], time_s) - 1)
+        i = max(0, bisect.bisect_right(self._change_times, time_s) - 1)
         c = self.changes[i]
         return self._beats_at_change[i] + (time_s - c.time_s) * c.bpm / 60.0
 
     def time_at(self, beat: float) -> float:
         """Seconds of a beat position; inverse of ``beat_at``."""
-        i = max(0, bisect.bisect_right(list(self._beats_at_change), beat) - 1)
+        i = max(0, bisect.bisect_right(self._beats_at_change, beat) - 1)
         c = self.changes[i]
         return c.time_s + (beat - self._beats_at_change[i]) * 60.0 / c.bpm
 

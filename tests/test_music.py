@@ -22,6 +22,21 @@ def test_tempo_changes_are_piecewise_constant_and_invertible():
     assert tm.bpm_at(3.9) == 60.0 and tm.bpm_at(4.1) == 120.0
 
 
+def test_lookups_in_a_map_of_many_changes_match_a_linear_scan():
+    rng = np.random.default_rng(0)
+    times = np.cumsum(rng.uniform(0.5, 3.0, 500))
+    tm = TempoMap(tuple(TempoChange(float(t), float(b)) for t, b in zip(times, rng.uniform(60, 180, 500))))
+    beats = [0.0]
+    for a, b in zip(tm.changes, tm.changes[1:]):
+        beats.append(beats[-1] + (b.time_s - a.time_s) * a.bpm / 60.0)
+    for t in np.r_[rng.uniform(-5, times[-1] + 5, 300), times[:20]]:
+        i = max([0] + [j for j, c in enumerate(tm.changes) if c.time_s <= t])
+        c = tm.changes[i]
+        assert tm.bpm_at(t) == c.bpm
+        assert tm.beat_at(t) == beats[i] + (t - c.time_s) * c.bpm / 60.0
+        assert tm.time_at(tm.beat_at(t)) == pytest.approx(t, abs=1e-9)
+
+
 def test_from_beats_follows_beats_and_keeps_steady_tempo_simple():
     steady = 0.5 + np.arange(16) * 0.6  # 100 BPM
     tm = TempoMap.from_beats(steady)

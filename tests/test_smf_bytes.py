@@ -13,6 +13,14 @@ from export import smf
 from studio.music import Note, TempoChange, TempoMap
 
 
+def breakpoint_tick(tm, t: float) -> float:
+    """Seconds -> tick through the map's breakpoint tuples, one time at a time (not through
+    ``TickMap``'s own arrays)."""
+    if t >= tm.seconds[-1]:
+        return tm.ticks[-1] + (t - tm.seconds[-1]) / tm.last_sec_per_tick
+    return float(np.interp(t, list(tm.seconds), list(tm.ticks)))
+
+
 def mido_reference(parts, tempo, *, origin_s=0.0, end_s=None, quantize=None, title="Studio") -> bytes:
     """The file as mido writes it: one message object per event (the studio's writer before
     2026-12-06), sorted by (tick, order) in insertion order, text as UTF-8."""
@@ -23,7 +31,7 @@ def mido_reference(parts, tempo, *, origin_s=0.0, end_s=None, quantize=None, tit
                                           notated_32nd_notes_per_beat=8)) for k, n, d in tm.signatures]
     conductor += [(k, 2, mido.MetaMessage("set_tempo", tempo=us)) for k, us in zip(tm.ticks, tm.tempos_us)]
     if tempo.downbeat_s - origin_s >= 0.0:
-        conductor.append((int(round(tm.tick(tempo.downbeat_s - origin_s))), 3,
+        conductor.append((int(round(breakpoint_tick(tm, tempo.downbeat_s - origin_s))), 3,
                           mido.MetaMessage("marker", text=smf.BAR_ONE_MARKER)))
     tracks = [conductor]
     for part, ch in zip(parts, smf.assign_channels(parts)):
@@ -35,8 +43,8 @@ def mido_reference(parts, tempo, *, origin_s=0.0, end_s=None, quantize=None, tit
             if s < origin_s or (end_s is not None and s >= end_s):
                 continue
             e = min(e, end_s) if end_s is not None else e
-            k0 = int(round(tm.tick(s - origin_s)))
-            k1 = max(k0 + 1, int(round(tm.tick(e - origin_s))))
+            k0 = int(round(breakpoint_tick(tm, s - origin_s)))
+            k1 = max(k0 + 1, int(round(breakpoint_tick(tm, e - origin_s))))
             events.append((k0, 3, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity)))
             events.append((k1, 2, mido.Message("note_off", channel=ch, note=n.pitch, velocity=0)))
         tracks.append(events)
@@ -76,6 +84,17 @@ def test_the_bytes_are_midos(seed, options):
     assert smf.midi_bytes(parts, tempo, **options) == mido_reference(parts, tempo, **options)
     back = smf.build_midi(parts, tempo, **options)
     assert [m.name for m in back.tracks[1] if m.type == "track_name"] == ["Ударные 🥁"]
+
+
+@pytest.mark.parametrize("options", [{}, {"quantize": 0.25}, {"origin_s": 13.3, "end_s": 150.0}])
+def test_a_drifting_tempo_of_many_changes(options):
+    """A tempo that drifts (a change every few beats, as ``from_beats`` writes for a hand-held
+    video): the notes between hundreds of breakpoints, and after the last, are mido's bytes."""
+    beats = 0.3 + np.cumsum(0.5 + 0.01 * np.sin(np.arange(400) / 7))
+    tempo = TempoMap.from_beats(beats)
+    assert len(tempo.changes) > 100
+    parts = random_parts(2)
+    assert smf.midi_bytes(parts, tempo, **options) == mido_reference(parts, tempo, **options)
 
 
 def test_a_long_films_notes_take_little_memory():
