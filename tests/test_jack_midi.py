@@ -228,6 +228,38 @@ def test_an_existing_target_port_is_connected_and_reconnected(jack_server):
         MidiPort(port="nothing-like-this", name="StudioNone")
 
 
+def test_a_server_that_does_not_answer_the_close_is_left_to_it(jack_server):
+    """``deactivate()`` once sat ~20 minutes on the dummy server in a CI run: close() waits for
+    it at most ``timeout_s``, says so, and the client is still closed (and the short switch
+    interval given back) when the server answers."""
+    import threading
+
+    from studio.transport import realtime
+
+    holders = realtime.holders()
+    port = MidiPort(name="StudioStuck")
+    out, answer = port.jack, threading.Event()
+    real_deactivate = out.client.deactivate
+
+    def stuck():
+        answer.wait(30)
+        real_deactivate()
+
+    out.client.deactivate = stuck
+    try:
+        t0 = time.monotonic()
+        out.close(drain_s=0, timeout_s=0.3)
+        assert time.monotonic() - t0 < 2.0 and out.close_hung
+        assert realtime.holders() == holders + 1  # the callback may still run: kept short
+    finally:
+        answer.set()
+    deadline = time.monotonic() + 10
+    while realtime.holders() > holders and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert realtime.holders() == holders
+    port.close()
+
+
 def test_nothing_is_left_behind(jack_server):
     """Every port the tests above opened is gone (only the server's own are left)."""
     time.sleep(0.1)

@@ -42,6 +42,7 @@ passed is late. The sending thread therefore queues events ``horizon`` frames ah
 from __future__ import annotations
 
 import bisect
+import threading
 import time
 from collections import Counter, deque
 
@@ -105,6 +106,7 @@ class JackMidiOutput:
         # (perf_counter_ns at the process callback's entry, unwrapped last_frame_time) of recent cycles
         self._cycle_log: deque = deque(maxlen=self.CYCLE_MEMORY)
         self._closed = False
+        self.close_hung = False  # close() gave up waiting for the server to deactivate the client
         self._realtime = realtime.Lease()
         self.client.set_process_callback(self._process)
         self.client.set_shutdown_callback(self._shutdown)
@@ -247,19 +249,28 @@ class JackMidiOutput:
             if target not in [p.name for p in self.port.connections]:
                 raise DeviceError(f"cannot connect {self.port_name} to {target}: {exc}") from None
 
-    def close(self, drain_s: float = 1.0) -> None:
-        """Let queued events go out (up to ``drain_s``), then deactivate and close the client."""
+    def close(self, drain_s: float = 1.0, timeout_s: float = 5.0) -> None:
+        """Let queued events go out (up to ``drain_s``), then deactivate and close the client;
+        a server that does not answer is left to it after ``timeout_s`` (:attr:`close_hung`)."""
         if self._closed:
             return
         if drain_s and self.shutdown_reason is None:
             self.drain(drain_s)
         self._closed = True
+        # on its own thread, as AudioOutput closes a stream: a fresh-clone CI run once sat ~20 min
+        # in deactivate() on the dummy server (libjack waits for the server's answer unbounded)
+        t = threading.Thread(target=self._deactivate_and_close, daemon=True, name="jack-midi-close")
+        t.start()
+        t.join(timeout_s)
+        self.close_hung = t.is_alive()
+
+    def _deactivate_and_close(self) -> None:
         try:
             self.client.deactivate()
             self.client.close()
         except Exception:
             pass
-        finally:
+        finally:  # the short switch interval helps the callback until the client is really gone
             self._realtime.give_back()
 
 
