@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from export import dawproject, reaper, smf, video, wav
-from studio import mastering, render
+from studio import heap, mastering, render
 from studio.errors import ExportError, StudioError
 from studio.jobs import Job
 from studio.names import external_paths, require_inside
@@ -169,6 +169,7 @@ def export_project(project: Project, *, transaction: Transaction | None = None, 
     """Write what was asked for, all or nothing (see the module doc and ``_export_project`` for
     the options). The folders written in are locked before any work; with ``transaction`` the
     files are staged in it and the caller commits."""
+    heap.limit_arenas()  # before the render's threads (``studio export`` alone)
     if transaction is not None:
         return _export_project(project, transaction, **options)
     folders = [Path(options[k]).parent for k in ("mix_path", "midi_path", "video_path", "rpp_path", "dawproject_path")

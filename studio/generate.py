@@ -185,6 +185,7 @@ def run(plan: Plan, job: Job | None = None) -> Result:
     earlier ones made (spatial places them). Neither the planned project nor the project
     ``plan`` was given is changed."""
     job = Job.quiet(job)
+    heap.limit_arenas()  # before the analysis, the engines and the render start their threads
     work = snapshot(plan.project)
     before = {t.id for t in work.tracks}
     originals = {t.id for t in work.tracks if t.original_audio}  # the video's own audio: no engine replaces it
