@@ -27,6 +27,7 @@ def test_quick_pipeline_bench_reports_stages_memory_and_ratio(tmp_path):
     for key in ("decode_s", "decode_peak_rss_mb", "generate_s", "total_s", "peak_rss_mb", "ratio_to_decode",
                 "realtime_factor", "project_reload_s"):
         assert isinstance(run[key], (int, float)) and run[key] > 0 and math.isfinite(run[key]), key
+    assert run["reload_peak_rss_mb"] >= run["peak_rss_mb"]  # the process's peak after the reload
     stages = run["stages_s"]
     for key in ["analysis", "export", "video_export"] + [f"engine_{n}" for n in result["engines"]]:
         assert stages[key] >= 0 and math.isfinite(stages[key]), key

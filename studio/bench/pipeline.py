@@ -14,7 +14,8 @@ allocator start cold, as for a user, and the peak memory is that run's alone):
   analysis cache, engines, stems + mix + MIDI exported, project saved), then a video export
   (``studio.exporting.export_project(video_path=...)``: the project rendered again and the mix
   muxed with the video packets), as ``studio export --video`` would after it; then the saved
-  project is loaded again (``project_reload_s``, not in the total).
+  project is loaded again, as a new session opens it (``project_reload_s``, not in the total;
+  the pipeline's peak memory is taken before it, ``reload_peak_rss_mb`` after it).
 
 Reported per length: seconds per stage (``analysis``, ``engine_<name>``, ``export``: the
 export's own timings inside it, ``generate_other``: probe, hashes, saves and commit;
@@ -262,9 +263,13 @@ def _child_generate(video: str, out: str, profile: bool) -> dict:
         t = time.perf_counter()
         report = export_project(project, video_path=out_dir / "video.mp4", root=out_dir, job=job.sub(0.85, 1.0))
         video_export_s = time.perf_counter() - t
-    # what a user does next: open the project again (a 30-minute one once did not load)
+    peak_mb = _peak_rss_mb()  # the pipeline's: analysis, generate, export
+    tracks = [t.name for t in project.tracks]
+    # what a user does next: open the project again (a 30-minute one once did not load), as a
+    # new session would, without the project generate made (the pipeline's peak is taken above)
     from studio.project import Project
 
+    del project
     t = time.perf_counter()
     Project.load(out_dir)
     reload_s = time.perf_counter() - t
@@ -274,15 +279,16 @@ def _child_generate(video: str, out: str, profile: bool) -> dict:
         "import_s": import_s,
         "engines": list(engines),
         "room": room,
-        "tracks": [t.name for t in project.tracks],
+        "tracks": tracks,
         "generate_s": generate_s,
         "stages_s": stages,
         "export_stages_s": export_timings.get("export", {}),
         "video_export_stages_s": dict(report.timings_s),
         "project_reload_s": reload_s,
         "files_mb": round(sum(f.stat().st_size for f in out_dir.rglob("*") if f.is_file()) / 2**20, 1),
-        "peak_rss_mb": _peak_rss_mb(),
-        "peak_rss_after_mb": {**rss, "video_export": _peak_rss_mb()},
+        "peak_rss_mb": peak_mb,
+        "peak_rss_after_mb": {**rss, "video_export": peak_mb},
+        "reload_peak_rss_mb": _peak_rss_mb(),  # the process's, so at least the pipeline's
     }
     if profiles is not None:
         result["profile_top_cumulative"], result["profile_top_own"] = profiles.top()
@@ -387,6 +393,7 @@ def run(job: Job | None = None, minutes=None, quick: bool = False, profile: bool
             "video_export_stages_s": {k: _r(v) for k, v in gen["video_export_stages_s"].items()},
             "generate_s": _r(gen["generate_s"]),
             "project_reload_s": _r(gen["project_reload_s"]),
+            "reload_peak_rss_mb": _r(gen["reload_peak_rss_mb"], 1),
             "total_s": _r(total),
             "import_s": _r(gen["import_s"]),
             "peak_rss_mb": _r(gen["peak_rss_mb"], 1),
