@@ -169,11 +169,8 @@ class AudioOutput:
         self._realtime.give_back()
         if stream is None:
             return
-        t = threading.Thread(target=_close_quietly, args=(stream,), daemon=True, name="audio-close")
-        t.start()
-        t.join(timeout_s)
-        if t.is_alive():  # the driver hangs (e.g. the JACK server died): PortAudio is unusable now
-            devices.mark_portaudio_hung()
+        if not devices.returns_within(lambda: _close_quietly(stream), timeout_s, "audio-close"):
+            devices.mark_portaudio_hung()  # the driver hangs (e.g. the JACK server died): PortAudio is unusable now
 
     def _finished(self) -> None:
         self.finished = True

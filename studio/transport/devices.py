@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -75,6 +76,16 @@ def name_jack_audio_client(sd, name: str = AUDIO_CLIENT_NAME) -> bool:
         sd._terminate()
         sd._initialize()
     return True
+
+
+def returns_within(fn, timeout_s: float, name: str) -> bool:
+    """Run ``fn()`` on a daemon thread of its own; whether it returned within ``timeout_s``. For
+    a driver or server call that can block for good (closing a stream or a JACK client whose
+    server died or stalls): the caller goes on, and the call is left to finish when it can."""
+    t = threading.Thread(target=fn, daemon=True, name=name)
+    t.start()
+    t.join(timeout_s)
+    return not t.is_alive()
 
 
 _portaudio_hung = False

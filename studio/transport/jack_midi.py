@@ -42,12 +42,11 @@ passed is late. The sending thread therefore queues events ``horizon`` frames ah
 from __future__ import annotations
 
 import bisect
-import threading
 import time
 from collections import Counter, deque
 
 from studio.errors import DeviceError
-from studio.transport import realtime
+from studio.transport import devices, realtime
 
 _WRAP = 1 << 32
 _HALF = 1 << 31
@@ -257,12 +256,9 @@ class JackMidiOutput:
         if drain_s and self.shutdown_reason is None:
             self.drain(drain_s)
         self._closed = True
-        # on its own thread, as AudioOutput closes a stream: a fresh-clone CI run once sat ~20 min
-        # in deactivate() on the dummy server (libjack waits for the server's answer unbounded)
-        t = threading.Thread(target=self._deactivate_and_close, daemon=True, name="jack-midi-close")
-        t.start()
-        t.join(timeout_s)
-        self.close_hung = t.is_alive()
+        # bounded, as AudioOutput closes a stream: a fresh-clone CI run once sat ~20 min in
+        # deactivate() on the dummy server (libjack waits for the server's answer unbounded)
+        self.close_hung = not devices.returns_within(self._deactivate_and_close, timeout_s, "jack-midi-close")
 
     def _deactivate_and_close(self) -> None:
         try:
