@@ -130,7 +130,9 @@ def unregister_track_renderer(kind_or_engine: str | TrackKind) -> None:
 def register_spatializer(fn: Spatializer | None) -> None:
     """Install the function that places a track in its room (``track.room`` set): it receives
     the track's dry stereo source and returns the spatialised stereo (binaural) audio, before
-    gain and pan. ``None`` removes it. Tracks with a room and no spatializer are an error."""
+    gain and pan, as a new array that the render may overwrite (a disk array is faded in place;
+    one that shares the source's memory is not). ``None`` removes it. Tracks with a room and no
+    spatializer are an error."""
     global _spatializer
     with _registry_lock:
         _spatializer = fn
@@ -429,7 +431,6 @@ def _render_project(project: Project, *, sample_rate: int | None, time_range: tu
     if n is None:
         n = max((a.shape[1] for a in rendered), default=0)
         rendered = [_fit_disk(a, n) for a in rendered]
-    rendered = _duck(tracks, rendered, sr)  # "duck under music", over the whole timeline
     t_tracks = time.perf_counter() - t0
     a, b = _range_frames(time_range, n, sr)
     # the mix, mastered over the whole timeline, then cut to the range
@@ -598,40 +599,50 @@ def _check_renderable(tracks: list[Track]) -> None:
                               "is registered for it; install/enable that engine or render it to audio first")
 
 
-def _render_stem(track: Track, project: Project, sr: int, n: int | None, m,
-                 soundfont) -> tuple[np.ndarray, float, np.ndarray]:
-    """One post-fader stem: source, room, role gain (dB, returned), gain and pan, stem limiter;
-    and the blocks where it reached full scale before the limiter (``RenderResult.stem_overs``)."""
-    return _finish_stem(render_track_source(track, project, sr, n, soundfont=soundfont), track, project, sr, n, m)
-
-
 def _finish_stem(audio: np.ndarray, track: Track, project: Project, sr: int, n: int | None,
                  m) -> tuple[np.ndarray, float, np.ndarray]:
-    """:func:`_render_stem` after the source: room, role gain, gain and pan, stem limiter."""
+    """One post-fader stem from the track's dry source: room, role gain (dB, returned), gain and
+    pan, stem limiter; and the blocks where it reached full scale before the limiter
+    (``RenderResult.stem_overs``)."""
     from studio import mastering as mst
     from studio import mastering_blocks as mb
 
+    own = False  # whether ``audio`` is this render's alone to overwrite
     if track.room:
+        source = audio
         audio = np.asanyarray(_spatializer(audio, track, project, sr), dtype=np.float32)
+        # the spatializer's result is a new array (the engine's: ``render_path`` into a fresh
+        # disk array); one that may share the source's memory (a pass-through) is not overwritten
+        own = _on_disk(audio) and not np.may_share_memory(audio, source)
+        del source
         length = n if n is not None else audio.shape[1]
         # the tail past the end is left out by a view; only a short result is padded (a copy)
         audio = audio[:, :length] if audio.shape[1] >= length else _fit(audio, length)
     stage = 0.0
     if m.gain_staging and mst.is_staged(track):  # measured on the whole track, before any range cut
         stage = mb.stage_gain_db(audio, sr, mst.track_role(track), ceiling_dbtp=m.stem_ceiling_dbtp)
-    stem, overs = _post_fader(audio, track.mixer.gain_db + stage, track.mixer.pan, sr)
+    # in place where the array is ours: a film's stereo stem is ~2.8 GB written to disk and read
+    # back per array, and this saves one per track
+    stem, overs = _post_fader(audio, track.mixer.gain_db + stage, track.mixer.pan, sr,
+                              out=audio if own else None)
     del audio  # the track's whole source was in memory; from here on it is on disk
     if m.stem_ceiling_dbtp is not None:
         stem, _ = mb.true_peak_limit(stem, _like(stem), sr, ceiling_dbtp=m.stem_ceiling_dbtp)
     return stem, stage, overs
 
 
-def _post_fader(audio: np.ndarray, gain_db: float, pan: float, sr: int) -> tuple[np.ndarray, np.ndarray]:
-    """``apply_mixer`` block by block into a disk array, and ``meters.block_overs`` of the result
-    (blocks of whole meter blocks, so both are what the whole-array functions give)."""
+def _on_disk(audio: np.ndarray) -> bool:
+    return getattr(audio, "_mmap", None) is not None
+
+
+def _post_fader(audio: np.ndarray, gain_db: float, pan: float, sr: int,
+                out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``apply_mixer`` block by block into ``out`` (``audio`` itself, or a new disk array), and
+    ``meters.block_overs`` of the result (blocks of whole meter blocks, so both are what the
+    whole-array functions give)."""
     from studio.meters import block_frames, block_overs
 
-    out = da.disk_array(*audio.shape)
+    out = da.disk_array(*audio.shape) if out is None else out
     unit = block_frames(sr)
     overs = [np.zeros(0, bool)]
     for a, b in da.chunks(audio.shape[1], unit * max(1, da.BLOCK_FRAMES // unit)):
@@ -739,30 +750,32 @@ def _pipelined(tracks: list[Track], source, finish, finishers: int = FINISHERS):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _duck(tracks: list[Track], rendered: list[np.ndarray], sr: int) -> list[np.ndarray]:
-    """The stems of tracks set to duck under music (``Mixer.duck_db``) lowered where the audible
-    generated music (``studio.mastering.is_music``, post-fader) is loud; the others as they are.
-    Block by block (whole 5 ms hops), the ducked stems changed in place on disk."""
+def _duck_curves(tracks: list[Track], rendered: list[np.ndarray], sr: int) -> list[np.ndarray | None]:
+    """Per track, the curve (``mastering.duck_curve``) that lowers its stem under the audible
+    generated music (``studio.mastering.is_music``, post-fader) when it is set to duck
+    (``Mixer.duck_db``), else None: the music's energy read a block at a time (whole 5 ms hops),
+    over the whole timeline."""
     from studio import mastering as mst
 
+    none: list[np.ndarray | None] = [None] * len(tracks)
     music = [x for t, x in zip(tracks, rendered) if mst.is_music(t)]
     if not music or not any(t.mixer.duck_db for t in tracks):
-        return rendered
+        return none
     n = music[0].shape[1]
+    if n == 0:
+        return none
     hop = mst.duck_hop(sr)
     size = hop * max(1, da.BLOCK_FRAMES // hop)
     energy = np.concatenate([mst.duck_energy(np.sum([da.read(x, a, b) for x in music], axis=0, dtype=np.float32), sr)
-                             for a, b in da.chunks(n, size)]) if n else np.zeros(0)
+                             for a, b in da.chunks(n, size)])
     curves: dict[float, np.ndarray] = {}
-    for t, x in zip(tracks, rendered):
+    for i, t in enumerate(tracks):
         depth = t.mixer.duck_db
-        if not depth or depth >= 0.0 or n == 0:
-            continue
-        if depth not in curves:
-            curves[depth] = mst.duck_curve(energy, sr, depth)
-        for a, b in da.chunks(n, size):
-            da.write(x, a, da.read(x, a, b) * mst.duck_gain_of(curves[depth], sr, a, b))
-    return rendered
+        if depth and depth < 0.0:
+            if depth not in curves:
+                curves[depth] = mst.duck_curve(energy, sr, depth)
+            none[i] = curves[depth]
+    return none
 
 
 def _range_frames(time_range: tuple[float, float] | None, n: int, sr: int) -> tuple[int, int]:
@@ -782,16 +795,42 @@ def _range_frames(time_range: tuple[float, float] | None, n: int, sr: int) -> tu
 def _mix(tracks: list[Track], rendered: list[np.ndarray], project: Project, sr: int, n: int, m,
          job: Job) -> tuple[np.ndarray, np.ndarray | None]:
     """The stems summed block by block into a disk array, with the reverb bus's return when
-    ``m.reverb`` (returned too, or None)."""
-    ret = _reverb_return(tracks, rendered, project, sr, n, job) if m.reverb else None
+    ``m.reverb`` (returned too, or None when no track sends anything). One pass over the stems
+    does it all: the stems of tracks that duck under music are lowered on disk ("duck under
+    music", over the whole timeline: ``_duck_curves``), the reverb sends summed into the bus and
+    every stem into the mix; the return is added to the mix after. A film's stems are more than
+    the page cache holds (eight stems of two hours: 22 GB), so each pass over them would read
+    them from the disk again."""
+    from studio import mastering as mst
+
+    curves = _duck_curves(tracks, rendered, sr)
+    sends = [np.float32(10.0 ** (level / 20.0)) if m.reverb and (level := mst.send_db(t)) is not None else None
+             for t in tracks]
+    bus = da.disk_array(2, n) if any(g is not None for g in sends) else None
     mix = da.disk_array(2, n)
+    fed = False
     for a, b in da.chunks(n):
         block = np.zeros((2, b - a), np.float32)
-        for x in rendered:
-            block += da.read(x, a, b)
-        if ret is not None:
-            block += da.read(ret, a, b)
+        send = np.zeros((2, b - a), np.float32) if bus is not None else None
+        for x, curve, gain in zip(rendered, curves, sends):
+            part = da.read(x, a, b)
+            if curve is not None:
+                part = part * mst.duck_gain_of(curve, sr, a, b)
+                da.write(x, a, part)
+            block += part
+            if gain is not None:
+                fed = fed or bool(np.any(part))
+                send += part * gain  # a silent stem adds zeros: as if it were left out
+        if bus is not None:
+            da.write(bus, a, send)
         da.write(mix, a, block)
+    if not fed:
+        return mix, None
+    job.report(0.91, "reverb bus")
+    ret = mst.reverb_return_blocks(bus, mst.project_room(project), sr, da.disk_array(2, n))
+    del bus
+    for a, b in da.chunks(n):
+        da.write(mix, a, da.read(mix, a, b) + da.read(ret, a, b))
     return mix, ret
 
 
@@ -806,30 +845,6 @@ def _cut_blocks(flags: np.ndarray, a: int, b: int, sr: int) -> np.ndarray:
 def _cut(audio: np.ndarray | None, a: int, b: int) -> np.ndarray | None:
     """Frames ``a:b`` in memory (a range is what app playback asks for; the disk's pages go back)."""
     return None if audio is None else da.read(audio, a, b)
-
-
-def _reverb_return(tracks: list[Track], rendered: list[np.ndarray], project: Project, sr: int, n: int,
-                   job: Job) -> np.ndarray | None:
-    """The room reverb of the tracks' post-fader sends, or None when no track sends anything."""
-    from studio import mastering as mst
-
-    sends = [(x, np.float32(10.0 ** (level / 20.0))) for t, x in zip(tracks, rendered)
-             if (level := mst.send_db(t)) is not None]
-    if not sends:
-        return None
-    bus = da.disk_array(2, n)
-    fed = False
-    for a, b in da.chunks(n):
-        block = np.zeros((2, b - a), np.float32)
-        for x, gain in sends:
-            part = da.read(x, a, b)
-            fed = fed or bool(np.any(part))
-            block += part * gain  # a silent stem adds zeros: as if it were left out
-        da.write(bus, a, block)
-    if not fed:
-        return None
-    job.report(0.91, "reverb bus")
-    return mst.reverb_return_blocks(bus, mst.project_room(project), sr, da.disk_array(2, n))
 
 
 def _like(audio: np.ndarray) -> np.ndarray:

@@ -161,6 +161,62 @@ def test_cached_render_on_disk_and_master_fader(tmp_path):
     assert np.array_equal(np.asarray(faded.mix), (np.asarray(a.mix) * np.float32(10 ** (-6 / 20))))
 
 
+def _roomed(p: Project) -> Project:
+    """``p``'s tracks placed in a room, none ducked (each stem is then its own track's alone)."""
+    return dataclasses.replace(p, tracks=[
+        dataclasses.replace(t, room="hall", mixer=dataclasses.replace(t.mixer, duck_db=0.0)) for t in p.tracks])
+
+
+def test_a_stem_in_a_room_is_faded_in_place_of_the_spatializer_result_and_equals_the_whole_array(
+        tmp_path, monkeypatch):
+    """The fader works in place on the spatializer's own new disk array (one film-length array
+    fewer per track); the stems are the whole-array ones of that spatializer's output."""
+    from studio import adapters
+
+    monkeypatch.setattr(adapters, "register_all", lambda engines=None: None)
+    made: list[tuple[np.ndarray, np.ndarray]] = []  # (the array handed back, a copy of it then)
+
+    def spatializer(audio, track, project, sr):  # a new array, longer than the source (a tail)
+        out = da.disk_array(2, audio.shape[1] + 300)
+        out[:, 300:] = np.asarray(audio)[::-1] * np.float32(0.8)
+        made.append((out, np.array(out)))
+        return out
+
+    monkeypatch.setattr(render, "_spatializer", spatializer)
+    p = _roomed(_project(tmp_path))
+    n = render.project_frames(p, SR)
+    result = render.render_project(p)
+    assert len(made) == 3
+    for t, (_, spat) in zip(p.audible_tracks(), made):
+        x = spat[:, :n]
+        stage = mst.stage_gain_db(x, SR, mst.track_role(t)) if mst.is_staged(t) else 0.0
+        want = mst.true_peak_limit(render.apply_mixer(x, t.mixer.gain_db + stage, t.mixer.pan), SR)[0]
+        assert np.array_equal(np.asarray(result.stems[t.id]), want), t.name
+    # without a stem limiter the stem is the spatializer's array itself, faded
+    made.clear()
+    plain = render.render_project(p, mastering=mst.Mastering.off())
+    for t, (handed, spat) in zip(p.audible_tracks(), made):
+        stem = plain.stems[t.id]
+        assert np.may_share_memory(stem, handed) and stem.shape == (2, n)
+        assert np.array_equal(np.asarray(stem), render.apply_mixer(spat[:, :n], t.mixer.gain_db, t.mixer.pan))
+
+
+def test_a_spatializer_that_hands_back_its_source_does_not_have_it_overwritten(tmp_path, monkeypatch):
+    """A pass-through spatializer (the engine's renderer may keep its source, e.g. cached) gets a
+    new array for the fader: the source it returned is left as it was."""
+    from studio import adapters
+
+    monkeypatch.setattr(adapters, "register_all", lambda engines=None: None)
+    p = _project(tmp_path)
+    kept = _on_disk(_signal(render.project_frames(p, SR), 0.3))
+    before = np.array(kept)
+    monkeypatch.setattr(render, "render_track_source", lambda *a, **k: kept)
+    monkeypatch.setattr(render, "_spatializer", lambda audio, track, project, sr: audio)
+    result = render.render_project(_roomed(p), loudness_lufs=None)
+    assert np.array_equal(np.asarray(kept), before)
+    assert not any(np.may_share_memory(x, kept) for x in result.stems.values())
+
+
 @pytest.mark.parametrize("bit_depth", ["16", "24", "float32"])
 def test_block_quantisation_and_writing_match_the_whole_array(tmp_path, bit_depth):
     x = _signal(30000, 0.4)
