@@ -28,6 +28,9 @@ def test_quick_pipeline_bench_reports_stages_memory_and_ratio(tmp_path):
                 "realtime_factor", "project_reload_s"):
         assert isinstance(run[key], (int, float)) and run[key] > 0 and math.isfinite(run[key]), key
     assert run["reload_peak_rss_mb"] >= run["peak_rss_mb"]  # the process's peak after the reload
+    # every file the pipeline left was written by it (and the render's temporaries besides)
+    assert run["disk_dirtied_mb"] >= 0.9 * run["files_mb"] > 0
+    assert 0 <= run["disk_discarded_mb"] <= run["disk_dirtied_mb"]
     stages = run["stages_s"]
     for key in ["analysis", "export", "video_export"] + [f"engine_{n}" for n in result["engines"]]:
         assert stages[key] >= 0 and math.isfinite(stages[key]), key

@@ -20,7 +20,9 @@ allocator start cold, as for a user, and the peak memory is that run's alone):
 Reported per length: seconds per stage (``analysis``, ``engine_<name>``, ``export``: the
 export's own timings inside it, ``generate_other``: probe, hashes, saves and commit;
 ``video_export``), the total, the peak resident memory of the pipeline process and of the
-decode process (``ru_maxrss``), the ratio of the total to the decode time, and the 25 functions
+decode process (``ru_maxrss``), the file pages the pipeline dirtied (``disk_dirtied_mb``: the
+files it writes and the render's temporary disk arrays, ``/proc/self/io``) and how many of those
+never reached the disk (``disk_discarded_mb``), the ratio of the total to the decode time, and the 25 functions
 with the largest cumulative and the 10 with the largest own time (cProfile, one profiler per
 thread, merged, so a function run by several threads adds their times). The profile comes from
 a second run of the shortest length in a process of its own, and every figure above from runs
@@ -142,6 +144,17 @@ def _peak_rss_mb() -> float:
     return kb * (1 if sys.platform != "darwin" else 1 / 1024) / 1024
 
 
+def _written_mb() -> tuple[float, float] | None:
+    """(MB of file pages this process has dirtied, MB of those dropped before they reached the
+    disk: a freed temporary's) from ``/proc/self/io`` (every thread's); None where it is missing.
+    Linux counts a page of a file or a file mapping when it is first dirtied."""
+    try:
+        fields = dict(line.split(":") for line in Path("/proc/self/io").read_text().splitlines())
+        return int(fields["write_bytes"]) / 2**20, int(fields["cancelled_write_bytes"]) / 2**20
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 class _ThreadProfiles:
     """cProfile in every thread: the main thread's profiler, and one more for each thread started
     while it runs (``threading.setprofile``: the analysis worker, render pools), merged."""
@@ -255,6 +268,7 @@ def _child_generate(video: str, out: str, profile: bool) -> dict:
     job = _child_job()
     profiles = _ThreadProfiles() if profile else None
     out_dir = Path(out) / "project"
+    written = _written_mb()
     t = time.perf_counter()
     with profiles or _nothing():
         project = generate(video, out_dir, GenerateSettings(engines=engines, room=room), job=job.sub(0.0, 0.85))
@@ -264,6 +278,9 @@ def _child_generate(video: str, out: str, profile: bool) -> dict:
         report = export_project(project, video_path=out_dir / "video.mp4", root=out_dir, job=job.sub(0.85, 1.0))
         video_export_s = time.perf_counter() - t
     peak_mb = _peak_rss_mb()  # the pipeline's: analysis, generate, export
+    after = _written_mb()
+    disk = {} if written is None or after is None else {
+        "disk_dirtied_mb": after[0] - written[0], "disk_discarded_mb": after[1] - written[1]}
     tracks = [t.name for t in project.tracks]
     # what a user does next: open the project again (a 30-minute one once did not load), as a
     # new session would, without the project generate made (the pipeline's peak is taken above)
@@ -289,6 +306,7 @@ def _child_generate(video: str, out: str, profile: bool) -> dict:
         "peak_rss_mb": peak_mb,
         "peak_rss_after_mb": {**rss, "video_export": peak_mb},
         "reload_peak_rss_mb": _peak_rss_mb(),  # the process's, so at least the pipeline's
+        **disk,
     }
     if profiles is not None:
         result["profile_top_cumulative"], result["profile_top_own"] = profiles.top()
@@ -402,6 +420,7 @@ def run(job: Job | None = None, minutes=None, quick: bool = False, profile: bool
             "generate_ratio_to_decode": _r(gen["generate_s"] / decode["decode_s"]),
             "realtime_factor": _r(seconds / total, 2),
             "files_mb": gen["files_mb"],
+            **{k: _r(gen[k], 1) for k in ("disk_dirtied_mb", "disk_discarded_mb") if k in gen},
             "tracks": gen["tracks"],
             **({"profiled_total_s": _r(profiled["generate_s"] + profiled["stages_s"]["video_export"]),
                 "profile_top_cumulative": profiled["profile_top_cumulative"],
