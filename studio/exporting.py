@@ -120,16 +120,16 @@ class RenderedProject:
 
 def render_for_export(project: Project, *, sample_rate: int, time_range: tuple[float, float] | None = None,
                       loudness_lufs: float | None = -14.0, limiter: bool | None = None, soundfont=None,
-                      job: Job | None = None) -> RenderedProject:
+                      job: Job | None = None, then_writes: tuple[Path, int] | None = None) -> RenderedProject:
     """The audible tracks rendered and mastered (``studio.render.render_project``, see there for
     the options); a failure to render is an ``ExportError``. Through the render cache: an
     unchanged project exported again with the same options in this process (``studio generate``'s
     export, then a video export; app playback, then an export) is rendered once; its arrays are
-    then shared and read-only."""
+    then shared and read-only. ``then_writes``: the files written after it (``render_project``)."""
     try:
         result = render.render_project(project, sample_rate=sample_rate, time_range=time_range,
                                        loudness_lufs=loudness_lufs, limiter=limiter, soundfont=soundfont,
-                                       cache=True, job=job)
+                                       cache=True, job=job, then_writes=then_writes)
     except ExportError:
         raise
     except StudioError as exc:
@@ -236,10 +236,17 @@ def _export_project(
     timings: dict[str, float] = {}
     rendered = None
     if targets.stems or mix_path is not None or video_path is not None:
+        # the files and the render's own disk arrays checked against the free space before the
+        # render (minutes for a film), not only after it
+        expected = _expected_frames(project, settings.sample_rate, time_range)
+        writes = None
+        if expected is not None:
+            _check_space(project, targets, expected, settings.bit_depth)
+            writes = _space_needed(project, targets, expected, settings.bit_depth)
         t = time.perf_counter()
         rendered = render_for_export(project, sample_rate=settings.sample_rate, time_range=time_range,
                                      loudness_lufs=settings.loudness_lufs, limiter=limiter, soundfont=soundfont,
-                                     job=job.sub(0.0, 0.6))
+                                     job=job.sub(0.0, 0.6), then_writes=writes if writes and writes[0] else None)
         timings["render"] = time.perf_counter() - t
     origin = float(time_range[0]) if time_range else 0.0
     end = float(time_range[1]) if time_range else (project.duration_s or None)
@@ -377,8 +384,8 @@ def _targets(project: Project, settings: _Settings, asked: dict, *, root, overwr
     return _Targets(stems_dir, stem_paths, singles)
 
 
-def _check_space(project: Project, targets: _Targets, frames: int, bit_depth: str) -> None:
-    """Enough room for what is about to be written (known exactly once rendered)."""
+def _space_needed(project: Project, targets: _Targets, frames: int, bit_depth: str) -> tuple[Path | None, int]:
+    """(the folder the files go to, about how many bytes they take)."""
     files = len(targets.stems) * (1 + ("dawproject" in targets.singles)) + ("mix" in targets.singles)
     need = files * wav.estimated_bytes(frames, 2, bit_depth)  # a DAWproject holds a copy of each stem
     if "video" in targets.singles:
@@ -387,11 +394,27 @@ def _check_space(project: Project, targets: _Targets, frames: int, bit_depth: st
     stems_dir = targets.stems_dir
     if stems_dir is not None:
         folder = stems_dir if stems_dir.exists() else stems_dir.parent
+    return folder, need
+
+
+def _check_space(project: Project, targets: _Targets, frames: int, bit_depth: str) -> None:
+    """Enough room for what is about to be written (known exactly once rendered; checked before
+    the render too, from the project's length, ``_expected_frames``)."""
+    folder, need = _space_needed(project, targets, frames, bit_depth)
     if folder is not None and folder.exists():
         free = shutil.disk_usage(folder).free
         if free < need:
             raise ExportError(f"not enough free space in {folder}: the export needs about "
                               f"{need / 1e6:.1f} MB, {free / 1e6:.1f} MB are free")
+
+
+def _expected_frames(project: Project, sample_rate: int, time_range: tuple[float, float] | None) -> int | None:
+    """The frames the render will give, known before it from the video's length (None without one)."""
+    n = render.project_frames(project, sample_rate)
+    if n is None or time_range is None:
+        return n
+    a, b = (min(n, max(0, int(round(float(t) * sample_rate)))) for t in time_range)
+    return max(0, b - a)
 
 
 # ----------------------------------------------------------------------------- the writing

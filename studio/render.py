@@ -372,6 +372,7 @@ def render_project(
     threads: int = 1,
     cache: bool = False,
     job: Job | None = None,
+    then_writes: tuple[str | Path, int] | None = None,
 ) -> RenderResult:
     """Render the audible tracks (mute/solo honoured) into stems and a mix; see the module doc.
 
@@ -382,10 +383,14 @@ def render_project(
     (a :class:`studio.mastering.Mastering`) overrides both for finer control.
     ``cache=True``: an unchanged project rendered with the same options earlier in this process
     is not rendered again (see "Render cache" in the module doc); its arrays are then read-only.
+    ``then_writes=(folder, bytes)``: what the caller writes after the render (an export's files);
+    a render whose disk arrays and those files do not fit the free space is refused before it
+    starts (``_check_render_space``).
     """
     options = dict(sample_rate=sample_rate, time_range=time_range, loudness_lufs=loudness_lufs, limiter=limiter,
                    limiter_ceiling_dbfs=limiter_ceiling_dbfs, mastering=mastering, soundfont=soundfont, threads=threads)
-    result = _cached_render(project, job, **options) if cache else _render_project(project, job=job, **options)
+    result = (_cached_render(project, job, then_writes, **options) if cache
+              else _render_project(project, job=job, then_writes=then_writes, **options))
     return _with_master_fader(result, project.master_fader_db)
 
 
@@ -408,7 +413,8 @@ def _with_master_fader(result: RenderResult, fader_db: float) -> RenderResult:
 
 def _render_project(project: Project, *, sample_rate: int | None, time_range: tuple[float, float] | None,
                     loudness_lufs: float | str | None, limiter: bool | None, limiter_ceiling_dbfs: float, mastering,
-                    soundfont, threads: int, job: Job | None) -> RenderResult:
+                    soundfont, threads: int, job: Job | None,
+                    then_writes: tuple[str | Path, int] | None = None) -> RenderResult:
     """``render_project`` itself, without the cache."""
     import time
 
@@ -426,6 +432,7 @@ def _render_project(project: Project, *, sample_rate: int | None, time_range: tu
     tracks = project.audible_tracks()
     _check_renderable(tracks)  # fail before any work for tracks that cannot render
     n = project_frames(project, sr)
+    _check_render_space(n, len(tracks), then_writes)
     job.report(0.0, "rendering tracks")
     rendered, stage_gains, overs = _render_stems(tracks, project, sr, n, m, soundfont, threads, job)
     if n is None:
@@ -481,7 +488,7 @@ def clear_render_cache() -> None:
         _render_cache.clear()
 
 
-def _cached_render(project: Project, job: Job | None, **options) -> RenderResult:
+def _cached_render(project: Project, job: Job | None, then_writes=None, **options) -> RenderResult:
     """``render_project(project, **options)`` through the one-entry render cache."""
     import time
 
@@ -495,7 +502,7 @@ def _cached_render(project: Project, job: Job | None, **options) -> RenderResult
     if hit is not None:
         Job.quiet(job).report(1.0, "render done (unchanged since the last render)")
         return dataclasses.replace(hit, cached=True, timings_s={"total": time.perf_counter() - t0})
-    result = _render_project(project, job=job, **options)
+    result = _render_project(project, job=job, then_writes=then_writes, **options)
     for a in (*result.stems.values(), result.mix, result.reverb):
         if a is not None:
             a.flags.writeable = False
@@ -584,6 +591,43 @@ def _mastering_for(loudness_lufs, limiter, limiter_ceiling_dbfs: float):
     if mastering.ceiling_dbtp is not None:
         mastering = dataclasses.replace(mastering, ceiling_dbtp=float(limiter_ceiling_dbfs))
     return mastering
+
+
+def _check_render_space(n: int | None, tracks: int, then_writes: tuple[str | Path, int] | None) -> None:
+    """Refuse, before any work, a render whose disk arrays (at the least every stem and the mix,
+    float32 stereo, all held while the files are written) and the caller's files after it
+    (``then_writes``, counted where they go to the same disk) do not fit that disk's free space:
+    a two-hour film's render takes minutes and ~25 GB there, and a disk found full at its end
+    lost all of that. A render short enough to stay in memory, or of unknown length, is not checked."""
+    import os
+    import shutil
+
+    if n is None or n <= da.IN_MEMORY_FRAMES:
+        return
+    folder = da.render_dir()
+    arrays = (tracks + 1) * 2 * n * 4
+    files = 0
+    if then_writes is not None and then_writes[1] > 0:
+        where = Path(then_writes[0])
+        while not where.exists() and where != where.parent:
+            where = where.parent  # the output folder may not exist yet
+        try:
+            files = int(then_writes[1]) if os.stat(where).st_dev == os.stat(folder).st_dev else 0
+        except OSError:
+            files = 0
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # no such folder: disk_array names the problem
+    if free < arrays + files:
+        def size(b: float) -> str:
+            return f"{b / 1e9:.1f} GB" if b >= 1e9 else f"{b / 1e6:.1f} MB"
+
+        after = f" and the export's files {size(files)} after it" if files else ""
+        raise StudioError(
+            f"not enough free space in {folder}: this render keeps about {size(arrays)} of audio on disk "
+            f"({tracks} stems and the mix){after}, and {size(free)} are free; free some space or point "
+            f"${da.RENDER_DIR_ENV} at another disk")
 
 
 def _check_renderable(tracks: list[Track]) -> None:
@@ -757,13 +801,13 @@ def _duck_curves(tracks: list[Track], rendered: list[np.ndarray], sr: int) -> li
     over the whole timeline."""
     from studio import mastering as mst
 
-    none: list[np.ndarray | None] = [None] * len(tracks)
+    per_track: list[np.ndarray | None] = [None] * len(tracks)
     music = [x for t, x in zip(tracks, rendered) if mst.is_music(t)]
     if not music or not any(t.mixer.duck_db for t in tracks):
-        return none
+        return per_track
     n = music[0].shape[1]
     if n == 0:
-        return none
+        return per_track
     hop = mst.duck_hop(sr)
     size = hop * max(1, da.BLOCK_FRAMES // hop)
     energy = np.concatenate([mst.duck_energy(np.sum([da.read(x, a, b) for x in music], axis=0, dtype=np.float32), sr)
@@ -774,8 +818,8 @@ def _duck_curves(tracks: list[Track], rendered: list[np.ndarray], sr: int) -> li
         if depth and depth < 0.0:
             if depth not in curves:
                 curves[depth] = mst.duck_curve(energy, sr, depth)
-            none[i] = curves[depth]
-    return none
+            per_track[i] = curves[depth]
+    return per_track
 
 
 def _range_frames(time_range: tuple[float, float] | None, n: int, sr: int) -> tuple[int, int]:

@@ -297,3 +297,35 @@ def test_the_render_folder_is_on_disk_even_where_tmp_is_memory(tmp_path, monkeyp
     monkeypatch.delenv(da.RENDER_DIR_ENV)
     monkeypatch.setattr(da, "filesystem_type", lambda p: "ext4")
     assert da.render_dir() == in_memory
+
+
+def test_an_export_that_cannot_fit_is_refused_before_the_render(tmp_path, monkeypatch):
+    """The files and the render's disk arrays are checked against the free space before the
+    render (a film's takes minutes), not only after it; with room enough the export runs."""
+    import shutil
+
+    from studio import exporting
+    from studio.errors import ExportError
+
+    p = _project(tmp_path)
+    n = render.project_frames(p, SR)
+    rendered: list[str] = []
+    source = render.render_track_source
+    monkeypatch.setattr(render, "render_track_source", lambda t, *a, **k: rendered.append(t.name) or source(t, *a, **k))
+    files = 4 * wav.estimated_bytes(n, 2, "24")  # three stems and the mix
+    arrays = 4 * 2 * n * 4  # the render's: the same, float32, on the same disk here (small_blocks)
+    free = [0]
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=free[0]))
+    out = dict(stems_dir=tmp_path / "stems", mix_path=tmp_path / "mix.wav")
+    free[0] = files + arrays // 2  # the files fit, not with the render's arrays beside them
+    with pytest.raises(ExportError, match=r"render keeps about 7\.7 MB of audio on disk \(3 stems and the mix\) "
+                                          r"and the export's files 5\.\d MB after it"):
+        exporting.export_project(p, **out)
+    free[0] = files // 2  # not even the files
+    with pytest.raises(ExportError, match="the export needs about"):
+        exporting.export_project(p, **out)
+    assert rendered == [] and not (tmp_path / "mix.wav").exists()
+    free[0] = files + arrays + 1
+    exporting.export_project(p, **out)
+    assert sorted(rendered) == ["bass", "music", "speech"] and (tmp_path / "mix.wav").is_file()
