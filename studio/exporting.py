@@ -241,8 +241,7 @@ def _export_project(
         expected = _expected_frames(project, settings.sample_rate, time_range)
         writes = None
         if expected is not None:
-            _check_space(project, targets, expected, settings.bit_depth)
-            writes = _space_needed(project, targets, expected, settings.bit_depth)
+            writes = _check_space(project, targets, expected, settings.bit_depth)
         t = time.perf_counter()
         rendered = render_for_export(project, sample_rate=settings.sample_rate, time_range=time_range,
                                      loudness_lufs=settings.loudness_lufs, limiter=limiter, soundfont=soundfont,
@@ -397,15 +396,16 @@ def _space_needed(project: Project, targets: _Targets, frames: int, bit_depth: s
     return folder, need
 
 
-def _check_space(project: Project, targets: _Targets, frames: int, bit_depth: str) -> None:
+def _check_space(project: Project, targets: _Targets, frames: int, bit_depth: str) -> tuple[Path | None, int]:
     """Enough room for what is about to be written (known exactly once rendered; checked before
-    the render too, from the project's length, ``_expected_frames``)."""
+    the render too, from the project's length, ``_expected_frames``); returns ``_space_needed``."""
     folder, need = _space_needed(project, targets, frames, bit_depth)
     if folder is not None and folder.exists():
         free = shutil.disk_usage(folder).free
         if free < need:
             raise ExportError(f"not enough free space in {folder}: the export needs about "
                               f"{need / 1e6:.1f} MB, {free / 1e6:.1f} MB are free")
+    return folder, need
 
 
 def _expected_frames(project: Project, sample_rate: int, time_range: tuple[float, float] | None) -> int | None:
