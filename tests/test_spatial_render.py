@@ -24,6 +24,37 @@ def test_partitioned_equals_direct_convolution(block):
     assert np.max(np.abs(y - ref)) < 1e-5
 
 
+@pytest.mark.parametrize("taps,block", [(16 * 512, 512), (3 * 512 + 100, 512), (512, 512), (5 * 64, 64)])
+def test_a_run_of_held_blocks_equals_them_one_by_one(taps, block):
+    """``process_run`` (the offline renderer's held stretches) gives the outputs and leaves the
+    delay line as the same blocks through ``process``, around a filter change, for runs shorter
+    and longer than the filter's partitions."""
+    rng = np.random.default_rng(taps)
+    ir = (0.2 * rng.standard_normal((2, taps))).astype(np.float32)
+    x = rng.standard_normal(60 * block).astype(np.float32)
+    one, runs = Convolver(ir, block), Convolver(ir, block)
+    ref = []
+    for i in range(60):
+        if i == 20:
+            one.set_ir(0.5 * ir)
+        ref.append(one.process(x[i * block:(i + 1) * block]))
+    got, i = [], 0
+    for k in (1, 3, 16, 21, 2, 17):
+        if i == 20:
+            runs.set_ir(0.5 * ir)
+            with pytest.raises(ValueError):
+                runs.process_run(x[i * block:(i + k) * block])  # a pending change is process()'s
+            got.append(runs.process(x[i * block:(i + 1) * block]))
+            i, k = i + 1, k - 1
+        got.append(runs.process_run(x[i * block:(i + k) * block]))
+        i += k
+    ref, got = np.concatenate(ref, axis=-1), np.concatenate(got, axis=-1)
+    assert got.shape == ref.shape == (2, 60 * block)
+    assert np.max(np.abs(got - ref)) < 1e-6 * np.max(np.abs(ref))
+    assert runs._h == one._h and np.allclose(runs._fdl2, one._fdl2)
+    assert np.array_equal(runs.buf, one.buf)
+
+
 def test_partial_update_equals_full_filter():
     """Changing only the first partitions gives the same stationary output as the new filter."""
     rng = np.random.default_rng(1)

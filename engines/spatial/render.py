@@ -127,6 +127,32 @@ class Convolver:
             return y[1].astype(np.float32)
         return (y[0] + (y[1] - y[0]) * self.fade_in).astype(np.float32)
 
+    def process_run(self, xs: np.ndarray) -> np.ndarray:
+        """``k`` consecutive blocks (k B,) under a filter that does not change among them -> (2,
+        k B): the same sums as ``k`` calls of :meth:`process` (float rounding), in one batched FFT
+        each way and one product per bin. The offline renderer's held stretches (a Foley source
+        between impacts) were ~0.2 ms of Python per block, 4x the arithmetic."""
+        if self._pending is not None:
+            raise ValueError("process_run needs a filter without a pending change: process() first")
+        B, P = self.B, self.P
+        k = len(xs) // B
+        frames = np.lib.stride_tricks.sliding_window_view(np.concatenate([self.buf[B:], xs]), 2 * B)[::B]
+        X = _fft.rfft(frames, axis=-1)  # (k, F): block j's input spectrum
+        # the P - 1 spectra before the run (oldest first), then the run's: block j's line, newest
+        # first, is seq[:, j + P - 1 - p] for partition p
+        h = self._h
+        seq = np.concatenate([self._fdl2[:, h + np.arange(P - 2, -1, -1)], X.T], axis=1)  # (F, P - 1 + k)
+        win = np.lib.stride_tricks.sliding_window_view(seq, P, axis=1)  # (F, k, P): oldest first
+        Y = np.matmul(self.H[:, :, ::-1], win.transpose(0, 2, 1))  # (F, 2, k)
+        for j in range(max(0, k - P), k):  # the delay line as k process() calls leave it
+            col = (h - 1 - j) % P
+            self._fdl2[:, col] = X[j]
+            self._fdl2[:, col + P] = X[j]
+        self._h = (h - k) % P
+        self.buf[:] = frames[-1]
+        y = _fft.irfft(Y.transpose(1, 2, 0), axis=-1)[:, :, B:]  # (2, k, B)
+        return y.reshape(2, k * B).astype(np.float32)
+
 
 def partition_spectra(irs: np.ndarray, block: int, first: int = 0, count: int = 1) -> np.ndarray:
     """(N, F, 2, count) complex64 partition spectra (FFT size 2 x ``block``) of N 2-ear IRs
@@ -555,8 +581,9 @@ class _MovingPlan:
         return partition_spectra(ir[None], r.B, 0, self.G)[0], body
 
     def convolve(self, x: np.ndarray, out: np.ndarray, release=None) -> None:
-        """Into ``out`` (2, n <= nb B): the head block by block, the body chunk by chunk, filters
-        as they change; the source is read (zero beyond nb B) and ``release``d as it goes."""
+        """Into ``out`` (2, n <= nb B): the head block by block where its filter changes and in
+        runs where it holds (:meth:`Convolver.process_run`), the body chunk by chunk, filters as
+        they change; the source is read (zero beyond nb B) and ``release``d as it goes."""
         B, Q, te, nb = self.r.B, self.Q, self.r.tail_every, self.nb
         x = x[:nb * B]
         n = out.shape[1]
@@ -566,7 +593,8 @@ class _MovingPlan:
         nxt = next(it, None)
         head = body = None
         released = 0
-        for k in range(nb):
+        k = 0
+        while k < nb:
             if nxt is not None and nxt[0] == k:
                 if head is None:  # the first filter: no cross-fade
                     head = Convolver(np.zeros((2, self.G * B), np.float32), B)
@@ -577,20 +605,30 @@ class _MovingPlan:
                     if nxt[2] is not None:
                         body.set_spectra(nxt[2])
                 nxt = next(it, None)
-            y = head.process(_span(x, k * B, (k + 1) * B))
+            # a segment: up to the next filter change or the body's next chunk, whichever first
+            end = min(nb, (k // te + 1) * te, nxt[0] if nxt is not None else nb)
+            if body is not None and k % te == 0:  # the body's output for this chunk: input up to g chunks ago
+                c = k // te - self.g
+                body_y = body.process(_span(x, c * Q, (c + 1) * Q) if c >= 0 else np.zeros(Q, np.float32))
+            seg = _span(x, k * B, end * B)
+            if head._pending is not None:  # the changed block, cross-faded, then the held rest
+                y = head.process(seg[:B])
+                if end - k > 1:
+                    y = np.concatenate([y, head.process_run(seg[B:])], axis=1)
+            else:
+                y = head.process_run(seg)
             if body is not None:
-                if k % te == 0:  # the body's output for this chunk: input up to g chunks ago
-                    c = k // te - self.g
-                    body_y = body.process(_span(x, c * Q, (c + 1) * Q) if c >= 0 else np.zeros(Q, np.float32))
                 i = (k % te) * B
-                y = y + body_y[:, i:i + B]
-            m = min(B, n - k * B)
+                y += body_y[:, i:i + y.shape[1]]
+            m = min(end * B, n) - k * B
             if m > 0:
                 out[:, k * B:k * B + m] = y[:, :m]
-            if release is not None and k * B - released >= RELEASE_FRAMES:
-                release(out, released, k * B)
-                release(x, released - (self.g + 1) * Q, k * B - (self.g + 1) * Q)  # the body reads g chunks back
-                released = k * B
+            k = end
+            last = (k - 1) * B  # the start of the segment's last block, as block by block
+            if release is not None and last - released >= RELEASE_FRAMES:
+                release(out, released, last)
+                release(x, released - (self.g + 1) * Q, last - (self.g + 1) * Q)  # the body reads g chunks back
+                released = last
 
 
 class KeyframePath:
