@@ -237,13 +237,14 @@ class _Font:
         self.gain = 1.0
         self._sfont = None  # the font as FluidSynth loaded it (fluid_sfont_t*), shared by every synth
         self.loads = 0  # times the file was read (sfload): one per process and rate
-        # presets kept selected on a synth that never plays, so their samples stay decoded: with
-        # dynamic sample loading a preset no channel selects is unloaded, so after a part's last
-        # lane is reset (_settle) the next part or render would decode it again (MuseScore
-        # General's piano: about 1 s)
-        self._holder: _Synth | None = None
-        self._held: dict[tuple[int, int], int] = {}  # (bank, program) -> the holder's channel
         self._fill = _Fill()  # recorded by the first synth's settle, before any other thread sees the font
+        # presets kept selected on a synth that never plays (so never settled), so their samples
+        # stay decoded: with dynamic sample loading a preset no channel selects is unloaded, so
+        # after a part's last lane is reset (_settle) the next part or render would decode it
+        # again (MuseScore General's piano: about 1 s). Made first: each reset and refill of the
+        # probe's settles below would otherwise unload and decode the defaults again (5 x 0.14 s)
+        self._holder = self._new(settle=False)
+        self._held: dict[tuple[int, int], int] = {}  # (bank, program) -> the holder's channel
         probe = self._new()
         self.gain = self._calibrate(probe)
         lib = _fluidsynth()._fl
@@ -253,7 +254,7 @@ class _Font:
         for preset in ((0, 0),) if kit else ((0, 0), (DRUM_BANK, 0)):  # what a reset selects
             self.hold(*preset)
 
-    def _new(self) -> _Synth:
+    def _new(self, settle: bool = True) -> _Synth:
         fs = _fluidsynth()
         synth = fs.Synth(
             gain=float(self.gain), samplerate=float(self.sample_rate), channels=16,
@@ -283,7 +284,10 @@ class _Font:
             if sfid < 0:
                 raise SynthError(f"FluidSynth could not share the loaded soundfont {self.path}")
         s = _Synth(synth, sfid)
-        _settle(s, self._fill)
+        if settle:
+            _settle(s, self._fill)
+        else:
+            s.synth.system_reset()  # the default presets selected (and decoded)
         return s
 
     def _calibrate(self, s: _Synth) -> float:
@@ -308,8 +312,6 @@ class _Font:
         with self._lock:
             if key in self._held:
                 return
-            if self._holder is None:
-                self._holder = self._new()
             if len(self._held) >= 16:
                 ch = self._held.pop(next(iter(self._held)))
             else:
