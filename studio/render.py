@@ -373,6 +373,7 @@ def render_project(
     cache: bool = False,
     job: Job | None = None,
     then_writes: tuple[str | Path, int] | None = None,
+    on_stems: Callable[[dict[str, np.ndarray]], None] | None = None,
 ) -> RenderResult:
     """Render the audible tracks (mute/solo honoured) into stems and a mix; see the module doc.
 
@@ -386,11 +387,15 @@ def render_project(
     ``then_writes=(folder, bytes)``: what the caller writes after the render (an export's files);
     a render whose disk arrays and those files do not fit the free space is refused before it
     starts (``_check_render_space``).
+    ``on_stems(stems)``: called with the stems (track id -> array, cut to the range; the arrays
+    ``RenderResult.stems`` will hold) as soon as they are final, before the mix is mastered, so
+    a caller can start reading them (an export writes the stem files meanwhile); on a cache hit
+    at once.
     """
     options = dict(sample_rate=sample_rate, time_range=time_range, loudness_lufs=loudness_lufs, limiter=limiter,
                    limiter_ceiling_dbfs=limiter_ceiling_dbfs, mastering=mastering, soundfont=soundfont, threads=threads)
-    result = (_cached_render(project, job, then_writes, **options) if cache
-              else _render_project(project, job=job, then_writes=then_writes, **options))
+    result = (_cached_render(project, job, then_writes, on_stems, **options) if cache
+              else _render_project(project, job=job, then_writes=then_writes, on_stems=on_stems, **options))
     return _with_master_fader(result, project.master_fader_db)
 
 
@@ -414,7 +419,7 @@ def _with_master_fader(result: RenderResult, fader_db: float) -> RenderResult:
 def _render_project(project: Project, *, sample_rate: int | None, time_range: tuple[float, float] | None,
                     loudness_lufs: float | str | None, limiter: bool | None, limiter_ceiling_dbfs: float, mastering,
                     soundfont, threads: int, job: Job | None,
-                    then_writes: tuple[str | Path, int] | None = None) -> RenderResult:
+                    then_writes: tuple[str | Path, int] | None = None, on_stems=None) -> RenderResult:
     """``render_project`` itself, without the cache."""
     import time
 
@@ -443,6 +448,11 @@ def _render_project(project: Project, *, sample_rate: int | None, time_range: tu
     # the mix, mastered over the whole timeline, then cut to the range
     t1 = time.perf_counter()
     mix, ret = _mix(tracks, rendered, project, sr, n, m, job)
+    cut = (a, b) != (0, n)
+    if cut:
+        rendered = [_cut(x, a, b) for x in rendered]
+    if on_stems is not None:  # final now: the mix pass lowered the ducked ones
+        on_stems({t.id: x for t, x in zip(tracks, rendered)})
     pre = _peak_db(mix[:, a:b])
     rep = None
     if m.loudness_lufs is not None or m.ceiling_dbtp is not None:
@@ -450,8 +460,8 @@ def _render_project(project: Project, *, sample_rate: int | None, time_range: tu
         mix, rep = mb.master_mix(mix, sr, m)
     gain_db, reduction = (rep.gain_db, rep.limiter_max_reduction_db) if rep is not None else (0.0, 0.0)
     t_master = time.perf_counter() - t1
-    if (a, b) != (0, n):
-        rendered, mix, ret = [_cut(x, a, b) for x in rendered], _cut(mix, a, b), _cut(ret, a, b)
+    if cut:
+        mix, ret = _cut(mix, a, b), _cut(ret, a, b)
     peak = _peak_db(mix)
     loudness, true_peak, before_lufs = _loudness(mix, sr, rep, whole=(a, b) == (0, n))
     job.report(1.0, "render done")
@@ -488,7 +498,7 @@ def clear_render_cache() -> None:
         _render_cache.clear()
 
 
-def _cached_render(project: Project, job: Job | None, then_writes=None, **options) -> RenderResult:
+def _cached_render(project: Project, job: Job | None, then_writes=None, on_stems=None, **options) -> RenderResult:
     """``render_project(project, **options)`` through the one-entry render cache."""
     import time
 
@@ -501,8 +511,10 @@ def _cached_render(project: Project, job: Job | None, then_writes=None, **option
         hit = _render_cache.get(key) if key is not None else None
     if hit is not None:
         Job.quiet(job).report(1.0, "render done (unchanged since the last render)")
+        if on_stems is not None:
+            on_stems(dict(hit.stems))
         return dataclasses.replace(hit, cached=True, timings_s={"total": time.perf_counter() - t0})
-    result = _render_project(project, job=job, then_writes=then_writes, **options)
+    result = _render_project(project, job=job, then_writes=then_writes, on_stems=on_stems, **options)
     for a in (*result.stems.values(), result.mix, result.reverb):
         if a is not None:
             a.flags.writeable = False

@@ -369,3 +369,45 @@ def test_files_written_at_once_are_those_one_writer_makes(tmp_path, video_file, 
         assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / "w3" / name).read_bytes(), name
     assert reports[1].stems_clipped_samples == reports[3].stems_clipped_samples
     assert [x.name for x in reports[3].files] == [x.name for x in reports[1].files]
+
+
+def test_stem_files_are_written_while_the_mix_is_mastered(tmp_path, video_file, monkeypatch):
+    """With the length known before the render (a video), the stem files start as soon as the
+    stems are final, before the mix is mastered, and are byte for byte those written after the
+    render (which is what an export without the length still does)."""
+    import threading
+
+    from studio import mastering_blocks, render
+
+    p = make_project(tmp_path, video_file)
+    p.tracks[0].mixer = Mixer(duck_db=-9.0)  # a ducked stem: final only after the mix pass
+    started = threading.Event()
+    real_write, real_master = wav.write_audio, mastering_blocks.master_mix
+    seen = []
+
+    def write(path, audio, *a, **k):
+        started.set()
+        return real_write(path, audio, *a, **k)
+
+    def master(*a, **k):  # the mix is mastered once a stem file is on its way (or 3 s on)
+        seen.append(started.wait(3.0))
+        return real_master(*a, **k)
+
+    monkeypatch.setattr(wav, "write_audio", write)
+    monkeypatch.setattr(mastering_blocks, "master_mix", master)
+    out = {}
+    for name, length_known in (("early", True), ("late", False)):
+        render.clear_render_cache()
+        started.clear()
+        if not length_known:
+            monkeypatch.setattr(exporting, "_expected_frames", lambda *a: None)
+        out[name] = tmp_path / name
+        out[name].mkdir()
+        report = exporting.export_project(p, stems_dir=out[name] / "stems", mix_path=out[name] / "mix.wav")
+        assert [x.name for x in report.files][-1] == "mix.wav"
+    render.clear_render_cache()
+    assert seen == [True, False]
+    names = sorted(x.name for x in (out["early"] / "stems").iterdir())
+    assert len(names) == 3 and names == sorted(x.name for x in (out["late"] / "stems").iterdir())
+    for name in ["mix.wav"] + [f"stems/{n}" for n in names]:
+        assert (out["early"] / name).read_bytes() == (out["late"] / name).read_bytes(), name

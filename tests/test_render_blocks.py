@@ -161,6 +161,35 @@ def test_cached_render_on_disk_and_master_fader(tmp_path):
     assert np.array_equal(np.asarray(faded.mix), (np.asarray(a.mix) * np.float32(10 ** (-6 / 20))))
 
 
+def test_the_stems_are_handed_over_final_before_the_mix_is_mastered(tmp_path, monkeypatch):
+    """``on_stems`` gets the stems once, before the mix is mastered, already as the result holds
+    them (the ducked one lowered, cut to a range), the same arrays; on a cache hit at once."""
+    p = _project(tmp_path)
+    events, real = [], mb.master_mix
+
+    def master(*a, **k):
+        events.append("master")
+        return real(*a, **k)
+
+    monkeypatch.setattr(mb, "master_mix", master)
+    for options in ({}, {"time_range": (1.0, 3.5)}):
+        got = []
+        result = render.render_project(p, on_stems=lambda s: (events.append("stems"), got.append(
+            {k: (v, np.array(v)) for k, v in s.items()})), **options)
+        assert events == ["stems", "master"] and len(got) == 1
+        events.clear()
+        assert got[0].keys() == result.stems.keys()
+        for tid, (handed, then) in got[0].items():
+            assert handed is result.stems[tid] and np.array_equal(then, np.asarray(result.stems[tid])), tid
+    stems, _, _ = _whole_array_render(p, mst.Mastering())
+    speech = next(t.id for t in p.tracks if t.name == "speech")
+    assert np.array_equal(got[0][speech][1], stems[speech][:, SR:int(3.5 * SR)])  # ducked when handed over
+    first = render.render_project(p, cache=True)
+    hit = []
+    assert render.render_project(p, cache=True, on_stems=hit.append).cached
+    assert len(hit) == 1 and all(hit[0][k] is first.stems[k] for k in first.stems)
+
+
 def _roomed(p: Project) -> Project:
     """``p``'s tracks placed in a room, none ducked (each stem is then its own track's alone)."""
     return dataclasses.replace(p, tracks=[
