@@ -95,6 +95,14 @@ def test_spatial_render_into_disk_arrays_is_the_in_memory_render(moving, monkeyp
         assert np.array_equal(np.asarray(got), ref)
     else:  # the overlap-add's blocks are smaller here: float32 rounding of the FFTs
         assert float(np.max(np.abs(np.asarray(got) - ref))) < 1e-5 * float(np.max(np.abs(ref)))
+    # a stereo source on disk is the point source of its channels' mean, downmixed as it is
+    # read (no mono copy): the same samples as rendering that mean
+    both = da.disk_array(2, len(x))
+    da.write(both, 0, np.stack([x, (0.5 * x[::-1]).astype(np.float32)]))
+    mean = np.asarray(both).mean(axis=0)
+    stereo = sr_render.render_path(field, both, SR, path, alloc=da.buffer, release=release)
+    assert np.array_equal(np.asarray(stereo), np.asarray(sr_render.render_path(field, mean, SR, path,
+                                                                               alloc=da.buffer)))
 
 
 @pytest.mark.parametrize("rate,channels", [(44100, 1), (48000, 2)])

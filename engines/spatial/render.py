@@ -301,7 +301,9 @@ def render_path(field, x: np.ndarray, sample_rate: int, path: Callable[[float], 
                 block: int = 512, tail: bool = True, gain: float = REF_GAIN,
                 stats: dict | None = None, alloc: Callable[[int, int], np.ndarray] | None = None,
                 release: Callable[[np.ndarray, int, int], None] | None = None) -> np.ndarray:
-    """Offline render of mono ``x`` along ``path`` -> (2, len(x) [+ IR length when tail]).
+    """Offline render of mono ``x`` (n,) along ``path`` -> (2, n [+ IR length when tail]). A
+    stereo source (2, n) is the point source of its channels' mean, downmixed block by block as
+    it is read (a film's track then needs no mono copy on disk).
 
     A static path (``path.static``: one keyframe, or keyframes that do not move) is one field
     query and one FFT convolution per ear for the whole signal (overlap-add, ``_overlap_add``);
@@ -317,11 +319,11 @@ def render_path(field, x: np.ndarray, sample_rate: int, path: Callable[[float], 
     x = np.asanyarray(x, np.float32)  # a memmap stays one: ``release`` needs it
     if getattr(path, "static", False):
         ir = brir(field, path(0.0), sample_rate, gain)
-        n = len(x) + (ir.shape[-1] if tail else 0)
+        n = x.shape[-1] + (ir.shape[-1] if tail else 0)
         out = _output(alloc, n)
         _overlap_add(x, ir, out, n, release)
         return out
-    n = len(x) + (int(round(field.room.ir_s * sample_rate)) if tail else 0)
+    n = x.shape[-1] + (int(round(field.room.ir_s * sample_rate)) if tail else 0)
     return _render_moving(field, x, int(sample_rate), path, int(block), n, gain, stats=stats,
                           alloc=alloc, release=release)
 
@@ -336,8 +338,8 @@ def _overlap_add(x: np.ndarray, ir: np.ndarray, out: np.ndarray, n: int, release
 
     size = fft.next_fast_len(STATIC_BLOCK + ir.shape[-1] - 1, real=True)
     spectrum = fft.rfft(ir, size, axis=-1)
-    for a in range(0, len(x), STATIC_BLOCK):
-        seg = np.asarray(x[a:a + STATIC_BLOCK], np.float32)
+    for a in range(0, x.shape[-1], STATIC_BLOCK):
+        seg = _mono(x[..., a:a + STATIC_BLOCK])
         if np.any(seg):  # silence adds nothing (a part that rests for minutes)
             y = fft.irfft(fft.rfft(seg, size) * spectrum, size, axis=-1)
             m = min(n - a, len(seg) + ir.shape[-1] - 1)
@@ -352,14 +354,22 @@ def _output(alloc, n: int) -> np.ndarray:
     return np.zeros((2, n), np.float32) if alloc is None else alloc(2, n)
 
 
+def _mono(seg: np.ndarray) -> np.ndarray:
+    """A block of the source as mono float32: a stereo block's channel mean."""
+    seg = np.asarray(seg, np.float32)
+    return seg if seg.ndim == 1 else seg.mean(axis=0)
+
+
 def _span(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """``x[lo:hi]`` as float32, zeros where the range falls outside ``x``."""
-    if 0 <= lo and hi <= len(x):
-        return x[lo:hi]
+    """Frames ``lo:hi`` of the source as mono float32 (``_mono``), zeros where the range falls
+    outside it."""
+    n = x.shape[-1]
+    if 0 <= lo and hi <= n:
+        return _mono(x[..., lo:hi])
     seg = np.zeros(hi - lo, np.float32)
-    a, b = max(lo, 0), min(hi, len(x))
+    a, b = max(lo, 0), min(hi, n)
     if b > a:
-        seg[a - lo:b - lo] = x[a:b]
+        seg[a - lo:b - lo] = _mono(x[..., a:b])
     return seg
 
 
@@ -585,7 +595,7 @@ class _MovingPlan:
         runs where it holds (:meth:`Convolver.process_run`), the body chunk by chunk, filters as
         they change; the source is read (zero beyond nb B) and ``release``d as it goes."""
         B, Q, te, nb = self.r.B, self.Q, self.r.tail_every, self.nb
-        x = x[:nb * B]
+        x = x[..., :nb * B]
         n = out.shape[1]
         fade = np.ones(Q, np.float32)
         fade[:B] = np.sin(0.5 * np.pi * (np.arange(B) + 0.5) / B) ** 2
