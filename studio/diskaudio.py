@@ -169,19 +169,6 @@ def release(audio: np.ndarray, a: int = 0, b: int | None = None) -> None:
             mm.madvise(mmap.MADV_DONTNEED, s0, s1 - s0)
 
 
-def memory_available(meminfo: str = "/proc/meminfo") -> int | None:
-    """Bytes the kernel can give without swapping (``MemAvailable``: free memory and the page
-    cache it may drop), None where that is unknown."""
-    try:
-        with open(meminfo) as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def release_all(*arrays) -> None:
     for x in arrays:
         if x is not None:

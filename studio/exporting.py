@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from export import dawproject, reaper, smf, video, wav
-from studio import diskaudio, heap, mastering, render
+from studio import heap, mastering, render
 from studio.errors import ExportError, StudioError
 from studio.jobs import Job
 from studio.names import external_paths, require_inside
@@ -149,7 +149,7 @@ def measure_as_written(rendered: RenderedProject, bit_depth: str) -> tuple[float
     next to a ceiling); 24-bit and float files hold the render's samples to within 2**-24 (far
     below 0.001 dB), so the render's own measurement stands and only the clipping is counted on
     the quantised samples."""
-    from studio import mastering_blocks
+    from studio import diskaudio, mastering_blocks
 
     mix, n = rendered.mix, rendered.n_frames
     exact = bit_depth != "16" and math.isfinite(rendered.loudness_lufs)
@@ -532,12 +532,10 @@ class _AudioFiles:
     samples as one writer makes them. The stems may start during the render (``start_stems``,
     its ``on_stems``): they are final before the mix is mastered, and that pass and the mix's
     measuring keep one core busy while the other writes (the 60 s bench project: 0.8 s of stem
-    files, 0.6 s of mastering; 10 minutes: the export 63.8 -> 58.0 s). Only while twice the
-    stems fit in the memory the kernel can give (``diskaudio.memory_available``): a film's
-    stems read from disk and its files written beside the mastering's passes over the mix
-    pushed the mix out of the page cache (two hours, 22 GB of stems: the render 817.7 -> 919.6 s,
-    the export no shorter). Leaving the ``with`` waits for the writers (a failed render: those
-    not started are not)."""
+    files, 0.6 s of mastering; 10 minutes: the export 63.8 -> 58.0 s; two hours: 936.7 s, the
+    render itself slower, 919.6 s, against 960.0 s with the files after the render in a run an
+    hour later). Leaving the ``with`` waits for the writers (a failed render: those not started
+    are not)."""
 
     def __init__(self, targets: _Targets, settings: _Settings, out: _Staged) -> None:
         self.targets, self.settings, self.out = targets, settings, out
@@ -564,13 +562,7 @@ class _AudioFiles:
         self.futures[path] = self._pool.submit(write, self.out.temp(path))  # staging paths taken in order
 
     def start_stems(self, stems: dict[str, np.ndarray]) -> None:
-        """Start writing every stem file (the render's ``on_stems``), where the page cache can
-        hold them beside the mix (see the class doc); else they wait for ``finish``."""
-        available = diskaudio.memory_available()
-        if available is None or 2 * sum(x.nbytes for x in stems.values()) <= available:
-            self._start(stems)
-
-    def _start(self, stems: dict[str, np.ndarray]) -> None:
+        """Start writing every stem file (the render's ``on_stems``)."""
         self.t_stems = time.perf_counter()
         for tid, path in self.targets.stems.items():
             self._submit(path, stems[tid], self.settings.file_format, True)
@@ -584,7 +576,7 @@ class _AudioFiles:
             timings["audio_files"] = 0.0
             return 0
         if self.t_stems is None:
-            self._start(rendered.stems)
+            self.start_stems(rendered.stems)
         mix = self.targets.singles.get("mix")
         if mix is not None:
             self._submit(mix, rendered.mix, wav.format_of(mix, self.settings.file_format), False)

@@ -411,37 +411,3 @@ def test_stem_files_are_written_while_the_mix_is_mastered(tmp_path, video_file, 
     assert len(names) == 3 and names == sorted(x.name for x in (out["late"] / "stems").iterdir())
     for name in ["mix.wav"] + [f"stems/{n}" for n in names]:
         assert (out["early"] / name).read_bytes() == (out["late"] / name).read_bytes(), name
-
-
-def test_stems_too_large_for_the_page_cache_wait_for_the_render(tmp_path, video_file, monkeypatch):
-    """Where twice the stems do not fit the memory the kernel can give (a film's), the stem
-    files are written after the render, as before, not beside the mastering."""
-    from studio import diskaudio, mastering_blocks, render
-
-    p = make_project(tmp_path, video_file)
-    order, real_write, real_master = [], wav.write_audio, mastering_blocks.master_mix
-    monkeypatch.setattr(wav, "write_audio", lambda *a, **k: (order.append("file"), real_write(*a, **k))[1])
-    monkeypatch.setattr(mastering_blocks, "master_mix", lambda *a, **k: (order.append("master"), real_master(*a, **k))[1])
-    stem_bytes = 2 * 4 * int(round(DUR * 48000)) * len(p.tracks)
-    for available, first in ((stem_bytes, "master"), (2 * stem_bytes + 8, None)):
-        monkeypatch.setattr(diskaudio, "memory_available", lambda: available)
-        render.clear_render_cache()
-        order.clear()
-        out = tmp_path / f"a{available}"
-        out.mkdir()
-        exporting.export_project(p, stems_dir=out / "stems", mix_path=out / "mix.wav")
-        assert order.count("file") == 4 and order.count("master") == 1
-        if first is not None:
-            assert order[0] == "master"  # nothing written before the mix was mastered
-    render.clear_render_cache()
-
-
-def test_memory_available_reads_meminfo(tmp_path):
-    from studio import diskaudio
-
-    info = tmp_path / "meminfo"
-    info.write_text("MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   20000000 kB\n")
-    assert diskaudio.memory_available(str(info)) == 20000000 * 1024
-    info.write_text("MemTotal: 1 kB\n")
-    assert diskaudio.memory_available(str(info)) is None
-    assert diskaudio.memory_available(str(tmp_path / "none")) is None
