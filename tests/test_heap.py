@@ -48,8 +48,11 @@ libc.open_memstream.restype = ctypes.c_void_p
 libc.open_memstream.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_size_t)]
 libc.malloc_info.argtypes, libc.fclose.argtypes = [ctypes.c_int, ctypes.c_void_p], [ctypes.c_void_p]
 
-def work():
+together = threading.Barrier(12)
+
+def work():  # every thread allocates before any ends: an ended thread's heap goes to the next
     [bytearray(700) for _ in range(2000)]
+    together.wait()
 
 threads = [threading.Thread(target=work) for _ in range(12)]
 [t.start() for t in threads]
