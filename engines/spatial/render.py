@@ -130,8 +130,9 @@ class Convolver:
     def process_run(self, xs: np.ndarray) -> np.ndarray:
         """``k`` consecutive blocks (k B,) under a filter that does not change among them -> (2,
         k B): the same sums as ``k`` calls of :meth:`process` (float rounding), in one batched FFT
-        each way and one product per bin. The offline renderer's held stretches (a Foley source
-        between impacts) were ~0.2 ms of Python per block, 4x the arithmetic."""
+        each way and one product per bin: for the offline renderer's held stretches (a Foley
+        source between impacts). 16 partitions of 512: 114 us a block one by one, 39 us in runs
+        of 16 (2026-12-07)."""
         if self._pending is not None:
             raise ValueError("process_run needs a filter without a pending change: process() first")
         B, P = self.B, self.P
