@@ -580,11 +580,10 @@ class _AudioFiles:
         mix = self.targets.singles.get("mix")
         if mix is not None:
             self._submit(mix, rendered.mix, wav.format_of(mix, self.settings.file_format), False)
-        names = {p: f"stem {p.name}" for p in self.targets.stems.values()} | {mix: "mixdown"}
         clipped = 0
         for path, fut in self.futures.items():
             clipped += fut.result()
-            self.out.done(path, names[path])
+            self.out.done(path, "mixdown" if path == mix else f"stem {path.name}")
         timings["audio_files"] = time.perf_counter() - min(t, self.t_stems)
         return clipped
 
