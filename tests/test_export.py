@@ -212,6 +212,43 @@ def test_video_mux_copies_video_packets_and_adds_the_mix(tmp_path, video_file):
     assert [b for _, b in _packets(r2.video_path, "video")] == [b for _, b in src]
 
 
+def _aac_packets(path: Path) -> list[tuple[int | None, int | None, bytes]]:
+    with av.open(str(path)) as c:
+        return [(pk.pts, pk.duration, bytes(pk)) for pk in c.demux(c.streams.audio[0]) if pk.size]
+
+
+def test_the_mix_is_encoded_as_the_aac_encoder_takes_it_frame_by_frame(tmp_path, video_file, monkeypatch):
+    """The mix goes to PyAV in long blocks (read from disk in blocks, cut to the encoder's
+    1024-sample frames by PyAV): its packets and times are those of feeding the encoder 1024
+    samples at a time from the video's start, as a player needs them (fails if a block's time
+    or a cut between blocks moved a sample)."""
+    from fractions import Fraction
+
+    from export import video
+
+    real_blocks = wav.blocks
+    monkeypatch.setattr(wav, "blocks", lambda audio, size=0: real_blocks(audio, 5000))  # cuts off the grid
+    sr = 48000
+    rng = np.random.default_rng(5)
+    mix = np.clip(rng.standard_normal((2, 2 * sr + 333)) * 0.3, -1.2, 1.2).astype(np.float32)
+    video.mux(video_file, tmp_path / "out.mp4", mix, sr, keep_original_audio=False)
+    got = _aac_packets(tmp_path / "out.mp4")
+    with av.open(str(tmp_path / "ref.mp4"), "w") as out:
+        a = out.add_stream("aac", rate=sr)
+        a.layout, a.bit_rate, a.options = "stereo", video.AAC_BITRATE, {"aac_coder": "fast"}
+        clipped = np.clip(mix, -1.0, 1.0)
+        for i in range(0, mix.shape[1], 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(clipped[:, i:i + 1024]), format="fltp",
+                                               layout="stereo")
+            frame.sample_rate, frame.time_base, frame.pts = sr, Fraction(1, sr), i
+            for pk in a.encode(frame):
+                out.mux(pk)
+        for pk in a.encode(None):
+            out.mux(pk)
+    want = _aac_packets(tmp_path / "ref.mp4")
+    assert len(got) == len(want) > 90 and got == want
+
+
 def test_rpp_references_existing_files(tmp_path, video_file):
     p = make_project(tmp_path, video_file, TempoMap((TempoChange(0.37, 100.0), TempoChange(1.6, 132.0)), 4))
     (tmp_path / "out").mkdir()
