@@ -4,12 +4,12 @@ The same figures and samples as :mod:`studio.mastering`'s whole-array functions 
 compare them), computed in blocks of ``diskaudio.BLOCK_FRAMES`` so that memory does not grow with
 the length: ``integrated_lufs`` (the K-weighting filters' state carried from block to block, the
 100 ms energies summed per block), ``true_peak_dbtp`` (two passes: the sample peak, then the
-interpolated level where it could beat it), the true-peak limiter ``tp_limit`` (the level on disk;
-the gain's look-ahead minimum, release and attack ramp carried across blocks, segment by segment
-as ``mastering._limiter_gain_db`` computes them) and ``master_mix`` (measure, then apply, as
-often as ``mastering.master_mix`` iterates). The true-peak interpolator reaches 8 frames either
-side of a frame and decides per 1024-frame block, so each block is read with one such block of
-context on either side.
+interpolated level where it could beat it), the true-peak limiter ``tp_limit`` (the level on disk
+only where it nears the ceiling, ``_Level``; the gain's look-ahead minimum, release and attack
+ramp carried across blocks, segment by segment as ``mastering._limiter_gain_db`` computes them)
+and ``master_mix`` (measure, then apply, as often as ``mastering.master_mix`` iterates). The
+true-peak interpolator reaches 8 frames either side of a frame and decides per 1024-frame block,
+so each block is read with one such block of context on either side.
 """
 from __future__ import annotations
 
@@ -127,19 +127,74 @@ def scaled_copy(audio: np.ndarray, scale: float, out: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- the limiter
 
 
-def _held(level: np.ndarray, a: int, b: int) -> np.ndarray:
+LEVEL_KEPT_BELOW_DB = 1.0  # a chunk's level is kept where it comes this close to the limiter's target
+
+
+class _Level:
+    """The input's intersample level as the limiter reads it, kept on disk only for the chunks
+    (of ``_step()`` frames, as ``_levels`` yields them) where it reaches ``keep``, and per
+    1024-frame block its maximum everywhere. A stem under its ceiling (most of them) then
+    writes none of it: at two hours that was 1.4 GB of disk pages per stem and per try of the
+    mix. Exact for any target at or above ``keep``: a frame left out reads as 0, which no gain
+    step tells from a level under the target (``_segments``, ``_gain_stretch``), and the
+    output's worst level where the gain left it alone is taken per block, as ``_apply_gain``
+    decides per block."""
+
+    def __init__(self, n: int, keep: float) -> None:
+        self.n, self.keep, self.step = n, float(keep), _step()
+        self.block_max = np.zeros(-(-n // mst.BLOCK), np.float32)
+        self.kept = np.zeros(-(-n // self.step), bool)
+        self.disk: np.ndarray | None = None  # (1, n), made for the first chunk kept
+
+    def add(self, a: int, b: int, level: np.ndarray) -> None:
+        B = mst.BLOCK
+        pad = np.zeros(-(-(b - a) // B) * B, np.float32)
+        pad[:b - a] = level
+        self.block_max[a // B:a // B + pad.size // B] = pad.reshape(-1, B).max(axis=1)
+        if float(level.max()) >= self.keep:
+            if self.disk is None:
+                self.disk = da.disk_array(1, self.n)
+            da.write(self.disk, a, level[None, :])
+            self.kept[a // self.step] = True
+
+    def read(self, a: int, b: int) -> np.ndarray:
+        """Frames a:b (b clipped to the length): the level where kept, else 0."""
+        b = min(b, self.n)
+        out = np.zeros(max(0, b - a), np.float32)
+        if self.disk is None:
+            return out
+        for k in np.flatnonzero(self.kept[a // self.step:-(-b // self.step)]) + a // self.step:
+            lo, hi = max(a, k * self.step), min(b, (k + 1) * self.step)
+            out[lo - a:hi - a] = da.read(self.disk, lo, hi)[0]
+        return out
+
+    def untouched_max(self, a: int, touched: np.ndarray) -> float:
+        """The largest level of the 1024-frame blocks from frame ``a`` (a block boundary) on
+        whose ``touched`` flag (one per block) is false."""
+        m = self.block_max[a // mst.BLOCK:a // mst.BLOCK + touched.size][~touched]
+        return float(m.max()) if m.size else 0.0
+
+
+def _measured(levels, n: int, keep: float) -> _Level:
+    level = _Level(n, keep)
+    for a, b, lv in levels:
+        level.add(a, b, lv)
+    return level
+
+
+def _held(level: _Level, a: int, b: int) -> np.ndarray:
     """``held`` of ``mastering._tp_limit`` for frames a:b: each frame's level or its successor's."""
-    tp = da.read(level, a, b + 1)[0]
+    tp = level.read(a, b + 1)
     held = tp[:b - a].copy()
     k = min(b - a, tp.size - 1)
     held[:k] = np.maximum(held[:k], tp[1:k + 1])
     return held
 
 
-def _segments(level: np.ndarray, target: float, worst: float, la: int, rate: float) -> list[tuple[int, int]]:
+def _segments(level: _Level, target: float, worst: float, la: int, rate: float) -> list[tuple[int, int]]:
     """The stretches ``mastering._limiter_gain_db`` computes a gain on: from 2 * la + 2 frames
     before a frame over ``target`` until the release can have recovered, merged where they touch."""
-    n = level.shape[1]
+    n = level.n
     recover = int(math.ceil(worst / rate)) + 2 * la + 2
     segments: list[list[int]] = []
     for a, b in da.chunks(n, _step()):
@@ -159,7 +214,7 @@ def _segments(level: np.ndarray, target: float, worst: float, la: int, rate: flo
     return [(s, e) for s, e in segments]
 
 
-def _gain_stretch(level: np.ndarray, s: int, e: int, ceiling: float, la: int, rate: float, gain_db: np.ndarray) -> float:
+def _gain_stretch(level: _Level, s: int, e: int, ceiling: float, la: int, rate: float, gain_db: np.ndarray) -> float:
     """``mastering._gain_segment`` of frames s:e written into ``gain_db`` block by block (the
     look-ahead minimum, the release's running minimum and the attack's running sum carried
     over); returns the lowest gain."""
@@ -204,7 +259,7 @@ def _db(v: float) -> float:
     return 20.0 * math.log10(v) if v > 0 else float("-inf")
 
 
-def _apply_gain(x: np.ndarray, scale: float, gain_db: np.ndarray, level: np.ndarray, out: np.ndarray) -> float:
+def _apply_gain(x: np.ndarray, scale: float, gain_db: np.ndarray, level: _Level, out: np.ndarray) -> float:
     """``out`` = the (scaled) input times the gain, block by block; returns the output's true
     level as ``mastering._tp_limit`` measures it (interpolated again only near changed frames)."""
     n, B = x.shape[1], mst.BLOCK
@@ -224,9 +279,8 @@ def _apply_gain(x: np.ndarray, scale: float, gain_db: np.ndarray, level: np.ndar
         near[:-1] |= hit[1:]
         again = mst.intersample_level(o, 0.0, np.nonzero(near)[0])[a - c0:b - c0]
         touched = np.repeat(near, B)[a - c0:b - c0]
-        tp = da.read(level, a, b)[0]
         worst = max(worst, float(again[touched].max()) if touched.any() else 0.0,
-                    float(tp[~touched].max()) if not touched.all() else 0.0)
+                    level.untouched_max(a, near[(a - c0) // B:(a - c0) // B + -(-(b - a) // B)]))
         da.write(out, a, o[:, a - c0:b - c0])
     return worst
 
@@ -244,23 +298,26 @@ def tp_limit(x: np.ndarray, out: np.ndarray, sample_rate: int, ceiling_dbtp: flo
         return x, 0.0, float("-inf"), float("-inf")
     ceiling = 10.0 ** (ceiling_dbtp / 20.0)
     if level_threshold_x is None:
-        levels, level_threshold = _levels(x, ceiling, scale), ceiling
+        level_threshold = ceiling
+
+        def levels():
+            return _levels(x, ceiling, scale)
     else:
-        levels = _levels(x, level_threshold_x, 1.0, np.float32(scale))
-    level = da.disk_array(1, n)
-    tp_in = 0.0
-    for a, b, lv in levels:
-        tp_in = max(tp_in, float(lv.max()))
-        da.write(level, a, lv[None, :])
+        def levels():
+            return _levels(x, level_threshold_x, 1.0, np.float32(scale))
+    target = ceiling * 10.0 ** (-0.02 / 20.0)  # as mastering._tp_limit
+    level = _measured(levels(), n, target * 10.0 ** (-LEVEL_KEPT_BELOW_DB / 20.0))
+    tp_in = float(level.block_max.max())
     if tp_in <= ceiling:
         if tp_in < level_threshold and exact_peak:  # the maximum lies where nothing was interpolated
             tp_in = _true_peak_linear(x, scale)
         return (x if scale == 1.0 else scaled_copy(x, scale, out)), 0.0, _db(tp_in), _db(tp_in)
     la = max(1, int(round(lookahead_ms * 1e-3 * sample_rate)))
     rate = release_db_per_s / sample_rate
-    target = ceiling * 10.0 ** (-0.02 / 20.0)  # as mastering._tp_limit
     gain_db = None
     for _ in range(4):
+        if target < level.keep:  # a retry's target under the first one's margin: keep every chunk
+            level = _measured(levels(), n, 0.0)
         gain_db = da.disk_array(1, n, dtype=np.float64)
         worst_in = float(20.0 * (np.log10(np.float64(tp_in)) - math.log10(target)))
         lowest = 0.0

@@ -67,6 +67,68 @@ def test_block_mastering_is_the_whole_array_mastering(n, amp):
         assert dataclasses.replace(rep_b, timings_s={}) == dataclasses.replace(rep, timings_s={}), m
 
 
+def _levels_kept(monkeypatch) -> list:
+    """The ``_Level`` of every limiter run, as it is measured."""
+    made, real = [], mb._measured
+
+    def spy(levels, n, keep):
+        level = real(levels, n, keep)
+        made.append(level)
+        return level
+
+    monkeypatch.setattr(mb, "_measured", spy)
+    return made
+
+
+def test_the_limiter_keeps_the_level_only_where_it_nears_the_ceiling(monkeypatch):
+    """A stem under its ceiling writes no level at all; one loud burst keeps its chunks alone;
+    the samples and figures stay the whole-array limiter's."""
+    made = _levels_kept(monkeypatch)
+    quiet = _signal(4 * SR, 0.2)
+    out, reduction = mb.true_peak_limit(_on_disk(quiet), da.disk_array(*quiet.shape), SR)
+    assert reduction == 0.0 and np.array_equal(np.asarray(out), quiet)
+    assert made[-1].disk is None and not made[-1].kept.any()
+    x = (np.random.default_rng(3).standard_normal((2, 4 * SR)) * 0.01).astype(np.float32)
+    x[:, 100_000:102_000] = 1.6 * np.sin(np.arange(2000) * 0.4)  # one burst over the ceiling
+    whole, reduction = mst.true_peak_limit(x, SR)
+    blocks, reduction_b = mb.true_peak_limit(_on_disk(x), da.disk_array(*x.shape), SR)
+    assert reduction_b == reduction > 3 and np.array_equal(np.asarray(blocks), whole)
+    kept = np.flatnonzero(made[-1].kept)
+    assert list(kept) == sorted({100_000 // 8192, 101_999 // 8192}), kept
+
+
+def test_a_retry_below_the_kept_margin_measures_every_chunk_again(monkeypatch):
+    """With no margin kept (the level only in chunks that reach the first target), a retry's
+    lower target must not read a left-out chunk as silence: the level is measured again in
+    full. A retry (rare: the first gain overshot) is forced here, and the result must be the one
+    with every chunk's level kept. Fails if a retry reads the first, partial level."""
+    ceiling = 10.0 ** (mst.CEILING_DBTP / 20.0)
+    t = np.arange(4 * SR)
+    x = np.zeros((2, t.size), np.float32)
+    x[:, 20_000:22_000] = 1.6 * np.sin(t[:2000] * 0.05)  # over the ceiling
+    x[:, 90_000:92_000] = 0.985 * ceiling * np.sin(t[:2000] * 0.05)  # just under the first target
+    real = mb._apply_gain
+
+    def overshoot_once(*args):
+        worst = real(*args)
+        first = not tries
+        tries.append(worst)
+        return max(worst, 1.05 * ceiling) if first else worst
+
+    monkeypatch.setattr(mb, "_apply_gain", overshoot_once)
+    made = _levels_kept(monkeypatch)
+    results = {}
+    for margin in (200.0, 0.0):
+        monkeypatch.setattr(mb, "LEVEL_KEPT_BELOW_DB", margin)
+        tries = []
+        out, reduction = mb.true_peak_limit(_on_disk(x), da.disk_array(*x.shape), SR)
+        assert len(tries) == 2
+        results[margin] = (np.array(out), reduction)
+    assert [level.keep == 0.0 for level in made] == [False, False, True]  # measured again in full
+    assert results[0.0][1] == results[200.0][1] and np.array_equal(results[0.0][0], results[200.0][0])
+    assert np.abs(results[0.0][0][:, 90_000:92_000]).max() < 0.985 * ceiling  # the retry lowered it
+
+
 def test_silence_and_empty_audio_on_disk():
     silent = da.disk_array(2, 20000)
     assert mb.integrated_lufs(silent, SR) == float("-inf") and mb.true_peak_dbtp(silent) == float("-inf")
