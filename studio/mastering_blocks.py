@@ -278,9 +278,9 @@ def _apply_gain(x: np.ndarray, scale: float, gain_db: np.ndarray, level: _Level,
         near[1:] |= hit[:-1]
         near[:-1] |= hit[1:]
         again = mst.intersample_level(o, 0.0, np.nonzero(near)[0])[a - c0:b - c0]
-        touched = np.repeat(near, B)[a - c0:b - c0]
-        worst = max(worst, float(again[touched].max()) if touched.any() else 0.0,
-                    level.untouched_max(a, near[(a - c0) // B:(a - c0) // B + -(-(b - a) // B)]))
+        mine = near[(a - c0) // B:(a - c0) // B + -(-(b - a) // B)]  # the blocks of a:b (a - c0 is 0 or B)
+        touched = np.repeat(mine, B)[:b - a]
+        worst = max(worst, float(again[touched].max()) if touched.any() else 0.0, level.untouched_max(a, mine))
         da.write(out, a, o[:, a - c0:b - c0])
     return worst
 
