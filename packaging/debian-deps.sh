@@ -5,14 +5,17 @@
 # run    what the app and the CLI need at run time (make run):
 #   libfluidsynth3       MIDI synthesis (pyfluidsynth loads it)
 #   fluid-soundfont-gm   the General MIDI soundfont (FluidR3_GM.sf2, MIT licence)
-#   musescore-general-soundfont  MuseScore General HQ (86 MB SF3, MIT; parts CC0/public domain): the
-#                        preferred GM bank (sampled grand piano with velocity layers); loads in ~4 s
+#   musescore-general-soundfont-lossless  MuseScore General HQ uncompressed (330 MB download, 490 MB
+#                        SF2, MIT; parts CC0/public domain): the preferred GM bank (sampled grand
+#                        piano with velocity layers); its presets are read, not decoded (0.2 CPU-s)
 #   avldrums.lv2-soundfont  AVL Drumkits (Black Pearl, Red Zeppelin: recorded 4-piece kits, 5 velocity
 #                        layers, 46 MB, CC-BY-SA-3.0): what drum tracks play when installed
 #   libportaudio2        audio output (sounddevice loads it)
 # test   also what the tests read (make test):
 #   fluidsynth           command-line synth, used by tests to check exported MIDI files
 #   timgm6mb-soundfont   a small GM soundfont (6 MB, GPL-2) the tests render with (fast to load)
+#   musescore-general-soundfont  the same font Ogg-compressed (86 MB SF3): the bank a project that
+#                        chose `musescore` plays; the tests check both render the same instruments
 #   jackd2               JACK server + jack_midi_dump: real audio/MIDI I/O tests without hardware
 #   hydrogen-data        Hydrogen demo songs (GPL-2+): drum patterns for the rhythm engine's training
 #                        (its smoke test)
@@ -29,8 +32,9 @@
 #   GPL-2+: soundtracks), the codec's full training data
 # As root it installs them; otherwise it prints the apt-get line to run and fails.
 set -euo pipefail
-run=(libfluidsynth3 fluid-soundfont-gm musescore-general-soundfont avldrums.lv2-soundfont libportaudio2)
-test=(fluidsynth timgm6mb-soundfont jackd2 hydrogen-data libmysofa1
+run=(libfluidsynth3 fluid-soundfont-gm musescore-general-soundfont-lossless avldrums.lv2-soundfont
+     libportaudio2)
+test=(fluidsynth timgm6mb-soundfont musescore-general-soundfont jackd2 hydrogen-data libmysofa1
       asterisk-moh-opsound-wav sound-theme-freedesktop colobot-common-sounds)
 gui=(xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
      libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-randr0 libxkbcommon-x11-0 libegl1 libgl1

@@ -11,17 +11,18 @@ Banks (which soundfont a part plays through; ids and files in :mod:`studio.banks
        error if it names a missing file, never a silent fallback): one file for every part;
     3. automatic: a drum part plays the first installed recorded kit (AVL Drumkits: Black
        Pearl, then Red Zeppelin), a melodic part (and a drum part when no kit is installed) the
-       first installed GM bank of MuseScore_General_Full.sf3, FluidR3_GM.sf2,
-       MuseScore_General_Lite.sf3, TimGM6mb.sf2, the system's default-GM links
+       first installed GM bank of MuseScore_General_Full.sf2 (lossless), MuseScore_General_Full.sf3,
+       FluidR3_GM.sf2, MuseScore_General_Lite.sf3, TimGM6mb.sf2, the system's default-GM links
        (:data:`SOUNDFONT_CANDIDATES`).
 
     **MuseScore General (HQ) is the preferred GM bank**: it is Fluid R3 reworked (a sampled
     Splendid Grand piano, VSCO strings, recorded drumline), with velocity layers on the piano
-    and the kits. It is an SF3 (86 MB, Ogg-compressed samples) that FluidSynth decodes at load:
-    ~3.4-4.5 s and ~540 MB of memory here, once per process (fonts are cached; FluidSynth's
-    dynamic sample loading would make the first load 0.07 s, but it unloads a preset's samples
-    whenever no synth holds it, so every render re-decoded them: 1.9 s for the strings, each
-    time). FluidR3_GM (142 MB SF2) loads in ~0.2 s; TimGM6mb (6 MB) in 30 ms but sounds thin:
+    and the kits. Its lossless SF2 (490 MB, 16-bit samples) is read, not decoded: the presets a
+    soundtrack plays (piano, two basses) load in 0.2 CPU-s. Its SF3 (86 MB, Ogg-compressed
+    samples, the fallback) is decoded preset by preset as a channel selects one: 2.2 CPU-s for
+    the same presets, 3 more for the strings, once per process (fonts are cached, and presets
+    held selected, :meth:`_Font.hold`: FluidSynth unloads a preset's samples whenever no synth
+    holds it, so every render re-decoded them). FluidR3_GM (142 MB SF2) loads in ~0.2 s; TimGM6mb (6 MB) in 30 ms but sounds thin:
     the tests use it for speed. The AVL kits (19/27 MB SF2) load in ~60 ms.
 
     A recorded kit does not follow the GM drum map everywhere: its notes are translated by the
@@ -101,8 +102,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SOUNDFONT_ENV = "STUDIO_SOUNDFONT"
-# the GM banks' files, best first (studio.banks.KNOWN_BANKS: MuseScore General HQ, Fluid R3,
-# MuseScore General Lite, TimGM6mb, the system's default-GM links)
+# the GM banks' files, best first (studio.banks.KNOWN_BANKS: MuseScore General HQ lossless, then
+# Ogg-compressed, Fluid R3, MuseScore General Lite, TimGM6mb, the system's default-GM links)
 SOUNDFONT_CANDIDATES = tuple(p for k in banks.KNOWN_BANKS if k.kind == banks.GM for p in k.paths)
 REFERENCE_PEAK_DBFS = -12.0
 DRUM_REFERENCE_PEAK_DBFS = -6.5  # velocity-100 snare of a drum-kit bank (module doc: Level)
