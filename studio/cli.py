@@ -392,10 +392,11 @@ def _devices(args: argparse.Namespace) -> int:
 
     auto = info["automatic_banks"]
     print("instrument banks" + ("" if info["banks"] else ": none (install fluid-soundfont-gm)"))
+    width = max((len(bank["id"]) for bank in info["banks"]), default=0)
     for bank in info["banks"]:
         mark = "*" if bank["id"] in auto.values() else " "
         kind = "GM" if bank["kind"] == "gm" else "drums"
-        print(f" {mark}{bank['id']:17s} {kind:5s} {bank['size_bytes'] / 1e6:6.1f} MB  {bank['path']}  "
+        print(f" {mark}{bank['id']:{width}s} {kind:5s} {bank['size_bytes'] / 1e6:6.1f} MB  {bank['path']}  "
               f"[{bank['licence']}]")
     print("  automatic: melodic " + (auto.get("melodic") or "none") + ", drums " + (auto.get("drums") or "none")
           + (f" (${SOUNDFONT_ENV} is set)" if os.environ.get(SOUNDFONT_ENV) else ""))
