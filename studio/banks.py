@@ -28,7 +28,7 @@ avl-red-zeppelin  drums  Red_Zeppelin_4_LV2.sf2                      CC-BY-SA-3.
 ================  =====  ==========================================  ===============================
 
 ``musescore-lossless`` is the font ``musescore`` was made from, its samples uncompressed: the
-same presets and instruments, without the Ogg Vorbis coding error (30-35 dB below the signal),
+same presets and instruments, without the Ogg Vorbis coding error (30-40 dB below the signal),
 and nothing to decode (the piano and basses of a soundtrack: 2.16 -> 0.21 CPU-s a process).
 They keep separate ids because their samples differ: a track that chose one renders the same on
 every machine that has that file.

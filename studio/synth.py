@@ -22,8 +22,9 @@ Banks (which soundfont a part plays through; ids and files in :mod:`studio.banks
     samples, the fallback) is decoded preset by preset as a channel selects one: 2.2 CPU-s for
     the same presets, 3 more for the strings, once per process (fonts are cached, and presets
     held selected, :meth:`_Font.hold`: FluidSynth unloads a preset's samples whenever no synth
-    holds it, so every render re-decoded them). FluidR3_GM (142 MB SF2) loads in ~0.2 s; TimGM6mb (6 MB) in 30 ms but sounds thin:
-    the tests use it for speed. The AVL kits (19/27 MB SF2) load in ~60 ms.
+    holds it, so every render re-decoded them). FluidR3_GM (142 MB SF2) loads in ~0.2 s;
+    TimGM6mb (6 MB) in 30 ms but sounds thin: the tests use it for speed. The AVL kits (19/27
+    MB SF2) load in ~60 ms.
 
     A recorded kit does not follow the GM drum map everywhere: its notes are translated by the
     bank's ``note_map`` (:data:`studio.banks.AVL_GM_MAP`), and GM drum notes the kit has no
