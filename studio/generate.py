@@ -14,7 +14,8 @@ One way through, for the CLI, the app and ``studio batch`` alike:
   project;
 * ``run(plan, job) -> Result`` analyses the video (unless the plan has the analysis), puts the
   grid on the copy and runs the adapters in order on it, each seeing what the earlier ones
-  made; it never changes the project it was planned for. The Result holds the new tracks, the
+  made (those that read none of it, ``runs_beside``, run at once, their tracks still taken in
+  order); it never changes the project it was planned for. The Result holds the new tracks, the
   edited copies of existing tracks (spatial sets their room), the tempo map they were written
   on, the engines' warnings and the analysis;
 * ``apply(project, result)`` puts a Result into a project (``applied_tracks`` gives the track
@@ -29,6 +30,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,24 +251,64 @@ def _prefetch(plan: Plan, work: Project, timeline) -> list:
     return handles
 
 
+def _beside(plan: Plan) -> set[str]:
+    """The adapters of the run that may run beside one another: the module of the function that
+    runs says so with ``runs_beside(settings)`` (it reads only the analysis, the grid and the
+    settings, never the tracks the others make; a function put in an adapter's place, as tests
+    do, runs in order unless its own module says so); fewer than two: none, all run in order."""
+    names = set()
+    for name, adapter in plan.adapters:
+        module = sys.modules.get(getattr(adapter, "__module__", None) or "")
+        if getattr(module, "runs_beside", lambda settings: False)(plan.settings):
+            names.add(name)
+    return names if len(names) >= 2 else set()
+
+
 def _run_adapters(plan: Plan, work: Project, timeline, job: Job, split: float, span: float,
                   originals: set, returned: set, made: set) -> None:
-    for i, (name, adapter) in enumerate(plan.adapters):
-        sub = job.sub(split + i * span, split + (i + 1) * span)
-        sub.report(0.0, f"generating {name}")
-        tracks = list(adapter(work, timeline, plan.settings, sub))
-        _warm_up_synth([t for t in tracks if t.engine in (None, name)], work.sample_rate)  # its own parts
-        for track in tracks:
-            if track.id in originals:
-                continue
-            ids = [t.id for t in work.tracks]
-            if track.id in ids:  # an edited copy of a track there (spatial sets its room)
-                work.tracks[ids.index(track.id)] = track
+    """Each adapter's tracks put on ``work`` in plan order. The adapters that may (``_beside``)
+    start at once, a thread each: with the video decoded once, an engine runs on about one core
+    and Foley mostly waits for the impact patches its prefetch cuts, so one engine alone leaves
+    a 2-core machine half idle. The others run on this
+    thread when their turn comes, after every track before them in the plan is on ``work``; the
+    tracks, and the first error, are the ones a run in order gives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    subs = [job.sub(split + i * span, split + (i + 1) * span) for i in range(len(plan.adapters))]
+    beside = _beside(plan)
+    pool = ThreadPoolExecutor(len(beside), thread_name_prefix="engine") if beside else None
+    futures = {}
+    try:
+        for (name, adapter), sub in zip(plan.adapters, subs):
+            if name in beside:
+                sub.report(0.0, f"generating {name}")
+                futures[name] = pool.submit(lambda a=adapter, s=sub: list(a(work, timeline, plan.settings, s)))
+        for (name, adapter), sub in zip(plan.adapters, subs):
+            if name in futures:
+                tracks = futures[name].result()
             else:
-                work.add_track(track if track.engine else dataclasses.replace(track, engine=name))
-            returned.add(track.id)
-            if track.engine in (None, name):  # the engine's own part, not an edit of another's track
-                made.add(track.id)
+                sub.report(0.0, f"generating {name}")
+                tracks = list(adapter(work, timeline, plan.settings, sub))
+            _warm_up_synth([t for t in tracks if t.engine in (None, name)], work.sample_rate)  # its own parts
+            _add_tracks(work, name, tracks, originals, returned, made)
+    finally:
+        if pool is not None:  # after an error: the engines not started yet never start, the running ones end
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _add_tracks(work: Project, name: str, tracks: list[Track], originals: set, returned: set,
+                made: set) -> None:
+    for track in tracks:
+        if track.id in originals:
+            continue
+        ids = [t.id for t in work.tracks]
+        if track.id in ids:  # an edited copy of a track there (spatial sets its room)
+            work.tracks[ids.index(track.id)] = track
+        else:
+            work.add_track(track if track.engine else dataclasses.replace(track, engine=name))
+        returned.add(track.id)
+        if track.engine in (None, name):  # the engine's own part, not an edit of another's track
+            made.add(track.id)
 
 
 def _warm_up_synth(tracks: list[Track], sample_rate: int) -> None:

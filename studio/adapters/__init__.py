@@ -43,6 +43,11 @@ and these functions:
   on a thread, before the engines run (Foley decodes its impact regions while rhythm works), and
   return a handle with ``cancel()`` (or None); ``studio.generate.run`` cancels what ``generate``
   did not take;
+* optionally ``runs_beside(settings) -> bool``: True when, with these settings, it reads only
+  the analysis, the grid and its settings (never the tracks other engines make, nothing another
+  engine writes): ``studio.generate.run`` then starts it at once with the others that say so,
+  on a pool of threads (rhythm, Foley and the soundtrack), and still takes their tracks in
+  order;
 * optionally ``register()``: install its track renderers / spatializer in :mod:`studio.render`,
   so projects that hold its tracks render (and export) without generating again.
 """

@@ -211,6 +211,12 @@ def _descriptors(path, impacts, timeline) -> np.ndarray:
     return handle.result.result()
 
 
+def runs_beside(settings) -> bool:
+    """It reads the analysis (its impacts, the prefetched patches) and its settings, never
+    another engine's tracks: ``studio.generate`` may run it beside the others."""
+    return True
+
+
 def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
     from engines.foley.materials import material as material_spec
 

@@ -97,6 +97,13 @@ def options_of(settings) -> dict:
             "motion_sections": check_flag(o.get("motion_sections", False), "rhythm settings: motion_sections") or None}
 
 
+def runs_beside(settings) -> bool:
+    """It reads the analysis, the grid and its settings, never another engine's tracks, so
+    ``studio.generate`` may run it beside the others; not when it follows the player's motion
+    sections: the soundtrack reads the same keypoints, made once (``studio.motion_sections``)."""
+    return not options_of(settings)["motion_sections"]
+
+
 def follow_motion(project: Project, settings, grid, events, job) -> tuple[list, dict]:
     """The drums changed at the bars nearest the player's motion boundaries (module doc), and
     what the tracks record of it."""

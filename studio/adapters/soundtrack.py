@@ -103,6 +103,12 @@ def _key_sections(options: dict) -> bool:
     return _flag(options, "key_sections", True)
 
 
+def runs_beside(settings) -> bool:
+    """As the rhythm engine's (``studio.adapters.rhythm.runs_beside``): beside the others,
+    unless it follows the motion sections, which the rhythm engine reads too."""
+    return not _flag(settings.options or {}, "motion_sections", False)
+
+
 def generate(project: Project, timeline, settings, job: Job | None = None) -> list[Track]:
     from engines.soundtrack.infer import SoundtrackModel, parts_to_seconds
     from engines.soundtrack.keys import key_name

@@ -18,8 +18,9 @@ allocator start cold, as for a user, and the peak memory is that run's alone):
   the pipeline's peak memory is taken before it, ``reload_peak_rss_mb`` after it).
 
 Reported per length: seconds per stage (``analysis``, ``engine_<name>``, ``export``: the
-export's own timings inside it, ``generate_other``: probe, hashes, saves and commit;
-``video_export``), the total, the peak resident memory of the pipeline process and of the
+export's own timings inside it, ``generate_other``: the rest of generate's time, probe, hashes,
+saves and commit; ``video_export``; the engines that run beside one another overlap, so the
+stages may add up to more than the total), the total, the peak resident memory of the pipeline process and of the
 decode process (``ru_maxrss``), the file pages the pipeline dirtied (``disk_dirtied_mb``: the
 files it writes and the render's temporary disk arrays, ``/proc/self/io``) and how many of those
 never reached the disk (``disk_discarded_mb``), the ratio of the total to the decode time, and the 25 functions
@@ -33,6 +34,7 @@ lengths: the scaling exponents of time and memory (1 = linear in the video's len
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -227,13 +229,18 @@ def _child_decode(video: str) -> dict:
     return {"decode_s": wall, "frames": frames, "decode_peak_rss_mb": _peak_rss_mb()}
 
 
-def _timed(fn, name: str, stages: dict, extra: dict | None = None, rss: dict | None = None):
+def _timed(fn, name: str, stages: dict, extra: dict | None = None, rss: dict | None = None,
+           spans: list | None = None):
+    @functools.wraps(fn)  # its module too: studio.generate asks an adapter's module whether it runs beside others
     def wrapper(*args, **kwargs):
         t = time.perf_counter()
         try:
             out = fn(*args, **kwargs)
         finally:
-            stages[name] = stages.get(name, 0.0) + time.perf_counter() - t
+            end = time.perf_counter()
+            stages[name] = stages.get(name, 0.0) + end - t
+            if spans is not None:
+                spans.append((t, end))
             if rss is not None:  # the process's peak so far: which stage raised it
                 rss[name] = _peak_rss_mb()
         if extra is not None and hasattr(out, "timings_s"):
@@ -241,6 +248,17 @@ def _timed(fn, name: str, stages: dict, extra: dict | None = None, rss: dict | N
         return out
 
     return wrapper
+
+
+def _covered_s(spans: list[tuple[float, float]]) -> float:
+    """Seconds covered by the union of the (start, end) intervals: stages that ran at once
+    (the engines beside one another) count once."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 def _child_generate(video: str, out: str, profile: bool) -> dict:
@@ -259,12 +277,14 @@ def _child_generate(video: str, out: str, profile: bool) -> dict:
     # every stage timed where generate looks it up (at call time): the analysis, each adapter,
     # the export
     rss: dict[str, float] = {}
-    studio.analysis.analyze = _timed(studio.analysis.analyze, "analysis", stages, rss=rss)
+    spans: list[tuple[float, float]] = []  # every timed call's (start, end): the engines may overlap
+    studio.analysis.analyze = _timed(studio.analysis.analyze, "analysis", stages, rss=rss, spans=spans)
     for name in engines:
         mod = adapters.load(name)
-        mod.generate = _timed(mod.generate, f"engine_{name}", stages, rss=rss)
+        mod.generate = _timed(mod.generate, f"engine_{name}", stages, rss=rss, spans=spans)
     export_project = studio.exporting.export_project
-    studio.exporting.export_project = _timed(export_project, "export", stages, export_timings, rss=rss)
+    studio.exporting.export_project = _timed(export_project, "export", stages, export_timings, rss=rss,
+                                             spans=spans)
     job = _child_job()
     profiles = _ThreadProfiles() if profile else None
     out_dir = Path(out) / "project"
@@ -290,7 +310,7 @@ def _child_generate(video: str, out: str, profile: bool) -> dict:
     t = time.perf_counter()
     Project.load(out_dir)
     reload_s = time.perf_counter() - t
-    stages["generate_other"] = generate_s - sum(stages.values())
+    stages["generate_other"] = generate_s - _covered_s(spans)
     stages["video_export"] = video_export_s
     result = {
         "import_s": import_s,
