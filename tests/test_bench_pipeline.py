@@ -35,6 +35,8 @@ def test_quick_pipeline_bench_reports_stages_memory_and_ratio(tmp_path):
     for key in ["analysis", "export", "video_export"] + [f"engine_{n}" for n in result["engines"]]:
         assert stages[key] >= 0 and math.isfinite(stages[key]), key
     assert stages["analysis"] > 0 and stages["export"] > 0 and stages["video_export"] > 0
+    # the rest of generate: its time outside the timed stages (the engines overlap), never below 0
+    assert 0 <= stages["generate_other"] < run["generate_s"]
     assert run["export_stages_s"]["render"] > 0 and run["video_export_stages_s"]["video"] > 0
     assert run["total_s"] == pytest.approx(run["generate_s"] + stages["video_export"], abs=0.01)
     assert run["ratio_to_decode"] == pytest.approx(run["total_s"] / run["decode_s"], rel=0.01)
@@ -47,6 +49,15 @@ def test_quick_pipeline_bench_reports_stages_memory_and_ratio(tmp_path):
 
     img = matplotlib.image.imread(png)
     assert img.shape[0] > 300 and img.shape[1] > 800  # the scaling figure, not the headline bars
+
+
+def test_overlapping_stages_count_once_in_the_time_they_cover():
+    from studio.bench.pipeline import _covered_s
+
+    assert _covered_s([]) == 0
+    assert _covered_s([(0.0, 1.0), (2.0, 3.0)]) == pytest.approx(2.0)
+    # three engines at once, one inside another, then the export
+    assert _covered_s([(1.0, 3.0), (1.0, 2.5), (1.5, 2.0), (4.0, 6.0), (0.0, 1.0)]) == pytest.approx(5.0)
 
 
 def test_minutes_are_checked_before_any_work():
