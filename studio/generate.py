@@ -269,9 +269,9 @@ def _run_adapters(plan: Plan, work: Project, timeline, job: Job, split: float, s
     """Each adapter's tracks put on ``work`` in plan order. The adapters that may (``_beside``)
     start at once, a thread each: with the video decoded once, an engine runs on about one core
     and Foley mostly waits for the impact patches its prefetch cuts, so one engine alone leaves
-    a 2-core machine half idle. The others run on this
-    thread when their turn comes, after every track before them in the plan is on ``work``; the
-    tracks, and the first error, are the ones a run in order gives."""
+    a 2-core machine half idle. The others run on this thread when their turn comes, after
+    every track before them in the plan is on ``work``. The tracks, and the first error, are
+    the ones a run in order gives; an error is raised once every engine started has ended."""
     from concurrent.futures import ThreadPoolExecutor
 
     subs = [job.sub(split + i * span, split + (i + 1) * span) for i in range(len(plan.adapters))]

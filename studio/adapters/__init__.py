@@ -46,8 +46,7 @@ and these functions:
 * optionally ``runs_beside(settings) -> bool``: True when, with these settings, it reads only
   the analysis, the grid and its settings (never the tracks other engines make, nothing another
   engine writes): ``studio.generate.run`` then starts it at once with the others that say so,
-  on a pool of threads (rhythm, Foley and the soundtrack), and still takes their tracks in
-  order;
+  a thread each (rhythm, Foley and the soundtrack), and still takes their tracks in order;
 * optionally ``register()``: install its track renderers / spatializer in :mod:`studio.render`,
   so projects that hold its tracks render (and export) without generating again.
 """
