@@ -20,8 +20,8 @@ allocator start cold, as for a user, and the peak memory is that run's alone):
 Reported per length: seconds per stage (``analysis``, ``engine_<name>``, ``export``: the
 export's own timings inside it, ``generate_other``: the rest of generate's time, probe, hashes,
 saves and commit; ``video_export``; the engines that run beside one another overlap, so the
-stages may add up to more than the total), the total, the peak resident memory of the pipeline process and of the
-decode process (``ru_maxrss``), the file pages the pipeline dirtied (``disk_dirtied_mb``: the
+stages may add up to more than the total), the total, the peak resident memory of the pipeline
+process and of the decode process (``ru_maxrss``), the file pages the pipeline dirtied (``disk_dirtied_mb``: the
 files it writes and the render's temporary disk arrays, ``/proc/self/io``) and how many of those
 never reached the disk (``disk_discarded_mb``), the ratio of the total to the decode time, and the 25 functions
 with the largest cumulative and the 10 with the largest own time (cProfile, one profiler per
