@@ -36,11 +36,11 @@ class Job:
         self.name = name
         self._listeners: list[Listener] = [listener] if listener else []
         self._cancel = threading.Event()
-        self._lock = threading.Lock()
-        # one report at a time reaches the listeners, in the order of its fraction: engines run
-        # on threads at once (studio.generate) and a listener (a terminal line, a bar) is not
-        # written for that; re-entrant, for a listener that reports on the same job
-        self._delivering = threading.RLock()
+        # held from a report's fraction to its last listener, so one report at a time reaches
+        # the listeners, in the order of its fraction: engines run on threads at once
+        # (studio.generate) and a listener (a terminal line, a bar) is not written for that;
+        # re-entrant, for a listener that reports on the same job or adds a listener
+        self._lock = threading.RLock()
         self._started = time.monotonic()
         self.fraction = 0.0
         self.message = ""
@@ -68,14 +68,12 @@ class Job:
     def report(self, fraction: float, message: str | None = None) -> None:
         """Record progress (clamped to 0..1, never going backwards) and honour cancellation."""
         self.check_cancelled()
-        with self._delivering:
-            with self._lock:
-                self.fraction = max(self.fraction, min(1.0, max(0.0, float(fraction))))
-                if message is not None:
-                    self.message = message
-                progress = Progress(self.fraction, self.message, time.monotonic() - self._started)
-                listeners = list(self._listeners)
-            for listener in listeners:
+        with self._lock:
+            self.fraction = max(self.fraction, min(1.0, max(0.0, float(fraction))))
+            if message is not None:
+                self.message = message
+            progress = Progress(self.fraction, self.message, time.monotonic() - self._started)
+            for listener in list(self._listeners):
                 listener(progress)
 
     def sub(self, start: float, end: float) -> "SubJob":
