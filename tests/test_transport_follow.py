@@ -16,7 +16,7 @@ from jack_server import jack_server, require_jack_client, wait_until  # noqa: F4
 from studio.music import TempoChange, TempoMap
 from studio.transport import State, Transport
 from studio.transport.follow import (
-    CLOCK, CONTINUE, QUARTER_FRAME, SPP, START, STOP, DawFollower, SyncDecoder,
+    CLOCK, CONTINUE, QUARTER_FRAME, SPP, START, STOP, DawFollower, SyncDecoder, SyncEvent,
 )
 
 MS = 1_000_000
@@ -146,6 +146,26 @@ def test_the_transport_follows_start_position_and_stop():
         f.feed(_spp(16), time.perf_counter_ns())  # bar 2
         assert t.state is State.PAUSED and t.position_s == pytest.approx(0.75 + 2.0)
         assert f.tempo_warning() is None and f.resyncs == 0
+    finally:
+        t.close()
+
+
+def test_stop_pauses_where_the_daw_stopped_not_where_the_transport_had_got_to():
+    """A transport that lagged the DAW (its chase had not caught up; a fresh-clone CI run paused
+    57 ms short) is put where the DAW's Stop says the song is; MTC's stop (quarter frames that
+    ceased) has no position and pauses where it is."""
+    tempo = TempoMap((TempoChange(0.5, 120.0),))
+    t = Transport(tempo=tempo, duration_s=60.0)
+    f = DawFollower(t)
+    try:
+        t.seek(1.9)
+        t.play()
+        f.handle(SyncEvent("stop", time.perf_counter_ns(), beat=3.0))
+        assert t.state is State.PAUSED and t.position_s == pytest.approx(2.0)
+        t.seek(1.25)
+        t.play()
+        f.handle(SyncEvent("stop", time.perf_counter_ns()))
+        assert t.state is State.PAUSED and 1.25 <= t.position_s < 1.5
     finally:
         t.close()
 

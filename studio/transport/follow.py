@@ -27,15 +27,17 @@ its pitch, MIDI) set from the DAW's measured speed and a PI phase correction, se
 beyond ``resync_s`` (see :class:`DawFollower`).
 
 :class:`SyncInput` is the port: a virtual MIDI input "Studio Sync" (or an existing port) through
-python-rtmidi (ALSA sequencer or JACK), each message stamped on ``perf_counter_ns`` with the time
-the MIDI API's own thread took it (rtmidi's times between messages, placed by the earliest
-callback: a Python callback waits for the interpreter lock, which on a busy machine delays some
-by tens of ms, enough to bend a measured speed by per cents); a thread of its own hands them to
-the follower.
+python-rtmidi (ALSA sequencer or JACK). A thread of its own takes the messages from rtmidi's
+queue every millisecond (no Python callback: on JACK, rtmidi calls it on JACK's real-time
+thread, and python-rtmidi's ``cancel_callback`` frees the callable while that thread may be
+about to call it: a fresh-clone CI run crashed there, closing a follower while the DAW's clock
+ran), stamps each on ``perf_counter_ns`` with the time the MIDI API's own thread took it
+(rtmidi's times between messages, placed by the earliest take: a take is only ever late, by the
+poll period or, on a busy machine, by tens of ms waiting for the interpreter lock, enough to
+bend a measured speed by per cents) and hands them to the follower.
 """
 from __future__ import annotations
 
-import queue
 import statistics
 import threading
 import time
@@ -297,6 +299,8 @@ class DawFollower:
                 t.pause()
                 self._drift.clear()
                 self._song.clear()
+                if ev.beat is not None or ev.time_s is not None:  # where the DAW stopped, not where we
+                    t.seek(max(0.0, self._song_time(ev)))  # were (behind, when the chase lagged)
                 return
             target = self._song_time(ev)
             if ev.kind == "locate":
@@ -360,6 +364,9 @@ class SyncInput:
     existing output port ``port`` (part of its name), through python-rtmidi on ``api``. Messages
     go to ``follower`` on a thread of this object's (``close()`` ends it)."""
 
+    POLL_S = 0.001  # rtmidi's queue is read this often (a message's stamp does not depend on it)
+    IDLE_POLL_S = 0.01  # the follower's own poll (MTC that ceased) at least this often
+
     def __init__(self, follower: DawFollower, port: str | None = None, name: str = "Studio Sync",
                  api: str | None = None) -> None:
         self.follower = follower
@@ -372,29 +379,21 @@ class SyncInput:
         except Exception as exc:
             self._in.delete()
             raise DeviceError(f"cannot open the MIDI input {name!r}: {exc}") from None
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._since_first_ns = 0  # rtmidi's times between messages, summed (python-rtmidi's thread)
+        self._since_first_ns = 0  # rtmidi's times between messages, summed
         self._anchors: deque = deque(maxlen=64)  # perf_counter_ns - that sum, recent messages
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="daw-follower")
         self._thread.start()
-        self._in.set_callback(self._received)
 
     @property
     def label(self) -> str:
         return f"{self.target or self.name + ' (virtual)'} [{self.api}]"
 
-    def _received(self, event, _data=None) -> None:  # python-rtmidi's thread: stamp and hand over
-        now = time.perf_counter_ns()
-        self._since_first_ns += int(round(float(event[1]) * 1e9))
-        self._queue.put((bytes(event[0]), now, self._since_first_ns))
-
     def _stamp(self, now_ns: int, since_first_ns: int) -> int:
         """When a message arrived: rtmidi's own time of it (the time between messages, taken by
-        the MIDI API's thread before this Python callback waits for the interpreter lock), placed
-        on perf_counter_ns by the smallest (callback time - rtmidi time) of recent messages (a
-        callback is only ever late); the callback's own time where rtmidi's lags it by over
-        ``STAMP_MAX_LAG_S`` (an API that gives no times)."""
+        the MIDI API's thread as it queued the message), placed on perf_counter_ns by the smallest
+        (take time - rtmidi time) of recent messages (a take is only ever late); the take's own
+        time where rtmidi's lags it by over ``STAMP_MAX_LAG_S`` (an API that gives no times)."""
         self._anchors.append(now_ns - since_first_ns)
         stamp = since_first_ns + min(self._anchors)
         if now_ns - stamp > STAMP_MAX_LAG_S * 1e9:
@@ -403,27 +402,46 @@ class SyncInput:
             return now_ns
         return stamp
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def _take(self) -> bool:
+        """Hand every message rtmidi has queued to the follower; whether there was one."""
+        got = False
+        while True:
             try:
-                data, now_ns, since_first_ns = self._queue.get(timeout=0.01)
-            except queue.Empty:
-                self.follower.poll()
-                continue
-            at_ns = self._stamp(now_ns, since_first_ns)
+                msg = self._in.get_message()
+            except Exception:  # the port went away under us: close() follows
+                return got
+            if msg is None:
+                return got
+            got = True
+            now_ns = time.perf_counter_ns()
+            data, delta_s = msg
+            self._since_first_ns += int(round(float(delta_s) * 1e9))
+            at_ns = self._stamp(now_ns, self._since_first_ns)
             self.received += 1
             try:
-                self.follower.feed(data, at_ns)
+                self.follower.feed(bytes(data), at_ns)
             except Exception:  # one bad message or a transport error must not end the follower
                 pass
 
-    def close(self) -> None:
-        self._stop.set()
+    def _run(self) -> None:
         try:
-            self._in.cancel_callback()
-            self._in.close_port()
-            self._in.delete()
-        except Exception:
-            pass
+            idle_since = time.monotonic()
+            while not self._stop.is_set():
+                if self._take():
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since >= self.IDLE_POLL_S:
+                    self.follower.poll()
+                    idle_since = time.monotonic()
+                self._stop.wait(self.POLL_S)
+        finally:  # the port is closed by the thread that reads it, never under it
+            try:
+                self._in.close_port()
+                self._in.delete()
+            except Exception:
+                pass
+
+    def close(self) -> None:
+        """End the thread, which closes the port (at once, unless the follower is busy)."""
+        self._stop.set()
         if self._thread is not threading.current_thread():
-            self._thread.join(1.0)
+            self._thread.join(5.0)
