@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from jack_server import MidiDump, jack_server, midi_dump, require_jack_client  # noqa: F401
+from jack_server import MidiDump, jack_server, midi_dump, require_jack_client, wait_until  # noqa: F401
 
 from studio.errors import DeviceError
 from studio.music import Note, TempoMap
@@ -304,3 +304,75 @@ def test_a_busy_python_thread_neither_delays_the_notes_nor_hangs_the_port(jack_s
     assert off <= late <= 2 and float(err.max()) < 1e3 * PERIOD / SR + 1.0, (off, late, err.max())
     assert closed_in < 2.0  # the drain waits at most 1 s
     assert sys.getswitchinterval() == before
+
+
+def test_a_cycle_the_callback_missed_counts_as_an_xrun(jack_server):
+    """Xruns are read from the cycles' start frames (no JACK notification runs Python): while
+    this thread keeps the GIL for 80 ms the process callback cannot run, and the cycles it
+    missed are counted."""
+    import sys
+
+    from studio.transport.jack_midi import JackMidiOutput
+
+    out = JackMidiOutput("StudioXrun")
+    interval = sys.getswitchinterval()
+    try:
+        assert wait_until(lambda: out.cycles > 20, 5.0)
+        before = out.xruns
+        sys.setswitchinterval(0.5)  # this thread keeps the GIL while it runs Python
+        end = time.perf_counter() + 0.08
+        while time.perf_counter() < end:
+            pass
+        sys.setswitchinterval(interval)
+        c = out.cycles
+        assert wait_until(lambda: out.cycles > c + 5, 5.0)
+        assert out.xruns > before
+    finally:
+        sys.setswitchinterval(interval)
+        out.close(drain_s=0)
+
+
+_OPEN_FOLLOWERS_BESIDE_A_CLOCK = """
+import threading, time
+from studio.transport import Transport
+from studio.transport.follow import CLOCK, DawFollower, SyncInput
+from studio.transport.jack_midi import JackMidiOutput
+
+daw = JackMidiOutput("StressDaw")
+stop = threading.Event()
+
+def ticks():  # a fast clock, so messages are always on their way
+    while not stop.is_set():
+        f = int(daw.frame_now()[0])
+        for k in range(8):
+            daw.send_at(bytes([CLOCK]), f + 300 + k * 30)
+        time.sleep(0.004)
+
+threading.Thread(target=ticks, daemon=True).start()
+t = Transport(duration_s=600.0)
+got = 0
+for i in range(20):
+    inp = SyncInput(DawFollower(t), name="Stress Sync", api="jack")
+    daw.connect(next(q for q in daw.input_ports() if "Stress Sync" in q))
+    time.sleep(0.05 + 0.01 * (i % 5))
+    inp.close()
+    got += inp.received
+stop.set()
+daw.close(drain_s=0)
+t.close()
+print("received", got)
+"""
+
+
+def test_followers_opened_and_closed_beside_a_running_clock_neither_hang_nor_crash(jack_server):
+    """A port sending MIDI clock while a follower's input is opened and closed 20 times: the
+    input's python-rtmidi callback (freed by ``cancel_callback`` while JACK's thread called it)
+    crashed the process, and the port's Python xrun callback, parked on the GIL that rtmidi
+    held while it waited for the server, hung it (2 runs in 5, with the crash mended)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _OPEN_FOLLOWERS_BESIDE_A_CLOCK], capture_output=True,
+                       text=True, timeout=60, env=jack_server.env())
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert int(r.stdout.split()[-1]) > 20 * 5  # the clock reached every input

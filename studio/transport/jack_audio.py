@@ -10,8 +10,9 @@ source (the mastered mix) is "Mix L/R" and every stem after it "<track> L/R"; th
 connected to the first two physical playback ports, the stems are left for the DAW to wire.
 
 The callback is Python (JACK-Client, cffi) and so runs under the GIL, as the MIDI output's does
-(studio/transport/jack_midi.py): a late cycle is counted as a late callback, and JACK's own xruns
-as the device's.
+(studio/transport/jack_midi.py): a late cycle is counted as a late callback, and a cycle this
+client missed as the device's xrun (read from the cycles' start frames: like the MIDI output,
+no JACK notification runs Python, which could hang the process; see jack_midi.py).
 """
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ class JackStemOutput(AudioOutput):
         except jack.JackError as exc:
             raise DeviceError(f"cannot open the JACK client {name!r} (is a JACK server running?): {exc}") from None
         self.client = client
+        self._cycle_client = client  # the callback's own reference (close() clears ``client`` first)
         super().__init__(int(client.samplerate), int(client.blocksize), device=None,
                          channels=2 * len(pairs), ahead_s=ahead_s, fade_ms=fade_ms)
         self.pair_names = list(pairs)
@@ -68,6 +70,7 @@ class JackStemOutput(AudioOutput):
         self._slot: dict[int, int] = {}
         self.ports = []
         self.callback_error: str | None = None
+        self._last_cycle: int | None = None  # JACK's frame time at the last cycle's start
         self._active = False
         self._lock = threading.Lock()
 
@@ -78,7 +81,6 @@ class JackStemOutput(AudioOutput):
         try:
             self.ports = [c.outports.register(n) for n in port_names(self.pair_names)]
             c.set_process_callback(self._process)
-            c.set_xrun_callback(self._xrun)
             c.set_shutdown_callback(self._shutdown)
             c.activate()
         except jack.JackError as exc:
@@ -135,15 +137,16 @@ class JackStemOutput(AudioOutput):
     # -- JACK threads ---------------------------------------------------------------------------
     def _process(self, frames: int) -> None:
         try:
+            start = self._cycle_client.last_frame_time  # 32 bits: the difference is taken modulo 2**32
+            if self._last_cycle is not None and (start - self._last_cycle) & 0xFFFFFFFF != frames:
+                self.ctl[DEV_XRUNS] += 1  # a cycle this client missed (it ran late) or saw twice
+            self._last_cycle = start
             out = self._out[:frames]
             self._callback(out, frames, None, 0)
             for ch, port in enumerate(self.ports):
                 port.get_array()[:] = out[:, ch]
         except Exception as exc:  # an exception would end JACK's calls into Python for good
             self.callback_error = f"{type(exc).__name__}: {exc}"
-
-    def _xrun(self, delay_usecs: float) -> None:
-        self.ctl[DEV_XRUNS] += 1
 
     def _shutdown(self, status, reason: str) -> None:
         self.finished = True

@@ -38,6 +38,13 @@ early, constantly).
 The process callback is Python (cffi), so it runs under the GIL: it may start late, but the frame
 offsets it writes do not depend on when it runs; only an event handed over after its cycle has
 passed is late. The sending thread therefore queues events ``horizon`` frames ahead.
+
+No other JACK callback runs Python but the shutdown one (the server died): xruns and block-size
+changes are read from the cycles themselves. JACK calls those notifications on the client's
+notification thread, which must keep reading what the server sends: parked in Python, waiting
+for the GIL, it stopped doing so while another thread held the GIL in a call that waits for the
+server (python-rtmidi opening a port does), the server blocked on the full notification socket,
+and the process hung for good (seen with a clock-sending port beside a follower being opened).
 """
 from __future__ import annotations
 
@@ -97,11 +104,12 @@ class JackMidiOutput:
         self.written = 0
         self.lost = 0  # events the port buffer refused (full)
         self.cycles = 0
-        self.xruns = 0
+        self.xruns = 0  # cycles this client missed (or was run twice in): its own xruns
         self.callback_error: str | None = None
         self.shutdown_reason: str | None = None
         self._last_due = 0  # latest absolute time queued (keeps the FIFO in time order)
         self._ref: tuple[int, int] | None = None  # (unwrapped, raw) last_frame_time of the last cycle
+        self._last_cycle: int | None = None  # the unwrapped start frame of the last cycle seen
         # (perf_counter_ns at the process callback's entry, unwrapped last_frame_time) of recent cycles
         self._cycle_log: deque = deque(maxlen=self.CYCLE_MEMORY)
         self._closed = False
@@ -109,8 +117,6 @@ class JackMidiOutput:
         self._realtime = realtime.Lease()
         self.client.set_process_callback(self._process)
         self.client.set_shutdown_callback(self._shutdown)
-        self.client.set_blocksize_callback(self._blocksize)
-        self.client.set_xrun_callback(self._xrun)
         # the process callback is Python on JACK's real-time thread: it must not wait 5 ms for
         # the GIL every cycle (beside a busy Python thread, deactivate() then hung for minutes)
         self._realtime.take()
@@ -137,6 +143,11 @@ class JackMidiOutput:
             self._ref = (L, raw)  # one assignment: readers see a consistent pair
             self._cycle_log.append((entered, L))
             self.cycles += 1
+            if frames != self.period:
+                self.period = frames  # the server's block size changed
+            elif self._last_cycle is not None and L - self._last_cycle != frames:
+                self.xruns += 1  # a cycle skipped (this callback was late) or seen twice
+            self._last_cycle = L
             q = self.queue
             end = L + frames
             last = 0
@@ -165,12 +176,6 @@ class JackMidiOutput:
 
     def _shutdown(self, status, reason: str) -> None:
         self.shutdown_reason = reason or "the JACK server shut down"
-
-    def _blocksize(self, blocksize: int) -> None:
-        self.period = int(blocksize)
-
-    def _xrun(self, delay_usecs: float) -> None:
-        self.xruns += 1
 
     # -- time ---------------------------------------------------------------------------------
     def frame_now(self) -> tuple[float, int]:
