@@ -376,3 +376,43 @@ def test_followers_opened_and_closed_beside_a_running_clock_neither_hang_nor_cra
                        text=True, timeout=60, env=jack_server.env())
     assert r.returncode == 0, r.stderr[-2000:]
     assert int(r.stdout.split()[-1]) > 20 * 5  # the clock reached every input
+
+
+_CLOSE_BESIDE_A_GIL_HOLDER = """
+import random, threading, time
+from studio.transport.jack_midi import JackMidiOutput
+
+big = list(range(300_000))
+random.seed(0)
+random.shuffle(big)
+stop = threading.Event()
+
+def hold_the_gil():  # one sort of 300,000 ints keeps the GIL for tens of ms: many JACK periods
+    while not stop.is_set():
+        sorted(big)
+
+threading.Thread(target=hold_the_gil, daemon=True).start()
+hung = 0
+for i in range(10):
+    out = JackMidiOutput(f"GilClose{i}")
+    time.sleep(0.05 + 0.013 * (i % 7))
+    out.close(drain_s=0)
+    hung += out.close_hung
+stop.set()
+print("hung", hung)
+"""
+
+
+def test_closing_beside_a_thread_that_holds_the_gil_ends_the_callback_first(jack_server):
+    """jack2 cancels an active client's real-time thread when it is deactivated; a callback
+    still waiting for the GIL was cancelled inside CPython and the process hung for good (3 runs
+    in 3 before the fix, within their first few closes). The callback now ends its thread
+    itself (jack_callback.py) before the client is deactivated."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _CLOSE_BESIDE_A_GIL_HOLDER], capture_output=True,
+                       text=True, timeout=60, env=jack_server.env())
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split()[-2:] == ["hung", "0"]
+    assert not [p for p in jack_server.client_ports() if "GilClose" in p]

@@ -13,6 +13,7 @@ from studio.errors import DeviceError
 from studio.transport import Transport
 from studio.transport.audio import BufferSource
 from studio.transport.jack_audio import JackStemOutput, port_names
+from studio.transport.jack_callback import CallbackExit
 
 SR = 48000
 
@@ -28,12 +29,14 @@ class Recorder:
         self.inputs = [self.client.inports.register(f"in_{i}") for i in range(len(sources))]
         self.blocks: list[list[np.ndarray]] = [[] for _ in sources]
         self.lock = threading.Lock()
+        self._exit = CallbackExit()
         self.client.set_process_callback(self._process)
         self.client.activate()
         for port, src in zip(self.inputs, sources):
             self.client.connect(src, port)
 
     def _process(self, frames: int) -> None:
+        self._exit.check()
         with self.lock:
             for keep, port in zip(self.blocks, self.inputs):
                 keep.append(port.get_array().copy())
@@ -43,6 +46,7 @@ class Recorder:
             return np.stack([np.concatenate(b) if b else np.zeros(0, np.float32) for b in self.blocks])
 
     def close(self) -> None:
+        assert self._exit.end()
         self.client.deactivate()
         self.client.close()
 

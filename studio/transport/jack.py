@@ -309,6 +309,9 @@ class ClockProbe:
     def start(self) -> "ClockProbe":
         import jack
 
+        from studio.transport.jack_callback import CallbackExit
+
+        self._exit = CallbackExit()
         self.client = self._c = jack.Client(self.name, no_start_server=True)
         self.audio_in = self.client.inports.register("audio")
         self.midi_in = self.client.midi_inports.register("midi")
@@ -320,6 +323,7 @@ class ClockProbe:
     def _process(self, frames: int) -> None:
         import numpy as np
 
+        self._exit.check()  # stop() asked: JACK ends the thread (jack_callback.py)
         base = self._c.last_frame_time  # 32 bits: wraps after ~25 h at 48 kHz
         for off, data in self.midi_in.incoming_midi_events():
             self.midi.append((base + off, bytes(data)))
@@ -331,7 +335,7 @@ class ClockProbe:
 
     def stop(self) -> None:
         client, self.client = self.client, None
-        if client is not None:
+        if client is not None and self._exit.end():
             try:
                 client.deactivate()
                 client.close()

@@ -25,6 +25,7 @@ import numpy as np
 from studio.errors import DeviceError
 from studio.transport.audio import MAX_BLOCK, DEV_XRUNS, AudioOutput
 from studio.transport.devices import AUDIO_CLIENT_NAME
+from studio.transport.jack_callback import CallbackExit
 
 MIX = "Mix"
 
@@ -71,6 +72,7 @@ class JackStemOutput(AudioOutput):
         self.ports = []
         self.callback_error: str | None = None
         self._last_cycle: int | None = None  # JACK's frame time at the last cycle's start
+        self._exit = CallbackExit()
         self._active = False
         self._lock = threading.Lock()
 
@@ -113,6 +115,8 @@ class JackStemOutput(AudioOutput):
             if self.client is None:
                 return
             client, self.client, self._active = self.client, None, False
+        if not self._exit.end():  # the callback's thread did not end: JACK must not cancel it
+            return  # inside Python (jack_callback.py); the client ends itself if the callback comes back
         try:
             client.deactivate()
         except Exception:
@@ -135,7 +139,12 @@ class JackStemOutput(AudioOutput):
         return self._active
 
     # -- JACK threads ---------------------------------------------------------------------------
+    def _silence(self) -> None:
+        for port in self.ports:
+            port.get_array().fill(0.0)
+
     def _process(self, frames: int) -> None:
+        self._exit.check(self._silence)  # closing: raises, and JACK ends the thread
         try:
             start = self._cycle_client.last_frame_time  # 32 bits: the difference is taken modulo 2**32
             if self._last_cycle is not None and (start - self._last_cycle) & 0xFFFFFFFF != frames:

@@ -54,6 +54,7 @@ from collections import Counter, deque
 
 from studio.errors import DeviceError
 from studio.transport import devices, realtime
+from studio.transport.jack_callback import CallbackExit
 
 _WRAP = 1 << 32
 _HALF = 1 << 31
@@ -115,6 +116,7 @@ class JackMidiOutput:
         self._closed = False
         self.close_hung = False  # close() gave up waiting for the server to deactivate the client
         self._realtime = realtime.Lease()
+        self._exit = CallbackExit()
         self.client.set_process_callback(self._process)
         self.client.set_shutdown_callback(self._shutdown)
         # the process callback is Python on JACK's real-time thread: it must not wait 5 ms for
@@ -133,6 +135,7 @@ class JackMidiOutput:
 
     # -- callbacks (JACK threads) ---------------------------------------------------------
     def _process(self, frames: int) -> None:
+        self._exit.check(self.port.clear_buffer)  # close() asked: raises, and JACK ends the thread
         try:
             entered = time.perf_counter_ns()
             port = self.port
@@ -254,13 +257,19 @@ class JackMidiOutput:
                 raise DeviceError(f"cannot connect {self.port_name} to {target}: {exc}") from None
 
     def close(self, drain_s: float = 1.0, timeout_s: float = 5.0) -> None:
-        """Let queued events go out (up to ``drain_s``), then deactivate and close the client;
-        a server that does not answer is left to it after ``timeout_s`` (:attr:`close_hung`)."""
+        """Let queued events go out (up to ``drain_s``), end the process callback's thread
+        (jack_callback.py: JACK must not cancel it inside Python), then deactivate and close the
+        client; a server that does not answer is left to it after ``timeout_s``
+        (:attr:`close_hung`)."""
         if self._closed:
             return
         if drain_s and self.shutdown_reason is None:
             self.drain(drain_s)
         self._closed = True
+        if not self._exit.end():
+            self.close_hung = True  # the callback did not come back: the client ends itself if it does
+            self._realtime.give_back()
+            return
         # bounded, as AudioOutput closes a stream: a fresh-clone CI run once sat ~20 min in
         # deactivate() on the dummy server (libjack waits for the server's answer unbounded)
         self.close_hung = not devices.returns_within(self._deactivate_and_close, timeout_s, "jack-midi-close")
