@@ -32,6 +32,7 @@ class Recorder:
         self._exit = CallbackExit()
         self.client.set_process_callback(self._process)
         self.client.activate()
+        self._exit.activated()
         for port, src in zip(self.inputs, sources):
             self.client.connect(src, port)
 

@@ -318,6 +318,7 @@ class ClockProbe:
         self.audio_port, self.midi_port = self.audio_in.name, self.midi_in.name
         self.client.set_process_callback(self._process)
         self.client.activate()
+        self._exit.activated()
         return self
 
     def _process(self, frames: int) -> None:

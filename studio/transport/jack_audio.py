@@ -85,6 +85,7 @@ class JackStemOutput(AudioOutput):
             c.set_process_callback(self._process)
             c.set_shutdown_callback(self._shutdown)
             c.activate()
+            self._exit.activated()
         except jack.JackError as exc:
             self._close_client()
             raise DeviceError(f"cannot start the JACK audio client {c.name!r}: {exc}") from None
@@ -115,8 +116,10 @@ class JackStemOutput(AudioOutput):
             if self.client is None:
                 return
             client, self.client, self._active = self.client, None, False
-        if not self._exit.end():  # the callback's thread did not end: JACK must not cancel it
-            return  # inside Python (jack_callback.py); the client ends itself if the callback comes back
+        # JACK must not cancel the callback's thread inside Python (jack_callback.py): if it did
+        # not end, the client is left; it ends itself should the callback come back
+        if not self.finished and not self._exit.end():
+            return
         try:
             client.deactivate()
         except Exception:

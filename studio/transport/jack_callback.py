@@ -23,11 +23,12 @@ import time
 
 
 class CallbackExit:
-    """One client's way out: :meth:`check` first thing in its process callback, :meth:`end`
-    before deactivating it."""
+    """One client's way out: :meth:`check` first thing in its process callback,
+    :meth:`activated` once ``activate()`` returned, :meth:`end` before deactivating it."""
 
     def __init__(self) -> None:
         self.requested = False
+        self.active = False  # the client was activated: its callback runs (or is about to)
         self._returned = threading.Event()
         self._tid: int | None = None  # the real-time thread's id (Linux task id)
 
@@ -45,18 +46,22 @@ class CallbackExit:
             self._returned.set()
             raise jack.CallbackExit
 
+    def activated(self) -> None:
+        self.active = True
+
     def end(self, timeout_s: float = 1.0) -> bool:
-        """Ask the callback to end and wait (up to ``timeout_s``) for its thread to exit; True
-        when it did or when the callback never ran: the client may then be deactivated and
-        closed. False when the callback did not come back in time (a stalled server, or the
-        thread starved of the GIL): leave the client alone then; should the callback run again,
-        it ends it itself."""
+        """Ask the callback to end, wait up to ``timeout_s`` for it to return and as long again
+        for its thread to exit; True when it did or when the client was never activated: the
+        client may then be deactivated and closed. False when the callback did not come back in
+        time (a stalled server, or the thread starved of the GIL): leave the client alone then;
+        should the callback run again, it ends it itself. (After the server shut down there is
+        no cycle left to cancel anything: the owner need not ask.)"""
         self.requested = True
-        if self._tid is None:  # the callback never ran
+        if not self.active:  # never activated: no thread to end
             return True
-        deadline = time.monotonic() + timeout_s
         if not self._returned.wait(timeout_s):
             return False
+        deadline = time.monotonic() + timeout_s
         task = f"/proc/self/task/{self._tid}"
         if not os.path.isdir("/proc/self/task"):  # not Linux: the thread's exit cannot be seen
             time.sleep(0.05)

@@ -124,6 +124,7 @@ class JackMidiOutput:
         self._realtime.take()
         try:
             self.client.activate()
+            self._exit.activated()
             raw = int(self.client.frame_time)
             if self._ref is None:
                 self._ref = (raw, raw)
@@ -266,7 +267,7 @@ class JackMidiOutput:
         if drain_s and self.shutdown_reason is None:
             self.drain(drain_s)
         self._closed = True
-        if not self._exit.end():
+        if self.shutdown_reason is None and not self._exit.end():
             self.close_hung = True  # the callback did not come back: the client ends itself if it does
             self._realtime.give_back()
             return
