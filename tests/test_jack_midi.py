@@ -416,3 +416,36 @@ def test_closing_beside_a_thread_that_holds_the_gil_ends_the_callback_first(jack
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split()[-2:] == ["hung", "0"]
     assert not [p for p in jack_server.client_ports() if "GilClose" in p]
+
+
+_CLOSE_AFTER_THE_SERVER_DIED = """
+import os, signal, time
+from studio.transport.jack import JackServer
+from studio.transport.jack_midi import JackMidiOutput
+
+server = JackServer().start()
+out = JackMidiOutput("Orphan")
+time.sleep(0.3)
+os.killpg(server.proc.pid, signal.SIGKILL)
+server.proc.wait()
+deadline = time.monotonic() + 5
+while out.shutdown_reason is None and time.monotonic() < deadline:
+    time.sleep(0.01)
+t0 = time.monotonic()
+out.close()
+print("closed", out.shutdown_reason is not None, out.close_hung, round(time.monotonic() - t0, 2))
+server.stop()
+"""
+
+
+def test_a_port_whose_server_died_closes_at_once():
+    """No callback comes after the server died: close does not wait for one to end its thread
+    (it would wait its whole timeout and call the port hung)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _CLOSE_AFTER_THE_SERVER_DIED], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    _, told, hung, seconds = r.stdout.split()[-4:]
+    assert told == "True" and hung == "False" and float(seconds) < 0.5, r.stdout
