@@ -110,7 +110,6 @@ class JackMidiOutput:
         self.shutdown_reason: str | None = None
         self._last_due = 0  # latest absolute time queued (keeps the FIFO in time order)
         self._ref: tuple[int, int] | None = None  # (unwrapped, raw) last_frame_time of the last cycle
-        self._last_cycle: int | None = None  # the unwrapped start frame of the last cycle seen
         # (perf_counter_ns at the process callback's entry, unwrapped last_frame_time) of recent cycles
         self._cycle_log: deque = deque(maxlen=self.CYCLE_MEMORY)
         self._closed = False
@@ -146,12 +145,11 @@ class JackMidiOutput:
             L = raw if ref is None else ref[0] + _signed32(raw - ref[1])
             self._ref = (L, raw)  # one assignment: readers see a consistent pair
             self._cycle_log.append((entered, L))
-            self.cycles += 1
             if frames != self.period:
                 self.period = frames  # the server's block size changed
-            elif self._last_cycle is not None and L - self._last_cycle != frames:
+            elif self.cycles and L - ref[0] != frames:  # ref: the last cycle's start, from the 2nd on
                 self.xruns += 1  # a cycle skipped (this callback was late) or seen twice
-            self._last_cycle = L
+            self.cycles += 1
             q = self.queue
             end = L + frames
             last = 0
