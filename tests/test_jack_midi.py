@@ -332,6 +332,17 @@ def test_a_cycle_the_callback_missed_counts_as_an_xrun(jack_server):
         out.close(drain_s=0)
 
 
+def _run_child(script: str, env: dict | None = None) -> str:
+    """``script`` in a fresh Python process (a hang or crash there cannot take the test run with
+    it), at most 60 s; its stdout, after asserting that it exited cleanly."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout
+
+
 _OPEN_FOLLOWERS_BESIDE_A_CLOCK = """
 import threading, time
 from studio.transport import Transport
@@ -369,13 +380,8 @@ def test_followers_opened_and_closed_beside_a_running_clock_neither_hang_nor_cra
     input's python-rtmidi callback (freed by ``cancel_callback`` while JACK's thread called it)
     crashed the process, and the port's Python xrun callback, parked on the GIL that rtmidi
     held while it waited for the server, hung it (2 runs in 5, with the crash mended)."""
-    import subprocess
-    import sys
-
-    r = subprocess.run([sys.executable, "-c", _OPEN_FOLLOWERS_BESIDE_A_CLOCK], capture_output=True,
-                       text=True, timeout=60, env=jack_server.env())
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert int(r.stdout.split()[-1]) > 20 * 5  # the clock reached every input
+    out = _run_child(_OPEN_FOLLOWERS_BESIDE_A_CLOCK, jack_server.env())
+    assert int(out.split()[-1]) > 20 * 5  # the clock reached every input
 
 
 _CLOSE_BESIDE_A_GIL_HOLDER = """
@@ -408,13 +414,7 @@ def test_closing_beside_a_thread_that_holds_the_gil_ends_the_callback_first(jack
     still waiting for the GIL was cancelled inside CPython and the process hung for good (3 runs
     in 3 before the fix, within their first few closes). The callback now ends its thread
     itself (jack_callback.py) before the client is deactivated."""
-    import subprocess
-    import sys
-
-    r = subprocess.run([sys.executable, "-c", _CLOSE_BESIDE_A_GIL_HOLDER], capture_output=True,
-                       text=True, timeout=60, env=jack_server.env())
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.split()[-2:] == ["hung", "0"]
+    assert _run_child(_CLOSE_BESIDE_A_GIL_HOLDER, jack_server.env()).split()[-2:] == ["hung", "0"]
     assert not [p for p in jack_server.client_ports() if "GilClose" in p]
 
 
@@ -441,11 +441,6 @@ server.stop()
 def test_a_port_whose_server_died_closes_at_once():
     """No callback comes after the server died: close does not wait for one to end its thread
     (it would wait its whole timeout and call the port hung)."""
-    import subprocess
-    import sys
-
-    r = subprocess.run([sys.executable, "-c", _CLOSE_AFTER_THE_SERVER_DIED], capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0, r.stderr[-2000:]
-    _, told, hung, seconds = r.stdout.split()[-4:]
-    assert told == "True" and hung == "False" and float(seconds) < 0.5, r.stdout
+    out = _run_child(_CLOSE_AFTER_THE_SERVER_DIED)
+    _, told, hung, seconds = out.split()[-4:]
+    assert told == "True" and hung == "False" and float(seconds) < 0.5, out
