@@ -24,6 +24,8 @@ import time
 from typing import Protocol, Sequence
 
 import numpy as np
+import numpy.ma  # noqa: F401  np.percentile (stats) imports it on first use: 15 ms holding the
+# interpreter lock, which mid-play made every Python JACK callback miss its cycle at once
 
 from studio.errors import DeviceError
 from studio.transport import clock as _clk
