@@ -553,6 +553,7 @@ def run(job=None, quick: bool = False, minutes: str | float | None = None, clock
         "underruns": main["underruns"],
         "device_xruns": main["device_xruns"],
         "jack_xruns": main["jack_xruns"],
+        "jack_xruns_64": small["jack_xruns"],  # the server's, in the 64-frame stage
         "midi_notes_sent": main["midi_notes_sent"],
         "midi_notes_received": main["midi_notes_received"],
         **{k: main[k] + small[k] for k in ("midi_note_ons", "midi_note_offs", "midi_notes_hanging")},

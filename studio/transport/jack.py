@@ -298,12 +298,19 @@ class ClockProbe:
     """A JACK client (JACK-Client) with one audio and one MIDI input that records, in JACK
     frames, every MIDI event and every audio onset (a sample above ``threshold`` at least
     ``gap`` frames after the previous one): the MIDI clock and the audio it should follow,
-    measured in one frame domain. For the transport benchmark and tests; a context manager."""
+    measured in one frame domain. For the transport benchmark and tests; a context manager.
+
+    The frames are JACK's own (each cycle's ``last_frame_time``), so a cycle this client misses
+    (a stalled machine) loses that cycle's events only, and counts in ``xruns``.
+    ``jack_midi_dump -a`` (:class:`MidiDump`) counts the frames of the cycles it ran in instead:
+    after each cycle it misses, every later frame it prints is a period early."""
 
     def __init__(self, name: str = "clock-probe", threshold: float = 0.25, gap: int = 2400) -> None:
         self.name, self.threshold, self.gap = name, threshold, gap
         self.midi: list[tuple[int, bytes]] = []
         self.onsets: list[int] = []
+        self.xruns = 0
+        self._last: int | None = None
         self.client = None
 
     def start(self) -> "ClockProbe":
@@ -326,6 +333,9 @@ class ClockProbe:
 
         self._exit.check()  # stop() asked: JACK ends the thread (jack_callback.py)
         base = self._c.last_frame_time  # 32 bits: wraps after ~25 h at 48 kHz
+        if self._last is not None and (base - self._last) % (1 << 32) != frames:
+            self.xruns += 1
+        self._last = base
         for off, data in self.midi_in.incoming_midi_events():
             self.midi.append((base + off, bytes(data)))
         hits = np.flatnonzero(self.audio_in.get_array() > self.threshold)
