@@ -10,7 +10,8 @@ import pytest
 
 from studio.transport.jack import JackServer, MidiDump, jackd_missing_reason
 
-__all__ = ["JackServer", "MidiDump", "jack_server", "midi_dump", "require_jack", "require_jack_client", "wait_until"]
+__all__ = ["JackServer", "MidiDump", "jack_server", "midi_dump", "require_jack", "require_jack_client",
+           "unless_the_dump_missed_cycles", "wait_until"]
 
 
 def require_jack() -> None:
@@ -64,3 +65,16 @@ def midi_dump(jack_server):
     dump = MidiDump(jack_server).start()
     yield dump
     dump.stop()
+
+
+def unless_the_dump_missed_cycles(dump: MidiDump, what: str) -> None:
+    """Call where ``dump``'s record disagrees with what was sent: the test skips, saying so, when
+    the dump itself missed a cycle meanwhile (the server logs it under the dump's name): what was
+    written in that cycle may be lost from the record, so the record cannot judge the studio.
+    (Stopping the dump for 30 ms three times lost 7 of 200 events, each missed cycle logged.) The
+    server also logs misses that lose nothing (clients joining the graph), so this is asked only
+    after a disagreement: a record that agrees is judged as it is."""
+    missed = dump.missed()
+    if missed:
+        pytest.skip(f"{what} differs, and jack_midi_dump missed {missed} JACK cycle(s) meanwhile "
+                    "(the machine stalled): its record is incomplete")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jack_server import MidiDump, jack_server, midi_dump, require_jack  # noqa: F401
+from jack_server import MidiDump, jack_server, midi_dump, require_jack, unless_the_dump_missed_cycles  # noqa: F401
 
 from studio.errors import DeviceError
 from studio.music import Note, TempoMap
@@ -137,6 +137,8 @@ def test_drum_part_reaches_jack_midi_in_order_with_bounded_jitter(jack_server, m
     time.sleep(0.1)
     got = [(f, b) for f, b in midi_dump.events() if b[0] & 0xF0 in (0x80, 0x90)]
     expect = NoteOrder(notes)
+    if [b for _, b in got] != expect.messages:
+        unless_the_dump_missed_cycles(midi_dump, "the notes' order")
     assert [b for _, b in got] == expect.messages  # every note, in order, nothing else
     ons = [(f, b) for f, b in got if b[0] == 0x99]
     err, _offset = timing_errors_s([f for f, _ in ons], expect.on_times, SR)

@@ -166,8 +166,12 @@ class JackServer:
         with open(self._log.name) as f:
             return f.read()
 
-    def xruns(self) -> int:
-        return len(re.findall(r"xrun", self.log(), flags=re.I))
+    def xruns(self, client: str | None = None) -> int:
+        """The xruns the server logged; of ``client``: the cycles that client itself did not
+        finish in time (the server names it, "client = NAME was not finished")."""
+        if client is None:
+            return len(re.findall(r"xrun", self.log(), flags=re.I))
+        return self.log().count(f"client = {client} was not finished")
 
     def files(self) -> list[Path]:
         """The shared-memory files and sockets named after this server."""
@@ -223,7 +227,12 @@ _LINE = re.compile(r"^\s*(\d+):((?:\s[0-9a-f]{2})+)")
 
 class MidiDump:
     """``jack_midi_dump -a`` on the server: port ``<client>:input``; events as (frame, bytes).
-    Owned by this object: ``with MidiDump(server) as dump:`` (or stop in a ``finally``) ends it."""
+    Owned by this object: ``with MidiDump(server) as dump:`` (or stop in a ``finally``) ends it.
+
+    A cycle the dump misses (a stalled machine: the server logs it) loses what was written in it,
+    and its frame count, which counts the cycles it ran in, falls a period behind JACK's for good:
+    :meth:`missed` says how many it missed since it started (:class:`ClockProbe` keeps JACK's
+    own frames)."""
 
     def __init__(self, server: JackServer, client: str = "midi-monitor") -> None:
         self.server, self.client = server, client
@@ -231,6 +240,7 @@ class MidiDump:
         self.proc: subprocess.Popen | None = None
         self.lines: list[str] = []
         self._reader: threading.Thread | None = None
+        self._missed0 = 0
 
     def start(self, timeout_s: float = 5.0) -> "MidiDump":
         try:
@@ -245,6 +255,7 @@ class MidiDump:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     raise RuntimeError("jack_midi_dump did not register its port")
                 time.sleep(0.05)
+            self._missed0 = self.server.xruns(self.client)  # a module's dumps share the name and the log
         except BaseException:
             self.stop()
             raise
@@ -256,6 +267,10 @@ class MidiDump:
                 self.lines.append(line)
         except (OSError, ValueError):  # closed by stop()
             pass
+
+    def missed(self) -> int:
+        """Cycles this dump did not finish in time since it started (from the server's log)."""
+        return self.server.xruns(self.client) - self._missed0
 
     def events(self) -> list[tuple[int, bytes]]:
         out = []
