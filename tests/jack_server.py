@@ -67,14 +67,16 @@ def midi_dump(jack_server):
     dump.stop()
 
 
-def unless_the_dump_missed_cycles(dump: MidiDump, what: str) -> None:
-    """Call where ``dump``'s record disagrees with what was sent: the test skips, saying so, when
-    the dump itself missed a cycle meanwhile (the server logs it under the dump's name): what was
-    written in that cycle may be lost from the record, so the record cannot judge the studio.
-    (Stopping the dump for 30 ms three times lost 7 of 200 events, each missed cycle logged.) The
-    server also logs misses that lose nothing (clients joining the graph), so this is asked only
-    after a disagreement: a record that agrees is judged as it is."""
-    missed = dump.missed()
+def unless_the_dump_missed_cycles(dump: MidiDump, missed: int, what: str) -> None:
+    """Call where ``dump``'s record disagrees with what was sent, with ``missed``: the cycles the
+    dump itself missed while that was sent (``MidiDump.missed()`` read then, counted from
+    ``MidiDump.mark()``; the server logs each miss under the dump's name). The test skips, saying
+    so, when there were any: what was written in such a cycle may be lost from the record, so the
+    record cannot judge the studio. (Stopping the dump for 30 ms three times lost 7 of 200 events,
+    each missed cycle logged.) The server also logs misses that lose nothing while clients leave
+    or join the graph (13-22 as a test's transport closed, none while it played), hence the count
+    taken before closing, and asked only after a disagreement: a record that agrees is judged as
+    it is."""
     if missed:
-        pytest.skip(f"{what} differs, and jack_midi_dump missed {missed} JACK cycle(s) meanwhile "
+        pytest.skip(f"{what} differs, and {dump.client} missed {missed} JACK cycle(s) meanwhile "
                     "(the machine stalled): its record is incomplete")

@@ -255,7 +255,7 @@ class MidiDump:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     raise RuntimeError("jack_midi_dump did not register its port")
                 time.sleep(0.05)
-            self._missed0 = self.server.xruns(self.client)  # a module's dumps share the name and the log
+            self.mark()  # a module's dumps share the name and the server's log
         except BaseException:
             self.stop()
             raise
@@ -268,8 +268,14 @@ class MidiDump:
         except (OSError, ValueError):  # closed by stop()
             pass
 
+    def mark(self) -> None:
+        """Count :meth:`missed` from now (the server also logs misses while clients join the
+        graph, which lose nothing: mark when what is measured begins)."""
+        self._missed0 = self.server.xruns(self.client)
+
     def missed(self) -> int:
-        """Cycles this dump did not finish in time since it started (from the server's log)."""
+        """Cycles this dump did not finish in time since it started or was marked (the server's
+        log)."""
         return self.server.xruns(self.client) - self._missed0
 
     def events(self) -> list[tuple[int, bytes]]:
