@@ -231,7 +231,7 @@ class MidiDump:
 
     A cycle the dump misses (a stalled machine: the server logs it) loses what was written in it,
     and its frame count, which counts the cycles it ran in, falls a period behind JACK's for good:
-    :meth:`missed` says how many it missed since it started (:class:`ClockProbe` keeps JACK's
+    :meth:`missed` says how many it missed since it started or :meth:`mark` (:class:`ClockProbe` keeps JACK's
     own frames)."""
 
     def __init__(self, server: JackServer, client: str = "midi-monitor") -> None:
@@ -269,8 +269,9 @@ class MidiDump:
             pass
 
     def mark(self) -> None:
-        """Count :meth:`missed` from now (the server also logs misses while clients join the
-        graph, which lose nothing: mark when what is measured begins)."""
+        """Count :meth:`missed` from now (the server also logs misses that lose nothing while
+        clients leave the graph, 13-22 as a test's transport closed: mark when what is measured
+        begins, read before closing)."""
         self._missed0 = self.server.xruns(self.client)
 
     def missed(self) -> int:
