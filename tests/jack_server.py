@@ -5,13 +5,14 @@ Tests that need it skip with a clear reason only when the JACK tools are not ins
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import pytest
 
 from studio.transport.jack import JackServer, MidiDump, jackd_missing_reason
 
 __all__ = ["JackServer", "MidiDump", "jack_server", "midi_dump", "require_jack", "require_jack_client",
-           "unless_the_dump_missed_cycles", "wait_until"]
+           "judged_by_the_dump", "wait_until"]
 
 
 def require_jack() -> None:
@@ -67,16 +68,20 @@ def midi_dump(jack_server):
     dump.stop()
 
 
-def unless_the_dump_missed_cycles(dump: MidiDump, missed: int, what: str) -> None:
-    """Call where ``dump``'s record disagrees with what was sent, with ``missed``: the cycles the
-    dump itself missed while that was sent (``MidiDump.missed()`` read then, counted from
-    ``MidiDump.mark()``; the server logs each miss under the dump's name). The test skips, saying
-    so, when there were any: what was written in such a cycle may be lost from the record, so the
-    record cannot judge the studio. (Stopping the dump for 30 ms three times lost 7 of 200 events,
-    each missed cycle logged.) The server also logs misses that lose nothing while clients leave
-    or join the graph (13-22 as a test's transport closed, none while it played), hence the count
-    taken before closing, and asked only after a disagreement: a record that agrees is judged as
-    it is."""
-    if missed:
-        pytest.skip(f"{what} differs, and {dump.client} missed {missed} JACK cycle(s) meanwhile "
-                    "(the machine stalled): its record is incomplete")
+@contextmanager
+def judged_by_the_dump(dump: MidiDump, what: str):
+    """Wraps the assertions that compare ``dump``'s record with what was sent. One that fails
+    while the dump missed JACK cycles (:meth:`MidiDump.missed`: from its start or ``mark()`` to
+    the last event it printed; the server logs each miss under its name) skips the test, saying
+    so: what was written in a missed cycle may be lost from the record, and the frames after it
+    fall a period behind, so the record cannot judge the studio. (Stopping the dump for 30 ms
+    three times lost 7 of 200 events, each missed cycle logged.) A record that agrees is judged
+    as it is, and a miss is asked about only after a disagreement."""
+    try:
+        yield
+    except (AssertionError, IndexError, ValueError, StopIteration):  # and lookups in the record
+        missed = dump.missed()
+        if missed:
+            pytest.skip(f"the record of {what} differs from what was sent, and {dump.client} missed {missed} JACK "
+                        "cycle(s) meanwhile (the machine stalled): its record is incomplete")
+        raise

@@ -8,7 +8,8 @@ import time
 
 import mido
 import pytest
-from jack_server import MidiDump, jack_server, midi_dump, require_jack_client, wait_until  # noqa: F401
+from jack_server import (MidiDump, jack_server, judged_by_the_dump, midi_dump, require_jack_client,  # noqa: F401
+                         wait_until)
 
 from export import reaper, smf
 from studio.music import Note, TempoMap
@@ -46,8 +47,9 @@ def test_the_studio_port_is_wired_before_play_and_outlives_stop(jack_server, mid
         t.close()
     assert name not in jack_server.ports()
     time.sleep(0.1)
-    ons = [b for _, b in midi_dump.events() if b[0] == 0x90]
-    assert ons == [bytes([0x90, 60, 100]), bytes([0x90, 62, 100])] * 2
+    with judged_by_the_dump(midi_dump, "the notes"):
+        ons = [b for _, b in midi_dump.events() if b[0] == 0x90]
+        assert ons == [bytes([0x90, 60, 100]), bytes([0x90, 62, 100])] * 2
 
 
 def test_the_jack_audio_client_is_named_after_the_studio(jack_server):
@@ -219,6 +221,7 @@ def test_bar_one_is_the_first_downbeat_in_the_smf_the_rpp_and_the_midi_clock(jac
     midi.set_parts([MidiPart(notes)], tempo)
     t = Transport(tempo=tempo, duration_s=4.0, midi=midi)
     xruns0 = jack_server.xruns()
+    midi_dump.mark()
     try:
         t.play()
         time.sleep(1.0)
@@ -231,13 +234,14 @@ def test_bar_one_is_the_first_downbeat_in_the_smf_the_rpp_and_the_midi_clock(jac
     time.sleep(0.1)
     ev = midi_dump.events()
     msgs = [b for _, b in ev]
-    spps = [(i, b[1] | b[2] << 7) for i, b in enumerate(msgs) if b[0] == SPP]
-    values = [s for _, s in spps]  # sixteenths from bar 1 (an xrun may add a resync's SPP)
-    assert values[0] == 0 and 18 in values and all(v <= 2 for v in values[:values.index(18)])
-    spps = [spps[0], spps[values.index(18)]]
-    assert msgs[spps[0][0] + 1] == bytes([START]) and msgs[spps[1][0] + 1] == bytes([CONTINUE])
-    f_start = ev[spps[0][0] + 1][0]
-    f_down = next(f for f, b in ev if b == bytes([0x90, 62, 90]))
-    assert f_start == f_down or late  # Start = the first downbeat's frame
-    s = spps[1][1]
-    assert (s // 16 + 1, 1 + (s % 16) / 4) == (2, 1.5)  # the clock's bar and beat (4/4, from SPP 0)
+    with judged_by_the_dump(midi_dump, "the clock"):
+        spps = [(i, b[1] | b[2] << 7) for i, b in enumerate(msgs) if b[0] == SPP]
+        values = [s for _, s in spps]  # sixteenths from bar 1 (an xrun may add a resync's SPP)
+        assert values[0] == 0 and 18 in values and all(v <= 2 for v in values[:values.index(18)])
+        spps = [spps[0], spps[values.index(18)]]
+        assert msgs[spps[0][0] + 1] == bytes([START]) and msgs[spps[1][0] + 1] == bytes([CONTINUE])
+        f_start = ev[spps[0][0] + 1][0]
+        f_down = next(f for f, b in ev if b == bytes([0x90, 62, 90]))
+        assert f_start == f_down or late  # Start = the first downbeat's frame
+        s = spps[1][1]
+        assert (s // 16 + 1, 1 + (s % 16) / 4) == (2, 1.5)  # the clock's bar and beat (4/4, from SPP 0)

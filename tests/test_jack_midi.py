@@ -10,7 +10,8 @@ import time
 
 import numpy as np
 import pytest
-from jack_server import MidiDump, jack_server, midi_dump, require_jack_client, wait_until  # noqa: F401
+from jack_server import (MidiDump, jack_server, judged_by_the_dump, midi_dump, require_jack_client,  # noqa: F401
+                         wait_until)
 
 from studio.errors import DeviceError
 from studio.music import Note, TempoMap
@@ -37,6 +38,7 @@ def _play(port, notes, dump, jack_server, audio=None, duration=None):
     midi = MidiScheduler(port, send_clock=False)
     midi.set_parts([MidiPart(notes, channel=9)], TempoMap.constant(120))
     t = Transport(duration_s=duration or notes[-1].end_s + 0.15, audio=audio, midi=midi)
+    dump.mark()
     try:
         t.play()
         deadline = time.monotonic() + 10
@@ -77,15 +79,16 @@ def test_notes_arrive_at_their_frame_on_the_system_clock(jack_server, midi_dump)
     jack_server.connect("StudioFrames:StudioFrames", midi_dump.port)
     xruns0 = jack_server.xruns()
     late, _ = _play(port, notes, midi_dump, jack_server)
-    ons, err = _check_arrivals(midi_dump, notes)
-    p99 = float(np.percentile(err, 99))
-    print(f"JACK MIDI, system clock: p50 {np.percentile(err, 50):.3f} ms, p99 {p99:.3f} ms, late {late}, "
-          f"xruns {jack_server.xruns() - xruns0}")
-    assert p99 < 2.0
-    # written inside the cycle, not at its frame 0 (rtmidi's JACK backend puts every event there)
-    assert len(set((ons % PERIOD).tolist())) > len(notes) // 2
-    cc = [b for _, b in midi_dump.events() if b[0] == 0xB9]
-    assert bytes([0xB9, 64, 0]) in cc and bytes([0xB9, 123, 0]) in cc  # sustain off, all notes off on stop
+    with judged_by_the_dump(midi_dump, "the notes"):
+        ons, err = _check_arrivals(midi_dump, notes)
+        p99 = float(np.percentile(err, 99))
+        print(f"JACK MIDI, system clock: p50 {np.percentile(err, 50):.3f} ms, p99 {p99:.3f} ms, late {late}, "
+              f"xruns {jack_server.xruns() - xruns0}")
+        assert p99 < 2.0
+        # written inside the cycle, not at its frame 0 (rtmidi's JACK backend puts every event there)
+        assert len(set((ons % PERIOD).tolist())) > len(notes) // 2
+        cc = [b for _, b in midi_dump.events() if b[0] == 0xB9]
+        assert bytes([0xB9, 64, 0]) in cc and bytes([0xB9, 123, 0]) in cc  # sustain off, all notes off on stop
 
 
 def test_notes_follow_the_audio_clock_through_portaudio(jack_server, midi_dump):
@@ -97,16 +100,17 @@ def test_notes_follow_the_audio_clock_through_portaudio(jack_server, midi_dump):
     audio.set_sources([BufferSource(np.zeros((2, 3 * SR), np.float32), SR)])
     xruns0 = jack_server.xruns()
     late, midi = _play(port, notes, midi_dump, jack_server, audio=audio)
-    ons, err = _check_arrivals(midi_dump, notes)
-    p50, p99 = np.percentile(err, [50, 99])
-    print(f"JACK MIDI, audio clock: p50 {p50:.3f} ms, p99 {p99:.3f} ms, late {late}, "
-          f"audio slips {len(midi.mapping.changes)}, xruns {jack_server.xruns() - xruns0}")
-    assert midi.mapping is not None and midi.mapping.D is not None
-    # an xrun or an audio slip (a loaded machine) moves the audio by a period, and the notes
-    # already queued for the old mapping by as much: then up to a period more for those
-    troubled = midi.mapping.changes or jack_server.xruns() > xruns0
-    assert p99 < 2.0 + (1000 * PERIOD / SR if troubled else 0.0) and p50 < 0.5
-    assert len(set((ons % PERIOD).tolist())) > len(notes) // 2
+    with judged_by_the_dump(midi_dump, "the notes"):
+        ons, err = _check_arrivals(midi_dump, notes)
+        p50, p99 = np.percentile(err, [50, 99])
+        print(f"JACK MIDI, audio clock: p50 {p50:.3f} ms, p99 {p99:.3f} ms, late {late}, "
+              f"audio slips {len(midi.mapping.changes)}, xruns {jack_server.xruns() - xruns0}")
+        assert midi.mapping is not None and midi.mapping.D is not None
+        # an xrun or an audio slip (a loaded machine) moves the audio by a period, and the notes
+        # already queued for the old mapping by as much: then up to a period more for those
+        troubled = midi.mapping.changes or jack_server.xruns() > xruns0
+        assert p99 < 2.0 + (1000 * PERIOD / SR if troubled else 0.0) and p50 < 0.5
+        assert len(set((ons % PERIOD).tolist())) > len(notes) // 2
 
 
 def test_integrity_through_seeks_stops_and_loops(jack_server, midi_dump):
@@ -121,6 +125,7 @@ def test_integrity_through_seeks_stops_and_loops(jack_server, midi_dump):
     midi = MidiScheduler(port, send_clock=True)
     midi.set_parts([MidiPart(notes)], TempoMap.constant(120))
     t = Transport(tempo=TempoMap.constant(120), duration_s=1.3, midi=midi)
+    midi_dump.mark()
     try:
         t.play()
         time.sleep(0.25)
@@ -140,12 +145,13 @@ def test_integrity_through_seeks_stops_and_loops(jack_server, midi_dump):
         t.close()
     time.sleep(0.15)
     msgs = [list(b) for _, b in midi_dump.events()]
-    ons, offs = check_integrity(msgs)
-    print(f"JACK MIDI integrity: {ons} note-ons, {offs} note-offs, late {port.jack}")
-    assert ons == offs > 20
-    assert [0xB0, 123, 0] in msgs and [0xB1, 123, 0] in msgs
-    frames = [f for f, _ in midi_dump.events()]
-    assert frames == sorted(frames)  # one stream in time order
+    with judged_by_the_dump(midi_dump, "the notes"):
+        ons, offs = check_integrity(msgs)
+        print(f"JACK MIDI integrity: {ons} note-ons, {offs} note-offs, late {port.jack}")
+        assert ons == offs > 20
+        assert [0xB0, 123, 0] in msgs and [0xB1, 123, 0] in msgs
+        frames = [f for f, _ in midi_dump.events()]
+        assert frames == sorted(frames)  # one stream in time order
 
 
 def test_a_late_event_goes_out_at_the_start_of_the_next_cycle_and_is_counted(jack_server, midi_dump):
@@ -165,13 +171,14 @@ def test_a_late_event_goes_out_at_the_start_of_the_next_cycle_and_is_counted(jac
         port.close()
     time.sleep(0.1)
     ev = [(f, list(b)) for f, b in midi_dump.events() if b[0] & 0xF0 in (0x80, 0x90)]
-    assert [m for _, m in ev] == [[0x90, 50, 100], [0x80, 50, 0], [0x90, 51, 100], [0x80, 51, 0]]
-    # (jack_midi_dump counts frames from its own start: compare differences) the late one went
-    # out at frame 0 of a cycle (cycles start on multiples of the period), the timed one at the
-    # frame asked for: 77 frames into its cycle, and its note-off one frame later
-    assert 0 < ev[2][0] - ev[0][0] <= 10 * PERIOD
-    assert (ev[2][0] - ev[0][0]) % PERIOD == target % PERIOD
-    assert ev[1][0] == ev[0][0] and ev[3][0] - ev[2][0] == 1
+    with judged_by_the_dump(midi_dump, "the events"):
+        assert [m for _, m in ev] == [[0x90, 50, 100], [0x80, 50, 0], [0x90, 51, 100], [0x80, 51, 0]]
+        # (jack_midi_dump counts frames from its own start: compare differences) the late one went
+        # out at frame 0 of a cycle (cycles start on multiples of the period), the timed one at the
+        # frame asked for: 77 frames into its cycle, and its note-off one frame later
+        assert 0 < ev[2][0] - ev[0][0] <= 10 * PERIOD
+        assert (ev[2][0] - ev[0][0]) % PERIOD == target % PERIOD
+        assert ev[1][0] == ev[0][0] and ev[3][0] - ev[2][0] == 1
 
 
 def test_rtmidi_stays_the_fallback(jack_server, monkeypatch):
@@ -220,7 +227,8 @@ def test_an_existing_target_port_is_connected_and_reconnected(jack_server):
         assert port.send([0x90, 60, 100]) and port.send([0x80, 60, 0])
         assert port.jack.drain(2.0)
         time.sleep(0.1)
-        assert [list(b) for _, b in dump.events()] == [[0x90, 60, 100], [0x80, 60, 0]]
+        with judged_by_the_dump(dump, "the notes"):
+            assert [list(b) for _, b in dump.events()] == [[0x90, 60, 100], [0x80, 60, 0]]
     finally:
         port.close()
         dump.stop()

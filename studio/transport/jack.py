@@ -231,8 +231,8 @@ class MidiDump:
 
     A cycle the dump misses (a stalled machine: the server logs it) loses what was written in it,
     and its frame count, which counts the cycles it ran in, falls a period behind JACK's for good:
-    :meth:`missed` says how many it missed since it started or :meth:`mark` (:class:`ClockProbe` keeps JACK's
-    own frames)."""
+    :meth:`missed` says how many it missed between :meth:`mark` (or its start) and the last event
+    it printed (:class:`ClockProbe` keeps JACK's own frames)."""
 
     def __init__(self, server: JackServer, client: str = "midi-monitor") -> None:
         self.server, self.client = server, client
@@ -241,6 +241,7 @@ class MidiDump:
         self.lines: list[str] = []
         self._reader: threading.Thread | None = None
         self._missed0 = 0
+        self._missed_at_event = 0  # the server's count of this dump's misses as its last event came
 
     def start(self, timeout_s: float = 5.0) -> "MidiDump":
         try:
@@ -264,20 +265,23 @@ class MidiDump:
     def _read(self, stream) -> None:
         try:
             for line in stream:
+                if _LINE.match(line):
+                    self._missed_at_event = self.server.xruns(self.client)
                 self.lines.append(line)
         except (OSError, ValueError):  # closed by stop()
             pass
 
     def mark(self) -> None:
-        """Count :meth:`missed` from now (the server also logs misses that lose nothing while
-        clients leave the graph, 13-22 as a test's transport closed: mark when what is measured
-        begins, read before closing)."""
+        """Count :meth:`missed` from now: where what is measured begins."""
         self._missed0 = self.server.xruns(self.client)
 
     def missed(self) -> int:
-        """Cycles this dump did not finish in time since it started or was marked (the server's
-        log)."""
-        return self.server.xruns(self.client) - self._missed0
+        """Cycles this dump did not finish in time from :meth:`mark` (or its start) to the last
+        event it printed, read from the server's log as each event came. Why not up to now: the
+        server also logs misses that lose nothing as clients leave the graph (13-22 as a test's
+        transport closed, none while it played), and a miss that loses an event is logged before
+        the next event comes."""
+        return max(0, self._missed_at_event - self._missed0)
 
     def events(self) -> list[tuple[int, bytes]]:
         out = []
