@@ -42,7 +42,8 @@ def test_transport_bench_runs_twice_in_one_process_and_leaves_nothing():
         assert r["midi_notes_sent"] > 0 and abs(r["midi_notes_received"] - r["midi_notes_sent"]) <= missed, r
         assert r["midi_note_ons"] > r["midi_notes_sent"] and abs(r["midi_notes_hanging"]) <= missed, r
         assert r["jack_ports_left"] == [] and r["jack_files_left"] == []
-        assert r["busy_python_underruns"] <= 5 and r["busy_python_midi_notes_received"] == r["busy_python_midi_notes_sent"]
+        lost = abs(r["busy_python_midi_notes_received"] - r["busy_python_midi_notes_sent"])
+        assert r["busy_python_underruns"] <= 5 and lost <= r["busy_python_midi_dump_missed"], r
         servers += r["jack_servers"]
     assert len(set(servers)) == 6  # per run: the 256- and 64-frame stages, the busy-Python one
     assert _our_jack_processes(servers) == []

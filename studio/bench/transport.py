@@ -22,7 +22,10 @@ drives both), without and with a CPU hog (a busy-looping Python subprocess); one
 ``jack_midi_dump`` per run. Flat keys ``midi_<backend>_<period>[_hog]_p99_ms``; targets for the
 JACK path: p99 <= 0.5 ms at 256 frames, <= 1 ms with the hog. ``midi_jack_*_late`` counts
 events handed to the callback after their cycle, ``*_audio_slips`` the times the audio clock
-slipped against JACK time (MIDI follows the audio), ``*_jack_xruns`` the server's xruns.
+slipped against JACK time (MIDI follows the audio), ``*_jack_xruns`` the server's xruns,
+``*_dump_missed`` the cycles ``jack_midi_dump`` itself missed up to its last event (each loses that
+cycle's events and shifts the frames it prints after it a period early: a run with any measures
+the recorder on a stalled machine, not the studio).
 
 Clock (``clock_*``): the MIDI clock against the audio sample clock, in one frame domain. The
 studio plays a click on every beat (one sample, from the feeder) and sends MIDI clock; a JACK
@@ -35,7 +38,8 @@ an xrun or a stall (late by more than 1 ms against the median) are transients, c
 (``clock_beats_off_1ms``, ``clock_max_transient_ms``): the clock is re-positioned after them.
 ``clock_offset_steps``: [seconds, ms] where the beats' offset settled at a new value (five beats
 within 1 ms), ``clock_audio_slip_times``: [seconds, frames] where the audio-to-JACK offset of the
-MIDI mapping changed, to lay beside them. The stage lasts 60 s (``quick``:
+MIDI mapping changed, and ``clock_jack_clock_slips``: [seconds, ms] where JACK's frames moved
+against the system clock (the dummy driver woke late), to lay beside them. The stage lasts 60 s (``quick``:
 10 s; ``minutes=M``, ``studio bench transport --minutes 10``: M minutes, the long stage), on the
 JACK path and, shorter, on rtmidi (whose ticks sit at frame 0 of a cycle: jitter up to a period,
 but no drift). Stalls (``stalls_*``): sleeps injected into the audio callback
@@ -161,7 +165,10 @@ def _midi_figures(dump, notes: list, overlaps: list) -> dict:
     n_off = sum(1 for _, b in events if b[0] & 0xF0 == 0x80 or (b[0] & 0xF0 == 0x90 and b[2] == 0))
     out = {"midi_notes_sent": len(notes), "midi_notes_received": len(ons),
            "midi_overlapping_notes": len(overlaps), "midi_note_ons": n_on, "midi_note_offs": n_off,
-           "midi_notes_hanging": n_on - n_off}
+           "midi_notes_hanging": n_on - n_off,
+           # cycles the recorder itself missed (the server's log): each loses that cycle's events
+           # and moves every later frame it prints a period early, so the figures are its, not the studio's
+           "midi_dump_missed": dump.missed()}
     if len(ons) == len(notes):
         err, _ = timing_errors_s(ons, [n.start_s for n in notes], SR)
         a = np.abs(err) * 1e3
@@ -190,7 +197,8 @@ def _midi_run(server, period: int, seconds: float, backend: str, hog: bool) -> d
     with (CpuHog() if hog else nullcontext()), MidiDump(server, f"bench-{backend}-{period}") as dump:
         r = _play(server, dump, period, seconds, 2, False, backend=backend)
     keep = ("midi_backend", "midi_p50_ms", "midi_p99_ms", "midi_max_ms", "midi_notes_sent", "midi_notes_received",
-            "midi_notes_hanging", "midi_late", "midi_audio_slips", "jack_xruns", "device_xruns", "underruns")
+            "midi_notes_hanging", "midi_late", "midi_audio_slips", "jack_xruns", "device_xruns", "underruns",
+            "midi_dump_missed")
     return {"period_frames": period, "hog": hog, **{k: r.get(k) for k in keep}}
 
 
@@ -235,7 +243,7 @@ def _busy_python(seconds: float) -> dict:
     from studio.transport.jack import JackServer, MidiDump
 
     keep = ("underruns", "device_xruns", "jack_xruns", "callbacks", "midi_notes_sent", "midi_notes_received",
-            "midi_p99_ms", "midi_late")  # and played_s: the song seconds played in the run's wall time
+            "midi_p99_ms", "midi_late", "midi_dump_missed")  # and played_s: the song seconds played in the run's wall time
     out: dict = {}
     shipped, default = realtime.SWITCH_INTERVAL_S, sys.getswitchinterval()
     with JackServer(SR, 256) as server:
@@ -285,6 +293,7 @@ def _matrix_rows(stages: list[dict]) -> tuple[list[dict], dict]:
         flat[f"{key}_jack_xruns"] = r["jack_xruns"]
         flat[f"{key}_notes_received"] = r["midi_notes_received"]
         flat[f"{key}_notes_hanging"] = r["midi_notes_hanging"]
+        flat[f"{key}_dump_missed"] = r["midi_dump_missed"]
     return rows, flat
 
 
@@ -366,7 +375,7 @@ def _clock_run(server, period: int, seconds: float, backend: str | None, stalls:
             stats = audio.stats()
             changes = list(midi.mapping.changes) if midi.mapping is not None else None
             time.sleep(0.1)
-            midi_events, onsets = list(probe.midi), list(probe.onsets)
+            midi_events, onsets, slips = list(probe.midi), list(probe.onsets), list(probe.clock_slips)
     finally:
         t.close()
     msgs = [b for _, b in midi_events]
@@ -378,7 +387,10 @@ def _clock_run(server, period: int, seconds: float, backend: str | None, stalls:
            # when the audio-to-JACK offset changed (seconds into the run, frames): to lay beside the
            # beats' offset steps
            "audio_slip_times": None if changes is None else [[round((tns - t0_ns) / 1e9, 2), int(D)]
-                                                             for tns, D in changes]}
+                                                             for tns, D in changes],
+           # [seconds, ms] where JACK's frames moved against the system clock (the dummy driver woke
+           # late: ClockProbe.clock_slips), which the audio clock's anchors re-learn over seconds
+           "jack_clock_slips": [[round((tns - t0_ns) / 1e9, 2), ms] for tns, ms in slips]}
     if stalls:
         out.update({"stalls_audio_injected": injected["audio"], "stalls_audio_reported": reported["audio"],
                     "stalls_midi_injected": injected["midi"], "stalls_midi_reported": reported["midi"]})
@@ -556,6 +568,8 @@ def run(job=None, quick: bool = False, minutes: str | float | None = None, clock
         "jack_xruns_64": small["jack_xruns"],  # the server's, in the 64-frame stage
         "midi_notes_sent": main["midi_notes_sent"],
         "midi_notes_received": main["midi_notes_received"],
+        "midi_dump_missed": main["midi_dump_missed"],  # the recorder's missed cycles (its figures then are its own)
+        "midi_dump_missed_64": small["midi_dump_missed"],
         **{k: main[k] + small[k] for k in ("midi_note_ons", "midi_note_offs", "midi_notes_hanging")},
         "midi_overlapping_notes": main["midi_overlapping_notes"],
         "jack_ports_left": main["jack_ports_left"] + small["jack_ports_left"] + [p for e in extra for p in e["jack_ports_left"]],
@@ -593,7 +607,8 @@ def _clock_figures(stage: dict) -> dict:
     j, r, st = stage["jack"], stage["rtmidi"], stage["stalls"]
     keys = ("clock_offset_ms", "clock_drift_ms", "clock_drift_ms_per_min", "clock_beats_off_1ms",
             "clock_max_transient_ms", "tick_spacing_max_err_frames", "beats", "beats_matched", "ticks_received", "resyncs",
-            "audio_slips", "jack_xruns", "late_callbacks", "problem", "clock_offset_steps", "audio_slip_times")
+            "audio_slips", "jack_xruns", "late_callbacks", "problem", "clock_offset_steps", "audio_slip_times",
+            "jack_clock_slips")
     out = {"clock_seconds": j["seconds"], "clock_backend": j["backend"]}
     out.update({k if k.startswith("clock_") else f"clock_{k}": j[k] for k in keys if k in j})
     out.update({f"clock_rtmidi_{k.removeprefix('clock_')}": r[k] for k in keys if k in r})

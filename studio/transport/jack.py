@@ -329,14 +329,29 @@ class ClockProbe:
     The frames are JACK's own (each cycle's ``last_frame_time``), so a cycle this client misses
     (a stalled machine) loses that cycle's events only, and counts in ``xruns``.
     ``jack_midi_dump -a`` (:class:`MidiDump`) counts the frames of the cycles it ran in instead:
-    after each cycle it misses, every later frame it prints is a period early."""
+    after each cycle it misses, every later frame it prints is a period early.
+
+    ``clock_slips``: (perf_counter_ns, ms) where JACK's frames moved against the system clock, the
+    earliest cycle start of a quarter second (the driver's wake-up, the cycles' lower envelope)
+    against the last quarter's by over ``SLIP_MS``. The dummy driver does that when it wakes late
+    (the machine stalled): it starts its cycles afresh from then on, with no xrun logged, so every
+    client's frames fall behind the system clock for good. A sound card's clock does not stop so;
+    a check that compares JACK's frames with something stamped on the system clock (MIDI input
+    times, the audio clock's anchors) is off by the slip until that re-learns it."""
+
+    SLIP_MS = 2.0
+    SLIP_BIN_NS = 250_000_000
 
     def __init__(self, name: str = "clock-probe", threshold: float = 0.25, gap: int = 2400) -> None:
         self.name, self.threshold, self.gap = name, threshold, gap
         self.midi: list[tuple[int, bytes]] = []
         self.onsets: list[int] = []
         self.xruns = 0
+        self.clock_slips: list[tuple[int, float]] = []
         self._last: int | None = None
+        self._frames = 0  # JACK's frame time, unwrapped
+        self._bin_end = 0  # the lower envelope of (cycle start - frames) per SLIP_BIN_NS: this bin's end,
+        self._bin_min = self._prev_min = None  # its minimum and the last bin's (ns)
         self.client = None
 
     def start(self) -> "ClockProbe":
@@ -349,6 +364,7 @@ class ClockProbe:
         self.audio_in = self.client.inports.register("audio")
         self.midi_in = self.client.midi_inports.register("midi")
         self.audio_port, self.midi_port = self.audio_in.name, self.midi_in.name
+        self._ns_per_frame = 1e9 / self.client.samplerate
         self.client.set_process_callback(self._process)
         self.client.activate()
         self._exit.activated()
@@ -358,10 +374,15 @@ class ClockProbe:
         import numpy as np
 
         self._exit.check()  # stop() asked: JACK ends the thread (jack_callback.py)
+        entered = time.perf_counter_ns()
         base = self._c.last_frame_time  # 32 bits: wraps after ~25 h at 48 kHz
-        if self._last is not None and (base - self._last) % (1 << 32) != frames:
-            self.xruns += 1
+        if self._last is not None:
+            step = (base - self._last) % (1 << 32)
+            self._frames += step
+            if step != frames:
+                self.xruns += 1
         self._last = base
+        self._watch_clock(entered, entered - self._frames * self._ns_per_frame)
         for off, data in self.midi_in.incoming_midi_events():
             self.midi.append((base + off, bytes(data)))
         hits = np.flatnonzero(self.audio_in.get_array() > self.threshold)
@@ -369,6 +390,17 @@ class ClockProbe:
             f = base + int(i)
             if not self.onsets or f - self.onsets[-1] >= self.gap:
                 self.onsets.append(f)
+
+    def _watch_clock(self, now: int, start: float) -> None:
+        """``start``: this cycle's entry on the system clock less its frames' time (see the class
+        doc); a quarter's minimum that moved from the last one's is a slip."""
+        if now < self._bin_end:
+            if start < self._bin_min:
+                self._bin_min = start
+            return
+        if self._prev_min is not None and abs(self._bin_min - self._prev_min) > self.SLIP_MS * 1e6:
+            self.clock_slips.append((now, round((self._bin_min - self._prev_min) * 1e-6, 2)))
+        self._prev_min, self._bin_min, self._bin_end = self._bin_min, start, now + self.SLIP_BIN_NS
 
     def stop(self) -> None:
         client, self.client = self.client, None
