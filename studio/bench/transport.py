@@ -568,8 +568,7 @@ def run(job=None, quick: bool = False, minutes: str | float | None = None, clock
         "jack_xruns_64": small["jack_xruns"],  # the server's, in the 64-frame stage
         "midi_notes_sent": main["midi_notes_sent"],
         "midi_notes_received": main["midi_notes_received"],
-        "midi_dump_missed": main["midi_dump_missed"],  # the recorder's missed cycles (its figures then are its own)
-        "midi_dump_missed_64": small["midi_dump_missed"],
+        "midi_dump_missed": main["midi_dump_missed"], "midi_dump_missed_64": small["midi_dump_missed"],
         **{k: main[k] + small[k] for k in ("midi_note_ons", "midi_note_offs", "midi_notes_hanging")},
         "midi_overlapping_notes": main["midi_overlapping_notes"],
         "jack_ports_left": main["jack_ports_left"] + small["jack_ports_left"] + [p for e in extra for p in e["jack_ports_left"]],
