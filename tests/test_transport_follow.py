@@ -90,6 +90,38 @@ def test_a_lost_tick_does_not_move_the_tempo():
         assert d.tempo_bpm() == pytest.approx(120.0, rel=3e-3), lost
 
 
+def _beats(stamps_ns):
+    """The beats a decoder gives the ticks at ``stamps_ns`` after a Start."""
+    d = SyncDecoder()
+    d.feed(bytes([START]), 0)
+    return [e.beat for at in stamps_ns for e in d.feed(bytes([CLOCK]), int(at))]
+
+
+def test_a_lost_tick_does_not_leave_the_position_behind():
+    """MIDI clock carries no position: a tick lost in a missed cycle used to leave the follower a
+    tick (20 ms at 120 BPM) behind until the DAW's next Song Position. Counted from the gap once
+    the next tick shows it was no slower tempo; not for a slower tempo, a late stamp or stamps too
+    coarse to tell."""
+    period = 60e9 / (24 * 120.0)
+    jitter = [5.3e6 if k % 3 == 0 else 0.0 for k in range(96)]  # a 256-frame input's quantisation
+    for lost in ((30,), (30, 31), (20, 50)):
+        ks = [k for k in range(96) if k not in lost]
+        # each tick stands for its own beat, k / 24, but the one right after a gap (judged one
+        # tick late): that one still reads as many ticks short as were lost
+        expected = [(k - (k - prev - 1)) / 24 for prev, k in zip([-1] + ks, ks)]
+        assert _beats([k * period + jitter[k] for k in ks]) == pytest.approx(expected), lost
+    # the DAW halves its tempo at tick 40: every tick received is one tick, as before
+    stamps = [k * period for k in range(40)] + [40 * period + (k - 40) * 2 * period for k in range(40, 80)]
+    assert _beats(stamps) == pytest.approx([k / 24 for k in range(80)])
+    # one tick stamped 15 ms late (the input's thread waited for a core): no tick added
+    stamps = [k * period + (15e6 if k == 30 else 0) for k in range(60)]
+    assert _beats(stamps) == pytest.approx([k / 24 for k in range(60)])
+    # a 1024-frame input at 200 BPM: several ticks stamped at one cycle's time, none counted twice
+    cycle, tick = 1024 / 48000 * 1e9, 60e9 / (24 * 200.0)
+    stamps = [(k * tick // cycle) * cycle for k in range(100) if k != 50]
+    assert _beats(stamps) == pytest.approx([k / 24 for k in range(99)])
+
+
 def test_mtc_quarter_frames_and_full_frame():
     d = SyncDecoder()
     out = []

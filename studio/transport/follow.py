@@ -52,6 +52,8 @@ MTC_RATES = (24.0, 25.0, 30000 / 1001, 30.0)  # rate codes 0..3 (29.97 drop-fram
 MTC_TIMEOUT_FRAMES = 4  # no quarter frame for this many frames: the DAW stopped
 TICKS_PER_BEAT = 24
 STAMP_MAX_LAG_S = 0.2  # rtmidi's message times further behind than this: use the callback's
+LOST_TICK_SLACK = 0.35  # a gap within this many typical gaps of a whole number of them (SyncDecoder._lost_ticks)
+LOST_TICK_MIN_GAP = 0.4  # a shorter gap (in typical gaps): stamps too coarse to count lost ticks by
 
 
 @dataclass(frozen=True)
@@ -148,11 +150,33 @@ class SyncDecoder:
             self.armed, self.running = False, True
             ev = SyncEvent("play", at_ns, beat=self.position_beat)
         elif self.running:
+            self.position_beat += self._lost_ticks() / TICKS_PER_BEAT
             ev = SyncEvent("tick", at_ns, beat=self.position_beat)
         else:
             return []  # a DAW may send clock while stopped: tempo only
         self.position_beat += 1.0 / TICKS_PER_BEAT
         return [ev]
+
+    def _lost_ticks(self) -> int:
+        """Ticks that never came before the last one (lost in a cycle the input or the DAW
+        missed): MIDI clock carries no position, so without this each one would leave the
+        position a tick behind until the DAW's next Song Position (sent only on a locate). Judged
+        one tick late, so that a slower tempo is not taken for lost ticks: the gap before the last
+        tick held k = 2..4 typical gaps (the median) and the last gap one again. Not where the
+        stamps are too coarse to tell (a gap under 0.4 typical: the input's period longer than
+        the ticks'), nor before half a beat of ticks."""
+        if len(self.tick_ns) < TICKS_PER_BEAT // 2 + 1:
+            return 0
+        ticks = list(self.tick_ns)
+        gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+        typical = statistics.median(gaps)
+        if typical <= 0 or min(gaps) < LOST_TICK_MIN_GAP * typical:
+            return 0
+        before, last = gaps[-2] / typical, gaps[-1] / typical
+        k = round(before)
+        if 2 <= k <= 4 and abs(before - k) <= LOST_TICK_SLACK and abs(last - 1) <= LOST_TICK_SLACK:
+            return k - 1
+        return 0
 
     def _quarter_frame(self, value: int, at_ns: int) -> list[SyncEvent]:
         piece, nibble = value >> 4, value & 0x0F
