@@ -243,7 +243,8 @@ def _busy_python(seconds: float) -> dict:
     from studio.transport.jack import JackServer, MidiDump
 
     keep = ("underruns", "device_xruns", "jack_xruns", "callbacks", "midi_notes_sent", "midi_notes_received",
-            "midi_p99_ms", "midi_late", "midi_dump_missed")  # and played_s: the song seconds played in the run's wall time
+            "midi_p99_ms", "midi_late", "midi_dump_missed")
+    # and played_s: the song seconds played in the run's wall time
     out: dict = {}
     shipped, default = realtime.SWITCH_INTERVAL_S, sys.getswitchinterval()
     with JackServer(SR, 256) as server:
