@@ -107,8 +107,8 @@ def test_a_lost_tick_does_not_leave_the_position_behind():
     for lost in ((30,), (30, 31), (20, 50)):
         ks = [k for k in range(96) if k not in lost]
         # each tick stands for its own beat, k / 24, but the one right after a gap (judged one
-        # tick late): that one still reads as many ticks short as were lost
-        expected = [(k - (k - prev - 1)) / 24 for prev, k in zip([-1] + ks, ks)]
+        # tick late): that one reads one tick past the tick received before it
+        expected = [(prev + 1) / 24 for prev, k in zip([-1] + ks, ks)]
         assert _beats([k * period + jitter[k] for k in ks]) == pytest.approx(expected), lost
     # the DAW halves its tempo at tick 40: every tick received is one tick, as before
     stamps = [k * period for k in range(40)] + [40 * period + (k - 40) * 2 * period for k in range(40, 80)]
