@@ -113,9 +113,13 @@ def test_a_lost_tick_does_not_leave_the_position_behind():
     # the DAW halves its tempo at tick 40: every tick received is one tick, as before
     stamps = [k * period for k in range(40)] + [40 * period + (k - 40) * 2 * period for k in range(40, 80)]
     assert _beats(stamps) == pytest.approx([k / 24 for k in range(80)])
-    # one tick stamped 15 ms late (the input's thread waited for a core): no tick added
+    # one tick stamped 15 ms late (the input's thread waited for a core): no tick added; and a
+    # tick lost a little later is still counted (the late one's short gap is no coarse input)
     stamps = [k * period + (15e6 if k == 30 else 0) for k in range(60)]
     assert _beats(stamps) == pytest.approx([k / 24 for k in range(60)])
+    ks = [k for k in range(60) if k != 45]
+    assert _beats([k * period + (15e6 if k == 30 else 0) for k in ks]) == pytest.approx(
+        [(prev + 1) / 24 for prev in [-1] + ks[:-1]])
     # a 1024-frame input at 200 BPM: several ticks stamped at one cycle's time, none counted twice
     cycle, tick = 1024 / 48000 * 1e9, 60e9 / (24 * 200.0)
     stamps = [(k * tick // cycle) * cycle for k in range(100) if k != 50]
@@ -316,8 +320,11 @@ def test_a_jack_daw_wired_before_play_drives_the_transport(jack_server):
         assert sync.received >= 4 * 24 + 4  # the first run's ticks, Start, Stop, SPP, Continue
         assert follower.resyncs <= 2  # a stall of the receiving thread on a loaded machine may cost one
     finally:
-        daw.close(drain_s=0)
+        # the follower's input first, as the app and `studio play` close it: python-rtmidi's JACK input
+        # unregisters its port while its client is active, and another client leaving the graph just then
+        # crashed JACK's latency callback (README, "Known problem"; 3 runs in about 35 closing the DAW first)
         sync.close()
+        daw.close(drain_s=0)
         t.close()
 
 

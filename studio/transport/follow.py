@@ -163,14 +163,15 @@ class SyncDecoder:
         position a tick behind until the DAW's next Song Position (sent only on a locate). Judged
         one tick late, so that a slower tempo is not taken for lost ticks: the gap before the last
         tick held k = 2..4 typical gaps (the median) and the last gap one again. Not where the
-        stamps are too coarse to tell (a gap under 0.4 typical: the input's period longer than
-        the ticks'), nor before half a beat of ticks."""
+        stamps are too coarse to tell (over a tenth of the gaps under 0.4 typical: the input's
+        period longer than the ticks'; one tick stamped late, whose next gap is short, is not
+        that), nor before half a beat of ticks."""
         if len(self.tick_ns) < TICKS_PER_BEAT // 2 + 1:
             return 0
         ticks = list(self.tick_ns)
         gaps = [b - a for a, b in zip(ticks, ticks[1:])]
         typical = statistics.median(gaps)
-        if typical <= 0 or min(gaps) < LOST_TICK_MIN_GAP * typical:
+        if typical <= 0 or sum(g < LOST_TICK_MIN_GAP * typical for g in gaps) > 0.1 * len(gaps):
             return 0
         before, last = gaps[-2] / typical, gaps[-1] / typical
         k = round(before)
