@@ -53,7 +53,14 @@ MTC_TIMEOUT_FRAMES = 4  # no quarter frame for this many frames: the DAW stopped
 TICKS_PER_BEAT = 24
 STAMP_MAX_LAG_S = 0.2  # rtmidi's message times further behind than this: use the callback's
 LOST_TICK_SLACK = 0.35  # a gap within this many typical gaps of a whole number of them (SyncDecoder._lost_ticks)
-LOST_TICK_MIN_GAP = 0.4  # a shorter gap (in typical gaps): stamps too coarse to count lost ticks by
+LOST_TICK_MIN_GAP = 0.4  # gaps shorter than this many typical ones ...
+LOST_TICK_COARSE_SHARE = 0.1  # ... over this share of them: stamps too coarse to count lost ticks by
+
+
+def _gaps(ticks: list[int]) -> tuple[list[int], float]:
+    """The gaps between consecutive tick stamps and their median (the typical gap)."""
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    return gaps, statistics.median(gaps)
 
 
 @dataclass(frozen=True)
@@ -123,8 +130,7 @@ class SyncDecoder:
         if n < TICKS_PER_BEAT // 2:
             return None
         ticks = list(self.tick_ns)
-        gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-        typical = statistics.median(gaps)
+        gaps, typical = _gaps(ticks)
         if typical <= 0:
             return None
         index = [0]
@@ -168,10 +174,9 @@ class SyncDecoder:
         that), nor before half a beat of ticks."""
         if len(self.tick_ns) < TICKS_PER_BEAT // 2 + 1:
             return 0
-        ticks = list(self.tick_ns)
-        gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-        typical = statistics.median(gaps)
-        if typical <= 0 or sum(g < LOST_TICK_MIN_GAP * typical for g in gaps) > 0.1 * len(gaps):
+        gaps, typical = _gaps(list(self.tick_ns))
+        short = sum(g < LOST_TICK_MIN_GAP * typical for g in gaps)
+        if typical <= 0 or short > LOST_TICK_COARSE_SHARE * len(gaps):
             return 0
         before, last = gaps[-2] / typical, gaps[-1] / typical
         k = round(before)
