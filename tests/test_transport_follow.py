@@ -126,6 +126,22 @@ def test_a_lost_tick_does_not_leave_the_position_behind():
     assert _beats(stamps) == pytest.approx([k / 24 for k in range(99)])
 
 
+def test_a_quick_stop_and_continue_is_no_lost_tick():
+    """The DAW stops, locates and continues within a few ticks' time: the pause between the
+    runs' ticks is no lost tick. (Counted as two until the count was kept within a run: the JACK
+    test of Stop, SPP and Continue resumed 50 ms ahead once its stamps were exact.)"""
+    period = 60e9 / (24 * 120.0)
+    d = SyncDecoder()
+    d.feed(bytes([START]), 0)
+    for k in range(48):
+        d.feed(bytes([CLOCK]), int(k * period))
+    d.feed(bytes([STOP]), int(47.5 * period))
+    d.feed(_spp(2 * 16), int(48 * period))  # bar 3: beat 8
+    d.feed(bytes([CONTINUE]), int(49 * period))
+    beats = [e.beat for k in range(50, 60) for e in d.feed(bytes([CLOCK]), int(k * period))]
+    assert beats == pytest.approx([8 + k / 24 for k in range(10)])
+
+
 def test_mtc_quarter_frames_and_full_frame():
     d = SyncDecoder()
     out = []

@@ -83,6 +83,7 @@ class SyncDecoder:
         self.armed = False  # Start/Continue seen, waiting for the first tick
         self.running = False
         self.tick_ns: deque = deque(maxlen=4 * TICKS_PER_BEAT)  # arrival of recent ticks: tempo
+        self._run_first_ns: int | None = None  # the tick this run started on (lost ticks are counted within a run)
         self._qf = [0] * 8
         self._qf_seen = 0  # bit mask of the pieces received since piece 0
         self.mtc_running = False
@@ -154,6 +155,7 @@ class SyncDecoder:
         self.tick_ns.append(at_ns)
         if self.armed:
             self.armed, self.running = False, True
+            self._run_first_ns = at_ns
             ev = SyncEvent("play", at_ns, beat=self.position_beat)
         elif self.running:
             self.position_beat += self._lost_ticks() / TICKS_PER_BEAT
@@ -171,8 +173,9 @@ class SyncDecoder:
         tick held k = 2..4 typical gaps (the median) and the last gap one again. Not where the
         stamps are too coarse to tell (over a tenth of the gaps under 0.4 typical: the input's
         period longer than the ticks'; one tick stamped late, whose next gap is short, is not
-        that), nor before half a beat of ticks."""
-        if len(self.tick_ns) < TICKS_PER_BEAT // 2 + 1:
+        that), nor before half a beat of ticks, nor across a Stop: the pause before a Continue is
+        no lost tick, however short (a stop and continue within 50 ms read as two lost ticks)."""
+        if len(self.tick_ns) < TICKS_PER_BEAT // 2 + 1 or self.tick_ns[-3] < self._run_first_ns:
             return 0
         gaps, typical = _gaps(list(self.tick_ns))
         short = sum(g < LOST_TICK_MIN_GAP * typical for g in gaps)
