@@ -26,15 +26,21 @@ it chases the DAW's speed instead: the transport plays at a rate (video, audio r
 its pitch, MIDI) set from the DAW's measured speed and a PI phase correction, seeking only
 beyond ``resync_s`` (see :class:`DawFollower`).
 
-:class:`SyncInput` is the port: a virtual MIDI input "Studio Sync" (or an existing port) through
-python-rtmidi (ALSA sequencer or JACK). A thread of its own takes the messages from rtmidi's
-queue every millisecond (no Python callback: on JACK, rtmidi calls it on JACK's real-time
-thread, and python-rtmidi's ``cancel_callback`` frees the callable while that thread may be
-about to call it: a fresh-clone CI run crashed there, closing a follower while the DAW's clock
-ran), stamps each on ``perf_counter_ns`` with the time the MIDI API's own thread took it
-(rtmidi's times between messages, placed by the earliest take: a take is only ever late, by the
-poll period or, on a busy machine, by tens of ms waiting for the interpreter lock, enough to
-bend a measured speed by per cents) and hands them to the follower.
+:class:`SyncInput` is the port: a virtual MIDI input "Studio Sync" (or an existing port). On JACK
+it is a client of our own (jack_midi_in.py: each message stamped at the frame the DAW wrote it,
+and closed deactivated first, which python-rtmidi's JACK input could not do: it stamped a cycle's
+messages with the cycle's processing time, up to a period early, and crashed JACK's latency
+callback now and then as it closed). The follower then takes each stamp one output latency later
+(``DawFollower.stamped_at_written_frames``): the DAW's audio for that frame is heard then, as the
+studio's own, and the transport reports what is heard. Elsewhere (ALSA sequencer, CoreMIDI,
+WinMM), without JACK-Client, and below 256-frame periods it is python-rtmidi. A thread of its own
+takes the messages from the input's queue every millisecond (no Python callback on rtmidi's
+thread: on JACK rtmidi calls it on JACK's real-time thread, and python-rtmidi's
+``cancel_callback`` frees the callable while that thread may be about to call it: a fresh-clone
+CI run crashed there), stamps rtmidi's messages on ``perf_counter_ns`` with the time the MIDI
+API's own thread took them (rtmidi's times between messages, placed by the earliest take: a take
+is only ever late, by the poll period or, on a busy machine, by tens of ms waiting for the
+interpreter lock, enough to bend a measured speed by per cents) and hands them to the follower.
 """
 from __future__ import annotations
 
@@ -46,6 +52,9 @@ from dataclasses import dataclass
 
 from studio.errors import DeviceError
 from studio.transport.devices import choose_midi_api, open_rtmidi_port
+from studio.transport.jack_midi import jack_client_missing_reason
+from studio.transport.jack_midi_in import JackMidiInput
+from studio.transport.midi import JACK_MIN_PERIOD
 
 CLOCK, START, CONTINUE, STOP, SPP, QUARTER_FRAME = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2, 0xF1
 MTC_RATES = (24.0, 25.0, 30000 / 1001, 30.0)  # rate codes 0..3 (29.97 drop-frame counts as 29.97)
@@ -230,7 +239,14 @@ class DawFollower:
     ``-offset / PHASE_TIME_S`` (at most 4 %), and its integral over ``INTEGRAL_TIME_S`` (at most
     2 %, summed only while the offset is under 12 ms, for a speed measured a little off): a
     PI-controlled PLL that closes the remaining offset gently. It seeks only beyond ``resync_s`` (and on locate and
-    start); ``tolerance_s`` is the jump threshold without varispeed."""
+    start); ``tolerance_s`` is the jump threshold without varispeed.
+
+    ``stamped_at_written_frames``: the stamps are the JACK frames the DAW wrote its messages at
+    (set by :class:`SyncInput` on JACK). The DAW's own audio for that moment, written at the same
+    frame into the same graph, is heard one output latency later, as the studio's is; the
+    transport's position is what is heard (``MasterClock.heard_frames``), so each stamp is taken
+    that latency later (measured: without it the drums were written 5-8 ms before the DAW's beats,
+    the audio stream's latency)."""
 
     def __init__(self, transport, tempo=None, mtc_offset_s: float = 0.0, tolerance_s: float = 0.02,
                  varispeed: bool = False, resync_s: float = 0.1) -> None:
@@ -253,6 +269,14 @@ class DawFollower:
         self._last_check_ns = 0
         self.varispeed = False
         self.set_varispeed(varispeed)
+        self.stamped_at_written_frames = False
+
+    def heard_lag_s(self) -> float:
+        """How much later than its stamp the DAW's moment is heard (see the class doc)."""
+        if not self.stamped_at_written_frames:
+            return 0.0
+        clock = self.transport.clock
+        return clock.latency_frames / clock.sample_rate
 
     def set_varispeed(self, on: bool) -> None:
         """Chase the DAW's speed (on) or follow it by jumps (off); the transport plays at rate 1
@@ -353,7 +377,9 @@ class DawFollower:
                 t.seek(max(0.0, target))
                 return
             now = time.perf_counter_ns() if now_ns is None else now_ns
-            age = max(0.0, (now - ev.at_ns) * 1e-9)  # the DAW moved on while the event waited
+            # the DAW moved on while the event waited (less its heard lag: it may not be heard yet)
+            lag = self.heard_lag_s()
+            age = max(0.0, (now - ev.at_ns) * 1e-9) - lag
             if t.duration_s and target + age >= t.duration_s:
                 return  # the DAW plays on past the video's end: the transport stopped there stays
             if ev.kind == "play" or t.state is not State.PLAYING:
@@ -404,10 +430,12 @@ class DawFollower:
 
 class SyncInput:
     """A MIDI input for the DAW's clock: a virtual port ``name`` (default "Studio Sync") or the
-    existing output port ``port`` (part of its name), through python-rtmidi on ``api``. Messages
-    go to ``follower`` on a thread of this object's (``close()`` ends it)."""
+    existing output port ``port`` (part of its name), on ``api``: on JACK a client of our own
+    (:class:`~studio.transport.jack_midi_in.JackMidiInput`, each message stamped at its frame)
+    where JACK-Client loads, else python-rtmidi. Messages go to ``follower`` on a thread of this
+    object's (``close()`` ends it)."""
 
-    POLL_S = 0.001  # rtmidi's queue is read this often (a message's stamp does not depend on it)
+    POLL_S = 0.001  # the input's queue is read this often (a message's stamp does not depend on it)
     IDLE_POLL_S = 0.01  # the follower's own poll (MTC that ceased) at least this often
 
     def __init__(self, follower: DawFollower, port: str | None = None, name: str = "Studio Sync",
@@ -416,12 +444,25 @@ class SyncInput:
         self.api = choose_midi_api(api)
         self.name, self.target = name, port
         self.received = 0
-        self._in = open_rtmidi_port("in", self.api, name, port)
-        try:  # clock, MTC and the full-frame SysEx are what we are here for
-            self._in.ignore_types(sysex=False, timing=False, active_sense=True)
-        except Exception as exc:
-            self._in.delete()
-            raise DeviceError(f"cannot open the MIDI input {name!r}: {exc}") from None
+        self._jack = self._in = None
+        follower.stamped_at_written_frames = self.api == "jack"  # rtmidi's: its cycle's start, close to it
+        self.fallback_reason: str | None = None  # why our JACK input was not used on JACK
+        if self.api == "jack":
+            self.fallback_reason = jack_client_missing_reason()
+            if self.fallback_reason is None:
+                self._jack = JackMidiInput(name, source=port)  # DeviceError when it cannot open
+                if self._jack.period < JACK_MIN_PERIOD:  # as for the MIDI output (midi.py)
+                    self.fallback_reason = (f"JACK runs {self._jack.period}-frame periods; below {JACK_MIN_PERIOD} "
+                                            "the Python process callback misses cycles, so python-rtmidi serves")
+                    self._jack.close()
+                    self._jack = None
+        if self._jack is None:
+            self._in = open_rtmidi_port("in", self.api, name, port)
+            try:  # clock, MTC and the full-frame SysEx are what we are here for
+                self._in.ignore_types(sysex=False, timing=False, active_sense=True)
+            except Exception as exc:
+                self._in.delete()
+                raise DeviceError(f"cannot open the MIDI input {name!r}: {exc}") from None
         self._since_first_ns = 0  # rtmidi's times between messages, summed
         self._anchors: deque = deque(maxlen=64)  # perf_counter_ns - that sum, recent messages
         self._stop = threading.Event()
@@ -445,24 +486,33 @@ class SyncInput:
             return now_ns
         return stamp
 
+    def _next(self) -> tuple[bytes, int] | None:
+        """The next message and its stamp (perf_counter_ns), or None; raises when the port went
+        away."""
+        if self._jack is not None:
+            return self._jack.get()
+        msg = self._in.get_message()
+        if msg is None:
+            return None
+        now_ns = time.perf_counter_ns()
+        data, delta_s = msg
+        self._since_first_ns += int(round(float(delta_s) * 1e9))
+        return bytes(data), self._stamp(now_ns, self._since_first_ns)
+
     def _take(self) -> bool:
-        """Hand every message rtmidi has queued to the follower; whether there was one."""
+        """Hand every message the input has queued to the follower; whether there was one."""
         got = False
         while True:
             try:
-                msg = self._in.get_message()
+                msg = self._next()
             except Exception:  # the port went away under us: close() follows
                 return got
             if msg is None:
                 return got
             got = True
-            now_ns = time.perf_counter_ns()
-            data, delta_s = msg
-            self._since_first_ns += int(round(float(delta_s) * 1e9))
-            at_ns = self._stamp(now_ns, self._since_first_ns)
             self.received += 1
             try:
-                self.follower.feed(bytes(data), at_ns)
+                self.follower.feed(*msg)
             except Exception:  # one bad message or a transport error must not end the follower
                 pass
 
@@ -478,8 +528,11 @@ class SyncInput:
                 self._stop.wait(self.POLL_S)
         finally:  # the port is closed by the thread that reads it, never under it
             try:
-                self._in.close_port()
-                self._in.delete()
+                if self._jack is not None:
+                    self._jack.close()
+                else:
+                    self._in.close_port()
+                    self._in.delete()
             except Exception:
                 pass
 

@@ -71,3 +71,48 @@ class CallbackExit:
                 return False
             time.sleep(0.002)
         return True
+
+
+def open_client(name: str, register):
+    """A JACK client ``name`` (never starting a server) and the port ``register(client)`` makes
+    on it; DeviceError when either cannot be had (the client is closed again)."""
+    import jack
+
+    from studio.errors import DeviceError
+
+    try:
+        client = jack.Client(name, no_start_server=True)
+    except jack.JackError as exc:
+        raise DeviceError(f"cannot open a JACK client {name!r}: {exc}") from None
+    try:
+        return client, register(client)
+    except jack.JackError as exc:
+        client.close()
+        raise DeviceError(f"cannot register JACK MIDI port {name!r}: {exc}") from None
+
+
+def close_client(client, way_out: CallbackExit, lease, timeout_s: float, thread_name: str,
+                 server_gone: bool = False) -> bool:
+    """Close an activated ``client`` whose process callback checks ``way_out``: end the callback
+    (unless the server is gone: no cycle is left to cancel anything), then deactivate and close
+    the client on a thread of its own, waited for at most ``timeout_s`` (libjack waits for the
+    server's answer unbounded: a fresh-clone CI run once sat ~20 min in deactivate() on the dummy
+    server). ``lease`` (realtime.Lease) is given back either way. True when it hung: the
+    callback did not come back (the client is left; it ends itself should the callback run
+    again) or the server did not answer."""
+    from studio.transport import devices
+
+    if not server_gone and not way_out.end():
+        lease.give_back()
+        return True
+
+    def deactivate_and_close() -> None:
+        try:
+            client.deactivate()
+            client.close()
+        except Exception:
+            pass
+        finally:  # the short switch interval helps the callback until the client is really gone
+            lease.give_back()
+
+    return not devices.returns_within(deactivate_and_close, timeout_s, thread_name)

@@ -53,8 +53,8 @@ import time
 from collections import Counter, deque
 
 from studio.errors import DeviceError
-from studio.transport import devices, realtime
-from studio.transport.jack_callback import CallbackExit
+from studio.transport import realtime
+from studio.transport.jack_callback import CallbackExit, close_client, open_client
 
 _WRAP = 1 << 32
 _HALF = 1 << 31
@@ -71,7 +71,8 @@ def jack_client_missing_reason() -> str | None:
     return None
 
 
-def _signed32(d: int) -> int:
+def signed32(d: int) -> int:
+    """A difference of two raw 32-bit JACK frame counts as a signed one (across a wrap)."""
     d &= _WRAP - 1
     return d - _WRAP if d >= _HALF else d
 
@@ -86,15 +87,7 @@ class JackMidiOutput:
         import jack
 
         self._jack = jack
-        try:
-            self.client = jack.Client(name, no_start_server=True)
-        except jack.JackError as exc:
-            raise DeviceError(f"cannot open a JACK client {name!r}: {exc}") from None
-        try:
-            self.port = self.client.midi_outports.register(name)
-        except jack.JackError as exc:
-            self.client.close()
-            raise DeviceError(f"cannot register JACK MIDI port {name!r}: {exc}") from None
+        self.client, self.port = open_client(name, lambda c: c.midi_outports.register(name))
         self.name = self.client.name
         self.port_name = self.port.name
         self.rate = int(self.client.samplerate)
@@ -142,7 +135,7 @@ class JackMidiOutput:
             port.clear_buffer()
             raw = self.client.last_frame_time
             ref = self._ref
-            L = raw if ref is None else ref[0] + _signed32(raw - ref[1])
+            L = raw if ref is None else ref[0] + signed32(raw - ref[1])
             self._ref = (L, raw)  # one assignment: readers see a consistent pair
             self._cycle_log.append((entered, L))
             if frames != self.period:
@@ -189,7 +182,7 @@ class JackMidiOutput:
             if t2 - t1 < 200_000:  # not pre-empted between the two reads
                 break
         L, L_raw = self._ref
-        return float(L + _signed32(raw - L_raw)), (t1 + t2) // 2
+        return float(L + signed32(raw - L_raw)), (t1 + t2) // 2
 
     def frame_at_ns(self, t_ns: int) -> float:
         """Unwrapped JACK frame (estimate) at ``perf_counter_ns`` time ``t_ns``."""
@@ -265,22 +258,8 @@ class JackMidiOutput:
         if drain_s and self.shutdown_reason is None:
             self.drain(drain_s)
         self._closed = True
-        if self.shutdown_reason is None and not self._exit.end():
-            self.close_hung = True  # the callback did not come back: the client ends itself if it does
-            self._realtime.give_back()
-            return
-        # bounded, as AudioOutput closes a stream: a fresh-clone CI run once sat ~20 min in
-        # deactivate() on the dummy server (libjack waits for the server's answer unbounded)
-        self.close_hung = not devices.returns_within(self._deactivate_and_close, timeout_s, "jack-midi-close")
-
-    def _deactivate_and_close(self) -> None:
-        try:
-            self.client.deactivate()
-            self.client.close()
-        except Exception:
-            pass
-        finally:  # the short switch interval helps the callback until the client is really gone
-            self._realtime.give_back()
+        self.close_hung = close_client(self.client, self._exit, self._realtime, timeout_s, "jack-midi-close",
+                                       server_gone=self.shutdown_reason is not None)
 
 
 class RunMapping:
