@@ -5,8 +5,11 @@ frames, 0-21 ms at 1024), the port under the name a DAW's connection looks for, 
 named source, and gone from the server after close."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
+
 from jack_server import JackServer, require_jack_client, wait_until
 
 from studio.errors import DeviceError
@@ -140,3 +143,48 @@ def test_below_256_frame_periods_the_follower_reads_through_rtmidi():
             sync.close()
             daw.close(drain_s=0)
             t.close()
+
+
+@pytest.mark.parametrize("direction", ["in", "out"])
+def test_a_port_can_be_connected_the_moment_it_is_listed(jack_server, direction):
+    """A DAW or patchbay connects to "Studio Sync" (or from the studio's MIDI output) as soon as
+    the port appears: JACK refuses to connect a port of a client not active yet, so both clients
+    register their port only once active (registered first, such a connection failed in 1 of 8
+    runs of `studio play --follow`'s test). Here a patchbay polls the port list as fast as it can
+    while the port opens, five times."""
+    import threading
+
+    import jack
+
+    require_jack_client()
+    patchbay = jack.Client("Patchbay", no_start_server=True)
+    patchbay.activate()
+    other = JackMidiOutput("EagerDaw") if direction == "in" else JackMidiInput("EagerSynth")
+    name = "Eager Sync" if direction == "in" else "Eager Out"
+    errors, connected = [], []
+
+    def connect_at_once():
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            if patchbay.get_ports(f"{name}:{name}"):
+                ends = (other.port_name, f"{name}:{name}") if direction == "in" else (f"{name}:{name}", other.port_name)
+                try:
+                    patchbay.connect(*ends)
+                    connected.append(ends)
+                except jack.JackError as exc:
+                    errors.append(str(exc))
+                return
+
+    try:
+        for _ in range(5):
+            t = threading.Thread(target=connect_at_once)
+            t.start()
+            port = JackMidiInput(name) if direction == "in" else JackMidiOutput(name)
+            t.join(6.0)
+            port.close()
+        assert not errors, errors
+        assert len(connected) == 5
+    finally:
+        other.close()
+        patchbay.deactivate()
+        patchbay.close()

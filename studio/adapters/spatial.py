@@ -18,8 +18,9 @@ generate (``studio generate VIDEO --spatial ROOM``)
     of the project in ``settings.room``: tracks that already have keyframes keep them; Foley
     tracks follow their hits (each hit's screen x spreads over +-3 m across the stage, its
     screen y sets the height 1-2 m, 2 m in front; the source jumps to each hit's place
-    ``ARRIVE_LEAD_S`` before the hit and holds it until the next: see that constant); every other track gets a fixed place on an arc 2.5 m in front (-40 .. +40
-    degrees, in track order). It returns edited copies of those tracks with the same ids, which
+    ``ARRIVE_LEAD_S`` before the hit and holds it until the next: see that constant); every
+    other track gets a fixed place on an arc 2.5 m in front (-40 .. +40 degrees, in track
+    order). It returns edited copies of those tracks with the same ids, which
     ``studio generate`` and the UI (in one undo step) put in place of the originals, so the
     project keeps its tracks, in the same order, placed in the room.
 """

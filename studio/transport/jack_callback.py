@@ -73,22 +73,18 @@ class CallbackExit:
         return True
 
 
-def open_client(name: str, register):
-    """A JACK client ``name`` (never starting a server) and the port ``register(client)`` makes
-    on it; DeviceError when either cannot be had (the client is closed again)."""
+def open_client(name: str):
+    """A JACK client ``name`` (never starting a server); DeviceError when there is none to be had.
+    Its ports are registered once it is active: JACK refuses to connect a port of a client not
+    active yet, and a patchbay connects one the moment it is listed."""
     import jack
 
     from studio.errors import DeviceError
 
     try:
-        client = jack.Client(name, no_start_server=True)
+        return jack.Client(name, no_start_server=True)
     except jack.JackError as exc:
         raise DeviceError(f"cannot open a JACK client {name!r}: {exc}") from None
-    try:
-        return client, register(client)
-    except jack.JackError as exc:
-        client.close()
-        raise DeviceError(f"cannot register JACK MIDI port {name!r}: {exc}") from None
 
 
 def close_client(client, way_out: CallbackExit, lease, timeout_s: float, thread_name: str,

@@ -87,9 +87,10 @@ class JackMidiOutput:
         import jack
 
         self._jack = jack
-        self.client, self.port = open_client(name, lambda c: c.midi_outports.register(name))
+        self.client = open_client(name)
+        self.port = None  # registered once the client is active (below)
         self.name = self.client.name
-        self.port_name = self.port.name
+        self.port_name = f"{self.name}:{name}"
         self.rate = int(self.client.samplerate)
         self.period = int(self.client.blocksize)
         self.horizon_s = float(horizon_s)
@@ -117,6 +118,10 @@ class JackMidiOutput:
         try:
             self.client.activate()
             self._exit.activated()
+            # the port only now: JACK refuses to connect a port of a client not active yet, and a
+            # patchbay connects one the moment it is listed (jack_midi_in.py, where that failed)
+            self.port = self.client.midi_outports.register(name)
+            self.port_name = self.port.name
             raw = int(self.client.frame_time)
             if self._ref is None:
                 self._ref = (raw, raw)
@@ -128,11 +133,12 @@ class JackMidiOutput:
 
     # -- callbacks (JACK threads) ---------------------------------------------------------
     def _process(self, frames: int) -> None:
-        self._exit.check(self.port.clear_buffer)  # close() asked: raises, and JACK ends the thread
+        self._exit.check(self._silence)  # close() asked: raises, and JACK ends the thread
         try:
             entered = time.perf_counter_ns()
             port = self.port
-            port.clear_buffer()
+            if port is not None:  # (not registered yet in the first cycles)
+                port.clear_buffer()
             raw = self.client.last_frame_time
             ref = self._ref
             L = raw if ref is None else ref[0] + signed32(raw - ref[1])
@@ -143,6 +149,8 @@ class JackMidiOutput:
             elif self.cycles and L - ref[0] != frames:  # ref: the last cycle's start, from the 2nd on
                 self.xruns += 1  # a cycle skipped (this callback was late) or seen twice
             self.cycles += 1
+            if port is None:
+                return
             q = self.queue
             end = L + frames
             last = 0
@@ -168,6 +176,11 @@ class JackMidiOutput:
                 last = off
         except Exception as exc:  # an exception would stop the callback for good
             self.callback_error = f"{type(exc).__name__}: {exc}"
+
+    def _silence(self) -> None:
+        port = self.port
+        if port is not None:
+            port.clear_buffer()
 
     def _shutdown(self, status, reason: str) -> None:
         self.shutdown_reason = reason or "the JACK server shut down"

@@ -48,10 +48,10 @@ class JackMidiInput:
     def __init__(self, name: str = "Studio Sync", source: str | None = None, max_queued: int = 65536) -> None:
         import jack
 
-        self._jack = jack
-        self.client, self.port = open_client(name, lambda c: c.midi_inports.register(name))
+        self.client = open_client(name)
+        self.port = None  # registered once the client is active (below)
         self.name = self.client.name
-        self.port_name = self.port.name
+        self.port_name = f"{self.name}:{name}"
         self.rate = int(self.client.samplerate)
         self.period = int(self.client.blocksize)
         self._ns_per_frame = 1e9 / self.rate
@@ -74,6 +74,11 @@ class JackMidiInput:
         try:
             self.client.activate()
             self._exit.activated()
+            # the port only now: it is listed as soon as it is registered, and JACK refuses to
+            # connect a port of a client not active yet (a DAW or patchbay connecting to "Studio
+            # Sync" the moment it appears failed so)
+            self.port = self.client.midi_inports.register(name)
+            self.port_name = self.port.name
             if source is not None:
                 self._connect_from(source)
         except (jack.JackError, DeviceError) as exc:
@@ -88,10 +93,6 @@ class JackMidiInput:
         if i is None:
             raise DeviceError(f"no MIDI port {source!r} on jack; available: {', '.join(ports) or 'none'}")
         self.client.connect(ports[i], self.port)
-
-    @property
-    def label(self) -> str:
-        return self.port_name
 
     # -- callbacks (JACK threads) ---------------------------------------------------------
     def _process(self, frames: int) -> None:
@@ -111,7 +112,10 @@ class JackMidiInput:
             while bases[0][0] < L - self._envelope_frames:
                 bases.popleft()
             base = min(b for _, b in bases)
-            for offset, data in self.port.incoming_midi_events():
+            port = self.port
+            if port is None:  # not registered yet
+                return
+            for offset, data in port.incoming_midi_events():
                 self.queue.append((bytes(data), int(base + (L + offset) * k)))
                 self.received += 1
         except Exception as exc:  # an exception would stop the callback for good
