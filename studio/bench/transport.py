@@ -264,7 +264,8 @@ def _busy_python(seconds: float) -> dict:
                                   after_run=stop.set)
                 finally:
                     stop.set()
-                    worker.join()
+                    if worker.ident is not None:  # (not started when the dump failed to start)
+                        worker.join()
                 out.update({f"{label}_{k}": r.get(k) for k in keep})
                 out[f"{label}_played_s"] = round(r["frames_played"] / SR, 3)
                 out[f"{label}_switch_interval_ms"] = interval * 1e3

@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 
@@ -108,6 +109,11 @@ class JackServer:
         self._log = tempfile.NamedTemporaryFile("w+", prefix="jackd-", suffix=".log", delete=False)
         self._old_env: str | None = None
         self._env_set = False
+        # the log's xruns counted as it grows (a dump's reader asks at every event it prints)
+        self._log_lock = threading.Lock()
+        self._log_read = 0  # bytes of the log counted
+        self._xruns_total = 0
+        self._not_finished: Counter = Counter()  # client name -> cycles it did not finish
 
     def env(self) -> dict:
         return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_AUDIO_RESERVATION": "1"}
@@ -169,9 +175,17 @@ class JackServer:
     def xruns(self, client: str | None = None) -> int:
         """The xruns the server logged; of ``client``: the cycles that client itself did not
         finish in time (the server names it, "client = NAME was not finished")."""
-        if client is None:
-            return len(re.findall(r"xrun", self.log(), flags=re.I))
-        return self.log().count(f"client = {client} was not finished")
+        with self._log_lock:
+            self._log.flush()
+            with open(self._log.name, "rb") as f:
+                f.seek(self._log_read)
+                new = f.read()
+            new = new[:new.rfind(b"\n") + 1]  # whole lines only: a line being written is counted later
+            self._log_read += len(new)
+            text = new.decode("utf-8", "replace")
+            self._xruns_total += len(_XRUN.findall(text))
+            self._not_finished.update(_NOT_FINISHED.findall(text))
+            return self._xruns_total if client is None else self._not_finished[client]
 
     def files(self) -> list[Path]:
         """The shared-memory files and sockets named after this server."""
@@ -222,6 +236,8 @@ class JackServer:
             pass
 
 
+_XRUN = re.compile(r"xrun", re.I)
+_NOT_FINISHED = re.compile(r"client = (.+?) was not finished")
 _LINE = re.compile(r"^\s*(\d+):((?:\s[0-9a-f]{2})+)")
 
 
@@ -243,23 +259,29 @@ class MidiDump:
         self._missed0 = 0
         self._missed_at_event = 0  # the server's count of this dump's misses as its last event came
 
-    def start(self, timeout_s: float = 5.0) -> "MidiDump":
+    def start(self, timeout_s: float = 10.0) -> "MidiDump":
+        err = tempfile.TemporaryFile("w+")  # what it says if it does not come up
         try:
             self.proc = subprocess.Popen(["stdbuf", "-oL", "jack_midi_dump", "-a", self.client],
-                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                         stdout=subprocess.PIPE, stderr=err, text=True,
                                          env=self.server.env(), start_new_session=True,
                                          preexec_fn=die_with_parent)
             self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True)
             self._reader.start()
             deadline = time.monotonic() + timeout_s
-            while self.port not in self.server.ports():
+            while self.port not in (ports := self.server.ports()):
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("jack_midi_dump did not register its port")
+                    err.seek(0)
+                    raise RuntimeError(f"jack_midi_dump did not register {self.port} (exit status "
+                                       f"{self.proc.poll()}; said {err.read()[-500:]!r}; the server's "
+                                       f"ports: {[p for p in ports if p.strip()][:12]})")
                 time.sleep(0.05)
             self.mark()  # a module's dumps share the name and the server's log
         except BaseException:
             self.stop()
             raise
+        finally:
+            err.close()
         return self
 
     def _read(self, stream) -> None:
