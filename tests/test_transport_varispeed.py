@@ -259,8 +259,8 @@ def _glitches(audio, follower, server, midi, *jack_clients) -> int:
     so the chase must pull both back), the follower's resyncs; the server's xruns (its
     dummy driver ran late: JACK's frames moved against the clock the DAW's ticks are stamped
     with); and the cycles the JACK clients missed (their Python callback stalled: the DAW
-    stand-in's clock ticks, the drums written in that cycle or the probe's record of them are
-    lost, or a reader gets a stale buffer again)."""
+    stand-in's clock ticks, the drums written in that cycle, the follower's input's ticks or the
+    probe's record of them are lost, or a reader gets a stale buffer again)."""
     st = audio.stats()
     slips = len(midi.mapping.changes) if midi.mapping is not None else 0
     return (st["underruns"] + st["device_xruns"] + st["late_callbacks"] + slips + follower.resyncs
@@ -318,6 +318,7 @@ def test_a_jack_daw_at_another_speed_is_chased(jack_server, probe, daw_bpm, vari
     t.midi = MidiScheduler(port, send_clock=False)
     t.midi.set_parts([MidiPart(_drums(16.0), channel=9)], tempo)
     drums_out = port.jack  # the drums' JACK client (the port forgets it when closed)
+    inputs = [sync._jack] if sync._jack is not None else []  # the follower's JACK input: its missed cycles lose ticks
     daw = JackMidiOutput("VariDaw")
     clean = None
     try:
@@ -330,23 +331,24 @@ def test_a_jack_daw_at_another_speed_is_chased(jack_server, probe, daw_bpm, vari
         for k in range(sent_ticks):
             daw.send_at(bytes([CLOCK]), int(round(f0 + k * tick)))
         assert wait_until(lambda: t.state is State.PLAYING, 2.0)
-        history = [(time.monotonic(), _glitches(audio, follower, jack_server, t.midi, daw, drums_out, probe))]
+        history = [(time.monotonic(), _glitches(audio, follower, jack_server, t.midi, daw, drums_out, probe, *inputs))]
         t0_ns = time.perf_counter_ns()
         time.sleep(3.0)  # (monotonic, glitches) at the start of play and of each window
         give_up = time.monotonic() + (10.0 if varispeed else 1.5)
         while time.monotonic() < give_up:
             start, start_ns = time.monotonic(), time.perf_counter_ns()
-            history.append((start, _glitches(audio, follower, jack_server, t.midi, daw, drums_out, probe)))
+            history.append((start, _glitches(audio, follower, jack_server, t.midi, daw, drums_out, probe, *inputs)))
             window_from_s = t.position_s
             errors, rate = _offsets(t, daw, f0, tick, tempo, 1.5)
             window_to_s = t.position_s
             figs, under = follower.rate_figures(), audio.stats()["underruns"]
-            glitches = _glitches(audio, follower, jack_server, t.midi, daw, drums_out, probe)
+            glitches = _glitches(audio, follower, jack_server, t.midi, daw, drums_out, probe, *inputs)
             print(f"DAW at {ratio:.3f}x, varispeed {varispeed}: offset max {max(map(abs, errors)) * 1e3:.1f} ms, "
                   f"median {np.median(np.abs(errors)) * 1e3:.1f} ms, mean rate {rate:.4f}; {figs}; "
                   f"underruns {under}; health {t.health}; "
                   f"audio slips {len(t.midi.mapping.changes) if t.midi.mapping else None}; "
-                  f"JACK MIDI xruns: DAW {daw.xruns}, drums {drums_out.xruns}; server xruns {jack_server.xruns()}; "
+                  f"JACK MIDI xruns: DAW {daw.xruns}, drums {drums_out.xruns}, input {[c.xruns for c in inputs]}; "
+                  f"server xruns {jack_server.xruns()}; "
                   f"JACK clock slips {[(round((n - t0_ns) * 1e-9, 2), ms) for n, ms in probe.clock_slips]}")
             before = [n for m, n in history if m <= start - 3.0]  # none from 3 s before the window on
             slipped = [n for n, _ in probe.clock_slips if n >= start_ns - SLIP_SETTLE_S * 1e9]
@@ -366,7 +368,7 @@ def test_a_jack_daw_at_another_speed_is_chased(jack_server, probe, daw_bpm, vari
     if clean is None:
         pytest.skip(f"the machine starved the audio: underruns, xruns, late callbacks or slips of JACK's clock "
                     f"in every window "
-                    f"({_glitches(audio, follower, jack_server, t.midi, daw, drums_out, probe)}; {probe.clock_slips})")
+                    f"({_glitches(audio, follower, jack_server, t.midi, daw, drums_out, probe, *inputs)}; {probe.clock_slips})")
     errors, figs, rate, window_from_s, window_to_s = clean
     # the drums against the DAW's beats, both recorded at their JACK frames by one client: the
     # eighth at song time 0.25 j must come with the DAW's tick 12 j, which it wrote at frame
