@@ -473,6 +473,12 @@ class SyncInput:
     def label(self) -> str:
         return f"{self.target or self.name + ' (virtual)'} [{self.api}]"
 
+    @property
+    def missed_cycles(self) -> int | None:
+        """JACK cycles our input's callback missed (what the DAW wrote in them is lost; a
+        thread holding the interpreter lock in one long call causes them), None on rtmidi."""
+        return None if self._jack is None else self._jack.xruns
+
     def _stamp(self, now_ns: int, since_first_ns: int) -> int:
         """When a message arrived: rtmidi's own time of it (the time between messages, taken by
         the MIDI API's thread as it queued the message), placed on perf_counter_ns by the smallest

@@ -130,5 +130,5 @@ def _follow(transport, info: dict, port: str, mtc_offset_s: float, end_s: float 
         error = transport.error
         transport.close()
     return {**info, "played_s": round(reached, 3), "underruns": stats.get("underruns", 0), "error": error,
-            "daw_messages": sync.received, "daw_bpm": round(follower.daw_bpm, 2) if follower.daw_bpm else None,
+            "daw_messages": sync.received, "daw_input_missed_cycles": sync.missed_cycles, "daw_bpm": round(follower.daw_bpm, 2) if follower.daw_bpm else None,
             "tempo_warning": follower.tempo_warning(), **follower.rate_figures()}
