@@ -26,6 +26,12 @@ JACK's clock against the system's (the dummy driver woken late) reaches the stam
 It closes as the studio's MIDI output does (jack_callback.py): the callback is asked to end and
 return non-zero, then the client is deactivated (out of the graph) and closed, which unregisters
 the port of a client no longer active.
+
+The price of a Python callback: a cycle it misses loses what the DAW wrote in it (``xruns``
+counts them). Beside a busy pure-Python thread nothing was lost (the transport's 1 ms switch
+interval); beside a thread holding the interpreter lock in one C call for tens of ms at a time,
+most messages were (README, "The follower's own JACK input"), where rtmidi's C callback queues
+them. A helper process owning the client would remove that price.
 """
 from __future__ import annotations
 
