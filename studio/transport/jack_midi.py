@@ -71,10 +71,15 @@ def jack_client_missing_reason() -> str | None:
     return None
 
 
-def signed32(d: int) -> int:
-    """A difference of two raw 32-bit JACK frame counts as a signed one (across a wrap)."""
+def _signed32(d: int) -> int:
     d &= _WRAP - 1
     return d - _WRAP if d >= _HALF else d
+
+
+def unwrap(ref: tuple[int, int] | None, raw: int) -> int:
+    """JACK's 32-bit frame count ``raw`` as an unwrapped one, from the last (unwrapped, raw)
+    pair ``ref`` seen (``raw`` itself when there is none yet)."""
+    return raw if ref is None else ref[0] + _signed32(raw - ref[1])
 
 
 class JackMidiOutput:
@@ -141,7 +146,7 @@ class JackMidiOutput:
                 port.clear_buffer()
             raw = self.client.last_frame_time
             ref = self._ref
-            L = raw if ref is None else ref[0] + signed32(raw - ref[1])
+            L = unwrap(ref, raw)
             self._ref = (L, raw)  # one assignment: readers see a consistent pair
             self._cycle_log.append((entered, L))
             if frames != self.period:
@@ -194,8 +199,7 @@ class JackMidiOutput:
             t2 = time.perf_counter_ns()
             if t2 - t1 < 200_000:  # not pre-empted between the two reads
                 break
-        L, L_raw = self._ref
-        return float(L + signed32(raw - L_raw)), (t1 + t2) // 2
+        return float(unwrap(self._ref, raw)), (t1 + t2) // 2
 
     def frame_at_ns(self, t_ns: int) -> float:
         """Unwrapped JACK frame (estimate) at ``perf_counter_ns`` time ``t_ns``."""

@@ -41,7 +41,7 @@ from collections import deque
 from studio.errors import DeviceError
 from studio.transport import devices, realtime
 from studio.transport.jack_callback import CallbackExit, close_client, open_client
-from studio.transport.jack_midi import signed32
+from studio.transport.jack_midi import unwrap
 
 ENVELOPE_S = 0.5  # cycles whose (entry - frame time) the stamps' lower envelope is taken over
 
@@ -107,8 +107,10 @@ class JackMidiInput:
             entered = time.perf_counter_ns()
             raw = self.client.last_frame_time
             ref = self._ref
-            L = raw if ref is None else ref[0] + signed32(raw - ref[1])
-            if ref is not None and L - ref[0] != frames:
+            L = unwrap(ref, raw)
+            if frames != self.period:
+                self.period = frames  # the server's block size changed (no missed cycle)
+            elif ref is not None and L - ref[0] != frames:
                 self.xruns += 1  # a cycle skipped (this callback was late) or seen twice
             self._ref = (L, raw)
             self.cycles += 1
