@@ -117,6 +117,12 @@ def register() -> None:
 # ----------------------------------------------------------------------------- generate
 
 
+def hit_place(event) -> tuple[float, float]:
+    """A Foley hit's place on the stage, (x, z): its screen x across +-3 m, its screen y as the
+    height 1-2 m (the source 2 m in front, y = 1)."""
+    return 4.0 + (min(max(event.x, 0.0), 1.0) - 0.5) * 6.0, 1.5 + (0.5 - min(max(event.y, 0.0), 1.0)) * 1.0
+
+
 def foley_keyframes(track: Track) -> list[SpatialKeyframe]:
     events = sorted(track.events, key=lambda e: e.time_s)
     out: list[SpatialKeyframe] = []
@@ -126,8 +132,7 @@ def foley_keyframes(track: Track) -> list[SpatialKeyframe]:
     arrive = [max(0.0, t - ARRIVE_LEAD_S) if i == 0 else max(t - ARRIVE_LEAD_S, 0.5 * (times[i - 1] + t))
               for i, t in enumerate(times)]
     for i, e in enumerate(events):
-        x = 4.0 + (min(max(e.x, 0.0), 1.0) - 0.5) * 6.0
-        z = 1.5 + (0.5 - min(max(e.y, 0.0), 1.0)) * 1.0
+        x, z = hit_place(e)
         out.append(SpatialKeyframe(arrive[i], x, 1.0, z))
         if i + 1 < len(events) and arrive[i + 1] > arrive[i] + 1e-3:
             out.append(SpatialKeyframe(arrive[i + 1], x, 1.0, z))  # held, then a jump to the next place

@@ -202,11 +202,12 @@ FOLEY_S, FOLEY_RATE_HZ = 60.0, 5.0
 def _glide_keyframes(events) -> list:
     """The Foley path before 2026-12-07 (the baseline): held at each hit's place until 50 ms
     before the next hit, then a glide arriving with it."""
+    from studio.adapters.spatial import hit_place
     from studio.project import SpatialKeyframe
 
     out = []
     for i, e in enumerate(events):
-        x, z = 4.0 + (e.x - 0.5) * 6.0, 1.5 + (0.5 - e.y) * 1.0
+        x, z = hit_place(e)
         out.append(SpatialKeyframe(e.time_s, x, 1.0, z))
         if i + 1 < len(events) and events[i + 1].time_s - 0.05 > e.time_s + 1e-3:
             out.append(SpatialKeyframe(events[i + 1].time_s - 0.05, x, 1.0, z))
@@ -235,8 +236,8 @@ def _foley_hits(field) -> dict:
         a = int(e.time_s * SR)
         hit = (rng.standard_normal(burst) * np.exp(-np.arange(burst) / 800)).astype(np.float32)
         dry[a:a + burst] += hit
-        place = (field.room.from_stage(4.0 + (e.x - 0.5) * 6.0, 1.0, 1.5 + (0.5 - e.y) * 1.0),
-                 np.asarray(field.room.listener), field.room.listener_yaw)
+        x, z = spatial.hit_place(e)
+        place = (field.room.from_stage(x, 1.0, z), np.asarray(field.room.listener), field.room.listener_yaw)
         y = oaconvolve(hit[None], brir(field, place, SR), axes=-1)
         m = min(y.shape[1], n - a)
         truth[:, a:a + m] += y[:, :m]
